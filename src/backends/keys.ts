@@ -1,0 +1,106 @@
+/**
+ * POSIX names are bytes; object keys, catalog paths and JSON are Unicode. This module is the
+ * one reversible bridge between them (documented in docs/key-encoding.md):
+ *
+ * - a name that is valid UTF-8 is its own key, character for character;
+ * - each byte that is not part of a valid UTF-8 sequence becomes U+F780..U+F7FF (0xF700 + byte);
+ * - a literal character from the private-use block U+F700..U+F7FF is written as U+F700
+ *   followed by that character, so the mapping stays one to one.
+ *
+ * Escapes only ever stand for bytes 0x80..0xFF, so a key can never decode to "/" or NUL that
+ * it did not spell out plainly.
+ */
+
+const ESCAPE = 0xf700;
+const BLOCK_END = 0xf7ff;
+const RAW_BYTE_START = 0xf780;
+
+/** True when a key holds escapes and so needs `keyToBytes` to reach the filesystem. */
+export function hasEscapes(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= ESCAPE && c <= BLOCK_END) return true;
+  }
+  return false;
+}
+
+/** Bytes of a POSIX name (or path) to its key. */
+export function bytesToKey(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  while (i < bytes.length) {
+    const length = validSequenceLength(bytes, i);
+    if (length === 0) {
+      out += String.fromCharCode(ESCAPE + (bytes[i] as number));
+      i += 1;
+      continue;
+    }
+    const char = Buffer.from(bytes.subarray(i, i + length)).toString("utf8");
+    const code = char.codePointAt(0) as number;
+    out += code >= ESCAPE && code <= BLOCK_END ? String.fromCharCode(ESCAPE) + char : char;
+    i += length;
+  }
+  return out;
+}
+
+/** A key back to the exact bytes of the POSIX name it came from. */
+export function keyToBytes(key: string): Buffer {
+  const parts: Buffer[] = [];
+  let plainStart = 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < ESCAPE || c > BLOCK_END) continue;
+    parts.push(Buffer.from(key.slice(plainStart, i), "utf8"));
+    if (c === ESCAPE && i + 1 < key.length) {
+      parts.push(Buffer.from(key[i + 1] as string, "utf8"));
+      i += 1;
+    } else if (c >= RAW_BYTE_START) {
+      parts.push(Buffer.from([c - ESCAPE]));
+    } else {
+      // Not produced by bytesToKey; kept as the character it is rather than guessed at.
+      parts.push(Buffer.from(key[i] as string, "utf8"));
+    }
+    plainStart = i + 1;
+  }
+  parts.push(Buffer.from(key.slice(plainStart), "utf8"));
+  return Buffer.concat(parts);
+}
+
+/** A name read from the filesystem as a string is exact unless it held invalid UTF-8. */
+export function isExactName(name: string): boolean {
+  return !name.includes("\uFFFD") && !hasEscapes(name);
+}
+
+/** Length of the valid UTF-8 sequence starting at `i`, or 0 when the byte there is invalid. */
+function validSequenceLength(bytes: Uint8Array, i: number): number {
+  const b0 = bytes[i] as number;
+  if (b0 < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => {
+    const b = bytes[i + k];
+    return b !== undefined && b >= lo && b <= hi;
+  };
+  if (b0 >= 0xc2 && b0 <= 0xdf) return cont(1) ? 2 : 0;
+  if (b0 === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if (b0 === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (b0 >= 0xe1 && b0 <= 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (b0 === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 >= 0xf1 && b0 <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+/**
+ * Checks that a relative key is safe to join under a directory: no NUL, not absolute, and no
+ * "." or ".." segment. Remote keys are untrusted; this is what keeps a restore inside its target.
+ * Returns the reason it is unsafe, or undefined.
+ */
+export function unsafeRelativeKey(key: string): string | undefined {
+  if (key.length === 0) return "empty key";
+  if (key.includes("\0")) return "key contains NUL";
+  if (key.startsWith("/")) return "key is absolute";
+  for (const segment of key.split("/")) {
+    if (segment === "") return "key has an empty segment";
+    if (segment === "." || segment === "..") return `key has a "${segment}" segment`;
+  }
+  return undefined;
+}

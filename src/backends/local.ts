@@ -1,0 +1,304 @@
+import { randomUUID } from "node:crypto";
+import { link, mkdir, open, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import Database from "better-sqlite3";
+import { writeTempFile } from "./atomic-file.js";
+import type {
+  Backend,
+  ByteRange,
+  Capabilities,
+  CopyOptions,
+  ObjectInfo,
+  ObjectReader,
+  RestoreOptions,
+  RestoreStatus,
+  WriteInfo,
+} from "./backend.js";
+import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
+import { fsError } from "./fs-errors.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
+
+/**
+ * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle
+ * (classes, archive, restore) runs with no cloud account. Layout:
+ *
+ *   <dir>/index.db          SQLite: key → blob, size, sha256, class, metadata, tags, restore state
+ *   <dir>/blobs/ab/<uuid>   object bodies, immutable once written (an overwrite is a new blob)
+ *   <dir>/blobs/tmp/        writes in progress
+ *
+ * Keys are flat strings of up to 1,024 UTF-8 bytes, as on S3. Class names follow S3, with
+ * GLACIER and DEEP_ARCHIVE as archive classes that must be restored before a read.
+ */
+const STORAGE_CLASSES = [
+  "STANDARD",
+  "STANDARD_IA",
+  "ONEZONE_IA",
+  "INTELLIGENT_TIERING",
+  "GLACIER_IR",
+  "GLACIER",
+  "DEEP_ARCHIVE",
+] as const;
+const ARCHIVE_CLASSES: readonly string[] = ["GLACIER", "DEEP_ARCHIVE"];
+const MAX_KEY_BYTES = 1024;
+const LIST_PAGE = 1000;
+
+export interface LocalStoreOptions {
+  /** How long a restore takes before the object is readable, in milliseconds. */
+  restoreDelayMs: number;
+}
+
+interface ObjectRow {
+  key: string;
+  blob: string;
+  size: number;
+  sha256: string;
+  modified_us: number;
+  storage_class: string;
+  metadata: string;
+  tags: string;
+  restore_ready_us: number | null;
+  restore_expires_us: number | null;
+}
+
+export class LocalStoreBackend implements Backend {
+  readonly caps: Capabilities = {
+    storageClasses: STORAGE_CLASSES,
+    archiveClasses: ARCHIVE_CLASSES,
+    userMetadata: true,
+    fileAttributes: false,
+    serverSideCopy: true,
+  };
+  private readonly db: Database.Database;
+
+  private constructor(
+    readonly dir: string,
+    readonly url: string,
+    private readonly options: LocalStoreOptions,
+  ) {
+    this.db = new Database(join(dir, "index.db"));
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 10000");
+    this.db.exec(`CREATE TABLE IF NOT EXISTS objects (
+      key TEXT PRIMARY KEY, blob TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+      modified_us INTEGER NOT NULL, storage_class TEXT NOT NULL, metadata TEXT NOT NULL,
+      tags TEXT NOT NULL, restore_ready_us INTEGER, restore_expires_us INTEGER
+    ) WITHOUT ROWID`);
+  }
+
+  static async open(dir: string, url: string, options: LocalStoreOptions): Promise<LocalStoreBackend> {
+    try {
+      await mkdir(join(dir, "blobs", "tmp"), { recursive: true });
+    } catch (err) {
+      throw fsError(url, "", err);
+    }
+    return new LocalStoreBackend(dir, url, options);
+  }
+
+  async *list(prefix = ""): AsyncIterable<ObjectInfo> {
+    const page = this.db.prepare<[string, string, number], ObjectRow>(
+      "SELECT * FROM objects WHERE key > ? AND key >= ? ORDER BY key LIMIT ?",
+    );
+    let after = "";
+    for (;;) {
+      const rows = page.all(after, prefix, LIST_PAGE);
+      for (const row of rows) {
+        if (!row.key.startsWith(prefix)) return;
+        yield this.toInfo(row);
+      }
+      const last = rows.at(-1);
+      if (!last || rows.length < LIST_PAGE) return;
+      after = last.key;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    const row = this.row(key);
+    return row ? this.toInfo(row) : undefined;
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ObjectReader> {
+    const row = this.row(key);
+    if (!row) throw new NotFoundError(this.url, key);
+    const info = this.toInfo(row);
+    if (ARCHIVE_CLASSES.includes(row.storage_class) && info.restore?.state !== "restored") {
+      throw new NeedsRestoreError(this.url, key);
+    }
+    try {
+      const handle = await open(this.blobPath(row.blob), "r");
+      const body: Readable = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+      return { info, body };
+    } catch (err) {
+      throw fsError(this.url, key, err);
+    }
+  }
+
+  async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
+    this.checkKey(key);
+    const storageClass = this.checkClass(info.storageClass);
+    const blob = newBlobName();
+    const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
+    try {
+      const written = await writeTempFile(temp, body, info.size);
+      await mkdir(join(this.dir, "blobs", blob.slice(0, 2)), { recursive: true });
+      await rename(temp, this.blobPath(blob));
+      // The content hash is known only once the body has streamed through; keep it with the object.
+      const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? written.sha256 };
+      const metadata = { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) };
+      const row: ObjectRow = {
+        key,
+        blob,
+        size: written.size,
+        sha256: written.sha256,
+        modified_us: Date.now() * 1000,
+        storage_class: storageClass,
+        metadata: JSON.stringify(metadata),
+        tags: JSON.stringify(info.tags ?? {}),
+        restore_ready_us: null,
+        restore_expires_us: null,
+      };
+      await this.replaceRow(row);
+      return this.toInfo(row);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw fsError(this.url, key, err);
+    }
+  }
+
+  async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
+    const source = this.row(from);
+    if (!source) throw new NotFoundError(this.url, from);
+    const storageClass = this.checkClass(opts.storageClass ?? source.storage_class);
+    if (from === to) {
+      // A class transition in place: the body stays, the class (and any thaw) changes.
+      this.db
+        .prepare(
+          "UPDATE objects SET storage_class = ?, restore_ready_us = NULL, restore_expires_us = NULL WHERE key = ?",
+        )
+        .run(storageClass, from);
+      return this.toInfo(this.row(from) as ObjectRow);
+    }
+    this.checkKey(to);
+    if (ARCHIVE_CLASSES.includes(source.storage_class) && this.restoreStatus(source).state !== "restored") {
+      throw new NeedsRestoreError(this.url, from);
+    }
+    // Blobs are never modified in place, so a hard link is a faithful server-side copy.
+    const blob = newBlobName();
+    await mkdir(join(this.dir, "blobs", blob.slice(0, 2)), { recursive: true });
+    await link(this.blobPath(source.blob), this.blobPath(blob));
+    const row: ObjectRow = {
+      ...source,
+      key: to,
+      blob,
+      storage_class: storageClass,
+      modified_us: Date.now() * 1000,
+      restore_ready_us: null,
+      restore_expires_us: null,
+    };
+    await this.replaceRow(row);
+    return this.toInfo(row);
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    const select = this.db.prepare<[string], { blob: string }>("SELECT blob FROM objects WHERE key = ?");
+    const remove = this.db.prepare("DELETE FROM objects WHERE key = ?");
+    const blobs = this.db.transaction((batch: string[]) =>
+      batch.flatMap((key) => {
+        const row = select.get(key);
+        remove.run(key);
+        return row ? [row.blob] : [];
+      }),
+    )(keys);
+    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
+  }
+
+  async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
+    const row = this.row(key);
+    if (!row) throw new NotFoundError(this.url, key);
+    const status = this.restoreStatus(row);
+    if (status.state !== "archived") return status;
+    const readyUs = (Date.now() + this.options.restoreDelayMs) * 1000;
+    const expiresUs = readyUs + opts.days * 86_400 * 1e6;
+    this.db
+      .prepare("UPDATE objects SET restore_ready_us = ?, restore_expires_us = ? WHERE key = ?")
+      .run(readyUs, expiresUs, key);
+    return { state: "restoring", readyAt: new Date(readyUs / 1000) };
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private row(key: string): ObjectRow | undefined {
+    return this.db.prepare<[string], ObjectRow>("SELECT * FROM objects WHERE key = ?").get(key);
+  }
+
+  /** Points the key at its new blob, then frees the blob it replaced. */
+  private async replaceRow(row: ObjectRow): Promise<void> {
+    const previous = this.db.prepare<[string], { blob: string }>("SELECT blob FROM objects WHERE key = ?").get(row.key);
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
+          @storage_class, @metadata, @tags, @restore_ready_us, @restore_expires_us)`,
+      )
+      .run(row);
+    if (previous && previous.blob !== row.blob) await rm(this.blobPath(previous.blob), { force: true });
+  }
+
+  private restoreStatus(row: ObjectRow): RestoreStatus {
+    if (!ARCHIVE_CLASSES.includes(row.storage_class)) return { state: "not-archived" };
+    const nowUs = Date.now() * 1000;
+    if (row.restore_ready_us === null || (row.restore_expires_us ?? 0) <= nowUs) {
+      return { state: "archived" };
+    }
+    if (row.restore_ready_us > nowUs) {
+      return { state: "restoring", readyAt: new Date(row.restore_ready_us / 1000) };
+    }
+    return { state: "restored", expiresAt: new Date((row.restore_expires_us ?? 0) / 1000) };
+  }
+
+  private toInfo(row: ObjectRow): ObjectInfo {
+    const metadata = JSON.parse(row.metadata) as Record<string, string>;
+    const info: ObjectInfo = {
+      key: row.key,
+      size: row.size,
+      modifiedUs: row.modified_us,
+      storageClass: row.storage_class,
+      etag: row.sha256,
+      sha256: row.sha256,
+      metadata: userMetadata(metadata),
+      tags: JSON.parse(row.tags) as Record<string, string>,
+      restore: this.restoreStatus(row),
+    };
+    const attributes = metadataToAttributes(metadata);
+    if (attributes) info.attributes = attributes;
+    return info;
+  }
+
+  private checkKey(key: string): void {
+    if (key.length === 0 || !key.isWellFormed() || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      throw new InvalidRequestError(
+        this.url,
+        `invalid key (must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8): ${JSON.stringify(key.slice(0, 80))}`,
+      );
+    }
+  }
+
+  private checkClass(storageClass: string | undefined): string {
+    const chosen = storageClass ?? STORAGE_CLASSES[0];
+    if (!(STORAGE_CLASSES as readonly string[]).includes(chosen)) {
+      throw new InvalidRequestError(this.url, `storage class ${chosen} is not one of ${STORAGE_CLASSES.join(", ")}`);
+    }
+    return chosen;
+  }
+
+  private blobPath(blob: string): string {
+    return join(this.dir, "blobs", blob);
+  }
+}
+
+function newBlobName(): string {
+  const id = randomUUID();
+  return `${id.slice(0, 2)}/${id}`;
+}

@@ -1,0 +1,56 @@
+import type { FileAttributes } from "./backend.js";
+
+/**
+ * How a file's attributes ride along with its object as user metadata, the same on every
+ * object store, so the catalog can be rebuilt from the objects alone. Values are ASCII (HTTP
+ * headers carry them on the clouds): the path is percent-encoded, numbers are decimal, the mode
+ * is octal.
+ */
+const PREFIX = "strata-";
+
+export function attributesToMetadata(attrs: FileAttributes): Record<string, string> {
+  const meta: Record<string, string> = { [`${PREFIX}mtime-us`]: String(attrs.mtimeUs) };
+  if (attrs.mode !== undefined) meta[`${PREFIX}mode`] = (attrs.mode & 0o7777).toString(8);
+  if (attrs.uid !== undefined) meta[`${PREFIX}uid`] = String(attrs.uid);
+  if (attrs.gid !== undefined) meta[`${PREFIX}gid`] = String(attrs.gid);
+  if (attrs.path !== undefined) meta[`${PREFIX}path`] = encodeURIComponent(attrs.path);
+  if (attrs.sha256 !== undefined) meta[`${PREFIX}sha256`] = attrs.sha256;
+  return meta;
+}
+
+/** Reads attributes back; anything malformed is ignored rather than trusted. */
+export function metadataToAttributes(meta: Record<string, string>): FileAttributes | undefined {
+  const mtimeUs = integer(meta[`${PREFIX}mtime-us`]);
+  if (mtimeUs === undefined) return undefined;
+  const attrs: FileAttributes = { mtimeUs };
+  const mode = meta[`${PREFIX}mode`];
+  if (mode !== undefined && /^[0-7]{1,4}$/.test(mode)) attrs.mode = Number.parseInt(mode, 8);
+  const uid = integer(meta[`${PREFIX}uid`]);
+  if (uid !== undefined) attrs.uid = uid;
+  const gid = integer(meta[`${PREFIX}gid`]);
+  if (gid !== undefined) attrs.gid = gid;
+  const path = decodePath(meta[`${PREFIX}path`]);
+  if (path !== undefined) attrs.path = path;
+  const sha256 = meta[`${PREFIX}sha256`];
+  if (sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) attrs.sha256 = sha256;
+  return attrs;
+}
+
+/** User metadata without Strata's own entries. */
+export function userMetadata(meta: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith(PREFIX)));
+}
+
+function integer(value: string | undefined): number | undefined {
+  if (value === undefined || !/^-?\d{1,16}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+function decodePath(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}

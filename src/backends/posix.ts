@@ -1,0 +1,177 @@
+import { randomBytes } from "node:crypto";
+import type { Dirent, Stats } from "node:fs";
+import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, utimes } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { writeTempFile } from "./atomic-file.js";
+import type {
+  Backend,
+  ByteRange,
+  Capabilities,
+  ObjectInfo,
+  ObjectReader,
+  RestoreStatus,
+  WriteInfo,
+} from "./backend.js";
+import { InvalidRequestError } from "./backend.js";
+import { fsError } from "./fs-errors.js";
+import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
+
+/** Temp files of writes in progress; never listed, never scanned as data. */
+export const PARTIAL_PREFIX = ".strata-partial-";
+
+const CAPS: Capabilities = {
+  storageClasses: ["POSIX"],
+  archiveClasses: [],
+  userMetadata: false,
+  fileAttributes: true,
+  serverSideCopy: true,
+};
+
+/** A directory tree (Lustre, GPFS, BeeGFS or any POSIX filesystem) seen as keys. */
+export class PosixBackend implements Backend {
+  readonly caps = CAPS;
+
+  constructor(
+    readonly root: string,
+    readonly url: string,
+  ) {}
+
+  /** The filesystem path of a key: a string when exact, bytes when the name is not UTF-8. */
+  fsPath(key: string): string | Buffer {
+    const unsafe = key === "" ? undefined : unsafeRelativeKey(key);
+    if (unsafe) throw new InvalidRequestError(this.url, `${unsafe}: ${JSON.stringify(key)}`);
+    const joined = key === "" ? this.root : `${this.root}/${key}`;
+    return hasEscapes(joined) ? keyToBytes(joined) : joined;
+  }
+
+  async *list(prefix = ""): AsyncIterable<ObjectInfo> {
+    const slash = prefix.lastIndexOf("/");
+    const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
+    yield* this.walk(dirKey, prefix);
+  }
+
+  private async *walk(dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let entries: Dirent<Buffer>[];
+    try {
+      entries = await readdir(this.fsPath(dirKey), { withFileTypes: true, encoding: "buffer" });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return;
+      throw fsError(this.url, dirKey, err);
+    }
+    // Sorting "name/" for directories yields keys in byte order across levels.
+    const named = entries
+      .map((entry) => ({ entry, name: bytesToKey(entry.name) }))
+      .filter(({ name }) => !name.startsWith(PARTIAL_PREFIX))
+      .map((e) => ({ ...e, sortKey: Buffer.from(e.entry.isDirectory() ? `${e.name}/` : e.name) }))
+      .sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
+    for (const { entry, name } of named) {
+      const key = dirKey === "" ? name : `${dirKey}/${name}`;
+      if (entry.isDirectory()) {
+        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) {
+          yield* this.walk(key, prefix);
+        }
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        const info = await this.stat(key);
+        if (info) yield info;
+      }
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    let stats: Stats;
+    try {
+      stats = await lstat(this.fsPath(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw fsError(this.url, key, err);
+    }
+    return stats.isFile() ? infoFromStats(key, stats) : undefined;
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ObjectReader> {
+    try {
+      const handle = await open(this.fsPath(key), "r");
+      const stats = await handle.stat();
+      const body: Readable = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+      return { info: infoFromStats(key, stats), body };
+    } catch (err) {
+      throw fsError(this.url, key, err);
+    }
+  }
+
+  async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
+    const target = this.fsPath(key);
+    const temp = this.tempPathBeside(key);
+    try {
+      await mkdir(this.fsPath(parentKey(key)), { recursive: true });
+      const written = await writeTempFile(temp, body, info.size);
+      await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
+      await rename(temp, target);
+      return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw fsError(this.url, key, err);
+    }
+  }
+
+  async copy(from: string, to: string): Promise<ObjectInfo> {
+    const source = await this.stat(from);
+    if (!source) throw fsError(this.url, from, Object.assign(new Error("not found"), { code: "ENOENT" }));
+    const temp = this.tempPathBeside(to);
+    try {
+      await mkdir(this.fsPath(parentKey(to)), { recursive: true });
+      await copyFile(this.fsPath(from), temp);
+      await applyAttributes(temp, source.attributes?.mode, source.modifiedUs);
+      await rename(temp, this.fsPath(to));
+      return { ...source, key: to };
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw fsError(this.url, to, err);
+    }
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await rm(this.fsPath(key), { force: true });
+      } catch (err) {
+        throw fsError(this.url, key, err);
+      }
+    }
+  }
+
+  async restore(): Promise<RestoreStatus> {
+    return { state: "not-archived" };
+  }
+
+  async close(): Promise<void> {}
+
+  private tempPathBeside(key: string): string | Buffer {
+    const parent = parentKey(key);
+    const name = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
+    return this.fsPath(parent === "" ? name : `${parent}/${name}`);
+  }
+}
+
+function parentKey(key: string): string {
+  const slash = key.lastIndexOf("/");
+  return slash < 0 ? "" : key.slice(0, slash);
+}
+
+async function applyAttributes(path: string | Buffer, mode: number | undefined, mtimeUs: number) {
+  if (mode !== undefined) await chmod(path, mode & 0o7777);
+  const seconds = mtimeUs / 1e6;
+  await utimes(path, seconds, seconds);
+}
+
+function infoFromStats(key: string, stats: Stats): ObjectInfo {
+  const mtimeUs = Math.round(stats.mtimeMs * 1000);
+  return {
+    key,
+    size: stats.size,
+    modifiedUs: mtimeUs,
+    storageClass: "POSIX",
+    attributes: { mtimeUs, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid },
+  };
+}

@@ -1,0 +1,250 @@
+import { CompiledQuery, sql } from "kysely";
+import type { CatalogDb } from "./db.js";
+import type { FileKind, FileRow, NewFile } from "./schema.js";
+
+/** What a scan or an inventory saw of one entry. */
+export interface FileStat {
+  path: string;
+  kind: FileKind;
+  size: number;
+  mtimeUs: number;
+  atimeUs: number;
+  ctimeUs: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  inode: number;
+  /** Known only when the listing carries it (object stores that kept Strata's metadata). */
+  hash?: string;
+}
+
+const UPSERT_COLUMNS = [
+  "location_id",
+  "path",
+  "kind",
+  "size",
+  "mtime_us",
+  "atime_us",
+  "ctime_us",
+  "mode",
+  "uid",
+  "gid",
+  "inode",
+  "hash",
+  "state",
+  "first_scan_id",
+  "seen_scan_id",
+  "changed_scan_id",
+] as const;
+
+/** Only the shape matters: every value compiles to one bound parameter, in column order. */
+const PLACEHOLDER_ROW: Record<(typeof UPSERT_COLUMNS)[number], 0 | "" | "file" | "present" | null> & NewFile = {
+  location_id: 0,
+  path: "",
+  kind: "file",
+  size: 0,
+  mtime_us: 0,
+  atime_us: 0,
+  ctime_us: 0,
+  mode: 0,
+  uid: 0,
+  gid: 0,
+  inode: 0,
+  hash: null,
+  state: "present",
+  first_scan_id: 0,
+  seen_scan_id: 0,
+  changed_scan_id: 0,
+};
+
+/** Rows per INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
+export const UPSERT_ROWS = 1000;
+
+// The content may have changed: the hash no longer describes it.
+const contentChanged = sql`(files.size <> excluded.size OR files.mtime_us <> excluded.mtime_us
+  OR files.inode <> excluded.inode OR files.kind <> excluded.kind OR files.state <> 'present')`;
+
+/**
+ * Writes scanned entries in multi-row upserts. The statement for a full batch is compiled once
+ * and reused with fresh parameters: building a 16,000-parameter query per batch cost more than
+ * running it.
+ */
+export class FileUpserter {
+  private readonly compiled = new Map<number, string>();
+
+  constructor(
+    private readonly catalog: CatalogDb,
+    private readonly locationId: number,
+    private readonly scanId: number,
+  ) {}
+
+  async write(entries: readonly FileStat[]): Promise<void> {
+    for (let start = 0; start < entries.length; start += UPSERT_ROWS) {
+      const chunk = entries.slice(start, start + UPSERT_ROWS);
+      const parameters = chunk.flatMap((e) => [
+        this.locationId,
+        e.path,
+        e.kind,
+        e.size,
+        e.mtimeUs,
+        e.atimeUs,
+        e.ctimeUs,
+        e.mode,
+        e.uid,
+        e.gid,
+        e.inode,
+        e.hash ?? null,
+        "present",
+        this.scanId,
+        this.scanId,
+        this.scanId,
+      ]);
+      await this.catalog.db.executeQuery(CompiledQuery.raw(this.statement(chunk.length), parameters));
+    }
+  }
+
+  private statement(rows: number): string {
+    const cached = this.compiled.get(rows);
+    if (cached) return cached;
+    const query = this.catalog.db
+      .insertInto("files")
+      .values(Array.from({ length: rows }, () => PLACEHOLDER_ROW))
+      .onConflict((oc) =>
+        oc.columns(["location_id", "path"]).doUpdateSet({
+          kind: sql`excluded.kind`,
+          size: sql`excluded.size`,
+          mtime_us: sql`excluded.mtime_us`,
+          atime_us: sql`excluded.atime_us`,
+          ctime_us: sql`excluded.ctime_us`,
+          mode: sql`excluded.mode`,
+          uid: sql`excluded.uid`,
+          gid: sql`excluded.gid`,
+          inode: sql`excluded.inode`,
+          hash: sql`CASE WHEN ${contentChanged} THEN excluded.hash ELSE COALESCE(excluded.hash, files.hash) END`,
+          changed_scan_id: sql`CASE WHEN ${contentChanged} THEN excluded.changed_scan_id ELSE files.changed_scan_id END`,
+          state: sql`excluded.state`,
+          seen_scan_id: sql`excluded.seen_scan_id`,
+          deleted_scan_id: sql`NULL`,
+        }),
+      )
+      .compile();
+    if (query.parameters.length !== rows * UPSERT_COLUMNS.length) {
+      throw new Error("file upsert: unexpected parameter layout");
+    }
+    this.compiled.set(rows, query.sql);
+    return query.sql;
+  }
+}
+
+export async function startScan({ db }: CatalogDb, locationId: number): Promise<number> {
+  const row = await db
+    .insertInto("scans")
+    .values({
+      location_id: locationId,
+      started_at: Date.now(),
+      status: "running",
+      files: 0,
+      bytes: 0,
+      new_files: 0,
+      changed_files: 0,
+      deleted_files: 0,
+      errors: 0,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export interface ScanCounts {
+  files: number;
+  bytes: number;
+  newFiles: number;
+  changedFiles: number;
+  deletedFiles: number;
+}
+
+/**
+ * Closes a scan: entries it did not see are marked deleted (kept, not dropped), except under
+ * `unseenSubtrees`, directories it could not read, whose contents are unknown rather than gone.
+ */
+export async function finishScan(
+  catalog: CatalogDb,
+  locationId: number,
+  scanId: number,
+  unseenSubtrees: readonly string[],
+  errors: number,
+): Promise<ScanCounts> {
+  const { db } = catalog;
+  let marking = db
+    .updateTable("files")
+    .set({ state: "deleted", deleted_scan_id: scanId })
+    .where("location_id", "=", locationId)
+    .where("state", "=", "present")
+    .where("seen_scan_id", "<>", scanId);
+  for (const dir of unseenSubtrees) {
+    // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
+    marking = marking.where((eb) => eb.not(eb.and([eb("path", ">=", `${dir}/`), eb("path", "<", `${dir}0`)])));
+  }
+  const deleted = await marking.executeTakeFirst();
+  const counts = await db
+    .selectFrom("files")
+    .select((eb) => [
+      eb.fn.countAll<number>().as("files"),
+      eb.fn.sum<number>(eb.case().when("kind", "=", "file").then(eb.ref("size")).else(0).end()).as("bytes"),
+      eb.fn.sum<number>(eb.case().when("first_scan_id", "=", scanId).then(1).else(0).end()).as("new_files"),
+      eb.fn
+        .sum<number>(
+          eb
+            .case()
+            .when(eb.and([eb("changed_scan_id", "=", scanId), eb("first_scan_id", "<>", scanId)]))
+            .then(1)
+            .else(0)
+            .end(),
+        )
+        .as("changed_files"),
+    ])
+    .where("location_id", "=", locationId)
+    .where("seen_scan_id", "=", scanId)
+    .executeTakeFirstOrThrow();
+  const result: ScanCounts = {
+    files: Number(counts.files),
+    bytes: Number(counts.bytes ?? 0),
+    newFiles: Number(counts.new_files ?? 0),
+    changedFiles: Number(counts.changed_files ?? 0),
+    deletedFiles: Number(deleted.numUpdatedRows),
+  };
+  await db
+    .updateTable("scans")
+    .set({
+      finished_at: Date.now(),
+      status: errors > 0 ? "partial" : "done",
+      files: result.files,
+      bytes: result.bytes,
+      new_files: result.newFiles,
+      changed_files: result.changedFiles,
+      deleted_files: result.deletedFiles,
+      errors,
+    })
+    .where("id", "=", scanId)
+    .execute();
+  return result;
+}
+
+/** Records content hashes learnt while copying, in one transaction. */
+export async function setFileHashes({ db }: CatalogDb, hashes: readonly { fileId: number; hash: string }[]) {
+  if (hashes.length === 0) return;
+  await db.transaction().execute(async (trx) => {
+    for (const { fileId, hash } of hashes) {
+      await trx.updateTable("files").set({ hash }).where("id", "=", fileId).execute();
+    }
+  });
+}
+
+export async function fileByPath({ db }: CatalogDb, locationId: number, path: string): Promise<FileRow | undefined> {
+  return db
+    .selectFrom("files")
+    .selectAll()
+    .where("location_id", "=", locationId)
+    .where("path", "=", path)
+    .executeTakeFirst();
+}

@@ -1,0 +1,142 @@
+import { hostname } from "node:os";
+import type { CatalogDb } from "./db.js";
+import type { ActionKind, ActionState, RunTable } from "./schema.js";
+
+/** Runs, actions and events: what Strata did, so a killed run can be understood and finished. */
+
+export async function startRun({ db }: CatalogDb, command: string): Promise<number> {
+  const row = await db
+    .insertInto("runs")
+    .values({
+      command,
+      host: hostname(),
+      pid: process.pid,
+      started_at: Date.now(),
+      status: "running",
+      finished_at: null,
+      summary: null,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function finishRun(
+  { db }: CatalogDb,
+  runId: number,
+  status: RunTable["status"],
+  summary: unknown,
+): Promise<void> {
+  await db
+    .updateTable("runs")
+    .set({ status, finished_at: Date.now(), summary: JSON.stringify(summary) })
+    .where("id", "=", runId)
+    .execute();
+}
+
+export interface PlannedAction {
+  kind: ActionKind;
+  fileId: number | null;
+  sourceLocationId: number | null;
+  targetLocationId: number | null;
+  key: string;
+  bytes: number;
+}
+
+/** Journals actions as pending before they start; returns their ids in the same order. */
+export async function journalActions({ db }: CatalogDb, runId: number, actions: readonly PlannedAction[]) {
+  if (actions.length === 0) return [];
+  const now = Date.now();
+  const rows = await db
+    .insertInto("actions")
+    .values(
+      actions.map((a) => ({
+        run_id: runId,
+        kind: a.kind,
+        file_id: a.fileId,
+        source_location_id: a.sourceLocationId,
+        target_location_id: a.targetLocationId,
+        key: a.key,
+        bytes: a.bytes,
+        state: "pending" as const,
+        attempts: 0,
+        error: null,
+        progress: null,
+        updated_at: now,
+      })),
+    )
+    .returning("id")
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+export interface ActionOutcome {
+  id: number;
+  state: ActionState;
+  attempts: number;
+  error: string | null;
+}
+
+export async function settleActions({ db }: CatalogDb, outcomes: readonly ActionOutcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  const now = Date.now();
+  await db.transaction().execute(async (trx) => {
+    for (const o of outcomes) {
+      await trx
+        .updateTable("actions")
+        .set({ state: o.state, attempts: o.attempts, error: o.error, updated_at: now })
+        .where("id", "=", o.id)
+        .execute();
+    }
+  });
+}
+
+/**
+ * Closes the journal of runs on this host whose process is gone (killed, crashed): their
+ * pending actions are marked interrupted. Nothing is replayed from them; the planner compares
+ * desired with actual state and redoes only what is still missing.
+ */
+export async function closeDeadRuns({ db }: CatalogDb): Promise<number[]> {
+  const running = await db
+    .selectFrom("runs")
+    .select(["id", "pid"])
+    .where("status", "=", "running")
+    .where("host", "=", hostname())
+    .execute();
+  const dead = running.filter((run) => run.pid !== process.pid && !processAlive(run.pid)).map((r) => r.id);
+  if (dead.length === 0) return [];
+  await db
+    .updateTable("actions")
+    .set({ state: "failed", error: "interrupted: the run stopped before this finished", updated_at: Date.now() })
+    .where("state", "=", "pending")
+    .where("run_id", "in", dead)
+    .execute();
+  await db.updateTable("runs").set({ status: "failed", finished_at: Date.now() }).where("id", "in", dead).execute();
+  return dead;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export async function recordEvent(
+  { db }: CatalogDb,
+  event: { kind: string; locationId?: number; fileId?: number; runId?: number; detail?: unknown },
+): Promise<void> {
+  await db
+    .insertInto("events")
+    .values({
+      at: Date.now(),
+      kind: event.kind,
+      location_id: event.locationId ?? null,
+      file_id: event.fileId ?? null,
+      run_id: event.runId ?? null,
+      detail: event.detail === undefined ? null : JSON.stringify(event.detail),
+    })
+    .execute();
+}

@@ -1,0 +1,138 @@
+import {
+  type ColumnDefinitionBuilder,
+  type CreateTableBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  sql,
+} from "kysely";
+
+export type Dialect = "sqlite" | "postgres";
+
+/**
+ * One set of migrations for both databases. The few places they differ (id columns, byte-order
+ * collation of paths) go through the helpers below, so every table reads the same for both.
+ */
+export function migrations(dialect: Dialect): MigrationProvider {
+  const id = <T extends string>(table: CreateTableBuilder<T>) =>
+    dialect === "sqlite"
+      ? table.addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+      : table.addColumn("id", sql`bigserial`, (c) => c.primaryKey());
+  // Paths and keys sort by bytes in both databases, as object stores list them.
+  const bytewise = (c: ColumnDefinitionBuilder) => (dialect === "postgres" ? c.modifyEnd(sql`collate "C"`) : c);
+
+  const initial: Migration = {
+    async up(db: Kysely<unknown>) {
+      await id(db.schema.createTable("locations"))
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("url", "text", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("default_class", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+
+      await id(db.schema.createTable("scans"))
+        .addColumn("location_id", "bigint", (c) => c.notNull().references("locations.id"))
+        .addColumn("started_at", "bigint", (c) => c.notNull())
+        .addColumn("finished_at", "bigint")
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("files", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("bytes", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("new_files", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("changed_files", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("deleted_files", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("errors", "bigint", (c) => c.notNull().defaultTo(0))
+        .execute();
+
+      await id(db.schema.createTable("files"))
+        .addColumn("location_id", "bigint", (c) => c.notNull().references("locations.id"))
+        .addColumn("path", "text", (c) => bytewise(c.notNull()))
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("mtime_us", "bigint", (c) => c.notNull())
+        .addColumn("atime_us", "bigint", (c) => c.notNull())
+        .addColumn("ctime_us", "bigint", (c) => c.notNull())
+        .addColumn("mode", "integer", (c) => c.notNull())
+        .addColumn("uid", "bigint", (c) => c.notNull())
+        .addColumn("gid", "bigint", (c) => c.notNull())
+        .addColumn("inode", "bigint", (c) => c.notNull())
+        .addColumn("hash", "text")
+        .addColumn("file_type", "text")
+        .addColumn("tags", "text")
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("first_scan_id", "bigint", (c) => c.notNull())
+        .addColumn("seen_scan_id", "bigint", (c) => c.notNull())
+        .addColumn("changed_scan_id", "bigint", (c) => c.notNull())
+        .addColumn("deleted_scan_id", "bigint")
+        .addUniqueConstraint("files_location_path", ["location_id", "path"])
+        .execute();
+      await db.schema.createIndex("files_seen").on("files").columns(["location_id", "seen_scan_id"]).execute();
+      await db.schema.createIndex("files_atime").on("files").columns(["location_id", "atime_us"]).execute();
+
+      await id(db.schema.createTable("packs"))
+        .addColumn("location_id", "bigint", (c) => c.notNull().references("locations.id"))
+        .addColumn("key", "text", (c) => bytewise(c.notNull()))
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("members", "bigint", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+
+      await id(db.schema.createTable("replicas"))
+        .addColumn("file_id", "bigint", (c) => c.notNull().references("files.id"))
+        .addColumn("location_id", "bigint", (c) => c.notNull().references("locations.id"))
+        .addColumn("key", "text", (c) => bytewise(c.notNull()))
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .addColumn("storage_class", "text")
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("codec", "text")
+        .addColumn("pack_id", "bigint", (c) => c.references("packs.id"))
+        .addColumn("source_size", "bigint", (c) => c.notNull())
+        .addColumn("source_mtime_us", "bigint", (c) => c.notNull())
+        .addColumn("etag", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("verified_at", "bigint")
+        .addUniqueConstraint("replicas_file_location", ["file_id", "location_id"])
+        .execute();
+      await db.schema.createIndex("replicas_location_key").on("replicas").columns(["location_id", "key"]).execute();
+
+      await id(db.schema.createTable("runs"))
+        .addColumn("command", "text", (c) => c.notNull())
+        .addColumn("host", "text", (c) => c.notNull())
+        .addColumn("pid", "integer", (c) => c.notNull())
+        .addColumn("started_at", "bigint", (c) => c.notNull())
+        .addColumn("finished_at", "bigint")
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("summary", "text")
+        .execute();
+
+      await id(db.schema.createTable("actions"))
+        .addColumn("run_id", "bigint", (c) => c.notNull().references("runs.id"))
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("file_id", "bigint", (c) => c.references("files.id"))
+        .addColumn("source_location_id", "bigint", (c) => c.references("locations.id"))
+        .addColumn("target_location_id", "bigint", (c) => c.references("locations.id"))
+        .addColumn("key", "text", (c) => c.notNull())
+        .addColumn("bytes", "bigint", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("error", "text")
+        .addColumn("progress", "text")
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("actions_run").on("actions").columns(["run_id", "state"]).execute();
+
+      await id(db.schema.createTable("events"))
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("location_id", "bigint", (c) => c.references("locations.id"))
+        .addColumn("file_id", "bigint", (c) => c.references("files.id"))
+        .addColumn("run_id", "bigint", (c) => c.references("runs.id"))
+        .addColumn("detail", "text")
+        .execute();
+    },
+  };
+
+  return { getMigrations: async () => ({ "0001_initial": initial }) };
+}

@@ -1,0 +1,139 @@
+import type { CatalogDb } from "./db.js";
+import type { ReplicaRow, ReplicaState } from "./schema.js";
+
+export interface ReplicaRecord {
+  fileId: number;
+  locationId: number;
+  key: string;
+  size: number;
+  hash: string;
+  storageClass: string | null;
+  state: ReplicaState;
+  sourceSize: number;
+  sourceMtimeUs: number;
+  etag: string | null;
+  verifiedAt: number | null;
+}
+
+/** Records a replica that was written and checked; called only after the check passed. */
+export async function recordReplicas({ db }: CatalogDb, records: readonly ReplicaRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const now = Date.now();
+  await db
+    .insertInto("replicas")
+    .values(
+      records.map((r) => ({
+        file_id: r.fileId,
+        location_id: r.locationId,
+        key: r.key,
+        size: r.size,
+        hash: r.hash,
+        storage_class: r.storageClass,
+        state: r.state,
+        source_size: r.sourceSize,
+        source_mtime_us: r.sourceMtimeUs,
+        etag: r.etag,
+        created_at: now,
+        verified_at: r.verifiedAt,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(["file_id", "location_id"]).doUpdateSet((eb) => ({
+        key: eb.ref("excluded.key"),
+        size: eb.ref("excluded.size"),
+        hash: eb.ref("excluded.hash"),
+        storage_class: eb.ref("excluded.storage_class"),
+        state: eb.ref("excluded.state"),
+        source_size: eb.ref("excluded.source_size"),
+        source_mtime_us: eb.ref("excluded.source_mtime_us"),
+        etag: eb.ref("excluded.etag"),
+        created_at: eb.ref("excluded.created_at"),
+        verified_at: eb.ref("excluded.verified_at"),
+      })),
+    )
+    .execute();
+}
+
+export async function removeReplicas({ db }: CatalogDb, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.deleteFrom("replicas").where("id", "in", ids).execute();
+}
+
+export async function replicasOfFile({ db }: CatalogDb, fileId: number) {
+  return db
+    .selectFrom("replicas")
+    .innerJoin("locations", "locations.id", "replicas.location_id")
+    .selectAll("replicas")
+    .select(["locations.name as location_name", "locations.url as location_url"])
+    .where("replicas.file_id", "=", fileId)
+    .orderBy("locations.name")
+    .execute();
+}
+
+export async function markVerified(
+  { db }: CatalogDb,
+  replicaId: number,
+  outcome: { ok: true; at: number } | { ok: false },
+): Promise<void> {
+  await db
+    .updateTable("replicas")
+    .set(outcome.ok ? { verified_at: outcome.at, state: "present" } : { state: "lost", verified_at: null })
+    .where("id", "=", replicaId)
+    .execute();
+}
+
+export type { ReplicaRow };
+
+/** Replicas to check, page by page: at one location, or everywhere. */
+export async function* replicasToVerify(catalog: CatalogDb, locationId: number | undefined) {
+  let afterId = 0;
+  for (;;) {
+    let query = catalog.db
+      .selectFrom("replicas")
+      .innerJoin("locations", "locations.id", "replicas.location_id")
+      .select(["replicas.id", "replicas.key", "replicas.hash", "replicas.size", "locations.name as location_name"])
+      .where("replicas.state", "in", ["present", "lost"])
+      .where("replicas.id", ">", afterId);
+    if (locationId !== undefined) query = query.where("replicas.location_id", "=", locationId);
+    const rows = await query.orderBy("replicas.id").limit(1000).execute();
+    yield* rows;
+    const last = rows.at(-1);
+    if (!last || rows.length < 1000) return;
+    afterId = last.id;
+  }
+}
+
+/** Files at a location under `prefix` with every readable replica, for restore. */
+export async function* filesWithReplicas(catalog: CatalogDb, locationId: number, prefix: string) {
+  let after = "";
+  for (;;) {
+    let query = catalog.db
+      .selectFrom("files")
+      .selectAll()
+      .where("location_id", "=", locationId)
+      .where("kind", "=", "file")
+      .where("path", ">", after);
+    if (prefix !== "") query = query.where("path", ">=", prefix);
+    const files = await query.orderBy("path").limit(500).execute();
+    if (files.length === 0) return;
+    const replicas = await catalog.db
+      .selectFrom("replicas")
+      .innerJoin("locations", "locations.id", "replicas.location_id")
+      .selectAll("replicas")
+      .select("locations.name as location_name")
+      .where(
+        "replicas.file_id",
+        "in",
+        files.map((f) => f.id),
+      )
+      .where("replicas.state", "=", "present")
+      .orderBy("replicas.id")
+      .execute();
+    for (const file of files) {
+      if (!file.path.startsWith(prefix)) return;
+      yield { file, replicas: replicas.filter((r) => r.file_id === file.id) };
+    }
+    if (files.length < 500) return;
+    after = (files.at(-1) as { path: string }).path;
+  }
+}

@@ -1,0 +1,156 @@
+import type { Generated, Insertable, Selectable } from "kysely";
+
+/**
+ * The catalog's tables, the one source of truth of what exists where. Times are integers:
+ * microseconds since the epoch for file times (exact enough to restore an mtime, and safe in a
+ * JS number), milliseconds for the catalog's own bookkeeping. Sizes are bytes.
+ */
+export interface CatalogSchema {
+  locations: LocationTable;
+  scans: ScanTable;
+  files: FileTable;
+  replicas: ReplicaTable;
+  packs: PackTable;
+  runs: RunTable;
+  actions: ActionTable;
+  events: EventTable;
+}
+
+export interface LocationTable {
+  id: Generated<number>;
+  name: string;
+  url: string;
+  kind: string;
+  default_class: string | null;
+  created_at: number;
+}
+
+/** One walk of a POSIX tree or one listing of an object store. */
+export interface ScanTable {
+  id: Generated<number>;
+  location_id: number;
+  started_at: number;
+  finished_at: number | null;
+  status: "running" | "done" | "partial" | "failed";
+  files: number;
+  bytes: number;
+  new_files: number;
+  changed_files: number;
+  deleted_files: number;
+  errors: number;
+}
+
+export type FileKind = "file" | "dir" | "symlink" | "other";
+export type FileState = "present" | "deleted" | "released";
+
+/** An entry of a location's namespace, as its last scan or inventory saw it. */
+export interface FileTable {
+  id: Generated<number>;
+  location_id: number;
+  /** Relative to the location root, in the key encoding of backends/keys.ts. */
+  path: string;
+  kind: FileKind;
+  size: number;
+  mtime_us: number;
+  atime_us: number;
+  ctime_us: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  inode: number;
+  /** SHA-256 of the content, once read; cleared when the file changes. */
+  hash: string | null;
+  /** Detected type (extension or MIME), for placement by type. */
+  file_type: string | null;
+  /** JSON object of tags. */
+  tags: string | null;
+  state: FileState;
+  first_scan_id: number;
+  seen_scan_id: number;
+  changed_scan_id: number;
+  deleted_scan_id: number | null;
+}
+
+export type ReplicaState = "present" | "archived" | "restoring" | "released" | "lost";
+
+/** One copy of a file's content at another location. */
+export interface ReplicaTable {
+  id: Generated<number>;
+  file_id: number;
+  location_id: number;
+  key: string;
+  size: number;
+  hash: string;
+  storage_class: string | null;
+  state: ReplicaState;
+  codec: string | null;
+  pack_id: number | null;
+  /** The version of the source this copy was made from, for incremental sync. */
+  source_size: number;
+  source_mtime_us: number;
+  etag: string | null;
+  created_at: number;
+  verified_at: number | null;
+}
+
+/** One object holding many small files (standard tar), for what comes next. */
+export interface PackTable {
+  id: Generated<number>;
+  location_id: number;
+  key: string;
+  size: number;
+  members: number;
+  hash: string;
+  created_at: number;
+}
+
+/** One invocation of a command that changes anything (sync, restore, verify, apply). */
+export interface RunTable {
+  id: Generated<number>;
+  command: string;
+  /** Where the run's process lives, so a later run can tell a dead run from a busy one. */
+  host: string;
+  pid: number;
+  started_at: number;
+  finished_at: number | null;
+  status: "running" | "done" | "failed" | "partial";
+  /** JSON summary: counts, bytes, failures. */
+  summary: string | null;
+}
+
+export type ActionKind = "copy" | "transition" | "restore" | "release" | "delete" | "verify" | "pack";
+export type ActionState = "pending" | "done" | "failed";
+
+/** The journal: every action a run planned, and how it ended. */
+export interface ActionTable {
+  id: Generated<number>;
+  run_id: number;
+  kind: ActionKind;
+  file_id: number | null;
+  source_location_id: number | null;
+  target_location_id: number | null;
+  key: string;
+  bytes: number;
+  state: ActionState;
+  attempts: number;
+  error: string | null;
+  /** For multipart uploads to resume: the upload id and completed parts, as JSON. */
+  progress: string | null;
+  updated_at: number;
+}
+
+/** Audit and lineage: what happened to which file, when, and by which run. */
+export interface EventTable {
+  id: Generated<number>;
+  at: number;
+  kind: string;
+  location_id: number | null;
+  file_id: number | null;
+  run_id: number | null;
+  detail: string | null;
+}
+
+export type FileRow = Selectable<FileTable>;
+export type NewFile = Insertable<FileTable>;
+export type ReplicaRow = Selectable<ReplicaTable>;
+export type LocationRow = Selectable<LocationTable>;

@@ -1,0 +1,140 @@
+import { realpathSync } from "node:fs";
+import type { Backend } from "../backends/backend.js";
+import { LocationUrlError, openBackend, type ParsedLocation, parseLocationUrl } from "../backends/registry.js";
+import { type CatalogDb, openCatalog } from "../catalog/db.js";
+import { allLocations, ensureLocation } from "../catalog/locations.js";
+import type { LocationRow } from "../catalog/schema.js";
+import { UsageError } from "../config/errors.js";
+import { type LoadedConfig, loadConfig } from "../config/load.js";
+import { type LocationConfig, locationSchema } from "../config/schema.js";
+import { Output, type OutputOptions } from "./output.js";
+
+export interface GlobalOptions extends OutputOptions {
+  config?: string;
+  catalog?: string;
+}
+
+export interface ResolvedLocation {
+  name: string;
+  row: LocationRow;
+  parsed: ParsedLocation;
+  settings: LocationConfig;
+  backend: Backend;
+}
+
+/** What every command works with: the loaded config, the open catalog, its locations. */
+export class Context {
+  private readonly backends = new Map<string, Promise<Backend>>();
+
+  private constructor(
+    readonly loaded: LoadedConfig,
+    readonly catalog: CatalogDb,
+    readonly out: Output,
+  ) {}
+
+  static async open(options: GlobalOptions): Promise<Context> {
+    const loaded = loadConfig({
+      configFlag: options.config,
+      catalogFlag: options.catalog,
+      env: process.env,
+      cwd: process.cwd(),
+    });
+    const catalog = await openCatalog(loaded.catalogUrl);
+    return new Context(loaded, catalog, new Output(options));
+  }
+
+  get defaults() {
+    return this.loaded.config.defaults;
+  }
+
+  /**
+   * A location by config name, URL or path. A URL or path that a configured location already
+   * names resolves to that location, so one place never has two identities in the catalog.
+   */
+  async location(arg: string, flag = "location"): Promise<ResolvedLocation> {
+    const configured = this.loaded.config.locations[arg];
+    try {
+      if (configured) {
+        return await this.register(arg, parseLocationUrl(configured.url, this.loaded.baseDir), configured);
+      }
+      const parsed = parseLocationUrl(arg);
+      const named = Object.entries(this.loaded.config.locations).find(
+        ([, l]) => parseLocationUrl(l.url, this.loaded.baseDir).url === parsed.url,
+      );
+      if (named) return await this.register(named[0], parsed, named[1]);
+      const known = (await allLocations(this.catalog)).find((l) => l.url === parsed.url);
+      return await this.register(known?.name ?? parsed.url, parsed, locationSchema.parse({ url: parsed.url }));
+    } catch (err) {
+      if (err instanceof LocationUrlError) throw new UsageError(`${flag} ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async register(name: string, parsed: ParsedLocation, settings: LocationConfig): Promise<ResolvedLocation> {
+    const row = await ensureLocation(this.catalog, {
+      name,
+      url: parsed.url,
+      kind: parsed.kind,
+      ...(settings.class ? { defaultClass: settings.class } : {}),
+    });
+    let backend = this.backends.get(parsed.url);
+    if (!backend) {
+      backend = openBackend(parsed, { restoreDelayMs: settings.restoreDelay });
+      this.backends.set(parsed.url, backend);
+    }
+    return { name, row, parsed, settings, backend: await backend };
+  }
+
+  /**
+   * A place in the catalog's namespace: `LOCATION:relative/path`, `LOCATION` alone, or an
+   * absolute path inside a POSIX location.
+   */
+  async reference(arg: string, flag: string): Promise<{ location: ResolvedLocation; path: string }> {
+    const known = new Set([
+      ...Object.keys(this.loaded.config.locations),
+      ...(await allLocations(this.catalog)).map((l) => l.name),
+    ]);
+    const named = /^([A-Za-z][A-Za-z0-9_.-]*)(?::(.*))?$/s.exec(arg);
+    if (named && known.has(named[1] as string)) {
+      return { location: await this.location(named[1] as string, flag), path: trimSlashes(named[2] ?? "") };
+    }
+    if (arg.startsWith("/")) {
+      const containing = (await allLocations(this.catalog))
+        .map((row) => ({ row, parsed: parseLocationUrl(row.url) }))
+        .filter(({ parsed }) => parsed.kind === "posix" && (arg === parsed.root || arg.startsWith(`${parsed.root}/`)))
+        .sort((a, b) => b.parsed.root.length - a.parsed.root.length)[0];
+      if (containing) {
+        return {
+          location: await this.location(containing.row.name, flag),
+          path: trimSlashes(arg.slice(containing.parsed.root.length)),
+        };
+      }
+    }
+    throw new UsageError(
+      `${flag} ${JSON.stringify(arg)}: not LOCATION:path for a known location, nor a path inside a scanned one ` +
+        `(known: ${[...known].sort().join(", ") || "none yet"})`,
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const backend of this.backends.values()) await (await backend).close();
+    await this.catalog.close();
+  }
+}
+
+function trimSlashes(path: string): string {
+  return path.replace(/^\/+|\/+$/g, "");
+}
+
+/** True when one POSIX root contains the other: syncing between them would feed on itself. */
+export function overlaps(a: ParsedLocation, b: ParsedLocation): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
+  };
+  const [x, y] = [real(a.root), real(b.root)];
+  return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
+}

@@ -1,0 +1,83 @@
+import { Command, CommanderError } from "commander";
+import { BackendError } from "../backends/backend.js";
+import { UsageError } from "../config/errors.js";
+import { Context, type GlobalOptions } from "./context.js";
+import { registerInit } from "./init.js";
+import { registerLs } from "./ls.js";
+import { registerRestore } from "./restore.js";
+import { registerScan } from "./scan.js";
+import { registerShow } from "./show.js";
+import { registerSync } from "./sync.js";
+import { registerVerify } from "./verify.js";
+
+/** Exit codes: 0 done, 1 some items failed (listed), 2 bad usage or config (nothing changed). */
+export const EXIT = { ok: 0, itemsFailed: 1, usage: 2 } as const;
+
+/** Runs a command body inside an open context and hands its exit code back to `main`. */
+export type Runner = <A extends unknown[]>(
+  body: (ctx: Context, ...args: A) => Promise<number>,
+) => (...args: A) => Promise<void>;
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command("strata")
+    .description("Keeps research data in the right place at the right cost: HPC filesystems and object stores")
+    .version("0.1.0")
+    .option("--config <file>", "config file (default: ./strata.yaml, or $STRATA_CONFIG)")
+    .option(
+      "--catalog <url>",
+      "catalog: a SQLite path or postgres://… (default: .strata/catalog.db, or $STRATA_CATALOG)",
+    )
+    .option("--json", "print one JSON document instead of text", false)
+    .option("-q, --quiet", "print only errors and requested data", false)
+    .option("-v, --verbose", "print every item acted on", false)
+    .exitOverride()
+    .showHelpAfterError("(run strata --help for usage)");
+
+  const run: Runner =
+    (body) =>
+    async (...args) => {
+      const ctx = await Context.open(program.opts<GlobalOptions>());
+      try {
+        exitCode = await body(ctx, ...args);
+      } finally {
+        await ctx.close();
+      }
+    };
+
+  for (const register of [
+    registerInit,
+    registerScan,
+    registerSync,
+    registerRestore,
+    registerVerify,
+    registerLs,
+    registerShow,
+  ]) {
+    register(program, run);
+  }
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its message; help and version are not errors.
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`strata: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof BackendError) {
+    process.stderr.write(`strata: ${err.message}\n`);
+    return err.retryable ? EXIT.itemsFailed : EXIT.usage;
+  }
+  process.stderr.write(`strata: ${(err as Error).stack ?? String(err)}\n`);
+  return EXIT.itemsFailed;
+}

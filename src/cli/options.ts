@@ -1,0 +1,36 @@
+import { InvalidArgumentError } from "commander";
+import { parseDuration, parseSize } from "../config/units.js";
+
+/** Commander argument parsers: a bad value names its flag and exits 2 before anything runs. */
+
+export function wholeNumber(min: number, max: number) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+export function size(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes === undefined) throw new InvalidArgumentError("must be a size such as 512KiB, 100MB or 1GiB");
+  return bytes;
+}
+
+export function duration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new InvalidArgumentError("must be a duration such as 90s, 12h or 30d");
+  return ms;
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function tag(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const match = /^([A-Za-z0-9_.:-]{1,128})=(.{0,256})$/.exec(value);
+  if (!match) throw new InvalidArgumentError("must be key=value (key: letters, digits, _ . : -)");
+  return { ...previous, [match[1] as string]: match[2] as string };
+}

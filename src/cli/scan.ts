@@ -1,0 +1,41 @@
+import type { Command } from "commander";
+import { formatBytes, formatDuration, perSecond } from "../config/units.js";
+import { type ScanReport, scanLocation } from "../scan/scanner.js";
+import type { Context, ResolvedLocation } from "./context.js";
+import { EXIT, type Runner } from "./main.js";
+import { wholeNumber } from "./options.js";
+import { count } from "./output.js";
+
+export function registerScan(program: Command, run: Runner): void {
+  program
+    .command("scan")
+    .description("walk a POSIX tree (or list an object store) into the catalog: new, changed and deleted files")
+    .argument("<location>", "a location name from the config, a path, or a URL")
+    .option("--threads <n>", "walker threads (default: defaults.scanThreads)", wholeNumber(1, 64))
+    .action(
+      run(async (ctx, locationArg: string, opts: { threads?: number }) => {
+        const location = await ctx.location(locationArg, "<location>");
+        const report = await scanInto(ctx, location, opts.threads);
+        ctx.out.json({ scan: { location: location.name, ...report } });
+        return report.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+      }),
+    );
+}
+
+/** Scans and reports; shared by `scan` and `sync`, which refreshes its source first. */
+export async function scanInto(ctx: Context, location: ResolvedLocation, threads?: number): Promise<ScanReport> {
+  const report = await scanLocation(ctx.catalog, location.row.id, location.backend, {
+    threads: threads ?? ctx.defaults.scanThreads,
+  });
+  const { out } = ctx;
+  out.info(
+    `Scanned ${location.name}: ${count(report.files)} entries (${formatBytes(report.bytes)} in files); ` +
+      `${count(report.newFiles)} new, ${count(report.changedFiles)} changed, ${count(report.deletedFiles)} deleted; ` +
+      `${formatDuration(report.elapsedMs)}, ${count(Math.round(perSecond(report.files, report.elapsedMs)))} entries/s`,
+  );
+  for (const problem of report.problems) out.warn(`${location.name}: ${problem.path}: ${problem.message}`);
+  if (report.problems.length > 0) {
+    out.warn(`${count(report.problems.length)} entries could not be read and were skipped`);
+  }
+  return report;
+}

@@ -1,0 +1,171 @@
+import type { Command } from "commander";
+import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
+import { UsageError } from "../config/errors.js";
+import { formatBytes } from "../config/units.js";
+import type { FileFilter } from "../policy/filter.js";
+import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
+import { executePlan } from "../transfer/executor.js";
+import { DEFAULT_RETRY } from "../transfer/retry.js";
+import { type Context, overlaps, type ResolvedLocation } from "./context.js";
+import { EXIT, type Runner } from "./main.js";
+import { collect, duration, size, tag, wholeNumber } from "./options.js";
+import { count, filesAndBytes, rates } from "./output.js";
+import { scanInto } from "./scan.js";
+
+interface SyncOptions {
+  dryRun: boolean;
+  checksum: boolean;
+  delete: boolean;
+  force: boolean;
+  transfers?: number;
+  include: string[];
+  exclude: string[];
+  minSize?: number;
+  maxSize?: number;
+  minAge?: number;
+  maxAge?: number;
+  tag: Record<string, string>;
+  class?: string;
+}
+
+export function registerSync(program: Command, run: Runner): void {
+  program
+    .command("sync")
+    .description("make <dst> hold everything under <src>: scan, plan, then apply (copy, verify, record)")
+    .argument("<src>", "source location: a name from the config, a path, or a URL")
+    .argument("<dst>", "destination location")
+    .option("-n, --dry-run", "print the plan and change nothing", false)
+    .option("-c, --checksum", "compare content hashes instead of size and mtime", false)
+    .option("--delete", "remove from <dst> what Strata copied there of files since deleted at <src>", false)
+    .option("--force", "allow --delete past the defaults.maxDeleteShare guard", false)
+    .option("--transfers <n>", "files in flight (default: defaults.transfers)", wholeNumber(1, 1024))
+    .option("--include <glob>", "only paths matching (repeatable; *.nc matches at any depth)", collect, [])
+    .option("--exclude <glob>", "skip paths matching (repeatable)", collect, [])
+    .option("--min-size <size>", "only files at least this large (e.g. 1MiB)", size)
+    .option("--max-size <size>", "only files at most this large", size)
+    .option("--min-age <duration>", "only files modified at least this long ago (e.g. 30d)", duration)
+    .option("--max-age <duration>", "only files modified at most this long ago", duration)
+    .option("--tag <key=value>", "tag every object written (repeatable)", tag, {})
+    .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
+    .action(
+      run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
+        const source = await ctx.location(srcArg, "<src>");
+        const target = await ctx.location(dstArg, "<dst>");
+        checkPair(source, target, opts);
+        return sync(ctx, source, target, opts);
+      }),
+    );
+}
+
+function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions): void {
+  if (source.parsed.url === target.parsed.url) {
+    throw new UsageError(`<src> and <dst> are the same location (${source.parsed.url})`);
+  }
+  if (overlaps(source.parsed, target.parsed)) {
+    throw new UsageError(
+      `<src> ${source.parsed.root} and <dst> ${target.parsed.root} overlap; one would copy into itself`,
+    );
+  }
+  const storageClass = opts.class ?? target.settings.class;
+  const classes = target.backend.caps.storageClasses;
+  if (storageClass && !classes.includes(storageClass)) {
+    throw new UsageError(`--class ${storageClass}: ${target.name} accepts ${classes.join(", ")}`);
+  }
+}
+
+async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions) {
+  const { out, catalog } = ctx;
+  const started = Date.now();
+  await closeDeadRuns(catalog);
+  const scan = await scanInto(ctx, source);
+  const scope: SyncScope = {
+    sourceLocationId: source.row.id,
+    targetLocationId: target.row.id,
+    filter: filterFrom(opts),
+    checksum: opts.checksum,
+  };
+  const plan = await summarizePlan(catalog, scope, opts.delete);
+  printPlan(ctx, source, target, plan);
+  guardDeletes(ctx, target, plan, opts);
+  if (opts.dryRun) {
+    out.json({ scan, plan, dryRun: true });
+    return scan.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+  }
+
+  const runId = await startRun(catalog, `sync ${source.name} ${target.name}`);
+  const progress = out.progress({ files: plan.copy.files, bytes: plan.copy.bytes });
+  const storageClass = opts.class ?? target.settings.class;
+  const report = await executePlan(
+    catalog,
+    planCopies(catalog, scope),
+    opts.delete ? planDeletes(catalog, scope) : empty(),
+    {
+      runId,
+      source: { backend: source.backend, locationId: source.row.id },
+      target: {
+        backend: target.backend,
+        locationId: target.row.id,
+        ...(storageClass ? { storageClass } : {}),
+        tags: { ...target.settings.tags, ...opts.tag },
+      },
+      transfers: opts.transfers ?? ctx.defaults.transfers,
+      retry: { ...DEFAULT_RETRY, retries: ctx.defaults.retries },
+      progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
+    },
+  ).finally(() => progress.stop());
+  const elapsedMs = Date.now() - started;
+  const failed = report.failures.length + scan.problems.length;
+  await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
+
+  for (const failure of report.failures) out.warn(`failed: ${failure.path}: ${failure.error}`);
+  out.info(
+    `Synced ${source.name} → ${target.name}: copied ${filesAndBytes(report.copied.files, report.copied.bytes)}, ` +
+      `unchanged ${count(plan.unchanged.files + report.confirmed)}, deleted ${count(report.deleted.files)}, ` +
+      `skipped ${count(plan.skipped.symlinks + plan.skipped.other)}, failed ${count(report.failures.length)} ` +
+      rates(report.copied.files, report.copied.bytes, elapsedMs),
+  );
+  out.json({ scan, plan, result: { ...report, elapsedMs } });
+  return failed > 0 ? EXIT.itemsFailed : EXIT.ok;
+}
+
+function printPlan(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, plan: PlanSummary): void {
+  const { out } = ctx;
+  out.info(`Plan ${source.name} → ${target.name}:`);
+  const checkNote = plan.copy.toCheck > 0 ? `, ${count(plan.copy.toCheck)} to compare by content` : "";
+  out.info(
+    `  copy      ${filesAndBytes(plan.copy.files, plan.copy.bytes)}: ${count(plan.copy.new)} new, ` +
+      `${count(plan.copy.changed)} changed${checkNote}`,
+  );
+  out.info(`  unchanged ${filesAndBytes(plan.unchanged.files, plan.unchanged.bytes)}`);
+  if (plan.delete.files > 0) out.info(`  delete    ${filesAndBytes(plan.delete.files, plan.delete.bytes)}`);
+  if (plan.skipped.symlinks + plan.skipped.other > 0) {
+    out.info(`  skip      ${count(plan.skipped.symlinks)} symlinks, ${count(plan.skipped.other)} special files`);
+  }
+}
+
+/** --delete may not empty a destination by accident: past the share, it needs --force. */
+function guardDeletes(ctx: Context, target: ResolvedLocation, plan: PlanSummary, opts: SyncOptions): void {
+  if (!opts.delete || opts.force || plan.delete.files === 0) return;
+  const limit = ctx.defaults.maxDeleteShare;
+  const share = plan.delete.files / Math.max(plan.targetReplicas, 1);
+  if (share > limit) {
+    throw new UsageError(
+      `--delete: refusing to delete ${count(plan.delete.files)} of ${count(plan.targetReplicas)} objects ` +
+        `(${(share * 100).toFixed(0)}%, ${formatBytes(plan.delete.bytes)}) at ${target.name}; ` +
+        `the limit is ${(limit * 100).toFixed(0)}% (defaults.maxDeleteShare). Check the source, or add --force`,
+    );
+  }
+}
+
+function filterFrom(opts: SyncOptions): FileFilter {
+  return {
+    include: opts.include,
+    exclude: opts.exclude,
+    ...(opts.minSize !== undefined ? { minSize: opts.minSize } : {}),
+    ...(opts.maxSize !== undefined ? { maxSize: opts.maxSize } : {}),
+    ...(opts.minAge !== undefined ? { minAgeMs: opts.minAge } : {}),
+    ...(opts.maxAge !== undefined ? { maxAgeMs: opts.maxAge } : {}),
+  };
+}
+
+async function* empty<T>(): AsyncGenerator<T> {}

@@ -1,0 +1,19 @@
+import type { FileKind } from "../catalog/schema.js";
+
+/** Messages between the scan coordinator and its walker threads. */
+
+export interface WalkerInit {
+  root: string;
+}
+
+export interface WalkRequest {
+  dir: string;
+}
+
+/** path, kind, size, mtimeUs, atimeUs, ctimeUs, mode, uid, gid, inode: a tuple clones fastest. */
+export type EntryTuple = [string, FileKind, number, number, number, number, number, number, number, number];
+
+export type WalkReply =
+  | { type: "entries"; entries: EntryTuple[] }
+  | { type: "problem"; path: string; message: string; unreadableDir: boolean }
+  | { type: "done"; dir: string; subdirs: string[] };

@@ -1,0 +1,86 @@
+import { type BigIntStats, lstatSync, readdirSync, type Stats } from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
+import { bytesToKey, hasEscapes, isExactName, keyToBytes } from "../backends/keys.js";
+import { PARTIAL_PREFIX } from "../backends/posix.js";
+import type { FileKind } from "../catalog/schema.js";
+import type { EntryTuple, WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
+
+/**
+ * A walker thread: synchronous readdir + lstat, one directory per request. Synchronous calls in
+ * a few threads walk an order of magnitude faster than the promise API (no per-call promise and
+ * thread-pool hop), and the threads keep the main thread free for catalog writes.
+ */
+const { root } = workerData as WalkerInit;
+const port = parentPort;
+const POST_EVERY = 2048;
+
+if (!port) throw new Error("walk-worker must run as a worker thread");
+
+port.on("message", ({ dir }: WalkRequest) => {
+  const subdirs: string[] = [];
+  let batch: EntryTuple[] = [];
+  const post = (reply: WalkReply) => port.postMessage(reply);
+  for (const name of readNames(dir, post)) {
+    if (name.startsWith(PARTIAL_PREFIX)) continue;
+    const key = dir === "" ? name : `${dir}/${name}`;
+    let stats: Stats | BigIntStats | undefined;
+    try {
+      stats = lstatSync(fsPath(key), { throwIfNoEntry: false });
+    } catch (err) {
+      post({ type: "problem", path: key, message: (err as Error).message, unreadableDir: false });
+      continue;
+    }
+    if (!stats) {
+      post({ type: "problem", path: key, message: "vanished during the scan", unreadableDir: false });
+      continue;
+    }
+    const kind = kindOf(stats as Stats);
+    if (kind === "dir") subdirs.push(key);
+    batch.push(toTuple(key, kind, stats as Stats));
+    if (batch.length >= POST_EVERY) {
+      post({ type: "entries", entries: batch });
+      batch = [];
+    }
+  }
+  if (batch.length > 0) post({ type: "entries", entries: batch });
+  post({ type: "done", dir, subdirs });
+});
+
+function readNames(dir: string, post: (reply: WalkReply) => void): string[] {
+  try {
+    const names = readdirSync(fsPath(dir));
+    // Names that were not valid UTF-8 came back lossy; read them again as bytes.
+    if (names.every(isExactName)) return names;
+    return readdirSync(fsPath(dir), { encoding: "buffer" }).map(bytesToKey);
+  } catch (err) {
+    post({ type: "problem", path: dir === "" ? "." : dir, message: (err as Error).message, unreadableDir: true });
+    return [];
+  }
+}
+
+function fsPath(key: string): string | Buffer {
+  const joined = key === "" ? root : `${root}/${key}`;
+  return hasEscapes(joined) ? keyToBytes(joined) : joined;
+}
+
+function kindOf(stats: Stats): FileKind {
+  if (stats.isFile()) return "file";
+  if (stats.isDirectory()) return "dir";
+  if (stats.isSymbolicLink()) return "symlink";
+  return "other";
+}
+
+function toTuple(key: string, kind: FileKind, s: Stats): EntryTuple {
+  return [
+    key,
+    kind,
+    s.size,
+    Math.round(s.mtimeMs * 1000),
+    Math.round(s.atimeMs * 1000),
+    Math.round(s.ctimeMs * 1000),
+    s.mode,
+    s.uid,
+    s.gid,
+    s.ino,
+  ];
+}

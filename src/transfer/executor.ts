@@ -1,0 +1,250 @@
+import type { Backend, FileAttributes } from "../backends/backend.js";
+import type { CatalogDb } from "../catalog/db.js";
+import { setFileHashes } from "../catalog/files.js";
+import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
+import { type ReplicaRecord, recordReplicas, removeReplicas } from "../catalog/replicas.js";
+import type { FileRow } from "../catalog/schema.js";
+import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
+import { copyVerified, hashObject } from "./copy.js";
+import { runPool } from "./pool.js";
+import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
+
+export interface Endpoint {
+  backend: Backend;
+  locationId: number;
+}
+
+export interface ExecuteOptions {
+  runId: number;
+  source: Endpoint;
+  target: Endpoint & { storageClass?: string; tags: Record<string, string> };
+  transfers: number;
+  retry: RetryPolicy;
+  progress?: ProgressListener;
+}
+
+export interface ProgressListener {
+  bytes(count: number): void;
+  fileDone(): void;
+}
+
+export interface Failure {
+  path: string;
+  error: string;
+}
+
+export interface ExecutionReport {
+  copied: { files: number; bytes: number };
+  /** Checksum mode: files read and found identical, so not copied. */
+  confirmed: number;
+  deleted: { files: number; bytes: number };
+  failures: Failure[];
+}
+
+const JOURNAL_CHUNK = 256;
+
+/**
+ * Carries out a plan: copies with bounded concurrency and retries, then deletes. Every action
+ * is journaled as pending before it starts and settled after; a replica is recorded only once
+ * its copy passed the integrity check, so a run killed at any point leaves a catalog that the
+ * next plan finishes from.
+ */
+export async function executePlan(
+  catalog: CatalogDb,
+  copies: AsyncIterable<CopyAction>,
+  deletes: AsyncIterable<DeleteAction>,
+  options: ExecuteOptions,
+): Promise<ExecutionReport> {
+  const report: ExecutionReport = {
+    copied: { files: 0, bytes: 0 },
+    confirmed: 0,
+    deleted: { files: 0, bytes: 0 },
+    failures: [],
+  };
+  const recorder = new Recorder(catalog);
+  const journaledCopies = journaled(catalog, options, copies, (a) => ({
+    kind: "copy",
+    fileId: a.file.id,
+    sourceLocationId: options.source.locationId,
+    targetLocationId: options.target.locationId,
+    key: a.file.path,
+    bytes: a.file.size,
+  }));
+  await runPool(journaledCopies, options.transfers, async ({ action, actionId }) => {
+    await runCopy(action, actionId, options, recorder, report);
+  });
+  for await (const chunk of chunks(journaled(catalog, options, deletes, deletePlanned(options)), 1000)) {
+    await runDeletes(chunk, options, recorder, report);
+  }
+  await recorder.flush();
+  return report;
+}
+
+async function runCopy(
+  action: CopyAction,
+  actionId: number,
+  options: ExecuteOptions,
+  recorder: Recorder,
+  report: ExecutionReport,
+): Promise<void> {
+  const { file } = action;
+  const { source, target } = options;
+  try {
+    const { value: outcome, attempts } = await withRetry(options.retry, async () => {
+      if (action.onlyIfContentDiffers) {
+        const sha256 = await hashObject(source.backend, file.path);
+        if (sha256 === action.replicaHash)
+          return { copied: false as const, sha256, size: file.size, stored: undefined };
+      }
+      const result = await copyVerified({
+        source: source.backend,
+        sourceKey: file.path,
+        target: target.backend,
+        targetKey: file.path,
+        size: file.size,
+        attributes: attributesOf(file),
+        ...(target.storageClass ? { storageClass: target.storageClass } : {}),
+        tags: target.tags,
+        ...(file.hash ? { expectedHash: file.hash } : {}),
+        onBytes: (n) => options.progress?.bytes(n),
+      });
+      return { copied: true as const, ...result };
+    });
+    if (outcome.copied) {
+      report.copied.files += 1;
+      report.copied.bytes += outcome.size;
+    } else {
+      report.confirmed += 1;
+    }
+    options.progress?.fileDone();
+    await recorder.add({
+      outcome: { id: actionId, state: "done", attempts, error: null },
+      replica: {
+        fileId: file.id,
+        locationId: target.locationId,
+        key: file.path,
+        size: outcome.size,
+        hash: outcome.sha256,
+        storageClass: outcome.stored?.storageClass ?? target.storageClass ?? null,
+        state: "present",
+        sourceSize: file.size,
+        sourceMtimeUs: file.mtime_us,
+        etag: outcome.stored?.etag ?? null,
+        verifiedAt: Date.now(),
+      },
+      fileHash: { fileId: file.id, hash: outcome.sha256 },
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    report.failures.push({ path: file.path, error: message });
+    options.progress?.fileDone();
+    await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
+  }
+}
+
+async function runDeletes(
+  chunk: { action: DeleteAction; actionId: number }[],
+  options: ExecuteOptions,
+  recorder: Recorder,
+  report: ExecutionReport,
+): Promise<void> {
+  try {
+    const { attempts } = await withRetry(options.retry, () =>
+      options.target.backend.delete(chunk.map(({ action }) => action.key)),
+    );
+    await recorder.removeReplicas(chunk.map(({ action }) => action.replicaId));
+    for (const { action, actionId } of chunk) {
+      report.deleted.files += 1;
+      report.deleted.bytes += action.bytes;
+      await recorder.add({ outcome: { id: actionId, state: "done", attempts, error: null } });
+    }
+  } catch (err) {
+    const message = (err as Error).message;
+    for (const { action, actionId } of chunk) {
+      report.failures.push({ path: action.key, error: message });
+      await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
+    }
+  }
+}
+
+function deletePlanned(options: ExecuteOptions) {
+  return (a: DeleteAction): PlannedAction => ({
+    kind: "delete",
+    fileId: a.fileId,
+    sourceLocationId: null,
+    targetLocationId: options.target.locationId,
+    key: a.key,
+    bytes: a.bytes,
+  });
+}
+
+/** Journals actions as pending, a chunk at a time, before handing them out. */
+async function* journaled<A>(
+  catalog: CatalogDb,
+  options: ExecuteOptions,
+  actions: AsyncIterable<A>,
+  describe: (action: A) => PlannedAction,
+): AsyncGenerator<{ action: A; actionId: number }> {
+  for await (const chunk of chunks(actions, JOURNAL_CHUNK)) {
+    const ids = await journalActions(catalog, options.runId, chunk.map(describe));
+    for (let i = 0; i < chunk.length; i++) yield { action: chunk[i] as A, actionId: ids[i] as number };
+  }
+}
+
+async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let chunk: T[] = [];
+  for await (const item of items) {
+    chunk.push(item);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+function attributesOf(file: FileRow): FileAttributes {
+  return { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path };
+}
+
+/** Buffers catalog writes of finished actions and applies them in batches, in order. */
+class Recorder {
+  private outcomes: ActionOutcome[] = [];
+  private replicas: ReplicaRecord[] = [];
+  private hashes: { fileId: number; hash: string }[] = [];
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly catalog: CatalogDb) {}
+
+  async add(entry: {
+    outcome: ActionOutcome;
+    replica?: ReplicaRecord;
+    fileHash?: { fileId: number; hash: string };
+  }): Promise<void> {
+    this.outcomes.push(entry.outcome);
+    if (entry.replica) this.replicas.push(entry.replica);
+    if (entry.fileHash) this.hashes.push(entry.fileHash);
+    if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
+  }
+
+  async removeReplicas(ids: number[]): Promise<void> {
+    await this.flush();
+    await removeReplicas(this.catalog, ids);
+  }
+
+  flush(): Promise<void> {
+    const outcomes = this.outcomes;
+    const replicas = this.replicas;
+    const hashes = this.hashes;
+    this.outcomes = [];
+    this.replicas = [];
+    this.hashes = [];
+    // Replicas before outcomes: an action is settled "done" only once its replica is recorded.
+    this.writing = this.writing.then(async () => {
+      await recordReplicas(this.catalog, replicas);
+      await setFileHashes(this.catalog, hashes);
+      await settleActions(this.catalog, outcomes);
+    });
+    return this.writing;
+  }
+}
