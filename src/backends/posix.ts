@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Dirent, Stats } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, utimes } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, utimes } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { writeTempFile } from "./atomic-file.js";
 import type {
@@ -30,6 +30,7 @@ const CAPS: Capabilities = {
 /** A directory tree (Lustre, GPFS, BeeGFS or any POSIX filesystem) seen as keys. */
 export class PosixBackend implements Backend {
   readonly caps = CAPS;
+  private realRoot: Buffer | undefined;
 
   constructor(
     readonly root: string,
@@ -38,22 +39,46 @@ export class PosixBackend implements Backend {
 
   /** The filesystem path of a key: a string when exact, bytes when the name is not UTF-8. */
   fsPath(key: string): string | Buffer {
-    const unsafe = key === "" ? undefined : unsafeRelativeKey(key);
+    const unsafe = unsafeRelativeKey(key);
     if (unsafe) throw new InvalidRequestError(this.url, `${unsafe}: ${JSON.stringify(key)}`);
-    const joined = key === "" ? this.root : `${this.root}/${key}`;
+    const joined = `${this.root}/${key}`;
     return hasEscapes(joined) ? keyToBytes(joined) : joined;
+  }
+
+  /** Like fsPath, but "" is the root itself. */
+  private dirPath(dirKey: string): string | Buffer {
+    return dirKey === "" ? this.root : this.fsPath(dirKey);
+  }
+
+  /**
+   * Creates the parent directories of `key` and checks that none of them is a symlink leading
+   * elsewhere: a key from an untrusted store must not write through a link out of the root.
+   */
+  private async prepareParent(key: string): Promise<void> {
+    const parent = parentKey(key);
+    const dir = this.dirPath(parent);
+    await mkdir(dir, { recursive: true });
+    this.realRoot ??= await realpath(this.root, { encoding: "buffer" });
+    const expected =
+      parent === "" ? this.realRoot : Buffer.concat([this.realRoot, Buffer.from("/"), keyToBytes(parent)]);
+    const actual = await realpath(dir, { encoding: "buffer" });
+    if (!actual.equals(expected)) {
+      throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: a parent directory is a link out of place`);
+    }
   }
 
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
+    // No key under an unsafe directory can exist here, so there is nothing to list.
+    if (dirKey !== "" && unsafeRelativeKey(dirKey)) return;
     yield* this.walk(dirKey, prefix);
   }
 
   private async *walk(dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
     let entries: Dirent<Buffer>[];
     try {
-      entries = await readdir(this.fsPath(dirKey), { withFileTypes: true, encoding: "buffer" });
+      entries = await readdir(this.dirPath(dirKey), { withFileTypes: true, encoding: "buffer" });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return;
@@ -104,7 +129,7 @@ export class PosixBackend implements Backend {
     const target = this.fsPath(key);
     const temp = this.tempPathBeside(key);
     try {
-      await mkdir(this.fsPath(parentKey(key)), { recursive: true });
+      await this.prepareParent(key);
       const written = await writeTempFile(temp, body, info.size);
       await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
       await rename(temp, target);
@@ -120,7 +145,7 @@ export class PosixBackend implements Backend {
     if (!source) throw fsError(this.url, from, Object.assign(new Error("not found"), { code: "ENOENT" }));
     const temp = this.tempPathBeside(to);
     try {
-      await mkdir(this.fsPath(parentKey(to)), { recursive: true });
+      await this.prepareParent(to);
       await copyFile(this.fsPath(from), temp);
       await applyAttributes(temp, source.attributes?.mode, source.modifiedUs);
       await rename(temp, this.fsPath(to));
@@ -150,7 +175,7 @@ export class PosixBackend implements Backend {
   private tempPathBeside(key: string): string | Buffer {
     const parent = parentKey(key);
     const name = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
-    return this.fsPath(parent === "" ? name : `${parent}/${name}`);
+    return this.dirPath(parent === "" ? name : `${parent}/${name}`);
   }
 }
 

@@ -27,7 +27,8 @@ export interface ConfigSources {
 
 /** Flags beat environment, environment beats the config file, the file beats defaults. */
 export function loadConfig(sources: ConfigSources): LoadedConfig {
-  const named = sources.configFlag ?? sources.env.STRATA_CONFIG;
+  // An empty variable is as good as unset, as shells and CI templates often leave them.
+  const named = sources.configFlag ?? (sources.env.STRATA_CONFIG || undefined);
   const file = named ? resolve(sources.cwd, named) : existingDefault(sources.cwd);
   if (named && !existsSync(file as string)) {
     const origin = sources.configFlag ? "--config" : "STRATA_CONFIG";
@@ -37,7 +38,7 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
   const baseDir = file ? dirname(file) : sources.cwd;
   const catalogUrl =
     sources.catalogFlag ??
-    sources.env.STRATA_CATALOG ??
+    (sources.env.STRATA_CATALOG || undefined) ??
     (config.catalog ? resolveCatalog(config.catalog, baseDir) : resolve(sources.cwd, DEFAULT_CATALOG));
   return { config, file, baseDir, catalogUrl };
 }

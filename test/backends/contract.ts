@@ -1,0 +1,216 @@
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import {
+  type Backend,
+  type BackendError,
+  InvalidRequestError,
+  NeedsRestoreError,
+  NotFoundError,
+  type WriteInfo,
+} from "../../src/backends/backend.js";
+import { bytesToKey } from "../../src/backends/keys.js";
+import { sha256Hex } from "../support/bytes.js";
+
+/**
+ * The one contract every backend passes (rclone's fstests idea): the same cases against each
+ * implementation, each on a real store. `make` returns a fresh, empty backend.
+ */
+export interface ContractSubject {
+  name: string;
+  make(): Promise<Backend>;
+  /** For archive tests: how long this backend's restore takes, in ms. */
+  restoreDelayMs: number;
+}
+
+const attrs = (mtimeUs = 1_600_000_000_123_456) => ({ mtimeUs, mode: 0o640, path: "x" });
+
+export function info(size: number, extra: Partial<WriteInfo> = {}): WriteInfo {
+  return { size, attributes: attrs(), ...extra };
+}
+
+export async function put(backend: Backend, key: string, content: string | Buffer, extra: Partial<WriteInfo> = {}) {
+  const body = Buffer.from(content);
+  return backend.write(key, Readable.from([body]), info(body.length, extra));
+}
+
+export async function get(backend: Backend, key: string, range?: { start: number; end: number }): Promise<Buffer> {
+  const { body } = await backend.read(key, range);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function keysOf(backend: Backend, prefix?: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of backend.list(prefix)) keys.push(object.key);
+  return keys;
+}
+
+export function backendContract(subject: ContractSubject): void {
+  describe(`backend contract: ${subject.name}`, () => {
+    it("writes, stats and reads back the same bytes, reporting their SHA-256", async () => {
+      const b = await subject.make();
+      const content = Buffer.from("hello, research data\n".repeat(1000));
+      const stored = await put(b, "dir/file.txt", content);
+      expect(stored.size).toBe(content.length);
+      expect(stored.sha256).toBe(sha256Hex(content));
+      expect((await b.stat("dir/file.txt"))?.size).toBe(content.length);
+      expect(await get(b, "dir/file.txt")).toEqual(content);
+      expect(await b.stat("dir/missing")).toBeUndefined();
+      await b.close();
+    });
+
+    it("overwrites in place and reads ranges inclusively", async () => {
+      const b = await subject.make();
+      await put(b, "k", "first version");
+      await put(b, "k", "0123456789");
+      expect((await get(b, "k")).toString()).toBe("0123456789");
+      expect((await get(b, "k", { start: 2, end: 5 })).toString()).toBe("2345");
+      expect((await get(b, "k", { start: 9, end: 9 })).toString()).toBe("9");
+      await b.close();
+    });
+
+    it("lists 2,500 keys in byte order, streamed, with prefixes", async () => {
+      const b = await subject.make();
+      const keys: string[] = [];
+      for (let i = 0; i < 2500; i++) keys.push(`many/${String(i).padStart(4, "0")}`);
+      keys.push("many.txt", "many/sub/deep", "manx");
+      for (let i = 0; i < keys.length; i += 100) {
+        await Promise.all(keys.slice(i, i + 100).map((k) => put(b, k, k)));
+      }
+      const sorted = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      expect(await keysOf(b)).toEqual(sorted);
+      expect(await keysOf(b, "many/")).toEqual(sorted.filter((k) => k.startsWith("many/")));
+      expect(await keysOf(b, "many/24")).toHaveLength(100);
+      expect(await keysOf(b, "nothing/")).toEqual([]);
+      await b.close();
+    });
+
+    it("keeps odd names exact: unicode, spaces, URL characters, newline, 255 bytes, non-UTF-8", async () => {
+      const b = await subject.make();
+      const names = [
+        "données/naïve résumé.txt",
+        "space in name",
+        "url+chars%20#?=&;.dat",
+        "line\nbreak",
+        "x".repeat(255),
+        `deep/${"é".repeat(127)}`,
+        bytesToKey(Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e])),
+        "\uF700\uF7A0 private use",
+      ];
+      for (const name of names) await put(b, name, `content of ${name}`);
+      for (const name of names) expect((await get(b, name)).toString()).toBe(`content of ${name}`);
+      expect((await keysOf(b)).sort()).toEqual([...names].sort());
+      await b.close();
+    });
+
+    it("carries file attributes, metadata and tags as far as the backend can", async () => {
+      const b = await subject.make();
+      await put(b, "attrs", "abc", { metadata: { project: "climate" }, tags: { owner: "lab-7" } });
+      const stat = await b.stat("attrs");
+      expect(stat?.attributes?.mtimeUs).toBe(1_600_000_000_123_456);
+      expect(stat?.attributes?.mode).toBe(0o640);
+      if (b.caps.userMetadata) {
+        expect(stat?.metadata).toEqual({ project: "climate" });
+        expect(stat?.tags).toEqual({ owner: "lab-7" });
+        expect(stat?.attributes?.sha256).toBe(sha256Hex("abc"));
+      }
+      await b.close();
+    });
+
+    it("refuses hostile keys without touching anything outside", async () => {
+      const b = await subject.make();
+      for (const key of ["../escape", "/absolute", "a/../../escape", ""]) {
+        const attempt = put(b, key, "x");
+        if (b.caps.fileAttributes) {
+          await expect(attempt).rejects.toBeInstanceOf(InvalidRequestError);
+        } else if (key === "") {
+          await expect(attempt).rejects.toBeInstanceOf(InvalidRequestError);
+        } else {
+          // An object store treats them as opaque flat keys: stored and read back as written.
+          await attempt;
+          expect((await get(b, key)).toString()).toBe("x");
+        }
+      }
+      expect(await keysOf(b, "../")).toEqual(b.caps.fileAttributes ? [] : ["../escape"]);
+      await b.close();
+    });
+
+    it("leaves the previous object whole when a write fails midway", async () => {
+      const b = await subject.make();
+      await put(b, "precious", "the good version");
+      async function* failing() {
+        yield Buffer.from("partial data that must never be seen");
+        throw new Error("connection lost");
+      }
+      await expect(b.write("precious", Readable.from(failing()), info(1000))).rejects.toThrow();
+      await expect(b.write("new-one", Readable.from(failing()), info(1000))).rejects.toThrow();
+      expect((await get(b, "precious")).toString()).toBe("the good version");
+      expect(await keysOf(b)).toEqual(["precious"]);
+      await b.close();
+    });
+
+    it("rejects a body shorter or longer than announced", async () => {
+      const b = await subject.make();
+      await expect(b.write("short", Readable.from([Buffer.from("abc")]), info(10))).rejects.toThrow(
+        /expected 10 bytes/,
+      );
+      expect(await b.stat("short")).toBeUndefined();
+      await b.close();
+    });
+
+    it("copies server-side, and changes storage class in place", async () => {
+      const b = await subject.make();
+      await put(b, "src", "copy me");
+      await b.copy("src", "dst/copied");
+      expect((await get(b, "dst/copied")).toString()).toBe("copy me");
+      const other = b.caps.storageClasses.find(
+        (c) => !b.caps.archiveClasses.includes(c) && c !== b.caps.storageClasses[0],
+      );
+      if (other) {
+        const moved = await b.copy("src", "src", { storageClass: other });
+        expect(moved.storageClass).toBe(other);
+        expect((await b.stat("src"))?.storageClass).toBe(other);
+        expect((await get(b, "src")).toString()).toBe("copy me");
+      }
+      await b.close();
+    });
+
+    it("deletes in batches, and deleting what is gone is no error", async () => {
+      const b = await subject.make();
+      await Promise.all(["a", "b", "c/d"].map((k) => put(b, k, k)));
+      await b.delete(["a", "c/d", "never-existed"]);
+      expect(await keysOf(b)).toEqual(["b"]);
+      await b.close();
+    });
+
+    it("maps a missing object to NotFoundError naming the location", async () => {
+      const b = await subject.make();
+      const error = await b.read("nope").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as BackendError).message).toContain(b.url);
+      expect((error as BackendError).retryable).toBe(false);
+      await b.close();
+    });
+
+    it("archives: an archived object needs a restore, which takes its time, then reads", async () => {
+      const b = await subject.make();
+      const archive = b.caps.archiveClasses[0];
+      if (!archive) {
+        expect(await b.restore("any", { days: 1, tier: "standard" })).toEqual({ state: "not-archived" });
+        return;
+      }
+      await put(b, "cold", "frozen bytes", { storageClass: archive });
+      await expect(b.read("cold")).rejects.toBeInstanceOf(NeedsRestoreError);
+      const first = await b.restore("cold", { days: 1, tier: "standard" });
+      expect(first.state).toBe("restoring");
+      await expect(b.read("cold")).rejects.toBeInstanceOf(NeedsRestoreError);
+      expect((await b.stat("cold"))?.restore?.state).toBe("restoring");
+      await sleep(subject.restoreDelayMs + 50);
+      expect((await b.stat("cold"))?.restore?.state).toBe("restored");
+      expect((await get(b, "cold")).toString()).toBe("frozen bytes");
+      await b.close();
+    });
+  });
+}

@@ -1,0 +1,46 @@
+import { existsSync, readdirSync, statSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { InvalidRequestError } from "../../src/backends/backend.js";
+import { PosixBackend } from "../../src/backends/posix.js";
+import { tempDir } from "../support/tmp.js";
+import { backendContract, put } from "./contract.js";
+
+backendContract({
+  name: "posix",
+  restoreDelayMs: 0,
+  make: async () => {
+    const dir = tempDir();
+    return new PosixBackend(dir, `file://${dir}`);
+  },
+});
+
+describe("posix specifics", () => {
+  it("applies mtime and mode to the file itself, and leaves no temp files", async () => {
+    const dir = tempDir();
+    const b = new PosixBackend(dir, `file://${dir}`);
+    await put(b, "a/b/c.txt", "data");
+    const stats = statSync(join(dir, "a/b/c.txt"));
+    expect(stats.mode & 0o7777).toBe(0o640);
+    expect(Math.round(stats.mtimeMs * 1000)).toBe(1_600_000_000_123_456);
+    expect(readdirSync(join(dir, "a/b"))).toEqual(["c.txt"]);
+  });
+
+  it("never writes through a symlinked directory out of its root", async () => {
+    const dir = tempDir();
+    const outside = tempDir();
+    symlinkSync(outside, join(dir, "trap"));
+    const b = new PosixBackend(dir, `file://${dir}`);
+    await expect(put(b, "trap/owned.txt", "x")).rejects.toBeInstanceOf(InvalidRequestError);
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it("writes a non-UTF-8 key as the original bytes", async () => {
+    const dir = tempDir();
+    const b = new PosixBackend(dir, `file://${dir}`);
+    await put(b, "f\uF7FF.bin", "x");
+    const names = readdirSync(dir, { encoding: "buffer" });
+    expect(names).toEqual([Buffer.from([0x66, 0xff, 0x2e, 0x62, 0x69, 0x6e])]);
+    expect(existsSync(join(dir, "f\uF7FF.bin"))).toBe(false);
+  });
+});
