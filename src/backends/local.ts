@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
 import { link, mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -69,35 +70,52 @@ export class LocalStoreBackend implements Backend {
     fileAttributes: false,
     serverSideCopy: true,
   };
-  private readonly db: Database.Database;
+  private opened: Database.Database | undefined;
 
   private constructor(
     readonly dir: string,
     readonly url: string,
     private readonly options: LocalStoreOptions,
-  ) {
-    this.db = new Database(join(dir, "index.db"));
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 10000");
-    this.db.exec(`CREATE TABLE IF NOT EXISTS objects (
-      key TEXT PRIMARY KEY, blob TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
-      modified_us INTEGER NOT NULL, storage_class TEXT NOT NULL, metadata TEXT NOT NULL,
-      tags TEXT NOT NULL, restore_ready_us INTEGER, restore_expires_us INTEGER
-    ) WITHOUT ROWID`);
-  }
+  ) {}
 
   static async open(dir: string, url: string, options: LocalStoreOptions): Promise<LocalStoreBackend> {
-    try {
-      await mkdir(join(dir, "blobs", "tmp"), { recursive: true });
-    } catch (err) {
-      throw fsError(url, "", err);
-    }
     return new LocalStoreBackend(dir, url, options);
   }
 
+  /**
+   * The index, opened on first use. A store that does not exist yet reads as empty and is
+   * created by its first write, so a dry run or a failed command leaves no trace.
+   */
+  private index(create: boolean): Database.Database | undefined {
+    if (this.opened) return this.opened;
+    const file = join(this.dir, "index.db");
+    if (!create && !existsSync(file)) return undefined;
+    try {
+      mkdirSync(join(this.dir, "blobs", "tmp"), { recursive: true });
+      const db = new Database(file);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("busy_timeout = 10000");
+      db.exec(`CREATE TABLE IF NOT EXISTS objects (
+        key TEXT PRIMARY KEY, blob TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+        modified_us INTEGER NOT NULL, storage_class TEXT NOT NULL, metadata TEXT NOT NULL,
+        tags TEXT NOT NULL, restore_ready_us INTEGER, restore_expires_us INTEGER
+      ) WITHOUT ROWID`);
+      this.opened = db;
+      return db;
+    } catch (err) {
+      throw fsError(this.url, "", err);
+    }
+  }
+
+  private get db(): Database.Database {
+    return this.index(true) as Database.Database;
+  }
+
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {
-    const page = this.db.prepare<[string, string, number], ObjectRow>(
+    const db = this.index(false);
+    if (!db) return;
+    const page = db.prepare<[string, string, number], ObjectRow>(
       "SELECT * FROM objects WHERE key > ? AND key >= ? ORDER BY key LIMIT ?",
     );
     let after = "";
@@ -137,6 +155,7 @@ export class LocalStoreBackend implements Backend {
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
     this.checkKey(key);
     const storageClass = this.checkClass(info.storageClass);
+    this.index(true);
     const blob = newBlobName();
     const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
     try {
@@ -201,6 +220,7 @@ export class LocalStoreBackend implements Backend {
   }
 
   async delete(keys: string[]): Promise<void> {
+    if (!this.index(false)) return;
     const select = this.db.prepare<[string], { blob: string }>("SELECT blob FROM objects WHERE key = ?");
     const remove = this.db.prepare("DELETE FROM objects WHERE key = ?");
     const blobs = this.db.transaction((batch: string[]) =>
@@ -227,11 +247,12 @@ export class LocalStoreBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.db.close();
+    this.opened?.close();
+    this.opened = undefined;
   }
 
   private row(key: string): ObjectRow | undefined {
-    return this.db.prepare<[string], ObjectRow>("SELECT * FROM objects WHERE key = ?").get(key);
+    return this.index(false)?.prepare<[string], ObjectRow>("SELECT * FROM objects WHERE key = ?").get(key);
   }
 
   /** Points the key at its new blob, then frees the blob it replaced. */

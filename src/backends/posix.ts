@@ -186,7 +186,9 @@ function parentKey(key: string): string {
 
 async function applyAttributes(path: string | Buffer, mode: number | undefined, mtimeUs: number) {
   if (mode !== undefined) await chmod(path, mode & 0o7777);
-  const seconds = mtimeUs / 1e6;
+  // libuv turns the double into a timespec and truncates it to whole microseconds; the double
+  // is only good to a fraction of a microsecond, so aim at the middle of the intended one.
+  const seconds = (mtimeUs + 0.5) / 1e6;
   await utimes(path, seconds, seconds);
 }
 

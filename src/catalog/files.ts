@@ -196,7 +196,10 @@ export async function finishScan(
         .sum<number>(
           eb
             .case()
-            .when(eb.and([eb("changed_scan_id", "=", scanId), eb("first_scan_id", "<>", scanId)]))
+            // A directory "changes" whenever its entries do; those are what get counted.
+            .when(
+              eb.and([eb("changed_scan_id", "=", scanId), eb("first_scan_id", "<>", scanId), eb("kind", "<>", "dir")]),
+            )
             .then(1)
             .else(0)
             .end(),

@@ -79,13 +79,13 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
 }
 
 function startWorker(init: WalkerInit): Worker {
-  // Built code runs walk-worker.js; under the test runner the sources are TypeScript.
   const compiled = new URL("./walk-worker.js", import.meta.url);
   if (existsSync(compiled)) return new Worker(compiled, { workerData: init });
-  return new Worker(new URL("./walk-worker.ts", import.meta.url), {
-    workerData: init,
-    execArgv: [...process.execArgv, "--import", "tsx"],
-  });
+  // Running from TypeScript sources (the test runner): Node 20 does not apply --import hooks to
+  // a worker's entry module, so the worker registers tsx itself before importing the walker.
+  const source = new URL("./walk-worker.ts", import.meta.url).href;
+  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
 }
 
 function toFileStat(t: EntryTuple): FileStat {

@@ -37,12 +37,8 @@ export class IntegrityError extends BackendError {
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const { body } = await req.source.read(req.sourceKey);
-  const hashing = new HashingStream();
+  const hashing = new HashingStream(req.onBytes);
   body.on("error", (err) => hashing.destroy(err));
-  if (req.onBytes) {
-    const onBytes = req.onBytes;
-    hashing.on("data", (chunk: Buffer) => onBytes(chunk.length));
-  }
   const stored = await req.target.write(req.targetKey, body.pipe(hashing), {
     size: req.size,
     attributes: req.attributes,
