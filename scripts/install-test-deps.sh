@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the servers the test suite starts: PostgreSQL 15 (and, with the cloud backends,
+# Ceph RGW). Idempotent: installs nothing that is already there.
+set -euo pipefail
+apt_updated=""
+need() {
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need postgresql
+fi
+if ! command -v setpriv >/dev/null; then
+  need util-linux
+fi
