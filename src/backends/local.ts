@@ -71,6 +71,9 @@ export class LocalStoreBackend implements Backend {
     serverSideCopy: true,
   };
   private opened: Database.Database | undefined;
+  /** Blob fan-out directories known to exist, so a write does not mkdir each time. */
+  private readonly blobDirs = new Set<string>();
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(
     readonly dir: string,
@@ -115,7 +118,8 @@ export class LocalStoreBackend implements Backend {
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {
     const db = this.index(false);
     if (!db) return;
-    const page = db.prepare<[string, string, number], ObjectRow>(
+    const page = this.prepared<[string, string, number], ObjectRow>(
+      db,
       "SELECT * FROM objects WHERE key > ? AND key >= ? ORDER BY key LIMIT ?",
     );
     let after = "";
@@ -160,7 +164,7 @@ export class LocalStoreBackend implements Backend {
     const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
     try {
       const written = await writeTempFile(temp, body, info.size);
-      await mkdir(join(this.dir, "blobs", blob.slice(0, 2)), { recursive: true });
+      await this.ensureBlobDir(blob);
       await rename(temp, this.blobPath(blob));
       // The content hash is known only once the body has streamed through; keep it with the object.
       const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? written.sha256 };
@@ -191,11 +195,10 @@ export class LocalStoreBackend implements Backend {
     const storageClass = this.checkClass(opts.storageClass ?? source.storage_class);
     if (from === to) {
       // A class transition in place: the body stays, the class (and any thaw) changes.
-      this.db
-        .prepare(
-          "UPDATE objects SET storage_class = ?, restore_ready_us = NULL, restore_expires_us = NULL WHERE key = ?",
-        )
-        .run(storageClass, from);
+      this.prepared(
+        this.db,
+        "UPDATE objects SET storage_class = ?, restore_ready_us = NULL, restore_expires_us = NULL WHERE key = ?",
+      ).run(storageClass, from);
       return this.toInfo(this.row(from) as ObjectRow);
     }
     this.checkKey(to);
@@ -204,7 +207,7 @@ export class LocalStoreBackend implements Backend {
     }
     // Blobs are never modified in place, so a hard link is a faithful server-side copy.
     const blob = newBlobName();
-    await mkdir(join(this.dir, "blobs", blob.slice(0, 2)), { recursive: true });
+    await this.ensureBlobDir(blob);
     await link(this.blobPath(source.blob), this.blobPath(blob));
     const row: ObjectRow = {
       ...source,
@@ -221,8 +224,8 @@ export class LocalStoreBackend implements Backend {
 
   async delete(keys: string[]): Promise<void> {
     if (!this.index(false)) return;
-    const select = this.db.prepare<[string], { blob: string }>("SELECT blob FROM objects WHERE key = ?");
-    const remove = this.db.prepare("DELETE FROM objects WHERE key = ?");
+    const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
+    const remove = this.prepared(this.db, "DELETE FROM objects WHERE key = ?");
     const blobs = this.db.transaction((batch: string[]) =>
       batch.flatMap((key) => {
         const row = select.get(key);
@@ -240,30 +243,35 @@ export class LocalStoreBackend implements Backend {
     if (status.state !== "archived") return status;
     const readyUs = (Date.now() + this.options.restoreDelayMs) * 1000;
     const expiresUs = readyUs + opts.days * 86_400 * 1e6;
-    this.db
-      .prepare("UPDATE objects SET restore_ready_us = ?, restore_expires_us = ? WHERE key = ?")
-      .run(readyUs, expiresUs, key);
+    this.prepared(this.db, "UPDATE objects SET restore_ready_us = ?, restore_expires_us = ? WHERE key = ?").run(
+      readyUs,
+      expiresUs,
+      key,
+    );
     return { state: "restoring", readyAt: new Date(readyUs / 1000) };
   }
 
   async close(): Promise<void> {
+    this.statements.clear();
     this.opened?.close();
     this.opened = undefined;
   }
 
   private row(key: string): ObjectRow | undefined {
-    return this.index(false)?.prepare<[string], ObjectRow>("SELECT * FROM objects WHERE key = ?").get(key);
+    const db = this.index(false);
+    return db && this.prepared<[string], ObjectRow>(db, "SELECT * FROM objects WHERE key = ?").get(key);
   }
 
   /** Points the key at its new blob, then frees the blob it replaced. */
   private async replaceRow(row: ObjectRow): Promise<void> {
-    const previous = this.db.prepare<[string], { blob: string }>("SELECT blob FROM objects WHERE key = ?").get(row.key);
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
+    const previous = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?").get(
+      row.key,
+    );
+    this.prepared(
+      this.db,
+      `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
           @storage_class, @metadata, @tags, @restore_ready_us, @restore_expires_us)`,
-      )
-      .run(row);
+    ).run(row);
     if (previous && previous.blob !== row.blob) await rm(this.blobPath(previous.blob), { force: true });
   }
 
@@ -312,6 +320,22 @@ export class LocalStoreBackend implements Backend {
       throw new InvalidRequestError(this.url, `storage class ${chosen} is not one of ${STORAGE_CLASSES.join(", ")}`);
     }
     return chosen;
+  }
+
+  private prepared<P extends unknown[], R = unknown>(db: Database.Database, text: string): Database.Statement<P, R> {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  }
+
+  private async ensureBlobDir(blob: string): Promise<void> {
+    const fanOut = blob.slice(0, 2);
+    if (this.blobDirs.has(fanOut)) return;
+    await mkdir(join(this.dir, "blobs", fanOut), { recursive: true });
+    this.blobDirs.add(fanOut);
   }
 
   private blobPath(blob: string): string {

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
 import pg from "pg";
 import { UsageError } from "../config/errors.js";
 import { type Dialect, migrations } from "./migrations.js";
@@ -42,7 +42,7 @@ function openSqlite(url: string): CatalogDb {
     database.pragma("synchronous = NORMAL");
     database.pragma("busy_timeout = 30000");
     database.pragma("foreign_keys = ON");
-    const db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database }) });
+    const db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: new CachedStatements(database) }) });
     return { db, dialect: "sqlite", displayUrl: path, close: () => db.destroy() };
   } catch (err) {
     throw new UsageError(`catalog ${path}: ${(err as Error).message}`);
@@ -55,6 +55,31 @@ function openPostgres(url: string, displayUrl: string): CatalogDb {
   pool.on("error", () => {});
   const db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: "postgres", displayUrl, close: () => db.destroy() };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; preparing cost more than running the
+ * small statements a sync issues per file. Statements are reused by their SQL text.
+ */
+class CachedStatements implements SqliteDatabase {
+  private readonly cache = new Map<string, SQLite.Statement>();
+
+  constructor(private readonly database: SQLite.Database) {}
+
+  prepare(sql: string): SQLite.Statement {
+    let statement = this.cache.get(sql);
+    if (!statement) {
+      if (this.cache.size >= 500) this.cache.clear();
+      statement = this.database.prepare(sql);
+      this.cache.set(sql, statement);
+    }
+    return statement;
+  }
+
+  close(): void {
+    this.cache.clear();
+    this.database.close();
+  }
 }
 
 async function migrate(catalog: CatalogDb): Promise<void> {

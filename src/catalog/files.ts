@@ -78,29 +78,32 @@ export class FileUpserter {
     private readonly scanId: number,
   ) {}
 
+  /** Writes a batch in one transaction: one commit per batch, not per statement. */
   async write(entries: readonly FileStat[]): Promise<void> {
-    for (let start = 0; start < entries.length; start += UPSERT_ROWS) {
-      const chunk = entries.slice(start, start + UPSERT_ROWS);
-      const parameters = chunk.flatMap((e) => [
-        this.locationId,
-        e.path,
-        e.kind,
-        e.size,
-        e.mtimeUs,
-        e.atimeUs,
-        e.ctimeUs,
-        e.mode,
-        e.uid,
-        e.gid,
-        e.inode,
-        e.hash ?? null,
-        "present",
-        this.scanId,
-        this.scanId,
-        this.scanId,
-      ]);
-      await this.catalog.db.executeQuery(CompiledQuery.raw(this.statement(chunk.length), parameters));
-    }
+    await this.catalog.db.transaction().execute(async (trx) => {
+      for (let start = 0; start < entries.length; start += UPSERT_ROWS) {
+        const chunk = entries.slice(start, start + UPSERT_ROWS);
+        const parameters = chunk.flatMap((e) => [
+          this.locationId,
+          e.path,
+          e.kind,
+          e.size,
+          e.mtimeUs,
+          e.atimeUs,
+          e.ctimeUs,
+          e.mode,
+          e.uid,
+          e.gid,
+          e.inode,
+          e.hash ?? null,
+          "present",
+          this.scanId,
+          this.scanId,
+          this.scanId,
+        ]);
+        await trx.executeQuery(CompiledQuery.raw(this.statement(chunk.length), parameters));
+      }
+    });
   }
 
   private statement(rows: number): string {
@@ -233,14 +236,25 @@ export async function finishScan(
   return result;
 }
 
-/** Records content hashes learnt while copying, in one transaction. */
+/** Records content hashes learnt while copying, one statement per batch. */
 export async function setFileHashes({ db }: CatalogDb, hashes: readonly { fileId: number; hash: string }[]) {
-  if (hashes.length === 0) return;
-  await db.transaction().execute(async (trx) => {
-    for (const { fileId, hash } of hashes) {
-      await trx.updateTable("files").set({ hash }).where("id", "=", fileId).execute();
-    }
-  });
+  for (let start = 0; start < hashes.length; start += 500) {
+    const batch = hashes.slice(start, start + 500);
+    await db
+      .updateTable("files")
+      .set({
+        hash: sql<string>`CASE id ${sql.join(
+          batch.map((h) => sql`WHEN ${h.fileId} THEN ${h.hash}`),
+          sql` `,
+        )} END`,
+      })
+      .where(
+        "id",
+        "in",
+        batch.map((h) => h.fileId),
+      )
+      .execute();
+  }
 }
 
 export async function fileByPath({ db }: CatalogDb, locationId: number, path: string): Promise<FileRow | undefined> {

@@ -77,15 +77,22 @@ export interface ActionOutcome {
   error: string | null;
 }
 
+/** Settles finished actions: one UPDATE per distinct outcome, not one per action. */
 export async function settleActions({ db }: CatalogDb, outcomes: readonly ActionOutcome[]): Promise<void> {
-  if (outcomes.length === 0) return;
+  const groups = new Map<string, { outcome: ActionOutcome; ids: number[] }>();
+  for (const o of outcomes) {
+    const key = JSON.stringify([o.state, o.attempts, o.error]);
+    const group = groups.get(key) ?? { outcome: o, ids: [] };
+    group.ids.push(o.id);
+    groups.set(key, group);
+  }
   const now = Date.now();
   await db.transaction().execute(async (trx) => {
-    for (const o of outcomes) {
+    for (const { outcome, ids } of groups.values()) {
       await trx
         .updateTable("actions")
-        .set({ state: o.state, attempts: o.attempts, error: o.error, updated_at: now })
-        .where("id", "=", o.id)
+        .set({ state: outcome.state, attempts: outcome.attempts, error: outcome.error, updated_at: now })
+        .where("id", "in", ids)
         .execute();
     }
   });

@@ -66,8 +66,8 @@ export function migrations(dialect: Dialect): MigrationProvider {
         .addColumn("deleted_scan_id", "bigint")
         .addUniqueConstraint("files_location_path", ["location_id", "path"])
         .execute();
-      await db.schema.createIndex("files_seen").on("files").columns(["location_id", "seen_scan_id"]).execute();
-      await db.schema.createIndex("files_atime").on("files").columns(["location_id", "atime_us"]).execute();
+      // No secondary index on files yet: every scan writes each row, and the queries that read
+      // by scan generation or age go through a location's rows whole anyway.
 
       await id(db.schema.createTable("packs"))
         .addColumn("location_id", "bigint", (c) => c.notNull().references("locations.id"))

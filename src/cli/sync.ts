@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
-import { formatBytes } from "../config/units.js";
+import { formatBytes, formatDuration } from "../config/units.js";
 import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
 import { executePlan } from "../transfer/executor.js";
@@ -92,6 +92,24 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     return scan.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
   }
 
+  if (plan.copy.files === 0 && plan.delete.files === 0) {
+    out.info(
+      `Nothing to do: ${target.name} holds all ${count(plan.unchanged.files)} files of ${source.name} ` +
+        `(${formatDuration(Date.now() - started)})`,
+    );
+    out.json({
+      scan,
+      plan,
+      result: {
+        copied: { files: 0, bytes: 0 },
+        confirmed: 0,
+        deleted: { files: 0, bytes: 0 },
+        failures: [],
+        elapsedMs: Date.now() - started,
+      },
+    });
+    return scan.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+  }
   const runId = await startRun(catalog, `sync ${source.name} ${target.name}`);
   const progress = out.progress({ files: plan.copy.files, bytes: plan.copy.bytes });
   const storageClass = opts.class ?? target.settings.class;

@@ -1,5 +1,20 @@
 import type { CatalogDb } from "../catalog/db.js";
 import type { FileRow } from "../catalog/schema.js";
+
+/** What the planner and executor need of a source file; selecting less keeps pages cheap. */
+export type PlannedFile = Pick<FileRow, "id" | "path" | "kind" | "size" | "mtime_us" | "mode" | "uid" | "gid" | "hash">;
+const PLANNED_COLUMNS = [
+  "f.id",
+  "f.path",
+  "f.kind",
+  "f.size",
+  "f.mtime_us",
+  "f.mode",
+  "f.uid",
+  "f.gid",
+  "f.hash",
+] as const;
+
 import { type FileFilter, pathMatcher } from "./filter.js";
 
 /**
@@ -20,7 +35,7 @@ export type CopyReason = "new" | "changed" | "unverified";
 export interface CopyAction {
   kind: "copy";
   reason: CopyReason;
-  file: FileRow;
+  file: PlannedFile;
   /** Copy only if the source's hash differs from the replica's (checksum mode, hash unknown). */
   onlyIfContentDiffers: boolean;
   replicaHash: string | null;
@@ -47,7 +62,7 @@ export interface PlanSummary {
 const PAGE = 1000;
 
 interface Candidate {
-  file: FileRow;
+  file: PlannedFile;
   replica?: { state: string; hash: string; source_size: number; source_mtime_us: number };
 }
 
@@ -63,7 +78,7 @@ async function* candidates(catalog: CatalogDb, scope: SyncScope): AsyncGenerator
       .leftJoin("replicas as r", (join) =>
         join.onRef("r.file_id", "=", "f.id").on("r.location_id", "=", scope.targetLocationId),
       )
-      .selectAll("f")
+      .select(PLANNED_COLUMNS)
       .select([
         "r.state as r_state",
         "r.hash as r_hash",

@@ -3,8 +3,7 @@ import type { CatalogDb } from "../catalog/db.js";
 import { setFileHashes } from "../catalog/files.js";
 import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
 import { type ReplicaRecord, recordReplicas, removeReplicas } from "../catalog/replicas.js";
-import type { FileRow } from "../catalog/schema.js";
-import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
+import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
 import { copyVerified, hashObject } from "./copy.js";
 import { runPool } from "./pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
@@ -203,7 +202,7 @@ async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator
   if (chunk.length > 0) yield chunk;
 }
 
-function attributesOf(file: FileRow): FileAttributes {
+function attributesOf(file: PlannedFile): FileAttributes {
   return { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path };
 }
 
