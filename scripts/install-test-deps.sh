@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite starts: PostgreSQL 15 (and, with the cloud backends,
-# Ceph RGW). Idempotent: installs nothing that is already there.
+# Installs the servers the test suite starts: PostgreSQL 15 and Ceph RGW (Azurite comes from
+# npm; GCS has a stand-in in test/). Idempotent: installs nothing that is already there.
 set -euo pipefail
 apt_updated=""
 need() {
@@ -16,3 +16,5 @@ fi
 if ! command -v setpriv >/dev/null; then
   need util-linux
 fi
+# Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
+bash "$(dirname "$0")/rgw.sh" install

@@ -191,8 +191,8 @@ paxos_min_wait = 0.01
 
 [osd]
 pid_file = $dir/run/osd.pid
-osd_max_object_name_len = 460
-osd_max_object_namespace_len = 64
+osd_max_object_name_len = 2048
+osd_max_object_namespace_len = 256
 
 [client.rgw]
 pid_file = $dir/run/radosgw.pid

@@ -10,6 +10,12 @@ export interface Backend {
   /** The location URL this backend serves, for messages. */
   readonly url: string;
   readonly caps: Capabilities;
+  /**
+   * Checks, once and fast, that the location can be used: reachable, existing, and the
+   * credentials accepted. Throws NotFoundError, AccessDeniedError, InvalidRequestError or
+   * UnreachableError, so a bad location costs one clear line, not a retry storm.
+   */
+  check(): Promise<void>;
   /** Streams every object under `prefix` in key order; never holds the listing in memory. */
   list(prefix?: string): AsyncIterable<ObjectInfo>;
   stat(key: string): Promise<ObjectInfo | undefined>;
@@ -122,6 +128,14 @@ export class NotFoundError extends BackendError {
   }
 }
 
+/** The bucket (S3, GCS) or container (Azure) itself is missing, not just one object. */
+export class BucketNotFoundError extends NotFoundError {
+  constructor(location: string, bucket: string, options?: ErrorOptions) {
+    super(location, bucket, options);
+    this.message = `${location}: bucket ${JSON.stringify(bucket)} does not exist`;
+  }
+}
+
 export class AccessDeniedError extends BackendError {
   constructor(location: string, detail: string, options?: ErrorOptions) {
     super(`access denied: ${detail}`, location, false, options);
@@ -137,6 +151,13 @@ export class NeedsRestoreError extends BackendError {
 export class InvalidRequestError extends BackendError {
   constructor(location: string, detail: string) {
     super(detail, location, false);
+  }
+}
+
+/** The endpoint does not answer at all (refused, unknown host, timed out) when first checked. */
+export class UnreachableError extends BackendError {
+  constructor(location: string, detail: string, options?: ErrorOptions) {
+    super(`unreachable: ${detail}`, location, false, options);
   }
 }
 

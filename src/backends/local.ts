@@ -19,6 +19,7 @@ import type {
 import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
+import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "./storage-classes.js";
 
 /**
  * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle
@@ -31,16 +32,8 @@ import { attributesToMetadata, metadataToAttributes, userMetadata } from "./meta
  * Keys are flat strings of up to 1,024 UTF-8 bytes, as on S3. Class names follow S3, with
  * GLACIER and DEEP_ARCHIVE as archive classes that must be restored before a read.
  */
-const STORAGE_CLASSES = [
-  "STANDARD",
-  "STANDARD_IA",
-  "ONEZONE_IA",
-  "INTELLIGENT_TIERING",
-  "GLACIER_IR",
-  "GLACIER",
-  "DEEP_ARCHIVE",
-] as const;
-const ARCHIVE_CLASSES: readonly string[] = ["GLACIER", "DEEP_ARCHIVE"];
+const STORAGE_CLASSES = S3_STORAGE_CLASSES;
+const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
 const MAX_KEY_BYTES = 1024;
 const LIST_PAGE = 1000;
 
@@ -113,6 +106,11 @@ export class LocalStoreBackend implements Backend {
 
   private get db(): Database.Database {
     return this.index(true) as Database.Database;
+  }
+
+  /** Opens an existing index, so a damaged store is reported before anything is planned. */
+  async check(): Promise<void> {
+    this.index(false);
   }
 
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Dirent, Stats } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, utimes } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, stat, utimes } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { writeTempFile } from "./atomic-file.js";
 import type {
@@ -65,6 +65,18 @@ export class PosixBackend implements Backend {
     if (!actual.equals(expected)) {
       throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: a parent directory is a link out of place`);
     }
+  }
+
+  /** A missing root is fine (a sync creates it); a root that is not a directory is not. */
+  async check(): Promise<void> {
+    let stats: Stats;
+    try {
+      stats = await stat(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw fsError(this.url, "", err);
+    }
+    if (!stats.isDirectory()) throw new InvalidRequestError(this.url, `${this.root} is not a directory`);
   }
 
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {

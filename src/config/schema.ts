@@ -32,15 +32,63 @@ const tagMap = z.record(
   z.string().max(256),
 );
 
+/**
+ * Per-cloud settings. Credentials are not written here: each SDK's standard chain finds them
+ * (environment, profiles, instance metadata, DefaultAzureCredential, Application Default
+ * Credentials), so they never reach the config, the catalog, a log or an error message.
+ */
+export const s3Schema = z
+  .object({
+    /** For S3-compatible stores (Ceph RGW, MinIO); AWS itself needs none. */
+    endpoint: z.url().optional(),
+    region: z.string().default("us-east-1"),
+    /** Path-style addressing (bucket in the path), as most S3-compatible stores want. */
+    forcePathStyle: z.boolean().default(false),
+    /** A named profile of the shared AWS config files. */
+    profile: z.string().optional(),
+    /**
+     * "when_supported" sends a checksum with every upload, which S3 verifies; "when_required"
+     * for endpoints that mishandle the SDK's aws-chunked checksum trailers.
+     */
+    checksums: z.enum(["when_supported", "when_required"]).default("when_supported"),
+    partSize: sizeBytes.optional(),
+    partsInFlight: z.number().int().min(1).max(64).default(4),
+  })
+  .strict();
+
+export const azureSchema = z
+  .object({
+    /** The storage account; else AZURE_STORAGE_ACCOUNT or the connection string's. */
+    account: z.string().optional(),
+    /** The blob service URL, for Azurite or sovereign clouds; default https://<account>.blob.core.windows.net. */
+    endpoint: z.url().optional(),
+    blockSize: sizeBytes.optional(),
+    concurrency: z.number().int().min(1).max(64).default(4),
+  })
+  .strict();
+
+export const gcsSchema = z
+  .object({
+    projectId: z.string().optional(),
+    /** A service-account key file; default: Application Default Credentials. */
+    keyFile: z.string().optional(),
+    /** The JSON API endpoint, for emulators and stand-ins. */
+    apiEndpoint: z.url().optional(),
+  })
+  .strict();
+
 export const locationSchema = z
   .object({
     url: z.string().min(1, "a location needs a url"),
     class: z
       .string()
-      .regex(/^[A-Z_]+$/, "storage classes are written like STANDARD or GLACIER")
+      .regex(/^[A-Za-z_]+$/, "storage classes are written like STANDARD, Cool or GLACIER")
       .optional(),
     tags: tagMap.default({}),
     restoreDelay: durationMs.default(0),
+    s3: s3Schema.optional(),
+    azure: azureSchema.optional(),
+    gcs: gcsSchema.optional(),
   })
   .strict();
 
@@ -69,3 +117,6 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type LocationConfig = z.infer<typeof locationSchema>;
 export type Defaults = z.infer<typeof defaultsSchema>;
+export type S3Options = z.infer<typeof s3Schema>;
+export type AzureOptions = z.infer<typeof azureSchema>;
+export type GcsOptions = z.infer<typeof gcsSchema>;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
@@ -21,6 +22,40 @@ export interface ContractSubject {
   make(): Promise<Backend>;
   /** For archive tests: how long this backend's restore takes, in ms. */
   restoreDelayMs: number;
+  /**
+   * Locations that cannot work (wrong credentials, a missing bucket, an unreachable endpoint),
+   * each with the error `check()` must throw for it.
+   */
+  misconfigured?: () => Promise<Misconfigured[]>;
+}
+
+export interface Misconfigured {
+  label: string;
+  backend: Backend;
+  error: abstract new (...args: never[]) => BackendError;
+}
+
+/** Bytes of a large object, generated as they stream, so no test holds 100 MiB in memory. */
+export function largeBody(size: number): { body: Readable; sha256: Promise<string> } {
+  const hash = createHash("sha256");
+  let sent = 0;
+  const chunk = Buffer.alloc(1024 * 1024);
+  const body = new Readable({
+    read() {
+      if (sent >= size) {
+        this.push(null);
+        return;
+      }
+      const n = Math.min(chunk.length, size - sent);
+      chunk.writeUInt32LE(sent, 0);
+      chunk.writeUInt32LE(0x5eed, n - 4);
+      const piece = Buffer.from(chunk.subarray(0, n));
+      hash.update(piece);
+      sent += n;
+      this.push(piece);
+    },
+  });
+  return { body, sha256: new Promise((resolve) => body.on("end", () => resolve(hash.digest("hex")))) };
 }
 
 const attrs = (mtimeUs = 1_600_000_000_123_456) => ({ mtimeUs, mode: 0o640, path: "x" });
@@ -49,6 +84,46 @@ async function keysOf(backend: Backend, prefix?: string): Promise<string[]> {
 
 export function backendContract(subject: ContractSubject): void {
   describe(`backend contract: ${subject.name}`, () => {
+    it("passes its own check when usable", async () => {
+      const b = await subject.make();
+      await b.check();
+      await b.close();
+    });
+
+    it("stores a 100 MiB+ object (in parts where the backend has them) and reads it back whole", async () => {
+      const b = await subject.make();
+      const size = 100 * 1024 * 1024 + 12_345;
+      const { body, sha256 } = largeBody(size);
+      const stored = await b.write("big/object.bin", body, info(size));
+      expect(stored.size).toBe(size);
+      expect(stored.sha256).toBe(await sha256);
+      const back = createHash("sha256");
+      for await (const piece of (await b.read("big/object.bin")).body) back.update(piece as Buffer);
+      expect(back.digest("hex")).toBe(await sha256);
+      const tail = await get(b, "big/object.bin", { start: size - 4, end: size - 1 });
+      expect(tail.readUInt32LE(0)).toBe(0x5eed);
+      await b.delete(["big/object.bin"]);
+      await b.close();
+    }, 240_000);
+
+    if (subject.misconfigured) {
+      const cases = subject.misconfigured;
+      it("names a location that cannot work in one clear error, at once", async () => {
+        for (const bad of await cases()) {
+          const started = Date.now();
+          const error = await bad.backend.check().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(error, bad.label).toBeInstanceOf(bad.error);
+          expect((error as BackendError).message, bad.label).toContain(bad.backend.url);
+          expect((error as BackendError).message, bad.label).not.toMatch(/\n/);
+          expect(Date.now() - started, bad.label).toBeLessThan(15_000);
+          await bad.backend.close();
+        }
+      }, 60_000);
+    }
+
     it("writes, stats and reads back the same bytes, reporting their SHA-256", async () => {
       const b = await subject.make();
       const content = Buffer.from("hello, research data\n".repeat(1000));
@@ -87,7 +162,7 @@ export function backendContract(subject: ContractSubject): void {
       await b.close();
     });
 
-    it("keeps odd names exact: unicode, spaces, URL characters, newline, 255 bytes, non-UTF-8", async () => {
+    it("keeps odd names exact: unicode, spaces, URL characters, newline, 255 and 1,000 bytes, non-UTF-8", async () => {
       const b = await subject.make();
       const names = [
         "données/naïve résumé.txt",
@@ -98,6 +173,7 @@ export function backendContract(subject: ContractSubject): void {
         `deep/${"é".repeat(127)}`,
         bytesToKey(Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e])),
         "\uF700\uF7A0 private use",
+        `${`${"d".repeat(199)}/`.repeat(5).slice(0, 999)}z`, // 1,000 bytes in segments a filesystem allows
       ];
       for (const name of names) await put(b, name, `content of ${name}`);
       for (const name of names) expect((await get(b, name)).toString()).toBe(`content of ${name}`);

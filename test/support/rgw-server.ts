@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./ports.js";
 
 /**
  * A real S3 server for the backend contract suite: a throwaway Ceph RADOS Gateway (Debian's
@@ -62,17 +62,4 @@ function run(args: string[], timeout: number, env: Record<string, string> = {}):
     throw new Error(`scripts/rgw.sh ${args[0]} failed (${result.status ?? result.signal}):\n${result.stderr}`);
   }
   return result.stdout;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }

@@ -1,0 +1,616 @@
+import { createHash } from "node:crypto";
+import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import {
+  CRC32C,
+  type File,
+  type FileMetadata,
+  type CopyOptions as GcsCopyOptions,
+  type GetFilesOptions,
+  Storage,
+  type StorageOptions,
+} from "@google-cloud/storage";
+import { HashingStream } from "../codec/hash.js";
+import type { GcsOptions } from "../config/schema.js";
+import {
+  AccessDeniedError,
+  type Backend,
+  BackendError,
+  BucketNotFoundError,
+  type ByteRange,
+  type Capabilities,
+  type CopyOptions,
+  InvalidRequestError,
+  NotFoundError,
+  type ObjectInfo,
+  type ObjectReader,
+  type RestoreOptions,
+  type RestoreStatus,
+  TransientError,
+  UnreachableError,
+  type WriteInfo,
+} from "./backend.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
+import type { ParsedLocation } from "./registry.js";
+
+type GcsLocation = Extract<ParsedLocation, { kind: "gcs" }>;
+
+/**
+ * Google Cloud Storage through the JSON API (@google-cloud/storage 7). Every class is read
+ * directly, ARCHIVE included, so nothing ever needs a restore. GCS has no object tags: tags
+ * ride as custom metadata under `strata-tag-`, next to Strata's `strata-*` attributes.
+ */
+const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] as const;
+const MiB = 1024 * 1024;
+/** Up to this size a body is buffered, hashed, and sent in one multipart request whose hashes GCS checks. */
+const SIMPLE_UPLOAD_MAX = 8 * MiB;
+/**
+ * A larger body goes up as a resumable upload in chunks of this size (a multiple of 256 KiB, as
+ * GCS requires); the library holds one chunk in memory so it can resend it after a failure.
+ */
+const CHUNK_SIZE = 16 * MiB;
+const LIST_PAGE = 1000;
+const DELETES_IN_FLIGHT = 16;
+/** The check fails within seconds on an endpoint that does not answer, instead of retrying. */
+const CHECK_TIMEOUT_MS = 5000;
+const TAG_PREFIX = "strata-tag-";
+const MAX_NAME_BYTES = 1024;
+const NOT_ARCHIVED: RestoreStatus = { state: "not-archived" };
+
+/** Connection-level failures: no HTTP answer came back at all. */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ESOCKETTIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "ECONNABORTED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "request-timeout",
+  "body-timeout",
+  "AbortError",
+  "TimeoutError",
+]);
+
+export class GcsBackend implements Backend {
+  readonly caps: Capabilities = {
+    storageClasses: STORAGE_CLASSES,
+    archiveClasses: [],
+    userMetadata: true,
+    fileAttributes: false,
+    serverSideCopy: true,
+  };
+  readonly url: string;
+
+  private constructor(
+    private readonly location: GcsLocation,
+    private readonly storage: Storage,
+    /** Same credentials, no retries and a short timeout: for check() only. */
+    private readonly probe: Storage,
+  ) {
+    this.url = location.url;
+  }
+
+  static async open(location: GcsLocation, options: GcsOptions): Promise<GcsBackend> {
+    const storage = new Storage(clientOptions(options));
+    const probe = new Storage({
+      ...clientOptions(options),
+      // `maxRetries: 0` would be read as "unset" (the library tests it for truthiness).
+      retryOptions: { autoRetry: false },
+      timeout: CHECK_TIMEOUT_MS,
+    });
+    return new GcsBackend(location, storage, probe);
+  }
+
+  /**
+   * Lists at most one object under the prefix: the permission every use needs
+   * (storage.objects.list), where a bucket metadata get would also need storage.buckets.get,
+   * which object-level roles such as roles/storage.objectAdmin do not grant.
+   */
+  async check(): Promise<void> {
+    try {
+      await this.probe
+        .bucket(this.location.bucket)
+        .getFiles({ prefix: this.namePrefix(), maxResults: 1, autoPaginate: false });
+    } catch (err) {
+      throw this.error(err, "", true);
+    }
+  }
+
+  async *list(prefix = ""): AsyncIterable<ObjectInfo> {
+    const query: GetFilesOptions = {
+      prefix: this.namePrefix() + toObjectName(prefix),
+      autoPaginate: false,
+      maxResults: LIST_PAGE,
+    };
+    let page = this.page(query);
+    for (;;) {
+      const { objects, pageToken } = await page;
+      if (pageToken) {
+        // The next page is fetched while this one is consumed; at most two pages are held.
+        page = this.page({ ...query, pageToken });
+        page.catch(() => undefined);
+      }
+      for (const meta of objects) {
+        const info = this.listedInfo(meta);
+        if (info) yield info;
+      }
+      if (!pageToken) return;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    const meta = await this.metadataOf(key);
+    return meta && objectInfo(key, meta);
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ObjectReader> {
+    const meta = await this.metadataOf(key);
+    if (!meta?.generation) throw new NotFoundError(this.url, key);
+    // Pinned to the generation just described, so the body matches the info returned with it.
+    const file = this.bucket.file(this.objectName(key), { generation: meta.generation });
+    const source = file.createReadStream({
+      // The stored bytes, as they are: a gzip-encoded object is not unzipped on the way.
+      decompress: false,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+    const body = new PassThrough();
+    source.on("error", (err) => body.destroy(this.error(err, key)));
+    body.on("close", () => source.destroy());
+    source.pipe(body);
+    return { info: objectInfo(key, meta), body };
+  }
+
+  async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
+    const file = this.bucket.file(this.objectName(key));
+    const storageClass = this.checkClass(info.storageClass);
+    return info.size <= SIMPLE_UPLOAD_MAX
+      ? this.writeSimple(key, file, body, info, storageClass)
+      : this.writeResumable(key, file, body, info, storageClass);
+  }
+
+  /**
+   * A small body is read whole first, so its SHA-256 goes into the metadata of the one request
+   * and its MD5 and CRC32C into the resource: GCS refuses the upload if the bytes differ, before
+   * the object exists. The library also compares the CRC32C it computed with the stored one.
+   */
+  private async writeSimple(
+    key: string,
+    file: File,
+    body: Readable,
+    info: WriteInfo,
+    storageClass: string | undefined,
+  ): Promise<ObjectInfo> {
+    const { data, sha256 } = await this.readExactly(key, body, info.size);
+    const crc32c = new CRC32C();
+    crc32c.update(data);
+    const resource: FileMetadata = {
+      ...uploadResource(info, storageClass, sha256),
+      md5Hash: createHash("md5").update(data).digest("base64"),
+      crc32c: crc32c.toString(),
+    };
+    await this.attempt(key, () => file.save(data, { resumable: false, metadata: resource, validation: "crc32c" }));
+    return { ...objectInfo(key, file.metadata), sha256 };
+  }
+
+  /**
+   * A large body streams up a resumable session, chunk by chunk, hashed on the way. GCS commits
+   * the object only with the final chunk, which is sent only once the body has ended at exactly
+   * the announced size, so a failed write leaves the previous object in place. The library
+   * checks the CRC32C it computed against the stored object (and deletes a mismatch). The
+   * SHA-256 is known only at the end: it is added to the metadata of that generation.
+   */
+  private async writeResumable(
+    key: string,
+    file: File,
+    body: Readable,
+    info: WriteInfo,
+    storageClass: string | undefined,
+  ): Promise<ObjectInfo> {
+    const hashing = new HashingStream();
+    const exact = new ExactSize(info.size, (received) => this.sizeError(key, info.size, received));
+    const upload = file.createWriteStream({
+      resumable: true,
+      chunkSize: CHUNK_SIZE,
+      metadata: uploadResource(info, storageClass, info.attributes.sha256),
+      validation: "crc32c",
+    });
+    await this.attempt(key, () => pipeline(body, hashing, exact, upload));
+    const { sha256 } = hashing.digest();
+    let stored = file.metadata;
+    if (!info.attributes.sha256 && stored.generation !== undefined) {
+      const attributes = attributesToMetadata({ ...info.attributes, sha256 });
+      [stored] = await this.attempt(key, () =>
+        file.setMetadata({ metadata: attributes }, { ifGenerationMatch: stored.generation }),
+      );
+    }
+    return { ...objectInfo(key, stored), sha256 };
+  }
+
+  /**
+   * A rewrite: a copy, or a class change when `from` and `to` are the same object. The
+   * destination resource is restated whole (class, content type, custom metadata), so the result
+   * does not depend on which fields GCS fills in from the source.
+   */
+  async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
+    const source = await this.metadataOf(from);
+    if (!source?.generation) throw new NotFoundError(this.url, from);
+    const storageClass = this.checkClass(opts.storageClass) ?? source.storageClass;
+    if (from === to && storageClass === source.storageClass) return objectInfo(from, source);
+    const destination: GcsCopyOptions & { storageClass?: string } = {
+      metadata: source.metadata ?? {},
+      ...(source.contentType ? { contentType: source.contentType } : {}),
+      ...(storageClass ? { storageClass } : {}),
+      // In place, a write that landed since the stat must not be overwritten with older bytes.
+      ...(from === to ? { preconditionOpts: { ifGenerationMatch: source.generation } } : {}),
+    };
+    const target = this.bucket.file(this.objectName(to));
+    const [, response] = await this.attempt(from, () =>
+      this.bucket.file(this.objectName(from), { generation: source.generation }).copy(target, destination),
+    );
+    const resource = rewrittenResource(response) ?? (await this.metadataOf(to));
+    if (!resource) throw new NotFoundError(this.url, to);
+    return objectInfo(to, resource);
+  }
+
+  /** GCS has no multi-object delete in this library: single deletes, several in flight. */
+  async delete(keys: string[]): Promise<void> {
+    let next = 0;
+    const failures: Error[] = [];
+    const worker = async () => {
+      while (next < keys.length) {
+        const key = keys[next++] as string;
+        try {
+          await this.bucket.file(this.objectName(key)).delete();
+        } catch (err) {
+          // A missing object is no error; a missing bucket is (the library's ignoreNotFound hides both).
+          if (httpStatus(err) !== 404 || bucketMissing(err)) failures.push(this.error(err, key));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETES_IN_FLIGHT, keys.length) }, worker));
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /** Every GCS class, ARCHIVE included, is read directly. */
+  async restore(_key: string, _opts: RestoreOptions): Promise<RestoreStatus> {
+    return NOT_ARCHIVED;
+  }
+
+  /** The client holds nothing that needs closing. */
+  async close(): Promise<void> {}
+
+  private get bucket() {
+    return this.storage.bucket(this.location.bucket);
+  }
+
+  private namePrefix(): string {
+    return this.location.prefix ? `${this.location.prefix}/` : "";
+  }
+
+  /** The object name of a key, refused here when GCS would refuse it. */
+  private objectName(key: string): string {
+    const name = this.namePrefix() + toObjectName(key);
+    const bytes = Buffer.byteLength(name);
+    if (
+      key.length === 0 ||
+      !key.isWellFormed() ||
+      bytes > MAX_NAME_BYTES ||
+      name === "." ||
+      name === ".." ||
+      name.startsWith(".well-known/acme-challenge/")
+    ) {
+      throw new InvalidRequestError(
+        this.url,
+        `invalid key (1 to ${MAX_NAME_BYTES} bytes of UTF-8 with the prefix, not "." or ".."): ${JSON.stringify(key.slice(0, 80))}`,
+      );
+    }
+    return name;
+  }
+
+  /** A listed object as a key, or undefined for what is not a file of this location. */
+  private listedInfo(meta: FileMetadata): ObjectInfo | undefined {
+    const name = meta.name ?? "";
+    const prefix = this.namePrefix();
+    if (!name.startsWith(prefix)) return undefined;
+    const relative = name.slice(prefix.length);
+    // "dir/" placeholders of zero bytes are how the console shows folders; no file has such a key.
+    if (relative === "" || (relative.endsWith("/") && Number(meta.size ?? 0) === 0)) return undefined;
+    return objectInfo(fromObjectName(relative), meta);
+  }
+
+  private async page(query: GetFilesOptions): Promise<{ objects: FileMetadata[]; pageToken?: string }> {
+    const [files, nextQuery] = await this.attempt("", () => this.bucket.getFiles(query));
+    const pageToken = nextQuery?.pageToken;
+    return { objects: files.map((file) => file.metadata), ...(pageToken ? { pageToken } : {}) };
+  }
+
+  private async metadataOf(key: string): Promise<FileMetadata | undefined> {
+    try {
+      const [meta] = await this.bucket.file(this.objectName(key)).getMetadata();
+      return meta;
+    } catch (err) {
+      const mapped = this.error(err, key);
+      if (mapped instanceof NotFoundError && !bucketMissing(err)) return undefined;
+      throw mapped;
+    }
+  }
+
+  /** Reads a small body whole, hashing it, and insists on the announced size. */
+  private async readExactly(key: string, body: Readable, size: number): Promise<{ data: Buffer; sha256: string }> {
+    const hashing = new HashingStream();
+    const chunks: Buffer[] = [];
+    let received = 0;
+    await this.attempt(key, () =>
+      pipeline(body, hashing, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) {
+          received += chunk.length;
+          if (received > size) throw this.sizeError(key, size, "more");
+          chunks.push(chunk);
+        }
+      }),
+    );
+    if (received !== size) throw this.sizeError(key, size, String(received));
+    return { data: Buffer.concat(chunks, received), sha256: hashing.digest().sha256 };
+  }
+
+  private sizeError(key: string, expected: number, received: string): BackendError {
+    return new BackendError(
+      `${JSON.stringify(key)}: expected ${expected} bytes, received ${received}`,
+      this.url,
+      false,
+    );
+  }
+
+  /** An explicit class is checked; none means the bucket's default class (which may not be STANDARD). */
+  private checkClass(storageClass: string | undefined): string | undefined {
+    if (storageClass !== undefined && !(STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
+      throw new InvalidRequestError(
+        this.url,
+        `storage class ${storageClass} is not one of ${STORAGE_CLASSES.join(", ")}`,
+      );
+    }
+    return storageClass;
+  }
+
+  private async attempt<T>(key: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      throw this.error(err, key);
+    }
+  }
+
+  /** Maps client, HTTP and network errors onto the typed errors; `probing` turns "no answer" into Unreachable. */
+  private error(err: unknown, key: string, probing = false): Error {
+    if (err instanceof BackendError) return err;
+    const what = key ? `${JSON.stringify(key)}: ` : "";
+    const detail = `${what}${describe(err)}`;
+    const status = httpStatus(err);
+    if (status === 404 && bucketMissing(err)) {
+      return new BucketNotFoundError(this.url, this.location.bucket, { cause: err });
+    }
+    if (status === 404) return new NotFoundError(this.url, key, { cause: err });
+    if (status === 401 || status === 403 || credentialsProblem(err)) {
+      return new AccessDeniedError(this.url, `${detail} (check the credentials and the bucket's IAM roles)`, {
+        cause: err,
+      });
+    }
+    if (status === 412)
+      return new TransientError(this.url, `${what}the object changed meanwhile (HTTP 412)`, { cause: err });
+    if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
+      return new TransientError(this.url, `${detail} (HTTP ${status})`, { cause: err });
+    }
+    if (status === 400 && /\b(md5|crc32c)\b/i.test(message(err))) {
+      // GCS refused bytes that do not match the hashes sent with them: damaged on the way.
+      return new TransientError(this.url, `${what}the bytes arrived damaged: ${describe(err)}`, { cause: err });
+    }
+    if (status !== undefined) return new InvalidRequestError(this.url, `${detail} (HTTP ${status})`);
+    if (integrityProblem(err))
+      return new TransientError(this.url, `${what}checksum mismatch: ${describe(err)}`, { cause: err });
+    const code = errorCode(err);
+    if (code !== undefined && NETWORK_CODES.has(code)) {
+      return probing
+        ? new UnreachableError(this.url, `${detail} (${code})`, { cause: err })
+        : new TransientError(this.url, `${detail} (${code})`, { cause: err });
+    }
+    return new BackendError(detail, this.url, false, { cause: err });
+  }
+}
+
+/**
+ * Client options. A custom endpoint is an emulator or stand-in when it is plain HTTP: the
+ * library then sends no credentials (useAuthWithCustomEndpoint false), and a bearer token never
+ * travels in clear text. An https endpoint (Private Service Connect, a regional endpoint) keeps
+ * the credentials: Application Default Credentials, or the key file.
+ */
+function clientOptions(options: GcsOptions): StorageOptions {
+  const endpoint = options.apiEndpoint?.replace(/\/+$/, "");
+  return {
+    ...(options.projectId ? { projectId: options.projectId } : {}),
+    ...(options.keyFile ? { keyFilename: options.keyFile } : {}),
+    ...(endpoint ? { apiEndpoint: endpoint, useAuthWithCustomEndpoint: new URL(endpoint).protocol === "https:" } : {}),
+  };
+}
+
+/** The resource sent with an upload: class (when chosen), and attributes, tags and metadata as custom metadata. */
+function uploadResource(info: WriteInfo, storageClass: string | undefined, sha256: string | undefined): FileMetadata {
+  const attributes = sha256 ? { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 } : info.attributes;
+  const tags = Object.fromEntries(Object.entries(info.tags ?? {}).map(([k, v]) => [`${TAG_PREFIX}${k}`, v]));
+  return {
+    ...(storageClass ? { storageClass } : {}),
+    metadata: { ...(info.metadata ?? {}), ...tags, ...attributesToMetadata(attributes) },
+  };
+}
+
+function objectInfo(key: string, meta: FileMetadata): ObjectInfo {
+  const custom = Object.fromEntries(
+    Object.entries(meta.metadata ?? {}).flatMap(([k, v]) => (v === null || v === undefined ? [] : [[k, String(v)]])),
+  );
+  const info: ObjectInfo = {
+    key,
+    size: Number(meta.size ?? 0),
+    // timeCreated is when this generation's bytes were written; `updated` moves with metadata too.
+    modifiedUs: Date.parse(meta.timeCreated ?? meta.updated ?? "") * 1000 || 0,
+    metadata: userMetadata(custom),
+    tags: Object.fromEntries(
+      Object.entries(custom).flatMap(([k, v]) => (k.startsWith(TAG_PREFIX) ? [[k.slice(TAG_PREFIX.length), v]] : [])),
+    ),
+    restore: NOT_ARCHIVED,
+  };
+  if (meta.storageClass) info.storageClass = meta.storageClass;
+  if (meta.etag) info.etag = meta.etag;
+  const attributes = metadataToAttributes(custom);
+  if (attributes) info.attributes = attributes;
+  return info;
+}
+
+/** The object resource in a finished rewrite's answer. */
+function rewrittenResource(response: unknown): FileMetadata | undefined {
+  if (typeof response !== "object" || response === null || !("resource" in response)) return undefined;
+  const resource = response.resource;
+  return typeof resource === "object" && resource !== null ? (resource as FileMetadata) : undefined;
+}
+
+/**
+ * GCS object names cannot hold CR or LF (keys can). They are escaped with the two control
+ * characters that sort right after them, VT and SO, which are escaped too:
+ *   LF → VT "n", VT → VT "v", CR → SO "r", SO → SO "s".
+ * Every character keeps its place in UTF-8 byte order, so a listing stays in key order, and
+ * names without these four characters (all but a handful) are the keys themselves.
+ */
+const NAME_ESCAPES: Record<string, string> = { "\n": "\x0Bn", "\x0B": "\x0Bv", "\r": "\x0Er", "\x0E": "\x0Es" };
+const NAME_UNESCAPES: Record<string, string> = { "\x0Bn": "\n", "\x0Bv": "\x0B", "\x0Er": "\r", "\x0Es": "\x0E" };
+
+export function toObjectName(key: string): string {
+  return key.replace(/[\n\x0B\r\x0E]/g, (c) => NAME_ESCAPES[c] ?? c);
+}
+
+export function fromObjectName(name: string): string {
+  return name.replace(/\x0B[nv]|\x0E[rs]/g, (pair) => NAME_UNESCAPES[pair] ?? pair);
+}
+
+/** Passes the body through, failing it when it runs longer or shorter than announced: before the upload can finish. */
+class ExactSize extends Transform {
+  private seen = 0;
+
+  constructor(
+    private readonly expected: number,
+    private readonly fail: (received: string) => Error,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.expected) callback(this.fail("more"));
+    else callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(this.seen === this.expected ? null : this.fail(String(this.seen)));
+  }
+}
+
+// --- reading the library's errors, which come in several shapes ---
+
+interface ErrorFields {
+  code?: unknown;
+  status?: unknown;
+  type?: unknown;
+  name?: unknown;
+  message?: unknown;
+  errors?: unknown;
+  response?: { status?: unknown; data?: unknown };
+  cause?: { code?: unknown };
+}
+
+function fields(err: unknown): ErrorFields {
+  return typeof err === "object" && err !== null ? (err as ErrorFields) : {};
+}
+
+/** The HTTP status: ApiError.code, an "Upload failed" error's code, or a GaxiosError's response. */
+function httpStatus(err: unknown): number | undefined {
+  const e = fields(err);
+  for (const value of [e.response?.status, e.code, e.status]) {
+    const n = typeof value === "string" && /^\d{3}$/.test(value) ? Number(value) : value;
+    if (typeof n === "number" && n >= 100 && n < 600) return n;
+  }
+  return undefined;
+}
+
+function errorCode(err: unknown): string | undefined {
+  const e = fields(err);
+  for (const value of [e.code, e.cause?.code, e.type, e.name]) {
+    if (typeof value === "string" && NETWORK_CODES.has(value)) return value;
+  }
+  return typeof e.code === "string" ? e.code : undefined;
+}
+
+/**
+ * The most telling message: GCS's own, from the JSON error body wherever the error carries it
+ * (a GaxiosError's response data, an "Upload failed" error's `errors`, or a download error whose
+ * message is the body's text), else the error's message.
+ */
+function message(err: unknown): string {
+  const e = fields(err);
+  const firstError = Array.isArray(e.errors) ? (e.errors[0] as unknown) : undefined;
+  for (const body of [e.response?.data, firstError, e.message]) {
+    const text = errorBodyMessage(body);
+    if (text) return text;
+  }
+  return typeof e.message === "string" ? e.message : String(err);
+}
+
+/** `{"error": {"message": …}}`, as an object or as JSON text. */
+function errorBodyMessage(body: unknown): string | undefined {
+  let value = body;
+  if (typeof value === "string") {
+    if (!value.trimStart().startsWith("{")) return undefined;
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  const error = typeof value === "object" && value !== null && "error" in value ? value.error : undefined;
+  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") {
+    return error.message;
+  }
+  return undefined;
+}
+
+/** One line, no secrets: bearer tokens are cut out, whitespace folded, length capped. */
+function describe(err: unknown): string {
+  const text = message(err)
+    .replace(/(bearer|access_token[=:]?)\s*[\w.~+/-]+=*/gi, "$1 [redacted]")
+    .replace(/\s+/g, " ")
+    .trim();
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text || "unknown error";
+}
+
+function bucketMissing(err: unknown): boolean {
+  return httpStatus(err) === 404 && /bucket does not exist/i.test(message(err));
+}
+
+/**
+ * google-auth-library's failures: no credentials found, a token refused, or a key file that
+ * cannot be read (the backend reads no other local file, so a filesystem error is that).
+ */
+function credentialsProblem(err: unknown): boolean {
+  const code = fields(err).code;
+  if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") return true;
+  return /could not load the default credentials|invalid_grant|invalid_client|unauthorized_client|private key/i.test(
+    message(err),
+  );
+}
+
+/** The library's own CRC32C or MD5 comparison failed (on upload it has deleted the object). */
+function integrityProblem(err: unknown): boolean {
+  const code = fields(err).code;
+  return code === "FILE_NO_UPLOAD" || code === "FILE_NO_UPLOAD_DELETE" || code === "CONTENT_DOWNLOAD_MISMATCH";
+}

@@ -1,0 +1,599 @@
+import { createHash, type Hash } from "node:crypto";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { Readable, Transform, type TransformCallback } from "node:stream";
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  GetObjectTaggingCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  RestoreObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type StorageClass,
+  type Tier,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import type { S3Options } from "../config/schema.js";
+import {
+  AccessDeniedError,
+  type Backend,
+  BackendError,
+  BucketNotFoundError,
+  type ByteRange,
+  type Capabilities,
+  type CopyOptions,
+  InvalidRequestError,
+  NeedsRestoreError,
+  NotFoundError,
+  type ObjectInfo,
+  type ObjectReader,
+  type RestoreOptions,
+  type RestoreStatus,
+  TransientError,
+  UnreachableError,
+  type WriteInfo,
+} from "./backend.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
+import type { CloudLocation } from "./registry.js";
+import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+
+const STORAGE_CLASSES = S3_STORAGE_CLASSES;
+const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
+
+// S3's multipart limits.
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_PART = 5 * 1024 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+const DEFAULT_PART = 16 * 1024 * 1024;
+const DELETE_BATCH = 1000;
+const COPY_OBJECT_LIMIT = 5 * 1024 * 1024 * 1024;
+/** Where a multipart object's SHA-256 is kept: it is known only after the parts went up. */
+const SHA256_TAG = "strata-sha256";
+
+type S3Location = CloudLocation<"s3">;
+
+/**
+ * Amazon S3 and S3-compatible stores (Ceph RGW, MinIO, ...) through the AWS SDK v3. Keys are
+ * relative to the location's prefix. Credentials come from the SDK's standard chain.
+ */
+export class S3Backend implements Backend {
+  readonly caps: Capabilities = {
+    storageClasses: STORAGE_CLASSES,
+    archiveClasses: ARCHIVE_CLASSES,
+    userMetadata: true,
+    fileAttributes: false,
+    serverSideCopy: true,
+  };
+  readonly url: string;
+
+  private constructor(
+    private readonly location: S3Location,
+    private readonly options: S3Options,
+    private readonly client: S3Client,
+    /** A client that fails fast, for `check()`: one attempt, short timeouts. */
+    private readonly probe: S3Client,
+  ) {
+    this.url = location.url;
+  }
+
+  static async open(location: S3Location, options: S3Options): Promise<S3Backend> {
+    return new S3Backend(location, options, makeClient(options, false), makeClient(options, true));
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.probe.send(new HeadBucketCommand({ Bucket: this.location.bucket }));
+    } catch (err) {
+      throw this.error(err, "", true);
+    }
+  }
+
+  async *list(prefix = ""): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      const page = await this.attempt(prefix, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.location.bucket,
+            Prefix: this.objectKey(prefix),
+            ContinuationToken: token,
+            // URL-encoded keys survive XML: a carriage return in a name would not.
+            EncodingType: "url",
+          }),
+        ),
+      );
+      for (const object of page.Contents ?? []) {
+        const key = this.relativeKey(decodeURIComponent(object.Key ?? ""));
+        yield {
+          key,
+          size: object.Size ?? 0,
+          modifiedUs: (object.LastModified?.getTime() ?? 0) * 1000,
+          storageClass: object.StorageClass ?? "STANDARD",
+          ...(object.ETag ? { etag: object.ETag } : {}),
+        };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    const request = { Bucket: this.location.bucket, Key: this.objectKey(key) };
+    try {
+      const [head, tagging] = await Promise.all([
+        this.client.send(new HeadObjectCommand(request)),
+        this.client.send(new GetObjectTaggingCommand(request)),
+      ]);
+      return infoFrom(key, head, Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])));
+    } catch (err) {
+      const mapped = this.error(err, key);
+      if (mapped instanceof NotFoundError) return undefined;
+      throw mapped;
+    }
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ObjectReader> {
+    const out: GetObjectCommandOutput = await this.attempt(key, () =>
+      this.client.send(
+        new GetObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+        }),
+      ),
+    );
+    if (!(out.Body instanceof Readable))
+      throw new BackendError(`${JSON.stringify(key)}: no body in the answer`, this.url, true);
+    const info = infoFrom(key, out);
+    if (range) info.size = Number(out.ContentRange?.split("/")[1] ?? info.size);
+    return { info, body: out.Body };
+  }
+
+  async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
+    this.checkKey(key);
+    const storageClass = this.checkClass(info.storageClass) as StorageClass;
+    const partSize = this.partSize(info.size);
+    return info.size < partSize
+      ? this.writeWhole(key, body, info, storageClass)
+      : this.writeInParts(key, body, info, storageClass, partSize);
+  }
+
+  /**
+   * A body under one part is buffered anyway, so it is hashed before it is sent: the SHA-256
+   * goes into the metadata and the MD5 into Content-MD5, which the server checks on arrival.
+   */
+  private async writeWhole(key: string, body: Readable, info: WriteInfo, storageClass: StorageClass) {
+    const data = await readExactly(
+      body,
+      info.size,
+      (detail) => new BackendError(`${JSON.stringify(key)}: ${detail}`, this.url, false),
+    );
+    const sha256 = createHash("sha256").update(data).digest("hex");
+    const md5 = createHash("md5").update(data);
+    await this.attempt(key, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: md5.copy().digest("base64"),
+          StorageClass: storageClass,
+          Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata({ ...info.attributes, sha256 }) },
+          ...(info.tags && Object.keys(info.tags).length > 0
+            ? { Tagging: new URLSearchParams(info.tags).toString() }
+            : {}),
+        }),
+      ),
+    );
+    return this.verifyStored(key, md5.digest("hex"), sha256, info.tags ?? {});
+  }
+
+  /**
+   * A large body streams up in parts (several in flight), hashed on the way. Its SHA-256 is
+   * known only at the end, so it is recorded as the `strata-sha256` tag.
+   */
+  private async writeInParts(
+    key: string,
+    body: Readable,
+    info: WriteInfo,
+    storageClass: StorageClass,
+    partSize: number,
+  ) {
+    const digest = new UploadDigest(partSize);
+    body.on("error", (err) => digest.destroy(err));
+    const upload = new Upload({
+      client: this.client,
+      partSize,
+      queueSize: this.options.partsInFlight,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.location.bucket,
+        Key: this.objectKey(key),
+        Body: body.pipe(digest),
+        ContentLength: info.size,
+        StorageClass: storageClass,
+        Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(info.attributes) },
+      },
+    });
+    await this.attempt(key, () => upload.done());
+    const sent = digest.result();
+    if (sent.size !== info.size) {
+      await this.delete([key]);
+      throw new BackendError(
+        `${JSON.stringify(key)}: expected ${info.size} bytes, received ${sent.size}`,
+        this.url,
+        false,
+      );
+    }
+    const tags = { ...(info.tags ?? {}), [SHA256_TAG]: sent.sha256 };
+    await this.attempt(key, () =>
+      this.client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      ),
+    );
+    return this.verifyStored(key, sent.etag, sent.sha256, tags);
+  }
+
+  /** Reads the object's head back and checks its ETag against what was sent. */
+  private async verifyStored(
+    key: string,
+    etag: string,
+    sha256: string,
+    tags: Record<string, string>,
+  ): Promise<ObjectInfo> {
+    const head = await this.attempt(key, () =>
+      this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) })),
+    );
+    await this.checkStoredEtag(key, head, etag);
+    return { ...infoFrom(key, head, tags), sha256 };
+  }
+
+  async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
+    const source = await this.stat(from);
+    if (!source) throw new NotFoundError(this.url, from);
+    const storageClass = this.checkClass(opts.storageClass ?? source.storageClass);
+    if (source.size > COPY_OBJECT_LIMIT) {
+      await this.copyInParts(from, to, source, storageClass);
+    } else {
+      await this.attempt(to, () =>
+        this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.location.bucket,
+            Key: this.objectKey(to),
+            CopySource: this.copySource(from),
+            StorageClass: storageClass as StorageClass,
+            MetadataDirective: "COPY",
+            TaggingDirective: "COPY",
+          }),
+        ),
+      );
+    }
+    const copied = await this.stat(to);
+    if (!copied) throw new NotFoundError(this.url, to);
+    return copied;
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += DELETE_BATCH) {
+      const batch = keys.slice(start, start + DELETE_BATCH);
+      const out = await this.attempt(batch[0] ?? "", () =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.location.bucket,
+            Delete: { Quiet: true, Objects: batch.map((key) => ({ Key: this.objectKey(key) })) },
+          }),
+        ),
+      );
+      const failed = (out.Errors ?? []).filter((e) => e.Code !== "NoSuchKey");
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw new BackendError(
+          `${failed.length} of ${batch.length} deletes failed, first ${JSON.stringify(first?.Key)}: ${first?.Code}`,
+          this.url,
+          failed.every((e) => e.Code === "SlowDown" || e.Code === "InternalError"),
+        );
+      }
+    }
+  }
+
+  async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
+    const before = await this.stat(key);
+    if (!before) throw new NotFoundError(this.url, key);
+    if (before.restore?.state !== "archived") return before.restore ?? { state: "not-archived" };
+    try {
+      await this.client.send(
+        new RestoreObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          RestoreRequest: { Days: opts.days, GlacierJobParameters: { Tier: tierName(opts.tier) } },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof S3ServiceException && err.name === "RestoreAlreadyInProgress")) throw this.error(err, key);
+    }
+    return (await this.stat(key))?.restore ?? { state: "restoring" };
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.probe.destroy();
+  }
+
+  /**
+   * The store's own check of what it stored: for objects without SSE-KMS, S3's ETag is the MD5
+   * of the body (single PUT) or of the parts' MD5s (multipart), which we computed while sending.
+   */
+  private async checkStoredEtag(key: string, head: HeadObjectCommandOutput, expected: string): Promise<void> {
+    const etag = head.ETag?.replaceAll('"', "");
+    if (!etag || !/^[0-9a-f]{32}(-\d+)?$/.test(etag) || head.ServerSideEncryption === "aws:kms") return;
+    if (etag !== expected) {
+      await this.delete([key]);
+      throw new BackendError(
+        `${JSON.stringify(key)}: stored ETag ${etag} does not match the bytes sent (${expected})`,
+        this.url,
+        true,
+      );
+    }
+  }
+
+  /** Objects over 5 GiB cannot be copied in one request: UploadPartCopy in ranges. */
+  private async copyInParts(from: string, to: string, source: ObjectInfo, storageClass: string): Promise<void> {
+    const head = await this.client.send(
+      new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(from) }),
+    );
+    const created = await this.attempt(to, () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(to),
+          StorageClass: storageClass as StorageClass,
+          Metadata: head.Metadata,
+        }),
+      ),
+    );
+    const partSize = this.partSize(source.size);
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    for (let start = 0, n = 1; start < source.size; start += partSize, n++) {
+      const end = Math.min(source.size, start + partSize) - 1;
+      const part = await this.attempt(to, () =>
+        this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.location.bucket,
+            Key: this.objectKey(to),
+            UploadId: created.UploadId,
+            PartNumber: n,
+            CopySource: this.copySource(from),
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        ),
+      );
+      parts.push({ ETag: part.CopyPartResult?.ETag ?? "", PartNumber: n });
+    }
+    await this.attempt(to, () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(to),
+          UploadId: created.UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      ),
+    );
+  }
+
+  /** Parts of at least 16 MiB (or the configured size), grown so no object needs over 10,000. */
+  private partSize(size: number): number {
+    const wanted = Math.max(this.options.partSize ?? DEFAULT_PART, Math.ceil(size / MAX_PARTS), MIN_PART);
+    return Math.min(wanted, MAX_PART);
+  }
+
+  private async attempt<T>(key: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      throw this.error(err, key);
+    }
+  }
+
+  private objectKey(key: string): string {
+    return this.location.prefix ? `${this.location.prefix}/${key}` : key;
+  }
+
+  private relativeKey(objectKey: string): string {
+    return this.location.prefix ? objectKey.slice(this.location.prefix.length + 1) : objectKey;
+  }
+
+  private copySource(key: string): string {
+    return `${this.location.bucket}/${encodeURIComponent(this.objectKey(key))}`;
+  }
+
+  /** S3 keys are 1 to 1,024 bytes of UTF-8, prefix included. */
+  private checkKey(key: string): void {
+    const full = this.objectKey(key);
+    if (key.length === 0 || !key.isWellFormed() || Buffer.byteLength(full) > 1024) {
+      throw new InvalidRequestError(
+        this.url,
+        `invalid key (1 to 1,024 bytes of UTF-8 with the prefix): ${JSON.stringify(key.slice(0, 80))}`,
+      );
+    }
+  }
+
+  private checkClass(storageClass: string | undefined): string {
+    const chosen = storageClass ?? "STANDARD";
+    if (!(STORAGE_CLASSES as readonly string[]).includes(chosen)) {
+      throw new InvalidRequestError(this.url, `storage class ${chosen} is not one of ${STORAGE_CLASSES.join(", ")}`);
+    }
+    return chosen;
+  }
+
+  /** Maps SDK and network errors onto the typed errors; `probing` turns "no answer" into Unreachable. */
+  private error(err: unknown, key: string, probing = false): Error {
+    if (err instanceof BackendError) return err;
+    const what = key ? `${JSON.stringify(key)}: ` : "";
+    if (err instanceof S3ServiceException) {
+      const status = err.$metadata.httpStatusCode ?? 0;
+      const code = err.name;
+      const detail = `${what}${code}${err.message && err.message !== code && err.message !== "UnknownError" ? ` (${err.message})` : ""}`;
+      if (code === "NoSuchBucket" || (probing && status === 404)) {
+        return new BucketNotFoundError(this.url, this.location.bucket);
+      }
+      if (code === "NoSuchKey" || code === "NotFound" || status === 404) return new NotFoundError(this.url, key);
+      if (code === "InvalidObjectState") return new NeedsRestoreError(this.url, key);
+      if (
+        status === 403 ||
+        code === "AccessDenied" ||
+        code === "InvalidAccessKeyId" ||
+        code === "SignatureDoesNotMatch"
+      ) {
+        return new AccessDeniedError(this.url, `${what}${code} (check the credentials and the bucket policy)`);
+      }
+      if (status === 429 || status >= 500 || code === "SlowDown" || code === "RequestTimeout") {
+        return new TransientError(this.url, `${detail} (HTTP ${status})`, { cause: err });
+      }
+      return new InvalidRequestError(this.url, `${detail} (HTTP ${status})`);
+    }
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
+    const message = `${what}${code}: ${(err as Error).message.split("\n")[0]}`;
+    if (probing) return new UnreachableError(this.url, message, { cause: err });
+    return new TransientError(this.url, message, { cause: err });
+  }
+}
+
+function makeClient(options: S3Options, failFast: boolean): S3Client {
+  const agent = { keepAlive: true, maxSockets: 256 };
+  return new S3Client({
+    region: options.region,
+    forcePathStyle: options.forcePathStyle,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
+    requestChecksumCalculation: options.checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
+    responseChecksumValidation: options.checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
+    maxAttempts: failFast ? 1 : 4,
+    requestHandler: {
+      httpAgent: new HttpAgent(agent),
+      httpsAgent: new HttpsAgent(agent),
+      connectionTimeout: failFast ? 3000 : 10_000,
+      ...(failFast ? { requestTimeout: 10_000 } : {}),
+    },
+  });
+}
+
+function infoFrom(
+  key: string,
+  out: HeadObjectCommandOutput | GetObjectCommandOutput,
+  tags?: Record<string, string>,
+): ObjectInfo {
+  const metadata = out.Metadata ?? {};
+  const info: ObjectInfo = {
+    key,
+    size: out.ContentLength ?? 0,
+    modifiedUs: (out.LastModified?.getTime() ?? 0) * 1000,
+    storageClass: out.StorageClass ?? "STANDARD",
+    metadata: userMetadata(metadata),
+    restore: restoreStatus(out.StorageClass, out.Restore),
+  };
+  if (out.ETag) info.etag = out.ETag;
+  const taggedHash = tags?.[SHA256_TAG];
+  if (tags) info.tags = Object.fromEntries(Object.entries(tags).filter(([k]) => k !== SHA256_TAG));
+  const attributes = metadataToAttributes(metadata);
+  if (attributes) {
+    if (!attributes.sha256 && taggedHash && /^[0-9a-f]{64}$/.test(taggedHash)) attributes.sha256 = taggedHash;
+    info.attributes = attributes;
+    if (attributes.sha256) info.sha256 = attributes.sha256;
+  }
+  return info;
+}
+
+/** Reads a body that must be exactly `size` bytes, failing as soon as it is not. */
+async function readExactly(body: Readable, size: number, fail: (detail: string) => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > size) throw fail(`expected ${size} bytes, received more`);
+    chunks.push(chunk as Buffer);
+  }
+  if (total !== size) throw fail(`expected ${size} bytes, received ${total}`);
+  return Buffer.concat(chunks, total);
+}
+
+/** Reads `x-amz-restore`: `ongoing-request="true"`, or `"false"` with an expiry date. */
+export function restoreStatus(storageClass: string | undefined, header: string | undefined): RestoreStatus {
+  if (!storageClass || !ARCHIVE_CLASSES.includes(storageClass)) return { state: "not-archived" };
+  if (!header) return { state: "archived" };
+  if (/ongoing-request="true"/.test(header)) return { state: "restoring" };
+  const expiry = /expiry-date="([^"]+)"/.exec(header)?.[1];
+  const expiresAt = expiry ? new Date(expiry) : undefined;
+  if (!expiresAt || expiresAt.getTime() <= Date.now()) return { state: "archived" };
+  return { state: "restored", expiresAt };
+}
+
+function tierName(tier: RestoreOptions["tier"]): Tier {
+  return tier === "expedited" ? "Expedited" : tier === "bulk" ? "Bulk" : "Standard";
+}
+
+/**
+ * Hashes an upload as it streams: SHA-256 of the whole, and the MD5s S3 builds its ETag from
+ * (of the whole for one part, of each part for multipart), with parts cut where the uploader
+ * cuts them.
+ */
+class UploadDigest extends Transform {
+  private readonly sha256 = createHash("sha256");
+  private readonly whole = createHash("md5");
+  private partMd5s: Buffer[] = [];
+  private part: Hash = createHash("md5");
+  private inPart = 0;
+  // Not "size": the uploader reads Body.size as the body's length.
+  private byteCount = 0;
+
+  constructor(private readonly partSize: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.sha256.update(chunk);
+    this.whole.update(chunk);
+    this.byteCount += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(this.partSize - this.inPart, chunk.length - offset);
+      this.part.update(chunk.subarray(offset, offset + take));
+      this.inPart += take;
+      offset += take;
+      if (this.inPart === this.partSize) this.closePart();
+    }
+    callback(null, chunk);
+  }
+
+  private closePart(): void {
+    this.partMd5s.push(this.part.digest());
+    this.part = createHash("md5");
+    this.inPart = 0;
+  }
+
+  result(): { sha256: string; size: number; etag: string } {
+    if (this.inPart > 0) this.closePart();
+    const parts = this.partMd5s.length;
+    // The uploader sends a body that fits one part as a single PUT.
+    const etag =
+      parts <= 1
+        ? this.whole.digest("hex")
+        : `${createHash("md5").update(Buffer.concat(this.partMd5s)).digest("hex")}-${parts}`;
+    return { sha256: this.sha256.digest("hex"), size: this.byteCount, etag };
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * Amazon S3's storage classes. The embedded store uses the same names, so a policy written
+ * against it carries over to S3 unchanged. GLACIER and DEEP_ARCHIVE must be restored before a read.
+ */
+export const S3_STORAGE_CLASSES = [
+  "STANDARD",
+  "STANDARD_IA",
+  "ONEZONE_IA",
+  "INTELLIGENT_TIERING",
+  "GLACIER_IR",
+  "GLACIER",
+  "DEEP_ARCHIVE",
+] as const;
+
+export const S3_ARCHIVE_CLASSES: readonly string[] = ["GLACIER", "DEEP_ARCHIVE"];

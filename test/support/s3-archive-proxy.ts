@@ -1,0 +1,142 @@
+/**
+ * A stand-in for archive behaviour that Ceph RGW 16 lacks: RGW stores GLACIER and DEEP_ARCHIVE
+ * objects as labels, serves them without a restore, and answers RestoreObject with 501. This thin
+ * proxy in front of the real RGW implements what AWS documents, with a configurable delay:
+ *
+ * - GET of an archived object that has not been restored answers 403 InvalidObjectState;
+ * - POST ?restore answers 202 and starts a thaw; asked again while it runs, 409
+ *   RestoreAlreadyInProgress; once done, 200;
+ * - HEAD adds `x-amz-restore: ongoing-request="true"`, then `ongoing-request="false",
+ *   expiry-date="…"`, after which GET passes through.
+ *
+ * Everything else is forwarded unchanged (headers included, so SigV4 signatures still verify).
+ */
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+const ARCHIVE = new Set(["GLACIER", "DEEP_ARCHIVE"]);
+
+interface Thaw {
+  readyAt: number;
+  days: number;
+}
+
+export interface ArchiveProxy {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+export async function startArchiveProxy(upstream: string, delayMs: number): Promise<ArchiveProxy> {
+  const target = new URL(upstream);
+  const archived = new Map<string, Thaw | undefined>();
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://proxy");
+    const objectPath = decodeURIComponent(url.pathname);
+    const isObject = objectPath.split("/").filter(Boolean).length >= 2;
+    const thaw = archived.get(objectPath);
+    const isArchived = archived.has(objectPath);
+
+    if (isObject && req.method === "POST" && url.searchParams.has("restore")) {
+      return answerRestore(req, res, objectPath, isArchived, thaw);
+    }
+    if (isObject && req.method === "GET" && isArchived && !thawed(thaw) && !hasSubresource(url)) {
+      req.resume();
+      return xmlError(res, 403, "InvalidObjectState", "The operation is not valid for the object's storage class");
+    }
+    forward(req, res, (status, headers) => {
+      if (!isObject || status >= 300) return headers;
+      trackWrites(req, url, objectPath);
+      if (req.method === "HEAD" && isArchived && thaw) headers["x-amz-restore"] = restoreHeader(thaw);
+      return headers;
+    });
+  });
+
+  function answerRestore(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    isArchived: boolean,
+    thaw: Thaw | undefined,
+  ) {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      if (!isArchived)
+        return xmlError(
+          res,
+          403,
+          "InvalidObjectState",
+          "Restore is not allowed for the object's current storage class",
+        );
+      if (thaw && !thawed(thaw))
+        return xmlError(res, 409, "RestoreAlreadyInProgress", "Object restore is already in progress");
+      const days = Number(/<Days>(\d+)<\/Days>/.exec(body)?.[1] ?? 1);
+      archived.set(path, { readyAt: thaw?.readyAt ?? Date.now() + delayMs, days });
+      res.writeHead(thaw ? 200 : 202).end();
+    });
+  }
+
+  function trackWrites(req: IncomingMessage, url: URL, path: string) {
+    const storageClass = String(req.headers["x-amz-storage-class"] ?? "STANDARD");
+    const createsObject =
+      (req.method === "PUT" && !url.searchParams.has("partNumber") && !hasSubresource(url)) ||
+      (req.method === "POST" && url.searchParams.has("uploads"));
+    if (createsObject) {
+      if (ARCHIVE.has(storageClass)) archived.set(path, undefined);
+      else archived.delete(path);
+    }
+    if (req.method === "DELETE" && !url.searchParams.has("uploadId")) archived.delete(path);
+  }
+
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rewrite: (
+      status: number,
+      headers: Record<string, string | string[] | undefined>,
+    ) => Record<string, string | string[] | undefined>,
+  ) {
+    const upstreamReq = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        const headers = rewrite(upstreamRes.statusCode ?? 502, { ...upstreamRes.headers });
+        res.writeHead(upstreamRes.statusCode ?? 502, headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on("error", () => res.destroy());
+    req.pipe(upstreamReq);
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function thawed(thaw: Thaw | undefined): boolean {
+  return thaw !== undefined && Date.now() >= thaw.readyAt;
+}
+
+function restoreHeader(thaw: Thaw): string {
+  if (!thawed(thaw)) return 'ongoing-request="true"';
+  const expiry = new Date(thaw.readyAt + thaw.days * 86_400_000).toUTCString();
+  return `ongoing-request="false", expiry-date="${expiry}"`;
+}
+
+/** ?tagging, ?acl and the like address a sub-resource, not the object's bytes. */
+function hasSubresource(url: URL): boolean {
+  return ["tagging", "acl", "uploads", "uploadId", "retention", "legal-hold"].some((q) => url.searchParams.has(q));
+}
+
+function xmlError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  res.writeHead(status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) }).end(body);
+}
