@@ -79,7 +79,12 @@ export class Context {
     });
     let backend = this.backends.get(parsed.url);
     if (!backend) {
-      backend = openBackend(parsed, { restoreDelayMs: settings.restoreDelay });
+      backend = openBackend(parsed, {
+        restoreDelayMs: settings.restoreDelay,
+        ...(settings.s3 ? { s3: settings.s3 } : {}),
+        ...(settings.azure ? { azure: settings.azure } : {}),
+        ...(settings.gcs ? { gcs: settings.gcs } : {}),
+      });
       this.backends.set(parsed.url, backend);
     }
     return { name, row, parsed, settings, backend: await backend };
@@ -100,13 +105,16 @@ export class Context {
     }
     if (arg.startsWith("/")) {
       const containing = (await allLocations(this.catalog))
-        .map((row) => ({ row, parsed: parseLocationUrl(row.url) }))
-        .filter(({ parsed }) => parsed.kind === "posix" && (arg === parsed.root || arg.startsWith(`${parsed.root}/`)))
-        .sort((a, b) => b.parsed.root.length - a.parsed.root.length)[0];
+        .flatMap((row) => {
+          const parsed = parseLocationUrl(row.url);
+          return parsed.kind === "posix" ? [{ row, root: parsed.root }] : [];
+        })
+        .filter(({ root }) => arg === root || arg.startsWith(`${root}/`))
+        .sort((a, b) => b.root.length - a.root.length)[0];
       if (containing) {
         return {
           location: await this.location(containing.row.name, flag),
-          path: trimSlashes(arg.slice(containing.parsed.root.length)),
+          path: trimSlashes(arg.slice(containing.root.length)),
         };
       }
     }
@@ -126,8 +134,9 @@ function trimSlashes(path: string): string {
   return path.replace(/^\/+|\/+$/g, "");
 }
 
-/** True when one POSIX root contains the other: syncing between them would feed on itself. */
+/** True when one directory location contains the other: syncing between them would feed on itself. */
 export function overlaps(a: ParsedLocation, b: ParsedLocation): boolean {
+  if (!("root" in a) || !("root" in b)) return false;
   const real = (p: string) => {
     try {
       return realpathSync(p);

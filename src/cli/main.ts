@@ -19,6 +19,7 @@ export type Runner = <A extends unknown[]>(
 ) => (...args: A) => Promise<void>;
 
 export async function main(argv: string[]): Promise<number> {
+  quietSdkNodeNotice();
   let exitCode: number = EXIT.ok;
   const program = new Command("strata")
     .description("Keeps research data in the right place at the right cost: HPC filesystems and object stores")
@@ -63,6 +64,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
+}
+
+/**
+ * The AWS SDK warns on every run under Node 20 that its releases after January 2027 need
+ * Node 22. Strata pins a release that supports Node 20 (see the README), so the notice is noise.
+ */
+function quietSdkNodeNotice(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
 function reportError(err: unknown): number {

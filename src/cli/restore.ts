@@ -38,8 +38,7 @@ export function registerRestore(program: Command, run: Runner): void {
         if (opts.to === undefined && location.parsed.kind !== "posix") {
           throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
         }
-        const target =
-          opts.to === undefined ? location.backend : new PosixBackend(parseLocationUrl(opts.to).root, opts.to);
+        const target = opts.to === undefined ? location.backend : posixTarget(opts.to);
         return restore(ctx, location, path, from, target, opts);
       }),
     );
@@ -90,6 +89,12 @@ async function restore(
   );
   out.json({ restored: done, failures, dryRun: opts.dryRun });
   return failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+}
+
+function posixTarget(dir: string): PosixBackend {
+  const parsed = parseLocationUrl(dir);
+  if (parsed.kind !== "posix") throw new UsageError(`--to ${dir}: restore writes to a directory`);
+  return new PosixBackend(parsed.root, parsed.url);
 }
 
 /** Tries each replica in turn; returns the last error, or undefined once one copy passed. */

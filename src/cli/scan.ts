@@ -15,6 +15,7 @@ export function registerScan(program: Command, run: Runner): void {
     .action(
       run(async (ctx, locationArg: string, opts: { threads?: number }) => {
         const location = await ctx.location(locationArg, "<location>");
+        await location.backend.check();
         const report = await scanInto(ctx, location, opts.threads);
         ctx.out.json({ scan: { location: location.name, ...report } });
         return report.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;

@@ -52,6 +52,8 @@ export function registerSync(program: Command, run: Runner): void {
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
+        // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
+        await Promise.all([source.backend.check(), target.backend.check()]);
         return sync(ctx, source, target, opts);
       }),
     );
@@ -63,7 +65,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   }
   if (overlaps(source.parsed, target.parsed)) {
     throw new UsageError(
-      `<src> ${source.parsed.root} and <dst> ${target.parsed.root} overlap; one would copy into itself`,
+      `<src> ${source.parsed.url} and <dst> ${target.parsed.url} overlap; one would copy into itself`,
     );
   }
   const storageClass = opts.class ?? target.settings.class;

@@ -36,12 +36,17 @@ export class IntegrityError extends BackendError {
  * otherwise the copy is deleted and the error reported. Only a copy that passed is returned.
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
-  const { body } = await req.source.read(req.sourceKey);
+  const { body, info } = await req.source.read(req.sourceKey);
+  // An object's own metadata knows its file's mtime and mode; a listing (S3's) may not.
+  const carried = info.attributes;
+  const attributes = carried
+    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
+    : req.attributes;
   const hashing = new HashingStream(req.onBytes);
   body.on("error", (err) => hashing.destroy(err));
   const stored = await req.target.write(req.targetKey, body.pipe(hashing), {
     size: req.size,
-    attributes: req.attributes,
+    attributes,
     ...(req.storageClass ? { storageClass: req.storageClass } : {}),
     ...(req.tags ? { tags: req.tags } : {}),
   });

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
@@ -9,30 +9,9 @@ import { put } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";
 import { freshCatalogUrl } from "../support/catalogs.js";
 import { finished, spawnStrata, strata } from "../support/cli.js";
+import { snapshot } from "../support/snapshot.js";
 import { tempDir } from "../support/tmp.js";
 import { oddTree, randomTree, writeTree } from "../support/trees.js";
-
-/** Every regular file under `root` as byte path → { content, mode, mtimeUs }. */
-function snapshot(root: string): Map<string, { content: Buffer; mode: number; mtimeUs: number }> {
-  const out = new Map<string, { content: Buffer; mode: number; mtimeUs: number }>();
-  const walk = (dir: Buffer, rel: Buffer | undefined) => {
-    for (const name of readdirSync(dir, { encoding: "buffer" })) {
-      const path = Buffer.concat([dir, Buffer.from("/"), name]);
-      const relPath = rel ? Buffer.concat([rel, Buffer.from("/"), name]) : name;
-      const stats = lstatSync(path);
-      if (stats.isDirectory()) walk(path, relPath);
-      else if (stats.isFile()) {
-        out.set(relPath.toString("hex"), {
-          content: readFileSync(path),
-          mode: stats.mode & 0o7777,
-          mtimeUs: Math.round(stats.mtimeMs * 1000),
-        });
-      }
-    }
-  };
-  walk(Buffer.from(root), undefined);
-  return out;
-}
 
 function storeObjectCount(storeDir: string): number {
   const db = new Database(join(storeDir, "index.db"), { readonly: true, fileMustExist: true });

@@ -1,0 +1,95 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { strata } from "../support/cli.js";
+import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { snapshot } from "../support/snapshot.js";
+import { tempDir } from "../support/tmp.js";
+import { randomTree } from "../support/trees.js";
+
+let rgw: RgwServer;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  rgw = await startRgw();
+  env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey };
+  const client = new S3Client({
+    endpoint: rgw.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: "strata-cli" }));
+  client.destroy();
+}, 180_000);
+
+afterAll(() => rgw?.stop());
+
+function config(work: string, bucketUrl: string, endpoint = rgw.endpoint): void {
+  writeFileSync(
+    join(work, "strata.yaml"),
+    [
+      "catalog: cat.db",
+      "locations:",
+      "  scratch:",
+      "    url: ./tree",
+      "  cloud:",
+      `    url: ${bucketUrl}`,
+      "    class: STANDARD_IA",
+      "    s3:",
+      `      endpoint: ${endpoint}`,
+      "      forcePathStyle: true",
+      "      checksums: when_required",
+      "",
+    ].join("\n"),
+  );
+}
+
+describe("sync with S3 (Ceph RGW)", () => {
+  it("syncs up and back byte-identical with mtime and mode, then has nothing to do", async () => {
+    const work = tempDir();
+    randomTree(join(work, "tree"), 120, 200_000);
+    config(work, "s3://strata-cli/round-trip");
+    const up = await strata(["sync", "scratch", "cloud"], { cwd: work, env });
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    expect(up.stdout).toMatch(/copied 120 files/);
+    const down = await strata(["sync", "cloud", "back"], { cwd: work, env });
+    expect(down.stderr).toBe("");
+    expect(snapshot(join(work, "back"))).toEqual(snapshot(join(work, "tree")));
+    const again = await strata(["sync", "scratch", "cloud"], { cwd: work, env });
+    expect(again.stdout).toMatch(/Nothing to do/);
+    const verify = await strata(["--json", "verify", "cloud"], { cwd: work, env });
+    expect(JSON.parse(verify.stdout).verified).toBe(120);
+  });
+
+  it.each([
+    ["an invalid bucket name", "s3://ab/x", undefined, /"ab" is not a valid bucket name/],
+    ["a missing bucket", "s3://strata-nowhere", undefined, /bucket "strata-nowhere" does not exist/],
+    ["an unreachable endpoint", "s3://strata-cli", "http://127.0.0.1:9", /unreachable/],
+  ])("names %s in one line and exits 2 at once", async (_label, url, endpoint, message) => {
+    const work = tempDir();
+    randomTree(join(work, "tree"), 3);
+    config(work, url, endpoint);
+    const started = Date.now();
+    const result = await strata(["sync", "scratch", "cloud"], { cwd: work, env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("names wrong credentials in one line and exits 2", async () => {
+    const work = tempDir();
+    randomTree(join(work, "tree"), 3);
+    config(work, "s3://strata-cli");
+    const result = await strata(["sync", "scratch", "cloud"], {
+      cwd: work,
+      env: { AWS_ACCESS_KEY_ID: "nobody", AWS_SECRET_ACCESS_KEY: "wrong" },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/access denied/);
+    expect(result.stderr).not.toMatch(/wrong/);
+  });
+});
