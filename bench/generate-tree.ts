@@ -7,7 +7,7 @@
  *        [--medium-share 0.05] [--medium-max 4MiB] [--large N] [--large-size 64MiB]
  *        [--duplicate-share 0.02] [--per-dir 1000] [--seed 1]
  */
-import { mkdirSync, openSync, writeSync, closeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseSize } from "../src/config/units.js";
@@ -76,7 +76,11 @@ let total = 0;
 let lastDir = "";
 const previous: Buffer[] = [];
 for (let i = 0; i < files; i++) {
-  const dir = join(root, `run-${String(Math.floor(i / (perDir * 10))).padStart(3, "0")}`, `step-${String(Math.floor(i / perDir) % 10).padStart(2, "0")}`);
+  const dir = join(
+    root,
+    `run-${String(Math.floor(i / (perDir * 10))).padStart(3, "0")}`,
+    `step-${String(Math.floor(i / perDir) % 10).padStart(2, "0")}`,
+  );
   if (dir !== lastDir) {
     mkdirSync(dir, { recursive: true });
     lastDir = dir;
@@ -85,7 +89,8 @@ for (let i = 0; i < files; i++) {
   const roll = random();
   let data: Buffer;
   if (previous.length > 0 && roll < duplicateShare) data = previous[Math.floor(random() * previous.length)] as Buffer;
-  else if (roll < duplicateShare + mediumShare) data = content(smallMax + Math.floor(random() * (mediumMax - smallMax)), isText, i * 7919);
+  else if (roll < duplicateShare + mediumShare)
+    data = content(smallMax + Math.floor(random() * (mediumMax - smallMax)), isText, i * 7919);
   else data = content(1 + Math.floor(random() * smallMax), isText, i * 7919);
   if (previous.length < 64 && data.length < 1024 * 1024) previous.push(Buffer.from(data));
   write(join(dir, `${isText ? "log" : "out"}-${String(i).padStart(8, "0")}.${isText ? "txt" : "dat"}`), data);
