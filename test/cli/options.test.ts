@@ -1,0 +1,137 @@
+import { utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { LocalStoreBackend } from "../../src/backends/local.js";
+import { strata } from "../support/cli.js";
+import { tempDir } from "../support/tmp.js";
+import { writeTree } from "../support/trees.js";
+
+async function storeKeys(dir: string): Promise<string[]> {
+  const store = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
+  const keys: string[] = [];
+  for await (const object of store.list()) keys.push(object.key);
+  await store.close();
+  return keys;
+}
+
+describe("sync options", () => {
+  it("filters by glob, size and age", async () => {
+    const work = tempDir();
+    const tree = join(work, "tree");
+    writeTree(tree, {
+      "a/keep.nc": "x".repeat(2000),
+      "a/small.nc": "x",
+      "a/skip.log": "x".repeat(2000),
+      "b/deep/also.nc": "y".repeat(3000),
+      "b/tmp/scratch.nc": "z".repeat(2000),
+      "old.nc": "o".repeat(2000),
+    });
+    const longAgo = Date.now() / 1000 - 90 * 86_400;
+    utimesSync(join(tree, "old.nc"), longAgo, longAgo);
+    const result = await strata(
+      [
+        "--catalog",
+        join(work, "c.db"),
+        "sync",
+        "tree",
+        "local:store",
+        "--include",
+        "*.nc",
+        "--exclude",
+        "b/tmp/**",
+        "--min-size",
+        "1KiB",
+        "--max-age",
+        "30d",
+      ],
+      { cwd: work },
+    );
+    expect(result.code).toBe(0);
+    expect((await storeKeys(join(work, "store"))).sort()).toEqual(["a/keep.nc", "b/deep/also.nc"]);
+  });
+
+  it("--checksum compares content: a touched file is confirmed, not copied", async () => {
+    const work = tempDir();
+    const tree = join(work, "tree");
+    writeTree(tree, { "same.txt": "unchanged content", "edited.txt": "version 1" });
+    const cat = ["--catalog", join(work, "c.db")];
+    expect((await strata([...cat, "sync", "tree", "local:store"], { cwd: work })).code).toBe(0);
+    const later = Date.now() / 1000 + 60;
+    utimesSync(join(tree, "same.txt"), later, later);
+    writeFileSync(join(tree, "edited.txt"), "version 2");
+    utimesSync(join(tree, "edited.txt"), later, later);
+    const result = await strata([...cat, "--json", "sync", "--checksum", "tree", "local:store"], { cwd: work });
+    const report = JSON.parse(result.stdout);
+    expect(report.plan.copy).toMatchObject({ files: 2, toCheck: 2 });
+    expect(report.result.copied.files).toBe(1);
+    expect(report.result.confirmed).toBe(1);
+    const again = await strata([...cat, "--json", "sync", "--checksum", "tree", "local:store"], { cwd: work });
+    expect(JSON.parse(again.stdout).plan.copy.files).toBe(0);
+  });
+
+  it("tags every object with --tag and the location's tags", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "f.txt": "tagged" });
+    writeFileSync(
+      join(work, "strata.yaml"),
+      "locations:\n  archive:\n    url: local:store\n    tags:\n      project: climate\n",
+    );
+    expect((await strata(["sync", "tree", "archive", "--tag", "campaign=2026"], { cwd: work })).code).toBe(0);
+    const store = await LocalStoreBackend.open(join(work, "store"), "local://store", { restoreDelayMs: 0 });
+    expect((await store.stat("f.txt"))?.tags).toEqual({ project: "climate", campaign: "2026" });
+    await store.close();
+  });
+
+  it("syncs object store to object store, keeping attributes", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "x/one.bin": "first", "two.bin": "second" });
+    const cat = ["--catalog", join(work, "c.db")];
+    expect((await strata([...cat, "sync", "tree", "local:store-a"], { cwd: work })).code).toBe(0);
+    const hop = await strata([...cat, "sync", "local:store-a", "local:store-b"], { cwd: work });
+    expect(hop.code).toBe(0);
+    expect(hop.stdout).toMatch(/copied 2 files/);
+    const store = await LocalStoreBackend.open(join(work, "store-b"), "local://store-b", { restoreDelayMs: 0 });
+    const info = await store.stat("x/one.bin");
+    expect(info?.size).toBe(5);
+    expect(info?.attributes?.mode).toBeDefined();
+    await store.close();
+  });
+});
+
+describe("ls, show, init", () => {
+  it("lists locations and entries, and shows a file with its replicas", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "dir/a.txt": "alpha", "b.txt": "bravo" });
+    writeFileSync(
+      join(work, "strata.yaml"),
+      "locations:\n  scratch:\n    url: ./tree\n  archive:\n    url: local:store\n",
+    );
+    expect((await strata(["sync", "scratch", "archive"], { cwd: work })).code).toBe(0);
+    const locations = await strata(["ls"], { cwd: work });
+    expect(locations.stdout).toMatch(/archive\s+0 files\s+0 B\s+2 replicas/);
+    expect(locations.stdout).toMatch(/scratch\s+2 files/);
+    const entries = await strata(["ls", "scratch"], { cwd: work });
+    expect(
+      entries.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/\s+/).at(-1)),
+    ).toEqual(["b.txt", "dir/"]);
+    const show = await strata(["--json", "show", "scratch:dir/a.txt"], { cwd: work });
+    const shown = JSON.parse(show.stdout);
+    expect(shown.file.size).toBe(5);
+    expect(shown.replicas).toHaveLength(1);
+    expect(shown.replicas[0]).toMatchObject({ location_name: "archive", state: "present" });
+    const missing = await strata(["show", "scratch:nope"], { cwd: work });
+    expect(missing.code).toBe(2);
+  });
+
+  it("init writes a starter config that loads, and refuses to overwrite it", async () => {
+    const work = tempDir();
+    expect((await strata(["init"], { cwd: work })).code).toBe(0);
+    expect((await strata(["ls"], { cwd: work })).code).toBe(0);
+    const again = await strata(["init"], { cwd: work });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/exists; pass --force/);
+  });
+});
