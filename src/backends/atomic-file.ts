@@ -4,6 +4,9 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
 
+/** What a streamed write to a file holds in memory at most: a few stream buffers. */
+export const STREAM_BUFFER = 256 * 1024;
+
 export interface WrittenFile {
   sha256: string;
   size: number;

@@ -202,6 +202,12 @@ export class AzureBackend implements Backend {
     }
   }
 
+  /** One block is buffered whole; staged blocks hold `concurrency` in flight and one filling. */
+  writeBuffer(size: number): number {
+    const blockSize = blockSizeFor(size, this.options.blockSize);
+    return size <= blockSize ? size : blockSize * (this.options.concurrency + 1);
+  }
+
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
     const tier = opts.storageClass === undefined ? undefined : this.checkTier(opts.storageClass);
     const source = await this.facts(from);

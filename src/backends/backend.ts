@@ -27,6 +27,11 @@ export interface Backend {
    * the SHA-256 of the bytes as the backend stored them, so the caller can check it.
    */
   write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo>;
+  /**
+   * Bytes this backend holds in memory at once while writing an object of `size` bytes (parts
+   * or blocks in flight), so the executor can keep the sum under one cap.
+   */
+  writeBuffer(size: number): number;
   /** Server-side copy where the backend can; also how a storage class changes in place. */
   copy(from: string, to: string, opts?: CopyOptions): Promise<ObjectInfo>;
   /** Deletes in batches; a key that is already gone is not an error. */

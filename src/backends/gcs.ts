@@ -236,6 +236,11 @@ export class GcsBackend implements Backend {
    * destination resource is restated whole (class, content type, custom metadata), so the result
    * does not depend on which fields GCS fills in from the source.
    */
+  /** A simple upload is buffered whole; a resumable one holds a chunk and the next one filling. */
+  writeBuffer(size: number): number {
+    return size <= SIMPLE_UPLOAD_MAX ? size : 2 * CHUNK_SIZE;
+  }
+
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
     const source = await this.metadataOf(from);
     if (!source?.generation) throw new NotFoundError(this.url, from);

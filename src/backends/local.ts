@@ -4,7 +4,7 @@ import { link, mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
-import { writeTempFile } from "./atomic-file.js";
+import { STREAM_BUFFER, writeTempFile } from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -185,6 +185,11 @@ export class LocalStoreBackend implements Backend {
       await rm(temp, { force: true });
       throw fsError(this.url, key, err);
     }
+  }
+
+  /** Bodies stream through to disk; only the stream buffers are held. */
+  writeBuffer(size: number): number {
+    return Math.min(size, STREAM_BUFFER);
   }
 
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Dirent, Stats } from "node:fs";
 import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, stat, utimes } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { writeTempFile } from "./atomic-file.js";
+import { STREAM_BUFFER, writeTempFile } from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -150,6 +150,11 @@ export class PosixBackend implements Backend {
       await rm(temp, { force: true });
       throw fsError(this.url, key, err);
     }
+  }
+
+  /** Bodies stream through to disk; only the stream buffers are held. */
+  writeBuffer(size: number): number {
+    return Math.min(size, STREAM_BUFFER);
   }
 
   async copy(from: string, to: string): Promise<ObjectInfo> {

@@ -263,6 +263,12 @@ export class S3Backend implements Backend {
     return { ...infoFrom(key, head, tags), sha256 };
   }
 
+  /** A body under one part is buffered whole; a larger one holds the parts in flight and one filling. */
+  writeBuffer(size: number): number {
+    const partSize = this.partSize(size);
+    return size < partSize ? size : partSize * (this.options.partsInFlight + 1);
+  }
+
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
     const source = await this.stat(from);
     if (!source) throw new NotFoundError(this.url, from);

@@ -98,6 +98,8 @@ export const defaultsSchema = z
     scanThreads: z.number().int().min(1).max(64).default(2),
     retries: z.number().int().min(0).max(20).default(4),
     maxDeleteShare: z.number().min(0).max(1).default(0.25),
+    /** One cap on bytes all transfers in flight may buffer together (parts, blocks). */
+    maxBuffer: sizeBytes.default(256 * 1024 * 1024),
   })
   .strict();
 

@@ -4,6 +4,7 @@ import { setFileHashes } from "../catalog/files.js";
 import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
 import { type ReplicaRecord, recordReplicas, removeReplicas } from "../catalog/replicas.js";
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
+import type { ByteBudget } from "./byte-budget.js";
 import { copyVerified, hashObject } from "./copy.js";
 import { runPool } from "./pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
@@ -18,6 +19,8 @@ export interface ExecuteOptions {
   source: Endpoint;
   target: Endpoint & { storageClass?: string; tags: Record<string, string> };
   transfers: number;
+  /** The one cap on bytes buffered by all transfers in flight together. */
+  budget: ByteBudget;
   retry: RetryPolicy;
   progress?: ProgressListener;
 }
@@ -38,6 +41,8 @@ export interface ExecutionReport {
   confirmed: number;
   deleted: { files: number; bytes: number };
   failures: Failure[];
+  /** The most bytes transfers held in memory at once, under the budget's cap. */
+  bufferPeak: number;
 }
 
 const JOURNAL_CHUNK = 256;
@@ -59,6 +64,7 @@ export async function executePlan(
     confirmed: 0,
     deleted: { files: 0, bytes: 0 },
     failures: [],
+    bufferPeak: 0,
   };
   const recorder = new Recorder(catalog);
   const journaledCopies = journaled(catalog, options, copies, (a) => ({
@@ -70,12 +76,18 @@ export async function executePlan(
     bytes: a.file.size,
   }));
   await runPool(journaledCopies, options.transfers, async ({ action, actionId }) => {
-    await runCopy(action, actionId, options, recorder, report);
+    const held = await options.budget.acquire(options.target.backend.writeBuffer(action.file.size));
+    try {
+      await runCopy(action, actionId, options, recorder, report);
+    } finally {
+      options.budget.release(held);
+    }
   });
   for await (const chunk of chunks(journaled(catalog, options, deletes, deletePlanned(options)), 1000)) {
     await runDeletes(chunk, options, recorder, report);
   }
   await recorder.flush();
+  report.bufferPeak = options.budget.peak;
   return report;
 }
 

@@ -92,4 +92,46 @@ describe("sync with S3 (Ceph RGW)", () => {
     expect(result.stderr).toMatch(/access denied/);
     expect(result.stderr).not.toMatch(/wrong/);
   });
+
+  it("holds the buffered-bytes cap under a mix of huge and tiny files (measured)", async () => {
+    const work = tempDir();
+    const tree = join(work, "tree");
+    randomTree(tree, 300, 4096);
+    for (let i = 0; i < 4; i++) {
+      const big = Buffer.alloc(100 * 1024 * 1024, i + 1);
+      writeFileSync(join(tree, `big-${i}.bin`), big);
+    }
+    const run = async (prefix: string, maxBuffer: string) => {
+      config(work, `s3://strata-cli/${prefix}`);
+      const result = await strata(
+        [
+          "--json",
+          "--catalog",
+          `cat-${prefix}.db`,
+          "sync",
+          "scratch",
+          "cloud",
+          "--transfers",
+          "8",
+          "--max-buffer",
+          maxBuffer,
+        ],
+        { cwd: work, env },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout).result as {
+        bufferPeak: number;
+        peakRssBytes: number;
+        copied: { files: number };
+      };
+    };
+    // Each 100 MiB file holds 16 MiB parts × (4 in flight + 1 filling) = 80 MiB: a 96 MiB cap
+    // admits one at a time; a 1 GiB cap lets all four buffer at once.
+    const capped = await run("capped", "96MiB");
+    const open = await run("open", "1GiB");
+    expect(capped.copied.files).toBe(304);
+    expect(capped.bufferPeak).toBeLessThanOrEqual(96 * 1024 * 1024);
+    expect(open.bufferPeak).toBeGreaterThan(96 * 1024 * 1024);
+    expect(capped.peakRssBytes).toBeLessThan(open.peakRssBytes - 100 * 1024 * 1024);
+  }, 240_000);
 });
