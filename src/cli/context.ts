@@ -7,6 +7,8 @@ import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { type LoadedConfig, loadConfig } from "../config/load.js";
 import { type LocationConfig, locationSchema } from "../config/schema.js";
+import { TokenBucket } from "../transfer/rate-limit.js";
+import { RateLimitedBackend } from "../transfer/rate-limited-backend.js";
 import { Output, type OutputOptions } from "./output.js";
 
 export interface GlobalOptions extends OutputOptions {
@@ -87,7 +89,7 @@ export class Context {
       });
       this.backends.set(parsed.url, backend);
     }
-    return { name, row, parsed, settings, backend: await backend };
+    return { name, row, parsed, settings, backend: this.limited(await backend, parsed, settings.tps ?? this.tps) };
   }
 
   /**
@@ -122,6 +124,15 @@ export class Context {
       `${flag} ${JSON.stringify(arg)}: not LOCATION:path for a known location, nor a path inside a scanned one ` +
         `(known: ${[...known].sort().join(", ") || "none yet"})`,
     );
+  }
+
+  /** `--tps` for this command, applied to every cloud location it opens. */
+  tps: number | undefined;
+
+  /** Cloud locations draw each request from a bucket when a rate cap is set. */
+  private limited(backend: Backend, parsed: ParsedLocation, tps: number | undefined): Backend {
+    if (tps === undefined || parsed.kind === "posix" || parsed.kind === "local") return backend;
+    return new RateLimitedBackend(backend, new TokenBucket(() => tps));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration, parseSize } from "../config/units.js";
+import { parseBandwidth, type TimetableEntry } from "../transfer/rate-limit.js";
 
 /** Commander argument parsers: a bad value names its flag and exits 2 before anything runs. */
 
@@ -33,4 +34,17 @@ export function tag(value: string, previous: Record<string, string> = {}): Recor
   const match = /^([A-Za-z0-9_.:-]{1,128})=(.{0,256})$/.exec(value);
   if (!match) throw new InvalidArgumentError("must be key=value (key: letters, digits, _ . : -)");
   return { ...previous, [match[1] as string]: match[2] as string };
+}
+
+export function positiveNumber(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a number above 0");
+  return n;
+}
+
+export function bandwidth(text: string): TimetableEntry[] {
+  const timetable = parseBandwidth(text);
+  if (!timetable)
+    throw new InvalidArgumentError('must be a rate such as 10M, or a timetable such as "08:00,100M 20:00,off"');
+  return timetable;
 }

@@ -6,10 +6,11 @@ import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
 import { executePlan } from "../transfer/executor.js";
+import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit.js";
 import { DEFAULT_RETRY } from "../transfer/retry.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { collect, duration, size, tag, wholeNumber } from "./options.js";
+import { bandwidth, collect, duration, positiveNumber, size, tag, wholeNumber } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { scanInto } from "./scan.js";
 
@@ -20,6 +21,8 @@ interface SyncOptions {
   force: boolean;
   transfers?: number;
   maxBuffer?: number;
+  bwlimit?: TimetableEntry[];
+  tps?: number;
   include: string[];
   exclude: string[];
   minSize?: number;
@@ -42,6 +45,8 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--force", "allow --delete past the defaults.maxDeleteShare guard", false)
     .option("--transfers <n>", "files in flight (default: defaults.transfers)", wholeNumber(1, 1024))
     .option("--max-buffer <size>", "bytes all transfers may buffer together (default: defaults.maxBuffer)", size)
+    .option("--bwlimit <timetable>", 'bandwidth cap: "10M", or a timetable "08:00,100M 20:00,off"', bandwidth)
+    .option("--tps <n>", "requests per second at most, per cloud location", positiveNumber)
     .option("--include <glob>", "only paths matching (repeatable; *.nc matches at any depth)", collect, [])
     .option("--exclude <glob>", "skip paths matching (repeatable)", collect, [])
     .option("--min-size <size>", "only files at least this large (e.g. 1MiB)", size)
@@ -52,6 +57,7 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
     .action(
       run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
+        ctx.tps = opts.tps;
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
@@ -134,6 +140,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       },
       transfers: opts.transfers ?? ctx.defaults.transfers,
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
+      ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: { ...DEFAULT_RETRY, retries: ctx.defaults.retries },
       progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
     },
@@ -192,6 +199,10 @@ function filterFrom(opts: SyncOptions): FileFilter {
     ...(opts.minAge !== undefined ? { minAgeMs: opts.minAge } : {}),
     ...(opts.maxAge !== undefined ? { maxAgeMs: opts.maxAge } : {}),
   };
+}
+
+function bandwidthBucket(timetable: TimetableEntry[]): TokenBucket {
+  return new TokenBucket(() => rateAt(timetable, new Date()));
 }
 
 async function* empty<T>(): AsyncGenerator<T> {}

@@ -86,6 +86,8 @@ export const locationSchema = z
       .optional(),
     tags: tagMap.default({}),
     restoreDelay: durationMs.default(0),
+    /** Requests per second at most, to stay under a store's rate limit (cloud locations). */
+    tps: z.number().positive().optional(),
     s3: s3Schema.optional(),
     azure: azureSchema.optional(),
     gcs: gcsSchema.optional(),

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Backend, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { BackendError } from "../backends/backend.js";
 import { HashingStream } from "../codec/hash.js";
+import { Throttle, type TokenBucket } from "./rate-limit.js";
 
 export interface CopyRequest {
   source: Backend;
@@ -16,6 +17,8 @@ export interface CopyRequest {
   expectedHash?: string;
   /** Called with each chunk's size as it passes, for progress. */
   onBytes?: (count: number) => void;
+  /** The bandwidth cap shared by all transfers, if any. */
+  bandwidth?: TokenBucket;
 }
 
 export interface CopyResult {
@@ -43,8 +46,9 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
     : req.attributes;
   const hashing = new HashingStream(req.onBytes);
+  const paced = req.bandwidth ? body.pipe(new Throttle(req.bandwidth)) : body;
   body.on("error", (err) => hashing.destroy(err));
-  const stored = await req.target.write(req.targetKey, body.pipe(hashing), {
+  const stored = await req.target.write(req.targetKey, paced.pipe(hashing), {
     size: req.size,
     attributes,
     ...(req.storageClass ? { storageClass: req.storageClass } : {}),

@@ -7,6 +7,7 @@ import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.
 import type { ByteBudget } from "./byte-budget.js";
 import { copyVerified, hashObject } from "./copy.js";
 import { runPool } from "./pool.js";
+import type { TokenBucket } from "./rate-limit.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
 
 export interface Endpoint {
@@ -21,6 +22,8 @@ export interface ExecuteOptions {
   transfers: number;
   /** The one cap on bytes buffered by all transfers in flight together. */
   budget: ByteBudget;
+  /** The bandwidth cap shared by all transfers, if any. */
+  bandwidth?: TokenBucket;
   retry: RetryPolicy;
   progress?: ProgressListener;
 }
@@ -118,6 +121,7 @@ async function runCopy(
         tags: target.tags,
         ...(file.hash ? { expectedHash: file.hash } : {}),
         onBytes: (n) => options.progress?.bytes(n),
+        ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
       });
       return { copied: true as const, ...result };
     });

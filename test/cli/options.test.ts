@@ -98,6 +98,28 @@ describe("sync options", () => {
   });
 });
 
+describe("rate caps", () => {
+  it("--bwlimit holds a sync to the rate, and a bad timetable exits 2 naming the flag", async () => {
+    const work = tempDir();
+    writeTree(
+      join(work, "tree"),
+      Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`f${i}.bin`, "x".repeat(500_000)])),
+    );
+    const started = Date.now();
+    const result = await strata(["--catalog", join(work, "c.db"), "sync", "tree", "local:store", "--bwlimit", "400K"], {
+      cwd: work,
+    });
+    expect(result.code).toBe(0);
+    // 2,000,000 bytes at 409,600 B/s after a one-second burst: about 3.9 s; unthrottled, about 1 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
+    const bad = await strata(["--catalog", join(work, "c.db"), "sync", "tree", "local:store", "--bwlimit", "fast"], {
+      cwd: work,
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--bwlimit/);
+  });
+});
+
 describe("ls, show, init", () => {
   it("lists locations and entries, and shows a file with its replicas", async () => {
     const work = tempDir();

@@ -1,0 +1,83 @@
+import type { Readable } from "node:stream";
+import type {
+  Backend,
+  ByteRange,
+  CopyOptions,
+  ObjectInfo,
+  ObjectReader,
+  RestoreOptions,
+  RestoreStatus,
+  WriteInfo,
+} from "../backends/backend.js";
+import type { TokenBucket } from "./rate-limit.js";
+
+/**
+ * A backend whose requests draw from a token bucket: `--tps` and a location's `tps` keep Strata
+ * under a store's request-rate limit (or a shared gateway's fair share) instead of provoking
+ * 503 SlowDown answers. Each call is one token; a listing, one per page of items.
+ */
+export class RateLimitedBackend implements Backend {
+  constructor(
+    private readonly inner: Backend,
+    private readonly bucket: TokenBucket,
+  ) {}
+
+  get url(): string {
+    return this.inner.url;
+  }
+
+  get caps() {
+    return this.inner.caps;
+  }
+
+  async check(): Promise<void> {
+    await this.bucket.take(1);
+    return this.inner.check();
+  }
+
+  async *list(prefix?: string): AsyncIterable<ObjectInfo> {
+    let count = 0;
+    for await (const item of this.inner.list(prefix)) {
+      if (count++ % 1000 === 0) await this.bucket.take(1);
+      yield item;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    await this.bucket.take(1);
+    return this.inner.stat(key);
+  }
+
+  async read(key: string, range?: ByteRange): Promise<ObjectReader> {
+    await this.bucket.take(1);
+    return this.inner.read(key, range);
+  }
+
+  writeBuffer(size: number): number {
+    return this.inner.writeBuffer(size);
+  }
+
+  async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
+    await this.bucket.take(1);
+    return this.inner.write(key, body, info);
+  }
+
+  async copy(from: string, to: string, opts?: CopyOptions): Promise<ObjectInfo> {
+    await this.bucket.take(1);
+    return this.inner.copy(from, to, opts);
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    await this.bucket.take(1);
+    return this.inner.delete(keys);
+  }
+
+  async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
+    await this.bucket.take(1);
+    return this.inner.restore(key, opts);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
