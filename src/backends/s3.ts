@@ -180,7 +180,8 @@ export class S3Backend implements Backend {
     );
     const sha256 = createHash("sha256").update(data).digest("hex");
     const md5 = createHash("md5").update(data);
-    await this.attempt(key, () =>
+    const attributes = { ...info.attributes, sha256 };
+    const put = await this.attempt(key, () =>
       this.client.send(
         new PutObjectCommand({
           Bucket: this.location.bucket,
@@ -189,14 +190,26 @@ export class S3Backend implements Backend {
           ContentLength: data.length,
           ContentMD5: md5.copy().digest("base64"),
           StorageClass: storageClass,
-          Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata({ ...info.attributes, sha256 }) },
+          Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) },
           ...(info.tags && Object.keys(info.tags).length > 0
             ? { Tagging: new URLSearchParams(info.tags).toString() }
             : {}),
         }),
       ),
     );
-    return this.verifyStored(key, md5.digest("hex"), sha256, info.tags ?? {});
+    // The server checked Content-MD5 on arrival and answers with the ETag: no HEAD needed.
+    await this.checkStoredEtag(key, put, md5.digest("hex"));
+    return {
+      key,
+      size: data.length,
+      modifiedUs: Date.now() * 1000,
+      storageClass,
+      sha256,
+      attributes,
+      metadata: info.metadata ?? {},
+      tags: info.tags ?? {},
+      ...(put.ETag ? { etag: put.ETag } : {}),
+    };
   }
 
   /**
@@ -344,7 +357,11 @@ export class S3Backend implements Backend {
    * The store's own check of what it stored: for objects without SSE-KMS, S3's ETag is the MD5
    * of the body (single PUT) or of the parts' MD5s (multipart), which we computed while sending.
    */
-  private async checkStoredEtag(key: string, head: HeadObjectCommandOutput, expected: string): Promise<void> {
+  private async checkStoredEtag(
+    key: string,
+    head: { ETag?: string; ServerSideEncryption?: string },
+    expected: string,
+  ): Promise<void> {
     const etag = head.ETag?.replaceAll('"', "");
     if (!etag || !/^[0-9a-f]{32}(-\d+)?$/.test(etag) || head.ServerSideEncryption === "aws:kms") return;
     if (etag !== expected) {
