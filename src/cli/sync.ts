@@ -94,6 +94,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     targetLocationId: target.row.id,
     filter: filterFrom(opts),
     checksum: opts.checksum,
+    compareTouched: source.parsed.kind === "posix" || source.parsed.kind === "local",
   };
   const plan = await summarizePlan(catalog, scope, opts.delete);
   printPlan(ctx, source, target, plan);

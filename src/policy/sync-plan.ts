@@ -28,6 +28,12 @@ export interface SyncScope {
   filter: FileFilter;
   /** Compare content hashes instead of size and mtime. */
   checksum: boolean;
+  /**
+   * A file whose size is unchanged but whose mtime moved is read and hashed before it is sent
+   * again: cheap where the source is local, and touched files are common (restores, `cp -r`,
+   * tools that rewrite identical outputs). Off for remote sources, where it would read twice.
+   */
+  compareTouched: boolean;
 }
 
 export type CopyReason = "new" | "changed" | "unverified";
@@ -112,7 +118,7 @@ async function* candidates(catalog: CatalogDb, scope: SyncScope): AsyncGenerator
 }
 
 /** Decides one candidate: the copy it needs, or undefined when the target is up to date. */
-function decide(candidate: Candidate, checksum: boolean): CopyAction | undefined {
+function decide(candidate: Candidate, scope: SyncScope): CopyAction | undefined {
   const { file, replica } = candidate;
   const copy = (reason: CopyReason, onlyIfContentDiffers = false): CopyAction => ({
     kind: "copy",
@@ -124,15 +130,15 @@ function decide(candidate: Candidate, checksum: boolean): CopyAction | undefined
   if (!replica) return copy("new");
   if (replica.state !== "present") return copy("unverified");
   if (replica.source_size !== file.size) return copy("changed");
-  if (!checksum) return replica.source_mtime_us === file.mtime_us ? undefined : copy("changed");
+  if (!scope.checksum && replica.source_mtime_us === file.mtime_us) return undefined;
   if (file.hash !== null) return file.hash === replica.hash ? undefined : copy("changed");
-  return copy("changed", true);
+  return copy("changed", scope.checksum || scope.compareTouched);
 }
 
 export async function* planCopies(catalog: CatalogDb, scope: SyncScope): AsyncGenerator<CopyAction> {
   for await (const candidate of candidates(catalog, scope)) {
     if (candidate.file.kind !== "file") continue;
-    const action = decide(candidate, scope.checksum);
+    const action = decide(candidate, scope);
     if (action) yield action;
   }
 }
@@ -175,7 +181,7 @@ export async function summarizePlan(catalog: CatalogDb, scope: SyncScope, withDe
       continue;
     }
     if (candidate.replica) summary.targetReplicas += 1;
-    const action = decide(candidate, scope.checksum);
+    const action = decide(candidate, scope);
     if (!action) {
       summary.unchanged.files += 1;
       summary.unchanged.bytes += file.size;

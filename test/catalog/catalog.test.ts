@@ -129,7 +129,13 @@ describe.each(CATALOG_KINDS)("catalog on %s", (kind) => {
     const src = await ensureLocation(catalog, { name: "src", url: "file:///src", kind: "posix" });
     const dst = await ensureLocation(catalog, { name: "dst", url: "local:///dst", kind: "local" });
     await scanOnce(catalog, src.id, [stat("one"), stat("two"), stat("link", { kind: "symlink" })]);
-    const scope = { sourceLocationId: src.id, targetLocationId: dst.id, filter: NO_FILTER, checksum: false };
+    const scope = {
+      sourceLocationId: src.id,
+      targetLocationId: dst.id,
+      filter: NO_FILTER,
+      checksum: false,
+      compareTouched: false,
+    };
     expect((await summarizePlan(catalog, scope, false)).copy).toMatchObject({ files: 2, new: 2, bytes: 200 });
     const one = await fileByPath(catalog, src.id, "one");
     await recordReplicas(catalog, [

@@ -69,6 +69,23 @@ describe("sync options", () => {
     expect(JSON.parse(again.stdout).plan.copy.files).toBe(0);
   });
 
+  it("re-sends a touched file only if its content changed, reading it locally first", async () => {
+    const work = tempDir();
+    const tree = join(work, "tree");
+    writeTree(tree, { "touched.txt": "same bytes", "rewritten.txt": "version 1" });
+    const cat = ["--catalog", join(work, "c.db")];
+    expect((await strata([...cat, "sync", "tree", "local:store"], { cwd: work })).code).toBe(0);
+    const later = Date.now() / 1000 + 60;
+    utimesSync(join(tree, "touched.txt"), later, later);
+    writeFileSync(join(tree, "rewritten.txt"), "version 2");
+    const result = await strata([...cat, "--json", "sync", "tree", "local:store"], { cwd: work });
+    const report = JSON.parse(result.stdout);
+    expect(report.result.copied.files).toBe(1);
+    expect(report.result.confirmed).toBe(1);
+    const again = await strata([...cat, "--json", "sync", "tree", "local:store"], { cwd: work });
+    expect(JSON.parse(again.stdout).plan.copy.files).toBe(0);
+  });
+
   it("tags every object with --tag and the location's tags", async () => {
     const work = tempDir();
     writeTree(join(work, "tree"), { "f.txt": "tagged" });

@@ -56,7 +56,13 @@ async function setup(catalog: CatalogDb, dir: string) {
   const dst = await ensureLocation(catalog, { name: "dst", url: `local://${storeDir}`, kind: "local" });
   const source = new PosixBackend(tree, `file://${tree}`);
   const store = await LocalStoreBackend.open(storeDir, `local://${storeDir}`, { restoreDelayMs: 0 });
-  const scope: SyncScope = { sourceLocationId: src.id, targetLocationId: dst.id, filter: NO_FILTER, checksum: false };
+  const scope: SyncScope = {
+    sourceLocationId: src.id,
+    targetLocationId: dst.id,
+    filter: NO_FILTER,
+    checksum: false,
+    compareTouched: false,
+  };
   const run = async (target: Backend) => {
     await scanLocation(catalog, src.id, source, { threads: 2 });
     return executePlan(catalog, planCopies(catalog, scope), planDeletes(catalog, scope), {
