@@ -571,13 +571,11 @@ function tierName(tier: RestoreOptions["tier"]): Tier {
 }
 
 /**
- * Hashes an upload as it streams: SHA-256 of the whole, and the MD5s S3 builds its ETag from
- * (of the whole for one part, of each part for multipart), with parts cut where the uploader
- * cuts them.
+ * Hashes an upload as it streams: SHA-256 of the whole, and the part MD5s S3 builds its ETag
+ * from, with parts cut where the uploader cuts them.
  */
 class UploadDigest extends Transform {
   private readonly sha256 = createHash("sha256");
-  private readonly whole = createHash("md5");
   private partMd5s: Buffer[] = [];
   private part: Hash = createHash("md5");
   private inPart = 0;
@@ -590,7 +588,6 @@ class UploadDigest extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.sha256.update(chunk);
-    this.whole.update(chunk);
     this.byteCount += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
@@ -612,10 +609,10 @@ class UploadDigest extends Transform {
   result(): { sha256: string; size: number; etag: string } {
     if (this.inPart > 0) this.closePart();
     const parts = this.partMd5s.length;
-    // The uploader sends a body that fits one part as a single PUT.
+    // The uploader sends a body that fits one part as a single PUT: its ETag is that part's MD5.
     const etag =
       parts <= 1
-        ? this.whole.digest("hex")
+        ? (this.partMd5s[0] ?? createHash("md5").digest()).toString("hex")
         : `${createHash("md5").update(Buffer.concat(this.partMd5s)).digest("hex")}-${parts}`;
     return { sha256: this.sha256.digest("hex"), size: this.byteCount, etag };
   }

@@ -10,18 +10,9 @@ export class HashingStream extends Transform {
   private readonly hash: Hash = createHash("sha256");
   private byteCount = 0;
 
-  /**
-   * `onBytes` sees each chunk's size as it passes. (Not a "data" listener: that would switch
-   * the stream to flowing mode and lose bytes before the consumer attaches.)
-   */
-  constructor(private readonly onBytes?: (count: number) => void) {
-    super();
-  }
-
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.byteCount += chunk.length;
-    this.onBytes?.(chunk.length);
     callback(null, chunk);
   }
 

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Backend, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { BackendError } from "../backends/backend.js";
-import { HashingStream } from "../codec/hash.js";
-import { Throttle, type TokenBucket } from "./rate-limit.js";
+import { MeteredStream, type TokenBucket } from "./rate-limit.js";
 
 export interface CopyRequest {
   source: Backend;
@@ -34,9 +33,10 @@ export class IntegrityError extends BackendError {
 }
 
 /**
- * Copies one file or object, reading the source once: the same pass hashes it. The target
- * hashes what it stored; the two must agree (and match the catalog's hash when it has one),
- * otherwise the copy is deleted and the error reported. Only a copy that passed is returned.
+ * Copies one file or object, reading the source once. The target hashes the very bytes it
+ * consumed and stored (and the clouds have their servers check them: Content-MD5, ETags, block
+ * MD5s, CRC32C); that hash must match the catalog's when it has one, otherwise the copy is
+ * deleted and the error reported. Only a copy that passed is returned.
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const { body, info } = await req.source.read(req.sourceKey);
@@ -45,27 +45,27 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const attributes = carried
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
     : req.attributes;
-  const hashing = new HashingStream(req.onBytes);
-  const paced = req.bandwidth ? body.pipe(new Throttle(req.bandwidth)) : body;
-  body.on("error", (err) => hashing.destroy(err));
-  const stored = await req.target.write(req.targetKey, paced.pipe(hashing), {
+  const metered = new MeteredStream({
+    ...(req.bandwidth ? { bucket: req.bandwidth } : {}),
+    ...(req.onBytes ? { onBytes: req.onBytes } : {}),
+  });
+  body.on("error", (err) => metered.destroy(err));
+  const stored = await req.target.write(req.targetKey, body.pipe(metered), {
     size: req.size,
     attributes,
     ...(req.storageClass ? { storageClass: req.storageClass } : {}),
     ...(req.tags ? { tags: req.tags } : {}),
   });
-  const read = hashing.digest();
-  const problem =
-    stored.sha256 !== read.sha256
-      ? `source read as ${read.sha256}, target stored ${stored.sha256 ?? "no checksum"}`
-      : req.expectedHash && req.expectedHash !== read.sha256
-        ? `catalog expects ${req.expectedHash}, source now reads ${read.sha256}`
-        : undefined;
-  if (problem) {
+  const problem = !stored.sha256
+    ? "the target reported no checksum"
+    : req.expectedHash && req.expectedHash !== stored.sha256
+      ? `catalog expects ${req.expectedHash}, the source now reads ${stored.sha256}`
+      : undefined;
+  if (problem || !stored.sha256) {
     await req.target.delete([req.targetKey]).catch(() => undefined);
-    throw new IntegrityError(req.target.url, req.targetKey, problem);
+    throw new IntegrityError(req.target.url, req.targetKey, problem ?? "no checksum");
   }
-  return { sha256: read.sha256, size: read.size, stored };
+  return { sha256: stored.sha256, size: stored.size, stored };
 }
 
 /** Reads an object through once and returns its SHA-256. */

@@ -73,14 +73,23 @@ function rateOf(text: string): number | undefined {
   return bytes === undefined || bytes === 0 ? undefined : bytes;
 }
 
-/** Passes bytes on no faster than the bucket allows; one bucket shared by all transfers. */
-export class Throttle extends Transform {
-  constructor(private readonly bucket: TokenBucket) {
+/**
+ * The pipe between a source and its target: counts bytes for progress and, under a bandwidth
+ * cap, passes them on no faster than the shared bucket allows. (Counting is done here, not by a
+ * "data" listener, which would switch the stream to flowing mode and lose bytes.)
+ */
+export class MeteredStream extends Transform {
+  constructor(private readonly meter: { bucket?: TokenBucket; onBytes?: (count: number) => void }) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bucket.take(chunk.length).then(
+    this.meter.onBytes?.(chunk.length);
+    if (!this.meter.bucket) {
+      callback(null, chunk);
+      return;
+    }
+    this.meter.bucket.take(chunk.length).then(
       () => callback(null, chunk),
       (err: Error) => callback(err),
     );

@@ -62,7 +62,7 @@ describe("sync with S3 (Ceph RGW)", () => {
     expect(again.stdout).toMatch(/Nothing to do/);
     const verify = await strata(["--json", "verify", "cloud"], { cwd: work, env });
     expect(JSON.parse(verify.stdout).verified).toBe(120);
-  });
+  }, 180_000);
 
   it.each([
     ["an invalid bucket name", "s3://ab/x", undefined, /"ab" is not a valid bucket name/],
