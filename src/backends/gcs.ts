@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   CRC32C,
@@ -30,6 +30,7 @@ import {
   UnreachableError,
   type WriteInfo,
 } from "./backend.js";
+import { ExactSize, readExactly, sizeError } from "./bodies.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import type { ParsedLocation } from "./registry.js";
 
@@ -212,7 +213,7 @@ export class GcsBackend implements Backend {
     storageClass: string | undefined,
   ): Promise<ObjectInfo> {
     const hashing = new HashingStream();
-    const exact = new ExactSize(info.size, (received) => this.sizeError(key, info.size, received));
+    const exact = new ExactSize(info.size, (received) => sizeError(this.url, key, info.size, received));
     const upload = file.createWriteStream({
       resumable: true,
       chunkSize: CHUNK_SIZE,
@@ -347,28 +348,10 @@ export class GcsBackend implements Backend {
 
   /** Reads a small body whole, hashing it, and insists on the announced size. */
   private async readExactly(key: string, body: Readable, size: number): Promise<{ data: Buffer; sha256: string }> {
-    const hashing = new HashingStream();
-    const chunks: Buffer[] = [];
-    let received = 0;
-    await this.attempt(key, () =>
-      pipeline(body, hashing, async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) {
-          received += chunk.length;
-          if (received > size) throw this.sizeError(key, size, "more");
-          chunks.push(chunk);
-        }
-      }),
+    const data = await this.attempt(key, () =>
+      readExactly(body, size, (received) => sizeError(this.url, key, size, received)),
     );
-    if (received !== size) throw this.sizeError(key, size, String(received));
-    return { data: Buffer.concat(chunks, received), sha256: hashing.digest().sha256 };
-  }
-
-  private sizeError(key: string, expected: number, received: string): BackendError {
-    return new BackendError(
-      `${JSON.stringify(key)}: expected ${expected} bytes, received ${received}`,
-      this.url,
-      false,
-    );
+    return { data, sha256: createHash("sha256").update(data).digest("hex") };
   }
 
   /** An explicit class is checked; none means the bucket's default class (which may not be STANDARD). */
@@ -497,28 +480,6 @@ export function toObjectName(key: string): string {
 
 export function fromObjectName(name: string): string {
   return name.replace(/\x0B[nv]|\x0E[rs]/g, (pair) => NAME_UNESCAPES[pair] ?? pair);
-}
-
-/** Passes the body through, failing it when it runs longer or shorter than announced: before the upload can finish. */
-class ExactSize extends Transform {
-  private seen = 0;
-
-  constructor(
-    private readonly expected: number,
-    private readonly fail: (received: string) => Error,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.expected) callback(this.fail("more"));
-    else callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    callback(this.seen === this.expected ? null : this.fail(String(this.seen)));
-  }
 }
 
 // --- reading the library's errors, which come in several shapes ---

@@ -44,6 +44,7 @@ import {
   UnreachableError,
   type WriteInfo,
 } from "./backend.js";
+import { ExactSize, readExactly, sizeError } from "./bodies.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import type { CloudLocation } from "./registry.js";
 import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "./storage-classes.js";
@@ -173,11 +174,7 @@ export class S3Backend implements Backend {
    * goes into the metadata and the MD5 into Content-MD5, which the server checks on arrival.
    */
   private async writeWhole(key: string, body: Readable, info: WriteInfo, storageClass: StorageClass) {
-    const data = await readExactly(
-      body,
-      info.size,
-      (detail) => new BackendError(`${JSON.stringify(key)}: ${detail}`, this.url, false),
-    );
+    const data = await readExactly(body, info.size, (received) => sizeError(this.url, key, info.size, received));
     const sha256 = createHash("sha256").update(data).digest("hex");
     const md5 = createHash("md5").update(data);
     const attributes = { ...info.attributes, sha256 };
@@ -224,7 +221,10 @@ export class S3Backend implements Backend {
     partSize: number,
   ) {
     const digest = new UploadDigest(partSize);
-    body.on("error", (err) => digest.destroy(err));
+    // A wrong-length body fails before the upload completes, so the previous object stays.
+    const exact = new ExactSize(info.size, (received) => sizeError(this.url, key, info.size, received));
+    body.on("error", (err) => exact.destroy(err));
+    exact.on("error", (err) => digest.destroy(err));
     const upload = new Upload({
       client: this.client,
       partSize,
@@ -233,7 +233,7 @@ export class S3Backend implements Backend {
       params: {
         Bucket: this.location.bucket,
         Key: this.objectKey(key),
-        Body: body.pipe(digest),
+        Body: body.pipe(exact).pipe(digest),
         ContentLength: info.size,
         StorageClass: storageClass,
         Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(info.attributes) },
@@ -241,14 +241,6 @@ export class S3Backend implements Backend {
     });
     await this.attempt(key, () => upload.done());
     const sent = digest.result();
-    if (sent.size !== info.size) {
-      await this.delete([key]);
-      throw new BackendError(
-        `${JSON.stringify(key)}: expected ${info.size} bytes, received ${sent.size}`,
-        this.url,
-        false,
-      );
-    }
     const tags = { ...(info.tags ?? {}), [SHA256_TAG]: sent.sha256 };
     await this.attempt(key, () =>
       this.client.send(
@@ -540,19 +532,6 @@ function infoFrom(
     if (attributes.sha256) info.sha256 = attributes.sha256;
   }
   return info;
-}
-
-/** Reads a body that must be exactly `size` bytes, failing as soon as it is not. */
-async function readExactly(body: Readable, size: number, fail: (detail: string) => Error): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > size) throw fail(`expected ${size} bytes, received more`);
-    chunks.push(chunk as Buffer);
-  }
-  if (total !== size) throw fail(`expected ${size} bytes, received ${total}`);
-  return Buffer.concat(chunks, total);
 }
 
 /** Reads `x-amz-restore`: `ongoing-request="true"`, or `"false"` with an expiry date. */
