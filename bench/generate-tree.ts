@@ -66,9 +66,10 @@ function content(bytes: number, isText: boolean, offset: number): Buffer {
   return out;
 }
 
+/** One write(2) moves at most 2 GiB − 4 KiB on Linux: loop until every byte is out. */
 function write(path: string, data: Buffer): void {
   const fd = openSync(path, "w");
-  writeSync(fd, data);
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
   closeSync(fd);
 }
 

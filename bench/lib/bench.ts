@@ -1,0 +1,97 @@
+import { existsSync, readFileSync } from "node:fs";
+import { type Command, type Measurement, measure } from "./measure.js";
+import type { BenchOptions, Workload } from "./options.js";
+import type { Store } from "./store.js";
+import type { Tool, Tools } from "./tools.js";
+
+export interface Sample {
+  workload: Workload;
+  tool: Tool;
+  run: number;
+  m: Measurement;
+  /** Strata's own report of what it copied (from --json). */
+  copied?: { files: number; bytes: number };
+  /** What a sync had to upload at least (the rewritten files of the changed workload). */
+  expected?: { files: number; bytes: number };
+}
+
+/** Everything a workload needs, and what the runs found. */
+export class Bench {
+  readonly samples: Sample[] = [];
+  /** The command line of each workload and tool, as its first run ran it. */
+  readonly commands = new Map<string, string>();
+  /** Anything a reader of the results must know: failed commands, incomplete copies. */
+  readonly notes: string[] = [];
+
+  constructor(
+    readonly options: BenchOptions,
+    readonly repo: string,
+    readonly work: string,
+    readonly tools: Tools,
+    readonly store: Store,
+    private readonly serverPids: number[],
+    readonly log: (line: string) => void,
+  ) {}
+
+  /** Runs one timed command and records it as a sample of the workload. */
+  async time(workload: Workload, tool: Tool, run: number, cmd: Command, extra: Partial<Sample> = {}) {
+    const key = `${workload} ${tool}`;
+    if (!this.commands.has(key)) this.commands.set(key, cmd.display);
+    const m = await measure(cmd, this.options.commandTimeoutMs, this.serverPids);
+    const sample: Sample = { workload, tool, run, m, ...extra };
+    if (tool === "strata" && cmd.stdoutFile) {
+      const copied = strataCopied(cmd.stdoutFile);
+      if (copied) sample.copied = copied;
+    }
+    if (m.exitCode !== 0) {
+      this.note(`${workload}: ${tool} run ${run} exited ${m.exitCode}: ${lastLine(cmd.stderrFile)}`);
+    }
+    this.samples.push(sample);
+    this.log(
+      `  ${workload.padEnd(8)} run ${run} ${tool.padEnd(12)} ${m.wallS.toFixed(2).padStart(8)} s wall ` +
+        `${m.cpuS.toFixed(2).padStart(7)} s CPU ${m.maxRssMB.toFixed(0).padStart(5)} MB` +
+        (sample.copied ? `  (copied ${sample.copied.files} files, ${sample.copied.bytes} B)` : ""),
+    );
+    return sample;
+  }
+
+  /** Checks that a bucket/prefix holds what a tool was asked to put there. */
+  async checkObjects(what: string, bucket: string, prefix: string, files: number, bytes: number) {
+    const found = await this.store.count(bucket, prefix);
+    if (found.objects !== files || found.bytes !== bytes) {
+      this.note(`${what}: expected ${files} objects (${bytes} B), found ${found.objects} (${found.bytes} B)`);
+    }
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+    this.log(`  NOTE ${text}`);
+  }
+}
+
+/** files and bytes copied, from the JSON document `strata --json sync` prints. */
+function strataCopied(file: string): { files: number; bytes: number } | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const doc: unknown = JSON.parse(readFileSync(file, "utf8"));
+    const copied = pick(pick(doc, "result"), "copied");
+    const files = pick(copied, "files");
+    const bytes = pick(copied, "bytes");
+    return typeof files === "number" && typeof bytes === "number" ? { files, bytes } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function pick(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function lastLine(file: string): string {
+  try {
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    return (lines[lines.length - 1] ?? "").slice(0, 300);
+  } catch {
+    return "";
+  }
+}

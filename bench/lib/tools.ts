@@ -1,0 +1,168 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "./measure.js";
+
+export const SYNC_TOOLS = ["strata", "rclone", "rclone-tuned", "aws"] as const;
+export type SyncTool = (typeof SYNC_TOOLS)[number];
+export type ScanTool = "strata" | "find";
+export type Tool = SyncTool | ScanTool;
+
+/** A local directory or a bucket/prefix on the RGW. */
+export type Place = { dir: string } | { bucket: string; prefix: string };
+
+export interface ToolSetup {
+  repo: string;
+  work: string;
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  aws: string;
+}
+
+/**
+ * Builds the command lines of each tool, written as a user would run them against this RGW.
+ * Every tool gets the same credentials from the environment (rclone from its config file) and
+ * none sees the user's ~/.aws or ~/.config/rclone, so the run is the same on every machine.
+ */
+export class Tools {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly rcloneConf: string;
+  private readonly confDir: string;
+  private readonly logDir: string;
+
+  constructor(private readonly setup: ToolSetup) {
+    this.confDir = join(setup.work, "conf");
+    this.logDir = join(setup.work, "logs");
+    mkdirSync(this.confDir, { recursive: true });
+    mkdirSync(this.logDir, { recursive: true });
+    this.rcloneConf = join(this.confDir, "rclone.conf");
+    writeFileSync(this.rcloneConf, rcloneConfig(setup, setup.accessKeyId, setup.secretAccessKey), { mode: 0o600 });
+    const emptyAwsConfig = join(this.confDir, "aws-config");
+    writeFileSync(emptyAwsConfig, "");
+    const { AWS_PROFILE: _profile, ...inherited } = process.env;
+    this.env = {
+      ...inherited,
+      AWS_ACCESS_KEY_ID: setup.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: setup.secretAccessKey,
+      AWS_DEFAULT_REGION: "us-east-1",
+      AWS_REGION: "us-east-1",
+      AWS_CONFIG_FILE: emptyAwsConfig,
+      AWS_SHARED_CREDENTIALS_FILE: emptyAwsConfig,
+    };
+  }
+
+  /** rclone.conf as RESULTS.md shows it: the keys replaced by placeholders. */
+  rcloneConfigShown(): string {
+    return rcloneConfig(this.setup, "$AWS_ACCESS_KEY_ID", "$AWS_SECRET_ACCESS_KEY");
+  }
+
+  /** strata.yaml for one S3 place: the location is named so its URL picks up the RGW settings. */
+  strataConfig(place: Place): string {
+    const name = "bucket" in place ? `${place.bucket}-${place.prefix.replaceAll("/", "_")}` : "none";
+    const path = join(this.confDir, `strata-${name}.yaml`);
+    writeFileSync(path, strataYaml(place, this.setup.endpoint));
+    return path;
+  }
+
+  sync(tool: SyncTool, from: Place, to: Place, catalog: string, label: string): Command {
+    switch (tool) {
+      case "strata": {
+        const remote = "bucket" in from ? from : to;
+        const config = this.strataConfig(remote);
+        const argv = [process.execPath, "bin/strata.js", "--config", config, "--catalog", catalog, "--json", "sync"];
+        // --json: the report (files and bytes copied) is read back from stdout.
+        return this.command([...argv, this.path(from, tool), this.path(to, tool)], label, true);
+      }
+      case "rclone":
+      case "rclone-tuned": {
+        const tuned = tool === "rclone-tuned" ? ["--transfers", "16", "--checkers", "16"] : [];
+        // rclone 1.60 cannot start with AWS_CA_BUNDLE set (even for plain http).
+        const argv = ["env", "-u", "AWS_CA_BUNDLE", "rclone", "--config", this.rcloneConf, "sync"];
+        return this.command([...argv, this.path(from, tool), this.path(to, tool), ...tuned], label, false);
+      }
+      case "aws": {
+        const argv = [
+          "env",
+          "-u",
+          "AWS_CA_BUNDLE",
+          this.setup.aws,
+          "--endpoint-url",
+          this.setup.endpoint,
+          "s3",
+          "sync",
+        ];
+        // --only-show-errors: otherwise aws prints a line per file, which the others do not.
+        const paths = [this.path(from, tool), this.path(to, tool)];
+        return this.command([...argv, ...paths, "--only-show-errors"], label, false);
+      }
+    }
+  }
+
+  strataScan(dir: string, catalog: string, label: string): Command {
+    const config = this.strataConfig({ dir });
+    const argv = [process.execPath, "bin/strata.js", "--config", config, "--catalog", catalog, "--json", "scan", dir];
+    return this.command(argv, label, true);
+  }
+
+  /** What a shell script would do to see every file's size and mtime: the floor for a scan. */
+  find(dir: string, label: string): Command {
+    const command = this.command(["find", dir, "-printf", "%s %T@ %p\\n"], label, false);
+    return { ...command, display: `${command.display} > /dev/null` };
+  }
+
+  private path(place: Place, tool: Tool): string {
+    if ("dir" in place) return place.dir;
+    return tool === "rclone" || tool === "rclone-tuned"
+      ? `rgw:${place.bucket}/${place.prefix}`
+      : `s3://${place.bucket}/${place.prefix}`;
+  }
+
+  private command(argv: string[], label: string, keepStdout: boolean): Command {
+    const log = join(this.logDir, label);
+    return {
+      argv,
+      env: this.env,
+      cwd: this.setup.repo,
+      ...(keepStdout ? { stdoutFile: `${log}.out` } : {}),
+      stderrFile: `${log}.err`,
+      timeFile: `${log}.time`,
+      display: this.display(argv),
+    };
+  }
+
+  private display(argv: string[]): string {
+    return argv
+      .map((arg) =>
+        arg
+          .replaceAll(this.setup.work, "$BENCH")
+          .replace(process.execPath, "node")
+          .replace(this.setup.aws, "aws")
+          .replace(/^%s %T@ %p\\n$/, "'%s %T@ %p\\n'"),
+      )
+      .join(" ");
+  }
+}
+
+function rcloneConfig(setup: ToolSetup, accessKeyId: string, secretAccessKey: string): string {
+  return [
+    "[rgw]",
+    "type = s3",
+    "provider = Ceph",
+    `access_key_id = ${accessKeyId}`,
+    `secret_access_key = ${secretAccessKey}`,
+    `endpoint = ${setup.endpoint}`,
+    "force_path_style = true",
+    "",
+  ].join("\n");
+}
+
+function strataYaml(place: Place, endpoint: string): string {
+  if ("dir" in place) return "locations: {}\n";
+  return [
+    "locations:",
+    "  remote:",
+    `    url: s3://${place.bucket}/${place.prefix}`,
+    `    s3: { endpoint: "${endpoint}", forcePathStyle: true, checksums: when_required }`,
+    "",
+  ].join("\n");
+}
