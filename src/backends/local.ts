@@ -19,7 +19,7 @@ import type {
 import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
 
 /**
  * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle
@@ -56,13 +56,7 @@ interface ObjectRow {
 }
 
 export class LocalStoreBackend implements Backend {
-  readonly caps: Capabilities = {
-    storageClasses: STORAGE_CLASSES,
-    archiveClasses: ARCHIVE_CLASSES,
-    userMetadata: true,
-    fileAttributes: false,
-    serverSideCopy: true,
-  };
+  readonly caps: Capabilities = S3_CAPABILITIES;
   private opened: Database.Database | undefined;
   /** Blob fan-out directories known to exist, so a write does not mkdir each time. */
   private readonly blobDirs = new Set<string>();

@@ -47,7 +47,7 @@ import {
 import { ExactSize, readExactly, sizeError } from "./bodies.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import type { CloudLocation } from "./registry.js";
-import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
 
 const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
@@ -69,13 +69,7 @@ type S3Location = CloudLocation<"s3">;
  * relative to the location's prefix. Credentials come from the SDK's standard chain.
  */
 export class S3Backend implements Backend {
-  readonly caps: Capabilities = {
-    storageClasses: STORAGE_CLASSES,
-    archiveClasses: ARCHIVE_CLASSES,
-    userMetadata: true,
-    fileAttributes: false,
-    serverSideCopy: true,
-  };
+  readonly caps: Capabilities = S3_CAPABILITIES;
   readonly url: string;
 
   private constructor(

@@ -1,3 +1,5 @@
+import type { Capabilities } from "./backend.js";
+
 /**
  * Amazon S3's storage classes. The embedded store uses the same names, so a policy written
  * against it carries over to S3 unchanged. GLACIER and DEEP_ARCHIVE must be restored before a read.
@@ -13,3 +15,12 @@ export const S3_STORAGE_CLASSES = [
 ] as const;
 
 export const S3_ARCHIVE_CLASSES: readonly string[] = ["GLACIER", "DEEP_ARCHIVE"];
+
+/** What S3 and the embedded store (which behaves like a bucket) can both do. */
+export const S3_CAPABILITIES: Capabilities = {
+  storageClasses: S3_STORAGE_CLASSES,
+  archiveClasses: S3_ARCHIVE_CLASSES,
+  userMetadata: true,
+  fileAttributes: false,
+  serverSideCopy: true,
+};
