@@ -16,7 +16,9 @@ import { oddTree, randomTree, writeTree } from "../support/trees.js";
 function storeObjectCount(storeDir: string): number {
   const db = new Database(join(storeDir, "index.db"), { readonly: true, fileMustExist: true });
   try {
-    return (db.prepare("SELECT count(*) AS n FROM objects").get() as { n: number }).n;
+    // The store may be caught between creating its index file and its table.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'objects'").get();
+    return exists ? (db.prepare("SELECT count(*) AS n FROM objects").get() as { n: number }).n : 0;
   } finally {
     db.close();
   }
