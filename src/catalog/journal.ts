@@ -130,20 +130,3 @@ function processAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
-
-export async function recordEvent(
-  { db }: CatalogDb,
-  event: { kind: string; locationId?: number; fileId?: number; runId?: number; detail?: unknown },
-): Promise<void> {
-  await db
-    .insertInto("events")
-    .values({
-      at: Date.now(),
-      kind: event.kind,
-      location_id: event.locationId ?? null,
-      file_id: event.fileId ?? null,
-      run_id: event.runId ?? null,
-      detail: event.detail === undefined ? null : JSON.stringify(event.detail),
-    })
-    .execute();
-}

@@ -38,10 +38,6 @@ export async function ensureLocation({ db }: CatalogDb, spec: LocationSpec): Pro
   return db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirstOrThrow();
 }
 
-export async function locationByUrl({ db }: CatalogDb, url: string): Promise<LocationRow | undefined> {
-  return db.selectFrom("locations").selectAll().where("url", "=", url).orderBy("id").executeTakeFirst();
-}
-
 export async function allLocations({ db }: CatalogDb): Promise<LocationRow[]> {
   return db.selectFrom("locations").selectAll().orderBy("name").execute();
 }

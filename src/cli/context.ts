@@ -9,6 +9,7 @@ import { type LoadedConfig, loadConfig } from "../config/load.js";
 import { type LocationConfig, locationSchema } from "../config/schema.js";
 import { TokenBucket } from "../transfer/rate-limit.js";
 import { RateLimitedBackend } from "../transfer/rate-limited-backend.js";
+import { DEFAULT_RETRY, type RetryPolicy } from "../transfer/retry.js";
 import { Output, type OutputOptions } from "./output.js";
 
 export interface GlobalOptions extends OutputOptions {
@@ -47,6 +48,11 @@ export class Context {
 
   get defaults() {
     return this.loaded.config.defaults;
+  }
+
+  /** Backoff with jitter, as many retries as the config allows. */
+  get retryPolicy(): RetryPolicy {
+    return { ...DEFAULT_RETRY, retries: this.defaults.retries };
   }
 
   /**

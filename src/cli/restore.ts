@@ -8,7 +8,7 @@ import type { FileRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { copyVerified } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
-import { attemptsOf, DEFAULT_RETRY, withRetry } from "../transfer/retry.js";
+import { attemptsOf, withRetry } from "../transfer/retry.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
 import { wholeNumber } from "./options.js";
@@ -108,7 +108,7 @@ async function restoreOne(
   for (const replica of replicas) {
     const source = await ctx.location(replica.location_name);
     try {
-      await withRetry({ ...DEFAULT_RETRY, retries: ctx.defaults.retries }, () =>
+      await withRetry(ctx.retryPolicy, () =>
         copyVerified({
           source: source.backend,
           sourceKey: replica.key,

@@ -7,7 +7,6 @@ import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePla
 import { ByteBudget } from "../transfer/byte-budget.js";
 import { executePlan } from "../transfer/executor.js";
 import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit.js";
-import { DEFAULT_RETRY } from "../transfer/retry.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
 import { bandwidth, collect, duration, positiveNumber, size, tag, wholeNumber } from "./options.js";
@@ -142,7 +141,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       transfers: opts.transfers ?? ctx.defaults.transfers,
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
-      retry: { ...DEFAULT_RETRY, retries: ctx.defaults.retries },
+      retry: ctx.retryPolicy,
       progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
     },
   ).finally(() => progress.stop());
