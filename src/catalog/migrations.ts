@@ -134,5 +134,31 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
-  return { getMigrations: async () => ({ "0001_initial": initial }) };
+  const policies: Migration = {
+    async up(db: Kysely<unknown>) {
+      await id(db.schema.createTable("purge_notices"))
+        .addColumn("policy", "text", (c) => c.notNull())
+        .addColumn("file_id", "bigint", (c) => c.notNull().references("files.id"))
+        .addColumn("uid", "bigint", (c) => c.notNull())
+        .addColumn("atime_us", "bigint", (c) => c.notNull())
+        .addColumn("announced_at", "bigint", (c) => c.notNull())
+        .addColumn("delete_after", "bigint", (c) => c.notNull())
+        .addUniqueConstraint("purge_notices_policy_file", ["policy", "file_id"])
+        .execute();
+      await db.schema
+        .createTable("policy_locks")
+        .addColumn("policy", "text", (c) => c.primaryKey())
+        .addColumn("holder", "text", (c) => c.notNull())
+        .addColumn("acquired_at", "bigint", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  };
+
+  return {
+    getMigrations: async () => ({
+      "0001_initial": initial,
+      "0003_policies": policies,
+    }),
+  };
 }

@@ -14,6 +14,8 @@ export interface CatalogSchema {
   runs: RunTable;
   actions: ActionTable;
   events: EventTable;
+  purge_notices: PurgeNoticeTable;
+  policy_locks: PolicyLockTable;
 }
 
 export interface LocationTable {
@@ -118,7 +120,16 @@ export interface RunTable {
   summary: string | null;
 }
 
-export type ActionKind = "copy" | "transition" | "restore" | "release" | "delete" | "verify" | "pack";
+export type ActionKind =
+  | "copy"
+  | "transition"
+  | "restore"
+  | "release"
+  | "notify"
+  | "purge"
+  | "delete"
+  | "verify"
+  | "pack";
 export type ActionState = "pending" | "done" | "failed";
 
 /** The journal: every action a run planned, and how it ended. */
@@ -148,6 +159,29 @@ export interface EventTable {
   file_id: number | null;
   run_id: number | null;
   detail: string | null;
+}
+
+/** A purge candidate announced to its owner: nothing is purged before `delete_after`. */
+export interface PurgeNoticeTable {
+  id: Generated<number>;
+  policy: string;
+  file_id: number;
+  uid: number;
+  /** The file's atime when announced: a read since then cancels the purge. */
+  atime_us: number;
+  announced_at: number;
+  delete_after: number;
+}
+
+/**
+ * One run of a policy at a time, across machines: a lease that its holder renews while it
+ * works, and that another daemon may take over only once it has expired.
+ */
+export interface PolicyLockTable {
+  policy: string;
+  holder: string;
+  acquired_at: number;
+  expires_at: number;
 }
 
 export type FileRow = Selectable<FileTable>;
