@@ -1,6 +1,6 @@
-import { CompiledQuery, sql } from "kysely";
+import { CompiledQuery, type InsertObject, sql } from "kysely";
 import type { CatalogDb } from "./db.js";
-import type { FileKind, FileRow, NewFile } from "./schema.js";
+import type { CatalogSchema, FileKind, FileRow } from "./schema.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -18,8 +18,8 @@ export interface FileStat {
   hash?: string;
 }
 
-const UPSERT_COLUMNS = [
-  "location_id",
+/** The columns bound per scanned entry; the location, state and scan ids are literals of the statement. */
+const BOUND_COLUMNS = [
   "path",
   "kind",
   "size",
@@ -31,31 +31,7 @@ const UPSERT_COLUMNS = [
   "gid",
   "inode",
   "hash",
-  "state",
-  "first_scan_id",
-  "seen_scan_id",
-  "changed_scan_id",
-] as const;
-
-/** Only the shape matters: every value compiles to one bound parameter, in column order. */
-const PLACEHOLDER_ROW: Record<(typeof UPSERT_COLUMNS)[number], 0 | "" | "file" | "present" | null> & NewFile = {
-  location_id: 0,
-  path: "",
-  kind: "file",
-  size: 0,
-  mtime_us: 0,
-  atime_us: 0,
-  ctime_us: 0,
-  mode: 0,
-  uid: 0,
-  gid: 0,
-  inode: 0,
-  hash: null,
-  state: "present",
-  first_scan_id: 0,
-  seen_scan_id: 0,
-  changed_scan_id: 0,
-};
+];
 
 /** Rows per INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
 export const UPSERT_ROWS = 1000;
@@ -83,25 +59,7 @@ export class FileUpserter {
     await this.catalog.db.transaction().execute(async (trx) => {
       for (let start = 0; start < entries.length; start += UPSERT_ROWS) {
         const chunk = entries.slice(start, start + UPSERT_ROWS);
-        const parameters = chunk.flatMap((e) => [
-          this.locationId,
-          e.path,
-          e.kind,
-          e.size,
-          e.mtimeUs,
-          e.atimeUs,
-          e.ctimeUs,
-          e.mode,
-          e.uid,
-          e.gid,
-          e.inode,
-          e.hash ?? null,
-          "present",
-          this.scanId,
-          this.scanId,
-          this.scanId,
-        ]);
-        await trx.executeQuery(CompiledQuery.raw(this.statement(chunk.length), parameters));
+        await trx.executeQuery(CompiledQuery.raw(this.statement(chunk.length), boundValues(chunk)));
       }
     });
   }
@@ -111,7 +69,7 @@ export class FileUpserter {
     if (cached) return cached;
     const query = this.catalog.db
       .insertInto("files")
-      .values(Array.from({ length: rows }, () => PLACEHOLDER_ROW))
+      .values(Array.from({ length: rows }, () => this.placeholderRow()))
       .onConflict((oc) =>
         oc.columns(["location_id", "path"]).doUpdateSet({
           kind: sql`excluded.kind`,
@@ -131,12 +89,57 @@ export class FileUpserter {
         }),
       )
       .compile();
-    if (query.parameters.length !== rows * UPSERT_COLUMNS.length) {
+    if (query.parameters.length !== rows * BOUND_COLUMNS.length) {
       throw new Error("file upsert: unexpected parameter layout");
     }
     this.compiled.set(rows, query.sql);
     return query.sql;
   }
+
+  /**
+   * Only the shape matters: each bound value compiles to one parameter, in BOUND_COLUMNS order.
+   * The ids are integers this object owns, so inlining them is safe and binds a third fewer values.
+   */
+  private placeholderRow(): InsertObject<CatalogSchema, "files"> {
+    return {
+      location_id: sql.lit(this.locationId),
+      path: "",
+      kind: "file",
+      size: 0,
+      mtime_us: 0,
+      atime_us: 0,
+      ctime_us: 0,
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      inode: 0,
+      hash: null,
+      state: sql.lit("present"),
+      first_scan_id: sql.lit(this.scanId),
+      seen_scan_id: sql.lit(this.scanId),
+      changed_scan_id: sql.lit(this.scanId),
+    };
+  }
+}
+
+/** One flat parameter list, filled in place: building it was a third of a scan's main-thread time. */
+function boundValues(chunk: readonly FileStat[]): unknown[] {
+  const values = new Array<unknown>(chunk.length * BOUND_COLUMNS.length);
+  let i = 0;
+  for (const e of chunk) {
+    values[i++] = e.path;
+    values[i++] = e.kind;
+    values[i++] = e.size;
+    values[i++] = e.mtimeUs;
+    values[i++] = e.atimeUs;
+    values[i++] = e.ctimeUs;
+    values[i++] = e.mode;
+    values[i++] = e.uid;
+    values[i++] = e.gid;
+    values[i++] = e.inode;
+    values[i++] = e.hash ?? null;
+  }
+  return values;
 }
 
 export async function startScan({ db }: CatalogDb, locationId: number): Promise<number> {

@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from "kysely";
+import type { Generated, Selectable } from "kysely";
 
 /**
  * The catalog's tables, the one source of truth of what exists where. Times are integers:
@@ -185,6 +185,5 @@ export interface PolicyLockTable {
 }
 
 export type FileRow = Selectable<FileTable>;
-export type NewFile = Insertable<FileTable>;
 export type ReplicaRow = Selectable<ReplicaTable>;
 export type LocationRow = Selectable<LocationTable>;
