@@ -1,0 +1,84 @@
+/**
+ * Strata's cost model: price profiles and pure functions over them. Money is USD as plain
+ * numbers, "GB" is 2^30 bytes, a month is 30 days; every function prices ONE object.
+ * docs/cost-model.md gives the price table's sources, the formulas and the assumptions.
+ *
+ * Profiles
+ *   profileFor({ kind, url, price? })   the location's profile: by URL scheme (s3 → aws,
+ *                                       azure → azure, gcs → gcs, local → local, posix → onprem)
+ *                                       merged with its `price:` (priceOverrideSchema, in
+ *                                       locationSchema); throws UsageError on a class it lacks
+ *   AWS_PROFILE, AZURE_PROFILE, GCS_PROFILE, LOCAL_PROFILE, onpremProfile(perTBMonth = 10)
+ *   resolveClass(profile, name?)        a class as the profile spells it (default when absent)
+ *
+ * Prices of one object
+ *   monthlyStorageCost(profile, class, bytes)       minimum billable size, overhead, monitoring
+ *   putCost, transitionCost(profile, from, to, bytes) → { requests, retrieval }
+ *   earlyDeletionCharge(profile, class, ageDays, bytes)
+ *   readCost, restoreCost(…, tier), retrievalCost(profile, class, bytes, tier?)
+ *   restoredCopyCost(profile, bytes, days = 1)      a thawed copy kept at the default class
+ *   cheapestRetrieval(profile, class, bytes, maxLatencyMs?) → { cost, tier?, latencyMs } | undefined
+ *
+ * Placement
+ *   seedClass({ size, atimeUs }, nowMs, provider)  the seed's rule, per provider's class names
+ *   accessRateEstimate({ atimeUs, mtimeUs }, nowMs) expected reads per month
+ *   chooseClass(input, profile) → { class, move, costs, excluded }   cost tiering over a horizon
+ *
+ * Plan figures (per object; add them up with sumDeltas)
+ *   copyDelta, transitionDelta, releaseDelta, deleteDelta (delete and purge), restoreDelta
+ *   → { monthly, oneTime: { requests, earlyDeletion, retrieval, egress } }; oneTimeTotal
+ */
+export {
+  type CostDelta,
+  copyDelta,
+  deleteDelta,
+  type OneTimeCosts,
+  oneTimeTotal,
+  type Placement,
+  releaseDelta,
+  restoreDelta,
+  sumDeltas,
+  transitionDelta,
+} from "./delta.js";
+export {
+  accessRateEstimate,
+  type ClassChoice,
+  type ClassChoiceInput,
+  type ClassCost,
+  cheapestRetrieval,
+  chooseClass,
+  DEFAULT_RESTORE_DAYS,
+  earlyDeletionCharge,
+  MAX_ACCESSES_PER_MONTH,
+  type MoveCost,
+  monthlyStorageCost,
+  NEVER_READ_ACCESSES_PER_MONTH,
+  putCost,
+  type Retrieval,
+  readCost,
+  restoreCost,
+  restoredCopyCost,
+  retrievalCost,
+  SEED_CLASSES,
+  type SeedProvider,
+  seedClass,
+  transitionCost,
+} from "./model.js";
+export {
+  type ClassPriceOverride,
+  type PricedLocation,
+  type PriceOverride,
+  priceOverrideSchema,
+  profileFor,
+} from "./override.js";
+export { AWS_PROFILE } from "./prices/aws.js";
+export { AZURE_PROFILE } from "./prices/azure.js";
+export { GCS_PROFILE } from "./prices/gcs.js";
+export { DEFAULT_ONPREM_PER_TB_MONTH, LOCAL_PROFILE, onpremProfile } from "./prices/local.js";
+export {
+  type ClassPrice,
+  type PriceProfile,
+  type ProfileName,
+  type RestoreTierPrice,
+  resolveClass,
+} from "./profile.js";
