@@ -1,15 +1,35 @@
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
+import { IntegrityError, type RangedWriteInfo, type RangeSink } from "./backend.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
 
+/**
+ * Below this size an object is fetched in one stream: ranged reads would cost more requests than
+ * they save in time. Transfers and the budget estimate below read the same number.
+ */
+export const RANGED_WRITE_MIN = 64 * 1024 * 1024;
+
+/** The buffer that reads written bytes back for hashing when they arrived ahead of the frontier. */
+const HASH_READ_BUFFER = 1024 * 1024;
+
 export interface WrittenFile {
   sha256: string;
   size: number;
+}
+
+/**
+ * Bytes held in memory while writing a temp file of `size` bytes: stream buffers for one body,
+ * or, in ranges, one per stream and the read-back buffer of the hash.
+ */
+export function tempFileBuffer(size: number, streams = 1): number {
+  if (streams > 1 && size >= RANGED_WRITE_MIN) return streams * STREAM_BUFFER + HASH_READ_BUFFER;
+  return Math.min(size, STREAM_BUFFER);
 }
 
 /**
@@ -32,5 +52,148 @@ export async function writeTempFile(
   } catch (err) {
     await rm(tempPath, { force: true });
     throw err;
+  }
+}
+
+/**
+ * Creates `tempPath` and lets `fill` write it by offset, several ranges at once; checks that
+ * every byte arrived exactly once and, when one is expected, the SHA-256 of the whole. Anything
+ * failing removes the temp file; the caller renames it into place.
+ */
+export async function writeTempFileInRanges(
+  tempPath: string | Buffer,
+  info: RangedWriteInfo,
+  fill: (sink: RangeSink) => Promise<void>,
+  target: { location: string; key: string },
+): Promise<WrittenFile> {
+  // Read back too: bytes that arrived ahead of the hash frontier are hashed from the file.
+  const handle = await open(tempPath, "wx+");
+  try {
+    const hash = new InOrderHash(handle, info.size);
+    await fill({ write: (chunk, position) => hash.place(chunk, position) });
+    const written = await hash.finish();
+    if (info.expectedSha256 && written.sha256 !== info.expectedSha256) {
+      const detail = `expected ${info.expectedSha256}, the bytes received hash to ${written.sha256}`;
+      throw new IntegrityError(target.location, target.key, detail);
+    }
+    return written;
+  } catch (err) {
+    await rm(tempPath, { force: true });
+    throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+interface Extent {
+  start: number;
+  end: number;
+}
+
+/**
+ * SHA-256 of a file written by offset, computed in order while the ranges arrive, so finishing
+ * costs only the hashing of what came last and the network is never read twice. A chunk that
+ * lands exactly at the frontier (all bytes before it hashed) is hashed from memory; bytes that
+ * arrived ahead of it are read back from the file (from the page cache: they were just written)
+ * once the frontier reaches them. Memory: one read-back buffer, whatever the size.
+ */
+class InOrderHash {
+  private readonly hash = createHash("sha256");
+  /** Bytes [0, hashed) are in the hash. */
+  private hashed = 0;
+  /** Written but not yet hashed, disjoint and merged. */
+  private written: Extent[] = [];
+  /** Every byte claimed by a write, started or done, merged: a byte may be written once only. */
+  private claimed: Extent[] = [];
+  private catchingUp: Promise<void> | undefined;
+  private failure: unknown;
+  private buffer: Buffer | undefined;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly size: number,
+  ) {}
+
+  async place(chunk: Buffer, position: number): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const extent = { start: position, end: position + chunk.length };
+    if (!Number.isInteger(position) || extent.start < 0 || extent.end > this.size) {
+      throw new Error(`a write at ${position}-${extent.end} falls outside the ${this.size} bytes announced`);
+    }
+    if (this.claimed.some((c) => c.start < extent.end && extent.start < c.end)) {
+      throw new Error(`bytes ${extent.start}-${extent.end} were written twice`);
+    }
+    this.claimed = merged(this.claimed, extent);
+    await writeFully(this.handle, chunk, position);
+    if (this.catchingUp === undefined && position === this.hashed) {
+      this.hash.update(chunk);
+      this.hashed = extent.end;
+    } else {
+      this.written = merged(this.written, extent);
+    }
+    this.catchUp();
+  }
+
+  async finish(): Promise<WrittenFile> {
+    while (this.catchingUp) await this.catchingUp;
+    if (this.failure !== undefined) throw this.failure;
+    if (this.hashed !== this.size) {
+      const received = this.claimed.reduce((sum, c) => sum + c.end - c.start, 0);
+      throw new Error(`expected ${this.size} bytes, received ${received}`);
+    }
+    return { sha256: this.hash.digest("hex"), size: this.size };
+  }
+
+  /** Starts reading back what is written at the frontier, unless that is already under way. */
+  private catchUp(): void {
+    if (this.catchingUp !== undefined || this.failure !== undefined || !this.writtenAt(this.hashed)) return;
+    this.catchingUp = this.readBack()
+      .catch((err: unknown) => {
+        this.failure = err;
+      })
+      .finally(() => {
+        this.catchingUp = undefined;
+        // Bytes may have reached the frontier between the last check and now.
+        this.catchUp();
+      });
+  }
+
+  private async readBack(): Promise<void> {
+    this.buffer ??= Buffer.allocUnsafe(HASH_READ_BUFFER);
+    for (let extent = this.writtenAt(this.hashed); extent; extent = this.writtenAt(this.hashed)) {
+      const length = Math.min(extent.end - this.hashed, this.buffer.length);
+      const { bytesRead } = await this.handle.read(this.buffer, 0, length, this.hashed);
+      if (bytesRead === 0) throw new Error(`the temp file ends at ${this.hashed} bytes, before what was written`);
+      this.hash.update(this.buffer.subarray(0, bytesRead));
+      this.hashed += bytesRead;
+      this.written = this.written.flatMap((e) =>
+        e.end <= this.hashed ? [] : [{ start: Math.max(e.start, this.hashed), end: e.end }],
+      );
+    }
+  }
+
+  private writtenAt(offset: number): Extent | undefined {
+    return this.written.find((e) => e.start <= offset && offset < e.end);
+  }
+}
+
+/** Adds an extent to a disjoint list, joining the neighbours it touches. */
+function merged(extents: Extent[], extent: Extent): Extent[] {
+  const joined = { ...extent };
+  const rest = extents.filter((e) => {
+    const touches = e.start <= joined.end && joined.start <= e.end;
+    if (touches) {
+      joined.start = Math.min(joined.start, e.start);
+      joined.end = Math.max(joined.end, e.end);
+    }
+    return !touches;
+  });
+  return [...rest, joined];
+}
+
+async function writeFully(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
   }
 }

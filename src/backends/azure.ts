@@ -202,10 +202,10 @@ export class AzureBackend implements Backend {
     }
   }
 
-  /** One block is buffered whole; staged blocks hold `concurrency` in flight and one filling. */
-  writeBuffer(size: number): number {
+  /** One block is buffered whole; staged blocks hold `streams` in flight and one filling. */
+  writeBuffer(size: number, streams = this.options.concurrency): number {
     const blockSize = blockSizeFor(size, this.options.blockSize);
-    return size <= blockSize ? size : blockSize * (this.options.concurrency + 1);
+    return size <= blockSize ? size : blockSize * (streams + 1);
   }
 
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
@@ -316,9 +316,9 @@ export class AzureBackend implements Backend {
   }
 
   /**
-   * Larger bodies go up as staged blocks, `concurrency` at a time, each with its MD5 so the
-   * service rejects a damaged block. Nothing is visible until the block list is committed, so
-   * a failed write leaves the previous blob (or none) in place.
+   * Larger bodies go up as staged blocks, `streams` at a time (default `concurrency`), each
+   * with its MD5 so the service rejects a damaged block. Nothing is visible until the block list
+   * is committed, so a failed write leaves the previous blob (or none) in place.
    */
   private async uploadBlocks(
     blob: BlockBlobClient,
@@ -348,7 +348,7 @@ export class AzureBackend implements Backend {
           )
           .finally(() => inFlight.delete(staged));
         inFlight.add(staged);
-        if (inFlight.size >= this.options.concurrency) await Promise.race(inFlight);
+        if (inFlight.size >= (info.streams ?? this.options.concurrency)) await Promise.race(inFlight);
         if (failure !== undefined) break;
       }
     } finally {

@@ -28,15 +28,28 @@ export interface Backend {
    */
   write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo>;
   /**
-   * Bytes this backend holds in memory at once while writing an object of `size` bytes (parts
-   * or blocks in flight), so the executor can keep the sum under one cap.
+   * Bytes this backend holds in memory at once while writing an object of `size` bytes with
+   * `streams` parts in flight (default: the location's own setting), so the executor can keep
+   * the sum under one cap. A size that gains nothing from more streams answers the same for any.
    */
-  writeBuffer(size: number): number;
+  writeBuffer(size: number, streams?: number): number;
+  /**
+   * Optional, for targets that store into a local file (POSIX, the embedded store): stores an
+   * object whose bytes `fill` places by offset, several ranges at once and in any order. Like
+   * write(), it becomes visible only once whole, and it answers the SHA-256 of the bytes stored;
+   * with `expectedSha256`, other bytes are refused (IntegrityError) before they become visible.
+   */
+  writeRanges?(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo>;
   /** Server-side copy where the backend can; also how a storage class changes in place. */
   copy(from: string, to: string, opts?: CopyOptions): Promise<ObjectInfo>;
   /** Deletes in batches; a key that is already gone is not an error. */
   delete(keys: string[]): Promise<void>;
   restore(key: string, opts: RestoreOptions): Promise<RestoreStatus>;
+  /**
+   * Abandons an unfinished upload that a write journaled (backends that resume uploads); one
+   * already gone is not an error.
+   */
+  abortUpload?(key: string, uploadId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,6 +102,51 @@ export interface WriteInfo {
   storageClass?: string;
   metadata?: Record<string, string>;
   tags?: Record<string, string>;
+  /** Where a large upload journals its progress, so a later write of this version resumes it. */
+  journal?: UploadJournal;
+  /** Parts (blocks) of this write in flight at once; default: the location's own setting. */
+  streams?: number;
+}
+
+export interface RangedWriteInfo extends WriteInfo {
+  /** The SHA-256 the bytes must have; a ranged write that stores others fails and leaves nothing. */
+  expectedSha256?: string;
+}
+
+/** Where a ranged write takes its bytes: each chunk at its offset, once, resolved when stored. */
+export interface RangeSink {
+  write(chunk: Buffer, position: number): Promise<void>;
+}
+
+/**
+ * The state of one multipart upload kept between runs, for one key at one target and one
+ * version of the source: the caller stores it (the catalog), the backend only calls it.
+ */
+export interface UploadJournal {
+  /** The upload begun earlier for this key and source version, if any. */
+  load(): Promise<JournaledUpload | undefined>;
+  /** Records a new upload; returns the id of an older one for this key, which the backend aborts. */
+  begin(uploadId: string, partSize: number): Promise<string | undefined>;
+  /** Records a part the server acknowledged. */
+  savePart(part: UploadedPart): Promise<void>;
+  /** Forgets the upload: it completed, or it is gone. */
+  clear(): Promise<void>;
+}
+
+export interface JournaledUpload {
+  uploadId: string;
+  partSize: number;
+  parts: UploadedPart[];
+}
+
+export interface UploadedPart {
+  /** 1-based, as S3 numbers parts. */
+  number: number;
+  etag: string;
+  /** Hex MD5 of the part: a resumed upload skips a part only if the source still reads the same. */
+  md5: string;
+  /** The checksum the server must be shown again at completion (S3: the part's CRC32), if any. */
+  checksum?: string;
 }
 
 export interface ByteRange {
@@ -163,6 +221,13 @@ export class InvalidRequestError extends BackendError {
 export class UnreachableError extends BackendError {
   constructor(location: string, detail: string, options?: ErrorOptions) {
     super(`unreachable: ${detail}`, location, false, options);
+  }
+}
+
+/** The bytes stored are not the bytes expected: the copy is refused, never recorded. */
+export class IntegrityError extends BackendError {
+  constructor(location: string, key: string, detail: string) {
+    super(`${JSON.stringify(key)}: integrity check failed: ${detail}`, location, false);
   }
 }
 

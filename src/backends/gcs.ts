@@ -237,7 +237,10 @@ export class GcsBackend implements Backend {
    * destination resource is restated whole (class, content type, custom metadata), so the result
    * does not depend on which fields GCS fills in from the source.
    */
-  /** A simple upload is buffered whole; a resumable one holds a chunk and the next one filling. */
+  /**
+   * A simple upload is buffered whole; a resumable one holds a chunk and the next one filling.
+   * The library sends a resumable session's chunks one after another, so streams change nothing.
+   */
   writeBuffer(size: number): number {
     return size <= SIMPLE_UPLOAD_MAX ? size : 2 * CHUNK_SIZE;
   }

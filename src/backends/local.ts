@@ -4,7 +4,7 @@ import { link, mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
-import { STREAM_BUFFER, writeTempFile } from "./atomic-file.js";
+import { tempFileBuffer, type WrittenFile, writeTempFile, writeTempFileInRanges } from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -12,6 +12,8 @@ import type {
   CopyOptions,
   ObjectInfo,
   ObjectReader,
+  RangedWriteInfo,
+  RangeSink,
   RestoreOptions,
   RestoreStatus,
   WriteInfo,
@@ -149,13 +151,27 @@ export class LocalStoreBackend implements Backend {
   }
 
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
+    return this.store(key, info, (temp) => writeTempFile(temp, body, info.size));
+  }
+
+  /** Ranges land by offset in a new blob, which becomes the object only once whole and checked. */
+  async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
+    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, { location: this.url, key }));
+  }
+
+  /** Fills a new blob in the temp directory, moves it into place and points the key at it. */
+  private async store(
+    key: string,
+    info: WriteInfo,
+    fillTemp: (temp: string) => Promise<WrittenFile>,
+  ): Promise<ObjectInfo> {
     this.checkKey(key);
     const storageClass = this.checkClass(info.storageClass);
     this.index(true);
     const blob = newBlobName();
     const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
     try {
-      const written = await writeTempFile(temp, body, info.size);
+      const written = await fillTemp(temp);
       await this.ensureBlobDir(blob);
       await rename(temp, this.blobPath(blob));
       // The content hash is known only once the body has streamed through; keep it with the object.
@@ -181,9 +197,9 @@ export class LocalStoreBackend implements Backend {
     }
   }
 
-  /** Bodies stream through to disk; only the stream buffers are held. */
-  writeBuffer(size: number): number {
-    return Math.min(size, STREAM_BUFFER);
+  /** Bodies stream through to disk; only the stream buffers are held (one per range in flight). */
+  writeBuffer(size: number, streams?: number): number {
+    return tempFileBuffer(size, streams);
   }
 
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {

@@ -1,14 +1,29 @@
 import { randomBytes } from "node:crypto";
-import type { Dirent, Stats } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, stat, utimes } from "node:fs/promises";
+import { constants, type Dirent, type Stats } from "node:fs";
+import {
+  chmod,
+  copyFile,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  utimes,
+} from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { STREAM_BUFFER, writeTempFile } from "./atomic-file.js";
+import { tempFileBuffer, type WrittenFile, writeTempFile, writeTempFileInRanges } from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
   Capabilities,
   ObjectInfo,
   ObjectReader,
+  RangedWriteInfo,
+  RangeSink,
   RestoreStatus,
   WriteInfo,
 } from "./backend.js";
@@ -128,7 +143,7 @@ export class PosixBackend implements Backend {
 
   async read(key: string, range?: ByteRange): Promise<ObjectReader> {
     try {
-      const handle = await open(this.fsPath(key), "r");
+      const handle = await openWithoutAtime(this.fsPath(key));
       const stats = await handle.stat();
       const body: Readable = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
       return { info: infoFromStats(key, stats), body };
@@ -138,23 +153,17 @@ export class PosixBackend implements Backend {
   }
 
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
-    const target = this.fsPath(key);
-    const temp = this.tempPathBeside(key);
-    try {
-      await this.prepareParent(key);
-      const written = await writeTempFile(temp, body, info.size);
-      await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
-      await rename(temp, target);
-      return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw fsError(this.url, key, err);
-    }
+    return this.place(key, info, (temp) => writeTempFile(temp, body, info.size));
   }
 
-  /** Bodies stream through to disk; only the stream buffers are held. */
-  writeBuffer(size: number): number {
-    return Math.min(size, STREAM_BUFFER);
+  /** Ranges land by offset in the temp file, which is renamed into place only once whole and checked. */
+  async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
+    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill, { location: this.url, key }));
+  }
+
+  /** Bodies stream through to disk; only the stream buffers are held (one per range in flight). */
+  writeBuffer(size: number, streams?: number): number {
+    return tempFileBuffer(size, streams);
   }
 
   async copy(from: string, to: string): Promise<ObjectInfo> {
@@ -189,6 +198,26 @@ export class PosixBackend implements Backend {
 
   async close(): Promise<void> {}
 
+  /** Fills a temp file beside the target, gives it the file's mode and mtime, and renames it into place. */
+  private async place(
+    key: string,
+    info: WriteInfo,
+    fillTemp: (temp: string | Buffer) => Promise<WrittenFile>,
+  ): Promise<ObjectInfo> {
+    const target = this.fsPath(key);
+    const temp = this.tempPathBeside(key);
+    try {
+      await this.prepareParent(key);
+      const written = await fillTemp(temp);
+      await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
+      await rename(temp, target);
+      return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw fsError(this.url, key, err);
+    }
+  }
+
   private tempPathBeside(key: string): string | Buffer {
     const parent = parentKey(key);
     const name = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
@@ -218,4 +247,19 @@ function infoFromStats(key: string, stats: Stats): ObjectInfo {
     storageClass: "POSIX",
     attributes: { mtimeUs, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid },
   };
+}
+
+/**
+ * Opens for reading without moving the file's atime: Strata's own reads (copies, hashes,
+ * verification) must not look like a user's, or age-based placement and purges would never see
+ * a file as idle. The kernel allows O_NOATIME only to the file's owner (or CAP_FOWNER), so
+ * anyone else's file is opened plainly.
+ */
+async function openWithoutAtime(path: string | Buffer): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_RDONLY | constants.O_NOATIME);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+    return open(path, constants.O_RDONLY);
+  }
 }

@@ -1,8 +1,10 @@
 import { createHash, type Hash } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -21,9 +23,9 @@ import {
   S3ServiceException,
   type StorageClass,
   type Tier,
+  UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import type { S3Options } from "../config/schema.js";
 import {
   AccessDeniedError,
@@ -34,6 +36,7 @@ import {
   type Capabilities,
   type CopyOptions,
   InvalidRequestError,
+  type JournaledUpload,
   NeedsRestoreError,
   NotFoundError,
   type ObjectInfo,
@@ -42,6 +45,7 @@ import {
   type RestoreStatus,
   TransientError,
   UnreachableError,
+  type UploadedPart,
   type WriteInfo,
 } from "./backend.js";
 import { ExactSize, readExactly, sizeError } from "./bodies.js";
@@ -58,6 +62,8 @@ const MAX_PART = 5 * 1024 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const DEFAULT_PART = 16 * 1024 * 1024;
 const DELETE_BATCH = 1000;
+/** Probes of `check()` when the store answers but is busy. */
+const CHECK_ATTEMPTS = 4;
 const COPY_OBJECT_LIMIT = 5 * 1024 * 1024 * 1024;
 /** Where a multipart object's SHA-256 is kept: it is known only after the parts went up. */
 const SHA256_TAG = "strata-sha256";
@@ -71,6 +77,9 @@ type S3Location = CloudLocation<"s3">;
 export class S3Backend implements Backend {
   readonly caps: Capabilities = S3_CAPABILITIES;
   readonly url: string;
+  /** Whether uploads carry the SDK's CRC32 besides Content-MD5 (the location's `checksums`). */
+  private readonly checksummed: boolean;
+  private readonly buffers = new BufferPool();
 
   private constructor(
     private readonly location: S3Location,
@@ -80,17 +89,27 @@ export class S3Backend implements Backend {
     private readonly probe: S3Client,
   ) {
     this.url = location.url;
+    this.checksummed = options.checksums === "when_supported";
   }
 
   static async open(location: S3Location, options: S3Options): Promise<S3Backend> {
     return new S3Backend(location, options, makeClient(options, false), makeClient(options, true));
   }
 
+  /**
+   * One fast probe: a wrong bucket, key or endpoint fails at once. A store that answers but is
+   * busy (503 SlowDown, 5xx, a dropped connection) is asked again a few times, not given up on.
+   */
   async check(): Promise<void> {
-    try {
-      await this.probe.send(new HeadBucketCommand({ Bucket: this.location.bucket }));
-    } catch (err) {
-      throw this.error(err, "", true);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.probe.send(new HeadBucketCommand({ Bucket: this.location.bucket }));
+        return;
+      } catch (err) {
+        const mapped = this.error(err, "", true);
+        if (!(mapped instanceof TransientError) || attempt >= CHECK_ATTEMPTS) throw mapped;
+        await sleep(Math.random() * 100 * 2 ** attempt);
+      }
     }
   }
 
@@ -204,8 +223,12 @@ export class S3Backend implements Backend {
   }
 
   /**
-   * A large body streams up in parts (several in flight), hashed on the way. Its SHA-256 is
-   * known only at the end, so it is recorded as the `strata-sha256` tag.
+   * A large body goes up in parts, several in flight, each with its Content-MD5 (checked by the
+   * server) and hashed on the way; its SHA-256 is known only at the end, so it is recorded as
+   * the `strata-sha256` tag. With a journal, acknowledged parts are recorded as they complete
+   * and a later write of the same source version skips the parts whose bytes still read the
+   * same (the prefix is read again for the hashes, not sent again); a failed upload is then
+   * left for that write to resume. Without one, a failed upload is aborted.
    */
   private async writeInParts(
     key: string,
@@ -214,27 +237,20 @@ export class S3Backend implements Backend {
     storageClass: StorageClass,
     partSize: number,
   ) {
-    const digest = new UploadDigest(partSize);
     // A wrong-length body fails before the upload completes, so the previous object stays.
     const exact = new ExactSize(info.size, (received) => sizeError(this.url, key, info.size, received));
     body.on("error", (err) => exact.destroy(err));
-    exact.on("error", (err) => digest.destroy(err));
-    const upload = new Upload({
-      client: this.client,
-      partSize,
-      queueSize: this.options.partsInFlight,
-      leavePartsOnError: false,
-      params: {
-        Bucket: this.location.bucket,
-        Key: this.objectKey(key),
-        Body: body.pipe(exact).pipe(digest),
-        ContentLength: info.size,
-        StorageClass: storageClass,
-        Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(info.attributes) },
-      },
-    });
-    await this.attempt(key, () => upload.done());
-    const sent = digest.result();
+    const upload = await this.openUpload(key, info, storageClass, partSize);
+    let sent: SentParts;
+    try {
+      sent = await this.sendParts(key, body.pipe(exact), upload, info);
+      await this.completeUpload(key, upload.uploadId, sent.parts, sent.etag);
+    } catch (err) {
+      if (err instanceof UploadGoneError) await info.journal?.clear();
+      else if (!info.journal) await this.abortUpload(key, upload.uploadId).catch(() => undefined);
+      throw err;
+    }
+    await info.journal?.clear();
     const tags = { ...(info.tags ?? {}), [SHA256_TAG]: sent.sha256 };
     await this.attempt(key, () =>
       this.client.send(
@@ -246,6 +262,167 @@ export class S3Backend implements Backend {
       ),
     );
     return this.verifyStored(key, sent.etag, sent.sha256, tags);
+  }
+
+  /** The journaled upload of this source version when its parts fit, else a new one. */
+  private async openUpload(
+    key: string,
+    info: WriteInfo,
+    storageClass: StorageClass,
+    partSize: number,
+  ): Promise<JournaledUpload> {
+    const earlier = await info.journal?.load();
+    if (earlier?.partSize === partSize) return earlier;
+    // Cut at other offsets (the part size setting changed), its parts cannot be reused.
+    if (earlier) await this.abortUpload(key, earlier.uploadId);
+    const created = await this.attempt(key, () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          StorageClass: storageClass,
+          Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(info.attributes) },
+          ...(this.checksummed ? { ChecksumAlgorithm: "CRC32" } : {}),
+        }),
+      ),
+    );
+    if (!created.UploadId) throw new BackendError(`${JSON.stringify(key)}: no upload id in the answer`, this.url, true);
+    const replaced = await info.journal?.begin(created.UploadId, partSize);
+    if (replaced) await this.abortUpload(key, replaced).catch(() => undefined);
+    return { uploadId: created.UploadId, partSize, parts: [] };
+  }
+
+  /**
+   * Cuts the body into parts and sends those the upload does not hold yet, at most `streams`
+   * (default `partsInFlight`) at once. Returns every part, the body's SHA-256, and the ETag S3 will give
+   * the whole (the MD5 of the part MD5s).
+   */
+  private async sendParts(
+    key: string,
+    body: Readable,
+    upload: JournaledUpload,
+    { journal, streams = this.options.partsInFlight }: WriteInfo,
+  ): Promise<SentParts> {
+    const sha256 = createHash("sha256");
+    const buffers = this.buffers.sized(upload.partSize);
+    const held = new Map(upload.parts.map((p) => [p.number, p]));
+    const md5s: Buffer[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    try {
+      for await (const part of cutParts(body, sha256, buffers)) {
+        md5s.push(part.md5);
+        if (held.get(part.number)?.md5 === part.md5.toString("hex")) {
+          buffers.release(part.buffer);
+          continue;
+        }
+        while (inFlight.size >= streams) await Promise.race(inFlight);
+        if (failure) {
+          buffers.release(part.buffer);
+          break;
+        }
+        const sending: Promise<void> = this.uploadPart(key, upload.uploadId, part)
+          .then(async (sent) => {
+            held.set(sent.number, sent);
+            await journal?.savePart(sent);
+          })
+          .catch((error: unknown) => {
+            failure ??= { error };
+          })
+          .finally(() => {
+            buffers.release(part.buffer);
+            inFlight.delete(sending);
+          });
+        inFlight.add(sending);
+      }
+    } finally {
+      await Promise.all(inFlight);
+    }
+    if (failure) throw failure.error;
+    return {
+      parts: [...held.values()].sort((a, b) => a.number - b.number),
+      sha256: sha256.digest("hex"),
+      etag: `${createHash("md5").update(Buffer.concat(md5s)).digest("hex")}-${md5s.length}`,
+    };
+  }
+
+  private async uploadPart(key: string, uploadId: string, part: Part): Promise<UploadedPart> {
+    const md5 = part.md5.toString("hex");
+    const out = await this.attempt(key, () =>
+      this.client.send(
+        new UploadPartCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          UploadId: uploadId,
+          PartNumber: part.number,
+          Body: part.data,
+          ContentLength: part.data.length,
+          ContentMD5: part.md5.toString("base64"),
+          ...(this.checksummed ? { ChecksumAlgorithm: "CRC32" } : {}),
+        }),
+      ),
+    );
+    const etag = out.ETag?.replaceAll('"', "") ?? "";
+    if (/^[0-9a-f]{32}$/.test(etag) && etag !== md5 && out.ServerSideEncryption !== "aws:kms") {
+      throw new BackendError(
+        `${JSON.stringify(key)}: part ${part.number} stored as ${etag}, sent ${md5}`,
+        this.url,
+        true,
+      );
+    }
+    return {
+      number: part.number,
+      etag: out.ETag ?? "",
+      md5,
+      ...(out.ChecksumCRC32 ? { checksum: out.ChecksumCRC32 } : {}),
+    };
+  }
+
+  /**
+   * Completes the upload. When S3 no longer knows it, a completion whose answer was lost (or a
+   * run killed right after one) may have made the object already: its ETag tells.
+   */
+  private async completeUpload(key: string, uploadId: string, parts: UploadedPart[], etag: string): Promise<void> {
+    try {
+      await this.attempt(key, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.location.bucket,
+            Key: this.objectKey(key),
+            UploadId: uploadId,
+            MultipartUpload: {
+              Parts: parts.map((p) => ({
+                PartNumber: p.number,
+                ETag: p.etag,
+                ...(p.checksum ? { ChecksumCRC32: p.checksum } : {}),
+              })),
+            },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof UploadGoneError)) throw err;
+      const head = await this.client
+        .send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }))
+        .catch(() => undefined);
+      if (head?.ETag?.replaceAll('"', "") !== etag) throw err;
+    }
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.attempt(key, () =>
+        this.client.send(
+          new AbortMultipartUploadCommand({
+            Bucket: this.location.bucket,
+            Key: this.objectKey(key),
+            UploadId: uploadId,
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof UploadGoneError)) throw err;
+    }
   }
 
   /** Reads the object's head back and checks its ETag against what was sent. */
@@ -262,10 +439,10 @@ export class S3Backend implements Backend {
     return { ...infoFrom(key, head, tags), sha256 };
   }
 
-  /** A body under one part is buffered whole; a larger one holds the parts in flight and one filling. */
-  writeBuffer(size: number): number {
+  /** A body under one part is buffered whole; a larger one holds `streams` parts in flight and one filling. */
+  writeBuffer(size: number, streams = this.options.partsInFlight): number {
     const partSize = this.partSize(size);
-    return size < partSize ? size : partSize * (this.options.partsInFlight + 1);
+    return size < partSize ? size : partSize * (streams + 1);
   }
 
   async copy(from: string, to: string, opts: CopyOptions = {}): Promise<ObjectInfo> {
@@ -335,6 +512,7 @@ export class S3Backend implements Backend {
   }
 
   async close(): Promise<void> {
+    this.buffers.clear();
     this.client.destroy();
     this.probe.destroy();
   }
@@ -461,6 +639,7 @@ export class S3Backend implements Backend {
       if (code === "NoSuchBucket" || (probing && status === 404)) {
         return new BucketNotFoundError(this.url, this.location.bucket);
       }
+      if (code === "NoSuchUpload") return new UploadGoneError(this.url, `${detail} (HTTP ${status})`);
       if (code === "NoSuchKey" || code === "NotFound" || status === 404) return new NotFoundError(this.url, key);
       if (code === "InvalidObjectState") return new NeedsRestoreError(this.url, key);
       if (
@@ -478,7 +657,9 @@ export class S3Backend implements Backend {
     }
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
     const message = `${what}${code}: ${(err as Error).message.split("\n")[0]}`;
-    if (probing) return new UnreachableError(this.url, message, { cause: err });
+    // A connection the server dropped proves it is there: worth another try, unlike silence.
+    if (probing && code !== "ECONNRESET" && code !== "EPIPE")
+      return new UnreachableError(this.url, message, { cause: err });
     return new TransientError(this.url, message, { cause: err });
   }
 }
@@ -544,49 +725,80 @@ function tierName(tier: RestoreOptions["tier"]): Tier {
 }
 
 /**
- * Hashes an upload as it streams: SHA-256 of the whole, and the part MD5s S3 builds its ETag
- * from, with parts cut where the uploader cuts them.
+ * The multipart upload is gone (aborted by another run or a lifecycle rule, or completed): its
+ * journal is dropped and the write starts over.
  */
-class UploadDigest extends Transform {
-  private readonly sha256 = createHash("sha256");
-  private partMd5s: Buffer[] = [];
-  private part: Hash = createHash("md5");
-  private inPart = 0;
-  // Not "size": the uploader reads Body.size as the body's length.
-  private byteCount = 0;
+class UploadGoneError extends TransientError {}
 
-  constructor(private readonly partSize: number) {
-    super();
-  }
+interface SentParts {
+  parts: UploadedPart[];
+  sha256: string;
+  etag: string;
+}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.sha256.update(chunk);
-    this.byteCount += chunk.length;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(this.partSize - this.inPart, chunk.length - offset);
-      this.part.update(chunk.subarray(offset, offset + take));
-      this.inPart += take;
-      offset += take;
-      if (this.inPart === this.partSize) this.closePart();
+interface Part {
+  number: number;
+  /** The pooled buffer the part was read into; `data` is its filled start. */
+  buffer: Buffer;
+  data: Buffer;
+  md5: Buffer;
+}
+
+/**
+ * Part buffers reused across parts and uploads. An upload holds at most its streams + 1 at once
+ * (what `writeBuffer` announced); freed ones wait for the next part of their size instead
+ * of waiting for the garbage collector, so memory follows the buffered-bytes cap closely. What
+ * is kept is at most what was once in use together, which that cap bounds.
+ */
+class BufferPool {
+  private readonly free = new Map<number, Buffer[]>();
+
+  sized(size: number): PartBuffers {
+    let free = this.free.get(size);
+    if (!free) {
+      free = [];
+      this.free.set(size, free);
     }
-    callback(null, chunk);
+    const list = free;
+    return { take: () => list.pop() ?? Buffer.allocUnsafe(size), release: (buffer) => list.push(buffer) };
   }
 
-  private closePart(): void {
-    this.partMd5s.push(this.part.digest());
-    this.part = createHash("md5");
-    this.inPart = 0;
+  clear(): void {
+    this.free.clear();
   }
+}
 
-  result(): { sha256: string; size: number; etag: string } {
-    if (this.inPart > 0) this.closePart();
-    const parts = this.partMd5s.length;
-    // The uploader sends a body that fits one part as a single PUT: its ETag is that part's MD5.
-    const etag =
-      parts <= 1
-        ? (this.partMd5s[0] ?? createHash("md5").digest()).toString("hex")
-        : `${createHash("md5").update(Buffer.concat(this.partMd5s)).digest("hex")}-${parts}`;
-    return { sha256: this.sha256.digest("hex"), size: this.byteCount, etag };
+interface PartBuffers {
+  take(): Buffer;
+  release(buffer: Buffer): void;
+}
+
+/**
+ * Reads a body into parts of the buffers' size (the last one shorter), in order: the whole is
+ * hashed (SHA-256) as it streams, each part (MD5) once it is full. The next part is read only
+ * when the consumer asks for it, which is how parts in flight stay bounded.
+ */
+async function* cutParts(body: Readable, sha256: Hash, buffers: PartBuffers): AsyncGenerator<Part> {
+  let number = 1;
+  let buffer = buffers.take();
+  let filled = 0;
+  const full = (): Part => {
+    const data = buffer.subarray(0, filled);
+    return { number: number++, buffer, data, md5: createHash("md5").update(data).digest() };
+  };
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    sha256.update(chunk);
+    for (let offset = 0; offset < chunk.length; ) {
+      const copied = chunk.copy(buffer, filled, offset);
+      filled += copied;
+      offset += copied;
+      if (filled === buffer.length) {
+        yield full();
+        buffer = buffers.take();
+        filled = 0;
+      }
+    }
   }
+  if (filled > 0) yield full();
+  else buffers.release(buffer);
 }

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration, parseSize } from "../config/units.js";
 import { parseBandwidth, type TimetableEntry } from "../transfer/rate-limit.js";
+import type { StreamSetting } from "../transfer/streams.js";
 
 /** Commander argument parsers: a bad value names its flag and exits 2 before anything runs. */
 
@@ -47,4 +48,14 @@ export function bandwidth(text: string): TimetableEntry[] {
   if (!timetable)
     throw new InvalidArgumentError('must be a rate such as 10M, or a timetable such as "08:00,100M 20:00,off"');
   return timetable;
+}
+
+/** Parts or ranges in flight per large file: a whole number, or "auto". */
+export function streams(text: string): StreamSetting {
+  const n = Number(text);
+  if (text === "auto") return "auto";
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new InvalidArgumentError('must be "auto" or a whole number from 1 to 64');
+  }
+  return n;
 }

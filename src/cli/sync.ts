@@ -5,11 +5,12 @@ import { formatBytes, formatDuration } from "../config/units.js";
 import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
-import { executePlan } from "../transfer/executor.js";
+import { abortStaleUploads, executePlan } from "../transfer/executor.js";
 import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit.js";
+import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { bandwidth, collect, duration, positiveNumber, size, tag, wholeNumber } from "./options.js";
+import { bandwidth, collect, duration, positiveNumber, size, streams, tag, wholeNumber } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { scanInto } from "./scan.js";
 
@@ -19,6 +20,7 @@ interface SyncOptions {
   delete: boolean;
   force: boolean;
   transfers?: number;
+  streams?: StreamSetting;
   maxBuffer?: number;
   bwlimit?: TimetableEntry[];
   tps?: number;
@@ -43,6 +45,11 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--delete", "remove from <dst> what Strata copied there of files since deleted at <src>", false)
     .option("--force", "allow --delete past the defaults.maxDeleteShare guard", false)
     .option("--transfers <n>", "files in flight (default: defaults.transfers)", wholeNumber(1, 1024))
+    .option(
+      "--streams <n>",
+      'parts or ranges in flight per large file, 1-64 or "auto" (default: defaults.streams)',
+      streams,
+    )
     .option("--max-buffer <size>", "bytes all transfers may buffer together (default: defaults.maxBuffer)", size)
     .option("--bwlimit <timetable>", 'bandwidth cap: "10M", or a timetable "08:00,100M 20:00,off"', bandwidth)
     .option("--tps <n>", "requests per second at most, per cloud location", positiveNumber)
@@ -104,6 +111,8 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   }
 
   if (plan.copy.files === 0 && plan.delete.files === 0) {
+    // Uploads left by earlier runs for files since deleted or copied are aborted even so.
+    const abortedUploads = await abortStaleUploads(catalog, { backend: target.backend, locationId: target.row.id });
     out.info(
       `Nothing to do: ${target.name} holds all ${count(plan.unchanged.files)} files of ${source.name} ` +
         `(${formatDuration(Date.now() - started)})`,
@@ -117,6 +126,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         deleted: { files: 0, bytes: 0 },
         failures: [],
         bufferPeak: 0,
+        abortedUploads,
         elapsedMs: Date.now() - started,
       },
     });
@@ -139,6 +149,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         tags: { ...target.settings.tags, ...opts.tag },
       },
       transfers: opts.transfers ?? ctx.defaults.transfers,
+      streams: opts.streams ?? ctx.defaults.streams,
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,

@@ -117,6 +117,8 @@ async function* candidates(catalog: CatalogDb, scope: SyncScope): AsyncGenerator
   }
 }
 
+const HELD_STATES: ReadonlySet<string> = new Set(["present", "archived", "restoring"]);
+
 /** Decides one candidate: the copy it needs, or undefined when the target is up to date. */
 function decide(candidate: Candidate, scope: SyncScope): CopyAction | undefined {
   const { file, replica } = candidate;
@@ -128,7 +130,8 @@ function decide(candidate: Candidate, scope: SyncScope): CopyAction | undefined 
     replicaHash: replica?.hash ?? null,
   });
   if (!replica) return copy("new");
-  if (replica.state !== "present") return copy("unverified");
+  // An archived or thawing replica is still a good copy; only a lost (or released) one is not.
+  if (!HELD_STATES.has(replica.state)) return copy("unverified");
   if (replica.source_size !== file.size) return copy("changed");
   if (!scope.checksum && replica.source_mtime_us === file.mtime_us) return undefined;
   if (file.hash !== null) return file.hash === replica.hash ? undefined : copy("changed");

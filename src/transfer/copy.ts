@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import type { Backend, FileAttributes, ObjectInfo } from "../backends/backend.js";
-import { BackendError } from "../backends/backend.js";
+import type { Backend, FileAttributes, ObjectInfo, UploadJournal } from "../backends/backend.js";
+import { IntegrityError } from "../backends/backend.js";
+import { copyInRanges, planRanges } from "./ranged-download.js";
 import { MeteredStream, type TokenBucket } from "./rate-limit.js";
 
 export interface CopyRequest {
@@ -18,6 +19,10 @@ export interface CopyRequest {
   onBytes?: (count: number) => void;
   /** The bandwidth cap shared by all transfers, if any. */
   bandwidth?: TokenBucket;
+  /** Where a large upload journals its parts, so a killed copy resumes instead of starting over. */
+  journal?: UploadJournal;
+  /** Parts in flight for a large upload, or ranges read at once for a large download. */
+  streams?: number;
 }
 
 export interface CopyResult {
@@ -26,36 +31,46 @@ export interface CopyResult {
   stored: ObjectInfo;
 }
 
-export class IntegrityError extends BackendError {
-  constructor(location: string, key: string, detail: string) {
-    super(`${JSON.stringify(key)}: integrity check failed: ${detail}`, location, false);
-  }
-}
-
 /**
  * Copies one file or object, reading the source once. The target hashes the very bytes it
  * consumed and stored (and the clouds have their servers check them: Content-MD5, ETags, block
  * MD5s, CRC32C); that hash must match the catalog's when it has one, otherwise the copy is
- * deleted and the error reported. Only a copy that passed is returned.
+ * deleted and the error reported. Only a copy that passed is returned. A large object bound
+ * for a file (POSIX, the embedded store) comes down in ranges read in parallel.
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
-  const { body, info } = await req.source.read(req.sourceKey);
+  const ranged = planRanges(req.target, req.size, req.streams);
+  const { body, info } = await req.source.read(req.sourceKey, ranged?.ranges[0]);
   // An object's own metadata knows its file's mtime and mode; a listing (S3's) may not.
   const carried = info.attributes;
   const attributes = carried
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
     : req.attributes;
+  if (ranged) return accepted(req, await copyInRanges({ ...req, ...ranged, attributes, first: { body, info } }));
   const metered = new MeteredStream({
     ...(req.bandwidth ? { bucket: req.bandwidth } : {}),
     ...(req.onBytes ? { onBytes: req.onBytes } : {}),
   });
   body.on("error", (err) => metered.destroy(err));
-  const stored = await req.target.write(req.targetKey, body.pipe(metered), {
-    size: req.size,
-    attributes,
-    ...(req.storageClass ? { storageClass: req.storageClass } : {}),
-    ...(req.tags ? { tags: req.tags } : {}),
-  });
+  const stored = await req.target
+    .write(req.targetKey, body.pipe(metered), {
+      size: req.size,
+      attributes,
+      ...(req.storageClass ? { storageClass: req.storageClass } : {}),
+      ...(req.tags ? { tags: req.tags } : {}),
+      ...(req.journal ? { journal: req.journal } : {}),
+      ...(req.streams ? { streams: req.streams } : {}),
+    })
+    .catch((err: unknown) => {
+      // A write that gave up may have left the source half read: close it now, not at GC.
+      body.destroy();
+      throw err;
+    });
+  return accepted(req, stored);
+}
+
+/** The copy stands if the target reported a hash and it is the one expected; else it is deleted. */
+async function accepted(req: CopyRequest, stored: ObjectInfo): Promise<CopyResult> {
   const problem = !stored.sha256
     ? "the target reported no checksum"
     : req.expectedHash && req.expectedHash !== stored.sha256

@@ -3,12 +3,14 @@ import type { CatalogDb } from "../catalog/db.js";
 import { setFileHashes } from "../catalog/files.js";
 import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
 import { type ReplicaRecord, recordReplicas, removeReplicas } from "../catalog/replicas.js";
+import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
 import type { ByteBudget } from "./byte-budget.js";
 import { copyVerified, hashObject } from "./copy.js";
 import { runPool } from "./pool.js";
 import type { TokenBucket } from "./rate-limit.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
+import { StreamPlanner, type StreamSetting } from "./streams.js";
 
 export interface Endpoint {
   backend: Backend;
@@ -22,6 +24,8 @@ export interface ExecuteOptions {
   transfers: number;
   /** The one cap on bytes buffered by all transfers in flight together. */
   budget: ByteBudget;
+  /** Parts or ranges in flight per large file (default "auto": see StreamPlanner). */
+  streams?: StreamSetting;
   /** The bandwidth cap shared by all transfers, if any. */
   bandwidth?: TokenBucket;
   retry: RetryPolicy;
@@ -46,6 +50,8 @@ export interface ExecutionReport {
   failures: Failure[];
   /** The most bytes transfers held in memory at once, under the budget's cap. */
   bufferPeak: number;
+  /** Unfinished uploads of earlier runs that are no longer needed, aborted at the target. */
+  abortedUploads: number;
 }
 
 const JOURNAL_CHUNK = 256;
@@ -68,8 +74,11 @@ export async function executePlan(
     deleted: { files: 0, bytes: 0 },
     failures: [],
     bufferPeak: 0,
+    abortedUploads: 0,
   };
   const recorder = new Recorder(catalog);
+  const planner = new StreamPlanner(options.streams ?? "auto", options.budget);
+  report.abortedUploads = await abortStaleUploads(catalog, options.target);
   const journaledCopies = journaled(catalog, options, copies, (a) => ({
     kind: "copy",
     fileId: a.file.id,
@@ -79,12 +88,9 @@ export async function executePlan(
     bytes: a.file.size,
   }));
   await runPool(journaledCopies, options.transfers, async ({ action, actionId }) => {
-    const held = await options.budget.acquire(options.target.backend.writeBuffer(action.file.size));
-    try {
-      await runCopy(action, actionId, options, recorder, report);
-    } finally {
-      options.budget.release(held);
-    }
+    await planner.hold(action.file.size, options.target.backend, (streams) =>
+      runCopy(catalog, action, actionId, options, recorder, report, streams),
+    );
   });
   for await (const chunk of chunks(journaled(catalog, options, deletes, deletePlanned(options)), 1000)) {
     await runDeletes(chunk, options, recorder, report);
@@ -95,11 +101,13 @@ export async function executePlan(
 }
 
 async function runCopy(
+  catalog: CatalogDb,
   action: CopyAction,
   actionId: number,
   options: ExecuteOptions,
   recorder: Recorder,
   report: ExecutionReport,
+  streams: number,
 ): Promise<void> {
   const { file } = action;
   const { source, target } = options;
@@ -122,6 +130,14 @@ async function runCopy(
         ...(file.hash ? { expectedHash: file.hash } : {}),
         onBytes: (n) => options.progress?.bytes(n),
         ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
+        streams,
+        journal: uploadJournal(catalog, {
+          locationId: target.locationId,
+          key: file.path,
+          fileId: file.id,
+          sourceSize: file.size,
+          sourceMtimeUs: file.mtime_us,
+        }),
       });
       return { copied: true as const, ...result };
     });
@@ -180,6 +196,27 @@ async function runDeletes(
       await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
     }
   }
+}
+
+/**
+ * Aborts the unfinished uploads of earlier runs that nothing will resume (their file changed or
+ * is gone, or a copy of it is recorded), so the store stops keeping their parts. One that cannot
+ * be aborted now stays journaled for the next run.
+ */
+export async function abortStaleUploads(catalog: CatalogDb, target: Endpoint): Promise<number> {
+  const stale = await staleUploads(catalog, target.locationId);
+  const abort = target.backend.abortUpload?.bind(target.backend);
+  if (!abort || stale.length === 0) return 0;
+  const aborted: number[] = [];
+  for (const upload of stale) {
+    const done = await abort(upload.key, upload.uploadId).then(
+      () => true,
+      () => false,
+    );
+    if (done) aborted.push(upload.id);
+  }
+  await forgetUploads(catalog, aborted);
+  return aborted.length;
 }
 
 function deletePlanned(options: ExecuteOptions) {

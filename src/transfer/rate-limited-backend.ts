@@ -53,8 +53,8 @@ export class RateLimitedBackend implements Backend {
     return this.inner.read(key, range);
   }
 
-  writeBuffer(size: number): number {
-    return this.inner.writeBuffer(size);
+  writeBuffer(size: number, streams?: number): number {
+    return this.inner.writeBuffer(size, streams);
   }
 
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
@@ -75,6 +75,11 @@ export class RateLimitedBackend implements Backend {
   async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
     await this.bucket.take(1);
     return this.inner.restore(key, opts);
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.bucket.take(1);
+    return this.inner.abortUpload?.(key, uploadId);
   }
 
   close(): Promise<void> {

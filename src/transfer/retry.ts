@@ -20,6 +20,13 @@ export function isRetryable(err: unknown): boolean {
  * Runs `attempt` until it succeeds, the error is permanent, or retries run out. Delays grow
  * exponentially with full jitter, so many workers hitting one throttled endpoint spread out
  * instead of retrying in lockstep.
+ *
+ * This is the outer of two layers. The cloud SDKs retry each request first (S3: up to 4
+ * attempts, jittered backoff, longer for SlowDown), which is cheap because bodies are buffers
+ * that can be sent again, and a retried part does not restart its file. Their retry quota
+ * stops those retries under a sustained storm, so the layers do not multiply without bound:
+ * what is left failing comes here, and a multipart upload retried here resumes from its
+ * journaled parts.
  */
 export async function withRetry<T>(
   policy: RetryPolicy,

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync, symlinkSync } from "node:fs";
+import { existsSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../src/backends/backend.js";
@@ -16,6 +16,18 @@ backendContract({
 });
 
 describe("posix specifics", () => {
+  it("reads without moving the file's atime, so its own copies don't make a file look used", async () => {
+    const dir = tempDir();
+    const b = new PosixBackend(dir, `file://${dir}`);
+    writeFileSync(join(dir, "idle.dat"), "cold data");
+    // Under relatime an atime older than a day moves on the next read, unless it is O_NOATIME.
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    utimesSync(join(dir, "idle.dat"), twoDaysAgo, twoDaysAgo);
+    const { body } = await b.read("idle.dat");
+    expect(Buffer.concat(await body.toArray()).toString()).toBe("cold data");
+    expect(Math.round(statSync(join(dir, "idle.dat")).atimeMs)).toBe(twoDaysAgo.getTime());
+  });
+
   it("applies mtime and mode to the file itself, and leaves no temp files", async () => {
     const dir = tempDir();
     const b = new PosixBackend(dir, `file://${dir}`);

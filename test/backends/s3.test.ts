@@ -1,25 +1,36 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
+import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AccessDeniedError, NotFoundError, UnreachableError } from "../../src/backends/backend.js";
+import {
+  AccessDeniedError,
+  type JournaledUpload,
+  NotFoundError,
+  TransientError,
+  UnreachableError,
+  type UploadJournal,
+} from "../../src/backends/backend.js";
 import { parseLocationUrl } from "../../src/backends/registry.js";
 import { S3Backend } from "../../src/backends/s3.js";
 import { s3Schema } from "../../src/config/schema.js";
 import { type RgwServer, startRgw } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
+import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
 import { tempDir } from "../support/tmp.js";
-import { backendContract, put } from "./contract.js";
+import { backendContract, get, info, put } from "./contract.js";
 
 const BUCKET = "strata-contract";
 const RESTORE_DELAY_MS = 500;
 let rgw: RgwServer;
 let proxy: ArchiveProxy;
+let faults: FaultProxy;
 
 beforeAll(async () => {
   rgw = await startRgw();
   proxy = await startArchiveProxy(rgw.endpoint, RESTORE_DELAY_MS);
+  faults = await startFaultProxy(proxy.endpoint);
   // Credentials reach the backend the standard way: environment, and a shared profile file.
   process.env.AWS_ACCESS_KEY_ID = rgw.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = rgw.secretAccessKey;
@@ -32,6 +43,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  await faults?.close();
   await proxy?.close();
   rgw?.stop();
 });
@@ -79,6 +91,118 @@ describe("s3 specifics", () => {
     const info = await b.stat("tagged");
     expect(info?.attributes?.mtimeUs).toBe(1_600_000_000_123_456);
     expect(info?.attributes?.mode).toBe(0o640);
+    await b.close();
+  });
+});
+
+const MiB = 1024 * 1024;
+
+/** A journal kept in memory, as the catalog keeps it between runs. */
+function memoryJournal(): UploadJournal & { state: JournaledUpload | undefined } {
+  const journal = {
+    state: undefined as JournaledUpload | undefined,
+    load: async () => journal.state && structuredClone(journal.state),
+    begin: async (uploadId: string, partSize: number) => {
+      const older = journal.state?.uploadId;
+      journal.state = { uploadId, partSize, parts: [] };
+      return older;
+    },
+    savePart: async (part: JournaledUpload["parts"][number]) => {
+      journal.state?.parts.push(part);
+    },
+    clear: async () => {
+      journal.state = undefined;
+    },
+  };
+  return journal;
+}
+
+/**
+ * The first `bytes` of `content`, handed out as the reader asks, then an error: a source that
+ * dies mid-way (a stream that failed early would drop what it had buffered but not yet given).
+ */
+function failingAfter(content: Buffer, bytes: number): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (offset >= bytes) {
+        this.destroy(new Error("the source went away"));
+        return;
+      }
+      const end = Math.min(bytes, offset + 64 * 1024);
+      this.push(content.subarray(offset, end));
+      offset = end;
+    },
+  });
+}
+
+async function pendingUploads(prefix: string): Promise<number> {
+  const client = new S3Client({ endpoint: rgw.endpoint, region: "us-east-1", forcePathStyle: true });
+  try {
+    const out = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }));
+    return out.Uploads?.length ?? 0;
+  } finally {
+    client.destroy();
+  }
+}
+
+describe("s3 multipart uploads: resume and abort", () => {
+  const body = randomBytes(4 * 5 * MiB + 1000); // five parts of 5 MiB, the last short
+  const open = (prefix: string) =>
+    backend(`s3://${BUCKET}/${prefix}`, faults.endpoint, { partSize: "5MiB", partsInFlight: 2 });
+
+  it("resumes an interrupted upload from its journal, sending only the missing parts", async () => {
+    const prefix = randomBytes(6).toString("hex");
+    const b = await open(prefix);
+    const journal = memoryJournal();
+    const first = b.write("big", failingAfter(body, 16 * MiB), info(body.length, { journal }));
+    await expect(first).rejects.toThrow(/the source went away/);
+    // The parts read before the source died went up (in flight ones finished) and are journaled.
+    expect(journal.state?.parts.map((p) => p.number).sort()).toEqual([1, 2, 3]);
+    expect(await pendingUploads(prefix)).toBe(1);
+
+    faults.resetCounts();
+    const stored = await b.write("big", Readable.from([body]), info(body.length, { journal }));
+    expect(faults.count("CreateMultipartUpload")).toBe(0);
+    expect(faults.count("UploadPart")).toBe(2);
+    expect(stored.sha256).toBe(createHash("sha256").update(body).digest("hex"));
+    expect(stored.etag).toMatch(/-5"?$/);
+    expect((await get(b, "big")).equals(body)).toBe(true);
+    expect(journal.state).toBeUndefined();
+    expect(await pendingUploads(prefix)).toBe(0);
+    await b.close();
+  });
+
+  it("aborts a failed upload that has no journal to resume it", async () => {
+    const prefix = randomBytes(6).toString("hex");
+    const b = await open(prefix);
+    await expect(b.write("big", failingAfter(body, 2 * 5 * MiB), info(body.length))).rejects.toThrow(/went away/);
+    expect(await pendingUploads(prefix)).toBe(0);
+    await b.close();
+  });
+
+  it("starts over, retryably, when the journaled upload is gone", async () => {
+    const prefix = randomBytes(6).toString("hex");
+    const b = await open(prefix);
+    const journal = memoryJournal();
+    await expect(b.write("big", failingAfter(body, 6 * MiB), info(body.length, { journal }))).rejects.toThrow();
+    await b.abortUpload("big", journal.state?.uploadId ?? "");
+    const again = b.write("big", Readable.from([body]), info(body.length, { journal }));
+    await expect(again).rejects.toBeInstanceOf(TransientError);
+    expect(journal.state).toBeUndefined();
+    await put(b, "big", body, { journal });
+    expect((await get(b, "big")).equals(body)).toBe(true);
+    await b.close();
+  });
+
+  it("checks a busy store again instead of giving up: SlowDown, 500 and a reset, then an answer", async () => {
+    const b = await open("");
+    faults.resetCounts();
+    faults.failNext(1, "slowDown");
+    faults.failNext(1, "internalError");
+    faults.failNext(1, "reset");
+    await b.check();
+    expect(faults.count("HeadBucket")).toBe(4);
     await b.close();
   });
 });

@@ -1,4 +1,4 @@
-import { utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local.js";
@@ -112,6 +112,47 @@ describe("sync options", () => {
     expect(info?.size).toBe(5);
     expect(info?.attributes?.mode).toBeDefined();
     await store.close();
+  });
+});
+
+describe("--streams", () => {
+  it("takes 1 to 64 or auto on sync and restore; anything else exits 2 naming it and changes nothing", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "f.txt": "streamed" });
+    writeFileSync(join(work, "strata.yaml"), "locations:\n  scratch:\n    url: ./tree\n");
+    const cat = ["--catalog", join(work, "c.db")];
+    for (const bad of ["0", "1.5", "many"]) {
+      const sync = await strata([...cat, "sync", "scratch", "local:store", "--streams", bad], { cwd: work });
+      expect(sync.code, bad).toBe(2);
+      expect(sync.stderr, bad).toMatch(/--streams <n>.*must be "auto" or a whole number from 1 to 64/);
+      expect(existsSync(join(work, "store")), bad).toBe(false);
+    }
+    for (const good of ["2", "auto"]) {
+      const sync = await strata([...cat, "sync", "scratch", `local:store-${good}`, "--streams", good], { cwd: work });
+      expect(sync.code, good).toBe(0);
+      expect(await storeKeys(join(work, `store-${good}`)), good).toEqual(["f.txt"]);
+    }
+    const restore = await strata([...cat, "restore", "scratch:f.txt", "--to", "back", "--streams", "0"], { cwd: work });
+    expect(restore.code).toBe(2);
+    expect(restore.stderr).toMatch(/--streams/);
+    expect(existsSync(join(work, "back"))).toBe(false);
+    const restored = await strata([...cat, "restore", "scratch:f.txt", "--to", "back", "--streams", "3"], {
+      cwd: work,
+    });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(readFileSync(join(work, "back", "f.txt"), "utf8")).toBe("streamed");
+  });
+
+  it("defaults.streams in the config is checked, naming file, line and key", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "f.txt": "x" });
+    writeFileSync(join(work, "strata.yaml"), "defaults:\n  streams: 0\n");
+    const result = await strata(["sync", "tree", "local:store"], { cwd: work });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/strata\.yaml:2:3: defaults\.streams: /);
+    expect(existsSync(join(work, "store"))).toBe(false);
+    writeFileSync(join(work, "strata.yaml"), "defaults:\n  streams: auto\n");
+    expect((await strata(["sync", "tree", "local:store"], { cwd: work })).code).toBe(0);
   });
 });
 

@@ -1,0 +1,139 @@
+/**
+ * A counting, fault-injecting proxy in front of the real RGW, for what a test must measure or
+ * provoke and RGW alone will not do on cue:
+ *
+ * - it counts requests by S3 operation (UploadPart, PutObject, CreateMultipartUpload, ...), so a
+ *   test can assert how many parts a resumed upload sent;
+ * - it answers a chosen share of requests, before they reach RGW, as a throttled or failing S3
+ *   service does: 503 SlowDown or 500 InternalError (S3's XML error body), or a connection
+ *   reset; and counts each fault it injected.
+ *
+ * Every other request is forwarded unchanged (headers included, so SigV4 signatures verify).
+ */
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type Fault = "slowDown" | "internalError" | "reset";
+
+/** The share of requests (0 to 1) that get each fault. */
+export type FaultShares = Partial<Record<Fault, number>>;
+
+export interface FaultProxy {
+  endpoint: string;
+  /** Requests seen, by operation name. */
+  readonly operations: Map<string, number>;
+  /** Faults injected, by kind. */
+  readonly faults: Record<Fault, number>;
+  count(operation: string): number;
+  setFaults(shares: FaultShares): void;
+  /** Answers the next `count` requests with `fault`, whatever the shares. */
+  failNext(count: number, fault: Fault): void;
+  /** Zeroes the counters. */
+  resetCounts(): void;
+  close(): Promise<void>;
+}
+
+const ERRORS = {
+  slowDown: { status: 503, code: "SlowDown", message: "Please reduce your request rate." },
+  internalError: { status: 500, code: "InternalError", message: "We encountered an internal error. Please try again." },
+} as const;
+
+export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+  const target = new URL(upstream);
+  const operations = new Map<string, number>();
+  const faults: Record<Fault, number> = { slowDown: 0, internalError: 0, reset: 0 };
+  let shares: FaultShares = {};
+  const queued: Fault[] = [];
+
+  const server: Server = createServer((req, res) => {
+    const operation = operationOf(req);
+    operations.set(operation, (operations.get(operation) ?? 0) + 1);
+    const fault = queued.shift() ?? drawFault(shares, Math.random());
+    if (!fault) return forward(req, res);
+    faults[fault] += 1;
+    if (fault === "reset") return req.socket.destroy();
+    // Read the body first, as a server does, so the client sees the answer, not a broken pipe.
+    req.resume();
+    req.on("end", () => xmlError(res, req.method === "HEAD", ERRORS[fault]));
+  });
+
+  function forward(req: IncomingMessage, res: ServerResponse) {
+    const upstreamReq = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on("error", () => res.destroy());
+    req.pipe(upstreamReq);
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    operations,
+    faults,
+    count: (operation) => operations.get(operation) ?? 0,
+    setFaults: (next) => {
+      shares = next;
+    },
+    failNext: (count, fault) => {
+      for (let i = 0; i < count; i++) queued.push(fault);
+    },
+    resetCounts: () => {
+      operations.clear();
+      for (const kind of Object.keys(faults) as Fault[]) faults[kind] = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The S3 operation a request is, by method, path depth and query, as far as tests need. */
+function operationOf(req: IncomingMessage): string {
+  const url = new URL(req.url ?? "/", "http://proxy");
+  const query = url.searchParams;
+  const isObject = url.pathname.split("/").filter(Boolean).length >= 2;
+  switch (req.method) {
+    case "PUT":
+      if (query.has("partNumber")) return req.headers["x-amz-copy-source"] ? "UploadPartCopy" : "UploadPart";
+      if (query.has("tagging")) return "PutObjectTagging";
+      return req.headers["x-amz-copy-source"] ? "CopyObject" : isObject ? "PutObject" : "CreateBucket";
+    case "POST":
+      if (query.has("uploads")) return "CreateMultipartUpload";
+      if (query.has("uploadId")) return "CompleteMultipartUpload";
+      if (query.has("delete")) return "DeleteObjects";
+      return "Post";
+    case "DELETE":
+      return query.has("uploadId") ? "AbortMultipartUpload" : "DeleteObject";
+    case "HEAD":
+      return isObject ? "HeadObject" : "HeadBucket";
+    default:
+      if (query.has("uploads")) return "ListMultipartUploads";
+      if (query.has("uploadId")) return "ListParts";
+      if (query.has("tagging")) return "GetObjectTagging";
+      return isObject ? "GetObject" : "ListObjects";
+  }
+}
+
+function drawFault(shares: FaultShares, draw: number): Fault | undefined {
+  let edge = 0;
+  for (const [fault, share] of Object.entries(shares) as [Fault, number][]) {
+    edge += share;
+    if (draw < edge) return fault;
+  }
+  return undefined;
+}
+
+function xmlError(res: ServerResponse, isHead: boolean, error: { status: number; code: string; message: string }) {
+  const body =
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${error.code}</Code>` +
+    `<Message>${error.message}</Message><RequestId>strata-fault-proxy</RequestId></Error>`;
+  res.writeHead(error.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) });
+  res.end(isHead ? undefined : body);
+}
