@@ -155,10 +155,69 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // A multipart upload in progress, and its acknowledged parts, so a killed upload resumes.
+  const uploads: Migration = {
+    async up(db: Kysely<unknown>) {
+      await id(db.schema.createTable("uploads"))
+        .addColumn("location_id", "bigint", (c) => c.notNull().references("locations.id"))
+        .addColumn("key", "text", (c) => bytewise(c.notNull()))
+        .addColumn("file_id", "bigint", (c) => c.notNull().references("files.id"))
+        .addColumn("source_size", "bigint", (c) => c.notNull())
+        .addColumn("source_mtime_us", "bigint", (c) => c.notNull())
+        .addColumn("upload_id", "text", (c) => c.notNull())
+        .addColumn("part_size", "bigint", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addUniqueConstraint("uploads_location_key", ["location_id", "key"])
+        .execute();
+      await db.schema
+        .createTable("upload_parts")
+        .addColumn("upload_row_id", "bigint", (c) => c.notNull().references("uploads.id").onDelete("cascade"))
+        .addColumn("part_number", "integer", (c) => c.notNull())
+        .addColumn("etag", "text", (c) => c.notNull())
+        .addColumn("md5", "text", (c) => c.notNull())
+        .addColumn("checksum", "text")
+        .addPrimaryKeyConstraint("upload_parts_pk", ["upload_row_id", "part_number"])
+        .execute();
+    },
+  };
+
+  // A thaw requested of an archived replica, so a later run or the daemon finishes the copy.
+  const restores: Migration = {
+    async up(db: Kysely<unknown>) {
+      await id(db.schema.createTable("restore_requests"))
+        .addColumn("replica_id", "bigint", (c) => c.notNull().references("replicas.id"))
+        .addColumn("file_id", "bigint", (c) => c.notNull().references("files.id"))
+        .addColumn("tier", "text", (c) => c.notNull())
+        .addColumn("days", "integer", (c) => c.notNull())
+        .addColumn("requested_at", "bigint", (c) => c.notNull())
+        .addColumn("expected_at", "bigint")
+        .addColumn("target_dir", "text")
+        .addColumn("replica_state", "text", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("finished_at", "bigint")
+        .addColumn("error", "text")
+        .execute();
+      await db.schema.createIndex("restore_requests_state").on("restore_requests").columns(["state", "id"]).execute();
+    },
+  };
+
+  // What a release put in a file's place, so a scan can tell the stub from new data.
+  const stubs: Migration = {
+    async up(db: Kysely<unknown>) {
+      // One column per statement: SQLite's ALTER TABLE adds one at a time.
+      for (const column of ["stub_size", "stub_mtime_us", "stub_inode"]) {
+        await db.schema.alterTable("files").addColumn(column, "bigint").execute();
+      }
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
+      "0002_uploads": uploads,
       "0003_policies": policies,
+      "0004_restores": restores,
+      "0005_stubs": stubs,
     }),
   };
 }

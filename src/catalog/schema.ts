@@ -16,6 +16,9 @@ export interface CatalogSchema {
   events: EventTable;
   purge_notices: PurgeNoticeTable;
   policy_locks: PolicyLockTable;
+  uploads: UploadTable;
+  upload_parts: UploadPartTable;
+  restore_requests: RestoreRequestTable;
 }
 
 export interface LocationTable {
@@ -71,6 +74,14 @@ export interface FileTable {
   seen_scan_id: number;
   changed_scan_id: number;
   deleted_scan_id: number | null;
+  /**
+   * The stub a release put in the file's place (size, mtime, inode as written): while the entry
+   * on disk still matches it, a scan keeps the row 'released' with the original size, mtime and
+   * hash. Set just before the stub is renamed into place, so a crash in between is harmless.
+   */
+  stub_size: number | null;
+  stub_mtime_us: number | null;
+  stub_inode: number | null;
 }
 
 export type ReplicaState = "present" | "archived" | "restoring" | "released" | "lost";
@@ -130,7 +141,8 @@ export type ActionKind =
   | "delete"
   | "verify"
   | "pack";
-export type ActionState = "pending" | "done" | "failed";
+/** skipped: not carried out because it no longer applied (stale) or the run stopped first. */
+export type ActionState = "pending" | "done" | "failed" | "skipped";
 
 /** The journal: every action a run planned, and how it ended. */
 export interface ActionTable {
@@ -148,6 +160,31 @@ export interface ActionTable {
   /** For multipart uploads to resume: the upload id and completed parts, as JSON. */
   progress: string | null;
   updated_at: number;
+}
+
+/** A multipart upload begun for one key at a target, from one version of a source file. */
+export interface UploadTable {
+  id: Generated<number>;
+  location_id: number;
+  key: string;
+  file_id: number;
+  source_size: number;
+  source_mtime_us: number;
+  /** The store's id of the upload (S3's UploadId). */
+  upload_id: string;
+  part_size: number;
+  created_at: number;
+}
+
+/** A part of an upload the server acknowledged. */
+export interface UploadPartTable {
+  upload_row_id: number;
+  part_number: number;
+  etag: string;
+  /** Hex MD5 of the part as sent. */
+  md5: string;
+  /** What the store must be shown again at completion (S3: the part's CRC32), if any. */
+  checksum: string | null;
 }
 
 /** Audit and lineage: what happened to which file, when, and by which run. */
@@ -182,6 +219,30 @@ export interface PolicyLockTable {
   holder: string;
   acquired_at: number;
   expires_at: number;
+}
+
+export type RestoreRequestState = "pending" | "done" | "failed";
+
+/**
+ * A thaw asked of an archived replica, and the copy still owed once it is readable. The
+ * replica reads 'restoring' meanwhile and gets `replica_state` back when the copy is done.
+ */
+export interface RestoreRequestTable {
+  id: Generated<number>;
+  replica_id: number;
+  file_id: number;
+  tier: "expedited" | "standard" | "bulk";
+  /** How long the thawed copy stays readable. */
+  days: number;
+  requested_at: number;
+  /** When the backend (or else the tier's published latency) says the thaw should be done. */
+  expected_at: number | null;
+  /** Absolute directory to restore under; null is the file's own place. */
+  target_dir: string | null;
+  replica_state: ReplicaState;
+  state: RestoreRequestState;
+  finished_at: number | null;
+  error: string | null;
 }
 
 export type FileRow = Selectable<FileTable>;

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
 import { listEntries, locationTotals } from "../catalog/browse.js";
 import { formatBytes } from "../config/units.js";
 import { EXIT, type Runner } from "./main.js";
 import { count } from "./output.js";
-import { printablePath } from "./paths.js";
 
 export function registerLs(program: Command, run: Runner): void {
   program

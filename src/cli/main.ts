@@ -1,9 +1,12 @@
 import { Command, CommanderError } from "commander";
 import { BackendError } from "../backends/backend.js";
 import { UsageError } from "../config/errors.js";
+import { registerApply } from "./apply.js";
 import { Context, type GlobalOptions } from "./context.js";
+import { registerDaemon } from "./daemon.js";
 import { registerInit } from "./init.js";
 import { registerLs } from "./ls.js";
+import { registerPlan } from "./plan.js";
 import { registerRestore } from "./restore.js";
 import { registerScan } from "./scan.js";
 import { registerShow } from "./show.js";
@@ -54,6 +57,9 @@ export async function main(argv: string[]): Promise<number> {
     registerVerify,
     registerLs,
     registerShow,
+    registerPlan,
+    registerApply,
+    registerDaemon,
   ]) {
     register(program, run);
   }

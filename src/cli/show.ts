@@ -1,10 +1,10 @@
 import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
 import { fileByPath } from "../catalog/files.js";
 import { replicasOfFile } from "../catalog/replicas.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes } from "../config/units.js";
 import { EXIT, type Runner } from "./main.js";
-import { printablePath } from "./paths.js";
 
 export function registerShow(program: Command, run: Runner): void {
   program

@@ -1,12 +1,12 @@
 import type { Command } from "commander";
 import { NeedsRestoreError } from "../backends/backend.js";
+import { printablePath } from "../backends/keys.js";
 import { markVerified, replicasToVerify } from "../catalog/replicas.js";
 import { hashObject } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
 import { EXIT, type Runner } from "./main.js";
 import { wholeNumber } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
-import { printablePath } from "./paths.js";
 
 export function registerVerify(program: Command, run: Runner): void {
   program

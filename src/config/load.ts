@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { isMap, LineCounter, parseDocument } from "yaml";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { policyFileSchema } from "../policy/schema.js";
+import { checkPolicies, type PolicyOrigin } from "../policy/validate.js";
 import { UsageError } from "./errors.js";
 import { type Config, configSchema } from "./schema.js";
 
@@ -52,8 +54,42 @@ function resolveCatalog(catalog: string, baseDir: string): string {
   return /^[a-z]+:\/\//i.test(catalog) ? catalog : resolve(baseDir, catalog.replace(/^sqlite:/, ""));
 }
 
-/** Parses YAML and validates it; every error names the file, line, column and key. */
+/**
+ * Parses YAML and validates it, with the policy files it includes (paths relative to it); every
+ * error names the file, line, column and key.
+ */
 export function parseConfigFile(file: string): Config {
+  const main = readYaml(file, "the config must be a mapping of keys (catalog, locations, defaults, policies)");
+  const config = validated(main, configSchema);
+  const policies = config.policies.map((policy, i) => ({ policy, origin: originOf(main, ["policies", i]) }));
+  config.include.forEach((entry, i) => {
+    const path = resolve(dirname(file), entry);
+    if (!existsSync(path)) {
+      throw new UsageError(`${main.position(["include", i])}: include.${i}: no policy file at ${path}`);
+    }
+    const included = readYaml(path, "a policy file must be a mapping with one key, policies");
+    validated(included, policyFileSchema).policies.forEach((policy, j) => {
+      policies.push({ policy, origin: originOf(included, ["policies", j]) });
+    });
+  });
+  const merged: Config = { ...config, policies: policies.map(({ policy, origin }) => withPathsFrom(policy, origin)) };
+  checkPolicies(
+    merged,
+    policies.map(({ origin }) => origin),
+  );
+  return merged;
+}
+
+interface YamlFile {
+  file: string;
+  doc: ReturnType<typeof parseDocument>;
+  lineCounter: LineCounter;
+  raw: unknown;
+  /** `file:line:col` of a key (or of the deepest part of its path that exists). */
+  position(path: readonly (string | number)[]): string;
+}
+
+function readYaml(file: string, notAMapping: string): YamlFile {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -67,13 +103,35 @@ export function parseConfigFile(file: string): Config {
     const at = lineCounter.linePos(yamlError.pos[0]);
     throw new UsageError(`${file}:${at.line}:${at.col}: ${yamlError.message.split("\n")[0]}`);
   }
-  const raw = doc.toJS() ?? {};
-  if (!isMap(doc.contents) && doc.contents !== null) {
-    throw new UsageError(`${file}:1:1: the config must be a mapping of keys (catalog, locations, defaults)`);
-  }
-  const result = configSchema.safeParse(raw);
+  if (!isMap(doc.contents) && doc.contents !== null) throw new UsageError(`${file}:1:1: ${notAMapping}`);
+  const position = (path: readonly (string | number)[]) => {
+    const at = locate(doc, lineCounter, path.map(String));
+    return at ? `${file}:${at.line}:${at.col}` : file;
+  };
+  return { file, doc, lineCounter, raw: doc.toJS() ?? {}, position };
+}
+
+function validated<T>(yaml: YamlFile, schema: z.ZodType<T, unknown>): T {
+  const result = schema.safeParse(yaml.raw);
   if (result.success) return result.data;
-  throw new UsageError(result.error.issues.map((issue) => describeIssue(file, doc, lineCounter, issue)).join("\n"));
+  throw new UsageError(
+    result.error.issues.map((issue) => describeIssue(yaml.file, yaml.doc, yaml.lineCounter, issue)).join("\n"),
+  );
+}
+
+function originOf(yaml: YamlFile, at: readonly (string | number)[]): PolicyOrigin & { file: string } {
+  return {
+    file: yaml.file,
+    position: (key) => yaml.position([...at, ...key]),
+    keyPath: (key) => [...at, ...key].join("."),
+  };
+}
+
+/** Relative paths in a policy are taken from the file that says them. */
+function withPathsFrom(policy: Config["policies"][number], origin: { file: string }): Config["policies"][number] {
+  const notices = policy.purge?.notices;
+  if (!policy.purge || notices === undefined || isAbsolute(notices)) return policy;
+  return { ...policy, purge: { ...policy.purge, notices: resolve(dirname(origin.file), notices) } };
 }
 
 function describeIssue(
@@ -106,6 +164,10 @@ function locate(doc: ReturnType<typeof parseDocument>, lineCounter: LineCounter,
       const pair = parent.items.find((item) => String((item.key as { value?: unknown })?.value) === path[depth - 1]);
       const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
       if (range) return lineCounter.linePos(range[0]);
+    }
+    if (isSeq(parent)) {
+      const item = parent.items[Number(path[depth - 1])] as { range?: [number, number, number] } | undefined;
+      if (item?.range) return lineCounter.linePos(item.range[0]);
     }
   }
   return undefined;

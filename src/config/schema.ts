@@ -1,31 +1,7 @@
 import { z } from "zod";
-import { parseDuration, parseSize } from "./units.js";
-
-/** A duration written for people (`10s`, `30d`), held as milliseconds. */
-export const durationMs = z.union([
-  z.number().nonnegative(),
-  z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (try 10s, 5m, 2h, 30d)` });
-      return z.NEVER;
-    }
-    return ms;
-  }),
-]);
-
-/** A size written for people (`1GiB`, `100MB`), held as bytes. */
-export const sizeBytes = z.union([
-  z.number().int().nonnegative(),
-  z.string().transform((text, ctx) => {
-    const bytes = parseSize(text);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${text}" is not a size (try 512KiB, 100MB, 1GiB)` });
-      return z.NEVER;
-    }
-    return bytes;
-  }),
-]);
+import { priceOverrideSchema } from "../cost/override.js";
+import { policySchema } from "../policy/schema.js";
+import { durationMs, sizeBytes } from "./units-schema.js";
 
 const tagMap = z.record(
   z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "tag names are letters, digits and _ . : -"),
@@ -91,6 +67,8 @@ export const locationSchema = z
     s3: s3Schema.optional(),
     azure: azureSchema.optional(),
     gcs: gcsSchema.optional(),
+    /** What storing here costs, when not the profile its URL implies (see docs/cost-model.md). */
+    price: priceOverrideSchema.optional(),
   })
   .strict();
 
@@ -102,6 +80,12 @@ export const defaultsSchema = z
     maxDeleteShare: z.number().min(0).max(1).default(0.25),
     /** One cap on bytes all transfers in flight may buffer together (parts, blocks). */
     maxBuffer: sizeBytes.default(256 * 1024 * 1024),
+    /** Parts (upload) or ranges (download) in flight per large file; "auto" fits them to the budget. */
+    streams: z
+      .union([z.literal("auto"), z.number().int().min(1).max(64)], {
+        error: 'must be "auto" or a whole number from 1 to 64',
+      })
+      .default("auto"),
   })
   .strict();
 
@@ -115,6 +99,9 @@ export const configSchema = z
       )
       .default({}),
     defaults: defaultsSchema.default(defaultsSchema.parse({})),
+    /** Policy files (paths relative to this file) whose policies join `policies`. */
+    include: z.array(z.string().min(1, "an include names a file")).default([]),
+    policies: z.array(policySchema).default([]),
   })
   .strict();
 

@@ -84,6 +84,12 @@ export interface PurgePolicyAction extends ActionBase {
   kind: "purge";
   noticeId: number;
   deleteAfter: number;
+  /**
+   * The policy's verified copies, checked at apply time as for a release. When absent (plans
+   * written before this field), every present replica of this version is checked, and at least
+   * one is needed.
+   */
+  requires?: { at: string; replicaId: number }[];
 }
 
 /** A replica no policy wants any more is removed. */
