@@ -1,4 +1,4 @@
-import { CompiledQuery, type InsertObject, sql } from "kysely";
+import { CompiledQuery, type InsertObject, type RawBuilder, sql } from "kysely";
 import type { CatalogDb } from "./db.js";
 import type { CatalogSchema, FileKind, FileRow } from "./schema.js";
 
@@ -41,6 +41,18 @@ const contentChanged = sql`(files.size <> excluded.size OR files.mtime_us <> exc
   OR files.inode <> excluded.inode OR files.kind <> excluded.kind OR files.state <> 'present')`;
 
 /**
+ * The entry on disk is still the stub a release wrote: the same size, and the same inode (a stub
+ * only touched or chmod-ed) or the same mtime (a stub copied back from a backup). The row then
+ * stays 'released' and keeps the original file's attributes and hash: the stub is not new data.
+ */
+const stubIntact = sql`(files.stub_size IS NOT NULL AND excluded.kind = 'file' AND excluded.size = files.stub_size
+  AND (excluded.inode = files.stub_inode OR excluded.mtime_us = files.stub_mtime_us))`;
+
+/** `column` as the scan saw it (`scanned`), unless the entry is an intact stub. */
+const unlessStub = <T = number>(column: keyof FileRow, scanned: RawBuilder<unknown> = sql.ref(`excluded.${column}`)) =>
+  sql<T>`CASE WHEN ${stubIntact} THEN ${sql.ref(`files.${column}`)} ELSE ${scanned} END`;
+
+/**
  * Writes scanned entries in multi-row upserts. The statement for a full batch is compiled once
  * and reused with fresh parameters: building a 16,000-parameter query per batch cost more than
  * running it.
@@ -73,17 +85,27 @@ export class FileUpserter {
       .onConflict((oc) =>
         oc.columns(["location_id", "path"]).doUpdateSet({
           kind: sql`excluded.kind`,
-          size: sql`excluded.size`,
-          mtime_us: sql`excluded.mtime_us`,
-          atime_us: sql`excluded.atime_us`,
-          ctime_us: sql`excluded.ctime_us`,
-          mode: sql`excluded.mode`,
-          uid: sql`excluded.uid`,
-          gid: sql`excluded.gid`,
-          inode: sql`excluded.inode`,
-          hash: sql`CASE WHEN ${contentChanged} THEN excluded.hash ELSE COALESCE(excluded.hash, files.hash) END`,
-          changed_scan_id: sql`CASE WHEN ${contentChanged} THEN excluded.changed_scan_id ELSE files.changed_scan_id END`,
-          state: sql`excluded.state`,
+          size: unlessStub("size"),
+          mtime_us: unlessStub("mtime_us"),
+          atime_us: unlessStub("atime_us"),
+          ctime_us: unlessStub("ctime_us"),
+          mode: unlessStub("mode"),
+          uid: unlessStub("uid"),
+          gid: unlessStub("gid"),
+          inode: unlessStub("inode"),
+          hash: unlessStub<string | null>(
+            "hash",
+            sql`CASE WHEN ${contentChanged} THEN excluded.hash ELSE COALESCE(excluded.hash, files.hash) END`,
+          ),
+          changed_scan_id: unlessStub(
+            "changed_scan_id",
+            sql`CASE WHEN ${contentChanged} THEN excluded.changed_scan_id ELSE files.changed_scan_id END`,
+          ),
+          // 'released' also when the release died between renaming the stub in and saying so.
+          state: sql`CASE WHEN ${stubIntact} THEN 'released' ELSE excluded.state END`,
+          stub_size: unlessStub<number | null>("stub_size", sql`NULL`),
+          stub_mtime_us: unlessStub<number | null>("stub_mtime_us", sql`NULL`),
+          stub_inode: unlessStub<number | null>("stub_inode", sql`NULL`),
           seen_scan_id: sql`excluded.seen_scan_id`,
           deleted_scan_id: sql`NULL`,
         }),
@@ -185,7 +207,10 @@ export async function finishScan(
     .updateTable("files")
     .set({ state: "deleted", deleted_scan_id: scanId })
     .where("location_id", "=", locationId)
-    .where("state", "=", "present")
+    // A released file whose stub is gone is gone too; a purged one (no stub) was never expected.
+    .where((eb) =>
+      eb.or([eb("state", "=", "present"), eb.and([eb("state", "=", "released"), eb("stub_size", "is not", null)])]),
+    )
     .where("seen_scan_id", "<>", scanId);
   for (const dir of unseenSubtrees) {
     // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
@@ -267,4 +292,50 @@ export async function fileByPath({ db }: CatalogDb, locationId: number, path: st
     .where("location_id", "=", locationId)
     .where("path", "=", path)
     .executeTakeFirst();
+}
+
+export async function fileById({ db }: CatalogDb, id: number): Promise<FileRow | undefined> {
+  return db.selectFrom("files").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+/** What a release wrote in a file's place: size, mtime and inode of the stub. */
+export interface StubStat {
+  size: number;
+  mtimeUs: number;
+  inode: number;
+}
+
+/**
+ * Records the stub about to replace a file (or, with null, forgets it). Written before the
+ * rename, so a scan after a crash between rename and `markReleased` still knows the stub.
+ */
+export async function recordStub({ db }: CatalogDb, fileId: number, stub: StubStat | null): Promise<void> {
+  await db
+    .updateTable("files")
+    .set({ stub_size: stub?.size ?? null, stub_mtime_us: stub?.mtimeUs ?? null, stub_inode: stub?.inode ?? null })
+    .where("id", "=", fileId)
+    .execute();
+}
+
+/** The file's data now lives in its replicas only; size, mtime and hash stay the original's. */
+export async function markReleased({ db }: CatalogDb, fileId: number): Promise<void> {
+  await db.updateTable("files").set({ state: "released" }).where("id", "=", fileId).execute();
+}
+
+/** An access seen outside a scan (a purge found the file read since its notice). */
+export async function recordAtime({ db }: CatalogDb, fileId: number, atimeUs: number): Promise<void> {
+  await db.updateTable("files").set({ atime_us: atimeUs }).where("id", "=", fileId).execute();
+}
+
+/**
+ * A purged file: its data lives in its verified replicas alone, like a released file's, but
+ * nothing stands in its place. Not 'deleted', which would tell `sync --delete` and pruning
+ * policies to remove those very replicas.
+ */
+export async function markPurged({ db }: CatalogDb, fileId: number): Promise<void> {
+  await db
+    .updateTable("files")
+    .set({ state: "released", stub_size: null, stub_mtime_us: null, stub_inode: null })
+    .where("id", "=", fileId)
+    .execute();
 }

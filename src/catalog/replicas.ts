@@ -82,6 +82,20 @@ export async function markVerified(
     .execute();
 }
 
+/** A replica changed storage class in place (a server-side copy onto itself). */
+export async function setReplicaClass(
+  { db }: CatalogDb,
+  replicaId: number,
+  storageClass: string,
+  etag: string | null,
+): Promise<void> {
+  await db
+    .updateTable("replicas")
+    .set((eb) => ({ storage_class: storageClass, etag: etag ?? eb.ref("etag") }))
+    .where("id", "=", replicaId)
+    .execute();
+}
+
 export type { ReplicaRow };
 
 /** Replicas to check, page by page: at one location, or everywhere. */
@@ -103,8 +117,16 @@ export async function* replicasToVerify(catalog: CatalogDb, locationId: number |
   }
 }
 
-/** Files at a location under `prefix` with every readable replica, for restore. */
-export async function* filesWithReplicas(catalog: CatalogDb, locationId: number, prefix: string) {
+/**
+ * Files at a location under `prefix`, each with its replicas in `states` (by default the
+ * present ones), for restore.
+ */
+export async function* filesWithReplicas(
+  catalog: CatalogDb,
+  locationId: number,
+  prefix: string,
+  states: readonly ReplicaState[] = ["present"],
+) {
   let after = "";
   for (;;) {
     let query = catalog.db
@@ -126,7 +148,7 @@ export async function* filesWithReplicas(catalog: CatalogDb, locationId: number,
         "in",
         files.map((f) => f.id),
       )
-      .where("replicas.state", "=", "present")
+      .where("replicas.state", "in", states)
       .orderBy("replicas.id")
       .execute();
     for (const file of files) {

@@ -1,0 +1,158 @@
+import { basename } from "node:path";
+import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
+import { UsageError } from "../config/errors.js";
+import { formatDuration } from "../config/units.js";
+import type { PlanTotal, PolicyAction } from "../policy/actions.js";
+import { type ApplyReport, applyPlan, applyPolicies, type PolicyContext } from "../policy/apply.js";
+import { readPlanFile } from "../policy/plan-file.js";
+import { ACTION_KINDS, PlanTotals, planPolicies, selectPolicies } from "../policy/planner.js";
+import type { Context } from "./context.js";
+import { EXIT, type Runner } from "./main.js";
+import { collect, wholeNumber } from "./options.js";
+import { count, filesAndBytes } from "./output.js";
+import { usd } from "./plan.js";
+
+interface ApplyCliOptions {
+  policy: string[];
+  dryRun: boolean;
+  transfers?: number;
+}
+
+export function registerApply(program: Command, run: Runner): void {
+  program
+    .command("apply")
+    .description("carry out a plan: exactly the plan file given, or the policies planned now")
+    .argument("[plan]", "a plan file written by `strata plan --out`; without one, the policies are planned first")
+    .option("--policy <name>", "only this policy's actions (repeatable)", collect, [])
+    .option("-n, --dry-run", "print what would be done and change nothing", false)
+    .option("--transfers <n>", "actions in flight (default: defaults.transfers)", wholeNumber(1, 1024))
+    .action(
+      run(async (ctx, planPath: string | undefined, opts: ApplyCliOptions) =>
+        planPath === undefined ? applyPlanned(ctx, opts) : applyFile(ctx, planPath, opts),
+      ),
+    );
+}
+
+async function applyFile(ctx: Context, planPath: string, opts: ApplyCliOptions): Promise<number> {
+  const plan = await readPlanFile(planPath);
+  const unknown = opts.policy.find((name) => !plan.header.policies.includes(name));
+  if (unknown !== undefined) {
+    throw new UsageError(`--policy ${unknown}: not in ${planPath} (it holds ${plan.header.policies.join(", ")})`);
+  }
+  const wanted = (policy: string) => opts.policy.length === 0 || opts.policy.includes(policy);
+  const totals = plan.totals.filter((t) => wanted(t.policy));
+  printPlan(ctx, `Plan ${basename(planPath)} of ${plan.header.createdAt}`, totals);
+  if (opts.dryRun || totals.length === 0) return done(ctx, totals);
+  const deps = configuredOnly(ctx);
+  await checkLocations(ctx, plan.header.policies.filter(wanted));
+  const progress = ctx.out.progress(sum(totals));
+  const report = await applyPlan(deps, only(plan.actions, wanted), {
+    transfers: opts.transfers ?? ctx.defaults.transfers,
+    maxBuffer: ctx.defaults.maxBuffer,
+    plannedAt: Date.parse(plan.header.createdAt),
+    command: `apply ${basename(planPath)}`,
+    progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
+  }).finally(() => progress.stop());
+  return finish(ctx, totals, report);
+}
+
+async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number> {
+  const { config } = ctx.loaded;
+  const policies = selectPolicies(config, opts.policy);
+  const names = policies.map((p) => p.name);
+  if (names.length === 0) throw new UsageError("no enabled policies in the config: nothing to apply");
+  const counted = new PlanTotals();
+  for await (const action of planPolicies(ctx.catalog, config, { policies: opts.policy, now: Date.now() })) {
+    counted.add(action);
+  }
+  const totals = counted.list();
+  printPlan(ctx, `Plan of ${names.join(", ")}`, totals);
+  for (const p of policies) {
+    if (p.then === "keep" || !totals.some((t) => t.policy === p.name && t.kind === "copy")) continue;
+    const next = p.then === "release" ? "releases" : "announces for purge";
+    ctx.out.info(`  ${p.name}  then ${next} what these copies make safe, planned again once they are verified`);
+  }
+  if (opts.dryRun || totals.length === 0) return done(ctx, totals);
+  await checkLocations(ctx, names);
+  const progress = ctx.out.progress(sum(totals));
+  const report = await applyPolicies(configuredOnly(ctx), {
+    policies: opts.policy,
+    ...(opts.transfers ? { transfers: opts.transfers } : {}),
+    progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
+  }).finally(() => progress.stop());
+  return finish(ctx, totals, report);
+}
+
+/**
+ * The context with locations limited to the config's names: an action naming a location the
+ * config no longer has fails, rather than the name being taken for a relative path.
+ */
+function configuredOnly(ctx: Context): PolicyContext {
+  return {
+    catalog: ctx.catalog,
+    retryPolicy: ctx.retryPolicy,
+    loaded: ctx.loaded,
+    defaults: ctx.defaults,
+    location: (name) =>
+      Object.hasOwn(ctx.loaded.config.locations, name)
+        ? ctx.location(name)
+        : Promise.reject(new Error(`location ${name} is not in the config`)),
+  };
+}
+
+/** A wrong bucket, key or endpoint is one clear line before anything runs, not a failure per file. */
+async function checkLocations(ctx: Context, policyNames: readonly string[]): Promise<void> {
+  const names = new Set(
+    ctx.loaded.config.policies
+      .filter((p) => policyNames.includes(p.name))
+      .flatMap((p) => [...p.from, ...p.place.map((place) => place.to)]),
+  );
+  await Promise.all([...names].map(async (name) => (await ctx.location(name)).backend.check()));
+}
+
+async function* only(actions: AsyncIterable<PolicyAction>, wanted: (policy: string) => boolean) {
+  for await (const action of actions) if (wanted(action.policy)) yield action;
+}
+
+function sum(totals: readonly PlanTotal[]): { files: number; bytes: number } {
+  return totals.reduce((s, t) => ({ files: s.files + t.files, bytes: s.bytes + t.bytes }), { files: 0, bytes: 0 });
+}
+
+function printPlan(ctx: Context, title: string, totals: readonly PlanTotal[]): void {
+  if (totals.length === 0) {
+    ctx.out.info(`${title}: nothing to do`);
+    return;
+  }
+  ctx.out.info(`${title}:`);
+  for (const t of totals) {
+    ctx.out.info(
+      `  ${t.policy}  ${t.kind.padEnd(10)} ${filesAndBytes(t.files, t.bytes)}, ` +
+        `${t.monthlyCostDelta > 0 ? "+" : ""}${usd(t.monthlyCostDelta)}/month, ${usd(t.oneTimeCost)} once`,
+    );
+  }
+}
+
+function done(ctx: Context, totals: readonly PlanTotal[]): number {
+  ctx.out.json({ plan: totals, dryRun: true });
+  return EXIT.ok;
+}
+
+function finish(ctx: Context, totals: readonly PlanTotal[], report: ApplyReport): number {
+  const { out } = ctx;
+  for (const f of report.failures) {
+    out.warn(`failed: ${f.kind} ${f.location}:${printablePath(f.path)}: ${f.reason}`);
+  }
+  for (const s of report.stale) out.detail(`skipped: ${s.kind} ${s.location}:${printablePath(s.path)}: ${s.reason}`);
+  out.info(`Applied in ${formatDuration(report.elapsedMs)}:`);
+  for (const kind of ACTION_KINDS) {
+    const k = report.kinds[kind];
+    if (k.files + k.stale + k.failed === 0) continue;
+    out.info(
+      `  ${kind.padEnd(10)} ${filesAndBytes(k.files, k.bytes)}, ${count(k.stale)} stale, ${count(k.failed)} failed`,
+    );
+  }
+  if (report.stopped) out.info(`  stopped: ${count(report.notStarted)} actions were not begun`);
+  out.json({ plan: totals, result: report });
+  return report.failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+}

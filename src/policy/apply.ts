@@ -1,0 +1,492 @@
+import type { Backend } from "../backends/backend.js";
+import type { CatalogDb } from "../catalog/db.js";
+import { fileById, setFileHashes } from "../catalog/files.js";
+import {
+  type ActionOutcome,
+  closeDeadRuns,
+  finishRun,
+  journalActions,
+  type PlannedAction,
+  settleActions,
+  startRun,
+} from "../catalog/journal.js";
+import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
+import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
+import { uploadJournal } from "../catalog/uploads.js";
+import type { Config } from "../config/schema.js";
+import { ByteBudget } from "../transfer/byte-budget.js";
+import { copyVerified } from "../transfer/copy.js";
+import type { ProgressListener } from "../transfer/executor.js";
+import { runPool } from "../transfer/pool.js";
+import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import type {
+  CopyPolicyAction,
+  DeletePolicyAction,
+  PolicyAction,
+  PolicyActionKind,
+  TransitionPolicyAction,
+} from "./actions.js";
+import { failed, type Outcome, stale } from "./outcome.js";
+import { ACTION_KINDS, planPolicies, selectPolicies } from "./planner.js";
+import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
+import { releaseFile } from "./release.js";
+
+/** A location as apply uses it; the CLI's Context resolves these by configured name. */
+export interface ApplyLocation {
+  name: string;
+  row: LocationRow;
+  backend: Backend;
+  settings: { tags: Record<string, string> };
+}
+
+export interface ApplyDeps {
+  catalog: CatalogDb;
+  /** A location by its configured name; throws for a name it does not know. */
+  location(name: string): Promise<ApplyLocation>;
+  retryPolicy: RetryPolicy;
+}
+
+export interface ApplyOptions {
+  /** Actions in flight at once. */
+  transfers: number;
+  /** The one cap on bytes buffered by all copies in flight together. */
+  maxBuffer: number;
+  /** Once aborted: nothing new starts, what is in flight finishes, the journal is settled. */
+  signal?: AbortSignal;
+  progress?: ProgressListener;
+  /** The run's name in the journal. */
+  command?: string;
+  /**
+   * When the plan was made (epoch ms). Notices then keep their whole grace period counted from
+   * when they go out, however long after planning that is; without it, the planned dates hold.
+   */
+  plannedAt?: number;
+}
+
+export interface KindTotals {
+  /** Actions carried out, and the bytes they moved, changed or freed. */
+  files: number;
+  bytes: number;
+  /** Skipped: the file or replica is no longer what the plan was made for. */
+  stale: number;
+  failed: number;
+}
+
+export interface ApplyIssue {
+  kind: PolicyActionKind;
+  policy: string;
+  location: string;
+  path: string;
+  reason: string;
+}
+
+export interface ApplyReport {
+  runId: number;
+  kinds: Record<PolicyActionKind, KindTotals>;
+  failures: ApplyIssue[];
+  /** Why actions were skipped as stale: the first MAX_LISTED_STALE of them (the counts are exact). */
+  stale: ApplyIssue[];
+  /** The signal stopped the run before every action was taken; `notStarted` were journaled but not begun. */
+  stopped: boolean;
+  notStarted: number;
+  bufferPeak: number;
+  elapsedMs: number;
+}
+
+export interface Journaled {
+  action: PolicyAction;
+  actionId: number;
+}
+
+const JOURNAL_CHUNK = 256;
+const MAX_LISTED_STALE = 1000;
+
+/** The states a file may be in for each kind of action to still make sense. */
+const LIVE_STATES: Record<PolicyActionKind, readonly FileState[]> = {
+  copy: ["present"],
+  transition: ["present", "released"],
+  restore: ["released", "present"],
+  release: ["present"],
+  notify: ["present"],
+  purge: ["present"],
+  delete: ["present", "released", "deleted"],
+};
+
+/**
+ * Carries out a plan's actions: each journaled as pending before it starts and settled after,
+ * at most `transfers` at once, copies under one buffered-bytes budget, each retried on transient
+ * errors. Every action first checks that the catalog still holds the version of the file it
+ * was planned for; one that no longer applies is skipped and counted as stale, never applied
+ * to other content.
+ */
+export async function applyPlan(
+  deps: ApplyDeps,
+  actions: AsyncIterable<PolicyAction>,
+  options: ApplyOptions,
+): Promise<ApplyReport> {
+  return execute(deps, options, (round) =>
+    round === 0 ? { actions, ...(options.plannedAt === undefined ? {} : { plannedAt: options.plannedAt }) } : undefined,
+  );
+}
+
+/** What `applyPolicies` needs: what apply needs, plus the config's policies and defaults. */
+export interface PolicyContext extends ApplyDeps {
+  loaded: { config: Config };
+  defaults: { transfers: number; maxBuffer: number };
+}
+
+export interface PolicyApplyOptions {
+  /** Only these policies (disabled ones too); default: every enabled policy. */
+  policies?: readonly string[];
+  signal?: AbortSignal;
+  transfers?: number;
+  progress?: ProgressListener;
+}
+
+/** Rounds of plan-then-apply in one run at most; a third finds nothing left in practice. */
+const MAX_ROUNDS = 3;
+
+/**
+ * Plans the policies against the catalog and applies the plan, as one journaled run. Copies
+ * made in one round are what lets the next release or purge-announce their source, so while
+ * a round got things done without failures the policies are planned again (up to MAX_ROUNDS):
+ * one run reaches the state the policies ask for, and a plan right after it has nothing to do.
+ */
+export async function applyPolicies(ctx: PolicyContext, options: PolicyApplyOptions = {}): Promise<ApplyReport> {
+  const { config } = ctx.loaded;
+  const names = selectPolicies(config, options.policies).map((p) => p.name);
+  const applyOptions: ApplyOptions = {
+    transfers: options.transfers ?? ctx.defaults.transfers,
+    maxBuffer: ctx.defaults.maxBuffer,
+    command: `apply ${names.join(" ")}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.progress ? { progress: options.progress } : {}),
+  };
+  return execute(ctx, applyOptions, (round, last) => {
+    if (round > 0 && (round >= MAX_ROUNDS || last.done === 0 || last.failed > 0)) return undefined;
+    const now = Date.now();
+    return { actions: planPolicies(ctx.catalog, config, { policies: options.policies, now }), plannedAt: now };
+  });
+}
+
+interface RoundResult {
+  done: number;
+  failed: number;
+}
+
+/** The next round's actions and when they were planned, given how the last went; undefined: stop. */
+type NextRound = (
+  round: number,
+  last: RoundResult,
+) => { actions: AsyncIterable<PolicyAction>; plannedAt?: number } | undefined;
+
+async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound): Promise<ApplyReport> {
+  const started = Date.now();
+  await closeDeadRuns(deps.catalog);
+  const runId = await startRun(deps.catalog, options.command ?? "apply");
+  const run = new ApplyRun(deps, options, runId);
+  try {
+    let last: RoundResult = { done: 0, failed: 0 };
+    for (let round = 0; !options.signal?.aborted; round++) {
+      const planned = next(round, last);
+      if (!planned) break;
+      run.plannedAt = planned.plannedAt;
+      const before = run.counts();
+      await runPool(run.journaled(planned.actions), options.transfers, async (item) => {
+        await run.settle(item, await carryOut(run, item));
+      });
+      await run.notices.flushAll();
+      const after = run.counts();
+      last = { done: after.done - before.done, failed: after.failed - before.failed };
+    }
+  } finally {
+    await run.flush();
+  }
+  const report = run.report;
+  report.stopped = options.signal?.aborted ?? false;
+  report.bufferPeak = run.budget.peak;
+  report.elapsedMs = Date.now() - started;
+  const failedAny = report.failures.length > 0;
+  await finishRun(deps.catalog, runId, failedAny || report.stopped ? "partial" : "done", summaryOf(report));
+  return report;
+}
+
+/** The state of one apply run: locations, the budget, the tally, outcomes not yet written. */
+export class ApplyRun {
+  readonly report: ApplyReport;
+  readonly budget: ByteBudget;
+  readonly notices: NoticeBatcher;
+  /** When the actions now running were planned; notices count their grace from their own sending. */
+  plannedAt: number | undefined;
+  private outcomes: ActionOutcome[] = [];
+  private readonly locations = new Map<string, Promise<ApplyLocation>>();
+
+  constructor(
+    readonly deps: ApplyDeps,
+    readonly options: ApplyOptions,
+    runId: number,
+  ) {
+    this.budget = new ByteBudget(options.maxBuffer);
+    this.notices = new NoticeBatcher(this);
+    const kinds = Object.fromEntries(ACTION_KINDS.map((k) => [k, { files: 0, bytes: 0, stale: 0, failed: 0 }]));
+    this.report = {
+      runId,
+      kinds: kinds as Record<PolicyActionKind, KindTotals>,
+      failures: [],
+      stale: [],
+      stopped: false,
+      notStarted: 0,
+      bufferPeak: 0,
+      elapsedMs: 0,
+    };
+  }
+
+  get catalog(): CatalogDb {
+    return this.deps.catalog;
+  }
+
+  get retry(): RetryPolicy {
+    return this.deps.retryPolicy;
+  }
+
+  resolve(name: string): Promise<ApplyLocation> {
+    let location = this.locations.get(name);
+    if (!location) {
+      location = this.deps.location(name);
+      this.locations.set(name, location);
+    }
+    return location;
+  }
+
+  counts(): RoundResult {
+    const kinds = Object.values(this.report.kinds);
+    return { done: kinds.reduce((n, k) => n + k.files, 0), failed: kinds.reduce((n, k) => n + k.failed, 0) };
+  }
+
+  /** Journals actions as pending, a chunk at a time, and hands them out until the signal says stop. */
+  async *journaled(actions: AsyncIterable<PolicyAction>): AsyncGenerator<Journaled> {
+    const signal = this.options.signal;
+    let chunk: PolicyAction[] = [];
+    for await (const action of actions) {
+      if (signal?.aborted) break;
+      chunk.push(action);
+      if (chunk.length >= JOURNAL_CHUNK) {
+        yield* this.journalChunk(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0 && !signal?.aborted) yield* this.journalChunk(chunk);
+  }
+
+  /** Journaled before any starts; those the signal overtakes are settled as skipped. */
+  private async *journalChunk(chunk: PolicyAction[]): AsyncGenerator<Journaled> {
+    const described = await Promise.all(chunk.map((a) => this.describe(a)));
+    const ids = await journalActions(this.catalog, this.report.runId, described);
+    for (let i = 0; i < chunk.length; i++) {
+      const item = { action: chunk[i] as PolicyAction, actionId: ids[i] as number };
+      if (this.options.signal?.aborted) await this.skipUnstarted(item);
+      else yield item;
+    }
+  }
+
+  /** Counts an outcome and queues its journal entry; entries are written in batches. */
+  async settle(item: Journaled, outcome: Outcome): Promise<void> {
+    if (outcome.state === "deferred") return;
+    const { action } = item;
+    const totals = this.report.kinds[action.kind];
+    const issue = (reason: string): ApplyIssue => ({
+      kind: action.kind,
+      policy: action.policy,
+      location: action.file.location,
+      path: action.file.path,
+      reason,
+    });
+    if (outcome.state === "done") {
+      totals.files += 1;
+      totals.bytes += outcome.bytes;
+      this.outcomes.push({ id: item.actionId, state: "done", attempts: outcome.attempts, error: null });
+    } else if (outcome.state === "stale") {
+      totals.stale += 1;
+      if (this.report.stale.length < MAX_LISTED_STALE) this.report.stale.push(issue(outcome.reason));
+      this.outcomes.push({ id: item.actionId, state: "skipped", attempts: 0, error: outcome.reason });
+    } else {
+      totals.failed += 1;
+      this.report.failures.push(issue(outcome.error));
+      this.outcomes.push({ id: item.actionId, state: "failed", attempts: outcome.attempts, error: outcome.error });
+    }
+    this.options.progress?.fileDone();
+    if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
+  }
+
+  private async skipUnstarted(item: Journaled): Promise<void> {
+    this.report.notStarted += 1;
+    this.outcomes.push({
+      id: item.actionId,
+      state: "skipped",
+      attempts: 0,
+      error: "the run stopped before this began",
+    });
+    if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const outcomes = this.outcomes;
+    this.outcomes = [];
+    await settleActions(this.catalog, outcomes);
+  }
+
+  /** The journal's view of an action; a location the config no longer names is journaled as unknown. */
+  private async describe(action: PolicyAction): Promise<PlannedAction> {
+    const id = (name: string) =>
+      this.resolve(name).then(
+        (l) => l.row.id,
+        () => null,
+      );
+    const source = await id(action.file.location);
+    const base = { kind: action.kind, fileId: action.file.fileId, bytes: action.bytes };
+    switch (action.kind) {
+      case "copy":
+        return { ...base, sourceLocationId: source, targetLocationId: await id(action.to), key: action.key };
+      case "transition":
+      case "restore":
+      case "delete":
+        return { ...base, sourceLocationId: null, targetLocationId: await id(action.at), key: action.key };
+      default:
+        return { ...base, sourceLocationId: source, targetLocationId: null, key: action.file.path };
+    }
+  }
+}
+
+/** One action: checked against the catalog as it is now, then carried out. Never throws. */
+async function carryOut(run: ApplyRun, { action, actionId }: Journaled): Promise<Outcome> {
+  try {
+    const file = await fileById(run.catalog, action.file.fileId);
+    const from = await run.resolve(action.file.location);
+    const why = staleness(action, file, from.row.id);
+    if (why || !file) return stale(why ?? "not in the catalog");
+    switch (action.kind) {
+      case "copy":
+        return await copy(run, action, file);
+      case "transition":
+        return await transition(run, action, file);
+      case "release":
+        return await releaseFile(run, action, file);
+      case "notify":
+        return await notifyFile(run, { action, actionId }, file);
+      case "purge":
+        return await purgeFile(run, action, file);
+      case "delete":
+        return await deleteReplica(run, action, file);
+      case "restore":
+        return failed("restore actions are carried out by `strata restore`, not by apply");
+    }
+  } catch (err) {
+    return failed((err as Error).message, attemptsOf(err));
+  }
+}
+
+/** Why the catalog's file is no longer the one the action was planned for, if it is not. */
+function staleness(action: PolicyAction, file: FileRow | undefined, locationId: number): string | undefined {
+  const planned = action.file;
+  if (!file) return "the file is no longer in the catalog";
+  if (file.location_id !== locationId || file.path !== planned.path) {
+    return "the plan names another file under this id: it was made with another catalog";
+  }
+  if (file.size !== planned.size || file.mtime_us !== planned.mtimeUs) return "the file changed since the plan";
+  if (planned.hash !== null && file.hash !== null && planned.hash !== file.hash) {
+    return "the file's content changed since the plan";
+  }
+  if (!LIVE_STATES[action.kind].includes(file.state)) return `the file is ${file.state} now`;
+  return undefined;
+}
+
+async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Promise<Outcome> {
+  const source = await run.resolve(action.file.location);
+  const target = await run.resolve(action.to);
+  const held = await run.budget.acquire(target.backend.writeBuffer(file.size));
+  try {
+    const { value: result, attempts } = await withRetry(run.retry, () =>
+      copyVerified({
+        source: source.backend,
+        sourceKey: file.path,
+        target: target.backend,
+        targetKey: action.key,
+        size: file.size,
+        attributes: { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path },
+        ...(action.storageClass ? { storageClass: action.storageClass } : {}),
+        tags: target.settings.tags,
+        ...(file.hash ? { expectedHash: file.hash } : {}),
+        onBytes: (n) => run.options.progress?.bytes(n),
+        journal: uploadJournal(run.catalog, {
+          locationId: target.row.id,
+          key: action.key,
+          fileId: file.id,
+          sourceSize: file.size,
+          sourceMtimeUs: file.mtime_us,
+        }),
+      }),
+    );
+    // Recorded only now, after the target's hash matched: a replica on record is a checked one.
+    await recordReplicas(run.catalog, [
+      {
+        fileId: file.id,
+        locationId: target.row.id,
+        key: action.key,
+        size: result.size,
+        hash: result.sha256,
+        storageClass: result.stored.storageClass ?? action.storageClass,
+        state: "present",
+        sourceSize: file.size,
+        sourceMtimeUs: file.mtime_us,
+        etag: result.stored.etag ?? null,
+        verifiedAt: Date.now(),
+      },
+    ]);
+    if (file.hash === null) await setFileHashes(run.catalog, [{ fileId: file.id, hash: result.sha256 }]);
+    return { state: "done", attempts, bytes: result.size };
+  } finally {
+    run.budget.release(held);
+  }
+}
+
+async function transition(run: ApplyRun, action: TransitionPolicyAction, file: FileRow): Promise<Outcome> {
+  const replica = (await replicasOfFile(run.catalog, file.id)).find((r) => r.id === action.replicaId);
+  if (!replica || replica.location_name !== action.at || replica.key !== action.key) {
+    return stale(`the replica at ${action.at} is no longer on record`);
+  }
+  if (replica.state !== "present") return stale(`the replica at ${action.at} is ${replica.state}`);
+  if (replica.storage_class === action.toClass)
+    return stale(`the replica at ${action.at} is ${action.toClass} already`);
+  const at = await run.resolve(action.at);
+  const { value: info, attempts } = await withRetry(run.retry, () =>
+    at.backend.copy(replica.key, replica.key, { storageClass: action.toClass }),
+  );
+  await setReplicaClass(run.catalog, replica.id, info.storageClass ?? action.toClass, info.etag ?? null);
+  return { state: "done", attempts, bytes: replica.size };
+}
+
+async function deleteReplica(run: ApplyRun, action: DeletePolicyAction, file: FileRow): Promise<Outcome> {
+  const replicas = await replicasOfFile(run.catalog, file.id);
+  const replica = replicas.find((r) => r.id === action.replicaId);
+  if (!replica || replica.location_name !== action.at || replica.key !== action.key) {
+    return stale(`the replica at ${action.at} is gone already`);
+  }
+  // A released file lives in its replicas alone: never remove the last good one.
+  const others = replicas.filter((r) => r.id !== replica.id && r.state === "present" && r.hash === file.hash);
+  if (file.state === "released" && others.length === 0) {
+    return failed(`the replica at ${action.at} is the last verified copy of a released file; not deleted`);
+  }
+  const at = await run.resolve(action.at);
+  const { attempts } = await withRetry(run.retry, () => at.backend.delete([replica.key]));
+  await removeReplicas(run.catalog, [replica.id]);
+  return { state: "done", attempts, bytes: replica.size };
+}
+
+function summaryOf(report: ApplyReport) {
+  return {
+    kinds: report.kinds,
+    failures: report.failures.length,
+    stale: Object.values(report.kinds).reduce((n, k) => n + k.stale, 0),
+    stopped: report.stopped,
+  };
+}

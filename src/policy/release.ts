@@ -1,0 +1,158 @@
+import { randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
+import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
+import { NotFoundError } from "../backends/backend.js";
+import { PARTIAL_PREFIX, PosixBackend } from "../backends/posix.js";
+import { markReleased, recordStub } from "../catalog/files.js";
+import { markVerified, replicasOfFile } from "../catalog/replicas.js";
+import type { FileRow } from "../catalog/schema.js";
+import { hashObject } from "../transfer/copy.js";
+import { withRetry } from "../transfer/retry.js";
+import type { ReleasePolicyAction } from "./actions.js";
+import type { ApplyRun } from "./apply.js";
+import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
+import { failed, type Outcome, stale } from "./outcome.js";
+import { renderStub, type StubRecord } from "./stub.js";
+
+type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
+
+/**
+ * Frees a POSIX file's space: only once every required replica is on record as a present copy
+ * of this very version and reads back with the file's SHA-256 now, and only while the file on
+ * disk is still the version the catalog holds. The file is then replaced, atomically, by a stub
+ * that says where its data is; the catalog marks it released and keeps its size, mtime and hash.
+ */
+export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, file: FileRow): Promise<Outcome> {
+  const from = await run.resolve(action.file.location);
+  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to release`);
+  const problems = await verifyCopies(run, file, action.requires);
+  if (problems.length > 0) return failed(`not released: ${problems.join("; ")}`);
+  const good = (await replicasOfFile(run.catalog, file.id)).filter(
+    (r) => r.state === "present" && r.hash === file.hash,
+  );
+  const record: StubRecord = {
+    strata: "stub",
+    version: 1,
+    path: file.path,
+    size: file.size,
+    mtimeUs: file.mtime_us,
+    sha256: file.hash as string,
+    replicas: good.map((r) => ({ location: r.location_name, url: r.location_url, key: r.key, class: r.storage_class })),
+  };
+  const changed = await replaceWithStub(
+    run,
+    from.backend,
+    file,
+    renderStub(action.policy, from.name, new Date(), record),
+  );
+  if (changed) return stale(changed);
+  await markReleased(run.catalog, file.id);
+  return { state: "done", attempts: 1, bytes: file.size };
+}
+
+/**
+ * Checks, now, the copies a release or purge relies on; returns what is wrong (nothing when all
+ * hold). Each must be on record as present, of this version and hash, and must prove it: a
+ * readable replica is read back whole and hashed; an archived one (reading it would need a
+ * thaw) must exist with the same size and carry the same SHA-256, which Strata stored with it
+ * after the servers checked the upload. A replica that reads back wrong or is missing is marked
+ * lost, so the next plan copies it again.
+ */
+export async function verifyCopies(
+  run: ApplyRun,
+  file: FileRow,
+  requires: readonly { at: string; replicaId: number }[],
+): Promise<string[]> {
+  if (file.hash === null) return ["the file's content hash is not known"];
+  if (requires.length === 0) return ["no verified copy is required, and nothing is freed without one"];
+  const replicas = await replicasOfFile(run.catalog, file.id);
+  const problems: string[] = [];
+  for (const need of requires) {
+    const replica = replicas.find((r) => r.id === need.replicaId && r.location_name === need.at);
+    const problem = replica ? await checkReplica(run, file, replica) : "no replica on record";
+    if (problem) problems.push(`${need.at}: ${problem}`);
+  }
+  return problems;
+}
+
+async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Promise<string | undefined> {
+  if (replica.state !== "present") return `the replica is ${replica.state}`;
+  if (replica.hash !== file.hash) return "the replica holds other content";
+  if (replica.source_size !== file.size || replica.source_mtime_us !== file.mtime_us) {
+    return "the replica was copied from another version";
+  }
+  const { backend } = await run.resolve(replica.location_name);
+  let seen: string | undefined;
+  try {
+    if (backend.caps.archiveClasses.includes(replica.storage_class ?? "")) {
+      const info = await withRetry(run.retry, () => backend.stat(replica.key)).then((r) => r.value);
+      if (!info) throw new NotFoundError(backend.url, replica.key);
+      seen = info.size === file.size ? (info.sha256 ?? info.attributes?.sha256) : `a size of ${info.size} bytes`;
+      if (seen === undefined) return "archived, and the store reports no SHA-256 to check: thaw it first";
+    } else {
+      seen = (await withRetry(run.retry, () => hashObject(backend, replica.key))).value;
+    }
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) return `could not check it: ${(err as Error).message}`;
+    await markVerified(run.catalog, replica.id, { ok: false });
+    return "the object is missing (marked lost)";
+  }
+  if (seen !== file.hash) {
+    await markVerified(run.catalog, replica.id, { ok: false });
+    return `read back ${seen}, expected sha256 ${file.hash} (marked lost)`;
+  }
+  await markVerified(run.catalog, replica.id, { ok: true, at: Date.now() });
+  return undefined;
+}
+
+/**
+ * Writes the stub beside the file, with the file's mode, owner (where permitted) and times, and
+ * renames it over the file, checking just before that the file is still the catalog's version.
+ * The stub is on record before the rename, so a scan after a crash still recognises it.
+ * Returns why the file was left alone, or undefined once the stub is in place.
+ */
+async function replaceWithStub(
+  run: ApplyRun,
+  backend: PosixBackend,
+  file: FileRow,
+  text: string,
+): Promise<string | undefined> {
+  const target = backend.fsPath(file.path);
+  const before = await lstatIfAny(target);
+  const changed = changedOnDisk(before, file);
+  if (changed || !before) return changed;
+  const slash = file.path.lastIndexOf("/");
+  const tempName = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
+  const temp = backend.fsPath(slash < 0 ? tempName : `${file.path.slice(0, slash + 1)}${tempName}`);
+  let recorded = false;
+  try {
+    await writeFile(temp, text, { flag: "wx", mode: 0o600 });
+    await chown(temp, before.uid, before.gid).catch(unlessPermission);
+    await chmod(temp, before.mode & 0o7777);
+    // libuv truncates the seconds to whole microseconds; aim at the middle of the intended one.
+    await utimes(temp, (usOf(before.atimeMs) + 0.5) / 1e6, (file.mtime_us + 0.5) / 1e6);
+    const stub = await lstat(temp);
+    await recordStub(run.catalog, file.id, { size: stub.size, mtimeUs: usOf(stub.mtimeMs), inode: stub.ino });
+    recorded = true;
+    if (!sameEntry(before, await lstatIfAny(target))) {
+      await rm(temp, { force: true });
+      await recordStub(run.catalog, file.id, null);
+      return "the file changed while it was being released";
+    }
+    await rename(temp, target);
+    return undefined;
+  } catch (err) {
+    await rm(temp, { force: true });
+    if (recorded) await recordStub(run.catalog, file.id, null);
+    throw err;
+  }
+}
+
+function sameEntry(a: Stats, b: Stats | undefined): boolean {
+  return b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/** Only root may give a file away; anyone else keeps the stub as their own. */
+function unlessPermission(err: NodeJS.ErrnoException): void {
+  if (err.code !== "EPERM") throw err;
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyPlan, applyPolicies } from "../../src/policy/apply.js";
+import { parseStub } from "../../src/policy/stub.js";
+import { sha256Hex } from "../support/bytes.js";
+import { strata } from "../support/cli.js";
+import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { agedTree, CONTENT, kinds, RELEASE_OLD, stream, workspace } from "./apply-workspace.js";
+
+const BUCKET = "strata-apply";
+let rgw: RgwServer;
+let client: S3Client;
+
+beforeAll(async () => {
+  rgw = await startRgw();
+  // The in-process contexts find credentials where the AWS chain looks: the environment.
+  process.env.AWS_ACCESS_KEY_ID = rgw.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = rgw.secretAccessKey;
+  client = new S3Client({
+    endpoint: rgw.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+}, 300_000);
+
+afterAll(() => {
+  client?.destroy();
+  rgw?.stop();
+});
+
+function rgwWorkspace(prefix: string) {
+  return workspace({
+    locations: [
+      "  archive:",
+      `    url: s3://${BUCKET}/${prefix}`,
+      "    class: STANDARD",
+      "    s3:",
+      `      endpoint: ${rgw.endpoint}`,
+      "      forcePathStyle: true",
+      "      checksums: when_required",
+    ].join("\n"),
+    policies: RELEASE_OLD,
+  });
+}
+
+describe("apply with Ceph RGW", () => {
+  it("plans, applies, and then has nothing left to plan", async () => {
+    const ws = await rgwWorkspace("whole");
+    try {
+      agedTree(ws.tree, CONTENT, 40);
+      await ws.scan();
+      expect(kinds(await ws.plan())).toEqual({ copy: 3 });
+      const report = await applyPolicies(ws.ctx);
+      expect(report.failures).toEqual([]);
+      expect([report.kinds.copy.files, report.kinds.release.files]).toEqual([3, 3]);
+      expect(await ws.plan()).toEqual([]);
+      await ws.scan();
+      expect(await ws.plan()).toEqual([]);
+      const stored = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: "whole/old/a.dat" }));
+      expect(stored.StorageClass).toBe("STANDARD_IA");
+      expect(await stored.Body?.transformToString()).toBe(CONTENT["old/a.dat"]);
+      expect(parseStub(readFileSync(join(ws.tree, "old/a.dat"), "utf8"))?.replicas[0]?.url).toBe(
+        `s3://${BUCKET}/whole`,
+      );
+    } finally {
+      await ws.close();
+    }
+  }, 120_000);
+
+  it("releases nothing whose object reads back wrong; the released file comes back with strata restore", async () => {
+    const ws = await rgwWorkspace("corrupt");
+    try {
+      agedTree(ws.tree, CONTENT, 40);
+      await ws.scan();
+      await applyPlan(ws.ctx, stream(await ws.plan()), { transfers: 4, maxBuffer: 1 << 20 });
+      const flipped = Buffer.from(Buffer.from(CONTENT["old/b.dat"] as string).map((b) => b ^ 0xff));
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "corrupt/old/b.dat", Body: flipped }));
+
+      const report = await applyPlan(ws.ctx, stream(await ws.plan()), { transfers: 4, maxBuffer: 1 << 20 });
+      expect(report.kinds.release).toEqual({ files: 2, bytes: 26_000, stale: 0, failed: 1 });
+      expect(report.failures).toEqual([
+        expect.objectContaining({
+          path: "old/b.dat",
+          reason: `not released: archive: read back ${sha256Hex(flipped)}, expected sha256 ${sha256Hex(CONTENT["old/b.dat"] as string)} (marked lost)`,
+        }),
+      ]);
+      expect(readFileSync(join(ws.tree, "old/b.dat"), "utf8")).toBe(CONTENT["old/b.dat"]);
+      expect(parseStub(readFileSync(join(ws.tree, "old/a.dat"), "utf8"))?.sha256).toBe(
+        sha256Hex(CONTENT["old/a.dat"] as string),
+      );
+
+      const restored = await strata(["--config", join(ws.dir, "strata.yaml"), "restore", "scratch:old/a.dat"], {
+        cwd: ws.dir,
+      });
+      expect(restored.stderr).toBe("");
+      expect(restored.code).toBe(0);
+      expect(readFileSync(join(ws.tree, "old/a.dat"), "utf8")).toBe(CONTENT["old/a.dat"]);
+    } finally {
+      await ws.close();
+    }
+  }, 120_000);
+});
