@@ -1,47 +1,111 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import picomatch from "picomatch";
-import { type Backend, NeedsRestoreError } from "../backends/backend.js";
-import { PosixBackend } from "../backends/posix.js";
+import type { RestoreTier } from "../backends/backend.js";
+import { printablePath } from "../backends/keys.js";
 import { parseLocationUrl } from "../backends/registry.js";
 import { filesWithReplicas } from "../catalog/replicas.js";
-import type { FileRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
-import { copyVerified } from "../transfer/copy.js";
+import { formatDuration } from "../config/units.js";
+import {
+  type CopyWrapper,
+  directoryTarget,
+  type FileOutcome,
+  finishPendingRestores,
+  type PendingReport,
+  type RestoreTarget,
+  restoreFile,
+  type ThawWish,
+  waitForRestores,
+} from "../policy/restores.js";
+import { ByteBudget } from "../transfer/byte-budget.js";
 import { runPool } from "../transfer/pool.js";
-import { attemptsOf, withRetry } from "../transfer/retry.js";
+import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { wholeNumber } from "./options.js";
+import { duration, streams, wholeNumber } from "./options.js";
 import { filesAndBytes, rates } from "./output.js";
-import { printablePath } from "./paths.js";
 
 interface RestoreOptions {
   to?: string;
   from?: string;
   transfers?: number;
+  streams?: StreamSetting;
+  tier?: RestoreTier;
+  deadline?: number;
+  days: number;
+  wait: boolean;
   dryRun: boolean;
 }
 
 export function registerRestore(program: Command, run: Runner): void {
   program
     .command("restore")
-    .description("bring files back from a replica, with mtime and mode, to where they were or into --to DIR")
-    .argument("<ref>", "LOCATION:path-or-glob (a directory restores its subtree), or an absolute path")
+    .description(
+      "bring files back from a replica, with mtime and mode, to where they were or into --to DIR; " +
+        "archived replicas are thawed first. Without <ref>, finishes the restores whose thaw is done",
+    )
+    .argument("[ref]", "LOCATION:path-or-glob (a directory restores its subtree), or an absolute path")
     .option("--to <dir>", "restore under this directory instead of the original place")
-    .option("--from <location>", "read from this replica location (default: the first readable)")
+    .option("--from <location>", "read from this replica location (default: the cheapest readable)")
     .option("--transfers <n>", "files in flight", wholeNumber(1, 1024))
-    .option("-n, --dry-run", "list what would be restored, change nothing", false)
+    .option("--streams <n>", 'ranges read at once per large file, 1-64 or "auto"', streams)
+    .addOption(
+      new Option("--tier <tier>", "thaw archived replicas at this tier").choices(["expedited", "standard", "bulk"]),
+    )
+    .option("--deadline <duration>", "thaw at the cheapest tier done within this (e.g. 12h)", duration)
+    .option("--days <n>", "days a thawed copy stays readable", wholeNumber(1, 365), 1)
+    .option("--wait", "wait for thaws, then finish the copies (else a later restore or the daemon does)", false)
+    .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false)
     .action(
-      run(async (ctx, ref: string, opts: RestoreOptions) => {
+      run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
+        if (opts.tier !== undefined && opts.deadline !== undefined) {
+          throw new UsageError("--tier and --deadline: give one of them, not both");
+        }
+        if (ref === undefined) return finishPending(ctx, opts);
         const { location, path } = await ctx.reference(ref, "<ref>");
         const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
         if (opts.to === undefined && location.parsed.kind !== "posix") {
           throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
         }
-        const target = opts.to === undefined ? location.backend : posixTarget(opts.to);
+        const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
         return restore(ctx, location, path, from, target, opts);
       }),
     );
+}
+
+/** The byte budget and streams each copy runs with. */
+function copyWrapper(ctx: Context, opts: RestoreOptions): CopyWrapper {
+  const planner = new StreamPlanner(opts.streams ?? ctx.defaults.streams, new ByteBudget(ctx.defaults.maxBuffer));
+  return (size, target, copy) => planner.hold(size, target, (n) => copy({ streams: n }));
+}
+
+interface Tally {
+  restored: { files: number; bytes: number };
+  /** Files restored per replica location. */
+  sources: Record<string, number>;
+  thawRequested: Thaw[];
+  stillThawing: Thaw[];
+  failures: { path: string; error: string }[];
+  /** Restore requests to wait for. */
+  waitFor: number[];
+}
+
+interface Thaw {
+  path: string;
+  from: string;
+  tier: RestoreTier;
+  expectedAt: string | null;
+}
+
+function newTally(): Tally {
+  return {
+    restored: { files: 0, bytes: 0 },
+    sources: {},
+    thawRequested: [],
+    stillThawing: [],
+    failures: [],
+    waitFor: [],
+  };
 }
 
 async function restore(
@@ -49,83 +113,180 @@ async function restore(
   location: ResolvedLocation,
   pattern: string,
   from: ResolvedLocation | undefined,
-  target: Backend,
+  target: RestoreTarget,
   opts: RestoreOptions,
 ): Promise<number> {
   const started = Date.now();
   const { out } = ctx;
   const { prefix, matches } = selector(pattern);
-  const done = { files: 0, bytes: 0 };
-  const failures: { path: string; error: string }[] = [];
+  const tally = newTally();
+  const thaw: ThawWish = {
+    days: opts.days,
+    ...(opts.tier ? { tier: opts.tier } : {}),
+    ...(opts.deadline !== undefined ? { deadlineMs: opts.deadline } : {}),
+  };
+  const wrapCopy = copyWrapper(ctx, opts);
   let matched = 0;
   await runPool(
-    filesWithReplicas(ctx.catalog, location.row.id, prefix),
+    filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]),
     opts.transfers ?? ctx.defaults.transfers,
     async ({ file, replicas }) => {
       if (!matches(file.path)) return;
       matched += 1;
       const candidates = replicas.filter((r) => (from ? r.location_id === from.row.id : true));
       if (candidates.length === 0) {
-        failures.push({ path: file.path, error: from ? `no present replica at ${from.name}` : "no present replica" });
+        tally.failures.push({ path: file.path, error: from ? `no replica at ${from.name}` : "no replica" });
         return;
       }
-      if (opts.dryRun) {
-        out.info(`would restore ${printablePath(file.path)} from ${candidates[0]?.location_name}`);
-        return;
-      }
-      const error = await restoreOne(ctx, file, candidates, target);
-      if (error) failures.push({ path: file.path, error });
-      else {
-        done.files += 1;
-        done.bytes += file.size;
-        out.detail(`restored ${printablePath(file.path)}`);
-      }
+      const outcome = await restoreFile(ctx, {
+        file,
+        replicas: candidates,
+        target,
+        thaw,
+        dryRun: opts.dryRun,
+        wrapCopy,
+      });
+      count(ctx, tally, file.path, outcome);
     },
   );
   if (matched === 0) throw new UsageError(`<ref> ${pattern || "(root)"}: no file in ${location.name} matches`);
-  for (const f of failures) out.warn(`not restored: ${printablePath(f.path)}: ${f.error}`);
-  out.info(
-    `Restored ${filesAndBytes(done.files, done.bytes)}, ${failures.length} failed ${rates(done.files, done.bytes, Date.now() - started)}`,
-  );
-  out.json({ restored: done, failures, dryRun: opts.dryRun });
-  return failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+  if (opts.wait && tally.waitFor.length > 0) {
+    out.info(`Waiting for ${tally.waitFor.length} thaw(s) to complete…`);
+    const waited = await waitForRestores(ctx, tally.waitFor, {
+      transfers: opts.transfers ?? ctx.defaults.transfers,
+      wrapCopy,
+    });
+    merge(tally, waited);
+  }
+  return summary(ctx, tally, started, opts.dryRun);
 }
 
-function posixTarget(dir: string): PosixBackend {
+/** `strata restore` without a path: finish what earlier runs asked to thaw. */
+async function finishPending(ctx: Context, opts: RestoreOptions): Promise<number> {
+  for (const [flag, given] of [
+    ["--to", opts.to],
+    ["--from", opts.from],
+    ["--tier", opts.tier],
+    ["--deadline", opts.deadline],
+  ] as const) {
+    if (given !== undefined) throw new UsageError(`${flag} needs a <ref>: it chooses what to restore`);
+  }
+  const started = Date.now();
+  const tally = newTally();
+  const transfers = opts.transfers ?? ctx.defaults.transfers;
+  const wrapCopy = copyWrapper(ctx, opts);
+  const first = await finishPendingRestores(ctx, { transfers, wrapCopy });
+  merge(tally, first);
+  if (opts.wait && first.thawing.length > 0) {
+    ctx.out.info(`Waiting for ${first.thawing.length} thaw(s) to complete…`);
+    merge(
+      tally,
+      await waitForRestores(
+        ctx,
+        first.thawing.map((t) => t.id),
+        { transfers, wrapCopy },
+      ),
+    );
+  }
+  return summary(ctx, tally, started, false);
+}
+
+function count(ctx: Context, tally: Tally, path: string, outcome: FileOutcome): void {
+  const shown = printablePath(path);
+  switch (outcome.kind) {
+    case "restored":
+      tally.restored.files += 1;
+      tally.restored.bytes += outcome.bytes;
+      tally.sources[outcome.from] = (tally.sources[outcome.from] ?? 0) + 1;
+      ctx.out.detail(`restored ${shown} from ${outcome.from}`);
+      return;
+    case "thawing": {
+      const thaw = { path, from: outcome.from, tier: outcome.tier, expectedAt: isoOrNull(outcome.expectedAt) };
+      if (outcome.requested) tally.thawRequested.push(thaw);
+      tally.stillThawing.push(thaw);
+      tally.waitFor.push(outcome.requestId);
+      if (outcome.requested) ctx.out.detail(`thaw requested: ${shown} at ${outcome.from} (tier ${outcome.tier})`);
+      return;
+    }
+    case "would-read":
+      ctx.out.info(`would restore ${shown} from ${outcome.from}${costNote(outcome.cost)}`);
+      return;
+    case "would-thaw":
+      ctx.out.info(`would thaw ${shown} at ${outcome.from} (tier ${outcome.tier})${costNote(outcome.cost)}`);
+      return;
+    case "failed":
+      tally.failures.push({ path, error: outcome.error });
+  }
+}
+
+/** Folds pending restores into the tally: what is still thawing is its latest word. */
+function merge(tally: Tally, report: PendingReport): void {
+  for (const r of report.restored) {
+    tally.restored.files += 1;
+    tally.restored.bytes += r.bytes;
+    tally.sources[r.from] = (tally.sources[r.from] ?? 0) + 1;
+  }
+  tally.stillThawing = report.thawing.map((t) => ({
+    path: t.path,
+    from: t.from,
+    tier: t.tier,
+    expectedAt: isoOrNull(t.expectedAt),
+  }));
+  for (const f of report.failed) tally.failures.push({ path: f.path, error: f.error });
+}
+
+function summary(ctx: Context, tally: Tally, started: number, dryRun: boolean): number {
+  const { out } = ctx;
+  for (const f of tally.failures) out.warn(`not restored: ${printablePath(f.path)}: ${f.error}`);
+  const thawsOnly = tally.restored.files === 0 && tally.failures.length === 0 && tally.stillThawing.length > 0;
+  if (!dryRun && !thawsOnly) {
+    const { files, bytes } = tally.restored;
+    out.info(
+      `Restored ${filesAndBytes(files, bytes)}, ${tally.failures.length} failed ${rates(files, bytes, Date.now() - started)}`,
+    );
+  }
+  if (tally.thawRequested.length > 0) {
+    const tiers = [...new Set(tally.thawRequested.map((t) => t.tier))].join(", ");
+    out.info(`Thaw requested for ${tally.thawRequested.length} file(s) (tier ${tiers})`);
+  }
+  if (tally.stillThawing.length > 0) {
+    out.info(
+      `Still thawing: ${tally.stillThawing.length} file(s), ${expectation(tally.stillThawing)}; ` +
+        "run strata restore again then (or use --wait) to finish the copies",
+    );
+    for (const t of tally.stillThawing) out.detail(`still thawing: ${printablePath(t.path)} at ${t.from}`);
+  }
+  out.json({
+    restored: tally.restored,
+    sources: tally.sources,
+    thawRequested: tally.thawRequested,
+    stillThawing: tally.stillThawing,
+    failures: tally.failures,
+    dryRun,
+  });
+  return tally.failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+}
+
+/** "expected by 2026-11-24T14:05:00.000Z (in 2 h 0 min)", from the latest expected time. */
+function expectation(thaws: Thaw[]): string {
+  const times = thaws.map((t) => (t.expectedAt === null ? Number.NaN : Date.parse(t.expectedAt)));
+  if (times.some(Number.isNaN)) return "expected time unknown";
+  const latest = Math.max(...times);
+  return `expected by ${new Date(latest).toISOString()} (in ${formatDuration(Math.max(0, latest - Date.now()))})`;
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function costNote(cost: number | undefined): string {
+  return cost === undefined || cost === 0 ? "" : `, about $${cost.toFixed(cost < 0.01 ? 6 : 2)}`;
+}
+
+function directoryArg(dir: string): RestoreTarget {
   const parsed = parseLocationUrl(dir);
   if (parsed.kind !== "posix") throw new UsageError(`--to ${dir}: restore writes to a directory`);
-  return new PosixBackend(parsed.root, parsed.url);
-}
-
-/** Tries each replica in turn; returns the last error, or undefined once one copy passed. */
-async function restoreOne(
-  ctx: Context,
-  file: FileRow,
-  replicas: { location_name: string; key: string; hash: string }[],
-  target: Backend,
-): Promise<string | undefined> {
-  let lastError = "";
-  for (const replica of replicas) {
-    const source = await ctx.location(replica.location_name);
-    try {
-      await withRetry(ctx.retryPolicy, () =>
-        copyVerified({
-          source: source.backend,
-          sourceKey: replica.key,
-          target,
-          targetKey: file.path,
-          size: file.size,
-          attributes: { mtimeUs: file.mtime_us, mode: file.mode & 0o7777 },
-          expectedHash: replica.hash,
-        }),
-      );
-      return undefined;
-    } catch (err) {
-      const archived = err instanceof NeedsRestoreError ? " (archived: thaw it first)" : "";
-      lastError = `${source.name}: ${(err as Error).message}${archived} after ${attemptsOf(err)} attempt(s)`;
-    }
-  }
-  return lastError;
+  return directoryTarget(parsed.root);
 }
 
 /** A path restores itself and its subtree; a glob matches paths; both narrow the catalog query. */

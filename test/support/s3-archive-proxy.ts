@@ -21,14 +21,25 @@ interface Thaw {
   days: number;
 }
 
+/** One RestoreObject the proxy accepted: the object's path (/bucket/key) and what was asked. */
+export interface RestoreRequestSeen {
+  path: string;
+  days: number;
+  /** The GlacierJobParameters tier as sent (Expedited, Standard, Bulk); AWS's default is Standard. */
+  tier: string;
+}
+
 export interface ArchiveProxy {
   endpoint: string;
+  /** Every restore request that started or renewed a thaw, in order. */
+  restores: RestoreRequestSeen[];
   close(): Promise<void>;
 }
 
 export async function startArchiveProxy(upstream: string, delayMs: number): Promise<ArchiveProxy> {
   const target = new URL(upstream);
   const archived = new Map<string, Thaw | undefined>();
+  const restores: RestoreRequestSeen[] = [];
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
@@ -72,6 +83,8 @@ export async function startArchiveProxy(upstream: string, delayMs: number): Prom
       if (thaw && !thawed(thaw))
         return xmlError(res, 409, "RestoreAlreadyInProgress", "Object restore is already in progress");
       const days = Number(/<Days>(\d+)<\/Days>/.exec(body)?.[1] ?? 1);
+      const tier = /<Tier>(\w+)<\/Tier>/.exec(body)?.[1] ?? "Standard";
+      restores.push({ path, days, tier });
       archived.set(path, { readyAt: thaw?.readyAt ?? Date.now() + delayMs, days });
       res.writeHead(thaw ? 200 : 202).end();
     });
@@ -113,6 +126,7 @@ export async function startArchiveProxy(upstream: string, delayMs: number): Prom
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    restores,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,0 +1,548 @@
+import { lstat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Backend, RestoreStatus, RestoreTier } from "../backends/backend.js";
+import { InvalidRequestError, NeedsRestoreError } from "../backends/backend.js";
+import { unsafeRelativeKey } from "../backends/keys.js";
+import { PosixBackend } from "../backends/posix.js";
+import { type ParsedLocation, parseLocationUrl } from "../backends/registry.js";
+import type { CatalogDb } from "../catalog/db.js";
+import {
+  markRestoredInPlace,
+  type PendingRestore,
+  pendingRestoreOf,
+  pendingRestores,
+  recordRestoreRequest,
+  rescheduleRestore,
+  settleRestore,
+  stillPending,
+} from "../catalog/restores.js";
+import type { FileRow, ReplicaRow, ReplicaState } from "../catalog/schema.js";
+import { formatDuration } from "../config/units.js";
+import {
+  cheapestRetrieval,
+  oneTimeTotal,
+  onpremProfile,
+  type Placement,
+  type PriceOverride,
+  type PriceProfile,
+  profileFor,
+  restoreDelta,
+} from "../cost/index.js";
+import { classPrice } from "../cost/profile.js";
+import { type CopyRequest, copyVerified } from "../transfer/copy.js";
+import { runPool } from "../transfer/pool.js";
+import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { parseStub, STUB_MAX_BYTES } from "./stub.js";
+
+/**
+ * Restore from replicas, archived ones included. A readable replica (present, not in an archive
+ * class) is copied at once, the cheapest first by its location's price profile. When only
+ * archived replicas exist, the cheapest is asked to thaw, and a `restore_requests` row keeps what
+ * is owed: the replica reads 'restoring' until the copy is made, by `--wait`, by a later
+ * `strata restore`, or by the daemon through `finishPendingRestores`. The replica then gets back
+ * the state it had (a thaw is temporary: the object stays in its archive class).
+ */
+
+/** What restore needs of a location; the CLI's resolved locations are these. */
+export interface RestoreLocation {
+  name: string;
+  parsed: ParsedLocation;
+  settings: { price?: PriceOverride | undefined };
+  backend: Backend;
+}
+
+/** What restore needs of its caller: the catalog, retries, and locations by name. */
+export interface RestoreDeps {
+  catalog: CatalogDb;
+  retryPolicy: RetryPolicy;
+  location(name: string): Promise<RestoreLocation>;
+}
+
+/** Settings a copy takes beyond what restore decides (parallel streams, a bandwidth cap). */
+export type CopyExtras = Omit<
+  Partial<CopyRequest>,
+  "source" | "sourceKey" | "target" | "targetKey" | "size" | "attributes" | "expectedHash"
+>;
+
+/** How each copy runs: the caller may hold a byte budget around it and add settings. */
+export type CopyWrapper = <T>(size: number, target: Backend, copy: (extras: CopyExtras) => Promise<T>) => Promise<T>;
+
+const plainCopy: CopyWrapper = (_size, _target, copy) => copy({});
+
+/** Which thaw to ask for: a tier, or the cheapest tier done within a deadline; default standard. */
+export interface ThawWish {
+  tier?: RestoreTier;
+  deadlineMs?: number;
+  /** How long the thawed copy stays readable. */
+  days: number;
+}
+
+export interface RestoreTarget {
+  /** An absolute directory, or null for the file's own place (replacing a stub). */
+  dir: string | null;
+  backend: Backend;
+}
+
+export type ReplicaCandidate = ReplicaRow & { location_name: string };
+
+export type FileOutcome =
+  | { kind: "restored"; from: string; bytes: number }
+  | {
+      kind: "thawing";
+      from: string;
+      tier: RestoreTier;
+      expectedAt: number | null;
+      /** Asked by this call, rather than found pending. */
+      requested: boolean;
+      requestId: number;
+    }
+  | { kind: "would-read"; from: string; cost: number | undefined }
+  | { kind: "would-thaw"; from: string; tier: RestoreTier; cost: number | undefined }
+  | { kind: "failed"; error: string };
+
+export interface RestoreFileRequest {
+  file: FileRow;
+  replicas: ReplicaCandidate[];
+  target: RestoreTarget;
+  thaw: ThawWish;
+  dryRun: boolean;
+  wrapCopy?: CopyWrapper;
+}
+
+/** Restores one file: reads the cheapest readable replica, or asks the cheapest archived one to thaw. */
+export async function restoreFile(deps: RestoreDeps, req: RestoreFileRequest): Promise<FileOutcome> {
+  const { file, target } = req;
+  // Remote keys are untrusted: refuse before paying for a thaw of something that cannot be written.
+  const unsafe = unsafeRelativeKey(file.path);
+  if (unsafe) return { kind: "failed", error: `${unsafe}: never written outside the target` };
+  if (!req.dryRun && req.replicas.some((r) => r.state === "restoring")) {
+    const pending = await pendingRestoreOf(deps.catalog, file.id, target.dir);
+    if (pending) return advance(deps, pending, target, req.wrapCopy);
+  }
+  const ranked = await rank(deps, req.replicas, req.thaw.days);
+  const readable = ranked.filter((c) => !c.archived);
+  if (readable.length > 0) return readOrPlan(deps, req, readable);
+
+  // Only archived replicas: one that is thawed already (by an earlier request) is read as it is.
+  const archived = await Promise.all(ranked.map(async (c) => ({ ...c, ...(await restoreStatus(deps, c)) })));
+  const thawed = archived.filter((c) => c.status?.state === "restored" || c.status?.state === "not-archived");
+  if (thawed.length > 0) return readOrPlan(deps, req, thawed);
+
+  const reasons = archived.flatMap((c) => (c.problem ? [c.problem] : []));
+  const viable = archived.flatMap((c) => {
+    if (!c.status) return [];
+    const tier = chooseTier(c.profile, c.replica.storage_class, c.replica.size, req.thaw);
+    if ("error" in tier) reasons.push(`${c.location.name}: ${tier.error}`);
+    if ("error" in tier) return [];
+    return [{ ...c, tier, cost: c.profile && restoreEstimate(c.profile, c.replica, tier.tier, req.thaw.days) }];
+  });
+  const best = viable.sort(byCost)[0];
+  if (!best) return { kind: "failed", error: reasons.join("; ") };
+  if (req.dryRun) return { kind: "would-thaw", from: best.location.name, tier: best.tier.tier, cost: best.cost };
+  return requestThaw(deps, req, best);
+}
+
+interface Ranked {
+  replica: ReplicaCandidate;
+  location: RestoreLocation;
+  profile: PriceProfile | undefined;
+  archived: boolean;
+  /** What getting the bytes back costs once (a thaw's being the cheapest tier's), if priced. */
+  cost: number | undefined;
+}
+
+/** Restores land on a POSIX tree: whatever leaves a cloud provider pays its egress. */
+const ON_PREMISES: Placement = { profile: onpremProfile() };
+
+/** Replicas with their locations, readable or not, cheapest first (unpriced last). */
+async function rank(deps: RestoreDeps, replicas: ReplicaCandidate[], days: number): Promise<Ranked[]> {
+  const ranked = await Promise.all(
+    replicas.map(async (replica) => {
+      const location = await deps.location(replica.location_name);
+      const profile = priceProfile(location);
+      const archiveClass = location.backend.caps.archiveClasses.includes(replica.storage_class ?? "");
+      return {
+        replica,
+        location,
+        profile,
+        archived: replica.state !== "present" || archiveClass,
+        cost: profile && restoreEstimate(profile, replica, undefined, days),
+      };
+    }),
+  );
+  return ranked.sort(byCost);
+}
+
+function byCost(a: { cost: number | undefined }, b: { cost: number | undefined }): number {
+  return (a.cost ?? Number.POSITIVE_INFINITY) - (b.cost ?? Number.POSITIVE_INFINITY);
+}
+
+function priceProfile(location: RestoreLocation): PriceProfile | undefined {
+  try {
+    return profileFor({ kind: location.parsed.kind, url: location.parsed.url, price: location.settings.price });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The one-time cost of bringing a replica's bytes home: thaw, kept copy, read and egress. */
+function restoreEstimate(
+  profile: PriceProfile,
+  replica: ReplicaCandidate,
+  tier: RestoreTier | undefined,
+  days: number,
+): number | undefined {
+  try {
+    const from = { profile, storageClass: replica.storage_class ?? undefined };
+    return oneTimeTotal(restoreDelta(from, ON_PREMISES, replica.size, tier, days));
+  } catch {
+    return undefined;
+  }
+}
+
+export type TierChoice = { tier: RestoreTier; latencyMs: number | undefined } | { error: string };
+
+/**
+ * The tier to thaw with: the one asked for (standard by default), or with a deadline the
+ * cheapest whose published latency fits. A class the profile does not price as an archive is
+ * thawed at the tier asked, unpriced.
+ */
+export function chooseTier(
+  profile: PriceProfile | undefined,
+  storageClass: string | null,
+  bytes: number,
+  wish: Omit<ThawWish, "days">,
+): TierChoice {
+  const className = storageClass ?? undefined;
+  const tiers = profile && archiveTiers(profile, className);
+  if (wish.deadlineMs === undefined) {
+    const tier = wish.tier ?? "standard";
+    if (tiers && !tiers[tier]) {
+      return { error: `${storageClass} offers no ${tier} restore (${Object.keys(tiers).join(", ")})` };
+    }
+    return { tier, latencyMs: tiers?.[tier]?.latencyMs };
+  }
+  if (!profile || !tiers) {
+    return { error: `no restore tiers are priced for class ${storageClass ?? "(default)"}; choose one with --tier` };
+  }
+  const best = cheapestRetrieval(profile, className, bytes, wish.deadlineMs);
+  if (best?.tier) return { tier: best.tier, latencyMs: best.latencyMs };
+  const [fastest, price] = Object.entries(tiers).sort(([, a], [, b]) => a.latencyMs - b.latencyMs)[0] ?? [];
+  return {
+    error:
+      `no restore tier of ${storageClass} is done within ${formatDuration(wish.deadlineMs)}` +
+      (price ? ` (fastest: ${fastest}, ${formatDuration(price.latencyMs)})` : ""),
+  };
+}
+
+function archiveTiers(profile: PriceProfile, storageClass: string | undefined) {
+  try {
+    return classPrice(profile, storageClass).archive?.tiers;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The object's thaw state as its store reports it, or why there is none. */
+async function restoreStatus(deps: RestoreDeps, c: Ranked): Promise<{ status?: RestoreStatus; problem?: string }> {
+  try {
+    const { value } = await withRetry(deps.retryPolicy, () => c.location.backend.stat(c.replica.key));
+    if (!value) return { problem: `${c.location.name}: ${JSON.stringify(c.replica.key)} is gone from the store` };
+    return { status: value.restore ?? { state: "not-archived" } };
+  } catch (err) {
+    return { problem: describe(c.location.name, err) };
+  }
+}
+
+async function readOrPlan(deps: RestoreDeps, req: RestoreFileRequest, sources: Ranked[]): Promise<FileOutcome> {
+  const first = sources[0] as Ranked;
+  if (req.dryRun) return { kind: "would-read", from: first.location.name, cost: first.cost };
+  const errors: string[] = [];
+  for (const source of sources) {
+    try {
+      const from = { ...versionOf(source.replica), file: req.file, source: source.location };
+      await copyInto(deps, from, req.target, req.wrapCopy);
+      return { kind: "restored", from: source.location.name, bytes: source.replica.size };
+    } catch (err) {
+      errors.push(describe(source.location.name, err));
+    }
+  }
+  return { kind: "failed", error: errors.join("; ") };
+}
+
+async function requestThaw(
+  deps: RestoreDeps,
+  req: RestoreFileRequest,
+  choice: Ranked & { tier: { tier: RestoreTier; latencyMs: number | undefined } },
+): Promise<FileOutcome> {
+  const { replica, location } = choice;
+  const tier = choice.tier.tier;
+  let status: RestoreStatus;
+  try {
+    // A thaw whose copy could not be written back is not worth paying for.
+    if (req.target.dir === null) {
+      await checkReplaceable(req.target.backend, { ...versionOf(replica), file: req.file, source: location });
+    }
+    status = (
+      await withRetry(deps.retryPolicy, () => location.backend.restore(replica.key, { days: req.thaw.days, tier }))
+    ).value;
+  } catch (err) {
+    return { kind: "failed", error: describe(location.name, err) };
+  }
+  if (status.state === "restored" || status.state === "not-archived") return readOrPlan(deps, req, [choice]);
+  const expectedAt = expected(status, choice.tier.latencyMs);
+  const requestId = await recordRestoreRequest(deps.catalog, {
+    replicaId: replica.id,
+    fileId: req.file.id,
+    tier,
+    days: req.thaw.days,
+    expectedAt,
+    targetDir: req.target.dir,
+  });
+  return { kind: "thawing", from: location.name, tier, expectedAt, requested: true, requestId };
+}
+
+/** When a thaw should be done: as the store says, or else as the tier's published latency says. */
+function expected(status: RestoreStatus, latencyMs: number | undefined): number | null {
+  if (status.state === "restoring" && status.readyAt) return status.readyAt.getTime();
+  return latencyMs === undefined ? null : Date.now() + latencyMs;
+}
+
+interface CopySource {
+  file: Pick<FileRow, "id" | "path" | "mode" | "state">;
+  source: RestoreLocation;
+  key: string;
+  hash: string;
+  size: number;
+  mtimeUs: number;
+}
+
+/** The version a replica holds: its bytes, and the mtime of the source it was copied from. */
+function versionOf(replica: ReplicaCandidate) {
+  return { key: replica.key, hash: replica.hash, size: replica.size, mtimeUs: replica.source_mtime_us };
+}
+
+/**
+ * Copies one replica to the target, verified by its hash, written atomically with its mtime and
+ * mode. In its own place the copy replaces only a stub or that same version, never other data;
+ * a released file is then present again.
+ */
+async function copyInto(deps: RestoreDeps, from: CopySource, target: RestoreTarget, wrap = plainCopy) {
+  const inPlace = target.dir === null;
+  if (inPlace) await checkReplaceable(target.backend, from);
+  await wrap(from.size, target.backend, (extras) =>
+    withRetry(deps.retryPolicy, () =>
+      copyVerified({
+        ...extras,
+        source: from.source.backend,
+        sourceKey: from.key,
+        target: target.backend,
+        targetKey: from.file.path,
+        size: from.size,
+        attributes: { mtimeUs: from.mtimeUs, mode: from.file.mode & 0o7777 },
+        expectedHash: from.hash,
+      }),
+    ),
+  );
+  if (inPlace && from.file.state === "released" && target.backend instanceof PosixBackend) {
+    const { ino } = await lstat(target.backend.fsPath(from.file.path));
+    await markRestoredInPlace(deps.catalog, from.file.id, { size: from.size, mtimeUs: from.mtimeUs, inode: ino });
+  }
+}
+
+/** What is in the file's place may be replaced only when it is a Strata stub or this very version. */
+async function checkReplaceable(backend: Backend, from: CopySource): Promise<void> {
+  const existing = await backend.stat(from.file.path);
+  if (!existing) return;
+  if (existing.size === from.size && existing.modifiedUs === from.mtimeUs) return;
+  if (existing.size <= STUB_MAX_BYTES) {
+    const { body } = await backend.read(from.file.path);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    if (parseStub(Buffer.concat(chunks).toString("utf8"))) return;
+  }
+  throw new OccupiedError(backend.url, from.file.path);
+}
+
+/** The file's place holds data a restore must not overwrite. */
+class OccupiedError extends InvalidRequestError {
+  constructor(location: string, path: string) {
+    super(
+      location,
+      `${JSON.stringify(path)} holds other data than this version (nor a strata stub); left alone: restore with --to DIR`,
+    );
+  }
+}
+
+function describe(location: string, err: unknown): string {
+  if (err instanceof OccupiedError) return err.message;
+  const archived = err instanceof NeedsRestoreError ? " (archived: thaw it first)" : "";
+  return `${location}: ${(err as Error).message}${archived} after ${attemptsOf(err)} attempt(s)`;
+}
+
+/**
+ * Moves one pending request on: finishes the copy when the object is readable, asks again when
+ * the thaw lapsed before it was used, or says it is still thawing.
+ */
+async function advance(
+  deps: RestoreDeps,
+  pending: PendingRestore,
+  target: RestoreTarget,
+  wrapCopy?: CopyWrapper,
+): Promise<FileOutcome> {
+  const source = await deps.location(pending.replica_location);
+  const from = source.name;
+  const thawing = (expectedAt: number | null, requested: boolean): FileOutcome => ({
+    kind: "thawing",
+    from,
+    tier: pending.tier,
+    expectedAt,
+    requested,
+    requestId: pending.id,
+  });
+  const settle = (replicaState: ReplicaState, error?: string) =>
+    settleRestore(
+      deps.catalog,
+      { id: pending.id, replicaId: pending.replica_id },
+      error === undefined ? { state: "done", replicaState } : { state: "failed", error, replicaState },
+    );
+  try {
+    const info = (await withRetry(deps.retryPolicy, () => source.backend.stat(pending.replica_key))).value;
+    if (!info) {
+      const error = `${from}: the archived object ${JSON.stringify(pending.replica_key)} is gone`;
+      await settle("lost", error);
+      return { kind: "failed", error };
+    }
+    const status = info.restore ?? { state: "not-archived" };
+    if (status.state === "restoring") return thawing(status.readyAt?.getTime() ?? pending.expected_at, false);
+    if (status.state === "archived") {
+      // The thaw lapsed before its copy was made (or the store never began it): ask again.
+      const again = (
+        await withRetry(deps.retryPolicy, () =>
+          source.backend.restore(pending.replica_key, { days: pending.days, tier: pending.tier }),
+        )
+      ).value;
+      if (again.state !== "restored" && again.state !== "not-archived") {
+        const profile = priceProfile(source);
+        const latency = profile && archiveTiers(profile, pending.storage_class ?? undefined)?.[pending.tier]?.latencyMs;
+        const expectedAt = expected(again, latency);
+        await rescheduleRestore(deps.catalog, pending.id, expectedAt);
+        return thawing(expectedAt, true);
+      }
+    }
+  } catch (err) {
+    return { kind: "failed", error: describe(from, err) };
+  }
+  const copy: CopySource = {
+    file: { id: pending.file_id, path: pending.path, mode: pending.mode, state: pending.file_state },
+    source,
+    key: pending.replica_key,
+    hash: pending.replica_hash,
+    size: pending.replica_size,
+    mtimeUs: pending.source_mtime_us,
+  };
+  try {
+    await copyInto(deps, copy, target, wrapCopy);
+  } catch (err) {
+    const error = describe(from, err);
+    // A transient failure stays pending for the next run; any other ends the request.
+    if (!isRetryable(err)) await settle(pending.replica_state, error);
+    return { kind: "failed", error };
+  }
+  await settle(pending.replica_state);
+  return { kind: "restored", from, bytes: pending.replica_size };
+}
+
+export interface PendingReport {
+  restored: { location: string; path: string; from: string; bytes: number }[];
+  /** `id` is the request's, to wait for. */
+  thawing: { id: number; location: string; path: string; from: string; tier: RestoreTier; expectedAt: number | null }[];
+  /** `id` is the request's: one that failed transiently stays pending for a later run. */
+  failed: { id: number; location: string; path: string; error: string }[];
+}
+
+export interface FinishOptions {
+  /** Only these requests; default every pending one. */
+  ids?: readonly number[];
+  transfers?: number;
+  wrapCopy?: CopyWrapper;
+}
+
+/**
+ * Finishes every pending restore whose thaw is done (the daemon calls this each cycle; a
+ * `strata restore` without a path does too), asks again for thaws that lapsed unused, and
+ * reports the ones still thawing.
+ */
+export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptions = {}): Promise<PendingReport> {
+  const report: PendingReport = { restored: [], thawing: [], failed: [] };
+  const targets = new Map<string, RestoreTarget>();
+  const targetOf = async (pending: PendingRestore): Promise<RestoreTarget> => {
+    if (pending.target_dir === null) {
+      return { dir: null, backend: (await deps.location(pending.file_location)).backend };
+    }
+    let target = targets.get(pending.target_dir);
+    if (!target) {
+      target = directoryTarget(pending.target_dir);
+      targets.set(pending.target_dir, target);
+    }
+    return target;
+  };
+  await runPool(pendingRestores(deps.catalog, opts.ids), opts.transfers ?? 4, async (pending) => {
+    const where = { id: pending.id, location: pending.file_location, path: pending.path };
+    let outcome: FileOutcome;
+    try {
+      outcome = await advance(deps, pending, await targetOf(pending), opts.wrapCopy);
+    } catch (err) {
+      // A location that cannot be opened any more fails its requests, not the whole round.
+      outcome = { kind: "failed", error: (err as Error).message };
+    }
+    if (outcome.kind === "restored") {
+      report.restored.push({ location: where.location, path: where.path, from: outcome.from, bytes: outcome.bytes });
+    } else if (outcome.kind === "thawing") {
+      report.thawing.push({ ...where, from: outcome.from, tier: outcome.tier, expectedAt: outcome.expectedAt });
+    } else if (outcome.kind === "failed") report.failed.push({ ...where, error: outcome.error });
+  });
+  return report;
+}
+
+/** An absolute directory to restore under. */
+export function directoryTarget(dir: string): RestoreTarget {
+  return { dir, backend: new PosixBackend(dir, parseLocationUrl(dir).url) };
+}
+
+/**
+ * Polling a thaw: soon at first, then less and less often. A ready time the store gave that
+ * falls before the next poll brings the poll forward; a tier's published latency does not
+ * push it back, as thaws often beat it.
+ */
+const POLL = { firstMs: 500, factor: 1.5, maxMs: 10 * 60_000 };
+
+/**
+ * Waits for the given requests (`--wait`): polls their stores with backoff, finishing each once
+ * it is readable, until none is still thawing. A request whose copy failed is reported and not
+ * waited for again. `onRound` hears each round's report.
+ */
+export async function waitForRestores(
+  deps: RestoreDeps,
+  ids: readonly number[],
+  opts: Omit<FinishOptions, "ids"> & { signal?: AbortSignal; onRound?: (report: PendingReport) => void } = {},
+): Promise<PendingReport> {
+  const total: PendingReport = { restored: [], thawing: [], failed: [] };
+  let delay = POLL.firstMs;
+  let waiting = [...ids];
+  while (waiting.length > 0 && !opts.signal?.aborted) {
+    const round = await finishPendingRestores(deps, { ...opts, ids: waiting });
+    opts.onRound?.(round);
+    total.restored.push(...round.restored);
+    total.failed.push(...round.failed);
+    total.thawing = round.thawing;
+    const failed = new Set(round.failed.map((f) => f.id));
+    waiting = (await stillPending(deps.catalog, waiting)).filter((id) => !failed.has(id));
+    if (waiting.length === 0) break;
+    const untilReady = Math.min(...round.thawing.map((t) => t.expectedAt ?? Infinity)) - Date.now();
+    const pause = untilReady > 0 ? Math.max(50, Math.min(delay, untilReady)) : delay;
+    await sleep(pause, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
+    delay = Math.min(delay * POLL.factor, POLL.maxMs);
+  }
+  return total;
+}
