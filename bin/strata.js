@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The compiled CLI lives in dist/ (built by `npm install` through the prepare script).
-import { main } from "../dist/cli/main.js";
+// The bundled CLI lives in dist/bundle/ (built by `npm install` through the prepare script).
+import { main } from "../dist/bundle/strata.js";
 
 process.exitCode = await main(process.argv);
