@@ -60,7 +60,7 @@ export function awsExecutable(): string {
 
 /** Builds the CLI when dist/ is missing (a fresh clone without `npm ci`). */
 export function ensureBuilt(repo: string, log: (line: string) => void): void {
-  if (existsSync(join(repo, "dist", "cli", "main.js"))) return;
+  if (existsSync(join(repo, "dist", "bundle", "strata.js"))) return;
   log("building Strata (npm run build)");
   sh(["npm", "run", "build"], { cwd: repo });
 }
@@ -114,7 +114,7 @@ export function loadAverage(): string {
 
 /** When dist/ was last built, to notice a rebuild in the middle of a run. */
 export function builtAt(repo: string): string {
-  return statSync(join(repo, "dist", "cli", "main.js")).mtime.toISOString();
+  return statSync(join(repo, "dist", "bundle", "strata.js")).mtime.toISOString();
 }
 
 /** Bytes of memory available now (MemAvailable), which bounds what the in-RAM OSD may hold. */
