@@ -19,3 +19,8 @@ strata ls scratch:project-climate/run-000
 strata show scratch:project-climate/run-000/checkpoint.bin
 printf '\nNothing changed since, so a second sync copies nothing and lists nothing remote:\n'
 strata sync scratch archive
+printf '\nThe lifecycle policy: files idle for 30 days and more move to STANDARD_IA:\n'
+strata plan
+strata apply
+printf '\nApplied, so planning again finds nothing to do:\n'
+strata plan
