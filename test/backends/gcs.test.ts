@@ -7,6 +7,7 @@ import { fromObjectName, GcsBackend, toObjectName } from "../../src/backends/gcs
 import { type ParsedLocation, parseLocationUrl } from "../../src/backends/registry.js";
 import { sha256Hex } from "../support/bytes.js";
 import { crc32c, crc32cBase64, type GcsStandIn, type RecordedRequest, startGcsStandIn } from "../support/gcs-server.js";
+import { type LocalServer, listenLocally } from "../support/http-proxy.js";
 import { freePort } from "../support/ports.js";
 import { backendContract, get, info, largeBody, put } from "./contract.js";
 
@@ -16,7 +17,7 @@ const MiB = 1024 * 1024;
 
 let server: GcsStandIn;
 /** Accepts connections and never answers: an endpoint behind a firewall that drops packets. */
-const silent = createHttpServer(() => undefined);
+let silent: LocalServer;
 
 beforeAll(async () => {
   // The library would send every JSON API call there instead of to apiEndpoint.
@@ -24,20 +25,13 @@ beforeAll(async () => {
   server = await startGcsStandIn();
   server.createBucket(BUCKET);
   server.forbidBucket(FORBIDDEN);
-  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  silent = await listenLocally(createHttpServer(() => undefined));
 });
 
 afterAll(async () => {
-  silent.closeAllConnections();
-  silent.close();
+  await silent?.close();
   await server?.stop();
 });
-
-function silentEndpoint(): string {
-  const address = silent.address();
-  if (typeof address !== "object" || !address) throw new Error("the silent server is not listening");
-  return `http://127.0.0.1:${address.port}`;
-}
 
 function gcsLocation(bucket: string, prefix: string): Extract<ParsedLocation, { kind: "gcs" }> {
   const location = parseLocationUrl(`gs://${bucket}/${prefix}`);
@@ -74,7 +68,7 @@ backendContract({
     { label: "a bucket the caller may not use", backend: await fresh(FORBIDDEN), error: AccessDeniedError },
     {
       label: "an endpoint that never answers",
-      backend: await fresh(BUCKET, silentEndpoint()),
+      backend: await fresh(BUCKET, silent.endpoint),
       error: UnreachableError,
     },
   ],

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AccessDeniedError,
@@ -15,7 +15,7 @@ import {
 import { parseLocationUrl } from "../../src/backends/registry.js";
 import { S3Backend } from "../../src/backends/s3.js";
 import { s3Schema } from "../../src/config/schema.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
 import { tempDir } from "../support/tmp.js";
@@ -23,23 +23,19 @@ import { backendContract, get, info, put } from "./contract.js";
 
 const BUCKET = "strata-contract";
 const RESTORE_DELAY_MS = 500;
-let rgw: RgwServer;
+let rgw: RgwWithBuckets;
 let proxy: ArchiveProxy;
 let faults: FaultProxy;
 
 beforeAll(async () => {
-  rgw = await startRgw();
+  rgw = await startRgwWithBuckets([BUCKET]);
   proxy = await startArchiveProxy(rgw.endpoint, RESTORE_DELAY_MS);
   faults = await startFaultProxy(proxy.endpoint);
   // Credentials reach the backend the standard way: environment, and a shared profile file.
-  process.env.AWS_ACCESS_KEY_ID = rgw.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = rgw.secretAccessKey;
+  Object.assign(process.env, rgw.env);
   const profiles = join(tempDir(), "credentials");
   writeFileSync(profiles, "[wrong]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n");
   process.env.AWS_SHARED_CREDENTIALS_FILE = profiles;
-  const client = new S3Client({ endpoint: rgw.endpoint, region: "us-east-1", forcePathStyle: true });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  client.destroy();
 }, 180_000);
 
 afterAll(async () => {
@@ -137,13 +133,8 @@ function failingAfter(content: Buffer, bytes: number): Readable {
 }
 
 async function pendingUploads(prefix: string): Promise<number> {
-  const client = new S3Client({ endpoint: rgw.endpoint, region: "us-east-1", forcePathStyle: true });
-  try {
-    const out = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }));
-    return out.Uploads?.length ?? 0;
-  } finally {
-    client.destroy();
-  }
+  const out = await rgw.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }));
+  return out.Uploads?.length ?? 0;
 }
 
 describe("s3 multipart uploads: resume and abort", () => {

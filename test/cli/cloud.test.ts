@@ -1,27 +1,18 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { strata } from "../support/cli.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { snapshot } from "../support/snapshot.js";
 import { tempDir } from "../support/tmp.js";
 import { randomTree } from "../support/trees.js";
 
-let rgw: RgwServer;
+let rgw: RgwWithBuckets;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  rgw = await startRgw();
-  env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey };
-  const client = new S3Client({
-    endpoint: rgw.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: "strata-cli" }));
-  client.destroy();
+  rgw = await startRgwWithBuckets(["strata-cli"]);
+  env = rgw.env;
 }, 180_000);
 
 afterAll(() => rgw?.stop());
@@ -34,13 +25,7 @@ function config(work: string, bucketUrl: string, endpoint = rgw.endpoint, source
       "locations:",
       "  scratch:",
       `    url: ./${source}`,
-      "  cloud:",
-      `    url: ${bucketUrl}`,
-      "    class: STANDARD_IA",
-      "    s3:",
-      `      endpoint: ${endpoint}`,
-      "      forcePathStyle: true",
-      "      checksums: when_required",
+      ...rgwLocationYaml("cloud", bucketUrl, endpoint, { class: "STANDARD_IA" }),
       "",
     ].join("\n"),
   );

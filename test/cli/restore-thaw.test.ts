@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local.js";
@@ -17,7 +16,7 @@ import { put } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";
 import { freshCatalogUrl } from "../support/catalogs.js";
 import { type CliResult, strata } from "../support/cli.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
 import { snapshot } from "../support/snapshot.js";
 import { tempDir } from "../support/tmp.js";
@@ -69,7 +68,7 @@ const embedded: Store = {
   },
 };
 
-let rgw: RgwServer | undefined;
+let rgw: RgwWithBuckets | undefined;
 /** One archive proxy per thaw delay: each knows only the objects written through it. */
 const proxies = new Map<number, ArchiveProxy>();
 /** Each test's S3 locations live under their own prefix. */
@@ -80,17 +79,11 @@ const ceph: Store = {
   location: (name, storageClass, delayMs = DELAY_MS) => {
     const prefix = `${name}-${randomBytes(4).toString("hex")}`;
     prefixes.set(name, prefix);
-    return [
-      `  ${name}:`,
-      `    url: s3://${BUCKET}/${prefix}`,
-      `    class: ${storageClass}`,
-      "    s3:",
-      `      endpoint: ${proxies.get(delayMs)?.endpoint}`,
-      "      forcePathStyle: true",
-      "      checksums: when_required",
-    ];
+    return rgwLocationYaml(name, `s3://${BUCKET}/${prefix}`, String(proxies.get(delayMs)?.endpoint), {
+      class: storageClass,
+    });
   },
-  env: () => ({ AWS_ACCESS_KEY_ID: rgw?.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw?.secretAccessKey }),
+  env: () => ({ ...rgw?.env }),
   tiersAsked: (_work, name) =>
     [...proxies.values()]
       .flatMap((p) => p.restores)
@@ -342,16 +335,8 @@ describe("restore with the catalog in PostgreSQL", () => {
 
 describe("restore from Ceph RGW", () => {
   beforeAll(async () => {
-    rgw = await startRgw();
+    rgw = await startRgwWithBuckets([BUCKET]);
     for (const delay of [DELAY_MS, SLOW_DELAY_MS]) proxies.set(delay, await startArchiveProxy(rgw.endpoint, delay));
-    const client = new S3Client({
-      endpoint: rgw.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    client.destroy();
   }, 180_000);
 
   afterAll(async () => {

@@ -1,48 +1,28 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyPlan, applyPolicies } from "../../src/policy/apply.js";
+import { applyPlan } from "../../src/policy/apply.js";
 import { parseStub } from "../../src/policy/stub.js";
 import { sha256Hex } from "../support/bytes.js";
 import { strata } from "../support/cli.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
-import { agedTree, CONTENT, kinds, RELEASE_OLD, stream, workspace } from "./apply-workspace.js";
+import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { agedTree, applyAgedContent, CONTENT, RELEASE_OLD, stream, workspace } from "./apply-workspace.js";
 
 const BUCKET = "strata-apply";
-let rgw: RgwServer;
-let client: S3Client;
+let rgw: RgwWithBuckets;
 
 beforeAll(async () => {
-  rgw = await startRgw();
+  rgw = await startRgwWithBuckets([BUCKET]);
   // The in-process contexts find credentials where the AWS chain looks: the environment.
-  process.env.AWS_ACCESS_KEY_ID = rgw.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = rgw.secretAccessKey;
-  client = new S3Client({
-    endpoint: rgw.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  Object.assign(process.env, rgw.env);
 }, 300_000);
 
-afterAll(() => {
-  client?.destroy();
-  rgw?.stop();
-});
+afterAll(() => rgw?.stop());
 
 function rgwWorkspace(prefix: string) {
   return workspace({
-    locations: [
-      "  archive:",
-      `    url: s3://${BUCKET}/${prefix}`,
-      "    class: STANDARD",
-      "    s3:",
-      `      endpoint: ${rgw.endpoint}`,
-      "      forcePathStyle: true",
-      "      checksums: when_required",
-    ].join("\n"),
+    locations: rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { class: "STANDARD" }).join("\n"),
     policies: RELEASE_OLD,
   });
 }
@@ -51,16 +31,11 @@ describe("apply with Ceph RGW", () => {
   it("plans, applies, and then has nothing left to plan", async () => {
     const ws = await rgwWorkspace("whole");
     try {
-      agedTree(ws.tree, CONTENT, 40);
-      await ws.scan();
-      expect(kinds(await ws.plan())).toEqual({ copy: 3 });
-      const report = await applyPolicies(ws.ctx);
-      expect(report.failures).toEqual([]);
+      const report = await applyAgedContent(ws);
       expect([report.kinds.copy.files, report.kinds.release.files]).toEqual([3, 3]);
-      expect(await ws.plan()).toEqual([]);
       await ws.scan();
       expect(await ws.plan()).toEqual([]);
-      const stored = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: "whole/old/a.dat" }));
+      const stored = await rgw.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: "whole/old/a.dat" }));
       expect(stored.StorageClass).toBe("STANDARD_IA");
       expect(await stored.Body?.transformToString()).toBe(CONTENT["old/a.dat"]);
       expect(parseStub(readFileSync(join(ws.tree, "old/a.dat"), "utf8"))?.replicas[0]?.url).toBe(
@@ -78,7 +53,7 @@ describe("apply with Ceph RGW", () => {
       await ws.scan();
       await applyPlan(ws.ctx, stream(await ws.plan()), { transfers: 4, maxBuffer: 1 << 20 });
       const flipped = Buffer.from(Buffer.from(CONTENT["old/b.dat"] as string).map((b) => b ^ 0xff));
-      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "corrupt/old/b.dat", Body: flipped }));
+      await rgw.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "corrupt/old/b.dat", Body: flipped }));
 
       const report = await applyPlan(ws.ctx, stream(await ws.plan()), { transfers: 4, maxBuffer: 1 << 20 });
       expect(report.kinds.release).toEqual({ files: 2, bytes: 26_000, stale: 0, failed: 1 });

@@ -1,8 +1,10 @@
 import { utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { Context } from "../../src/cli/context.js";
 import { scanInto } from "../../src/cli/scan.js";
 import type { PolicyAction } from "../../src/policy/actions.js";
+import { type ApplyReport, applyPolicies } from "../../src/policy/apply.js";
 import { planPolicies } from "../../src/policy/planner.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
@@ -85,6 +87,20 @@ export function agedTree(root: string, files: Record<string, string | Buffer>, a
   writeTree(root, files);
   const seconds = (Date.now() - ageDays * DAY_MS) / 1000;
   for (const path of Object.keys(files)) utimesSync(join(root, path), seconds, seconds);
+}
+
+/**
+ * The round each apply suite starts with, whatever the archive: CONTENT aged 40 days, scanned,
+ * planned as three copies, applied without a failure, then nothing left to plan. Returns the report.
+ */
+export async function applyAgedContent(ws: Workspace): Promise<ApplyReport> {
+  agedTree(ws.tree, CONTENT, 40);
+  await ws.scan();
+  expect(kinds(await ws.plan())).toEqual({ copy: 3 });
+  const report = await applyPolicies(ws.ctx);
+  expect(report.failures).toEqual([]);
+  expect(await ws.plan()).toEqual([]);
+  return report;
 }
 
 /** Actions by kind: { copy: 3, release: 2 }. */

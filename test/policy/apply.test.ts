@@ -1,6 +1,5 @@
 import { chownSync, existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,8 +10,19 @@ import { summarizePlan } from "../../src/policy/sync-plan.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
+import { type LocalServer, listenLocally } from "../support/http-proxy.js";
 import { tempDir } from "../support/tmp.js";
-import { agedTree, CONTENT, DAY_MS, kinds, RELEASE_OLD, stream, type Workspace, workspace } from "./apply-workspace.js";
+import {
+  agedTree,
+  applyAgedContent,
+  CONTENT,
+  DAY_MS,
+  kinds,
+  RELEASE_OLD,
+  stream,
+  type Workspace,
+  workspace,
+} from "./apply-workspace.js";
 
 const ARCHIVE = ["  archive:", "    url: local:store", "    class: STANDARD"].join("\n");
 
@@ -49,15 +59,9 @@ describe.each(CATALOG_KINDS)("apply on the embedded store (%s catalog)", (kind) 
     const catalog = await freshCatalogUrl(kind, tempDir());
     const ws = await workspace({ locations: ARCHIVE, policies: RELEASE_OLD, catalog });
     try {
-      agedTree(ws.tree, CONTENT, 40);
-      await ws.scan();
-      expect(kinds(await ws.plan())).toEqual({ copy: 3 });
-
-      const report = await applyPolicies(ws.ctx);
-      expect(report.failures).toEqual([]);
+      const report = await applyAgedContent(ws);
       expect(report.kinds.copy).toEqual({ files: 3, bytes: 38_000, stale: 0, failed: 0 });
       expect(report.kinds.release).toEqual({ files: 3, bytes: 38_000, stale: 0, failed: 0 });
-      expect(await ws.plan()).toEqual([]);
 
       await ws.scan();
       for (const path of ["old/a.dat", "old/b.dat", "old/c.dat"]) {
@@ -206,13 +210,13 @@ describe("scanning released files", () => {
 });
 
 describe("purge", () => {
-  let server: Server;
+  let webhook: LocalServer;
   let posts: { url: string; body: Record<string, unknown> }[] = [];
   let status = 200;
   let hook = "";
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    const server = createServer((req, res) => {
       let body = "";
       req.on("data", (chunk: Buffer) => (body += chunk.toString()));
       req.on("end", () => {
@@ -220,11 +224,11 @@ describe("purge", () => {
         res.writeHead(status).end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?token=s3cret`;
+    webhook = await listenLocally(server);
+    hook = `${webhook.endpoint}/hook?token=s3cret`;
   });
 
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => webhook?.close());
 
   const COLD: Record<string, [string, number]> = {
     "cold/u1/a.dat": ["a".repeat(100), 1001],

@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PolicyAction } from "../../src/policy/actions.js";
 import { strata } from "../support/cli.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { tempDir } from "../support/tmp.js";
 
 /**
@@ -58,37 +57,22 @@ function setTimes(tree: string): void {
   for (const [path, , idle] of TABLE) utimesSync(join(tree, path), CRAFTED_AT - idle, CRAFTED_AT - idle - DAY);
 }
 
-let rgw: RgwServer;
-let rgwEnv: NodeJS.ProcessEnv;
+let rgw: RgwWithBuckets;
 
 beforeAll(async () => {
-  rgw = await startRgw();
-  rgwEnv = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey };
-  const client = new S3Client({
-    endpoint: rgw.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: "strata-policy" }));
-  client.destroy();
+  rgw = await startRgwWithBuckets(["strata-policy"]);
 }, 300_000);
 
 afterAll(() => rgw?.stop());
 
+/** The `archive` location, in STANDARD, and the environment the CLI needs to reach it. */
 const TARGETS = [
-  ["the embedded store", () => ({ lines: ["    url: local:store"], env: {} })],
+  ["the embedded store", () => ({ lines: ["  archive:", "    url: local:store", "    class: STANDARD"], env: {} })],
   [
     "S3 on Ceph RGW",
     () => ({
-      lines: [
-        "    url: s3://strata-policy/seed",
-        "    s3:",
-        `      endpoint: ${rgw.endpoint}`,
-        "      forcePathStyle: true",
-        "      checksums: when_required",
-      ],
-      env: rgwEnv,
+      lines: rgwLocationYaml("archive", "s3://strata-policy/seed", rgw.endpoint, { class: "STANDARD" }),
+      env: rgw.env,
     }),
   ],
 ] as const;
@@ -106,9 +90,7 @@ describe.each(TARGETS)("tiering: seed onto %s", (_label, target) => {
         "locations:",
         "  scratch:",
         "    url: ./scratch",
-        "  archive:",
         ...lines,
-        "    class: STANDARD",
         "policies:",
         "  - name: seed",
         "    from: scratch",

@@ -1,6 +1,6 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocally } from "./http-proxy.js";
 
 /**
  * A stand-in for the Google Cloud Storage JSON API, for the GCS backend's contract suite. It
@@ -136,13 +136,9 @@ export async function startGcsStandIn(): Promise<GcsStandIn> {
   const server = createServer((req, res) => {
     state.handle(req, res).catch((err: unknown) => sendError(res, err));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const { endpoint, close } = await listenLocally(server);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     requests: state.requests,
     createBucket: (name) => state.createBucket(name),
     forbidBucket: (name) => state.forbid(name),
@@ -150,11 +146,7 @@ export async function startGcsStandIn(): Promise<GcsStandIn> {
     damageNextUpload: () => {
       state.damageNext = true;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: close,
   };
 }
 

@@ -11,8 +11,8 @@
  *
  * Everything else is forwarded unchanged (headers included, so SigV4 signatures still verify).
  */
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { forward, listenLocally, relay } from "./http-proxy.js";
 
 const ARCHIVE = new Set(["GLACIER", "DEEP_ARCHIVE"]);
 
@@ -41,7 +41,7 @@ export async function startArchiveProxy(upstream: string, delayMs: number): Prom
   const archived = new Map<string, Thaw | undefined>();
   const restores: RestoreRequestSeen[] = [];
 
-  const server: Server = createServer((req, res) => {
+  const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
     const objectPath = decodeURIComponent(url.pathname);
     const isObject = objectPath.split("/").filter(Boolean).length >= 2;
@@ -55,11 +55,13 @@ export async function startArchiveProxy(upstream: string, delayMs: number): Prom
       req.resume();
       return xmlError(res, 403, "InvalidObjectState", "The operation is not valid for the object's storage class");
     }
-    forward(req, res, (status, headers) => {
-      if (!isObject || status >= 300) return headers;
-      trackWrites(req, url, objectPath);
-      if (req.method === "HEAD" && isArchived && thaw) headers["x-amz-restore"] = restoreHeader(thaw);
-      return headers;
+    forward(target, req, res, (answer) => {
+      const headers = { ...answer.headers };
+      if (isObject && (answer.statusCode ?? 502) < 300) {
+        trackWrites(req, url, objectPath);
+        if (req.method === "HEAD" && isArchived && thaw) headers["x-amz-restore"] = restoreHeader(thaw);
+      }
+      relay(answer, res, headers);
     });
   });
 
@@ -102,37 +104,8 @@ export async function startArchiveProxy(upstream: string, delayMs: number): Prom
     if (req.method === "DELETE" && !url.searchParams.has("uploadId")) archived.delete(path);
   }
 
-  function forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    rewrite: (
-      status: number,
-      headers: Record<string, string | string[] | undefined>,
-    ) => Record<string, string | string[] | undefined>,
-  ) {
-    const upstreamReq = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (upstreamRes) => {
-        const headers = rewrite(upstreamRes.statusCode ?? 502, { ...upstreamRes.headers });
-        res.writeHead(upstreamRes.statusCode ?? 502, headers);
-        upstreamRes.pipe(res);
-      },
-    );
-    upstreamReq.on("error", () => res.destroy());
-    req.pipe(upstreamReq);
-  }
-
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    restores,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { endpoint, close } = await listenLocally(server);
+  return { endpoint, restores, close };
 }
 
 function thawed(thaw: Thaw | undefined): boolean {

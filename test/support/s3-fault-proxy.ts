@@ -10,8 +10,8 @@
  *
  * Every other request is forwarded unchanged (headers included, so SigV4 signatures verify).
  */
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { forward, listenLocally } from "./http-proxy.js";
 
 export type Fault = "slowDown" | "internalError" | "reset";
 
@@ -45,11 +45,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   let shares: FaultShares = {};
   const queued: Fault[] = [];
 
-  const server: Server = createServer((req, res) => {
+  const server = createServer((req, res) => {
     const operation = operationOf(req);
     operations.set(operation, (operations.get(operation) ?? 0) + 1);
     const fault = queued.shift() ?? drawFault(shares, Math.random());
-    if (!fault) return forward(req, res);
+    if (!fault) return forward(target, req, res);
     faults[fault] += 1;
     if (fault === "reset") return req.socket.destroy();
     // Read the body first, as a server does, so the client sees the answer, not a broken pipe.
@@ -57,22 +57,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     req.on("end", () => xmlError(res, req.method === "HEAD", ERRORS[fault]));
   });
 
-  function forward(req: IncomingMessage, res: ServerResponse) {
-    const upstreamReq = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (upstreamRes) => {
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-        upstreamRes.pipe(res);
-      },
-    );
-    upstreamReq.on("error", () => res.destroy());
-    req.pipe(upstreamReq);
-  }
-
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { endpoint, close } = await listenLocally(server);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     operations,
     faults,
     count: (operation) => operations.get(operation) ?? 0,
@@ -86,11 +73,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       operations.clear();
       for (const kind of Object.keys(faults) as Fault[]) faults[kind] = 0;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 

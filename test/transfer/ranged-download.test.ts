@@ -18,12 +18,11 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
@@ -42,7 +41,8 @@ import { copyVerified } from "../../src/transfer/copy.js";
 import { info, largeBody } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";
 import { strata } from "../support/cli.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { forward, listenLocally } from "../support/http-proxy.js";
+import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { tempDir } from "../support/tmp.js";
 
 const MiB = 1024 * 1024;
@@ -235,11 +235,7 @@ async function startRangeProxy(upstream: string): Promise<RangeProxy> {
       delete proxy.flipAt;
       delete proxy.cutAt;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => served.close(),
   };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     // An object GET carries no sub-resource (the SDK adds only x-id=GetObject); listings and tags do.
@@ -255,21 +251,16 @@ async function startRangeProxy(upstream: string): Promise<RangeProxy> {
         inFlight -= 1;
       });
     }
-    const forwarded = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        const offset = start === undefined ? undefined : Number(start);
-        if (offset !== undefined && offset === proxy.flipAt) return flipOneByte(answer, res);
-        if (offset !== undefined && offset === proxy.cutAt) return cutShort(answer, res);
-        answer.pipe(res);
-      },
-    );
-    forwarded.on("error", () => res.destroy());
-    req.pipe(forwarded);
+    forward(target, req, res, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      const offset = start === undefined ? undefined : Number(start);
+      if (offset !== undefined && offset === proxy.flipAt) return flipOneByte(answer, res);
+      if (offset !== undefined && offset === proxy.cutAt) return cutShort(answer, res);
+      answer.pipe(res);
+    });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  proxy.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await listenLocally(server);
+  proxy.endpoint = served.endpoint;
   return proxy;
 }
 
@@ -297,29 +288,22 @@ function cutShort(answer: IncomingMessage, res: ServerResponse): void {
 }
 
 describe("ranged download from Ceph RGW", () => {
-  let rgw: RgwServer;
+  let rgw: RgwWithBuckets;
   let proxy: RangeProxy;
   let s3: S3Backend;
   let expected: string;
 
   beforeAll(async () => {
-    rgw = await startRgw();
+    rgw = await startRgwWithBuckets([BUCKET]);
     proxy = await startRangeProxy(rgw.endpoint);
     // The SDK's standard chain, in this process and in the CLI processes it starts.
-    process.env.AWS_ACCESS_KEY_ID = rgw.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = rgw.secretAccessKey;
+    Object.assign(process.env, rgw.env);
     // Uploaded straight to RGW with the SDK alone, so these tests do not depend on Strata's upload path.
-    const client = new S3Client({
-      endpoint: rgw.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-    });
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const { body, sha256 } = largeBody(BIG);
-    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "data/big.bin", Body: body, ContentLength: BIG }));
+    await rgw.client.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: "data/big.bin", Body: body, ContentLength: BIG }),
+    );
     expected = await sha256;
-    client.destroy();
     const location = parseLocationUrl(`s3://${BUCKET}/data`);
     if (location.kind !== "s3") throw new Error("not s3");
     s3 = await S3Backend.open(
@@ -334,14 +318,18 @@ describe("ranged download from Ceph RGW", () => {
     rgw?.stop();
   });
 
-  it("copies a 100 MiB+ object byte-identical with 4 ranged GETs at once, counted by the proxy", async () => {
-    proxy.reset();
-    const dir = tempDir();
-    const result = await copyVerified({
+  /** Copies the object, through the proxy, to big.bin in `dir`: 4 ranged GETs at once. */
+  const copyInto = (dir: string) =>
+    copyVerified({
       ...bigCopy(s3, new PosixBackend(dir, `file://${dir}`), "big.bin"),
       expectedHash: expected,
       streams: 4,
     });
+
+  it("copies a 100 MiB+ object byte-identical with 4 ranged GETs at once, counted by the proxy", async () => {
+    proxy.reset();
+    const dir = tempDir();
+    const result = await copyInto(dir);
     expect(result.sha256).toBe(expected);
     expect(proxy.whole).toBe(0);
     expect(proxy.ranged.sort((a, b) => a - b)).toEqual(Array.from({ length: RANGES }, (_, i) => i * 8 * MiB));
@@ -355,11 +343,7 @@ describe("ranged download from Ceph RGW", () => {
     proxy.flipAt = 5 * 8 * MiB;
     const dir = tempDir();
     writeFileSync(join(dir, "big.bin"), "the previous version");
-    const error = await copyVerified({
-      ...bigCopy(s3, new PosixBackend(dir, `file://${dir}`), "big.bin"),
-      expectedHash: expected,
-      streams: 4,
-    }).catch((e: unknown) => e);
+    const error = await copyInto(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IntegrityError);
     expect(proxy.ranged).toContain(5 * 8 * MiB);
     expect(readFileSync(join(dir, "big.bin"), "utf8")).toBe("the previous version");
@@ -371,11 +355,7 @@ describe("ranged download from Ceph RGW", () => {
     proxy.cutAt = 2 * 8 * MiB;
     const dir = tempDir();
     const started = Date.now();
-    const error = await copyVerified({
-      ...bigCopy(s3, new PosixBackend(dir, `file://${dir}`), "big.bin"),
-      expectedHash: expected,
-      streams: 4,
-    }).catch((e: unknown) => e);
+    const error = await copyInto(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     // The remaining ranges were not all fetched: the failure stopped the download.
     expect(proxy.ranged.length).toBeLessThan(RANGES);
@@ -385,8 +365,7 @@ describe("ranged download from Ceph RGW", () => {
 
   /** A config whose location "bucket" is the bucket's `prefix`, reached through the proxy. */
   function writeConfig(work: string, prefix: string, more: string[] = []): void {
-    const lines = ["locations:", ...more, "  bucket:", `    url: s3://${BUCKET}/${prefix}`, "    s3:"];
-    lines.push(`      endpoint: ${proxy.endpoint}`, "      forcePathStyle: true", "      checksums: when_required", "");
+    const lines = ["locations:", ...more, ...rgwLocationYaml("bucket", `s3://${BUCKET}/${prefix}`, proxy.endpoint), ""];
     writeFileSync(join(work, "strata.yaml"), lines.join("\n"));
   }
 

@@ -7,20 +7,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureLocation } from "../../src/catalog/locations.js";
 import { forgetUploads, staleUploads, uploadJournal } from "../../src/catalog/uploads.js";
 import { CATALOG_KINDS, freshCatalog } from "../support/catalogs.js";
 import { finished, spawnStrata, strata } from "../support/cli.js";
-import { type RgwServer, startRgw } from "../support/rgw-server.js";
+import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
 import { tempDir } from "../support/tmp.js";
 import { randomTree, writeTree } from "../support/trees.js";
@@ -33,26 +27,17 @@ const TOTAL_PARTS = Math.ceil(BIG / PART);
 /** Seconds, exact to the microsecond, so a test can put a rewritten file's mtime back. */
 const MTIME = 1_600_000_000.5;
 
-let rgw: RgwServer;
+let rgw: RgwWithBuckets;
 let proxy: FaultProxy;
-let s3: S3Client;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  rgw = await startRgw();
+  rgw = await startRgwWithBuckets([BUCKET]);
   proxy = await startFaultProxy(rgw.endpoint);
-  env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey };
-  s3 = new S3Client({
-    endpoint: rgw.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  env = rgw.env;
 }, 180_000);
 
 afterAll(async () => {
-  s3?.destroy();
   await proxy?.close();
   rgw?.stop();
 });
@@ -71,14 +56,9 @@ function workspace(size = BIG): { work: string; prefix: string; big: string } {
       "locations:",
       "  scratch:",
       "    url: ./tree",
-      "  cloud:",
-      `    url: s3://${BUCKET}/${prefix}`,
-      "    s3:",
-      `      endpoint: ${proxy.endpoint}`,
-      "      forcePathStyle: true",
-      "      checksums: when_required",
-      "      partSize: 5MiB",
-      "      partsInFlight: 2",
+      ...rgwLocationYaml("cloud", `s3://${BUCKET}/${prefix}`, proxy.endpoint, {
+        s3: { partSize: "5MiB", partsInFlight: 2 },
+      }),
       "",
     ].join("\n"),
   );
@@ -124,12 +104,12 @@ async function syncKilledAfter(work: string, parts: number): Promise<number> {
 }
 
 async function pendingUploads(prefix: string): Promise<number> {
-  const out = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
+  const out = await rgw.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
   return out.Uploads?.length ?? 0;
 }
 
 async function storedHash(key: string): Promise<string> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const out = await rgw.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   const hash = createHash("sha256");
   for await (const chunk of out.Body as AsyncIterable<Buffer>) hash.update(chunk);
   return hash.digest("hex");
@@ -144,7 +124,9 @@ describe("a multipart upload killed mid-way (Ceph RGW)", () => {
     expect(journaled).toBeGreaterThanOrEqual(5);
     expect(journaled).toBeLessThan(TOTAL_PARTS);
     // Killed before completion: no object, one upload in progress.
-    await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${prefix}/big.bin` }))).rejects.toThrow();
+    await expect(
+      rgw.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${prefix}/big.bin` })),
+    ).rejects.toThrow();
     expect(await pendingUploads(prefix)).toBe(1);
 
     proxy.resetCounts();
@@ -278,7 +260,7 @@ async function insertFile(
 }
 
 async function stored(key: string): Promise<Buffer> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const out = await rgw.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 }
 
