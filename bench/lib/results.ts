@@ -1,5 +1,5 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { formatBytes } from "../../src/config/units.js";
 import type { Bench } from "./bench.js";
 import { WORKLOADS, type Workload } from "./options.js";
@@ -66,12 +66,22 @@ export function writeResults(path: string, bench: Bench, info: RunInfo): void {
   const sections = [
     header(info),
     targetsSection(bench, info),
+    analysisSection(dirname(path)),
     ...ran(bench).map((w) => workloadSection(bench, info, w)),
     notesSection(bench),
     commandsSection(bench, info),
   ];
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${sections.filter(Boolean).join("\n\n")}\n`);
+}
+
+/**
+ * What limits each target that is not met, and what was tried: written by hand from profiles in
+ * bench/ANALYSIS.md, and carried into every RESULTS.md so a re-run keeps it beside its figures.
+ */
+function analysisSection(dir: string): string {
+  const file = join(dir, "ANALYSIS.md");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : "";
 }
 
 function header(info: RunInfo): string {
