@@ -66,10 +66,13 @@ function content(bytes: number, isText: boolean, offset: number): Buffer {
   return out;
 }
 
-/** One write(2) moves at most 2 GiB − 4 KiB on Linux: loop until every byte is out. */
+/** Node takes at most 2 GiB − 1 per call, and write(2) may move less: loop until every byte is out. */
+const WRITE_CHUNK = 1024 * 1024 * 1024;
 function write(path: string, data: Buffer): void {
   const fd = openSync(path, "w");
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+  for (let done = 0; done < data.length; ) {
+    done += writeSync(fd, data, done, Math.min(WRITE_CHUNK, data.length - done));
+  }
   closeSync(fd);
 }
 
