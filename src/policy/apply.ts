@@ -17,7 +17,7 @@ import type { Config } from "../config/schema.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
 import { copyVerified } from "../transfer/copy.js";
 import type { ProgressListener } from "../transfer/executor.js";
-import { runPool } from "../transfer/pool.js";
+import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type {
   CopyPolicyAction,
@@ -265,17 +265,10 @@ export class ApplyRun {
 
   /** Journals actions as pending, a chunk at a time, and hands them out until the signal says stop. */
   async *journaled(actions: AsyncIterable<PolicyAction>): AsyncGenerator<Journaled> {
-    const signal = this.options.signal;
-    let chunk: PolicyAction[] = [];
-    for await (const action of actions) {
-      if (signal?.aborted) break;
-      chunk.push(action);
-      if (chunk.length >= JOURNAL_CHUNK) {
-        yield* this.journalChunk(chunk);
-        chunk = [];
-      }
+    for await (const chunk of chunks(actions, JOURNAL_CHUNK)) {
+      yield* this.journalChunk(chunk);
+      if (this.options.signal?.aborted) return;
     }
-    if (chunk.length > 0 && !signal?.aborted) yield* this.journalChunk(chunk);
   }
 
   /** Journaled before any starts; those the signal overtakes are settled as skipped. */

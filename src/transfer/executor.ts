@@ -7,7 +7,7 @@ import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.j
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
 import type { ByteBudget } from "./byte-budget.js";
 import { copyVerified, hashObject } from "./copy.js";
-import { runPool } from "./pool.js";
+import { chunks, runPool } from "./pool.js";
 import type { TokenBucket } from "./rate-limit.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
 import { StreamPlanner, type StreamSetting } from "./streams.js";
@@ -241,18 +241,6 @@ async function* journaled<A>(
     const ids = await journalActions(catalog, options.runId, chunk.map(describe));
     for (let i = 0; i < chunk.length; i++) yield { action: chunk[i] as A, actionId: ids[i] as number };
   }
-}
-
-async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
-  let chunk: T[] = [];
-  for await (const item of items) {
-    chunk.push(item);
-    if (chunk.length >= size) {
-      yield chunk;
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) yield chunk;
 }
 
 function attributesOf(file: PlannedFile): FileAttributes {

@@ -28,3 +28,16 @@ export async function runPool<T>(
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
 }
+
+/** Groups a stream of items into arrays of `size` (the last may be shorter), for batched writes. */
+export async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let chunk: T[] = [];
+  for await (const item of items) {
+    chunk.push(item);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
