@@ -20,6 +20,8 @@ await build({
   // Native or optional modules, and SDKs whose packaging reads files beside their own code.
   external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*"],
   // Bundled CommonJS modules call require() for Node built-ins.
-  banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
+  banner: {
+    js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',
+  },
   logLevel: "warning",
 });
