@@ -2,16 +2,13 @@ import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   chownSync,
-  closeSync,
   existsSync,
   lstatSync,
-  openSync,
   readdirSync,
   readFileSync,
   rmSync,
   utimesSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,6 +20,7 @@ import { type CliResult, strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
+import { keepRewriting } from "../support/writers.js";
 
 /**
  * Issue 9, defects 6, 7 and 9 on the embedded store and POSIX trees: a copy becomes visible only
@@ -139,29 +137,6 @@ describe("a failed hash check leaves what was there (defect 6)", () => {
     expect(readFileSync(join(back, "b.dat")).equals(files["b.dat"])).toBe(true);
   });
 });
-
-/** Rewrites bytes of `path` in place (same size, new content) every few ms until stopped. */
-function keepRewriting(path: string): { stop(): Promise<void> } {
-  let running = true;
-  const loop = (async () => {
-    const size = lstatSync(path).size;
-    const fd = openSync(path, "r+");
-    try {
-      while (running) {
-        writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, Math.floor(Math.random() * (size - 64 * 1024)));
-        await sleep(20);
-      }
-    } finally {
-      closeSync(fd);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
 
 describe("a source that changes while read is never recorded (defect 7)", () => {
   const SIZE = 6 * 1024 * 1024;
