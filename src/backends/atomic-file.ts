@@ -4,7 +4,7 @@ import { type FileHandle, open, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
-import { IntegrityError, type RangedWriteInfo, type RangeSink } from "./backend.js";
+import type { RangeSink, WriteInfo } from "./backend.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
@@ -57,26 +57,20 @@ export async function writeTempFile(
 
 /**
  * Creates `tempPath` and lets `fill` write it by offset, several ranges at once; checks that
- * every byte arrived exactly once and, when one is expected, the SHA-256 of the whole. Anything
- * failing removes the temp file; the caller renames it into place.
+ * every byte arrived exactly once. Anything failing removes the temp file; the caller checks the
+ * hash and renames it into place.
  */
 export async function writeTempFileInRanges(
   tempPath: string | Buffer,
-  info: RangedWriteInfo,
+  info: WriteInfo,
   fill: (sink: RangeSink) => Promise<void>,
-  target: { location: string; key: string },
 ): Promise<WrittenFile> {
   // Read back too: bytes that arrived ahead of the hash frontier are hashed from the file.
   const handle = await open(tempPath, "wx+");
   try {
     const hash = new InOrderHash(handle, info.size);
     await fill({ write: (chunk, position) => hash.place(chunk, position) });
-    const written = await hash.finish();
-    if (info.expectedSha256 && written.sha256 !== info.expectedSha256) {
-      const detail = `expected ${info.expectedSha256}, the bytes received hash to ${written.sha256}`;
-      throw new IntegrityError(target.location, target.key, detail);
-    }
-    return written;
+    return await hash.finish();
   } catch (err) {
     await rm(tempPath, { force: true });
     throw err;

@@ -12,13 +12,13 @@ import type {
   CopyOptions,
   ObjectInfo,
   ObjectReader,
-  RangedWriteInfo,
   RangeSink,
   RestoreOptions,
   RestoreStatus,
   WriteInfo,
 } from "./backend.js";
 import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
+import { checkExpectedHash } from "./bodies.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
@@ -155,11 +155,14 @@ export class LocalStoreBackend implements Backend {
   }
 
   /** Ranges land by offset in a new blob, which becomes the object only once whole and checked. */
-  async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
-    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, { location: this.url, key }));
+  async writeRanges(key: string, info: WriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
+    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill));
   }
 
-  /** Fills a new blob in the temp directory, moves it into place and points the key at it. */
+  /**
+   * Fills a new blob in the temp directory, checks its hash, moves it into place and points the
+   * key at it: until that last step the key still names its previous blob, untouched.
+   */
   private async store(
     key: string,
     info: WriteInfo,
@@ -172,6 +175,7 @@ export class LocalStoreBackend implements Backend {
     const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
     try {
       const written = await fillTemp(temp);
+      checkExpectedHash(this.url, key, info, written.sha256);
       await this.ensureBlobDir(blob);
       await rename(temp, this.blobPath(blob));
       // The content hash is known only once the body has streamed through; keep it with the object.

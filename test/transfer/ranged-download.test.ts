@@ -29,8 +29,8 @@ import {
   type ByteRange,
   IntegrityError,
   type ObjectReader,
-  type RangedWriteInfo,
   type RangeSink,
+  type WriteInfo,
 } from "../../src/backends/backend.js";
 import { LocalStoreBackend } from "../../src/backends/local.js";
 import { PosixBackend } from "../../src/backends/posix.js";
@@ -190,7 +190,7 @@ describe.each([
   it("refuses missing, repeated or unexpected bytes, leaving the previous object and no temp file", async () => {
     const { backend, temps } = await make();
     await backend.write("k", Readable.from([Buffer.from("previous")]), info(8));
-    const attempts: [string, RangedWriteInfo, (sink: RangeSink) => Promise<void>][] = [
+    const attempts: [string, WriteInfo, (sink: RangeSink) => Promise<void>][] = [
       ["a piece missing", info(data.length), (sink) => backwards(sink, 1_000_000)],
       ["a piece twice", info(data.length), (sink) => backwards(sink).then(() => sink.write(data.subarray(5, 9), 5))],
       ["past the end", info(data.length), (sink) => sink.write(Buffer.from("x"), data.length)],
