@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
-import { link, mkdir, open, rename, rm } from "node:fs/promises";
+import { link, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
@@ -22,6 +23,7 @@ import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+import { processAlive, writerTag, writtenByDeadWriter } from "./writers.js";
 
 /**
  * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle
@@ -29,7 +31,12 @@ import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./stora
  *
  *   <dir>/index.db          SQLite: key → blob, size, sha256, class, metadata, tags, restore state
  *   <dir>/blobs/ab/<uuid>   object bodies, immutable once written (an overwrite is a new blob)
- *   <dir>/blobs/tmp/        writes in progress
+ *   <dir>/blobs/tmp/        writes in progress, named after their writer (host and pid)
+ *
+ * A process killed mid-write leaves a temp blob, or a blob that no key points at (moved into
+ * place, or freed, with its index change not yet made). The index lists such blobs with their
+ * writer until the change is made, and the store reclaims them, and the dead writers' temp
+ * blobs, when it is next opened on this host (see reclaim()).
  *
  * Keys are flat strings of up to 1,024 UTF-8 bytes, as on S3. Class names follow S3, with
  * GLACIER and DEEP_ARCHIVE as archive classes that must be restored before a read.
@@ -38,6 +45,8 @@ const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
 const MAX_KEY_BYTES = 1024;
 const LIST_PAGE = 1000;
+/** A temp blob this old is reclaimed whoever wrote it (a writer on another host, or renamed). */
+const STALE_TEMP_MS = 7 * 24 * 3600 * 1000;
 
 export interface LocalStoreOptions {
   /** How long a restore takes before the object is readable, in milliseconds. */
@@ -63,6 +72,7 @@ export class LocalStoreBackend implements Backend {
   /** Blob fan-out directories known to exist, so a write does not mkdir each time. */
   private readonly blobDirs = new Set<string>();
   private readonly statements = new Map<string, Database.Statement>();
+  private reclaimed: Promise<void> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -93,6 +103,10 @@ export class LocalStoreBackend implements Backend {
         modified_us INTEGER NOT NULL, storage_class TEXT NOT NULL, metadata TEXT NOT NULL,
         tags TEXT NOT NULL, restore_ready_us INTEGER, restore_expires_us INTEGER
       ) WITHOUT ROWID`);
+      // Blobs placed or freed whose index change is not made yet, with the process making it.
+      db.exec(`CREATE TABLE IF NOT EXISTS unsettled_blobs (
+        blob TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL
+      ) WITHOUT ROWID`);
       this.opened = db;
       return db;
     } catch (err) {
@@ -106,7 +120,7 @@ export class LocalStoreBackend implements Backend {
 
   /** Opens an existing index, so a damaged store is reported before anything is planned. */
   async check(): Promise<void> {
-    this.index(false);
+    if (this.index(false)) await this.reclaim();
   }
 
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {
@@ -168,11 +182,13 @@ export class LocalStoreBackend implements Backend {
     this.checkKey(key);
     const storageClass = this.checkClass(info.storageClass);
     this.index(true);
+    await this.reclaim();
     const blob = newBlobName();
-    const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
+    const temp = join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
     try {
       const written = await fillTemp(temp);
       await this.ensureBlobDir(blob);
+      this.unsettle([blob]);
       await rename(temp, this.blobPath(blob));
       // The content hash is known only once the body has streamed through; keep it with the object.
       const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? written.sha256 };
@@ -221,6 +237,7 @@ export class LocalStoreBackend implements Backend {
     // Blobs are never modified in place, so a hard link is a faithful server-side copy.
     const blob = newBlobName();
     await this.ensureBlobDir(blob);
+    this.unsettle([blob]);
     await link(this.blobPath(source.blob), this.blobPath(blob));
     const row: ObjectRow = {
       ...source,
@@ -239,14 +256,16 @@ export class LocalStoreBackend implements Backend {
     if (!this.index(false)) return;
     const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
     const remove = this.prepared(this.db, "DELETE FROM objects WHERE key = ?");
-    const blobs = this.db.transaction((batch: string[]) =>
-      batch.flatMap((key) => {
+    const blobs = this.db.transaction((batch: string[]) => {
+      const freed = batch.flatMap((key) => {
         const row = select.get(key);
         remove.run(key);
         return row ? [row.blob] : [];
-      }),
-    )(keys);
-    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
+      });
+      this.unsettle(freed);
+      return freed;
+    })(keys);
+    await this.free(blobs);
   }
 
   async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
@@ -277,15 +296,70 @@ export class LocalStoreBackend implements Backend {
 
   /** Points the key at its new blob, then frees the blob it replaced. */
   private async replaceRow(row: ObjectRow): Promise<void> {
-    const previous = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?").get(
-      row.key,
-    );
-    this.prepared(
+    const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
+    const insert = this.prepared(
       this.db,
       `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
           @storage_class, @metadata, @tags, @restore_ready_us, @restore_expires_us)`,
-    ).run(row);
-    if (previous && previous.blob !== row.blob) await rm(this.blobPath(previous.blob), { force: true });
+    );
+    const previous = this.db.transaction(() => {
+      const replaced = select.get(row.key);
+      insert.run(row);
+      this.settle([row.blob]);
+      const freed = replaced && replaced.blob !== row.blob ? [replaced.blob] : [];
+      this.unsettle(freed);
+      return freed;
+    })();
+    await this.free(previous);
+  }
+
+  /** Lists blobs this process is about to place or free, before the index says so. */
+  private unsettle(blobs: readonly string[]): void {
+    const insert = this.prepared(this.db, "INSERT OR REPLACE INTO unsettled_blobs VALUES (?, ?, ?)");
+    for (const blob of blobs) insert.run(blob, hostname(), process.pid);
+  }
+
+  private settle(blobs: readonly string[]): void {
+    const remove = this.prepared(this.db, "DELETE FROM unsettled_blobs WHERE blob = ?");
+    for (const blob of blobs) remove.run(blob);
+  }
+
+  /** Removes blobs no key points at any more, then forgets them. */
+  private async free(blobs: readonly string[]): Promise<void> {
+    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
+    this.db.transaction(() => this.settle(blobs))();
+  }
+
+  /**
+   * Once per open store: removes the temp blobs of writers on this host that are dead (and any
+   * temp blob a week old), and the blobs that dead writers placed or freed without a key now
+   * pointing at them. A live writer's files are never touched.
+   */
+  private reclaim(): Promise<void> {
+    this.reclaimed ??= Promise.all([this.reclaimTemp(), this.reclaimUnsettled()]).then(() => undefined);
+    return this.reclaimed;
+  }
+
+  private async reclaimTemp(): Promise<void> {
+    const tempDir = join(this.dir, "blobs", "tmp");
+    const names = await readdir(tempDir).catch(() => [] as string[]);
+    for (const name of names) {
+      const path = join(tempDir, name);
+      const stale = async () => Date.now() - (await stat(path)).mtimeMs > STALE_TEMP_MS;
+      if (writtenByDeadWriter(name) || (await stale().catch(() => false))) await rm(path, { force: true });
+    }
+  }
+
+  private async reclaimUnsettled(): Promise<void> {
+    const rows = this.prepared<[string], { blob: string; pid: number }>(
+      this.db,
+      "SELECT blob, pid FROM unsettled_blobs WHERE host = ?",
+    ).all(hostname());
+    const referenced = this.prepared<[string], { n: number }>(this.db, "SELECT 1 AS n FROM objects WHERE blob = ?");
+    const orphans = rows.filter((r) => !processAlive(r.pid)).map((r) => r.blob);
+    const unreferenced = orphans.filter((blob) => !referenced.get(blob));
+    await Promise.all(unreferenced.map((blob) => rm(this.blobPath(blob), { force: true })));
+    this.db.transaction(() => this.settle(orphans))();
   }
 
   private restoreStatus(row: ObjectRow): RestoreStatus {

@@ -30,8 +30,13 @@ import type {
 import { InvalidRequestError } from "./backend.js";
 import { fsError } from "./fs-errors.js";
 import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
+import { writerTag, writtenByDeadWriter } from "./writers.js";
 
-/** Temp files of writes in progress; never listed, never scanned as data. */
+/**
+ * Temp files of writes in progress; never listed, never scanned as data. Each is named after its
+ * writer (`.strata-partial-<host>~<pid>~<random>`), so that a run that touches its directory
+ * later removes it once that writer is dead; only files of that exact form are ever removed.
+ */
 export const PARTIAL_PREFIX = ".strata-partial-";
 
 const CAPS: Capabilities = {
@@ -46,6 +51,8 @@ const CAPS: Capabilities = {
 export class PosixBackend implements Backend {
   readonly caps = CAPS;
   private realRoot: Buffer | undefined;
+  /** Directories whose dead writers' partial files this backend has looked for already. */
+  private readonly swept = new Set<string>();
 
   constructor(
     readonly root: string,
@@ -73,6 +80,7 @@ export class PosixBackend implements Backend {
     const parent = parentKey(key);
     const dir = this.dirPath(parent);
     await mkdir(dir, { recursive: true });
+    await this.sweep(parent);
     this.realRoot ??= await realpath(this.root, { encoding: "buffer" });
     const expected =
       parent === "" ? this.realRoot : Buffer.concat([this.realRoot, Buffer.from("/"), keyToBytes(parent)]);
@@ -112,8 +120,12 @@ export class PosixBackend implements Backend {
       throw fsError(this.url, dirKey, err);
     }
     // Sorting "name/" for directories yields keys in byte order across levels.
-    const named = entries
-      .map((entry) => ({ entry, name: bytesToKey(entry.name) }))
+    const all = entries.map((entry) => ({ entry, name: bytesToKey(entry.name) }));
+    await this.removeDeadPartials(
+      dirKey,
+      all.map(({ name }) => name),
+    );
+    const named = all
       .filter(({ name }) => !name.startsWith(PARTIAL_PREFIX))
       .map((e) => ({ ...e, sortKey: Buffer.from(e.entry.isDirectory() ? `${e.name}/` : e.name) }))
       .sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
@@ -218,9 +230,25 @@ export class PosixBackend implements Backend {
     }
   }
 
+  /** Once per directory and backend: removes the partial files dead writers left in it. */
+  private async sweep(dirKey: string): Promise<void> {
+    if (this.swept.has(dirKey)) return;
+    const names = await readdir(this.dirPath(dirKey), { encoding: "buffer" }).catch(() => [] as Buffer[]);
+    await this.removeDeadPartials(dirKey, names.map(bytesToKey));
+  }
+
+  private async removeDeadPartials(dirKey: string, names: readonly string[]): Promise<void> {
+    this.swept.add(dirKey);
+    for (const name of names) {
+      if (!name.startsWith(PARTIAL_PREFIX) || !writtenByDeadWriter(name.slice(PARTIAL_PREFIX.length))) continue;
+      // One that cannot be removed (a read-only tree) stays; it is never listed as data.
+      await rm(this.dirPath(dirKey === "" ? name : `${dirKey}/${name}`), { force: true }).catch(() => undefined);
+    }
+  }
+
   private tempPathBeside(key: string): string | Buffer {
     const parent = parentKey(key);
-    const name = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
+    const name = `${PARTIAL_PREFIX}${writerTag()}~${randomBytes(8).toString("hex")}`;
     return this.dirPath(parent === "" ? name : `${parent}/${name}`);
   }
 }
