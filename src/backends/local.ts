@@ -5,7 +5,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
-import { tempFileBuffer, type WrittenFile, writeTempFile, writeTempFileInRanges } from "./atomic-file.js";
+import {
+  type ResumableTemp,
+  resumableTemp,
+  tempFileBuffer,
+  type WrittenFile,
+  writeTempFile,
+  writeTempFileInRanges,
+} from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -45,6 +52,8 @@ const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
 const MAX_KEY_BYTES = 1024;
 const LIST_PAGE = 1000;
+/** Temp blobs of resumable writes: the upload journal names them; they outlive their writer. */
+const RESUMABLE = "resume~";
 /** A temp blob this old is reclaimed whoever wrote it (a writer on another host, or renamed). */
 const STALE_TEMP_MS = 7 * 24 * 3600 * 1000;
 
@@ -170,7 +179,22 @@ export class LocalStoreBackend implements Backend {
 
   /** Ranges land by offset in a new blob, which becomes the object only once whole and checked. */
   async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
-    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, { location: this.url, key }));
+    this.checkKey(key);
+    this.index(true);
+    const resume = await resumableTemp(info, (name) => this.resumablePath(name), `${RESUMABLE}${randomUUID()}`);
+    const target = { location: this.url, key };
+    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+  }
+
+  /** A resumable write left for a later one that will not come (its file changed or is gone). */
+  async abortUpload(_key: string, uploadId: string): Promise<void> {
+    const path = this.resumablePath(uploadId);
+    if (path) await rm(path, { force: true });
+  }
+
+  /** The temp blob of a resumable write, for a name of that form only (it comes from the catalog). */
+  private resumablePath(name: string): string | undefined {
+    return new RegExp(`^${RESUMABLE}[0-9a-f-]{36}$`).test(name) ? join(this.dir, "blobs", "tmp", name) : undefined;
   }
 
   /** Fills a new blob in the temp directory, moves it into place and points the key at it. */
@@ -178,13 +202,16 @@ export class LocalStoreBackend implements Backend {
     key: string,
     info: WriteInfo,
     fillTemp: (temp: string) => Promise<WrittenFile>,
+    resume?: ResumableTemp,
   ): Promise<ObjectInfo> {
     this.checkKey(key);
     const storageClass = this.checkClass(info.storageClass);
     this.index(true);
     await this.reclaim();
     const blob = newBlobName();
-    const temp = join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
+    const temp =
+      (resume?.path as string | undefined) ??
+      join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
     try {
       const written = await fillTemp(temp);
       await this.ensureBlobDir(blob);
@@ -206,9 +233,11 @@ export class LocalStoreBackend implements Backend {
         restore_expires_us: null,
       };
       await this.replaceRow(row);
+      await resume?.journal.clear();
       return this.toInfo(row);
     } catch (err) {
-      await rm(temp, { force: true });
+      // A resumable temp blob stays for the next write unless its filling removed it.
+      if (!resume) await rm(temp, { force: true });
       throw fsError(this.url, key, err);
     }
   }

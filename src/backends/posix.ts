@@ -15,7 +15,14 @@ import {
   utimes,
 } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { tempFileBuffer, type WrittenFile, writeTempFile, writeTempFileInRanges } from "./atomic-file.js";
+import {
+  type ResumableTemp,
+  resumableTemp,
+  tempFileBuffer,
+  type WrittenFile,
+  writeTempFile,
+  writeTempFileInRanges,
+} from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -38,6 +45,11 @@ import { writerTag, writtenByDeadWriter } from "./writers.js";
  * later removes it once that writer is dead; only files of that exact form are ever removed.
  */
 export const PARTIAL_PREFIX = ".strata-partial-";
+/**
+ * After the prefix, the partial files of resumable writes: the upload journal names them, they
+ * outlive their writer, and the journal's owner aborts them (abortUpload) once nothing will resume.
+ */
+const RESUMABLE = "resume~";
 
 const CAPS: Capabilities = {
   storageClasses: ["POSIX"],
@@ -170,7 +182,24 @@ export class PosixBackend implements Backend {
 
   /** Ranges land by offset in the temp file, which is renamed into place only once whole and checked. */
   async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
-    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill, { location: this.url, key }));
+    await this.prepareParent(key);
+    const fresh = `${PARTIAL_PREFIX}${RESUMABLE}${randomBytes(8).toString("hex")}`;
+    const resume = await resumableTemp(info, (name) => this.resumablePath(key, name), fresh);
+    const target = { location: this.url, key };
+    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+  }
+
+  /** A resumable write left for a later one that will not come (its file changed or is gone). */
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    const path = this.resumablePath(key, uploadId);
+    if (path) await rm(path, { force: true });
+  }
+
+  /** The partial file of a resumable write of `key`, for a name of that form only (it comes from the catalog). */
+  private resumablePath(key: string, name: string): string | Buffer | undefined {
+    if (!new RegExp(`^${PARTIAL_PREFIX}${RESUMABLE}[0-9a-f]{16}$`).test(name)) return undefined;
+    const parent = parentKey(key);
+    return this.dirPath(parent === "" ? name : `${parent}/${name}`);
   }
 
   /** Bodies stream through to disk; only the stream buffers are held (one per range in flight). */
@@ -215,17 +244,20 @@ export class PosixBackend implements Backend {
     key: string,
     info: WriteInfo,
     fillTemp: (temp: string | Buffer) => Promise<WrittenFile>,
+    resume?: ResumableTemp,
   ): Promise<ObjectInfo> {
     const target = this.fsPath(key);
-    const temp = this.tempPathBeside(key);
+    const temp = resume?.path ?? this.tempPathBeside(key);
     try {
       await this.prepareParent(key);
       const written = await fillTemp(temp);
       await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
       await rename(temp, target);
+      await resume?.journal.clear();
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
     } catch (err) {
-      await rm(temp, { force: true });
+      // A resumable partial file stays for the next write unless its filling removed it.
+      if (!resume) await rm(temp, { force: true });
       throw fsError(this.url, key, err);
     }
   }

@@ -130,6 +130,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         failures: [],
         bufferPeak: 0,
         abortedUploads,
+        readBytes: 0,
         elapsedMs: Date.now() - started,
       },
     });

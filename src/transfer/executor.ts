@@ -58,6 +58,8 @@ export interface ExecutionReport {
   bufferPeak: number;
   /** Unfinished uploads of earlier runs that are no longer needed, aborted at the target. */
   abortedUploads: number;
+  /** Bytes the copies read from the source: a resumed copy reads only the ranges it lacked. */
+  readBytes: number;
 }
 
 const JOURNAL_CHUNK = 256;
@@ -83,6 +85,7 @@ export async function executePlan(
     failures: [],
     bufferPeak: 0,
     abortedUploads: 0,
+    readBytes: 0,
   };
   const recorder = new Recorder(catalog);
   const planner = new StreamPlanner(options.streams ?? "auto", options.budget);
@@ -139,7 +142,10 @@ async function runCopy(
         ...(target.storageClass ? { storageClass: target.storageClass } : {}),
         tags: target.tags,
         ...(file.hash ? { expectedHash: file.hash } : {}),
-        onBytes: (n) => options.progress?.bytes(n),
+        onBytes: (n) => {
+          report.readBytes += n;
+          options.progress?.bytes(n);
+        },
         ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
         streams,
         journal: uploadJournal(catalog, {
