@@ -153,6 +153,19 @@ export async function interruptedCopies({ db }: CatalogDb, targetLocationId: num
   return [...byFile.values()];
 }
 
+/** Names of the locations that copies of dead runs were writing into, not yet looked at. */
+export async function interruptedCopyTargets({ db }: CatalogDb): Promise<string[]> {
+  const rows = await db
+    .selectFrom("actions")
+    .innerJoin("locations", "locations.id", "actions.target_location_id")
+    .select("locations.name")
+    .distinct()
+    .where("actions.state", "=", "interrupted")
+    .where("actions.kind", "=", "copy")
+    .execute();
+  return rows.map((r) => r.name);
+}
+
 /** Interrupted actions whose target was looked at: failed, as they would have been before. */
 export async function closeInterrupted({ db }: CatalogDb, actionIds: readonly number[]): Promise<void> {
   if (actionIds.length === 0) return;

@@ -1,7 +1,7 @@
 import type { ObjectInfo } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
-import { closeInterrupted, interruptedCopies } from "../catalog/journal.js";
+import { closeInterrupted, interruptedCopies, interruptedCopyTargets } from "../catalog/journal.js";
 import { recordReplicas, replicaAt, settleReplacing } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { hashObject } from "./copy.js";
@@ -28,6 +28,20 @@ export async function reconcileInterrupted(catalog: CatalogDb, target: Endpoint)
     await closeInterrupted(catalog, copy.actionIds);
   }
   return recorded;
+}
+
+/**
+ * The same for every location dead runs were copying into that `resolve` can open (apply: the
+ * config's locations); one it cannot open keeps its copies for a later run.
+ */
+export async function reconcileInterruptedTargets(
+  catalog: CatalogDb,
+  resolve: (name: string) => Promise<Endpoint>,
+): Promise<void> {
+  for (const name of await interruptedCopyTargets(catalog)) {
+    const target = await resolve(name).catch(() => undefined);
+    if (target) await reconcileInterrupted(catalog, target);
+  }
 }
 
 async function lookAt(

@@ -6,12 +6,16 @@
  * them), nothing the dead run left (temp blobs, partial files) survives the next run, and a large
  * copy into the embedded store or a POSIX directory resumes instead of starting over.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { LocalStoreBackend } from "../../src/backends/local.js";
 import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
@@ -173,13 +177,14 @@ describe("a sync killed with SIGKILL", () => {
     writeTree(tree, { "big.bin": randomBytes(40 * MiB) });
     expect((await run(work, ["sync", "tree", "local:store"])).code).toBe(0);
     const out = join(work, "out");
-    writeTree(out, { "mine.txt": "a user's file" });
+    // A user's file whose name merely starts like a partial one is theirs, and stays.
+    writeTree(out, { "mine.txt": "a user's file", ".strata-partial-notes": "also the user's" });
     await killWhen(work, ["sync", "local:store", "out", "--streams", "1", "--bwlimit", "8M"], () => {
       return filesNamed(out, ".strata-partial-").some((p) => statSync(join(out, p)).size > MiB);
     });
     const back = await run(work, ["sync", "local:store", "out"]);
     expect(back.code, back.stderr).toBe(0);
-    expect(filesNamed(out, ".strata-partial-")).toEqual([]);
+    expect(filesNamed(out, ".strata-partial-")).toEqual([".strata-partial-notes"]);
     expect(readFileSync(join(out, "mine.txt"), "utf8")).toBe("a user's file");
     expect(sha256(readFileSync(join(out, "big.bin")))).toBe(sha256(readFileSync(join(tree, "big.bin"))));
   }, 120_000);
@@ -246,4 +251,36 @@ describe("a large copy killed mid-way into a file target", () => {
     );
     expect(filesNamed(out, ".strata-partial-")).toEqual([]);
   }, 120_000);
+});
+
+describe("the embedded store opened after a writer on this host died", () => {
+  it("removes the dead writer's temp blobs and the blobs it placed or freed that no key points at, nothing else", async () => {
+    const dir = join(tempDir(), "store");
+    const store = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
+    await store.write("kept", Readable.from([Buffer.from("kept")]), { size: 4, attributes: { mtimeUs: 1 } });
+    await store.close();
+    // What a writer killed with SIGKILL leaves: a temp blob, and a blob moved into place (or
+    // freed) whose index change it never made, listed with its pid as unsettled.
+    const dead = spawnSync("true").pid as number;
+    const tmp = join(dir, "blobs", "tmp");
+    const deadTemp = join(tmp, `${hostname()}~${dead}~0a-${randomUUID()}`);
+    const liveTemp = join(tmp, `${hostname()}~${process.pid}~0b-${randomUUID()}`);
+    const foreign = join(tmp, "not-a-writer-name");
+    const orphan = `0c/${randomUUID()}`;
+    writeTree(dir, { [`blobs/${orphan}`]: "orphan" });
+    for (const path of [deadTemp, liveTemp, foreign]) writeFileSync(path, "partial");
+    const index = new Database(join(dir, "index.db"));
+    index.prepare("INSERT INTO unsettled_blobs VALUES (?, ?, ?)").run(orphan, hostname(), dead);
+    index.close();
+
+    const reopened = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
+    await reopened.check();
+    expect(existsSync(deadTemp)).toBe(false);
+    expect(existsSync(join(dir, "blobs", orphan))).toBe(false);
+    expect(existsSync(liveTemp)).toBe(true);
+    expect(existsSync(foreign)).toBe(true);
+    expect((await reopened.stat("kept"))?.size).toBe(4);
+    expect(blobFiles(dir)).toHaveLength(1);
+    await reopened.close();
+  });
 });
