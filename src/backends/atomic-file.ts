@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { type FileHandle, open, rm, stat } from "node:fs/promises";
+import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
@@ -70,9 +70,10 @@ export interface ResumableTemp {
 
 /**
  * The temp file a resumable ranged write goes on with: the journaled one of this source version
- * when it is still there at full size, else `freshName` (journaled now; an older one is removed).
- * Undefined for a write that is not resumable. `pathOf` maps a journaled name to its path and
- * answers undefined for a name that is not one of the backend's temp names.
+ * when it is still there at full size, else a new one; either way named `freshName` and
+ * journaled under that name (an older file is removed). Undefined for a write that is not
+ * resumable. `pathOf` maps a name to its path, and answers undefined for a name that is not one
+ * of the backend's temp names (the journal is read from the catalog).
  */
 export async function resumableTemp(
   info: RangedWriteInfo,
@@ -80,26 +81,32 @@ export async function resumableTemp(
   freshName: string,
 ): Promise<ResumableTemp | undefined> {
   const { journal, resumable } = info;
-  if (!journal || !resumable) return undefined;
+  const path = pathOf(freshName);
+  if (!journal || !resumable || !path) return undefined;
   const { rangeSize, sourceVersion } = resumable;
   const earlier = await journal.load();
   const earlierPath = earlier && pathOf(earlier.uploadId);
-  if (earlier?.partSize === rangeSize && earlierPath) {
-    const size = await stat(earlierPath).then(
-      (s) => s.size,
-      () => -1,
-    );
-    if (size === info.size) {
-      const stored = earlier.parts
-        .filter((part) => part.etag === sourceVersion)
-        .map((part) => rangeNumbered(part.number, rangeSize, info.size));
-      return { path: earlierPath, stored, journal, rangeSize, sourceVersion };
-    }
-  }
+  const kept = earlier?.partSize === rangeSize ? earlier.parts.filter((part) => part.etag === sourceVersion) : [];
+  // Renamed to a name of its own before use: should two runs resume it at once, one gets the file
+  // and the other starts afresh, so no file is ever written by two (or after its rename into place).
+  const claimed =
+    earlierPath !== undefined &&
+    kept.length > 0 &&
+    (await stat(earlierPath).then(
+      (s) => s.size === info.size,
+      () => false,
+    )) &&
+    (await rename(earlierPath, path).then(
+      () => true,
+      () => false,
+    ));
   const replaced = await journal.begin(freshName, rangeSize);
   const replacedPath = replaced === undefined ? undefined : pathOf(replaced);
-  if (replacedPath) await rm(replacedPath, { force: true });
-  return { path: pathOf(freshName) as string | Buffer, stored: [], journal, rangeSize, sourceVersion };
+  if (replacedPath && !claimed) await rm(replacedPath, { force: true });
+  if (!claimed) return { path, stored: [], journal, rangeSize, sourceVersion };
+  for (const part of kept) await journal.savePart(part);
+  const stored = kept.map((part) => rangeNumbered(part.number, rangeSize, info.size));
+  return { path, stored, journal, rangeSize, sourceVersion };
 }
 
 /** Range `number` (1-based, as journaled) of `size` bytes cut in ranges of `rangeSize`. */

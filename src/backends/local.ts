@@ -30,7 +30,7 @@ import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
-import { processAlive, writerTag, writtenByDeadWriter } from "./writers.js";
+import { ABANDONED_AFTER_MS, processAlive, writerTag, writtenByDeadWriter } from "./writers.js";
 
 /**
  * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle
@@ -54,8 +54,6 @@ const MAX_KEY_BYTES = 1024;
 const LIST_PAGE = 1000;
 /** Temp blobs of resumable writes: the upload journal names them; they outlive their writer. */
 const RESUMABLE = "resume~";
-/** A temp blob this old is reclaimed whoever wrote it (a writer on another host, or renamed). */
-const STALE_TEMP_MS = 7 * 24 * 3600 * 1000;
 
 export interface LocalStoreOptions {
   /** How long a restore takes before the object is readable, in milliseconds. */
@@ -201,7 +199,7 @@ export class LocalStoreBackend implements Backend {
   private async store(
     key: string,
     info: WriteInfo,
-    fillTemp: (temp: string) => Promise<WrittenFile>,
+    fillTemp: (temp: string | Buffer) => Promise<WrittenFile>,
     resume?: ResumableTemp,
   ): Promise<ObjectInfo> {
     this.checkKey(key);
@@ -209,9 +207,7 @@ export class LocalStoreBackend implements Backend {
     this.index(true);
     await this.reclaim();
     const blob = newBlobName();
-    const temp =
-      (resume?.path as string | undefined) ??
-      join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
+    const temp = resume?.path ?? join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
     try {
       const written = await fillTemp(temp);
       await this.ensureBlobDir(blob);
@@ -374,7 +370,7 @@ export class LocalStoreBackend implements Backend {
     const names = await readdir(tempDir).catch(() => [] as string[]);
     for (const name of names) {
       const path = join(tempDir, name);
-      const stale = async () => Date.now() - (await stat(path)).mtimeMs > STALE_TEMP_MS;
+      const stale = async () => Date.now() - (await stat(path)).mtimeMs > ABANDONED_AFTER_MS;
       if (writtenByDeadWriter(name) || (await stale().catch(() => false))) await rm(path, { force: true });
     }
   }

@@ -37,7 +37,7 @@ import type {
 import { InvalidRequestError } from "./backend.js";
 import { fsError } from "./fs-errors.js";
 import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
-import { writerTag, writtenByDeadWriter } from "./writers.js";
+import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "./writers.js";
 
 /**
  * Temp files of writes in progress; never listed, never scanned as data. Each is named after its
@@ -272,9 +272,15 @@ export class PosixBackend implements Backend {
   private async removeDeadPartials(dirKey: string, names: readonly string[]): Promise<void> {
     this.swept.add(dirKey);
     for (const name of names) {
-      if (!name.startsWith(PARTIAL_PREFIX) || !writtenByDeadWriter(name.slice(PARTIAL_PREFIX.length))) continue;
+      if (!name.startsWith(PARTIAL_PREFIX)) continue;
+      const path = this.dirPath(dirKey === "" ? name : `${dirKey}/${name}`);
+      const writer = name.slice(PARTIAL_PREFIX.length);
+      const abandoned = async () =>
+        writer.startsWith(RESUMABLE) && Date.now() - (await stat(path)).mtimeMs > ABANDONED_AFTER_MS;
       // One that cannot be removed (a read-only tree) stays; it is never listed as data.
-      await rm(this.dirPath(dirKey === "" ? name : `${dirKey}/${name}`), { force: true }).catch(() => undefined);
+      if (writtenByDeadWriter(writer) || (await abandoned().catch(() => false))) {
+        await rm(path, { force: true }).catch(() => undefined);
+      }
     }
   }
 

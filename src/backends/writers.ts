@@ -7,6 +7,12 @@ import { hostname } from "node:os";
  */
 const SEPARATOR = "~";
 
+/**
+ * A temp file this old is taken as abandoned whoever wrote it: one of a resumable write that no
+ * run came back for (its catalog lost), or one written on another host.
+ */
+export const ABANDONED_AFTER_MS = 7 * 24 * 3600 * 1000;
+
 /** This process, as it signs its temp files: `<host>~<pid>`. */
 export function writerTag(): string {
   return `${hostname()}${SEPARATOR}${process.pid}`;

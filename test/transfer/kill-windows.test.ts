@@ -237,6 +237,21 @@ describe("a large copy killed mid-way into a file target", () => {
     expect(readdirSync(join(store, "blobs", "tmp"))).toEqual([]);
   }, 120_000);
 
+  it("drops the partial copy once its file is gone, so nothing is left to resume", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "big.bin": randomBytes(SIZE) });
+    const args = ["sync", "tree", "local:store", "--streams", "4", "--bwlimit", "24M"];
+    await killWhen(work, args, () => journaledRanges(work).length >= 2);
+    expect(readdirSync(join(work, "store", "blobs", "tmp"))).toHaveLength(1);
+    rmSync(join(work, "tree", "big.bin"));
+
+    const again = await run(work, ["sync", "tree", "local:store"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).result.abortedUploads).toBe(1);
+    expect(readdirSync(join(work, "store", "blobs", "tmp"))).toEqual([]);
+    expect(journaledRanges(work)).toEqual([]);
+  }, 120_000);
+
   it("resumes into a POSIX directory, reading only the missing ranges", async () => {
     const work = tempDir();
     const content = randomBytes(SIZE);
