@@ -27,7 +27,7 @@ import type {
   TransitionPolicyAction,
 } from "./actions.js";
 import { failed, type Outcome, stale } from "./outcome.js";
-import { ACTION_KINDS, planPolicies, selectPolicies } from "./planner.js";
+import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "./planner.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { releaseFile } from "./release.js";
 
@@ -141,6 +141,8 @@ export interface PolicyApplyOptions {
   signal?: AbortSignal;
   transfers?: number;
   progress?: ProgressListener;
+  /** Prune past the maxDeleteShare guard. */
+  force?: boolean;
 }
 
 /** Rounds of plan-then-apply in one run at most; a third finds nothing left in practice. */
@@ -162,10 +164,13 @@ export async function applyPolicies(ctx: PolicyContext, options: PolicyApplyOpti
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
   };
+  // Refused before the run starts, so a refused prune leaves no run behind in the journal.
+  if (!options.force) await guardPrunes(ctx.catalog, config, { policies: options.policies, now: Date.now() });
   return execute(ctx, applyOptions, (round, last) => {
     if (round > 0 && (round >= MAX_ROUNDS || last.done === 0 || last.failed > 0)) return undefined;
     const now = Date.now();
-    return { actions: planPolicies(ctx.catalog, config, { policies: options.policies, now }), plannedAt: now };
+    const planOptions = { policies: options.policies, now, force: options.force ?? false };
+    return { actions: planPolicies(ctx.catalog, config, planOptions), plannedAt: now };
   });
 }
 

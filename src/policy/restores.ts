@@ -344,7 +344,8 @@ async function copyInto(deps: RestoreDeps, from: CopySource, target: RestoreTarg
       }),
     ),
   );
-  if (inPlace && from.file.state === "released" && target.backend instanceof PosixBackend) {
+  const awayFromDisk = from.file.state === "released" || from.file.state === "missing";
+  if (inPlace && awayFromDisk && target.backend instanceof PosixBackend) {
     const { ino } = await lstat(target.backend.fsPath(from.file.path));
     await markRestoredInPlace(deps.catalog, from.file.id, { size: from.size, mtimeUs: from.mtimeUs, inode: ino });
   }
