@@ -17,6 +17,7 @@ import type { Config } from "../config/schema.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
 import { copyVerified } from "../transfer/copy.js";
 import type { ProgressListener } from "../transfer/executor.js";
+import { claimKey } from "../transfer/key-claim.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type {
@@ -403,14 +404,30 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
   const target = await run.resolve(action.to);
   const held = await run.budget.acquire(target.backend.writeBuffer(file.size));
   try {
-    const { value: result, attempts } = await withRetry(run.retry, () =>
-      copyVerified({
+    const { value: result, attempts } = await withRetry(run.retry, async () => {
+      await claimKey(run.catalog, {
+        fileId: file.id,
+        sourceLocationId: source.row.id,
+        origin: source.backend.url,
+        path: file.path,
+        target: target.backend,
+        targetLocationId: target.row.id,
+        key: action.key,
+      });
+      return copyVerified({
         source: source.backend,
         sourceKey: file.path,
         target: target.backend,
         targetKey: action.key,
         size: file.size,
-        attributes: { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path },
+        attributes: {
+          mtimeUs: file.mtime_us,
+          mode: file.mode & 0o7777,
+          uid: file.uid,
+          gid: file.gid,
+          path: file.path,
+          origin: source.backend.url,
+        },
         ...(action.storageClass ? { storageClass: action.storageClass } : {}),
         tags: target.settings.tags,
         ...(file.hash ? { expectedHash: file.hash } : {}),
@@ -422,8 +439,8 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
           sourceSize: file.size,
           sourceMtimeUs: file.mtime_us,
         }),
-      }),
-    );
+      });
+    });
     // Recorded only now, after the target's hash matched: a replica on record is a checked one.
     await recordReplicas(run.catalog, [
       {

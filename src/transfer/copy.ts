@@ -41,10 +41,11 @@ export interface CopyResult {
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const ranged = planRanges(req.target, req.size, req.streams);
   const { body, info } = await req.source.read(req.sourceKey, ranged?.ranges[0]);
-  // An object's own metadata knows its file's mtime and mode; a listing (S3's) may not.
+  // An object's own metadata knows its file's mtime and mode; a listing (S3's) may not. The
+  // origin is where this copy comes from, never where the source object once came from.
   const carried = info.attributes;
   const attributes = carried
-    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
+    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
   if (ranged) return accepted(req, await copyInRanges({ ...req, ...ranged, attributes, first: { body, info } }));
   const metered = new MeteredStream({

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { expect } from "vitest";
 import { parseStub } from "../../src/policy/stub.js";
 import { agedTree } from "../policy/apply-workspace.js";
@@ -246,7 +247,8 @@ export async function sharedKeyTwoCatalogs(archive: Archive, prefix: string): Pr
   const synced = await strata(["--config", configB, "sync", "projB", "archive"], { cwd: dir });
   expect(synced.code).toBe(1);
   expect(synced.stderr).toContain(
-    `archive:runs/x.h5 holds a copy of ${join(dir, "projA")} runs/x.h5 (written by another catalog); ` +
+    `archive:runs/x.h5 holds a copy of runs/x.h5 from ${pathToFileURL(join(dir, "projA")).href} ` +
+      "(written by another catalog); " +
       "give projB its own prefix at archive",
   );
   expect(await archive.objects(prefix)).toEqual(new Map([["runs/x.h5", PROJ_A]]));
