@@ -79,7 +79,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   if (source.parsed.url === target.parsed.url) {
     throw new UsageError(`<src> and <dst> are the same location (${source.parsed.url})`);
   }
-  if (overlaps(source.parsed, target.parsed)) {
+  if (overlaps(source, target)) {
     throw new UsageError(
       `<src> ${source.parsed.url} and <dst> ${target.parsed.url} overlap; one would copy into itself`,
     );
