@@ -15,7 +15,7 @@ import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
 import { uploadJournal } from "../catalog/uploads.js";
 import type { Config } from "../config/schema.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
-import { copyVerified } from "../transfer/copy.js";
+import { copyVerified, hashObject } from "../transfer/copy.js";
 import type { ProgressListener } from "../transfer/executor.js";
 import { claimKey } from "../transfer/key-claim.js";
 import { chunks, runPool } from "../transfer/pool.js";
@@ -402,6 +402,10 @@ function staleness(action: PolicyAction, file: FileRow | undefined, locationId: 
 async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Promise<Outcome> {
   const source = await run.resolve(action.file.location);
   const target = await run.resolve(action.to);
+  if (file.hash === null) {
+    const confirmed = await confirmUnchanged(run, file, source, target);
+    if (confirmed) return confirmed;
+  }
   const held = await run.budget.acquire(target.backend.writeBuffer(file.size));
   try {
     const { value: result, attempts } = await withRetry(run.retry, async () => {
@@ -462,6 +466,40 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
   } finally {
     run.budget.release(held);
   }
+}
+
+/**
+ * A file the scan saw touched (its mtime or ctime moved, so its hash was cleared) whose replica
+ * at the target is of the same size: read and hashed first, and sent again only if its content
+ * differs. One that matches has its hash and the replica's source version recorded, and is done.
+ */
+async function confirmUnchanged(
+  run: ApplyRun,
+  file: FileRow,
+  source: ApplyLocation,
+  target: ApplyLocation,
+): Promise<Outcome | undefined> {
+  const replica = (await replicasOfFile(run.catalog, file.id)).find((r) => r.location_id === target.row.id);
+  if (!replica || replica.state !== "present" || replica.size !== file.size) return undefined;
+  const { value: sha256, attempts } = await withRetry(run.retry, () => hashObject(source.backend, file.path));
+  if (sha256 !== replica.hash) return undefined;
+  await recordReplicas(run.catalog, [
+    {
+      fileId: file.id,
+      locationId: target.row.id,
+      key: replica.key,
+      size: replica.size,
+      hash: replica.hash,
+      storageClass: replica.storage_class,
+      state: replica.state,
+      sourceSize: file.size,
+      sourceMtimeUs: file.mtime_us,
+      etag: replica.etag,
+      verifiedAt: replica.verified_at,
+    },
+  ]);
+  await setFileHashes(run.catalog, [{ fileId: file.id, hash: sha256 }]);
+  return { state: "done", attempts, bytes: 0 };
 }
 
 async function transition(run: ApplyRun, action: TransitionPolicyAction, file: FileRow): Promise<Outcome> {

@@ -411,10 +411,13 @@ function* planPurge(
   };
 }
 
-/** The replica holds this version of the file: same content when known, else same size and mtime. */
+/**
+ * The replica holds this version of the file: the same content. A present file's hash is
+ * unknown only when the scan saw it change (size, mtime or ctime) since it was read; the copy
+ * planned then compares content before it sends anything.
+ */
 function upToDate(replica: Replica, file: PlannedFileRow): boolean {
-  if (file.hash !== null) return replica.hash === file.hash;
-  return replica.source_size === file.size && replica.source_mtime_us === file.mtime_us;
+  return file.hash !== null && replica.hash === file.hash;
 }
 
 /** A copy counts toward `copies` only when present, verified, and of the file's known content. */
