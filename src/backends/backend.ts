@@ -77,6 +77,11 @@ export interface FileAttributes {
   /** The source path, kept so the catalog can be rebuilt from objects alone. */
   path?: string;
   sha256?: string;
+  /**
+   * The URL of the location the copy was made from. With `path`, it says whose copy an object
+   * is, so a copy of another file bound for its key (another project, another catalog) is refused.
+   */
+  origin?: string;
 }
 
 export interface ObjectInfo {

@@ -15,6 +15,7 @@ export function attributesToMetadata(attrs: FileAttributes): Record<string, stri
   if (attrs.gid !== undefined) meta[`${PREFIX}gid`] = String(attrs.gid);
   if (attrs.path !== undefined) meta[`${PREFIX}path`] = encodeURIComponent(attrs.path);
   if (attrs.sha256 !== undefined) meta[`${PREFIX}sha256`] = attrs.sha256;
+  if (attrs.origin !== undefined) meta[`${PREFIX}origin`] = encodeURIComponent(attrs.origin);
   return meta;
 }
 
@@ -33,6 +34,8 @@ export function metadataToAttributes(meta: Record<string, string>): FileAttribut
   if (path !== undefined) attrs.path = path;
   const sha256 = meta[`${PREFIX}sha256`];
   if (sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) attrs.sha256 = sha256;
+  const origin = decodePath(meta[`${PREFIX}origin`]);
+  if (origin !== undefined) attrs.origin = origin;
   return attrs;
 }
 

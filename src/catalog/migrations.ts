@@ -211,10 +211,19 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The device a POSIX location's root was on when a scan first found it non-empty: a root on
+  // another device later is an unmounted filesystem's mount point, not a tree whose files all went.
+  const rootDevice: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("locations").addColumn("root_device", "bigint").execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
       "0002_uploads": uploads,
+      "0003_guards_root_device": rootDevice,
       "0003_policies": policies,
       "0004_restores": restores,
       "0005_stubs": stubs,

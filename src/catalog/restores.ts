@@ -175,8 +175,8 @@ export async function settleRestore(
 }
 
 /**
- * A released file whose data is back in its place is present again (as a new inode), when what
- * came back is the version the catalog holds.
+ * A released (or missing) file whose data is back in its place is present again (as a new
+ * inode), when what came back is the version the catalog holds.
  */
 export async function markRestoredInPlace(
   { db }: CatalogDb,
@@ -187,7 +187,7 @@ export async function markRestoredInPlace(
     .updateTable("files")
     .set({ state: "present", inode: restored.inode, stub_size: null, stub_mtime_us: null, stub_inode: null })
     .where("id", "=", fileId)
-    .where("state", "=", "released")
+    .where("state", "in", ["released", "missing"])
     .where("size", "=", restored.size)
     .where("mtime_us", "=", restored.mtimeUs)
     .execute();

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
-import { formatBytes, formatDuration } from "../config/units.js";
+import { formatDuration } from "../config/units.js";
+import { refuseDeleteShare } from "../policy/delete-guard.js";
 import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
@@ -79,7 +80,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   if (source.parsed.url === target.parsed.url) {
     throw new UsageError(`<src> and <dst> are the same location (${source.parsed.url})`);
   }
-  if (overlaps(source.parsed, target.parsed)) {
+  if (overlaps(source, target)) {
     throw new UsageError(
       `<src> ${source.parsed.url} and <dst> ${target.parsed.url} overlap; one would copy into itself`,
     );
@@ -193,16 +194,16 @@ function printPlan(ctx: Context, source: ResolvedLocation, target: ResolvedLocat
 
 /** --delete may not empty a destination by accident: past the share, it needs --force. */
 function guardDeletes(ctx: Context, target: ResolvedLocation, plan: PlanSummary, opts: SyncOptions): void {
-  if (!opts.delete || opts.force || plan.delete.files === 0) return;
-  const limit = ctx.defaults.maxDeleteShare;
-  const share = plan.delete.files / Math.max(plan.targetReplicas, 1);
-  if (share > limit) {
-    throw new UsageError(
-      `--delete: refusing to delete ${count(plan.delete.files)} of ${count(plan.targetReplicas)} objects ` +
-        `(${(share * 100).toFixed(0)}%, ${formatBytes(plan.delete.bytes)}) at ${target.name}; ` +
-        `the limit is ${(limit * 100).toFixed(0)}% (defaults.maxDeleteShare). Check the source, or add --force`,
-    );
-  }
+  if (!opts.delete || opts.force) return;
+  refuseDeleteShare({
+    what: "--delete",
+    deletes: plan.delete.files,
+    bytes: plan.delete.bytes,
+    held: plan.targetReplicas,
+    at: target.name,
+    limit: ctx.defaults.maxDeleteShare,
+    limitName: "defaults.maxDeleteShare",
+  });
 }
 
 function filterFrom(opts: SyncOptions): FileFilter {

@@ -360,7 +360,8 @@ async function copyInto(
       ),
     );
   }
-  if (target.dir === null && from.file.state === "released" && target.backend instanceof PosixBackend) {
+  const awayFromDisk = from.file.state === "released" || from.file.state === "missing";
+  if (target.dir === null && awayFromDisk && target.backend instanceof PosixBackend) {
     const { ino } = await lstat(target.backend.fsPath(from.file.path));
     await markRestoredInPlace(deps.catalog, from.file.id, { size: from.size, mtimeUs: from.mtimeUs, inode: ino });
   }

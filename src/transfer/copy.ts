@@ -42,10 +42,11 @@ export interface CopyResult {
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const ranged = planRanges(req.target, req.size, req.streams);
   const { body, info } = await req.source.read(req.sourceKey, ranged?.ranges[0]);
-  // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not.
+  // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
+  // origin is where this copy comes from, never where the source object once came from.
   const carried = info.attributes;
   const attributes = carried
-    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
+    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
   // The catalog's hash, else the one Strata stored with the object: damage since is caught too.
   const expectedHash = req.expectedHash ?? carried?.sha256;
