@@ -223,10 +223,10 @@ export function migrations(dialect: Dialect): MigrationProvider {
     getMigrations: async () => ({
       "0001_initial": initial,
       "0002_uploads": uploads,
-      "0003_guards_root_device": rootDevice,
       "0003_policies": policies,
       "0004_restores": restores,
       "0005_stubs": stubs,
+      "0006_root_device": rootDevice,
     }),
   };
 }
