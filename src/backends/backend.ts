@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { AttributeTrust } from "./metadata.js";
 
 /**
  * The one contract every storage place implements: a POSIX tree, the embedded object store,
@@ -106,6 +107,8 @@ export interface WriteInfo {
   journal?: UploadJournal;
   /** Parts (blocks) of this write in flight at once; default: the location's own setting. */
   streams?: number;
+  /** A target that writes files: what it may take of `attributes` beyond the permission bits (default nothing). */
+  trust?: AttributeTrust;
 }
 
 export interface RangedWriteInfo extends WriteInfo {

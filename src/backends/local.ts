@@ -18,7 +18,7 @@ import type {
   RestoreStatus,
   WriteInfo,
 } from "./backend.js";
-import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
+import { BackendError, InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
@@ -142,7 +142,7 @@ export class LocalStoreBackend implements Backend {
       throw new NeedsRestoreError(this.url, key);
     }
     try {
-      const handle = await open(this.blobPath(row.blob), "r");
+      const handle = await open(this.blobPath(row), "r");
       const body: Readable = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
       return { info, body };
     } catch (err) {
@@ -168,12 +168,15 @@ export class LocalStoreBackend implements Backend {
     this.checkKey(key);
     const storageClass = this.checkClass(info.storageClass);
     this.index(true);
+    // The blob an overwrite frees is checked before anything is written.
+    const previous = this.row(key);
+    if (previous) this.blobPath(previous);
     const blob = newBlobName();
     const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
     try {
       const written = await fillTemp(temp);
       await this.ensureBlobDir(blob);
-      await rename(temp, this.blobPath(blob));
+      await rename(temp, this.blobPath({ key, blob }));
       // The content hash is known only once the body has streamed through; keep it with the object.
       const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? written.sha256 };
       const metadata = { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) };
@@ -220,8 +223,9 @@ export class LocalStoreBackend implements Backend {
     }
     // Blobs are never modified in place, so a hard link is a faithful server-side copy.
     const blob = newBlobName();
+    const sourcePath = this.blobPath(source);
     await this.ensureBlobDir(blob);
-    await link(this.blobPath(source.blob), this.blobPath(blob));
+    await link(sourcePath, this.blobPath({ key: to, blob }));
     const row: ObjectRow = {
       ...source,
       key: to,
@@ -237,16 +241,19 @@ export class LocalStoreBackend implements Backend {
 
   async delete(keys: string[]): Promise<void> {
     if (!this.index(false)) return;
-    const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
+    const select = this.prepared<[string], { key: string; blob: string }>(
+      this.db,
+      "SELECT key, blob FROM objects WHERE key = ?",
+    );
     const remove = this.prepared(this.db, "DELETE FROM objects WHERE key = ?");
-    const blobs = this.db.transaction((batch: string[]) =>
-      batch.flatMap((key) => {
-        const row = select.get(key);
-        remove.run(key);
-        return row ? [row.blob] : [];
-      }),
-    )(keys);
-    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
+    // Every blob path is checked before any row goes: a tampered index changes nothing.
+    const blobs = this.db.transaction((batch: string[]) => {
+      const rows = batch.flatMap((key) => select.get(key) ?? []);
+      const paths = rows.map((row) => this.blobPath(row));
+      for (const key of batch) remove.run(key);
+      return paths;
+    })(keys);
+    await Promise.all(blobs.map((path) => rm(path, { force: true })));
   }
 
   async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
@@ -277,15 +284,17 @@ export class LocalStoreBackend implements Backend {
 
   /** Points the key at its new blob, then frees the blob it replaced. */
   private async replaceRow(row: ObjectRow): Promise<void> {
-    const previous = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?").get(
-      row.key,
-    );
+    const previous = this.prepared<[string], { key: string; blob: string }>(
+      this.db,
+      "SELECT key, blob FROM objects WHERE key = ?",
+    ).get(row.key);
+    const previousPath = previous && previous.blob !== row.blob ? this.blobPath(previous) : undefined;
     this.prepared(
       this.db,
       `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
           @storage_class, @metadata, @tags, @restore_ready_us, @restore_expires_us)`,
     ).run(row);
-    if (previous && previous.blob !== row.blob) await rm(this.blobPath(previous.blob), { force: true });
+    if (previousPath) await rm(previousPath, { force: true });
   }
 
   private restoreStatus(row: ObjectRow): RestoreStatus {
@@ -351,10 +360,26 @@ export class LocalStoreBackend implements Backend {
     this.blobDirs.add(fanOut);
   }
 
-  private blobPath(blob: string): string {
-    return join(this.dir, "blobs", blob);
+  /**
+   * Where the object's body lives. The index is a file anyone with access to the disk can edit,
+   * so a blob name is used only if it has the shape newBlobName gives: a value such as
+   * `../../victim.txt` would otherwise make an overwrite or a delete remove a file outside the store.
+   */
+  private blobPath(row: { key: string; blob: string }): string {
+    if (!BLOB_NAME.test(row.blob) || row.blob.slice(0, 2) !== row.blob.slice(3, 5)) {
+      throw new BackendError(
+        `the index gives ${JSON.stringify(row.key)} the blob ${JSON.stringify(row.blob)}, not a name of this ` +
+          "store's blobs/ directory: the index was altered; nothing was read, written or removed for it",
+        this.url,
+        false,
+      );
+    }
+    return join(this.dir, "blobs", row.blob);
   }
 }
+
+/** `ab/<uuid>`, the uuid beginning with `ab`: no "/" or "." that could lead out of blobs/. */
+const BLOB_NAME = /^[0-9a-f]{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function newBlobName(): string {
   const id = randomUUID();

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants, type Dirent, type Stats } from "node:fs";
 import {
   chmod,
+  chown,
   copyFile,
   type FileHandle,
   lstat,
@@ -20,6 +21,7 @@ import type {
   Backend,
   ByteRange,
   Capabilities,
+  FileAttributes,
   ObjectInfo,
   ObjectReader,
   RangedWriteInfo,
@@ -29,7 +31,11 @@ import type {
 } from "./backend.js";
 import { InvalidRequestError } from "./backend.js";
 import { fsError } from "./fs-errors.js";
-import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
+import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "./keys.js";
+import { type AttributeTrust, ownershipToApply, TRUST_NOTHING } from "./metadata.js";
+
+/** Who writes files here: the owner a file has unless it is given away (root only). */
+const WRITER = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
 
 /** Temp files of writes in progress; never listed, never scanned as data. */
 export const PARTIAL_PREFIX = ".strata-partial-";
@@ -52,12 +58,14 @@ export class PosixBackend implements Backend {
     readonly url: string,
   ) {}
 
-  /** The filesystem path of a key: a string when exact, bytes when the name is not UTF-8. */
+  /**
+   * The filesystem path of a key: a string when exact, bytes when the name is not UTF-8. The key
+   * is decoded before it is checked, so what is checked is what the filesystem will see.
+   */
   fsPath(key: string): string | Buffer {
     const unsafe = unsafeRelativeKey(key);
-    if (unsafe) throw new InvalidRequestError(this.url, `${unsafe}: ${JSON.stringify(key)}`);
-    const joined = `${this.root}/${key}`;
-    return hasEscapes(joined) ? keyToBytes(joined) : joined;
+    if (unsafe) throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: ${unsafe}`);
+    return pathUnder(this.root, key);
   }
 
   /** Like fsPath, but "" is the root itself. */
@@ -66,20 +74,54 @@ export class PosixBackend implements Backend {
   }
 
   /**
-   * Creates the parent directories of `key` and checks that none of them is a symlink leading
-   * elsewhere: a key from an untrusted store must not write through a link out of the root.
+   * Creates the parent directories of `key` one at a time from the root, each only once the one
+   * above it is known to be a real directory: a key from an untrusted store must not create or
+   * write anything through a symlink (one inside the target may lead anywhere). The key is
+   * checked (fsPath) before the first directory is made. A final realpath check catches a
+   * directory swapped for a link meanwhile.
    */
   private async prepareParent(key: string): Promise<void> {
+    this.fsPath(key);
     const parent = parentKey(key);
-    const dir = this.dirPath(parent);
-    await mkdir(dir, { recursive: true });
+    await mkdir(this.root, { recursive: true });
+    await this.walkParents(key, { create: true });
     this.realRoot ??= await realpath(this.root, { encoding: "buffer" });
     const expected =
       parent === "" ? this.realRoot : Buffer.concat([this.realRoot, Buffer.from("/"), keyToBytes(parent)]);
-    const actual = await realpath(dir, { encoding: "buffer" });
+    const actual = await realpath(this.dirPath(parent), { encoding: "buffer" });
     if (!actual.equals(expected)) {
       throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: a parent directory is a link out of place`);
     }
+  }
+
+  /**
+   * Goes down the parent directories of `key` from the root, creating each missing one when asked,
+   * and checks that each is a real directory, not a symlink. Answers whether every parent exists.
+   */
+  private async walkParents(key: string, opts: { create: boolean }): Promise<boolean> {
+    const names = parentKey(key).split("/");
+    for (let depth = 1; depth <= names.length && names[0] !== ""; depth++) {
+      const dirKey = names.slice(0, depth).join("/");
+      const dir = this.fsPath(dirKey);
+      if (opts.create) {
+        await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "EEXIST") throw err;
+        });
+      }
+      const stats = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
+      if (!stats) return false;
+      if (!stats.isDirectory()) {
+        const what = stats.isSymbolicLink() ? "is a symlink" : "is not a directory";
+        throw new InvalidRequestError(
+          this.url,
+          `${JSON.stringify(key)}: ${JSON.stringify(dirKey)} ${what}; nothing is written or removed through it`,
+        );
+      }
+    }
+    return true;
   }
 
   /** A missing root is fine (a sync creates it); a root that is not a directory is not. */
@@ -173,7 +215,7 @@ export class PosixBackend implements Backend {
     try {
       await this.prepareParent(to);
       await copyFile(this.fsPath(from), temp);
-      await applyAttributes(temp, source.attributes?.mode, source.modifiedUs);
+      await applyAttributes(temp, source.attributes ?? { mtimeUs: source.modifiedUs }, TRUST_NOTHING);
       await rename(temp, this.fsPath(to));
       return { ...source, key: to };
     } catch (err) {
@@ -185,6 +227,8 @@ export class PosixBackend implements Backend {
   async delete(keys: string[]): Promise<void> {
     for (const key of keys) {
       try {
+        // A key under a symlinked directory would remove a file somewhere else.
+        if (!(await this.walkParents(key, { create: false }))) continue;
         await rm(this.fsPath(key), { force: true });
       } catch (err) {
         throw fsError(this.url, key, err);
@@ -209,7 +253,7 @@ export class PosixBackend implements Backend {
     try {
       await this.prepareParent(key);
       const written = await fillTemp(temp);
-      await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
+      await applyAttributes(temp, info.attributes, info.trust ?? TRUST_NOTHING);
       await rename(temp, target);
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
     } catch (err) {
@@ -230,12 +274,25 @@ function parentKey(key: string): string {
   return slash < 0 ? "" : key.slice(0, slash);
 }
 
-async function applyAttributes(path: string | Buffer, mode: number | undefined, mtimeUs: number) {
-  if (mode !== undefined) await chmod(path, mode & 0o7777);
+/**
+ * Gives a written file its owner (root only), mode and mtime, taking of the recorded attributes
+ * only what `trust` allows: see ownershipToApply. The owner goes first, as chown clears setuid.
+ */
+async function applyAttributes(path: string | Buffer, attributes: FileAttributes, trust: AttributeTrust) {
+  const { owner, mode } = ownershipToApply(attributes, trust, WRITER);
+  // Root squashed by NFS may not give files away: the file stays the writer's, without special bits.
+  const given = owner ? await chown(path, owner.uid, owner.gid).then(() => true, refusedChown) : false;
+  if (mode !== undefined) await chmod(path, owner && !given ? mode & 0o777 : mode);
+  const { mtimeUs } = attributes;
   // libuv turns the double into a timespec and truncates it to whole microseconds; the double
   // is only good to a fraction of a microsecond, so aim at the middle of the intended one.
   const seconds = (mtimeUs + 0.5) / 1e6;
   await utimes(path, seconds, seconds);
+}
+
+function refusedChown(err: NodeJS.ErrnoException): false {
+  if (err.code !== "EPERM") throw err;
+  return false;
 }
 
 function infoFromStats(key: string, stats: Stats): ObjectInfo {

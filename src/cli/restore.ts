@@ -22,10 +22,10 @@ import { runPool } from "../transfer/pool.js";
 import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { duration, streams, wholeNumber } from "./options.js";
+import { duration, streams, type TrustFlags, trustFrom, trustOptions, wholeNumber } from "./options.js";
 import { filesAndBytes, rates } from "./output.js";
 
-interface RestoreOptions {
+interface RestoreOptions extends TrustFlags {
   to?: string;
   from?: string;
   transfers?: number;
@@ -38,7 +38,7 @@ interface RestoreOptions {
 }
 
 export function registerRestore(program: Command, run: Runner): void {
-  program
+  const command = program
     .command("restore")
     .description(
       "bring files back from a replica, with mtime and mode, to where they were or into --to DIR; " +
@@ -55,28 +55,30 @@ export function registerRestore(program: Command, run: Runner): void {
     .option("--deadline <duration>", "thaw at the cheapest tier done within this (e.g. 12h)", duration)
     .option("--days <n>", "days a thawed copy stays readable", wholeNumber(1, 365), 1)
     .option("--wait", "wait for thaws, then finish the copies (else a later restore or the daemon does)", false)
-    .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false)
-    .action(
-      run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
-        if (opts.tier !== undefined && opts.deadline !== undefined) {
-          throw new UsageError("--tier and --deadline: give one of them, not both");
-        }
-        if (ref === undefined) return finishPending(ctx, opts);
-        const { location, path } = await ctx.reference(ref, "<ref>");
-        const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
-        if (opts.to === undefined && location.parsed.kind !== "posix") {
-          throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
-        }
-        const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
-        return restore(ctx, location, path, from, target, opts);
-      }),
-    );
+    .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false);
+  trustOptions(command).action(
+    run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
+      trustFrom(opts);
+      if (opts.tier !== undefined && opts.deadline !== undefined) {
+        throw new UsageError("--tier and --deadline: give one of them, not both");
+      }
+      if (ref === undefined) return finishPending(ctx, opts);
+      const { location, path } = await ctx.reference(ref, "<ref>");
+      const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
+      if (opts.to === undefined && location.parsed.kind !== "posix") {
+        throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
+      }
+      const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
+      return restore(ctx, location, path, from, target, opts);
+    }),
+  );
 }
 
-/** The byte budget and streams each copy runs with. */
+/** The byte budget, streams and trust each copy runs with. */
 function copyWrapper(ctx: Context, opts: RestoreOptions): CopyWrapper {
   const planner = new StreamPlanner(opts.streams ?? ctx.defaults.streams, new ByteBudget(ctx.defaults.maxBuffer));
-  return (size, target, copy) => planner.hold(size, target, (n) => copy({ streams: n }));
+  const trust = trustFrom(opts);
+  return (size, target, copy) => planner.hold(size, target, (n) => copy({ streams: n, trust }));
 }
 
 interface Tally {

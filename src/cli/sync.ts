@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
+import type { AttributeTrust } from "../backends/metadata.js";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
@@ -10,11 +12,23 @@ import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit
 import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { bandwidth, collect, duration, positiveNumber, size, streams, tag, wholeNumber } from "./options.js";
+import {
+  bandwidth,
+  collect,
+  duration,
+  positiveNumber,
+  size,
+  streams,
+  type TrustFlags,
+  tag,
+  trustFrom,
+  trustOptions,
+  wholeNumber,
+} from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { scanInto } from "./scan.js";
 
-interface SyncOptions {
+interface SyncOptions extends TrustFlags {
   dryRun: boolean;
   checksum: boolean;
   delete: boolean;
@@ -35,7 +49,7 @@ interface SyncOptions {
 }
 
 export function registerSync(program: Command, run: Runner): void {
-  program
+  const command = program
     .command("sync")
     .description("make <dst> hold everything under <src>: scan, plan, then apply (copy, verify, record)")
     .argument("<src>", "source location: a name from the config, a path, or a URL")
@@ -60,18 +74,19 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--min-age <duration>", "only files modified at least this long ago (e.g. 30d)", duration)
     .option("--max-age <duration>", "only files modified at most this long ago", duration)
     .option("--tag <key=value>", "tag every object written (repeatable)", tag, {})
-    .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
-    .action(
-      run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
-        ctx.tps = opts.tps;
-        const source = await ctx.location(srcArg, "<src>");
-        const target = await ctx.location(dstArg, "<dst>");
-        checkPair(source, target, opts);
-        // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
-        await Promise.all([source.backend.check(), target.backend.check()]);
-        return sync(ctx, source, target, opts);
-      }),
-    );
+    .option("--class <storage-class>", "storage class at <dst> (default: the location's class)");
+  trustOptions(command).action(
+    run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
+      ctx.tps = opts.tps;
+      const trust = trustFrom(opts);
+      const source = await ctx.location(srcArg, "<src>");
+      const target = await ctx.location(dstArg, "<dst>");
+      checkPair(source, target, opts);
+      // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
+      await Promise.all([source.backend.check(), target.backend.check()]);
+      return sync(ctx, source, target, { ...opts, trust });
+    }),
+  );
 }
 
 function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions): void {
@@ -90,7 +105,12 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   }
 }
 
-async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions) {
+async function sync(
+  ctx: Context,
+  source: ResolvedLocation,
+  target: ResolvedLocation,
+  opts: SyncOptions & { trust: AttributeTrust },
+) {
   const { out, catalog } = ctx;
   const started = Date.now();
   await closeDeadRuns(catalog);
@@ -153,6 +173,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,
+      trust: opts.trust,
       progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
     },
   ).finally(() => progress.stop());
@@ -160,7 +181,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   const failed = report.failures.length + scan.problems.length;
   await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
 
-  for (const failure of report.failures) out.warn(`failed: ${failure.path}: ${failure.error}`);
+  for (const failure of report.failures) out.warn(`failed: ${printablePath(failure.path)}: ${failure.error}`);
   out.info(
     `Synced ${source.name} → ${target.name}: copied ${filesAndBytes(report.copied.files, report.copied.bytes)}, ` +
       `unchanged ${count(plan.unchanged.files + report.confirmed)}, deleted ${count(report.deleted.files)}, ` +

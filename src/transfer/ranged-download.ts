@@ -70,6 +70,7 @@ export async function copyInRanges(copy: RangedCopy): Promise<ObjectInfo> {
     ...(copy.storageClass ? { storageClass: copy.storageClass } : {}),
     ...(copy.tags ? { tags: copy.tags } : {}),
     ...(copy.expectedHash ? { expectedSha256: copy.expectedHash } : {}),
+    ...(copy.trust ? { trust: copy.trust } : {}),
   };
   // Should the target refuse before reading (a bad path, no permission), the first answer is let go.
   return copy.target
