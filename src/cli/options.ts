@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import type { AttributeTrust } from "../backends/metadata.js";
 import { UsageError } from "../config/errors.js";
 import { parseDuration, parseSize } from "../config/units.js";
@@ -68,18 +68,18 @@ export interface TrustFlags {
   preserveRootOwner: boolean;
 }
 
-export function trustOptions(command: Command): Command {
-  return command
-    .option(
-      "--preserve-special-bits",
-      "keep setuid, setgid and sticky bits recorded with files (never on a file owned by root)",
-      false,
-    )
-    .option(
-      "--preserve-root-owner",
-      "as root: trust an owner of root recorded with files, so they stay root's and may keep special bits",
-      false,
-    );
+export function preserveSpecialBitsOption(): Option {
+  return new Option(
+    "--preserve-special-bits",
+    "keep setuid, setgid and sticky bits recorded with files (on root's files only with --preserve-root-owner)",
+  ).default(false);
+}
+
+export function preserveRootOwnerOption(): Option {
+  return new Option(
+    "--preserve-root-owner",
+    "as root: trust an owner of root recorded with files, so they stay root's and may keep special bits",
+  ).default(false);
 }
 
 /** What the flags allow; --preserve-root-owner means nothing but as root, so elsewhere it is a mistake. */

@@ -22,7 +22,15 @@ import { runPool } from "../transfer/pool.js";
 import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { duration, streams, type TrustFlags, trustFrom, trustOptions, wholeNumber } from "./options.js";
+import {
+  duration,
+  preserveRootOwnerOption,
+  preserveSpecialBitsOption,
+  streams,
+  type TrustFlags,
+  trustFrom,
+  wholeNumber,
+} from "./options.js";
 import { filesAndBytes, rates } from "./output.js";
 
 interface RestoreOptions extends TrustFlags {
@@ -38,7 +46,7 @@ interface RestoreOptions extends TrustFlags {
 }
 
 export function registerRestore(program: Command, run: Runner): void {
-  const command = program
+  program
     .command("restore")
     .description(
       "bring files back from a replica, with mtime and mode, to where they were or into --to DIR; " +
@@ -55,23 +63,25 @@ export function registerRestore(program: Command, run: Runner): void {
     .option("--deadline <duration>", "thaw at the cheapest tier done within this (e.g. 12h)", duration)
     .option("--days <n>", "days a thawed copy stays readable", wholeNumber(1, 365), 1)
     .option("--wait", "wait for thaws, then finish the copies (else a later restore or the daemon does)", false)
-    .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false);
-  trustOptions(command).action(
-    run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
-      trustFrom(opts);
-      if (opts.tier !== undefined && opts.deadline !== undefined) {
-        throw new UsageError("--tier and --deadline: give one of them, not both");
-      }
-      if (ref === undefined) return finishPending(ctx, opts);
-      const { location, path } = await ctx.reference(ref, "<ref>");
-      const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
-      if (opts.to === undefined && location.parsed.kind !== "posix") {
-        throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
-      }
-      const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
-      return restore(ctx, location, path, from, target, opts);
-    }),
-  );
+    .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false)
+    .addOption(preserveSpecialBitsOption())
+    .addOption(preserveRootOwnerOption())
+    .action(
+      run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
+        trustFrom(opts); // a flag refused now, before anything is thawed
+        if (opts.tier !== undefined && opts.deadline !== undefined) {
+          throw new UsageError("--tier and --deadline: give one of them, not both");
+        }
+        if (ref === undefined) return finishPending(ctx, opts);
+        const { location, path } = await ctx.reference(ref, "<ref>");
+        const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
+        if (opts.to === undefined && location.parsed.kind !== "posix") {
+          throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
+        }
+        const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
+        return restore(ctx, location, path, from, target, opts);
+      }),
+    );
 }
 
 /** The byte budget, streams and trust each copy runs with. */

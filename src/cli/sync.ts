@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
-import type { AttributeTrust } from "../backends/metadata.js";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
@@ -17,12 +16,13 @@ import {
   collect,
   duration,
   positiveNumber,
+  preserveRootOwnerOption,
+  preserveSpecialBitsOption,
   size,
   streams,
   type TrustFlags,
   tag,
   trustFrom,
-  trustOptions,
   wholeNumber,
 } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
@@ -49,7 +49,7 @@ interface SyncOptions extends TrustFlags {
 }
 
 export function registerSync(program: Command, run: Runner): void {
-  const command = program
+  program
     .command("sync")
     .description("make <dst> hold everything under <src>: scan, plan, then apply (copy, verify, record)")
     .argument("<src>", "source location: a name from the config, a path, or a URL")
@@ -74,19 +74,21 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--min-age <duration>", "only files modified at least this long ago (e.g. 30d)", duration)
     .option("--max-age <duration>", "only files modified at most this long ago", duration)
     .option("--tag <key=value>", "tag every object written (repeatable)", tag, {})
-    .option("--class <storage-class>", "storage class at <dst> (default: the location's class)");
-  trustOptions(command).action(
-    run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
-      ctx.tps = opts.tps;
-      const trust = trustFrom(opts);
-      const source = await ctx.location(srcArg, "<src>");
-      const target = await ctx.location(dstArg, "<dst>");
-      checkPair(source, target, opts);
-      // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
-      await Promise.all([source.backend.check(), target.backend.check()]);
-      return sync(ctx, source, target, { ...opts, trust });
-    }),
-  );
+    .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
+    .addOption(preserveSpecialBitsOption())
+    .addOption(preserveRootOwnerOption())
+    .action(
+      run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
+        ctx.tps = opts.tps;
+        trustFrom(opts); // a flag refused now, before anything is scanned
+        const source = await ctx.location(srcArg, "<src>");
+        const target = await ctx.location(dstArg, "<dst>");
+        checkPair(source, target, opts);
+        // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
+        await Promise.all([source.backend.check(), target.backend.check()]);
+        return sync(ctx, source, target, opts);
+      }),
+    );
 }
 
 function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions): void {
@@ -105,12 +107,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   }
 }
 
-async function sync(
-  ctx: Context,
-  source: ResolvedLocation,
-  target: ResolvedLocation,
-  opts: SyncOptions & { trust: AttributeTrust },
-) {
+async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions) {
   const { out, catalog } = ctx;
   const started = Date.now();
   await closeDeadRuns(catalog);
@@ -173,7 +170,7 @@ async function sync(
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,
-      trust: opts.trust,
+      trust: trustFrom(opts),
       progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
     },
   ).finally(() => progress.stop());

@@ -97,7 +97,7 @@ describe("keys that try to leave the target (embedded store)", () => {
     expect(failedPaths(result.stdout)).toEqual([...HOSTILE_KEYS].sort());
   });
 
-  it("metadata cannot make a setuid root file; --preserve-special-bits keeps them for another owner only", async () => {
+  it("metadata cannot make a setuid root file unless root asks with both flags", async () => {
     const work = tempDir();
     config(work);
     await hostileStore(join(work, "planted"), { "bin/suid": "6755", "bin/sticky": "1777" });
@@ -112,6 +112,13 @@ describe("keys that try to leave the target (embedded store)", () => {
     await strata(["sync", "planted", asked.target, "--preserve-special-bits"], { cwd: work });
     expect(asked.specialFiles()).toEqual([]);
     expect(lstatSync(join(asked.target, "bin", "suid")).mode & 0o7777).toBe(0o755);
+
+    // Root restoring system files it trusts says so twice; then the recorded root owner counts.
+    const trusted = makeJail(join(work, "trusted"));
+    const flags = ["--preserve-special-bits", "--preserve-root-owner"];
+    await strata(["sync", "planted", trusted.target, ...flags], { cwd: work });
+    expect(lstatSync(join(trusted.target, "bin", "suid")).mode & 0o7777).toBe(0o6755);
+    expect(lstatSync(join(trusted.target, "bin", "sticky")).mode & 0o7777).toBe(0o1777);
   });
 
   it("--preserve-special-bits keeps them on files that a user other than root writes", async () => {
