@@ -1,9 +1,9 @@
-import { lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { strata } from "../support/cli.js";
-import { makeJail } from "../support/confinement.js";
+import { failedPaths, makeJail, writePlantedConfig } from "../support/confinement.js";
 import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -45,23 +45,8 @@ afterAll(() => rgw?.stop());
 
 function workspace(): string {
   const work = tempDir();
-  writeFileSync(
-    join(work, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      ...rgwLocationYaml("planted", `s3://${BUCKET}`, rgw.endpoint),
-      "  mirror:",
-      "    url: local:mirror",
-      "",
-    ].join("\n"),
-  );
+  writePlantedConfig(work, rgwLocationYaml("planted", `s3://${BUCKET}`, rgw.endpoint));
   return work;
-}
-
-function failedPaths(stdout: string): string[] {
-  const report = JSON.parse(stdout) as { result?: { failures: { path: string }[] }; failures?: { path: string }[] };
-  return (report.result?.failures ?? report.failures ?? []).map((f) => f.path).sort();
 }
 
 describe("keys and metadata written into an S3 bucket by another client (Ceph RGW)", () => {

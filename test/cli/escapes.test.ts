@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local.js";
 import { put } from "../backends/contract.js";
 import { strata } from "../support/cli.js";
-import { makeJail } from "../support/confinement.js";
+import { failedPaths, makeJail, writePlantedConfig } from "../support/confinement.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 
@@ -41,30 +41,10 @@ async function hostileStore(dir: string, extra: Record<string, string> = {}) {
   await store.close();
 }
 
-function config(work: string): void {
-  writeFileSync(
-    join(work, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      "  planted:",
-      "    url: local:planted",
-      "  mirror:",
-      "    url: local:mirror",
-      "",
-    ].join("\n"),
-  );
-}
-
-function failedPaths(stdout: string): string[] {
-  const report = JSON.parse(stdout) as { result?: { failures: { path: string }[] }; failures?: { path: string }[] };
-  return (report.result?.failures ?? report.failures ?? []).map((f) => f.path).sort();
-}
-
 describe("keys that try to leave the target (embedded store)", () => {
   it("sync store → directory writes every safe key and nothing outside the target", async () => {
     const work = tempDir();
-    config(work);
+    writePlantedConfig(work);
     await hostileStore(join(work, "planted"));
     const jail = makeJail(work);
     const before = jail.outside();
@@ -83,7 +63,7 @@ describe("keys that try to leave the target (embedded store)", () => {
 
   it("restore --to writes every safe key and nothing outside the target", async () => {
     const work = tempDir();
-    config(work);
+    writePlantedConfig(work);
     await hostileStore(join(work, "planted"));
     expect((await strata(["sync", "planted", "mirror"], { cwd: work })).code).toBe(0);
     const jail = makeJail(work);
@@ -99,7 +79,7 @@ describe("keys that try to leave the target (embedded store)", () => {
 
   it("metadata cannot make a setuid root file unless root asks with both flags", async () => {
     const work = tempDir();
-    config(work);
+    writePlantedConfig(work);
     await hostileStore(join(work, "planted"), { "bin/suid": "6755", "bin/sticky": "1777" });
     const jail = makeJail(work);
 
@@ -124,7 +104,7 @@ describe("keys that try to leave the target (embedded store)", () => {
   it("--preserve-special-bits keeps them on files that a user other than root writes", async () => {
     const work = tempDir();
     chmodSync(work, 0o777);
-    config(work);
+    writePlantedConfig(work);
     await hostileStore(join(work, "planted"), { "bin/suid": "6755" });
     execFileSync("chmod", ["-R", "a+rwX", join(work, "planted")]);
     const asUser = { cwd: work, wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] };
@@ -148,7 +128,7 @@ describe("keys that try to leave the target (embedded store)", () => {
   it("--preserve-root-owner is for root only", async () => {
     const work = tempDir();
     chmodSync(work, 0o777);
-    config(work);
+    writePlantedConfig(work);
     const result = await strata(["sync", "planted", join(work, "out"), "--preserve-root-owner"], {
       cwd: work,
       wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
@@ -161,7 +141,7 @@ describe("keys that try to leave the target (embedded store)", () => {
 describe("a tampered index of the embedded store", () => {
   it("never deletes a file outside the store, whatever a blob value says", async () => {
     const work = tempDir();
-    config(work);
+    writePlantedConfig(work);
     const tree = join(work, "tree");
     writeTree(tree, { "a.txt": "first\n", "b.txt": "first\n" });
     const catalog = ["--catalog", join(work, "tree.db")];

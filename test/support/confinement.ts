@@ -53,3 +53,18 @@ function describeTree(root: Buffer, skip: Buffer | undefined): string[] {
   walk(root);
   return lines.sort();
 }
+
+/**
+ * A strata.yaml with the location `planted` (the store hostile keys were put in, local:planted
+ * unless its YAML lines are given) and `mirror`, an embedded store to restore from.
+ */
+export function writePlantedConfig(work: string, planted = ["  planted:", "    url: local:planted"]): void {
+  const yaml = ["catalog: cat.db", "locations:", ...planted, "  mirror:", "    url: local:mirror", ""];
+  writeFileSync(join(work, "strata.yaml"), yaml.join("\n"));
+}
+
+/** The paths a `--json` sync or restore reports as failed, sorted. */
+export function failedPaths(stdout: string): string[] {
+  const report = JSON.parse(stdout) as { result?: { failures: { path: string }[] }; failures?: { path: string }[] };
+  return (report.result?.failures ?? report.failures ?? []).map((f) => f.path).sort();
+}
