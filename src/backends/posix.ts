@@ -30,9 +30,9 @@ import type {
   WriteInfo,
 } from "./backend.js";
 import { InvalidRequestError } from "./backend.js";
-import { fsError } from "./fs-errors.js";
+import { fsError, unlessPermission } from "./fs-errors.js";
 import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "./keys.js";
-import { type AttributeTrust, ownershipToApply, TRUST_NOTHING } from "./metadata.js";
+import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "./metadata.js";
 
 /** Who writes files here: the owner a file has unless it is given away (root only). */
 const WRITER = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
@@ -281,7 +281,7 @@ function parentKey(key: string): string {
 async function applyAttributes(path: string | Buffer, attributes: FileAttributes, trust: AttributeTrust) {
   const { owner, mode } = ownershipToApply(attributes, trust, WRITER);
   // Root squashed by NFS may not give files away: the file stays the writer's, without special bits.
-  const given = owner ? await chown(path, owner.uid, owner.gid).then(() => true, refusedChown) : false;
+  const given = owner !== undefined && (await giveTo(path, owner));
   if (mode !== undefined) await chmod(path, owner && !given ? mode & 0o777 : mode);
   const { mtimeUs } = attributes;
   // libuv turns the double into a timespec and truncates it to whole microseconds; the double
@@ -290,9 +290,15 @@ async function applyAttributes(path: string | Buffer, attributes: FileAttributes
   await utimes(path, seconds, seconds);
 }
 
-function refusedChown(err: NodeJS.ErrnoException): false {
-  if (err.code !== "EPERM") throw err;
-  return false;
+/** Gives the file to `owner`; answers false where that is not permitted. */
+async function giveTo(path: string | Buffer, owner: Owner): Promise<boolean> {
+  try {
+    await chown(path, owner.uid, owner.gid);
+    return true;
+  } catch (err) {
+    unlessPermission(err as NodeJS.ErrnoException);
+    return false;
+  }
 }
 
 function infoFromStats(key: string, stats: Stats): ObjectInfo {
