@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { AttributeTrust } from "./metadata.js";
 
 /**
  * The one contract every storage place implements: a POSIX tree, the embedded object store,
@@ -114,6 +115,8 @@ export interface WriteInfo {
   journal?: UploadJournal;
   /** Parts (blocks) of this write in flight at once; default: the location's own setting. */
   streams?: number;
+  /** A target that writes files: what it may take of `attributes` beyond the permission bits (default nothing). */
+  trust?: AttributeTrust;
   /**
    * The SHA-256 the bytes must have. Each backend checks it before its commit point (rename,
    * PUT, CompleteMultipartUpload, block list, final chunk): a mismatch throws IntegrityError and

@@ -186,7 +186,14 @@ export async function markRestoredInPlace(
   await db
     .updateTable("files")
     // The ctime too: the scan takes a moved ctime for an edit, and this write was ours.
-    .set({ state: "present", inode: restored.inode, ctime_us: restored.ctimeUs, stub_size: null, stub_mtime_us: null, stub_inode: null })
+    .set({
+      state: "present",
+      inode: restored.inode,
+      ctime_us: restored.ctimeUs,
+      stub_size: null,
+      stub_mtime_us: null,
+      stub_inode: null,
+    })
     .where("id", "=", fileId)
     .where("state", "in", ["released", "missing"])
     .where("size", "=", restored.size)

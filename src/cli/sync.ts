@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
@@ -12,11 +13,24 @@ import { reconcileInterrupted } from "../transfer/reconcile.js";
 import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { bandwidth, collect, duration, positiveNumber, size, streams, tag, wholeNumber } from "./options.js";
+import {
+  bandwidth,
+  collect,
+  duration,
+  positiveNumber,
+  preserveRootOwnerOption,
+  preserveSpecialBitsOption,
+  size,
+  streams,
+  type TrustFlags,
+  tag,
+  trustFrom,
+  wholeNumber,
+} from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { scanInto } from "./scan.js";
 
-interface SyncOptions {
+interface SyncOptions extends TrustFlags {
   dryRun: boolean;
   checksum: boolean;
   delete: boolean;
@@ -63,9 +77,12 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--max-age <duration>", "only files modified at most this long ago", duration)
     .option("--tag <key=value>", "tag every object written (repeatable)", tag, {})
     .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
+    .addOption(preserveSpecialBitsOption())
+    .addOption(preserveRootOwnerOption())
     .action(
       run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
         ctx.tps = opts.tps;
+        trustFrom(opts); // a flag refused now, before anything is scanned
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
@@ -158,6 +175,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,
+      trust: trustFrom(opts),
       progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
     },
   ).finally(() => progress.stop());
@@ -165,7 +183,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   const failed = report.failures.length + scan.problems.length;
   await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
 
-  for (const failure of report.failures) out.warn(`failed: ${failure.path}: ${failure.error}`);
+  for (const failure of report.failures) out.warn(`failed: ${printablePath(failure.path)}: ${failure.error}`);
   out.info(
     `Synced ${source.name} → ${target.name}: copied ${filesAndBytes(report.copied.files, report.copied.bytes)}, ` +
       `unchanged ${count(plan.unchanged.files + report.confirmed)}, deleted ${count(report.deleted.files)}, ` +

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Backend, FileAttributes, ObjectInfo, UploadJournal } from "../backends/backend.js";
 import { IntegrityError } from "../backends/backend.js";
+import type { AttributeTrust } from "../backends/metadata.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
 import { MeteredStream, type TokenBucket } from "./rate-limit.js";
 
@@ -23,6 +24,8 @@ export interface CopyRequest {
   journal?: UploadJournal;
   /** Parts in flight for a large upload, or ranges read at once for a large download. */
   streams?: number;
+  /** What a target that writes files may take of the attributes beyond permission bits. */
+  trust?: AttributeTrust;
 }
 
 export interface CopyResult {
@@ -66,6 +69,7 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
       ...(req.journal ? { journal: req.journal } : {}),
       ...(req.streams ? { streams: req.streams } : {}),
       ...(expectedHash ? { expectedSha256: expectedHash } : {}),
+      ...(req.trust ? { trust: req.trust } : {}),
     })
     .catch((err: unknown) => {
       // A write that gave up may have left the source half read: close it now, not at GC.

@@ -1,4 +1,5 @@
 import type { Backend, FileAttributes } from "../backends/backend.js";
+import type { AttributeTrust } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { setFileHashes } from "../catalog/files.js";
 import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
@@ -37,6 +38,8 @@ export interface ExecuteOptions {
   bandwidth?: TokenBucket;
   retry: RetryPolicy;
   progress?: ProgressListener;
+  /** What a target that writes files may take of the attributes beyond permission bits. */
+  trust?: AttributeTrust;
 }
 
 export interface ProgressListener {
@@ -161,6 +164,7 @@ async function runCopy(
         },
         ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
         streams,
+        ...(options.trust ? { trust: options.trust } : {}),
         journal: uploadJournal(catalog, {
           locationId: target.locationId,
           key: file.path,
