@@ -38,7 +38,7 @@ import type {
 import { InvalidRequestError, TransientError } from "./backend.js";
 import { checkExpectedHash } from "./bodies.js";
 import { fsError, unlessPermission } from "./fs-errors.js";
-import { bytesToKey, hasEscapes, keyToBytes, pathUnder, unsafeRelativeKey } from "./keys.js";
+import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "./keys.js";
 import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "./metadata.js";
 import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "./writers.js";
 
