@@ -61,6 +61,7 @@ export function registerRestore(program: Command, run: Runner): void {
         if (opts.tier !== undefined && opts.deadline !== undefined) {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
+        ctx.dryRun = opts.dryRun;
         if (ref === undefined) return finishPending(ctx, opts);
         const { location, path } = await ctx.reference(ref, "<ref>");
         const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");

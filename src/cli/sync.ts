@@ -66,6 +66,7 @@ export function registerSync(program: Command, run: Runner): void {
     .action(
       run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
         ctx.tps = opts.tps;
+        ctx.dryRun = opts.dryRun;
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
