@@ -131,6 +131,7 @@ async function restore(
   };
   const wrapCopy = copyWrapper(ctx, opts);
   let matched = 0;
+  const progress = out.progress();
   await runPool(
     filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]),
     opts.transfers ?? ctx.defaults.transfers,
@@ -150,9 +151,11 @@ async function restore(
         dryRun: opts.dryRun,
         wrapCopy,
       });
+      progress.fileDone();
+      if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
       count(ctx, tally, file.path, outcome);
     },
-  );
+  ).finally(() => progress.stop());
   if (matched === 0) throw new UsageError(`<ref> ${pattern || "(root)"}: no file in ${location.name} matches`);
   if (opts.wait && tally.waitFor.length > 0) {
     out.info(`Waiting for ${tally.waitFor.length} thaw(s) to complete…`);

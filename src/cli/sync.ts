@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
@@ -107,7 +108,9 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     checksum: opts.checksum,
     compareTouched: source.parsed.kind === "posix" || source.parsed.kind === "local",
   };
-  const plan = await summarizePlan(catalog, scope, opts.delete);
+  const plan = await summarizePlan(catalog, scope, opts.delete, (path, kind) =>
+    out.detail(`skipped ${printablePath(path)} (${kind})`),
+  );
   printPlan(ctx, source, target, plan);
   guardDeletes(ctx, target, plan, opts);
   if (opts.dryRun) {
@@ -159,7 +162,11 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,
-      progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
+      progress: {
+        bytes: (n) => progress.addBytes(n),
+        fileDone: () => progress.fileDone(),
+        acted: (outcome, key) => progress.detail(`${outcome} ${printablePath(key)}`),
+      },
     },
   ).finally(() => progress.stop());
   const elapsedMs = Date.now() - started;
