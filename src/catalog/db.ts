@@ -33,7 +33,8 @@ export async function openCatalog(url: string): Promise<CatalogDb> {
     await opened.migrate();
   } catch (err) {
     await opened.catalog.discard();
-    if (err instanceof UsageError || catalogFullCode(err)) throw err;
+    if (err instanceof UsageError) throw err;
+    if (catalogFullCode(err)) throw new CatalogFullError(opened.catalog.displayUrl, err);
     throw new UsageError(`catalog ${opened.catalog.displayUrl}: ${(err as Error).message}`);
   }
   return opened.catalog;
@@ -47,6 +48,13 @@ export function catalogFullCode(err: unknown): string | undefined {
     if (code === "53100") return "PostgreSQL disk_full";
   }
   return undefined;
+}
+
+/** The catalog's disk filled up: the cause, in one line, is all a person needs. */
+export class CatalogFullError extends Error {
+  constructor(displayUrl: string, cause: unknown) {
+    super(`catalog ${displayUrl}: disk full (${catalogFullCode(cause)}): ${(cause as Error).message}`, { cause });
+  }
 }
 
 /** A catalog just opened, and how to bring its schema up to date under a lock. */

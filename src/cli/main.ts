@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { BackendError } from "../backends/backend.js";
-import { catalogFullCode } from "../catalog/db.js";
+import { CatalogFullError, catalogFullCode } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
 import { Context, type GlobalOptions } from "./context.js";
@@ -95,13 +95,6 @@ function endQuietlyOnClosedPipe(): void {
       if (err.code !== "EPIPE") throw err;
       process.exit(EXIT.ok);
     });
-  }
-}
-
-/** The catalog's disk filled up: the cause, in one line, is all a person needs. */
-class CatalogFullError extends Error {
-  constructor(displayUrl: string, cause: unknown) {
-    super(`catalog ${displayUrl}: disk full (${catalogFullCode(cause)}): ${(cause as Error).message}`, { cause });
   }
 }
 

@@ -248,7 +248,7 @@ describe("bad input", () => {
     const result = await strata(["sync", "a", "local:b", "--transfers", "0"], { cwd: work });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--transfers.*whole number from 1 to 1024/);
-    const scheme = await strata(["--catalog", join(work, "c.db"), "sync", "a", "ftp://x"], { cwd: work });
+    const scheme = await strata(["--catalog", join(work, "c.db"), "sync", "./a", "ftp://x"], { cwd: work });
     expect(scheme.code).toBe(2);
     expect(scheme.stderr).toMatch(/<dst> ftp:\/\/x: unknown location scheme/);
   });
