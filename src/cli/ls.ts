@@ -93,7 +93,8 @@ async function listObjects(
   if (!listed) listed = await showObjects(storeObjects(location, path), path, opts, show);
   if (listed) return;
   if (path !== "") throw new UsageError(`[ref] ${ref}: no such file or directory in ${location.name}`);
-  ctx.out.info(`${location.name}: empty (nothing recorded in the catalog, nothing stored at ${location.parsed.url})`);
+  const where = location.name === location.parsed.url ? "" : ` at ${location.parsed.url}`;
+  ctx.out.info(`${location.name}: empty (nothing recorded in the catalog, nothing stored${where})`);
 }
 
 async function* storeObjects(location: ResolvedLocation, path: string): AsyncGenerator<ListedObject> {

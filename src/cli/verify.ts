@@ -32,6 +32,7 @@ export function registerVerify(program: Command, run: Runner): void {
               if (sha256 === r.hash) {
                 tally.ok += 1;
                 tally.bytes += r.size;
+                progress.detail(`verified ${r.location_name}:${printablePath(r.key)}`);
                 await markVerified(ctx.catalog, r.id, { ok: true, at: Date.now() });
                 return;
               }

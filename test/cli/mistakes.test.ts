@@ -94,7 +94,7 @@ describe("missing credentials", () => {
 });
 
 describe("--verbose", () => {
-  it("prints every item a sync acts on, one line each", async () => {
+  it("prints every item a sync or verify acts on, one line each", async () => {
     const work = workspace({ "f1.txt": "one", "f2.txt": "two", "f3.txt": "three" });
     symlinkSync("f1.txt", join(work, "data", "link"));
     const first = await strata(["-v", "sync", "scratch", "archive"], { cwd: work });
@@ -107,6 +107,10 @@ describe("--verbose", () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toContain("deleted f2.txt\n");
     expect(second.stdout).not.toMatch(/^copied /m);
+
+    const verify = await strata(["-v", "verify", "archive"], { cwd: work });
+    expect(verify.code).toBe(0);
+    for (const name of ["f1.txt", "f3.txt"]) expect(verify.stdout).toContain(`verified archive:${name}\n`);
   });
 });
 
