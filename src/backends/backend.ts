@@ -247,6 +247,13 @@ export class UnreachableError extends BackendError {
   }
 }
 
+/** The SDK's credential chain found nothing to sign with; `searched` says where it looked. */
+export class NoCredentialsError extends BackendError {
+  constructor(location: string, searched: string, options?: ErrorOptions) {
+    super(`no credentials found (looked in ${searched})`, location, false, options);
+  }
+}
+
 /** The bytes stored are not the bytes expected: the copy is refused, never recorded. */
 export class IntegrityError extends BackendError {
   constructor(location: string, key: string, detail: string) {

@@ -39,6 +39,7 @@ import {
   InvalidRequestError,
   type JournaledUpload,
   NeedsRestoreError,
+  NoCredentialsError,
   NotFoundError,
   type ObjectInfo,
   type ObjectReader,
@@ -663,6 +664,9 @@ export class S3Backend implements Backend {
       }
       return new InvalidRequestError(this.url, `${detail} (HTTP ${status})`);
     }
+    if ((err as Error).name === "CredentialsProviderError") {
+      return new NoCredentialsError(this.url, credentialSources(this.options), { cause: err });
+    }
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
     const message = `${what}${code}: ${(err as Error).message.split("\n")[0]}`;
     // A connection the server dropped proves it is there: worth another try, unlike silence.
@@ -670,6 +674,25 @@ export class S3Backend implements Backend {
       return new UnreachableError(this.url, message, { cause: err });
     return new TransientError(this.url, message, { cause: err });
   }
+}
+
+/** Where the SDK's default chain looks for credentials, in its order, as this process sees it. */
+function credentialSources(options: S3Options): string {
+  const env = process.env;
+  const home = env.HOME ?? "~";
+  const profile = options.profile ?? (env.AWS_PROFILE || "default");
+  const metadata =
+    env.AWS_EC2_METADATA_DISABLED === "true"
+      ? "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
+      : "instance metadata";
+  return [
+    "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    `profile "${profile}" (AWS_PROFILE) in ${env.AWS_SHARED_CREDENTIALS_FILE || `${home}/.aws/credentials`} ` +
+      `and ${env.AWS_CONFIG_FILE || `${home}/.aws/config`}, with its SSO and process settings`,
+    "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)",
+    "container credentials",
+    metadata,
+  ].join(", ");
 }
 
 function makeClient(options: S3Options, failFast: boolean): S3Client {

@@ -116,3 +116,43 @@ export async function locationTotals(catalog: CatalogDb): Promise<LocationTotals
     replicaBytes: Number(r.replica_bytes ?? 0),
   }));
 }
+
+/** An object at a store location, as the catalog's inventory of replicas records it. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  /** The source file's mtime the object carries. */
+  mtimeUs: number;
+  storageClass: string | null;
+  state: string;
+}
+
+/** The replicas a location holds under `prefix` (a key prefix, "" for all), in key order, page by page. */
+export async function* listReplicas(
+  catalog: CatalogDb,
+  locationId: number,
+  prefix: string,
+): AsyncGenerator<ListedObject> {
+  let after: string | undefined;
+  for (;;) {
+    let query = catalog.db
+      .selectFrom("replicas")
+      .select(["key", "size", "source_mtime_us", "storage_class", "state"])
+      .where("location_id", "=", locationId)
+      .where("key", ">=", prefix);
+    if (after !== undefined) query = query.where("key", ">", after);
+    const rows = await query.orderBy("key").limit(PAGE).execute();
+    for (const row of rows) {
+      if (!row.key.startsWith(prefix)) return;
+      yield {
+        key: row.key,
+        size: row.size,
+        mtimeUs: row.source_mtime_us,
+        storageClass: row.storage_class,
+        state: row.state,
+      };
+    }
+    if (rows.length < PAGE) return;
+    after = (rows.at(-1) as { key: string }).key;
+  }
+}

@@ -1,7 +1,7 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { UsageError } from "../config/errors.js";
 import { type Dialect, migrations } from "./migrations.js";
@@ -13,6 +13,11 @@ export interface CatalogDb {
   /** The URL with any password removed, safe for messages. */
   displayUrl: string;
   close(): Promise<void>;
+  /**
+   * Closes, and removes the catalog file if this process created it: a refused command or a dry
+   * run leaves no catalog behind. A catalog that existed before is only closed.
+   */
+  discard(): Promise<void>;
 }
 
 // int8 columns (sizes, microsecond times, ids) arrive as strings by default; every value
@@ -23,39 +28,111 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
 export async function openCatalog(url: string): Promise<CatalogDb> {
   const isPostgres = /^postgres(ql)?:\/\//i.test(url);
   const displayUrl = isPostgres ? withoutPassword(url) : url;
-  const catalog = isPostgres ? openPostgres(url, displayUrl) : openSqlite(url);
+  const opened = isPostgres ? openPostgres(url, displayUrl) : openSqlite(url);
   try {
-    await migrate(catalog);
+    await opened.migrate();
   } catch (err) {
-    await catalog.close();
-    throw new UsageError(`catalog ${displayUrl}: ${(err as Error).message}`);
+    await opened.catalog.discard();
+    if (err instanceof UsageError) throw err;
+    if (catalogFullCode(err)) throw new CatalogFullError(opened.catalog.displayUrl, err);
+    throw new UsageError(`catalog ${opened.catalog.displayUrl}: ${(err as Error).message}`);
   }
-  return catalog;
+  return opened.catalog;
 }
 
-function openSqlite(url: string): CatalogDb {
+/** SQLite's or PostgreSQL's code when the catalog's disk is full, to report the cause alone. */
+export function catalogFullCode(err: unknown): string | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "SQLITE_FULL" || code === "ENOSPC") return code;
+    if (code === "53100") return "PostgreSQL disk_full";
+  }
+  return undefined;
+}
+
+/** The catalog's disk filled up: the cause, in one line, is all a person needs. */
+export class CatalogFullError extends Error {
+  constructor(displayUrl: string, cause: unknown) {
+    super(`catalog ${displayUrl}: disk full (${catalogFullCode(cause)}): ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** A catalog just opened, and how to bring its schema up to date under a lock. */
+interface Opened {
+  catalog: CatalogDb;
+  migrate(): Promise<void>;
+}
+
+function openSqlite(url: string): Opened {
   const path = url.replace(/^sqlite:(\/\/)?/, "");
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    const existed = existsSync(path);
+    const createdDir = mkdirSync(dirname(path), { recursive: true });
     const database = new SQLite(path);
-    database.pragma("journal_mode = WAL");
-    database.pragma("synchronous = NORMAL");
+    // Waits for another process's migration (or writes) instead of failing at once.
     database.pragma("busy_timeout = 30000");
-    database.pragma("foreign_keys = ON");
     const db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: new CachedStatements(database) }) });
-    return { db, dialect: "sqlite", displayUrl: path, close: () => db.destroy() };
+    const catalog: CatalogDb = {
+      db,
+      dialect: "sqlite",
+      displayUrl: path,
+      close: () => db.destroy(),
+      discard: async () => {
+        await db.destroy();
+        if (existed) return;
+        for (const suffix of ["", "-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
+        if (createdDir) rmSync(createdDir, { recursive: true, force: true });
+      },
+    };
+    const migrate = async () => {
+      // Checked before WAL is switched on: the journal mode is written into the file's header.
+      await refuseForeign(catalog);
+      database.pragma("journal_mode = WAL");
+      database.pragma("synchronous = NORMAL");
+      database.pragma("foreign_keys = ON");
+      // One writer at a time from the first read on: a second process opening a new catalog
+      // waits here, then finds the schema made, instead of creating the same tables again.
+      database.exec("BEGIN IMMEDIATE");
+      try {
+        await refuseNewer(catalog);
+        await migrateToLatest(catalog);
+        database.exec("COMMIT");
+      } finally {
+        if (database.inTransaction) database.exec("ROLLBACK");
+      }
+    };
+    return { catalog, migrate };
   } catch (err) {
     throw new UsageError(`catalog ${path}: ${(err as Error).message}`);
   }
 }
 
-function openPostgres(url: string, displayUrl: string): CatalogDb {
+function openPostgres(url: string, displayUrl: string): Opened {
   const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on("error", () => {});
   const db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: "postgres", displayUrl, close: () => db.destroy() };
+  const close = () => db.destroy();
+  const catalog: CatalogDb = { db, dialect: "postgres", displayUrl, close, discard: close };
+  const migrate = async () => {
+    // A session lock on a connection of its own, so the migrations run on the others as usual;
+    // a second process opening a new catalog waits here, then finds the schema made.
+    const holder = await pool.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
+      await refuseForeign(catalog);
+      await refuseNewer(catalog);
+      await migrateToLatest(catalog);
+    } finally {
+      await holder.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => {});
+      holder.release();
+    }
+  };
+  return { catalog, migrate };
 }
+
+/** The advisory lock key of Strata's migrations ("STRATA" in ASCII), one per database. */
+const MIGRATION_LOCK = "91754245837889";
 
 /**
  * Kysely's SQLite driver prepares every statement anew; preparing cost more than running the
@@ -67,6 +144,9 @@ class CachedStatements implements SqliteDatabase {
   constructor(private readonly database: SQLite.Database) {}
 
   prepare(sql: string): SQLite.Statement {
+    // SQLite ends the transaction itself on SQLITE_FULL or an I/O error; a second rollback
+    // would fail and its "no transaction is active" would replace the cause.
+    if (sql === "rollback" && !this.database.inTransaction) return this.database.prepare("SELECT 1");
     let statement = this.cache.get(sql);
     if (!statement) {
       if (this.cache.size >= 500) this.cache.clear();
@@ -82,7 +162,54 @@ class CachedStatements implements SqliteDatabase {
   }
 }
 
-async function migrate(catalog: CatalogDb): Promise<void> {
+/** The name of the first migration: a database whose journal lacks it was migrated by someone else. */
+const FIRST_MIGRATION = "0001_initial";
+
+/**
+ * A database that holds tables but no Strata migration journal belongs to another application:
+ * migrating it would add Strata's tables among its own.
+ */
+async function refuseForeign(catalog: CatalogDb): Promise<void> {
+  const tables = await tableNames(catalog);
+  if (tables.length === 0) return;
+  const applied = tables.includes("kysely_migration") ? await appliedMigrations(catalog) : [];
+  if (applied.includes(FIRST_MIGRATION)) return;
+  const shown = tables.slice(0, 5).join(", ") + (tables.length > 5 ? `, and ${tables.length - 5} more` : "");
+  throw new UsageError(
+    `catalog ${catalog.displayUrl} is not a Strata catalog (it holds tables ${shown}); ` +
+      "give a new file or an empty database",
+  );
+}
+
+/** Migrations this build does not know were made by a newer Strata: its schema may not be read. */
+async function refuseNewer(catalog: CatalogDb): Promise<void> {
+  if (!(await tableNames(catalog)).includes("kysely_migration")) return;
+  const known = new Set(Object.keys(await migrations(catalog.dialect).getMigrations()));
+  const unknown = (await appliedMigrations(catalog)).find((name) => !known.has(name));
+  if (unknown !== undefined) {
+    throw new UsageError(
+      `catalog ${catalog.displayUrl} was written by a newer version of Strata (migration ${unknown}); ` +
+        "upgrade Strata to use it",
+    );
+  }
+}
+
+async function tableNames({ db, dialect }: CatalogDb): Promise<string[]> {
+  const query =
+    dialect === "sqlite"
+      ? sql<{ name: string }>`SELECT name FROM sqlite_master
+          WHERE type IN ('table', 'view') AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name`
+      : sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables
+          WHERE table_schema = current_schema() ORDER BY table_name`;
+  return (await query.execute(db)).rows.map((r) => r.name);
+}
+
+async function appliedMigrations({ db }: CatalogDb): Promise<string[]> {
+  const rows = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db);
+  return rows.rows.map((r) => r.name);
+}
+
+async function migrateToLatest(catalog: CatalogDb): Promise<void> {
   const migrator = new Migrator({ db: catalog.db, provider: migrations(catalog.dialect) });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;

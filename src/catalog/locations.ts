@@ -13,7 +13,15 @@ export interface LocationSpec {
  * Registers a location, or finds it. A name keeps the URL it was first recorded with: pointing
  * a name at another place would make every catalog entry under it lie, so that is refused.
  */
-export async function ensureLocation({ db }: CatalogDb, spec: LocationSpec): Promise<LocationRow> {
+export async function ensureLocation(catalog: CatalogDb, spec: LocationSpec): Promise<LocationRow> {
+  return (await registerLocation(catalog, spec)).row;
+}
+
+/** As ensureLocation, telling whether this call created the location. */
+export async function registerLocation(
+  { db }: CatalogDb,
+  spec: LocationSpec,
+): Promise<{ row: LocationRow; created: boolean }> {
   const existing = await db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirst();
   if (existing) {
     if (existing.url !== spec.url) {
@@ -22,9 +30,9 @@ export async function ensureLocation({ db }: CatalogDb, spec: LocationSpec): Pro
           "give the new place another name",
       );
     }
-    return existing;
+    return { row: existing, created: false };
   }
-  await db
+  const inserted = await db
     .insertInto("locations")
     .values({
       name: spec.name,
@@ -34,8 +42,10 @@ export async function ensureLocation({ db }: CatalogDb, spec: LocationSpec): Pro
       created_at: Date.now(),
     })
     .onConflict((oc) => oc.column("name").doNothing())
-    .execute();
-  return db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  const row = await db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirstOrThrow();
+  // Another process may have registered the name in between: then this one did not create it.
+  return { row, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
 }
 
 export async function allLocations({ db }: CatalogDb): Promise<LocationRow[]> {
@@ -49,4 +59,25 @@ export async function locationById({ db }: CatalogDb, id: number): Promise<Locat
 /** The device a POSIX root is on, recorded once a scan found the root non-empty (or was told it moved). */
 export async function recordRootDevice({ db }: CatalogDb, id: number, device: number): Promise<void> {
   await db.updateTable("locations").set({ root_device: device }).where("id", "=", id).execute();
+}
+
+/**
+ * Unregisters locations a refused command or a dry run registered, with what that command
+ * recorded of them (a dry sync's scan of a new source). A location something else has come to
+ * depend on in the meantime (a replica, an action) is kept.
+ */
+export async function forgetLocations({ db }: CatalogDb, ids: readonly number[]): Promise<void> {
+  for (const id of ids) {
+    await db
+      .transaction()
+      .execute(async (trx) => {
+        const files = trx.selectFrom("files").select("id").where("location_id", "=", id);
+        await trx.deleteFrom("events").where("file_id", "in", files).execute();
+        await trx.deleteFrom("events").where("location_id", "=", id).execute();
+        await trx.deleteFrom("files").where("location_id", "=", id).execute();
+        await trx.deleteFrom("scans").where("location_id", "=", id).execute();
+        await trx.deleteFrom("locations").where("id", "=", id).execute();
+      })
+      .catch(() => {});
+  }
 }

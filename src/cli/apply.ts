@@ -30,9 +30,10 @@ export function registerApply(program: Command, run: Runner): void {
     .option("--transfers <n>", "actions in flight (default: defaults.transfers)", wholeNumber(1, 1024))
     .option("--force", "prune past the maxDeleteShare guard", false)
     .action(
-      run(async (ctx, planPath: string | undefined, opts: ApplyCliOptions) =>
-        planPath === undefined ? applyPlanned(ctx, opts) : applyFile(ctx, planPath, opts),
-      ),
+      run(async (ctx, planPath: string | undefined, opts: ApplyCliOptions) => {
+        ctx.dryRun = opts.dryRun;
+        return planPath === undefined ? applyPlanned(ctx, opts) : applyFile(ctx, planPath, opts);
+      }),
     );
 }
 

@@ -1,8 +1,9 @@
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Backend } from "../backends/backend.js";
 import { LocationUrlError, openBackend, type ParsedLocation, parseLocationUrl } from "../backends/registry.js";
 import { type CatalogDb, openCatalog } from "../catalog/db.js";
-import { allLocations, ensureLocation } from "../catalog/locations.js";
+import { allLocations, forgetLocations, registerLocation } from "../catalog/locations.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { type LoadedConfig, loadConfig } from "../config/load.js";
@@ -28,6 +29,10 @@ export interface ResolvedLocation {
 /** What every command works with: the loaded config, the open catalog, its locations. */
 export class Context {
   private readonly backends = new Map<string, Promise<Backend>>();
+  /** Locations this command registered, unregistered again if it changes nothing after all. */
+  private readonly registered: number[] = [];
+  /** Set by a command run with --dry-run: closing then undoes what opening and resolving did. */
+  dryRun = false;
 
   private constructor(
     readonly loaded: LoadedConfig,
@@ -62,6 +67,7 @@ export class Context {
    */
   async location(arg: string, flag = "location"): Promise<ResolvedLocation> {
     const configured = this.loaded.config.locations[arg];
+    if (!configured) await this.refuseUnknownWord(arg, flag);
     try {
       if (configured) {
         return await this.register(arg, parseLocationUrl(configured.url, this.loaded.baseDir), configured);
@@ -79,13 +85,35 @@ export class Context {
     }
   }
 
+  /**
+   * A bare word (no slash, no scheme) that names no location and no existing path is a typo far
+   * more often than a new directory: syncing into it would copy everything to the wrong place.
+   */
+  private async refuseUnknownWord(arg: string, flag: string): Promise<void> {
+    if (/[/:]/.test(arg) || existsSync(resolve(arg))) return;
+    const names = [
+      ...new Set([
+        ...Object.keys(this.loaded.config.locations),
+        ...(await allLocations(this.catalog)).map((l) => l.name),
+      ]),
+    ].sort();
+    if (names.includes(arg)) return;
+    const closest = closestName(arg, names);
+    throw new UsageError(
+      `${flag} ${JSON.stringify(arg)}: no location of that name and no such path` +
+        `${closest ? `; did you mean ${closest}?` : ""} (locations: ${names.join(", ") || "none yet"}). ` +
+        `For a new directory, give a path: ./${arg}`,
+    );
+  }
+
   private async register(name: string, parsed: ParsedLocation, settings: LocationConfig): Promise<ResolvedLocation> {
-    const row = await ensureLocation(this.catalog, {
+    const { row, created } = await registerLocation(this.catalog, {
       name,
       url: parsed.url,
       kind: parsed.kind,
       ...(settings.class ? { defaultClass: settings.class } : {}),
     });
+    if (created) this.registered.push(row.id);
     let backend = this.backends.get(parsed.url);
     if (!backend) {
       backend = openBackend(parsed, {
@@ -142,10 +170,36 @@ export class Context {
     return new RateLimitedBackend(backend, new TokenBucket(() => tps));
   }
 
-  async close(): Promise<void> {
+  /** Closes; a command that was refused, or ran dry, leaves the catalog as it found it. */
+  async close(outcome: "done" | "refused" = "done"): Promise<void> {
     for (const backend of this.backends.values()) await (await backend).close();
-    await this.catalog.close();
+    if (outcome === "done" && !this.dryRun) return this.catalog.close();
+    await forgetLocations(this.catalog, this.registered);
+    await this.catalog.discard();
   }
+}
+
+/** The name within edit distance 2 (and less than half the word) of `word`, if one is closest. */
+function closestName(word: string, names: readonly string[]): string | undefined {
+  const scored = names
+    .map((name) => ({ name, distance: editDistance(word, name) }))
+    .filter(({ distance }) => distance <= Math.min(2, Math.floor(word.length / 2)))
+    .sort((a, b) => a.distance - b.distance);
+  return scored[0]?.name;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 function trimSlashes(path: string): string {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { BackendError } from "../backends/backend.js";
+import { CatalogFullError, catalogFullCode } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
 import { Context, type GlobalOptions } from "./context.js";
@@ -23,6 +24,7 @@ export type Runner = <A extends unknown[]>(
 
 export async function main(argv: string[]): Promise<number> {
   quietSdkNodeNotice();
+  endQuietlyOnClosedPipe();
   let exitCode: number = EXIT.ok;
   const program = new Command("strata")
     .description("Keeps research data in the right place at the right cost: HPC filesystems and object stores")
@@ -44,9 +46,11 @@ export async function main(argv: string[]): Promise<number> {
       const ctx = await Context.open(program.opts<GlobalOptions>());
       try {
         exitCode = await body(ctx, ...args);
-      } finally {
-        await ctx.close();
+      } catch (err) {
+        await ctx.close(err instanceof UsageError ? "refused" : "done");
+        throw catalogFullCode(err) ? new CatalogFullError(ctx.catalog.displayUrl, err) : err;
       }
+      await ctx.close();
     };
 
   for (const register of [
@@ -80,6 +84,20 @@ function quietSdkNodeNotice(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
+/**
+ * `strata ls | head`: once the reader is gone there is no one left to tell, so the command ends
+ * at once and quietly, as Unix tools do on SIGPIPE. Every catalog write is journaled, so ending
+ * here loses nothing already recorded.
+ */
+function endQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      process.exit(EXIT.ok);
+    });
+  }
+}
+
 function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // Commander has already printed its message; help and version are not errors.
@@ -88,6 +106,10 @@ function reportError(err: unknown): number {
   if (err instanceof UsageError) {
     process.stderr.write(`strata: ${err.message}\n`);
     return EXIT.usage;
+  }
+  if (err instanceof CatalogFullError) {
+    process.stderr.write(`strata: ${err.message}\n`);
+    return EXIT.itemsFailed;
   }
   if (err instanceof BackendError) {
     process.stderr.write(`strata: ${err.message}\n`);

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, perSecond } from "../config/units.js";
+import { formatBytes, formatDuration, formatRate, perSecond } from "../config/units.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -40,9 +40,13 @@ export class Output {
     if (this.options.json) this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
-  progress(total: { files: number; bytes: number }): Progress {
+  /**
+   * A live status line for long work; `total` when known up front (sync's plan), else counts
+   * alone (a scan, a verify, a restore reading the catalog as it goes).
+   */
+  progress(total?: { files: number; bytes: number }, noun = "files"): Progress {
     const live = Boolean(this.stderr.isTTY) && !this.options.json && !this.options.quiet;
-    return new Progress(total, live ? this.stderr : undefined);
+    return new Progress(live ? this.stderr : undefined, (line) => this.detail(line), total, noun);
   }
 }
 
@@ -54,10 +58,15 @@ export class Progress {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly total: { files: number; bytes: number },
     private readonly stream: NodeJS.WriteStream | undefined,
+    private readonly print: (line: string) => void,
+    private readonly total: { files: number; bytes: number } | undefined,
+    private readonly noun: string,
   ) {
-    if (stream) this.timer = setInterval(() => this.render(), 250).unref();
+    if (!stream) return;
+    // The first frame at once: even a short run shows it started.
+    this.render();
+    this.timer = setInterval(() => this.render(), 250).unref();
   }
 
   addBytes(count: number): void {
@@ -68,6 +77,12 @@ export class Progress {
     this.files += 1;
   }
 
+  /** A --verbose line, printed above the status line rather than through it. */
+  detail(line: string): void {
+    this.stream?.write("\r\x1b[K");
+    this.print(line);
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.stream?.write("\r\x1b[K");
@@ -75,10 +90,9 @@ export class Progress {
 
   private render(): void {
     const elapsed = Date.now() - this.started;
-    const line =
-      `${this.files.toLocaleString("en")}/${this.total.files.toLocaleString("en")} files  ` +
-      `${formatBytes(this.bytes)}/${formatBytes(this.total.bytes)}  ` +
-      `${formatBytes(perSecond(this.bytes, elapsed))}/s  ${formatDuration(elapsed)}`;
+    const files = this.total ? `${count(this.files)}/${count(this.total.files)}` : count(this.files);
+    const bytes = this.total ? `${formatBytes(this.bytes)}/${formatBytes(this.total.bytes)}` : formatBytes(this.bytes);
+    const line = `${files} ${this.noun}  ${bytes}  ${formatRate(perSecond(this.bytes, elapsed))}  ${formatDuration(elapsed)}`;
     this.stream?.write(`\r\x1b[K${line}`);
   }
 }
@@ -92,10 +106,27 @@ export function filesAndBytes(files: number, bytes: number): string {
   return `${count(files)} ${files === 1 ? "file" : "files"} (${formatBytes(bytes)})`;
 }
 
-/** "in 2.3 s, 52.1 MiB/s, 434 files/s" */
+/** "in 2.3 s, 52.1 MiB/s, 434 files/s"; the files rate only when it means something. */
 export function rates(files: number, bytes: number, elapsedMs: number): string {
-  return (
-    `in ${formatDuration(elapsedMs)}, ${formatBytes(perSecond(bytes, elapsedMs))}/s, ` +
-    `${count(Math.round(perSecond(files, elapsedMs)))} files/s`
-  );
+  const parts = [`in ${formatDuration(elapsedMs)}`, formatRate(perSecond(bytes, elapsedMs))];
+  const perFile = filesRate(files, elapsedMs);
+  if (perFile) parts.push(perFile);
+  return parts.join(", ");
+}
+
+/**
+ * "434 files/s", "45 files/min", "3 files/h": the first unit in which the rate is at least one.
+ * One file, or under a second, has no rate worth printing.
+ */
+function filesRate(files: number, elapsedMs: number): string | undefined {
+  if (files < 2 || elapsedMs < 1000) return undefined;
+  const perSecondRate = perSecond(files, elapsedMs);
+  for (const [unit, seconds] of [
+    ["s", 1],
+    ["min", 60],
+  ] as const) {
+    const rate = perSecondRate * seconds;
+    if (rate >= 1) return `${count(Math.round(rate))} files/${unit}`;
+  }
+  return `${count(Math.round(perSecondRate * 3600))} files/h`;
 }

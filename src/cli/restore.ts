@@ -72,6 +72,7 @@ export function registerRestore(program: Command, run: Runner): void {
         if (opts.tier !== undefined && opts.deadline !== undefined) {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
+        ctx.dryRun = opts.dryRun;
         if (ref === undefined) return finishPending(ctx, opts);
         const { location, path } = await ctx.reference(ref, "<ref>");
         const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
@@ -142,6 +143,7 @@ async function restore(
   };
   const wrapCopy = copyWrapper(ctx, opts);
   let matched = 0;
+  const progress = out.progress();
   await runPool(
     filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]),
     opts.transfers ?? ctx.defaults.transfers,
@@ -161,9 +163,11 @@ async function restore(
         dryRun: opts.dryRun,
         wrapCopy,
       });
+      progress.fileDone();
+      if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
       count(ctx, tally, file.path, outcome);
     },
-  );
+  ).finally(() => progress.stop());
   if (matched === 0) throw new UsageError(`<ref> ${pattern || "(root)"}: no file in ${location.name} matches`);
   if (opts.wait && tally.waitFor.length > 0) {
     out.info(`Waiting for ${tally.waitFor.length} thaw(s) to complete…`);

@@ -35,11 +35,18 @@ export async function scanInto(
   threads?: number,
   acceptRoot = false,
 ): Promise<ScanReport> {
+  const { out } = ctx;
+  const progress = out.progress(undefined, "entries");
   const report = await scanLocation(ctx.catalog, location.row.id, location.backend, {
     threads: threads ?? ctx.defaults.scanThreads,
     acceptRoot,
-  });
-  const { out } = ctx;
+    onEntries: (entries) => {
+      for (const entry of entries) {
+        progress.fileDone();
+        if (entry.kind === "file") progress.addBytes(entry.size);
+      }
+    },
+  }).finally(() => progress.stop());
   out.info(
     `Scanned ${location.name}: ${count(report.files)} entries (${formatBytes(report.bytes)} in files); ` +
       `${count(report.newFiles)} new, ${count(report.changedFiles)} changed, ${count(report.deletedFiles)} deleted; ` +

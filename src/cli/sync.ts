@@ -83,6 +83,7 @@ export function registerSync(program: Command, run: Runner): void {
       run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
         ctx.tps = opts.tps;
         trustFrom(opts); // a flag refused now, before anything is scanned
+        ctx.dryRun = opts.dryRun;
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
@@ -123,7 +124,9 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     checksum: opts.checksum,
     compareTouched: source.parsed.kind === "posix" || source.parsed.kind === "local",
   };
-  const plan = await summarizePlan(catalog, scope, opts.delete);
+  const plan = await summarizePlan(catalog, scope, opts.delete, (path, kind) =>
+    out.detail(`skipped ${printablePath(path)} (${kind})`),
+  );
   printPlan(ctx, source, target, plan);
   guardDeletes(ctx, target, plan, opts);
   if (opts.dryRun) {
@@ -176,7 +179,11 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,
       trust: trustFrom(opts),
-      progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
+      progress: {
+        bytes: (n) => progress.addBytes(n),
+        fileDone: () => progress.fileDone(),
+        acted: (outcome, key) => progress.detail(`${outcome} ${printablePath(key)}`),
+      },
     },
   ).finally(() => progress.stop());
   const elapsedMs = Date.now() - started;

@@ -19,6 +19,7 @@ export function registerVerify(program: Command, run: Runner): void {
         const started = Date.now();
         const only = locationArg === undefined ? undefined : await ctx.location(locationArg, "[location]");
         const tally = { ok: 0, bytes: 0, archived: 0, bad: [] as { location: string; key: string; problem: string }[] };
+        const progress = ctx.out.progress();
         await runPool(
           replicasToVerify(ctx.catalog, only?.row.id),
           opts.transfers ?? ctx.defaults.transfers,
@@ -26,9 +27,12 @@ export function registerVerify(program: Command, run: Runner): void {
             const { backend } = await ctx.location(r.location_name);
             try {
               const sha256 = await hashObject(backend, r.key);
+              progress.addBytes(r.size);
+              progress.fileDone();
               if (sha256 === r.hash) {
                 tally.ok += 1;
                 tally.bytes += r.size;
+                progress.detail(`verified ${r.location_name}:${printablePath(r.key)}`);
                 await markVerified(ctx.catalog, r.id, { ok: true, at: Date.now() });
                 return;
               }
@@ -38,6 +42,7 @@ export function registerVerify(program: Command, run: Runner): void {
                 problem: `sha256 ${sha256}, expected ${r.hash}`,
               });
             } catch (err) {
+              progress.fileDone();
               if (err instanceof NeedsRestoreError) {
                 tally.archived += 1;
                 return;
@@ -46,7 +51,7 @@ export function registerVerify(program: Command, run: Runner): void {
             }
             await markVerified(ctx.catalog, r.id, { ok: false });
           },
-        );
+        ).finally(() => progress.stop());
         const { out } = ctx;
         for (const b of tally.bad) out.warn(`${b.location}:${printablePath(b.key)}: ${b.problem}; marked lost`);
         const archivedNote =

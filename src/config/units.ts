@@ -61,6 +61,17 @@ export function parseDuration(text: string): number | undefined {
 }
 
 export function formatBytes(bytes: number): string {
+  const { value, unit } = binaryUnit(bytes);
+  return unit === "B" ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${unit}`;
+}
+
+/** "709 B/s", "1.2 MiB/s": a rate needs no more digits than the eye can use. */
+export function formatRate(bytesPerSecond: number): string {
+  const { value, unit } = binaryUnit(bytesPerSecond);
+  return unit === "B" ? `${Math.round(value)} B/s` : `${value.toFixed(1)} ${unit}/s`;
+}
+
+function binaryUnit(bytes: number): { value: number; unit: string } {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let value = bytes;
   let unit = 0;
@@ -68,7 +79,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return { value, unit: units[unit] as string };
 }
 
 export function formatDuration(ms: number): string {

@@ -171,7 +171,13 @@ export async function* planDeletes(catalog: CatalogDb, scope: SyncScope): AsyncG
   }
 }
 
-export async function summarizePlan(catalog: CatalogDb, scope: SyncScope, withDeletes: boolean): Promise<PlanSummary> {
+/** Counts what a sync would do; `onSkipped` hears of each entry a sync does not carry. */
+export async function summarizePlan(
+  catalog: CatalogDb,
+  scope: SyncScope,
+  withDeletes: boolean,
+  onSkipped?: (path: string, kind: string) => void,
+): Promise<PlanSummary> {
   const summary: PlanSummary = {
     copy: { files: 0, bytes: 0, new: 0, changed: 0, toCheck: 0 },
     delete: { files: 0, bytes: 0 },
@@ -184,6 +190,7 @@ export async function summarizePlan(catalog: CatalogDb, scope: SyncScope, withDe
     if (file.kind !== "file") {
       if (file.kind === "symlink") summary.skipped.symlinks += 1;
       else summary.skipped.other += 1;
+      onSkipped?.(file.path, file.kind);
       continue;
     }
     if (candidate.replica) summary.targetReplicas += 1;

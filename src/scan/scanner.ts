@@ -31,6 +31,8 @@ export interface ScanOptions {
    * mark what is gone deleted, and record the device it is on now.
    */
   acceptRoot?: boolean;
+  /** Hears of each batch of entries as it is recorded, for a progress line. */
+  onEntries?: (entries: readonly FileStat[]) => void;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function scanLocation(
   let seen = 0;
   const write = (entries: FileStat[]) => {
     seen += entries.length;
+    options.onEntries?.(entries);
     return upserter.write(entries);
   };
   const walked =

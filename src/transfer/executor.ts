@@ -45,7 +45,11 @@ export interface ExecuteOptions {
 export interface ProgressListener {
   bytes(count: number): void;
   fileDone(): void;
+  /** Each item acted on, for --verbose: the key and what became of it. */
+  acted?(outcome: ItemOutcome, key: string): void;
 }
+
+export type ItemOutcome = "copied" | "unchanged" | "deleted" | "failed";
 
 export interface Failure {
   path: string;
@@ -182,6 +186,7 @@ async function runCopy(
       report.confirmed += 1;
     }
     options.progress?.fileDone();
+    options.progress?.acted?.(outcome.copied ? "copied" : "unchanged", file.path);
     await recorder.add({
       outcome: { id: actionId, state: "done", attempts, error: null },
       replica: {
@@ -203,6 +208,7 @@ async function runCopy(
     const message = (err as Error).message;
     report.failures.push({ path: file.path, error: message });
     options.progress?.fileDone();
+    options.progress?.acted?.("failed", file.path);
     // A write that failed leaves the previous object in place.
     if (replacing) await settleReplacing(catalog, file.id, target.locationId, "present");
     await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
@@ -223,6 +229,7 @@ async function runDeletes(
     for (const { action, actionId } of chunk) {
       report.deleted.files += 1;
       report.deleted.bytes += action.bytes;
+      options.progress?.acted?.("deleted", action.key);
       await recorder.add({ outcome: { id: actionId, state: "done", attempts, error: null } });
     }
   } catch (err) {

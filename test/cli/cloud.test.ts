@@ -40,7 +40,7 @@ describe("sync with S3 (Ceph RGW)", () => {
     expect(up.stderr).toBe("");
     expect(up.code).toBe(0);
     expect(up.stdout).toMatch(/copied 120 files/);
-    const down = await strata(["sync", "cloud", "back"], { cwd: work, env });
+    const down = await strata(["sync", "cloud", "./back"], { cwd: work, env });
     expect(down.stderr).toBe("");
     expect(snapshot(join(work, "back"))).toEqual(snapshot(join(work, "tree")));
     const again = await strata(["sync", "scratch", "cloud"], { cwd: work, env });

@@ -38,7 +38,7 @@ describe("strata sync", () => {
     expect(up.stdout).toMatch(/copied 305 files/);
     expect(up.stdout).toMatch(/skipped 3/);
 
-    const down = await strata([...cat, "sync", "local:store", "back"], { cwd: work });
+    const down = await strata([...cat, "sync", "local:store", "./back"], { cwd: work });
     expect(down.code).toBe(0);
     expect(down.stdout).toMatch(/copied 305 files/);
 
@@ -181,7 +181,7 @@ describe("strata sync", () => {
     const store = await LocalStoreBackend.open(storeDir, `local://${storeDir}`, { restoreDelayMs: 0 });
     for (const key of ["../escaped.txt", "ok/../../escaped2.txt", "/etc/evil", "fine.txt"]) await put(store, key, "x");
     await store.close();
-    const result = await strata(["--catalog", join(work, "c.db"), "sync", "local:store", "out"], { cwd: work });
+    const result = await strata(["--catalog", join(work, "c.db"), "sync", "local:store", "./out"], { cwd: work });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/"\.\." segment/);
     expect(result.stderr).toMatch(/absolute/);
@@ -248,7 +248,7 @@ describe("bad input", () => {
     const result = await strata(["sync", "a", "local:b", "--transfers", "0"], { cwd: work });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--transfers.*whole number from 1 to 1024/);
-    const scheme = await strata(["--catalog", join(work, "c.db"), "sync", "a", "ftp://x"], { cwd: work });
+    const scheme = await strata(["--catalog", join(work, "c.db"), "sync", "./a", "ftp://x"], { cwd: work });
     expect(scheme.code).toBe(2);
     expect(scheme.stderr).toMatch(/<dst> ftp:\/\/x: unknown location scheme/);
   });

@@ -260,7 +260,7 @@ describe("a large copy killed mid-way into a file target", () => {
     const out = join(work, "out");
     await killAndResume(
       work,
-      ["sync", "local:store", "out"],
+      ["sync", "local:store", "./out"],
       () => (existsSync(join(out, "big.bin")) ? readFileSync(join(out, "big.bin")) : undefined),
       content,
     );
