@@ -67,8 +67,10 @@ export function registerRestore(program: Command, run: Runner): void {
         if (opts.to === undefined && location.parsed.kind !== "posix") {
           throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
         }
-        const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
-        return restore(ctx, location, path, from, target, opts);
+        if (opts.to !== undefined) return restore(ctx, location, path, from, directoryArg(opts.to), opts);
+        // In place, the restore changes the location's files and rows: one run at a time.
+        const target = { dir: null, backend: location.backend };
+        return ctx.holding([location.name], `restore ${ref}`, () => restore(ctx, location, path, from, target, opts));
       }),
     );
 }

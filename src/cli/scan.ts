@@ -16,7 +16,9 @@ export function registerScan(program: Command, run: Runner): void {
       run(async (ctx, locationArg: string, opts: { threads?: number }) => {
         const location = await ctx.location(locationArg, "<location>");
         await location.backend.check();
-        const report = await scanInto(ctx, location, opts.threads);
+        const report = await ctx.holding([location.name], `scan ${location.name}`, () =>
+          scanInto(ctx, location, opts.threads),
+        );
         ctx.out.json({ scan: { location: location.name, ...report } });
         return report.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
       }),
@@ -25,6 +27,7 @@ export function registerScan(program: Command, run: Runner): void {
 
 /** Scans and reports; shared by `scan` and `sync`, which refreshes its source first. */
 export async function scanInto(ctx: Context, location: ResolvedLocation, threads?: number): Promise<ScanReport> {
+  await ctx.registerConfigured();
   const report = await scanLocation(ctx.catalog, location.row.id, location.backend, {
     threads: threads ?? ctx.defaults.scanThreads,
   });

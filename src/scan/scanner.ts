@@ -2,7 +2,15 @@ import { readdir } from "node:fs/promises";
 import type { Backend, ObjectInfo } from "../backends/backend.js";
 import { PosixBackend } from "../backends/posix.js";
 import type { CatalogDb } from "../catalog/db.js";
-import { type FileStat, FileUpserter, finishScan, type ScanCounts, startScan } from "../catalog/files.js";
+import {
+  type FileStat,
+  FileUpserter,
+  finishScan,
+  type ReplicaLocationOf,
+  type ScanCounts,
+  startScan,
+} from "../catalog/files.js";
+import { allLocations } from "../catalog/locations.js";
 import { UsageError } from "../config/errors.js";
 import { type ScanProblem, walkTree } from "./walker.js";
 
@@ -31,7 +39,7 @@ export async function scanLocation(
   const started = Date.now();
   if (backend instanceof PosixBackend) await assertReadableRoot(backend);
   const scanId = await startScan(catalog, locationId);
-  const upserter = new FileUpserter(catalog, locationId, scanId);
+  const upserter = new FileUpserter(catalog, locationId, scanId, await replicaLocations(catalog));
   const batchSize = options.batchSize ?? 10_000;
   const walked =
     backend instanceof PosixBackend
@@ -39,6 +47,12 @@ export async function scanLocation(
       : await inventory(backend, batchSize, (e) => upserter.write(e));
   const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length);
   return { ...counts, scanId, problems: walked.problems, elapsedMs: Date.now() - started };
+}
+
+/** Where a stub's replica is, by its location's URL: the URL is a location's identity in the catalog. */
+async function replicaLocations(catalog: CatalogDb): Promise<ReplicaLocationOf> {
+  const byUrl = new Map((await allLocations(catalog)).map((l) => [l.url, l.id]));
+  return (replica) => byUrl.get(replica.url);
 }
 
 async function assertReadableRoot(backend: PosixBackend): Promise<void> {

@@ -2,7 +2,7 @@ import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { Context } from "../../src/cli/context.js";
-import { parseStub } from "../../src/policy/stub.js";
+import { parseStub } from "../../src/codec/stub.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";

@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(() => rgw?.stop());
 
 const archive = (prefix: string) =>
-  rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { class: "STANDARD" }).join("\n");
+  rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { class: "STANDARD_IA" }).join("\n");
 
 describe("released files on Ceph RGW (issue 9)", () => {
   it("a lost catalog learns from the stubs: scan + sync upload none of them, restore brings the data back", async () => {
