@@ -122,7 +122,8 @@ export async function closeDeadRuns({ db }: CatalogDb): Promise<number[]> {
   return dead;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host is alive (EPERM: it is, as another user's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,8 +1,10 @@
+import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type RawBuilder, sql } from "kysely";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
 import type { CatalogDb } from "./db.js";
+import { processAlive } from "./journal.js";
 import type { Dialect } from "./migrations.js";
 
 /**
@@ -182,6 +184,11 @@ async function takeOrWait(options: LocationLockOptions, name: string, deadline: 
   for (;;) {
     if (await acquireLease(catalog, name, holder, leaseMs)) return;
     const by = await currentLease(catalog, name);
+    if (by && heldByDeadProcessHere(by.holder)) {
+      // Killed on this very host: no need to wait for its lease to lapse.
+      await releaseLease(catalog, name, by.holder);
+      continue;
+    }
     const location = name.slice(locationLease("").length);
     if (by && !told) {
       options.waiting(location, by);
@@ -196,4 +203,12 @@ async function takeOrWait(options: LocationLockOptions, name: string, deadline: 
     }
     await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
   }
+}
+
+/** A holder named `host:pid …` whose host is this one and whose process is gone. */
+function heldByDeadProcessHere(holder: string): boolean {
+  const match = /^(.*):(\d+)(?: |$)/.exec(holder);
+  return (
+    match !== null && match[1] === hostname() && Number(match[2]) !== process.pid && !processAlive(Number(match[2]))
+  );
 }
