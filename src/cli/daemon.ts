@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
 import type { LeaseOptions } from "../catalog/locks.js";
+import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
 import { type ApplyReport, applyPolicies } from "../policy/apply.js";
@@ -142,7 +143,9 @@ function restoresJob(ctx: Context, log: DaemonLog): Job {
     name: RESTORES,
     schedule: RESTORES_SCHEDULE,
     run: async () => {
-      const { restored, failed } = await finishPendingRestores(ctx, { transfers: ctx.defaults.transfers });
+      const { restored, failed } = await ctx.holding(await locationsRestoredInPlace(ctx.catalog), RESTORES, () =>
+        finishPendingRestores(ctx, { transfers: ctx.defaults.transfers }),
+      );
       for (const f of failed.slice(0, LISTED_FAILURES)) {
         log.note(`${RESTORES}: ${f.location}:${printablePath(f.path)}: ${f.error}`, "warn");
       }

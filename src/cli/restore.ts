@@ -4,6 +4,7 @@ import type { RestoreTier } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
 import { parseLocationUrl } from "../backends/registry.js";
 import { filesWithReplicas } from "../catalog/replicas.js";
+import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
 import {
@@ -61,7 +62,10 @@ export function registerRestore(program: Command, run: Runner): void {
         if (opts.tier !== undefined && opts.deadline !== undefined) {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
-        if (ref === undefined) return finishPending(ctx, opts);
+        if (ref === undefined) {
+          // Copies back into their own place change those locations: held as any such command does.
+          return ctx.holding(await locationsRestoredInPlace(ctx.catalog), "restore", () => finishPending(ctx, opts));
+        }
         const { location, path } = await ctx.reference(ref, "<ref>");
         const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
         if (opts.to === undefined && location.parsed.kind !== "posix") {

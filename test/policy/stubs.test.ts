@@ -2,7 +2,18 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
-import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
+import {
+  FileUpserter,
+  fileByPath,
+  forgetStub,
+  markPurged,
+  markReleased,
+  recordStub,
+  startScan,
+} from "../../src/catalog/files.js";
+import { ensureLocation } from "../../src/catalog/locations.js";
+import type { FileRow } from "../../src/catalog/schema.js";
+import { CATALOG_KINDS, freshCatalog, freshCatalogUrl } from "../support/catalogs.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 import { cliWorkspace, concurrentRunsScenario, lostCatalogScenario } from "./stub-scenarios.js";
@@ -20,6 +31,34 @@ describe("released files on the embedded store (issue 9)", () => {
 });
 
 describe.each(CATALOG_KINDS)("runs on one location serialise (%s catalog)", (kind) => {
+  it("a release's stub marks are compare-and-sets: a losing release neither records nor clears", async () => {
+    const catalog = await freshCatalog(kind, tempDir());
+    try {
+      const location = await ensureLocation(catalog, { name: "scratch", url: "/nowhere", kind: "posix" });
+      const scanId = await startScan(catalog, location.id);
+      const entry = { path: "a.dat", kind: "file" as const, size: 9000, mtimeUs: 5, atimeUs: 5, ctimeUs: 5 };
+      await new FileUpserter(catalog, location.id, scanId).write([
+        { ...entry, mode: 0o100644, uid: 0, gid: 0, inode: 7 },
+      ]);
+      const read = (await fileByPath(catalog, location.id, "a.dat")) as FileRow;
+      const mine = { size: 3001, mtimeUs: 5, inode: 11 };
+      const theirs = { size: 3001, mtimeUs: 5, inode: 12 };
+      expect(await recordStub(catalog, read, mine)).toBe(true);
+      // The other release read the same row: it loses, and its clean-up leaves the winner's stub.
+      expect(await recordStub(catalog, read, theirs)).toBe(false);
+      await forgetStub(catalog, read.id, theirs);
+      expect(await markReleased(catalog, read.id, theirs)).toBe(false);
+      expect((await fileByPath(catalog, location.id, "a.dat"))?.stub_inode).toBe(11);
+      expect(await markReleased(catalog, read.id, mine)).toBe(true);
+      // A purge planned on the row as it was read applies no more.
+      expect(await markPurged(catalog, read)).toBe(false);
+      const now = await fileByPath(catalog, location.id, "a.dat");
+      expect([now?.state, now?.stub_inode, now?.size]).toEqual(["released", 11, 9000]);
+    } finally {
+      await catalog.close();
+    }
+  });
+
   it("scans and syncs of one location at once mark no live file deleted", async () => {
     const catalog = await freshCatalogUrl(kind, tempDir());
     const ws = cliWorkspace(ARCHIVE, 20, catalog);
