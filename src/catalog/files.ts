@@ -1,5 +1,14 @@
-import { CompiledQuery, type InsertObject, type RawBuilder, sql } from "kysely";
+import {
+  CompiledQuery,
+  type ExpressionBuilder,
+  type InsertObject,
+  type RawBuilder,
+  sql,
+  type Transaction,
+} from "kysely";
+import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
+import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 
 /** What a scan or an inventory saw of one entry. */
@@ -16,7 +25,12 @@ export interface FileStat {
   inode: number;
   /** Known only when the listing carries it (object stores that kept Strata's metadata). */
   hash?: string;
+  /** The entry is a Strata stub, and this is what it says (POSIX scans only). */
+  stub?: StubRecord;
 }
+
+/** The catalog id of the location a stub's replica lives at, if the catalog knows it. */
+export type ReplicaLocationOf = (replica: StubRecord["replicas"][number]) => number | undefined;
 
 /** The columns bound per scanned entry; the location, state and scan ids are literals of the statement. */
 const BOUND_COLUMNS = [
@@ -66,16 +80,99 @@ export class FileUpserter {
     private readonly catalog: CatalogDb,
     private readonly locationId: number,
     private readonly scanId: number,
+    private readonly replicaLocationOf: ReplicaLocationOf = () => undefined,
   ) {}
 
   /** Writes a batch in one transaction: one commit per batch, not per statement. */
   async write(entries: readonly FileStat[]): Promise<void> {
+    const data = entries.filter((e) => e.stub === undefined);
+    const stubs = entries.filter((e) => e.stub !== undefined);
     await this.catalog.db.transaction().execute(async (trx) => {
-      for (let start = 0; start < entries.length; start += UPSERT_ROWS) {
-        const chunk = entries.slice(start, start + UPSERT_ROWS);
+      for (let start = 0; start < data.length; start += UPSERT_ROWS) {
+        const chunk = data.slice(start, start + UPSERT_ROWS);
         await trx.executeQuery(CompiledQuery.raw(this.statement(chunk.length), boundValues(chunk)));
       }
+      for (let start = 0; start < stubs.length; start += UPSERT_ROWS / 4) {
+        await this.writeStubs(trx, stubs.slice(start, start + UPSERT_ROWS / 4));
+      }
     });
+  }
+
+  /**
+   * Entries that are Strata stubs, known from their own content: each row is the released file
+   * the stub describes (its original size, mtime and hash; the stub's own size, mtime and inode
+   * kept to recognise it), whatever the catalog held before, and the replicas the stub names
+   * are learnt where the catalog knows their location and has no replica there yet. A lost
+   * catalog thus learns which object holds each released file, and no stub is ever data.
+   */
+  private async writeStubs(trx: Transaction<CatalogSchema>, entries: readonly FileStat[]): Promise<void> {
+    const sameVersion = sql`(files.size = excluded.size AND files.mtime_us = excluded.mtime_us
+      AND files.hash = excluded.hash AND files.kind = 'file')`;
+    const rows = await trx
+      .insertInto("files")
+      .values(
+        entries.map((e) => {
+          const stub = e.stub as StubRecord;
+          return {
+            location_id: this.locationId,
+            path: e.path,
+            kind: "file" as const,
+            size: stub.size,
+            mtime_us: stub.mtimeUs,
+            atime_us: e.atimeUs,
+            ctime_us: e.ctimeUs,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            inode: e.inode,
+            hash: stub.sha256,
+            state: "released" as const,
+            first_scan_id: this.scanId,
+            seen_scan_id: this.scanId,
+            changed_scan_id: this.scanId,
+            stub_size: e.size,
+            stub_mtime_us: e.mtimeUs,
+            stub_inode: e.inode,
+          };
+        }),
+      )
+      .onConflict((oc) =>
+        oc.columns(["location_id", "path"]).doUpdateSet({
+          kind: sql`excluded.kind`,
+          size: sql`excluded.size`,
+          mtime_us: sql`excluded.mtime_us`,
+          atime_us: sql`excluded.atime_us`,
+          ctime_us: sql`excluded.ctime_us`,
+          mode: sql`excluded.mode`,
+          uid: sql`excluded.uid`,
+          gid: sql`excluded.gid`,
+          // The original file's inode, when the catalog knew the file; the stub's otherwise.
+          inode: sql`CASE WHEN ${sameVersion} THEN files.inode ELSE excluded.inode END`,
+          hash: sql`excluded.hash`,
+          state: sql`excluded.state`,
+          changed_scan_id: sql`CASE WHEN ${sameVersion} THEN files.changed_scan_id ELSE excluded.changed_scan_id END`,
+          seen_scan_id: sql`excluded.seen_scan_id`,
+          deleted_scan_id: sql`NULL`,
+          stub_size: sql`excluded.stub_size`,
+          stub_mtime_us: sql`excluded.stub_mtime_us`,
+          stub_inode: sql`excluded.stub_inode`,
+        }),
+      )
+      .returning(["id", "path"])
+      .execute();
+    const idOf = new Map(rows.map((r) => [r.path, r.id]));
+    await learnReplicas(
+      trx,
+      entries.flatMap((e) => {
+        const stub = e.stub as StubRecord;
+        const fileId = idOf.get(e.path);
+        if (fileId === undefined) return [];
+        return stub.replicas.flatMap((replica) => {
+          const locationId = this.replicaLocationOf(replica);
+          return locationId === undefined ? [] : [{ fileId, locationId, stub, replica }];
+        });
+      }),
+    );
   }
 
   private statement(rows: number): string {
@@ -334,20 +431,59 @@ export interface StubStat {
 }
 
 /**
- * Records the stub about to replace a file (or, with null, forgets it). Written before the
- * rename, so a scan after a crash between rename and `markReleased` still knows the stub.
+ * Records the stub about to replace a file, written before the rename so a scan after a crash
+ * between rename and `markReleased` still knows the stub. A compare-and-set: it applies only
+ * while the row is still the present version `file` was read as, stub columns included, so of
+ * two releases of one file only one goes on; returns whether this one did.
  */
-export async function recordStub({ db }: CatalogDb, fileId: number, stub: StubStat | null): Promise<void> {
+export async function recordStub({ db }: CatalogDb, file: FileRow, stub: StubStat): Promise<boolean> {
+  const result = await db
+    .updateTable("files")
+    .set({ stub_size: stub.size, stub_mtime_us: stub.mtimeUs, stub_inode: stub.inode })
+    .where("id", "=", file.id)
+    .where("state", "=", "present")
+    .where("size", "=", file.size)
+    .where("mtime_us", "=", file.mtime_us)
+    .where("inode", "=", file.inode)
+    .where((eb) => (file.stub_inode === null ? eb("stub_inode", "is", null) : eb("stub_inode", "=", file.stub_inode)))
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** The row still carries this very stub (what one release wrote, not another's). */
+function carriesStub(stub: StubStat) {
+  return (eb: ExpressionBuilder<CatalogSchema, "files">) =>
+    eb.and([
+      eb("stub_size", "=", stub.size),
+      eb("stub_mtime_us", "=", stub.mtimeUs),
+      eb("stub_inode", "=", stub.inode),
+    ]);
+}
+
+/** Forgets a stub that was not renamed into place, only if it is still this release's own. */
+export async function forgetStub({ db }: CatalogDb, fileId: number, stub: StubStat): Promise<void> {
   await db
     .updateTable("files")
-    .set({ stub_size: stub?.size ?? null, stub_mtime_us: stub?.mtimeUs ?? null, stub_inode: stub?.inode ?? null })
+    .set({ stub_size: null, stub_mtime_us: null, stub_inode: null })
     .where("id", "=", fileId)
+    .where("state", "=", "present")
+    .where(carriesStub(stub))
     .execute();
 }
 
-/** The file's data now lives in its replicas only; size, mtime and hash stay the original's. */
-export async function markReleased({ db }: CatalogDb, fileId: number): Promise<void> {
-  await db.updateTable("files").set({ state: "released" }).where("id", "=", fileId).execute();
+/**
+ * The file's data now lives in its replicas only; size, mtime and hash stay the original's.
+ * Applies only while the row is present and carries this release's stub; returns whether it did.
+ */
+export async function markReleased({ db }: CatalogDb, fileId: number, stub: StubStat): Promise<boolean> {
+  const result = await db
+    .updateTable("files")
+    .set({ state: "released" })
+    .where("id", "=", fileId)
+    .where("state", "=", "present")
+    .where(carriesStub(stub))
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 /** An access seen outside a scan (a purge found the file read since its notice). */
@@ -356,14 +492,19 @@ export async function recordAtime({ db }: CatalogDb, fileId: number, atimeUs: nu
 }
 
 /**
- * A purged file: its data lives in its verified replicas alone, like a released file's, but
+ * A purged file (a compare-and-set on the version read: returns whether it applied): its data lives in its verified replicas alone, like a released file's, but
  * nothing stands in its place. Not 'deleted', which would tell `sync --delete` and pruning
  * policies to remove those very replicas.
  */
-export async function markPurged({ db }: CatalogDb, fileId: number): Promise<void> {
-  await db
+export async function markPurged({ db }: CatalogDb, file: FileRow): Promise<boolean> {
+  const result = await db
     .updateTable("files")
     .set({ state: "released", stub_size: null, stub_mtime_us: null, stub_inode: null })
-    .where("id", "=", fileId)
-    .execute();
+    .where("id", "=", file.id)
+    .where("state", "=", "present")
+    .where("size", "=", file.size)
+    .where("mtime_us", "=", file.mtime_us)
+    .where("inode", "=", file.inode)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }

@@ -1,5 +1,7 @@
+import type { Kysely } from "kysely";
+import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
-import type { ReplicaRow, ReplicaState } from "./schema.js";
+import type { CatalogSchema, ReplicaRow, ReplicaState } from "./schema.js";
 
 export interface ReplicaRecord {
   fileId: number;
@@ -63,6 +65,44 @@ export async function replicasAtKey({ db }: CatalogDb, locationId: number, key: 
     .select(["r.file_id", "f.path", "l.name as location_name"])
     .where("r.location_id", "=", locationId)
     .where("r.key", "=", key)
+    .execute();
+}
+
+/** A replica a stub names, at a location the catalog knows. */
+export interface LearntReplica {
+  fileId: number;
+  locationId: number;
+  stub: StubRecord;
+  replica: StubRecord["replicas"][number];
+}
+
+/**
+ * Records the replicas stubs name, where the catalog has none for that file and location: what
+ * the catalog knows of its own copies wins. Unverified (verified_at null): a release checked
+ * them when it wrote the stub, and a restore checks the bytes against the stub's hash again.
+ */
+export async function learnReplicas(db: Kysely<CatalogSchema>, learnt: readonly LearntReplica[]): Promise<void> {
+  if (learnt.length === 0) return;
+  const now = Date.now();
+  await db
+    .insertInto("replicas")
+    .values(
+      learnt.map(({ fileId, locationId, stub, replica }) => ({
+        file_id: fileId,
+        location_id: locationId,
+        key: replica.key,
+        size: stub.size,
+        hash: stub.sha256,
+        storage_class: replica.class,
+        state: "present" as const,
+        source_size: stub.size,
+        source_mtime_us: stub.mtimeUs,
+        etag: null,
+        created_at: now,
+        verified_at: null,
+      })),
+    )
+    .onConflict((oc) => oc.columns(["file_id", "location_id"]).doNothing())
     .execute();
 }
 

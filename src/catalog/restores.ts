@@ -122,6 +122,20 @@ export async function* pendingRestores(catalog: CatalogDb, ids?: readonly number
   }
 }
 
+/** The locations that pending requests restore into in place: what finishing them changes. */
+export async function locationsRestoredInPlace({ db }: CatalogDb): Promise<string[]> {
+  const rows = await db
+    .selectFrom("restore_requests as q")
+    .innerJoin("files as f", "f.id", "q.file_id")
+    .innerJoin("locations as fl", "fl.id", "f.location_id")
+    .select("fl.name")
+    .distinct()
+    .where("q.state", "=", "pending")
+    .where("q.target_dir", "is", null)
+    .execute();
+  return rows.map((r) => r.name);
+}
+
 /** Which of `ids` are still pending. */
 export async function stillPending(catalog: CatalogDb, ids: readonly number[]): Promise<number[]> {
   const pending: number[] = [];

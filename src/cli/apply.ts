@@ -7,6 +7,7 @@ import type { PlanTotal, PolicyAction } from "../policy/actions.js";
 import { type ApplyReport, applyPlan, applyPolicies, type PolicyContext } from "../policy/apply.js";
 import { readPlanFile } from "../policy/plan-file.js";
 import { ACTION_KINDS, PlanTotals, planPolicies, selectPolicies } from "../policy/planner.js";
+import type { Policy } from "../policy/schema.js";
 import type { Context } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
 import { collect, wholeNumber } from "./options.js";
@@ -48,16 +49,21 @@ async function applyFile(ctx: Context, planPath: string, opts: ApplyCliOptions):
   printPlan(ctx, `Plan ${basename(planPath)} of ${plan.header.createdAt}`, totals);
   if (opts.dryRun || totals.length === 0) return done(ctx, totals);
   const deps = configuredOnly(ctx);
-  await checkLocations(ctx, plan.header.policies.filter(wanted));
-  const progress = ctx.out.progress(sum(totals));
-  const report = await applyPlan(deps, only(plan.actions, wanted), {
-    transfers: opts.transfers ?? ctx.defaults.transfers,
-    maxBuffer: ctx.defaults.maxBuffer,
-    plannedAt: Date.parse(plan.header.createdAt),
-    command: `apply ${basename(planPath)}`,
-    progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
-  }).finally(() => progress.stop());
-  return finish(ctx, totals, report);
+  const policies = plan.header.policies.filter(wanted);
+  await checkLocations(ctx, policies);
+  const command = `apply ${basename(planPath)}`;
+  return ctx.holding(locationsOf(ctx, policies), command, async (signal) => {
+    const progress = ctx.out.progress(sum(totals));
+    const report = await applyPlan(deps, only(plan.actions, wanted), {
+      transfers: opts.transfers ?? ctx.defaults.transfers,
+      maxBuffer: ctx.defaults.maxBuffer,
+      plannedAt: Date.parse(plan.header.createdAt),
+      command,
+      signal,
+      progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
+    }).finally(() => progress.stop());
+    return finish(ctx, totals, report);
+  });
 }
 
 async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number> {
@@ -65,6 +71,15 @@ async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number
   const policies = selectPolicies(config, opts.policy);
   const names = policies.map((p) => p.name);
   if (names.length === 0) throw new UsageError("no enabled policies in the config: nothing to apply");
+  // Planned under the leases too: a plan made while another run changes the files is stale at once.
+  return ctx.holding(locationsOf(ctx, names), `apply ${names.join(" ")}`, (signal) =>
+    planAndApply(ctx, opts, policies, signal),
+  );
+}
+
+async function planAndApply(ctx: Context, opts: ApplyCliOptions, policies: readonly Policy[], signal: AbortSignal) {
+  const { config } = ctx.loaded;
+  const names = policies.map((p) => p.name);
   const counted = new PlanTotals();
   const planOptions = { policies: opts.policy, now: Date.now(), force: opts.force };
   for await (const action of planPolicies(ctx.catalog, config, planOptions)) {
@@ -83,6 +98,7 @@ async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number
   const report = await applyPolicies(configuredOnly(ctx), {
     policies: opts.policy,
     force: opts.force,
+    signal,
     ...(opts.transfers ? { transfers: opts.transfers } : {}),
     progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
   }).finally(() => progress.stop());
@@ -106,14 +122,17 @@ function configuredOnly(ctx: Context): PolicyContext {
   };
 }
 
+/** The locations the policies read from or place into: what their runs change. */
+function locationsOf(ctx: Context, policyNames: readonly string[]): string[] {
+  const names = ctx.loaded.config.policies
+    .filter((p) => policyNames.includes(p.name))
+    .flatMap((p) => [...p.from, ...p.place.map((place) => place.to)]);
+  return [...new Set(names)];
+}
+
 /** A wrong bucket, key or endpoint is one clear line before anything runs, not a failure per file. */
 async function checkLocations(ctx: Context, policyNames: readonly string[]): Promise<void> {
-  const names = new Set(
-    ctx.loaded.config.policies
-      .filter((p) => policyNames.includes(p.name))
-      .flatMap((p) => [...p.from, ...p.place.map((place) => place.to)]),
-  );
-  await Promise.all([...names].map(async (name) => (await ctx.location(name)).backend.check()));
+  await Promise.all(locationsOf(ctx, policyNames).map(async (name) => (await ctx.location(name)).backend.check()));
 }
 
 async function* only(actions: AsyncIterable<PolicyAction>, wanted: (policy: string) => boolean) {

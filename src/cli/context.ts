@@ -1,13 +1,16 @@
 import { existsSync, realpathSync } from "node:fs";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Backend } from "../backends/backend.js";
 import { LocationUrlError, openBackend, type ParsedLocation, parseLocationUrl } from "../backends/registry.js";
 import { type CatalogDb, openCatalog } from "../catalog/db.js";
 import { allLocations, forgetLocations, registerLocation } from "../catalog/locations.js";
+import { type LocationLockOptions, withLocations } from "../catalog/locks.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { type LoadedConfig, loadConfig } from "../config/load.js";
 import { type LocationConfig, locationSchema } from "../config/schema.js";
+import { formatDuration } from "../config/units.js";
 import { TokenBucket } from "../transfer/rate-limit.js";
 import { RateLimitedBackend } from "../transfer/rate-limited-backend.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "../transfer/retry.js";
@@ -16,7 +19,13 @@ import { Output, type OutputOptions } from "./output.js";
 export interface GlobalOptions extends OutputOptions {
   config?: string;
   catalog?: string;
+  /** How long a command waits for a location another run holds (ms). */
+  lockWait?: number;
 }
+
+const DEFAULT_LOCK_WAIT_MS = 15 * 60_000;
+/** A location lease outlives a killed holder by this much at most; renewed every third of it. */
+const LOCATION_LEASE_MS = 30_000;
 
 export interface ResolvedLocation {
   name: string;
@@ -38,6 +47,7 @@ export class Context {
     readonly loaded: LoadedConfig,
     readonly catalog: CatalogDb,
     readonly out: Output,
+    private readonly lockWaitMs = DEFAULT_LOCK_WAIT_MS,
   ) {}
 
   static async open(options: GlobalOptions): Promise<Context> {
@@ -49,7 +59,7 @@ export class Context {
     });
     refuseOverlappingLocations(loaded);
     const catalog = await openCatalog(loaded.catalogUrl);
-    return new Context(loaded, catalog, new Output(options));
+    return new Context(loaded, catalog, new Output(options), options.lockWait);
   }
 
   get defaults() {
@@ -104,6 +114,47 @@ export class Context {
         `${closest ? `; did you mean ${closest}?` : ""} (locations: ${names.join(", ") || "none yet"}). ` +
         `For a new directory, give a path: ./${arg}`,
     );
+  }
+
+  /**
+   * Runs `work` holding the leases of the named locations (see withLocations): the command
+   * `command` waits, saying once who it waits for, while another run changes one of them.
+   */
+  holding<T>(locations: readonly string[], command: string, work: (lost: AbortSignal) => Promise<T>): Promise<T> {
+    const options: LocationLockOptions = {
+      catalog: this.catalog,
+      holder: `${hostname()}:${process.pid} strata ${command}`,
+      leaseMs: LOCATION_LEASE_MS,
+      waitMs: this.lockWaitMs,
+      waiting: (location, by) =>
+        this.out.warn(
+          `waiting for ${location}: in use by ${by.holder} since ${new Date(by.acquiredAt).toISOString()} ` +
+            `(up to ${formatDuration(this.lockWaitMs)}, --lock-wait)`,
+        ),
+      lost: (reason) => this.out.warn(`lost the lease on its locations (${reason}); stopping`),
+    };
+    return withLocations(options, locations, work);
+  }
+
+  /**
+   * Puts every configured location in the catalog (without opening it), so that a scan can tie
+   * a stub's replicas to them: a fresh catalog learns where released files are. A location the
+   * catalog records at another URL is left out here; using it by name reports that.
+   */
+  async registerConfigured(): Promise<void> {
+    for (const [name, settings] of Object.entries(this.loaded.config.locations)) {
+      const parsed = parseLocationUrl(settings.url, this.loaded.baseDir);
+      const spec = {
+        name,
+        url: parsed.url,
+        kind: parsed.kind,
+        ...(settings.class ? { defaultClass: settings.class } : {}),
+      };
+      const registered = await registerLocation(this.catalog, spec).catch((err: unknown) => {
+        if (!(err instanceof UsageError)) throw err;
+      });
+      if (registered?.created) this.registered.push(registered.row.id);
+    }
   }
 
   private async register(name: string, parsed: ParsedLocation, settings: LocationConfig): Promise<ResolvedLocation> {

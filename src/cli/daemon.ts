@@ -1,21 +1,14 @@
 import { hostname } from "node:os";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
-import { currentLease } from "../catalog/locks.js";
+import type { LeaseOptions } from "../catalog/locks.js";
+import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
 import { type ApplyReport, applyPolicies } from "../policy/apply.js";
 import { ACTION_KINDS, selectPolicies } from "../policy/planner.js";
 import { finishPendingRestores } from "../policy/restores.js";
-import {
-  type Job,
-  type JobOutcome,
-  type LeaseOptions,
-  Scheduler,
-  type SchedulerEvent,
-  withLease,
-} from "../policy/scheduler.js";
+import { type Job, type JobOutcome, Scheduler, type SchedulerEvent } from "../policy/scheduler.js";
 import type { Policy } from "../policy/schema.js";
 import { scanLocation } from "../scan/scanner.js";
 import type { Context } from "./context.js";
@@ -71,7 +64,7 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
   const leases: LeaseOptions = { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs };
   const log = new DaemonLog(ctx.out.options, new Set([RESTORES]));
   const scheduler = new Scheduler({ ...leases, onEvent: (event) => log.event(event) });
-  const jobs = [restoresJob(ctx, log), ...policies.map((policy) => policyJob(ctx, policy, leases, log, opts))];
+  const jobs = [restoresJob(ctx, log), ...policies.map((policy) => policyJob(ctx, policy, log, opts))];
   const stopper = stopOnSignal(() => scheduler.stop(), log);
   try {
     if (opts.once) {
@@ -97,49 +90,36 @@ async function checkLocations(ctx: Context, policies: readonly Policy[]): Promis
   await Promise.all([...names].map(async (name) => (await ctx.location(name)).backend.check()));
 }
 
-/** A policy run: its sources scanned (unless --no-scan), then the policy planned and applied. */
-function policyJob(ctx: Context, policy: Policy, leases: LeaseOptions, log: DaemonLog, opts: DaemonOptions): Job {
+/**
+ * A policy run: its sources scanned (unless --no-scan), then the policy planned and applied, all
+ * holding the leases of the locations it reads and places into, as every command that changes
+ * them does: a scan beside another run's release or scan would take entries for deleted ones.
+ */
+function policyJob(ctx: Context, policy: Policy, log: DaemonLog, opts: DaemonOptions): Job {
+  const locations = [...new Set([...policy.from, ...policy.place.map((p) => p.to)])];
   return {
     name: policy.name,
     ...(policy.schedule === undefined ? {} : { schedule: policy.schedule }),
-    run: async (signal) => {
-      if (opts.scan) for (const name of policy.from) await freshen(ctx, name, leases, log, signal);
-      if (signal.aborted) return { summary: "stopped before applying", failed: false };
-      const report = await applyPolicies(ctx, { policies: [policy.name], signal, force: opts.force });
-      for (const f of report.failures.slice(0, LISTED_FAILURES)) {
-        log.note(`${policy.name}: ${f.kind} ${f.location}:${printablePath(f.path)} failed: ${f.reason}`, "warn");
-      }
-      return { summary: summarize(report), failed: report.failures.length > 0 };
-    },
+    run: (signal) =>
+      ctx.holding(locations, `daemon ${policy.name}`, async (lost) => {
+        const stop = AbortSignal.any([signal, lost]);
+        // A scan under way is not cut short by a stop: a partial walk must never be taken for the whole tree.
+        if (opts.scan) for (const name of policy.from) if (!stop.aborted) await freshen(ctx, name, log);
+        if (stop.aborted) return { summary: "stopped before applying", failed: false };
+        const report = await applyPolicies(ctx, { policies: [policy.name], signal: stop, force: opts.force });
+        for (const f of report.failures.slice(0, LISTED_FAILURES)) {
+          log.note(`${policy.name}: ${f.kind} ${f.location}:${printablePath(f.path)} failed: ${f.reason}`, "warn");
+        }
+        return { summary: summarize(report), failed: report.failures.length > 0 };
+      }),
   };
 }
 
-/**
- * Scans a source location under its own lease, since two scans of one location at once would
- * each take the other's entries for deleted ones. If another daemon is scanning it already,
- * waits for that scan instead. A scan under way is not cut short by a stop signal: a partial
- * walk must never be taken for the whole tree (a kill leaves it unfinished, which is safe).
- */
-async function freshen(ctx: Context, name: string, leases: LeaseOptions, log: DaemonLog, signal: AbortSignal) {
-  const lease = `@scan:${name}`;
+/** Scans a source location; the caller holds its lease. */
+async function freshen(ctx: Context, name: string, log: DaemonLog) {
   const location = await ctx.location(name);
-  const scanned = await withLease(
-    leases,
-    lease,
-    () => scanLocation(ctx.catalog, location.row.id, location.backend, { threads: ctx.defaults.scanThreads }),
-    {
-      lost: (reason) => log.note(`${name}: lost the scan lease (${reason})`, "warn"),
-      unreleased: (reason) => log.note(`${name}: cannot release the scan lease (it expires): ${reason}`, "warn"),
-    },
-  );
-  if (!scanned.held) {
-    log.note(`${name}: ${scanned.by?.holder ?? "another daemon"} is scanning it; waiting for that scan`);
-    while (!signal.aborted && ((await currentLease(ctx.catalog, lease))?.expiresAt ?? 0) > Date.now()) {
-      await sleep(1000, undefined, { signal }).catch(() => undefined);
-    }
-    return;
-  }
-  const r = scanned.value;
+  await ctx.registerConfigured();
+  const r = await scanLocation(ctx.catalog, location.row.id, location.backend, { threads: ctx.defaults.scanThreads });
   log.note(
     `${name}: scanned ${count(r.files)} entries (${formatBytes(r.bytes)}): ${count(r.newFiles)} new, ` +
       `${count(r.changedFiles)} changed, ${count(r.deletedFiles)} deleted in ${formatDuration(r.elapsedMs)}`,
@@ -165,7 +145,9 @@ function restoresJob(ctx: Context, log: DaemonLog): Job {
     name: RESTORES,
     schedule: RESTORES_SCHEDULE,
     run: async () => {
-      const { restored, failed } = await finishPendingRestores(ctx, { transfers: ctx.defaults.transfers });
+      const { restored, failed } = await ctx.holding(await locationsRestoredInPlace(ctx.catalog), RESTORES, () =>
+        finishPendingRestores(ctx, { transfers: ctx.defaults.transfers }),
+      );
       for (const f of failed.slice(0, LISTED_FAILURES)) {
         log.note(`${RESTORES}: ${f.location}:${printablePath(f.path)}: ${f.error}`, "warn");
       }

@@ -7,6 +7,7 @@ import { Context, type GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
 import { registerInit } from "./init.js";
 import { registerLs } from "./ls.js";
+import { duration } from "./options.js";
 import { registerPlan } from "./plan.js";
 import { registerRestore } from "./restore.js";
 import { registerScan } from "./scan.js";
@@ -37,6 +38,11 @@ export async function main(argv: string[]): Promise<number> {
     .option("--json", "print one JSON document instead of text", false)
     .option("-q, --quiet", "print only errors and requested data", false)
     .option("-v, --verbose", "print every item acted on", false)
+    .option(
+      "--lock-wait <duration>",
+      "how long to wait for a location another run is changing, then exit 2 naming it (default: 15m)",
+      duration,
+    )
     .exitOverride()
     .showHelpAfterError("(run strata --help for usage)");
 

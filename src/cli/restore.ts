@@ -4,6 +4,7 @@ import type { RestoreTier } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
 import { parseLocationUrl } from "../backends/registry.js";
 import { filesWithReplicas } from "../catalog/replicas.js";
+import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
 import {
@@ -73,14 +74,19 @@ export function registerRestore(program: Command, run: Runner): void {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
         ctx.dryRun = opts.dryRun;
-        if (ref === undefined) return finishPending(ctx, opts);
+        if (ref === undefined) {
+          // Copies back into their own place change those locations: held as any such command does.
+          return ctx.holding(await locationsRestoredInPlace(ctx.catalog), "restore", () => finishPending(ctx, opts));
+        }
         const { location, path } = await ctx.reference(ref, "<ref>");
         const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
         if (opts.to === undefined && location.parsed.kind !== "posix") {
           throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
         }
-        const target = opts.to === undefined ? { dir: null, backend: location.backend } : directoryArg(opts.to);
-        return restore(ctx, location, path, from, target, opts);
+        if (opts.to !== undefined) return restore(ctx, location, path, from, directoryArg(opts.to), opts);
+        // In place, the restore changes the location's files and rows: one run at a time.
+        const target = { dir: null, backend: location.backend };
+        return ctx.holding([location.name], `restore ${ref}`, () => restore(ctx, location, path, from, target, opts));
       }),
     );
 }

@@ -21,7 +21,9 @@ export function registerScan(program: Command, run: Runner): void {
       run(async (ctx, locationArg: string, opts: { threads?: number; acceptRoot: boolean }) => {
         const location = await ctx.location(locationArg, "<location>");
         await location.backend.check();
-        const report = await scanInto(ctx, location, opts.threads, opts.acceptRoot);
+        const report = await ctx.holding([location.name], `scan ${location.name}`, () =>
+          scanInto(ctx, location, opts.threads, opts.acceptRoot),
+        );
         ctx.out.json({ scan: { location: location.name, ...report } });
         return report.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
       }),
@@ -37,6 +39,7 @@ export async function scanInto(
 ): Promise<ScanReport> {
   const { out } = ctx;
   const progress = out.progress(undefined, "entries");
+  await ctx.registerConfigured();
   const report = await scanLocation(ctx.catalog, location.row.id, location.backend, {
     threads: threads ?? ctx.defaults.scanThreads,
     acceptRoot,

@@ -89,7 +89,9 @@ export function registerSync(program: Command, run: Runner): void {
         checkPair(source, target, opts);
         // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
         await Promise.all([source.backend.check(), target.backend.check()]);
-        return sync(ctx, source, target, opts);
+        return ctx.holding([source.name, target.name], `sync ${source.name} ${target.name}`, () =>
+          sync(ctx, source, target, opts),
+        );
       }),
     );
 }

@@ -105,8 +105,9 @@ export async function purgeFile(run: ApplyRun, action: PurgePolicyAction, file: 
       .map((r) => ({ at: r.location_name, replicaId: r.id }));
   const problems = await verifyCopies(run, file, requires);
   if (problems.length > 0) return failed(`not purged: ${problems.join("; ")}`);
+  // Marked first, as a compare-and-set: a file another run changed on record meanwhile is kept.
+  if (!(await markPurged(run.catalog, file))) return stale("the file changed on record while it was checked");
   await unlink(path);
-  await markPurged(run.catalog, file.id);
   await dropNotice(run, notice.id);
   return { state: "done", attempts: 1, bytes: file.size };
 }

@@ -4,16 +4,16 @@ import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/prom
 import { NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
 import { PARTIAL_PREFIX, PosixBackend } from "../backends/posix.js";
-import { markReleased, recordStub } from "../catalog/files.js";
+import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
+import { renderStub, type StubRecord } from "../codec/stub.js";
 import { hashObject } from "../transfer/copy.js";
 import { withRetry } from "../transfer/retry.js";
 import type { ReleasePolicyAction } from "./actions.js";
 import type { ApplyRun } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
-import { renderStub, type StubRecord } from "./stub.js";
 
 type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
 
@@ -40,14 +40,17 @@ export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, fi
     sha256: file.hash as string,
     replicas: good.map((r) => ({ location: r.location_name, url: r.location_url, key: r.key, class: r.storage_class })),
   };
-  const changed = await replaceWithStub(
+  const placed = await replaceWithStub(
     run,
     from.backend,
     file,
     renderStub(action.policy, from.name, new Date(), record),
   );
-  if (changed) return stale(changed);
-  await markReleased(run.catalog, file.id);
+  if (typeof placed === "string") return stale(placed);
+  if (!(await markReleased(run.catalog, file.id, placed))) {
+    // The stub is in place and says where the data is; the next scan reads it as released.
+    return failed("released, but the catalog's row changed meanwhile: scan the location to record it");
+  }
   return { state: "done", attempts: 1, bytes: file.size };
 }
 
@@ -109,42 +112,47 @@ async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Pro
 /**
  * Writes the stub beside the file, with the file's mode, owner (where permitted) and times, and
  * renames it over the file, checking just before that the file is still the catalog's version.
- * The stub is on record before the rename, so a scan after a crash still recognises it.
- * Returns why the file was left alone, or undefined once the stub is in place.
+ * The stub is on record before the rename (a compare-and-set on the row as read, so one release
+ * of a file goes on at a time), and a scan recognises it from its content in any case.
+ * Returns why the file was left alone, or the stub once it is in place.
  */
 async function replaceWithStub(
   run: ApplyRun,
   backend: PosixBackend,
   file: FileRow,
   text: string,
-): Promise<string | undefined> {
+): Promise<StubStat | string> {
   const target = backend.fsPath(file.path);
   const before = await lstatIfAny(target);
   const changed = changedOnDisk(before, file);
-  if (changed || !before) return changed;
+  if (changed || !before) return changed ?? "the file is gone from disk";
   const slash = file.path.lastIndexOf("/");
   const tempName = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
   const temp = backend.fsPath(slash < 0 ? tempName : `${file.path.slice(0, slash + 1)}${tempName}`);
-  let recorded = false;
+  let recorded: StubStat | undefined;
   try {
     await writeFile(temp, text, { flag: "wx", mode: 0o600 });
     await chown(temp, before.uid, before.gid).catch(unlessPermission);
     await chmod(temp, before.mode & 0o7777);
     // libuv truncates the seconds to whole microseconds; aim at the middle of the intended one.
     await utimes(temp, (usOf(before.atimeMs) + 0.5) / 1e6, (file.mtime_us + 0.5) / 1e6);
-    const stub = await lstat(temp);
-    await recordStub(run.catalog, file.id, { size: stub.size, mtimeUs: usOf(stub.mtimeMs), inode: stub.ino });
-    recorded = true;
+    const written = await lstat(temp);
+    const stub: StubStat = { size: written.size, mtimeUs: usOf(written.mtimeMs), inode: written.ino };
+    if (!(await recordStub(run.catalog, file, stub))) {
+      await rm(temp, { force: true });
+      return "the file changed on record, or another run is releasing it";
+    }
+    recorded = stub;
     if (!sameEntry(before, await lstatIfAny(target))) {
       await rm(temp, { force: true });
-      await recordStub(run.catalog, file.id, null);
+      await forgetStub(run.catalog, file.id, stub);
       return "the file changed while it was being released";
     }
     await rename(temp, target);
-    return undefined;
+    return stub;
   } catch (err) {
     await rm(temp, { force: true });
-    if (recorded) await recordStub(run.catalog, file.id, null);
+    if (recorded) await forgetStub(run.catalog, file.id, recorded);
     throw err;
   }
 }

@@ -17,6 +17,7 @@ import {
   stillPending,
 } from "../catalog/restores.js";
 import type { FileRow, ReplicaRow, ReplicaState } from "../catalog/schema.js";
+import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
 import { formatDuration } from "../config/units.js";
 import {
   cheapestRetrieval,
@@ -33,7 +34,6 @@ import { type CopyRequest, copyVerified, hashObject } from "../transfer/copy.js"
 import { runPool } from "../transfer/pool.js";
 import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { usOf } from "./on-disk.js";
-import { parseStub, STUB_MAX_BYTES } from "./stub.js";
 
 /**
  * Restore from replicas, archived ones included. A readable replica (present, not in an archive

@@ -1,6 +1,12 @@
 import { Cron } from "croner";
-import type { CatalogDb } from "../catalog/db.js";
-import { acquireLease, currentLease, type Lease, releaseLease, renewLease } from "../catalog/locks.js";
+import {
+  acquireLease,
+  currentLease,
+  heartbeat,
+  type Lease,
+  type LeaseOptions,
+  releaseLease,
+} from "../catalog/locks.js";
 
 /** Something the daemon runs: a policy, or housekeeping such as finishing restores. */
 export interface Job {
@@ -28,14 +34,6 @@ export type SchedulerEvent =
   | { kind: "error"; job: string; message: string }
   | { kind: "skipped"; job: string; reason: string }
   | { kind: "lease-lost"; job: string; reason: string };
-
-export interface LeaseOptions {
-  catalog: CatalogDb;
-  /** Who this daemon is, as other daemons see it in the lock table (host:pid). */
-  holder: string;
-  /** How long a lease lasts unless renewed; a crashed daemon's lease is free after this. */
-  leaseMs: number;
-}
 
 export interface SchedulerOptions extends LeaseOptions {
   onEvent(event: SchedulerEvent): void;
@@ -66,7 +64,7 @@ export async function withLease<T>(
     return { held: false, by: await currentLease(catalog, name) };
   }
   const lost = new AbortController();
-  const stopHeartbeat = heartbeat(options, name, (reason) => {
+  const stopHeartbeat = heartbeat(options, [name], (reason) => {
     trouble.lost(reason);
     lost.abort();
   });
@@ -76,35 +74,6 @@ export async function withLease<T>(
     await stopHeartbeat();
     await releaseLease(catalog, name, holder).catch((err: Error) => trouble.unreleased(err.message));
   }
-}
-
-function heartbeat(options: LeaseOptions, name: string, lose: (reason: string) => void): () => Promise<void> {
-  const { catalog, holder, leaseMs } = options;
-  let renewedAt = Date.now();
-  let lost = false;
-  let beat = Promise.resolve();
-  const renew = async () => {
-    if (lost) return;
-    try {
-      if (await renewLease(catalog, name, holder, leaseMs)) {
-        renewedAt = Date.now();
-        return;
-      }
-      lost = true;
-      lose("another daemon took it over after it expired");
-    } catch (err) {
-      if (Date.now() - renewedAt < leaseMs) return;
-      lost = true;
-      lose(`not renewed for a whole lease: ${(err as Error).message}`);
-    }
-  };
-  const timer = setInterval(() => {
-    beat = beat.then(renew);
-  }, leaseMs / 3);
-  return async () => {
-    clearInterval(timer);
-    await beat;
-  };
 }
 
 /**

@@ -8,10 +8,11 @@ import {
   FileUpserter,
   finishScan,
   liveEntries,
+  type ReplicaLocationOf,
   type ScanCounts,
   startScan,
 } from "../catalog/files.js";
-import { locationById, recordRootDevice } from "../catalog/locations.js";
+import { allLocations, locationById, recordRootDevice } from "../catalog/locations.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { type ScanProblem, walkTree } from "./walker.js";
@@ -49,7 +50,7 @@ export async function scanLocation(
   const location = await locationById(catalog, locationId);
   const device = backend instanceof PosixBackend ? await rootDevice(location, backend, options) : undefined;
   const scanId = await startScan(catalog, locationId);
-  const upserter = new FileUpserter(catalog, locationId, scanId);
+  const upserter = new FileUpserter(catalog, locationId, scanId, await replicaLocations(catalog));
   const batchSize = options.batchSize ?? 10_000;
   let seen = 0;
   const write = (entries: FileStat[]) => {
@@ -67,6 +68,12 @@ export async function scanLocation(
     await recordRootDevice(catalog, locationId, device);
   }
   return { ...counts, scanId, problems: walked.problems, elapsedMs: Date.now() - started };
+}
+
+/** Where a stub's replica is, by its location's URL: the URL is a location's identity in the catalog. */
+async function replicaLocations(catalog: CatalogDb): Promise<ReplicaLocationOf> {
+  const byUrl = new Map((await allLocations(catalog)).map((l) => [l.url, l.id]));
+  return (replica) => byUrl.get(replica.url);
 }
 
 /**

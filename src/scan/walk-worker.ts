@@ -1,8 +1,19 @@
-import { type BigIntStats, lstatSync, readdirSync, type Stats } from "node:fs";
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  type Stats,
+} from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
 import { PARTIAL_PREFIX } from "../backends/posix.js";
 import type { FileKind } from "../catalog/schema.js";
+import { mayBeStub, parseStub, type StubRecord } from "../codec/stub.js";
 import type { EntryTuple, WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
 
 /**
@@ -36,7 +47,12 @@ port.on("message", ({ dir }: WalkRequest) => {
     }
     const kind = kindOf(stats as Stats);
     if (kind === "dir") subdirs.push(key);
-    batch.push(toTuple(key, kind, stats as Stats));
+    const tuple = toTuple(key, kind, stats as Stats);
+    if (kind === "file" && mayBeStub(stats.size as number)) {
+      const stub = readStub(key, stats as Stats);
+      if (stub) tuple.push(stub);
+    }
+    batch.push(tuple);
     if (batch.length >= POST_EVERY) {
       post({ type: "entries", entries: batch });
       batch = [];
@@ -60,6 +76,37 @@ function readNames(dir: string, post: (reply: WalkReply) => void): string[] {
 
 function fsPath(key: string): string | Buffer {
   return pathUnder(root, key);
+}
+
+/**
+ * The record of a stub-sized file that is a Strata stub. Read here, off the main thread, and only
+ * for the rare file whose size says it may be one. A file that changed since its lstat (or cannot
+ * be read) is left as an ordinary entry; the next scan looks again.
+ */
+function readStub(key: string, seen: Stats): StubRecord | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openWithoutAtime(fsPath(key));
+    const now = fstatSync(fd);
+    if (now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) return undefined;
+    const bytes = Buffer.alloc(seen.size);
+    const read = readSync(fd, bytes, 0, bytes.length, 0);
+    return read === bytes.length ? parseStub(bytes) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Strata's reads must not look like a user's to atime-based policies; O_NOATIME is the owner's only. */
+function openWithoutAtime(path: string | Buffer): number {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NOATIME);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+    return openSync(path, constants.O_RDONLY);
+  }
 }
 
 function kindOf(stats: Stats): FileKind {

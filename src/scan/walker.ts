@@ -89,7 +89,7 @@ function startWorker(init: WalkerInit): Worker {
 }
 
 function toFileStat(t: EntryTuple): FileStat {
-  return {
+  const stat: FileStat = {
     path: t[0],
     kind: t[1],
     size: t[2],
@@ -101,4 +101,6 @@ function toFileStat(t: EntryTuple): FileStat {
     gid: t[8],
     inode: t[9],
   };
+  if (t[10]) stat.stub = t[10];
+  return stat;
 }

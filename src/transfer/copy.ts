@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
 import type { Backend, FileAttributes, ObjectInfo, UploadJournal } from "../backends/backend.js";
-import { IntegrityError } from "../backends/backend.js";
+import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
 import type { AttributeTrust } from "../backends/metadata.js";
+import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
 import { MeteredStream, type TokenBucket } from "./rate-limit.js";
 
@@ -44,7 +46,10 @@ export interface CopyResult {
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const ranged = planRanges(req.target, req.size, req.streams);
-  const { body, info } = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  const read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  const { info } = read;
+  // Only a small source can be a stub; large ones pay nothing for the check.
+  const body = !ranged && req.size <= STUB_MAX_BYTES ? await unlessStub(req, read.body) : read.body;
   // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
   // origin is where this copy comes from, never where the source object once came from.
   const carried = info.attributes;
@@ -77,6 +82,40 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
       throw err;
     });
   return accepted(checked, stored);
+}
+
+/**
+ * The body of a small source, unless it is a Strata stub: a stub stands in for data that lives
+ * elsewhere, and copying it over its own object would destroy that data. Refused whatever the
+ * catalog says of the file (a scan may have raced a release, or the catalog was lost).
+ */
+async function unlessStub(req: CopyRequest, body: Readable): Promise<Readable> {
+  const chunks = body[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let bytes = 0;
+  let ended = false;
+  while (bytes <= STUB_MAX_BYTES) {
+    const next = await chunks.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    head.push(next.value as Buffer);
+    bytes += (next.value as Buffer).length;
+  }
+  if (ended && parseStub(Buffer.concat(head))) {
+    throw new InvalidRequestError(
+      req.source.url,
+      `${JSON.stringify(req.sourceKey)} is a Strata stub, not data: not copied`,
+    );
+  }
+  return Readable.from(
+    (async function* () {
+      yield* head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value as Buffer;
+    })(),
+    { objectMode: false },
+  );
 }
 
 /**

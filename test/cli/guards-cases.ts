@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { expect } from "vitest";
-import { parseStub } from "../../src/policy/stub.js";
+import { parseStub } from "../../src/codec/stub.js";
 import { agedTree } from "../policy/apply-workspace.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local.js";
 import { openCatalog } from "../../src/catalog/db.js";
 import { markReleased, recordStub } from "../../src/catalog/files.js";
+import { renderStub } from "../../src/codec/stub.js";
 import { AWS_PROFILE } from "../../src/cost/prices/aws.js";
 import { LOCAL_PROFILE } from "../../src/cost/prices/local.js";
 import { GIB } from "../../src/cost/profile.js";
 import { chooseTier } from "../../src/policy/restores.js";
-import { renderStub } from "../../src/policy/stub.js";
 import { put } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";
 import { freshCatalogUrl } from "../support/catalogs.js";
@@ -249,7 +249,7 @@ function thawSuite(store: Store) {
       // Released as a release does it: stub recorded, stub renamed in, file marked released.
       for (const file of rows) {
         const path = join(tree, file.path);
-        const stub = renderStub("test", "scratch", new Date(), {
+        const text = renderStub("test", "scratch", new Date(), {
           strata: "stub",
           version: 1,
           path: file.path,
@@ -258,14 +258,11 @@ function thawSuite(store: Store) {
           sha256: file.hash ?? sha256Hex(files[file.path] as Buffer),
           replicas: [{ location: "cold", url: "local:cold", key: file.path, class: "GLACIER" }],
         });
-        writeFileSync(path, stub);
+        writeFileSync(path, text);
         const stats = lstatSync(path);
-        await recordStub(catalog, file.id, {
-          size: stats.size,
-          mtimeUs: Math.round(stats.mtimeMs * 1000),
-          inode: stats.ino,
-        });
-        await markReleased(catalog, file.id);
+        const stub = { size: stats.size, mtimeUs: Math.round(stats.mtimeMs * 1000), inode: stats.ino };
+        await recordStub(catalog, file, stub);
+        await markReleased(catalog, file.id, stub);
       }
       await catalog.close();
       // Someone wrote new work over one stub since.

@@ -2,12 +2,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseStub } from "../../src/codec/stub.js";
 import { applyPlan } from "../../src/policy/apply.js";
-import { parseStub } from "../../src/policy/stub.js";
 import { sha256Hex } from "../support/bytes.js";
 import { strata } from "../support/cli.js";
 import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
 import { agedTree, applyAgedContent, CONTENT, RELEASE_OLD, stream, workspace } from "./apply-workspace.js";
+import { concurrentRunsScenario, lostCatalogScenario } from "./stub-scenarios.js";
 
 const BUCKET = "strata-apply";
 let rgw: RgwWithBuckets;
@@ -78,4 +79,18 @@ describe("apply with Ceph RGW", () => {
       await ws.close();
     }
   }, 120_000);
+});
+
+describe("released files on Ceph RGW (issue 9)", () => {
+  // The archive's own class is the policy's, so the sync beside the applies asks for no transition.
+  const archive = (prefix: string) =>
+    rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { class: "STANDARD_IA" }).join("\n");
+
+  it("a lost catalog learns from the stubs: scan + sync upload none of them, restore brings the data back", async () => {
+    await lostCatalogScenario(archive("lost"));
+  }, 300_000);
+
+  it("two applies, a sync and a scan at once upload no stub and lose no file", async () => {
+    await concurrentRunsScenario(archive("overlap"), 2000);
+  }, 600_000);
 });

@@ -2,9 +2,9 @@ import { chownSync, existsSync, readFileSync, rmSync, statSync, utimesSync, writ
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseStub } from "../../src/codec/stub.js";
 import { applyPlan, applyPolicies } from "../../src/policy/apply.js";
 import { NO_FILTER } from "../../src/policy/filter.js";
-import { parseStub } from "../../src/policy/stub.js";
 import { summarizePlan } from "../../src/policy/sync-plan.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";

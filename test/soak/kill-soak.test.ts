@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { parseStub, STUB_MAX_BYTES } from "../../src/policy/stub.js";
+import { parseStub, STUB_MAX_BYTES } from "../../src/codec/stub.js";
 import { finished, spawnStrata, strata } from "../support/cli.js";
 import { snapshot } from "../support/snapshot.js";
 import { tempDir } from "../support/tmp.js";
