@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { type FileHandle, open, rm } from "node:fs/promises";
+import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
-import type { RangeSink, WriteInfo } from "./backend.js";
+import { type ByteRange, IntegrityError, type RangeSink, type UploadJournal, type WriteInfo } from "./backend.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
@@ -56,23 +56,108 @@ export async function writeTempFile(
 }
 
 /**
- * Creates `tempPath` and lets `fill` write it by offset, several ranges at once; checks that
- * every byte arrived exactly once. Anything failing removes the temp file; the caller checks the
- * hash and renames it into place.
+ * A ranged write's temp file that outlives a failed or killed write of one source version: the
+ * upload journal names it (its upload id is the file's name) and lists the ranges known whole.
+ */
+export interface ResumableTemp {
+  path: string | Buffer;
+  /** Ranges an earlier write of this version left whole in the file. */
+  stored: ByteRange[];
+  journal: UploadJournal;
+  rangeSize: number;
+  sourceVersion: string;
+}
+
+/**
+ * The temp file a resumable ranged write goes on with: the journaled one of this source version
+ * when it is still there at full size, else a new one; either way named `freshName` and
+ * journaled under that name (an older file is removed). Undefined for a write that is not
+ * resumable. `pathOf` maps a name to its path, and answers undefined for a name that is not one
+ * of the backend's temp names (the journal is read from the catalog).
+ */
+export async function resumableTemp(
+  info: WriteInfo,
+  pathOf: (name: string) => string | Buffer | undefined,
+  freshName: string,
+): Promise<ResumableTemp | undefined> {
+  const { journal, resumable } = info;
+  const path = pathOf(freshName);
+  if (!journal || !resumable || !path) return undefined;
+  const { rangeSize, sourceVersion } = resumable;
+  const earlier = await journal.load();
+  const earlierPath = earlier && pathOf(earlier.uploadId);
+  const kept = earlier?.partSize === rangeSize ? earlier.parts.filter((part) => part.etag === sourceVersion) : [];
+  // Renamed to a name of its own before use: should two runs resume it at once, one gets the file
+  // and the other starts afresh, so no file is ever written by two (or after its rename into place).
+  const claimed =
+    earlierPath !== undefined &&
+    kept.length > 0 &&
+    (await stat(earlierPath).then(
+      (s) => s.size === info.size,
+      () => false,
+    )) &&
+    (await rename(earlierPath, path).then(
+      () => true,
+      () => false,
+    ));
+  const replaced = await journal.begin(freshName, rangeSize);
+  const replacedPath = replaced === undefined ? undefined : pathOf(replaced);
+  if (replacedPath && !claimed) await rm(replacedPath, { force: true });
+  if (!claimed) return { path, stored: [], journal, rangeSize, sourceVersion };
+  for (const part of kept) await journal.savePart(part);
+  const stored = kept.map((part) => rangeNumbered(part.number, rangeSize, info.size));
+  return { path, stored, journal, rangeSize, sourceVersion };
+}
+
+/** Range `number` (1-based, as journaled) of `size` bytes cut in ranges of `rangeSize`. */
+function rangeNumbered(number: number, rangeSize: number, size: number): ByteRange {
+  const start = (number - 1) * rangeSize;
+  return { start, end: Math.min(size, start + rangeSize) - 1 };
+}
+
+/**
+ * Creates `tempPath` (or, resuming, opens it: the journaled temp file) and lets `fill` write it by
+ * offset, several ranges at once; checks that every byte arrived exactly once and, when one is
+ * expected, the SHA-256 of the whole, the resumed ranges read back from the file included.
+ * Anything failing removes the temp file, except a resumable one that did not fail its check:
+ * that one stays, with its whole ranges journaled, for the next write of this version. The
+ * caller renames it into place (and then clears the journal).
  */
 export async function writeTempFileInRanges(
   tempPath: string | Buffer,
   info: WriteInfo,
   fill: (sink: RangeSink) => Promise<void>,
+  target: { location: string; key: string },
+  resume?: ResumableTemp,
 ): Promise<WrittenFile> {
   // Read back too: bytes that arrived ahead of the hash frontier are hashed from the file.
-  const handle = await open(tempPath, "wx+");
+  // A resumed file is opened as it is; a fresh one must not exist yet (or, resumable, is emptied).
+  const flags = !resume ? "wx+" : resume.stored.length > 0 ? "r+" : "w+";
+  const handle = await open(tempPath, flags);
   try {
-    const hash = new InOrderHash(handle, info.size);
-    await fill({ write: (chunk, position) => hash.place(chunk, position) });
-    return await hash.finish();
+    // Sized up front, so a file killed before its last range is still recognised at full size.
+    if (resume) await handle.truncate(info.size);
+    const hash = new InOrderHash(handle, info.size, resume?.stored ?? []);
+    await fill({
+      write: (chunk, position) => hash.place(chunk, position),
+      stored: resume?.stored ?? [],
+      completed: async (range) => {
+        if (!resume) return;
+        const number = Math.floor(range.start / resume.rangeSize) + 1;
+        await resume.journal.savePart({ number, etag: resume.sourceVersion, md5: "" });
+      },
+    });
+    const written = await hash.finish();
+    if (info.expectedSha256 && written.sha256 !== info.expectedSha256) {
+      const detail = `expected ${info.expectedSha256}, the bytes received hash to ${written.sha256}`;
+      throw new IntegrityError(target.location, target.key, detail);
+    }
+    return written;
   } catch (err) {
-    await rm(tempPath, { force: true });
+    if (!resume || err instanceof IntegrityError) {
+      await rm(tempPath, { force: true });
+      await resume?.journal.clear();
+    }
     throw err;
   } finally {
     await handle.close();
@@ -106,7 +191,16 @@ class InOrderHash {
   constructor(
     private readonly handle: FileHandle,
     private readonly size: number,
-  ) {}
+    stored: readonly ByteRange[],
+  ) {
+    // Ranges already in the file count as written: hashed by reading them back, never rewritten.
+    for (const range of stored) {
+      const extent = { start: range.start, end: range.end + 1 };
+      this.claimed = merged(this.claimed, extent);
+      this.written = merged(this.written, extent);
+    }
+    this.catchUp();
+  }
 
   async place(chunk: Buffer, position: number): Promise<void> {
     if (this.failure !== undefined) throw this.failure;

@@ -115,11 +115,21 @@ export interface WriteInfo {
    * nothing becomes visible, so a damaged source never replaces a good copy.
    */
   expectedSha256?: string;
+  /**
+   * With `journal`: the size of the ranges (all but the last) and the version of the source
+   * they are read from. The write then keeps its temp file when it fails or is killed, journals
+   * each range once whole, and a later write of the same version fills only the others.
+   */
+  resumable?: { rangeSize: number; sourceVersion: string };
 }
 
 /** Where a ranged write takes its bytes: each chunk at its offset, once, resolved when stored. */
 export interface RangeSink {
   write(chunk: Buffer, position: number): Promise<void>;
+  /** Ranges an earlier, killed write of this version left whole in the temp file: not to be written. */
+  readonly stored: readonly ByteRange[];
+  /** Marks a range whole, so a write killed after this resumes past it. */
+  completed(range: ByteRange): Promise<void>;
 }
 
 /**
@@ -146,6 +156,7 @@ export interface JournaledUpload {
 export interface UploadedPart {
   /** 1-based, as S3 numbers parts. */
   number: number;
+  /** A ranged write into a file keeps the version of the source the range was read from here. */
   etag: string;
   /** Hex MD5 of the part: a resumed upload skips a part only if the source still reads the same. */
   md5: string;

@@ -1,10 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
-import { link, mkdir, open, rename, rm } from "node:fs/promises";
+import { link, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
-import { tempFileBuffer, type WrittenFile, writeTempFile, writeTempFileInRanges } from "./atomic-file.js";
+import {
+  type ResumableTemp,
+  resumableTemp,
+  tempFileBuffer,
+  type WrittenFile,
+  writeTempFile,
+  writeTempFileInRanges,
+} from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -22,6 +30,7 @@ import { checkExpectedHash } from "./bodies.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+import { ABANDONED_AFTER_MS, processAlive, writerTag, writtenByDeadWriter } from "./writers.js";
 
 /**
  * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle
@@ -29,7 +38,12 @@ import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./stora
  *
  *   <dir>/index.db          SQLite: key → blob, size, sha256, class, metadata, tags, restore state
  *   <dir>/blobs/ab/<uuid>   object bodies, immutable once written (an overwrite is a new blob)
- *   <dir>/blobs/tmp/        writes in progress
+ *   <dir>/blobs/tmp/        writes in progress, named after their writer (host and pid)
+ *
+ * A process killed mid-write leaves a temp blob, or a blob that no key points at (moved into
+ * place, or freed, with its index change not yet made). The index lists such blobs with their
+ * writer until the change is made, and the store reclaims them, and the dead writers' temp
+ * blobs, when it is next opened on this host (see reclaim()).
  *
  * Keys are flat strings of up to 1,024 UTF-8 bytes, as on S3. Class names follow S3, with
  * GLACIER and DEEP_ARCHIVE as archive classes that must be restored before a read.
@@ -38,6 +52,8 @@ const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
 const MAX_KEY_BYTES = 1024;
 const LIST_PAGE = 1000;
+/** Temp blobs of resumable writes: the upload journal names them; they outlive their writer. */
+const RESUMABLE = "resume~";
 
 export interface LocalStoreOptions {
   /** How long a restore takes before the object is readable, in milliseconds. */
@@ -63,6 +79,7 @@ export class LocalStoreBackend implements Backend {
   /** Blob fan-out directories known to exist, so a write does not mkdir each time. */
   private readonly blobDirs = new Set<string>();
   private readonly statements = new Map<string, Database.Statement>();
+  private reclaimed: Promise<void> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -93,6 +110,10 @@ export class LocalStoreBackend implements Backend {
         modified_us INTEGER NOT NULL, storage_class TEXT NOT NULL, metadata TEXT NOT NULL,
         tags TEXT NOT NULL, restore_ready_us INTEGER, restore_expires_us INTEGER
       ) WITHOUT ROWID`);
+      // Blobs placed or freed whose index change is not made yet, with the process making it.
+      db.exec(`CREATE TABLE IF NOT EXISTS unsettled_blobs (
+        blob TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL
+      ) WITHOUT ROWID`);
       this.opened = db;
       return db;
     } catch (err) {
@@ -106,7 +127,7 @@ export class LocalStoreBackend implements Backend {
 
   /** Opens an existing index, so a damaged store is reported before anything is planned. */
   async check(): Promise<void> {
-    this.index(false);
+    if (this.index(false)) await this.reclaim();
   }
 
   async *list(prefix = ""): AsyncIterable<ObjectInfo> {
@@ -156,7 +177,22 @@ export class LocalStoreBackend implements Backend {
 
   /** Ranges land by offset in a new blob, which becomes the object only once whole and checked. */
   async writeRanges(key: string, info: WriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
-    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill));
+    this.checkKey(key);
+    this.index(true);
+    const resume = await resumableTemp(info, (name) => this.resumablePath(name), `${RESUMABLE}${randomUUID()}`);
+    const target = { location: this.url, key };
+    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+  }
+
+  /** A resumable write left for a later one that will not come (its file changed or is gone). */
+  async abortUpload(_key: string, uploadId: string): Promise<void> {
+    const path = this.resumablePath(uploadId);
+    if (path) await rm(path, { force: true });
+  }
+
+  /** The temp blob of a resumable write, for a name of that form only (it comes from the catalog). */
+  private resumablePath(name: string): string | undefined {
+    return new RegExp(`^${RESUMABLE}[0-9a-f-]{36}$`).test(name) ? join(this.dir, "blobs", "tmp", name) : undefined;
   }
 
   /**
@@ -166,17 +202,20 @@ export class LocalStoreBackend implements Backend {
   private async store(
     key: string,
     info: WriteInfo,
-    fillTemp: (temp: string) => Promise<WrittenFile>,
+    fillTemp: (temp: string | Buffer) => Promise<WrittenFile>,
+    resume?: ResumableTemp,
   ): Promise<ObjectInfo> {
     this.checkKey(key);
     const storageClass = this.checkClass(info.storageClass);
     this.index(true);
+    await this.reclaim();
     const blob = newBlobName();
-    const temp = join(this.dir, "blobs", "tmp", blob.replace("/", "-"));
+    const temp = resume?.path ?? join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
     try {
       const written = await fillTemp(temp);
       checkExpectedHash(this.url, key, info, written.sha256);
       await this.ensureBlobDir(blob);
+      this.unsettle([blob]);
       await rename(temp, this.blobPath(blob));
       // The content hash is known only once the body has streamed through; keep it with the object.
       const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? written.sha256 };
@@ -194,9 +233,11 @@ export class LocalStoreBackend implements Backend {
         restore_expires_us: null,
       };
       await this.replaceRow(row);
+      await resume?.journal.clear();
       return this.toInfo(row);
     } catch (err) {
-      await rm(temp, { force: true });
+      // A resumable temp blob stays for the next write unless its filling removed it.
+      if (!resume) await rm(temp, { force: true });
       throw fsError(this.url, key, err);
     }
   }
@@ -225,6 +266,7 @@ export class LocalStoreBackend implements Backend {
     // Blobs are never modified in place, so a hard link is a faithful server-side copy.
     const blob = newBlobName();
     await this.ensureBlobDir(blob);
+    this.unsettle([blob]);
     await link(this.blobPath(source.blob), this.blobPath(blob));
     const row: ObjectRow = {
       ...source,
@@ -243,14 +285,16 @@ export class LocalStoreBackend implements Backend {
     if (!this.index(false)) return;
     const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
     const remove = this.prepared(this.db, "DELETE FROM objects WHERE key = ?");
-    const blobs = this.db.transaction((batch: string[]) =>
-      batch.flatMap((key) => {
+    const blobs = this.db.transaction((batch: string[]) => {
+      const freed = batch.flatMap((key) => {
         const row = select.get(key);
         remove.run(key);
         return row ? [row.blob] : [];
-      }),
-    )(keys);
-    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
+      });
+      this.unsettle(freed);
+      return freed;
+    })(keys);
+    await this.free(blobs);
   }
 
   async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
@@ -281,15 +325,70 @@ export class LocalStoreBackend implements Backend {
 
   /** Points the key at its new blob, then frees the blob it replaced. */
   private async replaceRow(row: ObjectRow): Promise<void> {
-    const previous = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?").get(
-      row.key,
-    );
-    this.prepared(
+    const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
+    const insert = this.prepared(
       this.db,
       `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
           @storage_class, @metadata, @tags, @restore_ready_us, @restore_expires_us)`,
-    ).run(row);
-    if (previous && previous.blob !== row.blob) await rm(this.blobPath(previous.blob), { force: true });
+    );
+    const previous = this.db.transaction(() => {
+      const replaced = select.get(row.key);
+      insert.run(row);
+      this.settle([row.blob]);
+      const freed = replaced && replaced.blob !== row.blob ? [replaced.blob] : [];
+      this.unsettle(freed);
+      return freed;
+    })();
+    await this.free(previous);
+  }
+
+  /** Lists blobs this process is about to place or free, before the index says so. */
+  private unsettle(blobs: readonly string[]): void {
+    const insert = this.prepared(this.db, "INSERT OR REPLACE INTO unsettled_blobs VALUES (?, ?, ?)");
+    for (const blob of blobs) insert.run(blob, hostname(), process.pid);
+  }
+
+  private settle(blobs: readonly string[]): void {
+    const remove = this.prepared(this.db, "DELETE FROM unsettled_blobs WHERE blob = ?");
+    for (const blob of blobs) remove.run(blob);
+  }
+
+  /** Removes blobs no key points at any more, then forgets them. */
+  private async free(blobs: readonly string[]): Promise<void> {
+    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
+    this.db.transaction(() => this.settle(blobs))();
+  }
+
+  /**
+   * Once per open store: removes the temp blobs of writers on this host that are dead (and any
+   * temp blob a week old), and the blobs that dead writers placed or freed without a key now
+   * pointing at them. A live writer's files are never touched.
+   */
+  private reclaim(): Promise<void> {
+    this.reclaimed ??= Promise.all([this.reclaimTemp(), this.reclaimUnsettled()]).then(() => undefined);
+    return this.reclaimed;
+  }
+
+  private async reclaimTemp(): Promise<void> {
+    const tempDir = join(this.dir, "blobs", "tmp");
+    const names = await readdir(tempDir).catch(() => [] as string[]);
+    for (const name of names) {
+      const path = join(tempDir, name);
+      const stale = async () => Date.now() - (await stat(path)).mtimeMs > ABANDONED_AFTER_MS;
+      if (writtenByDeadWriter(name) || (await stale().catch(() => false))) await rm(path, { force: true });
+    }
+  }
+
+  private async reclaimUnsettled(): Promise<void> {
+    const rows = this.prepared<[string], { blob: string; pid: number }>(
+      this.db,
+      "SELECT blob, pid FROM unsettled_blobs WHERE host = ?",
+    ).all(hostname());
+    const referenced = this.prepared<[string], { n: number }>(this.db, "SELECT 1 AS n FROM objects WHERE blob = ?");
+    const orphans = rows.filter((r) => !processAlive(r.pid)).map((r) => r.blob);
+    const unreferenced = orphans.filter((blob) => !referenced.get(blob));
+    await Promise.all(unreferenced.map((blob) => rm(this.blobPath(blob), { force: true })));
+    this.db.transaction(() => this.settle(orphans))();
   }
 
   private restoreStatus(row: ObjectRow): RestoreStatus {

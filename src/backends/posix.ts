@@ -16,7 +16,14 @@ import {
   utimes,
 } from "node:fs/promises";
 import { pipeline, type Readable, Transform, type TransformCallback } from "node:stream";
-import { tempFileBuffer, type WrittenFile, writeTempFile, writeTempFileInRanges } from "./atomic-file.js";
+import {
+  type ResumableTemp,
+  resumableTemp,
+  tempFileBuffer,
+  type WrittenFile,
+  writeTempFile,
+  writeTempFileInRanges,
+} from "./atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -32,9 +39,19 @@ import { InvalidRequestError, TransientError } from "./backend.js";
 import { checkExpectedHash } from "./bodies.js";
 import { fsError } from "./fs-errors.js";
 import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
+import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "./writers.js";
 
-/** Temp files of writes in progress; never listed, never scanned as data. */
+/**
+ * Temp files of writes in progress; never listed, never scanned as data. Each is named after its
+ * writer (`.strata-partial-<host>~<pid>~<random>`), so that a run that touches its directory
+ * later removes it once that writer is dead; only files of that exact form are ever removed.
+ */
 export const PARTIAL_PREFIX = ".strata-partial-";
+/**
+ * After the prefix, the partial files of resumable writes: the upload journal names them, they
+ * outlive their writer, and the journal's owner aborts them (abortUpload) once nothing will resume.
+ */
+const RESUMABLE = "resume~";
 
 const CAPS: Capabilities = {
   storageClasses: ["POSIX"],
@@ -48,6 +65,8 @@ const CAPS: Capabilities = {
 export class PosixBackend implements Backend {
   readonly caps = CAPS;
   private realRoot: Buffer | undefined;
+  /** Directories whose dead writers' partial files this backend has looked for already. */
+  private readonly swept = new Set<string>();
 
   constructor(
     readonly root: string,
@@ -75,6 +94,7 @@ export class PosixBackend implements Backend {
     const parent = parentKey(key);
     const dir = this.dirPath(parent);
     await mkdir(dir, { recursive: true });
+    await this.sweep(parent);
     this.realRoot ??= await realpath(this.root, { encoding: "buffer" });
     const expected =
       parent === "" ? this.realRoot : Buffer.concat([this.realRoot, Buffer.from("/"), keyToBytes(parent)]);
@@ -114,8 +134,12 @@ export class PosixBackend implements Backend {
       throw fsError(this.url, dirKey, err);
     }
     // Sorting "name/" for directories yields keys in byte order across levels.
-    const named = entries
-      .map((entry) => ({ entry, name: bytesToKey(entry.name) }))
+    const all = entries.map((entry) => ({ entry, name: bytesToKey(entry.name) }));
+    await this.removeDeadPartials(
+      dirKey,
+      all.map(({ name }) => name),
+    );
+    const named = all
       .filter(({ name }) => !name.startsWith(PARTIAL_PREFIX))
       .map((e) => ({ ...e, sortKey: Buffer.from(e.entry.isDirectory() ? `${e.name}/` : e.name) }))
       .sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
@@ -182,7 +206,24 @@ export class PosixBackend implements Backend {
 
   /** Ranges land by offset in the temp file, which is renamed into place only once whole and checked. */
   async writeRanges(key: string, info: WriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
-    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill));
+    await this.prepareParent(key);
+    const fresh = `${PARTIAL_PREFIX}${RESUMABLE}${randomBytes(8).toString("hex")}`;
+    const resume = await resumableTemp(info, (name) => this.resumablePath(key, name), fresh);
+    const target = { location: this.url, key };
+    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+  }
+
+  /** A resumable write left for a later one that will not come (its file changed or is gone). */
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    const path = this.resumablePath(key, uploadId);
+    if (path) await rm(path, { force: true });
+  }
+
+  /** The partial file of a resumable write of `key`, for a name of that form only (it comes from the catalog). */
+  private resumablePath(key: string, name: string): string | Buffer | undefined {
+    if (!new RegExp(`^${PARTIAL_PREFIX}${RESUMABLE}[0-9a-f]{16}$`).test(name)) return undefined;
+    const parent = parentKey(key);
+    return this.dirPath(parent === "" ? name : `${parent}/${name}`);
   }
 
   /** Bodies stream through to disk; only the stream buffers are held (one per range in flight). */
@@ -230,25 +271,50 @@ export class PosixBackend implements Backend {
     key: string,
     info: WriteInfo,
     fillTemp: (temp: string | Buffer) => Promise<WrittenFile>,
+    resume?: ResumableTemp,
   ): Promise<ObjectInfo> {
     const target = this.fsPath(key);
-    const temp = this.tempPathBeside(key);
+    const temp = resume?.path ?? this.tempPathBeside(key);
     try {
       await this.prepareParent(key);
       const written = await fillTemp(temp);
       checkExpectedHash(this.url, key, info, written.sha256);
       await applyAttributes(temp, info.attributes);
       await rename(temp, target);
+      await resume?.journal.clear();
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
     } catch (err) {
-      await rm(temp, { force: true });
+      // A resumable partial file stays for the next write unless its filling removed it.
+      if (!resume) await rm(temp, { force: true });
       throw fsError(this.url, key, err);
+    }
+  }
+
+  /** Once per directory and backend: removes the partial files dead writers left in it. */
+  private async sweep(dirKey: string): Promise<void> {
+    if (this.swept.has(dirKey)) return;
+    const names = await readdir(this.dirPath(dirKey), { encoding: "buffer" }).catch(() => [] as Buffer[]);
+    await this.removeDeadPartials(dirKey, names.map(bytesToKey));
+  }
+
+  private async removeDeadPartials(dirKey: string, names: readonly string[]): Promise<void> {
+    this.swept.add(dirKey);
+    for (const name of names) {
+      if (!name.startsWith(PARTIAL_PREFIX)) continue;
+      const path = this.dirPath(dirKey === "" ? name : `${dirKey}/${name}`);
+      const writer = name.slice(PARTIAL_PREFIX.length);
+      const abandoned = async () =>
+        writer.startsWith(RESUMABLE) && Date.now() - (await stat(path)).mtimeMs > ABANDONED_AFTER_MS;
+      // One that cannot be removed (a read-only tree) stays; it is never listed as data.
+      if (writtenByDeadWriter(writer) || (await abandoned().catch(() => false))) {
+        await rm(path, { force: true }).catch(() => undefined);
+      }
     }
   }
 
   private tempPathBeside(key: string): string | Buffer {
     const parent = parentKey(key);
-    const name = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
+    const name = `${PARTIAL_PREFIX}${writerTag()}~${randomBytes(8).toString("hex")}`;
     return this.dirPath(parent === "" ? name : `${parent}/${name}`);
   }
 }

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { processAlive } from "../backends/writers.js";
 import type { CatalogDb } from "./db.js";
 import type { ActionKind, ActionState, RunTable } from "./schema.js";
 
@@ -101,7 +102,8 @@ export async function settleActions({ db }: CatalogDb, outcomes: readonly Action
 /**
  * Closes the journal of runs on this host whose process is gone (killed, crashed): their
  * pending actions are marked interrupted. Nothing is replayed from them; the planner compares
- * desired with actual state and redoes only what is still missing.
+ * desired with actual state and redoes only what is still missing, once a copy's target has
+ * been looked at (see transfer/reconcile.ts): the dead run may have written it unrecorded.
  */
 export async function closeDeadRuns({ db }: CatalogDb): Promise<number[]> {
   const running = await db
@@ -114,7 +116,7 @@ export async function closeDeadRuns({ db }: CatalogDb): Promise<number[]> {
   if (dead.length === 0) return [];
   await db
     .updateTable("actions")
-    .set({ state: "failed", error: "interrupted: the run stopped before this finished", updated_at: Date.now() })
+    .set({ state: "interrupted", error: INTERRUPTED, updated_at: Date.now() })
     .where("state", "=", "pending")
     .where("run_id", "in", dead)
     .execute();
@@ -122,11 +124,54 @@ export async function closeDeadRuns({ db }: CatalogDb): Promise<number[]> {
   return dead;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+const INTERRUPTED = "interrupted: the run stopped before this finished";
+
+export interface InterruptedCopy {
+  actionIds: number[];
+  fileId: number;
+  key: string;
+}
+
+/** Copies into a location that dead runs left unsettled, one per file (its actions together). */
+export async function interruptedCopies({ db }: CatalogDb, targetLocationId: number): Promise<InterruptedCopy[]> {
+  const rows = await db
+    .selectFrom("actions")
+    .select(["id", "file_id", "key"])
+    .where("state", "=", "interrupted")
+    .where("kind", "=", "copy")
+    .where("target_location_id", "=", targetLocationId)
+    .orderBy("id")
+    .execute();
+  const byFile = new Map<number, InterruptedCopy>();
+  for (const row of rows) {
+    if (row.file_id === null) continue;
+    const copy = byFile.get(row.file_id) ?? { actionIds: [], fileId: row.file_id, key: row.key };
+    copy.actionIds.push(row.id);
+    copy.key = row.key;
+    byFile.set(row.file_id, copy);
   }
+  return [...byFile.values()];
+}
+
+/** Names of the locations that copies of dead runs were writing into, not yet looked at. */
+export async function interruptedCopyTargets({ db }: CatalogDb): Promise<string[]> {
+  const rows = await db
+    .selectFrom("actions")
+    .innerJoin("locations", "locations.id", "actions.target_location_id")
+    .select("locations.name")
+    .distinct()
+    .where("actions.state", "=", "interrupted")
+    .where("actions.kind", "=", "copy")
+    .execute();
+  return rows.map((r) => r.name);
+}
+
+/** Interrupted actions whose target was looked at: failed, as they would have been before. */
+export async function closeInterrupted({ db }: CatalogDb, actionIds: readonly number[]): Promise<void> {
+  if (actionIds.length === 0) return;
+  await db
+    .updateTable("actions")
+    .set({ state: "failed", updated_at: Date.now() })
+    .where("id", "in", actionIds)
+    .execute();
 }

@@ -159,3 +159,44 @@ export async function* filesWithReplicas(
     after = (files.at(-1) as { path: string }).path;
   }
 }
+
+/**
+ * Marks the present replica of a file at a location as being replaced, before a copy of a newer
+ * version is written over its object; answers whether there was one to mark.
+ */
+export async function markReplacing({ db }: CatalogDb, fileId: number, locationId: number): Promise<boolean> {
+  const result = await db
+    .updateTable("replicas")
+    .set({ state: "replacing" })
+    .where("file_id", "=", fileId)
+    .where("location_id", "=", locationId)
+    .where("state", "=", "present")
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Settles a replica marked as being replaced whose object is known: `present` again, or `lost`. */
+export async function settleReplacing(
+  { db }: CatalogDb,
+  fileId: number,
+  locationId: number,
+  state: "present" | "lost",
+): Promise<void> {
+  await db
+    .updateTable("replicas")
+    .set({ state })
+    .where("file_id", "=", fileId)
+    .where("location_id", "=", locationId)
+    .where("state", "=", "replacing")
+    .execute();
+}
+
+/** The replica of a file at a location, if any. */
+export async function replicaAt({ db }: CatalogDb, fileId: number, locationId: number) {
+  return db
+    .selectFrom("replicas")
+    .selectAll()
+    .where("file_id", "=", fileId)
+    .where("location_id", "=", locationId)
+    .executeTakeFirst();
+}

@@ -84,7 +84,11 @@ export interface FileTable {
   stub_inode: number | null;
 }
 
-export type ReplicaState = "present" | "archived" | "restoring" | "released" | "lost";
+/**
+ * replacing: a copy of a newer version is being written over this one, so the object may hold
+ * either until the run records the outcome (or the next run, if this one dies, looks at it).
+ */
+export type ReplicaState = "present" | "archived" | "restoring" | "released" | "lost" | "replacing";
 
 /** One copy of a file's content at another location. */
 export interface ReplicaTable {
@@ -141,8 +145,11 @@ export type ActionKind =
   | "delete"
   | "verify"
   | "pack";
-/** skipped: not carried out because it no longer applied (stale) or the run stopped first. */
-export type ActionState = "pending" | "done" | "failed" | "skipped";
+/**
+ * skipped: not carried out because it no longer applied (stale) or the run stopped first.
+ * interrupted: its run died with it pending; a copy's target is looked at before it is failed.
+ */
+export type ActionState = "pending" | "done" | "failed" | "skipped" | "interrupted";
 
 /** The journal: every action a run planned, and how it ended. */
 export interface ActionTable {

@@ -7,6 +7,7 @@ import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePla
 import { ByteBudget } from "../transfer/byte-budget.js";
 import { abortStaleUploads, executePlan } from "../transfer/executor.js";
 import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit.js";
+import { reconcileInterrupted } from "../transfer/reconcile.js";
 import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
@@ -94,6 +95,8 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   const { out, catalog } = ctx;
   const started = Date.now();
   await closeDeadRuns(catalog);
+  // Before planning: what a killed run wrote but never recorded is found and recorded.
+  await reconcileInterrupted(catalog, { backend: target.backend, locationId: target.row.id });
   const scan = await scanInto(ctx, source);
   const scope: SyncScope = {
     sourceLocationId: source.row.id,
@@ -127,6 +130,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         failures: [],
         bufferPeak: 0,
         abortedUploads,
+        readBytes: 0,
         elapsedMs: Date.now() - started,
       },
     });

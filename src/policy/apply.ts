@@ -10,7 +10,14 @@ import {
   settleActions,
   startRun,
 } from "../catalog/journal.js";
-import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
+import {
+  markReplacing,
+  recordReplicas,
+  removeReplicas,
+  replicasOfFile,
+  setReplicaClass,
+  settleReplacing,
+} from "../catalog/replicas.js";
 import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
 import { uploadJournal } from "../catalog/uploads.js";
 import type { Config } from "../config/schema.js";
@@ -18,6 +25,7 @@ import { ByteBudget } from "../transfer/byte-budget.js";
 import { copyVerified } from "../transfer/copy.js";
 import type { ProgressListener } from "../transfer/executor.js";
 import { chunks, runPool } from "../transfer/pool.js";
+import { reconcileInterruptedTargets } from "../transfer/reconcile.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type {
   CopyPolicyAction,
@@ -185,6 +193,11 @@ async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound):
   await closeDeadRuns(deps.catalog);
   const runId = await startRun(deps.catalog, options.command ?? "apply");
   const run = new ApplyRun(deps, options, runId);
+  // What a killed run copied but never recorded is found before anything is planned.
+  await reconcileInterruptedTargets(deps.catalog, async (name) => {
+    const location = await run.resolve(name);
+    return { backend: location.backend, locationId: location.row.id };
+  });
   try {
     let last: RoundResult = { done: 0, failed: 0 };
     for (let round = 0; !options.signal?.aborted; round++) {
@@ -397,6 +410,8 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
   const source = await run.resolve(action.file.location);
   const target = await run.resolve(action.to);
   const held = await run.budget.acquire(target.backend.writeBuffer(file.size));
+  // Before its object is overwritten, the replica stops saying present (see executor.ts).
+  const replacing = await markReplacing(run.catalog, file.id, target.row.id);
   try {
     const { value: result, attempts } = await withRetry(run.retry, () =>
       copyVerified({
@@ -437,6 +452,10 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
     ]);
     if (file.hash === null) await setFileHashes(run.catalog, [{ fileId: file.id, hash: result.sha256 }]);
     return { state: "done", attempts, bytes: result.size };
+  } catch (err) {
+    // A write that failed leaves the previous object in place.
+    if (replacing) await settleReplacing(run.catalog, file.id, target.row.id, "present");
+    throw err;
   } finally {
     run.budget.release(held);
   }

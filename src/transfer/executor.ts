@@ -2,7 +2,13 @@ import type { Backend, FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { setFileHashes } from "../catalog/files.js";
 import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
-import { type ReplicaRecord, recordReplicas, removeReplicas } from "../catalog/replicas.js";
+import {
+  markReplacing,
+  type ReplicaRecord,
+  recordReplicas,
+  removeReplicas,
+  settleReplacing,
+} from "../catalog/replicas.js";
 import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
 import type { ByteBudget } from "./byte-budget.js";
@@ -52,9 +58,13 @@ export interface ExecutionReport {
   bufferPeak: number;
   /** Unfinished uploads of earlier runs that are no longer needed, aborted at the target. */
   abortedUploads: number;
+  /** Bytes the copies read from the source: a resumed copy reads only the ranges it lacked. */
+  readBytes: number;
 }
 
 const JOURNAL_CHUNK = 256;
+/** The longest a finished action waits in the Recorder before it is in the catalog. */
+const RECORD_WITHIN_MS = 1000;
 
 /**
  * Carries out a plan: copies with bounded concurrency and retries, then deletes. Every action
@@ -75,6 +85,7 @@ export async function executePlan(
     failures: [],
     bufferPeak: 0,
     abortedUploads: 0,
+    readBytes: 0,
   };
   const recorder = new Recorder(catalog);
   const planner = new StreamPlanner(options.streams ?? "auto", options.budget);
@@ -111,6 +122,9 @@ async function runCopy(
 ): Promise<void> {
   const { file } = action;
   const { source, target } = options;
+  // Before its object is overwritten, the replica stops saying present: a run killed between the
+  // write and its record must not leave the catalog vouching for the old hash.
+  const replacing = action.replicaHash !== null && (await markReplacing(catalog, file.id, target.locationId));
   try {
     const { value: outcome, attempts } = await withRetry(options.retry, async () => {
       if (action.onlyIfContentDiffers) {
@@ -128,7 +142,10 @@ async function runCopy(
         ...(target.storageClass ? { storageClass: target.storageClass } : {}),
         tags: target.tags,
         ...(file.hash ? { expectedHash: file.hash } : {}),
-        onBytes: (n) => options.progress?.bytes(n),
+        onBytes: (n) => {
+          report.readBytes += n;
+          options.progress?.bytes(n);
+        },
         ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
         streams,
         journal: uploadJournal(catalog, {
@@ -169,6 +186,8 @@ async function runCopy(
     const message = (err as Error).message;
     report.failures.push({ path: file.path, error: message });
     options.progress?.fileDone();
+    // A write that failed leaves the previous object in place.
+    if (replacing) await settleReplacing(catalog, file.id, target.locationId, "present");
     await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
   }
 }
@@ -247,12 +266,19 @@ function attributesOf(file: PlannedFile): FileAttributes {
   return { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path };
 }
 
-/** Buffers catalog writes of finished actions and applies them in batches, in order. */
+/**
+ * Buffers catalog writes of finished actions and applies them in batches, in order: when a
+ * batch is full, and at the latest RECORD_WITHIN_MS after an action finished, so a run killed
+ * at any moment has recorded all but its last second of work.
+ */
 class Recorder {
   private outcomes: ActionOutcome[] = [];
   private replicas: ReplicaRecord[] = [];
   private hashes: { fileId: number; hash: string }[] = [];
   private writing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  /** A write started by the timer that failed, thrown to the next caller. */
+  private failure: unknown;
 
   constructor(private readonly catalog: CatalogDb) {}
 
@@ -265,6 +291,7 @@ class Recorder {
     if (entry.replica) this.replicas.push(entry.replica);
     if (entry.fileHash) this.hashes.push(entry.fileHash);
     if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
+    else this.timer ??= setTimeout(() => this.flushInBackground(), RECORD_WITHIN_MS);
   }
 
   async removeReplicas(ids: number[]): Promise<void> {
@@ -272,7 +299,11 @@ class Recorder {
     await removeReplicas(this.catalog, ids);
   }
 
+  /** Writes what is buffered and stops the timer; throws what a background write met. */
   flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     const outcomes = this.outcomes;
     const replicas = this.replicas;
     const hashes = this.hashes;
@@ -286,5 +317,11 @@ class Recorder {
       await settleActions(this.catalog, outcomes);
     });
     return this.writing;
+  }
+
+  private flushInBackground(): void {
+    this.flush().catch((err: unknown) => {
+      this.failure ??= err;
+    });
   }
 }

@@ -49,7 +49,7 @@ function canWriteRanges(target: Backend): target is RangedTarget {
   return typeof target.writeRanges === "function";
 }
 
-export interface RangedCopy extends RangePlan, Omit<CopyRequest, "target" | "journal"> {
+export interface RangedCopy extends RangePlan, Omit<CopyRequest, "target"> {
   /** The answer to the read of the first range, which told what the object is. */
   first: ObjectReader;
 }
@@ -70,6 +70,8 @@ export async function copyInRanges(copy: RangedCopy): Promise<ObjectInfo> {
     ...(copy.storageClass ? { storageClass: copy.storageClass } : {}),
     ...(copy.tags ? { tags: copy.tags } : {}),
     ...(copy.expectedHash ? { expectedSha256: copy.expectedHash } : {}),
+    // Journaled, a copy killed mid-way keeps its whole ranges for the next run of this version.
+    ...(copy.journal ? { journal: copy.journal, resumable: resumableAs(copy) } : {}),
   };
   // Should the target refuse before reading (a bad path, no permission), the first answer is let go.
   return copy.target
@@ -77,8 +79,14 @@ export async function copyInRanges(copy: RangedCopy): Promise<ObjectInfo> {
     .finally(() => copy.first.body.destroy());
 }
 
+function resumableAs(copy: RangedCopy): { rangeSize: number; sourceVersion: string } {
+  const [first] = copy.ranges;
+  return { rangeSize: first ? first.end - first.start + 1 : copy.size, sourceVersion: versionOf(copy.first.info) };
+}
+
 /**
- * Reads the ranges, `streams` at a time, into the sink. The first failure stops the others (their
+ * Reads the ranges, `streams` at a time, into the sink, but for those it holds already (a
+ * resumed copy), and tells it of each range once whole. The first failure stops the others (their
  * bodies are destroyed) and is thrown once every reader has let go of the sink.
  */
 async function fetchRanges(copy: RangedCopy, sink: RangeSink): Promise<void> {
@@ -86,15 +94,19 @@ async function fetchRanges(copy: RangedCopy, sink: RangeSink): Promise<void> {
   const active = new Set<Readable>();
   let failure: unknown;
   const [firstRange] = copy.ranges;
+  const held = new Set(sink.stored.map((range) => range.start));
+  const missing = copy.ranges.filter((range) => !held.has(range.start));
+  // The first range was asked for before the sink was known; held already, its answer is let go.
+  if (firstRange && held.has(firstRange.start)) copy.first.body.destroy();
   async function* ranges() {
-    yield* copy.ranges;
+    yield* missing;
   }
   const fail = (err: unknown) => {
     failure ??= err;
     for (const body of active) body.destroy();
   };
   // Readers at once: the streams asked for, never more than there are ranges.
-  await runPool(ranges(), Math.min(copy.streams ?? 1, copy.ranges.length), async (range) => {
+  await runPool(ranges(), Math.max(1, Math.min(copy.streams ?? 1, missing.length)), async (range) => {
     if (failure !== undefined) return;
     const reader = range === firstRange ? copy.first : await copy.source.read(copy.sourceKey, range).catch(fail);
     if (!reader) return;
@@ -105,6 +117,7 @@ async function fetchRanges(copy: RangedCopy, sink: RangeSink): Promise<void> {
         throw new TransientError(copy.source.url, `${JSON.stringify(copy.sourceKey)}: changed while it was being read`);
       }
       await receive(copy, reader.body, range, sink);
+      await sink.completed(range);
     } catch (err) {
       fail(err);
     } finally {

@@ -180,7 +180,7 @@ describe.each(CATALOG_KINDS)("catalog on %s", (kind) => {
       { id: alive, status: "running", host: hostname() },
     ]);
     const actions = await catalog.db.selectFrom("actions").select(["state", "error"]).execute();
-    expect(actions[0]?.state).toBe("failed");
+    expect(actions[0]?.state).toBe("interrupted");
     expect(actions[0]?.error).toMatch(/interrupted/);
     await catalog.close();
   });

@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Backend, TransientError } from "../../src/backends/backend.js";
@@ -74,7 +75,7 @@ async function setup(catalog: CatalogDb, dir: string) {
       retry: { retries: 4, baseDelayMs: 1, maxDelayMs: 5 },
     });
   };
-  return { store, run };
+  return { store, run, tree, dst };
 }
 
 describe.each(CATALOG_KINDS)("executor with a %s catalog", (kind) => {
@@ -100,6 +101,28 @@ describe.each(CATALOG_KINDS)("executor with a %s catalog", (kind) => {
     expect(report.copied.files).toBe(120);
     const retried = await catalog.db.selectFrom("actions").select("attempts").where("attempts", ">", 1).execute();
     expect(retried.reduce((sum, a) => sum + a.attempts - 1, 0)).toBe(5);
+    await store.close();
+    await catalog.close();
+  });
+
+  it("a copy over a recorded replica that fails leaves that replica present, with its hash", async () => {
+    const dir = tempDir();
+    const catalog = await freshCatalog(kind, dir);
+    const { store, run, tree, dst } = await setup(catalog, dir);
+    await run(store);
+    const before = await catalog.db.selectFrom("replicas").select(["key", "hash", "state"]).orderBy("key").execute();
+    const changed = before.slice(0, 3).map((r) => r.key);
+    for (const key of changed) writeFileSync(join(tree, key), `a newer version of ${key}`);
+
+    const report = await run(flaky(store, 1000));
+    expect(report.failures.map((f) => f.path).sort()).toEqual(changed);
+    const after = await catalog.db
+      .selectFrom("replicas")
+      .select(["key", "hash", "state"])
+      .where("location_id", "=", dst.id)
+      .orderBy("key")
+      .execute();
+    expect(after).toEqual(before);
     await store.close();
     await catalog.close();
   });

@@ -372,15 +372,18 @@ describe("ranged download from Ceph RGW", () => {
   it("strata sync from the bucket to a directory reads in ranges: --streams 3, and more by default", async () => {
     const work = tempDir();
     writeConfig(work, "data");
-    for (const [dir, flags, inFlight] of [
-      ["three", ["--streams", "3"], 3],
-      ["auto", [], 8],
+    // The cap is exact; how close a busy machine comes to it is not, so the floor shows only
+    // that ranges overlapped (and, for auto, that more than three did).
+    for (const [dir, flags, floor, cap] of [
+      ["three", ["--streams", "3"], 2, 3],
+      ["auto", [], 4, 8],
     ] as const) {
       proxy.reset();
       const result = await strata(["sync", "bucket", join(work, dir), ...flags], { cwd: work });
       expect(result.code, result.stderr).toBe(0);
       expect(proxy.ranged).toHaveLength(RANGES);
-      expect(proxy.maxInFlight).toBe(inFlight);
+      expect(proxy.maxInFlight).toBeLessThanOrEqual(cap);
+      expect(proxy.maxInFlight).toBeGreaterThanOrEqual(floor);
       expect(await fileSha256(join(work, dir, "big.bin"))).toBe(expected);
     }
   }, 120_000);
