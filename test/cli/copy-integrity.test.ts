@@ -209,16 +209,20 @@ describe("restore gives back owners, modes and times, and leaves a right file al
     expect(keepAfter.ctimeNs).toBe(keepBefore.ctimeNs);
     expect({ uid: keepAfter.uid, gid: keepAfter.gid }).toEqual({ uid: 1234n, gid: 4321n });
 
-    // Into another directory too, whoever the files belonged to.
+    // Into another directory too, whoever the files belonged to, and by a store → directory sync.
     const elsewhere = tempDir();
+    const synced = tempDir();
     ok(await run("restore", "scratch:own", "--to", elsewhere));
+    ok(await run("sync", "archive", synced));
     for (const [path, a] of Object.entries(attrs)) {
-      const stats = lstatSync(join(elsewhere, path));
-      expect({ uid: stats.uid, gid: stats.gid, mode: stats.mode & 0o7777 }, path).toEqual({
-        uid: a.uid,
-        gid: a.gid,
-        mode: a.mode & 0o777,
-      });
+      for (const dir of [elsewhere, synced]) {
+        const stats = lstatSync(join(dir, path));
+        expect({ uid: stats.uid, gid: stats.gid, mode: stats.mode & 0o7777 }, path).toEqual({
+          uid: a.uid,
+          gid: a.gid,
+          mode: a.mode & 0o777,
+        });
+      }
     }
   });
 });
