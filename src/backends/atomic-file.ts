@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
 import { type ByteRange, IntegrityError, type RangeSink, type UploadJournal, type WriteInfo } from "./backend.js";
+import { checkExpectedHash } from "./bodies.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
@@ -148,10 +149,8 @@ export async function writeTempFileInRanges(
       },
     });
     const written = await hash.finish();
-    if (info.expectedSha256 && written.sha256 !== info.expectedSha256) {
-      const detail = `expected ${info.expectedSha256}, the bytes received hash to ${written.sha256}`;
-      throw new IntegrityError(target.location, target.key, detail);
-    }
+    // Checked here too, not only before the rename: a resumable temp file that fails it is dropped.
+    checkExpectedHash(target.location, target.key, info, written.sha256);
     return written;
   } catch (err) {
     if (!resume || err instanceof IntegrityError) {

@@ -233,10 +233,9 @@ export class PosixBackend implements Backend {
     const now = await lstat(path).catch(() => undefined);
     const same =
       now !== undefined &&
-      now.ino === opened.ino &&
+      versionTag(now) === versionTag(opened) &&
       now.size === opened.size &&
-      now.mtimeMs === opened.mtimeMs &&
-      now.ctimeMs === opened.ctimeMs;
+      now.mtimeMs === opened.mtimeMs;
     return same ? undefined : new TransientError(this.url, `${JSON.stringify(key)}: changed while it was being read`);
   }
 
@@ -280,11 +279,14 @@ export class PosixBackend implements Backend {
       await copyFile(this.fsPath(from), temp);
       await applyAttributes(temp, { ...source.attributes, mtimeUs: source.modifiedUs }, TRUST_NOTHING);
       await rename(temp, this.fsPath(to));
-      return { ...source, key: to };
     } catch (err) {
       await rm(temp, { force: true });
       throw fsError(this.url, to, err);
     }
+    // The copy's own inode and ctime, not the source's.
+    const copied = await this.stat(to);
+    if (!copied) throw fsError(this.url, to, Object.assign(new Error("not found"), { code: "ENOENT" }));
+    return copied;
   }
 
   async delete(keys: string[]): Promise<void> {
@@ -413,12 +415,22 @@ async function giveTo(path: string | Buffer, owner: Owner): Promise<boolean> {
   }
 }
 
+/**
+ * A file's version as reads compare it (a ranged copy's reads, a resumed copy): the inode and
+ * ctime change on a rewrite or a replacement even when `touch -d`, `cp -p` or `rsync -t` put the
+ * size and mtime back.
+ */
+function versionTag(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}:${stats.ctimeMs}`;
+}
+
 function infoFromStats(key: string, stats: Stats): ObjectInfo {
   const mtimeUs = Math.round(stats.mtimeMs * 1000);
   return {
     key,
     size: stats.size,
     modifiedUs: mtimeUs,
+    etag: versionTag(stats),
     storageClass: "POSIX",
     attributes: { mtimeUs, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid },
   };

@@ -50,7 +50,8 @@ export function registerRestore(program: Command, run: Runner): void {
   program
     .command("restore")
     .description(
-      "bring files back from a replica, with mtime and mode, to where they were or into --to DIR; " +
+      "bring files back from a replica, with owner (as root), mode and times, to where they were or into --to DIR " +
+        "(a file already holding the version is left alone); " +
         "archived replicas are thawed first. Without <ref>, finishes the restores whose thaw is done",
     )
     .argument("[ref]", "LOCATION:path-or-glob (a directory restores its subtree), or an absolute path")

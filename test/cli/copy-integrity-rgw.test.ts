@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
+import { agedTree, CONTENT, RELEASE_OLD } from "../policy/apply-workspace.js";
 import { sha256Hex } from "../support/bytes.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { corruptObject } from "../support/damage.js";
@@ -67,17 +68,8 @@ async function objectHash(key: string): Promise<string | undefined> {
 
 describe("with Ceph RGW, a failed hash check leaves what was there (defect 6)", () => {
   it("a restore from a damaged object leaves the stub in place", async () => {
-    const { tree, key, run } = project([
-      "policies:",
-      "  - name: release-old",
-      "    from: [scratch]",
-      '    match: { path: ["old/**"] }',
-      "    place: [{ to: archive }]",
-      "    then: release",
-    ]);
-    writeTree(tree, { "old/a.dat": "alpha ".repeat(3000) });
-    const aged = Date.now() / 1000 - 40 * 86_400;
-    utimesSync(join(tree, "old/a.dat"), aged, aged);
+    const { tree, key, run } = project(["policies:", RELEASE_OLD]);
+    agedTree(tree, CONTENT, 40);
     ok(await run("scan", "scratch"));
     ok(await run("apply"));
     ok(await run("apply"));

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local.js";
 import { openCatalog } from "../../src/catalog/db.js";
+import { agedTree, CONTENT, RELEASE_OLD } from "../policy/apply-workspace.js";
 import { sha256Hex } from "../support/bytes.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
@@ -27,8 +28,6 @@ import { keepRewriting } from "../support/writers.js";
  * once its hash matched, a source that changes while read is never recorded, and a restore gives
  * back owners, modes and times and leaves a file that is already right alone.
  */
-
-const DAY_S = 86_400;
 
 /** A work dir with `scratch` (./tree), `archive` (the embedded store) and any extra YAML. */
 function project(extra: string[] = []) {
@@ -85,17 +84,8 @@ async function storedHash(store: string, key: string): Promise<string | undefine
 
 describe("a failed hash check leaves what was there (defect 6)", () => {
   it("a restore from a damaged copy leaves the stub in place, and the next scan still knows the file", async () => {
-    const { tree, store, run } = project([
-      "policies:",
-      "  - name: release-old",
-      "    from: [scratch]",
-      '    match: { path: ["old/**"] }',
-      "    place: [{ to: archive }]",
-      "    then: release",
-    ]);
-    writeTree(tree, { "old/a.dat": "alpha ".repeat(3000), "old/b.dat": "bravo ".repeat(2000) });
-    const aged = Date.now() / 1000 - 40 * DAY_S;
-    for (const path of ["old/a.dat", "old/b.dat"]) utimesSync(join(tree, path), aged, aged);
+    const { tree, store, run } = project(["policies:", RELEASE_OLD]);
+    agedTree(tree, CONTENT, 40);
     // The first run copies, the second releases what the first copied.
     ok(await run("scan", "scratch"));
     ok(await run("apply"));
@@ -115,7 +105,7 @@ describe("a failed hash check leaves what was there (defect 6)", () => {
     expect(JSON.parse(ok(scan).stdout).scan).toMatchObject({ deletedFiles: 0, newFiles: 0, changedFiles: 0 });
     // The undamaged one still comes back.
     ok(await run("restore", "scratch:old/b.dat"));
-    expect(readFileSync(join(tree, "old/b.dat"), "utf8")).toBe("bravo ".repeat(2000));
+    expect(readFileSync(join(tree, "old/b.dat"), "utf8")).toBe(CONTENT["old/b.dat"]);
   });
 
   it("a store → directory sync keeps the good copy already in the directory, byte for byte", async () => {
@@ -219,16 +209,20 @@ describe("restore gives back owners, modes and times, and leaves a right file al
     expect(keepAfter.ctimeNs).toBe(keepBefore.ctimeNs);
     expect({ uid: keepAfter.uid, gid: keepAfter.gid }).toEqual({ uid: 1234n, gid: 4321n });
 
-    // Into another directory too, whoever the files belonged to.
+    // Into another directory too, whoever the files belonged to, and by a store → directory sync.
     const elsewhere = tempDir();
+    const synced = tempDir();
     ok(await run("restore", "scratch:own", "--to", elsewhere));
+    ok(await run("sync", "archive", synced));
     for (const [path, a] of Object.entries(attrs)) {
-      const stats = lstatSync(join(elsewhere, path));
-      expect({ uid: stats.uid, gid: stats.gid, mode: stats.mode & 0o7777 }, path).toEqual({
-        uid: a.uid,
-        gid: a.gid,
-        mode: a.mode & 0o777,
-      });
+      for (const dir of [elsewhere, synced]) {
+        const stats = lstatSync(join(dir, path));
+        expect({ uid: stats.uid, gid: stats.gid, mode: stats.mode & 0o7777 }, path).toEqual({
+          uid: a.uid,
+          gid: a.gid,
+          mode: a.mode & 0o777,
+        });
+      }
     }
   });
 });
