@@ -4,7 +4,7 @@ import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
-import { type ByteRange, IntegrityError, type RangedWriteInfo, type RangeSink, type UploadJournal } from "./backend.js";
+import { type ByteRange, IntegrityError, type RangeSink, type UploadJournal, type WriteInfo } from "./backend.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
@@ -76,7 +76,7 @@ export interface ResumableTemp {
  * of the backend's temp names (the journal is read from the catalog).
  */
 export async function resumableTemp(
-  info: RangedWriteInfo,
+  info: WriteInfo,
   pathOf: (name: string) => string | Buffer | undefined,
   freshName: string,
 ): Promise<ResumableTemp | undefined> {
@@ -125,7 +125,7 @@ function rangeNumbered(number: number, rangeSize: number, size: number): ByteRan
  */
 export async function writeTempFileInRanges(
   tempPath: string | Buffer,
-  info: RangedWriteInfo,
+  info: WriteInfo,
   fill: (sink: RangeSink) => Promise<void>,
   target: { location: string; key: string },
   resume?: ResumableTemp,

@@ -34,6 +34,7 @@ import {
   UnreachableError,
   type WriteInfo,
 } from "./backend.js";
+import { checkExpectedHash } from "./bodies.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import type { ParsedLocation } from "./registry.js";
 
@@ -182,6 +183,8 @@ export class AzureBackend implements Backend {
         info.size <= blockSize
           ? await this.uploadWhole(body, info, blockSize)
           : await this.uploadBlocks(blob, body, info, blockSize);
+      // Staged blocks are invisible until committed (Azure drops uncommitted ones in a week).
+      checkExpectedHash(this.url, key, info, upload.sha256);
       const response = await this.commit(blob, upload, info, tier, tags);
       const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? upload.sha256 };
       return {

@@ -22,9 +22,10 @@ export interface Backend {
   /** Throws NeedsRestoreError for an archived object that has not been thawed. */
   read(key: string, range?: ByteRange): Promise<ObjectReader>;
   /**
-   * Stores `body` under `key`. The object becomes visible only once it is whole: a write that
-   * fails or is killed leaves the previous object (or none) in place. The returned info holds
-   * the SHA-256 of the bytes as the backend stored them, so the caller can check it.
+   * Stores `body` under `key`. The object becomes visible only once it is whole and, with
+   * `info.expectedSha256`, only once its bytes hash to that: a write that fails, is killed or
+   * brings other bytes (IntegrityError) leaves the previous object (or none) exactly as it was.
+   * The returned info holds the SHA-256 of the bytes as the backend stored them.
    */
   write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo>;
   /**
@@ -36,10 +37,10 @@ export interface Backend {
   /**
    * Optional, for targets that store into a local file (POSIX, the embedded store): stores an
    * object whose bytes `fill` places by offset, several ranges at once and in any order. Like
-   * write(), it becomes visible only once whole, and it answers the SHA-256 of the bytes stored;
-   * with `expectedSha256`, other bytes are refused (IntegrityError) before they become visible.
+   * write(), it becomes visible only once whole and checked, and it answers the SHA-256 of the
+   * bytes stored.
    */
-  writeRanges?(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo>;
+  writeRanges?(key: string, info: WriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo>;
   /** Server-side copy where the backend can; also how a storage class changes in place. */
   copy(from: string, to: string, opts?: CopyOptions): Promise<ObjectInfo>;
   /** Deletes in batches; a key that is already gone is not an error. */
@@ -68,6 +69,8 @@ export interface Capabilities {
 /** What a file was at its source; object stores keep it as metadata, POSIX applies it. */
 export interface FileAttributes {
   mtimeUs: number;
+  /** Given back by a restore (from the catalog); a write without it sets atime to the mtime. */
+  atimeUs?: number;
   mode?: number;
   uid?: number;
   gid?: number;
@@ -106,10 +109,11 @@ export interface WriteInfo {
   journal?: UploadJournal;
   /** Parts (blocks) of this write in flight at once; default: the location's own setting. */
   streams?: number;
-}
-
-export interface RangedWriteInfo extends WriteInfo {
-  /** The SHA-256 the bytes must have; a ranged write that stores others fails and leaves nothing. */
+  /**
+   * The SHA-256 the bytes must have. Each backend checks it before its commit point (rename,
+   * PUT, CompleteMultipartUpload, block list, final chunk): a mismatch throws IntegrityError and
+   * nothing becomes visible, so a damaged source never replaces a good copy.
+   */
   expectedSha256?: string;
   /**
    * With `journal`: the size of the ranges (all but the last) and the version of the source

@@ -1,6 +1,18 @@
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { Transform, type TransformCallback } from "node:stream";
-import { BackendError } from "./backend.js";
+import { BackendError, IntegrityError, type WriteInfo } from "./backend.js";
+
+/**
+ * Refuses bytes whose SHA-256 is not the one the write expects. Every backend calls it before its
+ * commit point (rename, PUT, completion, block list, final chunk), so the previous object or file
+ * stays exactly as it was.
+ */
+export function checkExpectedHash(location: string, key: string, info: WriteInfo, sha256: string): void {
+  if (info.expectedSha256 === undefined || sha256 === info.expectedSha256) return;
+  const detail = `expected ${info.expectedSha256}, the bytes received hash to ${sha256}`;
+  throw new IntegrityError(location, key, detail);
+}
 
 /** The one message for a body that is not the size its write announced. */
 export function sizeError(location: string, key: string, expected: number, received: number | "more"): BackendError {
@@ -49,5 +61,47 @@ export class ExactSize extends Transform {
 
   override _flush(callback: TransformCallback): void {
     callback(this.seen === this.expected ? null : this.fail(this.seen));
+  }
+}
+
+/**
+ * Passes a streamed body through while hashing it, and fails it before its end reaches the
+ * upload when it is not the announced size or not the expected SHA-256: for uploads that commit
+ * with their last bytes (GCS resumable sessions), so the previous object stays.
+ */
+export class CheckedBody extends ExactSize {
+  private readonly hash = createHash("sha256");
+  private sha256: string | undefined;
+
+  constructor(
+    private readonly location: string,
+    private readonly key: string,
+    private readonly info: WriteInfo,
+  ) {
+    super(info.size, (received) => sizeError(location, key, info.size, received));
+  }
+
+  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    super._transform(chunk, encoding, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    super._flush((sizeProblem) => {
+      if (sizeProblem) return callback(sizeProblem);
+      this.sha256 = this.hash.digest("hex");
+      try {
+        checkExpectedHash(this.location, this.key, this.info, this.sha256);
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    });
+  }
+
+  /** The body's SHA-256, once it has passed whole. */
+  digest(): string {
+    if (this.sha256 === undefined) throw new Error("the body has not ended");
+    return this.sha256;
   }
 }

@@ -10,7 +10,6 @@ import {
   Storage,
   type StorageOptions,
 } from "@google-cloud/storage";
-import { HashingStream } from "../codec/hash.js";
 import type { GcsOptions } from "../config/schema.js";
 import {
   AccessDeniedError,
@@ -30,7 +29,7 @@ import {
   UnreachableError,
   type WriteInfo,
 } from "./backend.js";
-import { ExactSize, readExactly, sizeError } from "./bodies.js";
+import { CheckedBody, checkExpectedHash, readExactly, sizeError } from "./bodies.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import type { ParsedLocation } from "./registry.js";
 
@@ -187,6 +186,7 @@ export class GcsBackend implements Backend {
     storageClass: string | undefined,
   ): Promise<ObjectInfo> {
     const { data, sha256 } = await this.readExactly(key, body, info.size);
+    checkExpectedHash(this.url, key, info, sha256);
     const crc32c = new CRC32C();
     crc32c.update(data);
     const resource: FileMetadata = {
@@ -201,7 +201,7 @@ export class GcsBackend implements Backend {
   /**
    * A large body streams up a resumable session, chunk by chunk, hashed on the way. GCS commits
    * the object only with the final chunk, which is sent only once the body has ended at exactly
-   * the announced size, so a failed write leaves the previous object in place. The library
+   * the announced size and SHA-256, so a failed write leaves the previous object in place. The library
    * checks the CRC32C it computed against the stored object (and deletes a mismatch). The
    * SHA-256 is known only at the end: it is added to the metadata of that generation.
    */
@@ -212,16 +212,15 @@ export class GcsBackend implements Backend {
     info: WriteInfo,
     storageClass: string | undefined,
   ): Promise<ObjectInfo> {
-    const hashing = new HashingStream();
-    const exact = new ExactSize(info.size, (received) => sizeError(this.url, key, info.size, received));
+    const checked = new CheckedBody(this.url, key, info);
     const upload = file.createWriteStream({
       resumable: true,
       chunkSize: CHUNK_SIZE,
       metadata: uploadResource(info, storageClass, info.attributes.sha256),
       validation: "crc32c",
     });
-    await this.attempt(key, () => pipeline(body, hashing, exact, upload));
-    const { sha256 } = hashing.digest();
+    await this.attempt(key, () => pipeline(body, checked, upload));
+    const sha256 = checked.digest();
     let stored = file.metadata;
     if (!info.attributes.sha256 && stored.generation !== undefined) {
       const attributes = attributesToMetadata({ ...info.attributes, sha256 });

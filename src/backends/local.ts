@@ -20,13 +20,13 @@ import type {
   CopyOptions,
   ObjectInfo,
   ObjectReader,
-  RangedWriteInfo,
   RangeSink,
   RestoreOptions,
   RestoreStatus,
   WriteInfo,
 } from "./backend.js";
 import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
+import { checkExpectedHash } from "./bodies.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
@@ -176,7 +176,7 @@ export class LocalStoreBackend implements Backend {
   }
 
   /** Ranges land by offset in a new blob, which becomes the object only once whole and checked. */
-  async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
+  async writeRanges(key: string, info: WriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
     this.checkKey(key);
     this.index(true);
     const resume = await resumableTemp(info, (name) => this.resumablePath(name), `${RESUMABLE}${randomUUID()}`);
@@ -195,7 +195,10 @@ export class LocalStoreBackend implements Backend {
     return new RegExp(`^${RESUMABLE}[0-9a-f-]{36}$`).test(name) ? join(this.dir, "blobs", "tmp", name) : undefined;
   }
 
-  /** Fills a new blob in the temp directory, moves it into place and points the key at it. */
+  /**
+   * Fills a new blob in the temp directory, checks its hash, moves it into place and points the
+   * key at it: until that last step the key still names its previous blob, untouched.
+   */
   private async store(
     key: string,
     info: WriteInfo,
@@ -210,6 +213,7 @@ export class LocalStoreBackend implements Backend {
     const temp = resume?.path ?? join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
     try {
       const written = await fillTemp(temp);
+      checkExpectedHash(this.url, key, info, written.sha256);
       await this.ensureBlobDir(blob);
       this.unsettle([blob]);
       await rename(temp, this.blobPath(blob));

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants, type Dirent, type Stats } from "node:fs";
 import {
   chmod,
+  chown,
   copyFile,
   type FileHandle,
   lstat,
@@ -14,7 +15,7 @@ import {
   stat,
   utimes,
 } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { pipeline, type Readable, Transform, type TransformCallback } from "node:stream";
 import {
   type ResumableTemp,
   resumableTemp,
@@ -27,14 +28,15 @@ import type {
   Backend,
   ByteRange,
   Capabilities,
+  FileAttributes,
   ObjectInfo,
   ObjectReader,
-  RangedWriteInfo,
   RangeSink,
   RestoreStatus,
   WriteInfo,
 } from "./backend.js";
-import { InvalidRequestError } from "./backend.js";
+import { InvalidRequestError, TransientError } from "./backend.js";
+import { checkExpectedHash } from "./bodies.js";
 import { fsError } from "./fs-errors.js";
 import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
 import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "./writers.js";
@@ -165,15 +167,37 @@ export class PosixBackend implements Backend {
     return stats.isFile() ? infoFromStats(key, stats) : undefined;
   }
 
+  /**
+   * Streams a file (or a range of it) that must hold still while it is read: after the last byte
+   * the file at this path is compared with what was opened (inode, size, mtime, ctime), and a
+   * change fails the stream with a TransientError before the target can commit, so the copy is
+   * tried again and a file that keeps changing is reported, never recorded torn.
+   */
   async read(key: string, range?: ByteRange): Promise<ObjectReader> {
+    const path = this.fsPath(key);
     try {
-      const handle = await openWithoutAtime(this.fsPath(key));
+      const handle = await openWithoutAtime(path);
       const stats = await handle.stat();
-      const body: Readable = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+      const file = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+      const body = new HeldStill(() => this.changedSince(key, path, stats));
+      // A failure of either side, or the reader letting go of the body, closes the file.
+      pipeline(file, body, () => undefined);
       return { info: infoFromStats(key, stats), body };
     } catch (err) {
       throw fsError(this.url, key, err);
     }
+  }
+
+  /** The error to fail a read with when the file at `path` is no longer the one opened. */
+  private async changedSince(key: string, path: string | Buffer, opened: Stats): Promise<Error | undefined> {
+    const now = await lstat(path).catch(() => undefined);
+    const same =
+      now !== undefined &&
+      now.ino === opened.ino &&
+      now.size === opened.size &&
+      now.mtimeMs === opened.mtimeMs &&
+      now.ctimeMs === opened.ctimeMs;
+    return same ? undefined : new TransientError(this.url, `${JSON.stringify(key)}: changed while it was being read`);
   }
 
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
@@ -181,7 +205,7 @@ export class PosixBackend implements Backend {
   }
 
   /** Ranges land by offset in the temp file, which is renamed into place only once whole and checked. */
-  async writeRanges(key: string, info: RangedWriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
+  async writeRanges(key: string, info: WriteInfo, fill: (sink: RangeSink) => Promise<void>): Promise<ObjectInfo> {
     await this.prepareParent(key);
     const fresh = `${PARTIAL_PREFIX}${RESUMABLE}${randomBytes(8).toString("hex")}`;
     const resume = await resumableTemp(info, (name) => this.resumablePath(key, name), fresh);
@@ -214,7 +238,7 @@ export class PosixBackend implements Backend {
     try {
       await this.prepareParent(to);
       await copyFile(this.fsPath(from), temp);
-      await applyAttributes(temp, source.attributes?.mode, source.modifiedUs);
+      await applyAttributes(temp, { ...source.attributes, mtimeUs: source.modifiedUs });
       await rename(temp, this.fsPath(to));
       return { ...source, key: to };
     } catch (err) {
@@ -239,7 +263,10 @@ export class PosixBackend implements Backend {
 
   async close(): Promise<void> {}
 
-  /** Fills a temp file beside the target, gives it the file's mode and mtime, and renames it into place. */
+  /**
+   * Fills a temp file beside the target, checks its hash, gives it the file's owner, mode and
+   * times, and renames it into place: nothing else is ever visible at the target's name.
+   */
   private async place(
     key: string,
     info: WriteInfo,
@@ -251,7 +278,8 @@ export class PosixBackend implements Backend {
     try {
       await this.prepareParent(key);
       const written = await fillTemp(temp);
-      await applyAttributes(temp, info.attributes.mode, info.attributes.mtimeUs);
+      checkExpectedHash(this.url, key, info, written.sha256);
+      await applyAttributes(temp, info.attributes);
       await rename(temp, target);
       await resume?.journal.clear();
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
@@ -291,17 +319,47 @@ export class PosixBackend implements Backend {
   }
 }
 
+/** Passes a file's bytes through and, at their end, fails if the file changed meanwhile. */
+class HeldStill extends Transform {
+  constructor(private readonly changed: () => Promise<Error | undefined>) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.changed().then((error) => callback(error ?? null), callback);
+  }
+}
+
 function parentKey(key: string): string {
   const slash = key.lastIndexOf("/");
   return slash < 0 ? "" : key.slice(0, slash);
 }
 
-async function applyAttributes(path: string | Buffer, mode: number | undefined, mtimeUs: number) {
-  if (mode !== undefined) await chmod(path, mode & 0o7777);
-  // libuv turns the double into a timespec and truncates it to whole microseconds; the double
-  // is only good to a fraction of a microsecond, so aim at the middle of the intended one.
-  const seconds = (mtimeUs + 0.5) / 1e6;
-  await utimes(path, seconds, seconds);
+/** Whether this process may give files to other owners (root, or CAP_CHOWN as root has it). */
+const MAY_CHOWN = process.getuid?.() === 0;
+
+/**
+ * Gives a file its owner and group (when running as root: anyone else may only keep their own),
+ * its mode and its times. Owner first: chown clears setuid and setgid, and those are never given
+ * back anyway, nor sticky: a restored file must not gain powers from what an object says.
+ */
+async function applyAttributes(path: string | Buffer, attributes: FileAttributes) {
+  const { uid, gid, mode, mtimeUs, atimeUs } = attributes;
+  if (MAY_CHOWN && (uid !== undefined || gid !== undefined)) await chown(path, uid ?? -1, gid ?? -1);
+  if (mode !== undefined) await chmod(path, mode & 0o777);
+  await utimes(path, timespec(atimeUs ?? mtimeUs), timespec(mtimeUs));
+}
+
+/**
+ * libuv turns the double into a timespec and truncates it to whole microseconds; the double is
+ * only good to a fraction of a microsecond, so aim at the middle of the intended one.
+ */
+function timespec(us: number): number {
+  return (us + 0.5) / 1e6;
 }
 
 function infoFromStats(key: string, stats: Stats): ObjectInfo {

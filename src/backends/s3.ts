@@ -35,6 +35,7 @@ import {
   type ByteRange,
   type Capabilities,
   type CopyOptions,
+  IntegrityError,
   InvalidRequestError,
   type JournaledUpload,
   NeedsRestoreError,
@@ -48,7 +49,7 @@ import {
   type UploadedPart,
   type WriteInfo,
 } from "./backend.js";
-import { ExactSize, readExactly, sizeError } from "./bodies.js";
+import { checkExpectedHash, ExactSize, readExactly, sizeError } from "./bodies.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
 import type { CloudLocation } from "./registry.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
@@ -183,12 +184,14 @@ export class S3Backend implements Backend {
   }
 
   /**
-   * A body under one part is buffered anyway, so it is hashed before it is sent: the SHA-256
-   * goes into the metadata and the MD5 into Content-MD5, which the server checks on arrival.
+   * A body under one part is buffered anyway, so it is hashed before it is sent (and refused
+   * unsent when it is not the SHA-256 expected): the SHA-256 goes into the metadata and the MD5
+   * into Content-MD5, which the server checks on arrival.
    */
   private async writeWhole(key: string, body: Readable, info: WriteInfo, storageClass: StorageClass) {
     const data = await readExactly(body, info.size, (received) => sizeError(this.url, key, info.size, received));
     const sha256 = createHash("sha256").update(data).digest("hex");
+    checkExpectedHash(this.url, key, info, sha256);
     const md5 = createHash("md5").update(data);
     const attributes = { ...info.attributes, sha256 };
     const put = await this.attempt(key, () =>
@@ -228,7 +231,8 @@ export class S3Backend implements Backend {
    * the `strata-sha256` tag. With a journal, acknowledged parts are recorded as they complete
    * and a later write of the same source version skips the parts whose bytes still read the
    * same (the prefix is read again for the hashes, not sent again); a failed upload is then
-   * left for that write to resume. Without one, a failed upload is aborted.
+   * left for that write to resume. Without one, a failed upload is aborted, as is one whose
+   * bytes are not the SHA-256 expected: it is never completed, so the previous object stays.
    */
   private async writeInParts(
     key: string,
@@ -244,10 +248,14 @@ export class S3Backend implements Backend {
     let sent: SentParts;
     try {
       sent = await this.sendParts(key, body.pipe(exact), upload, info);
+      checkExpectedHash(this.url, key, info, sent.sha256);
       await this.completeUpload(key, upload.uploadId, sent.parts, sent.etag);
     } catch (err) {
       if (err instanceof UploadGoneError) await info.journal?.clear();
-      else if (!info.journal) await this.abortUpload(key, upload.uploadId).catch(() => undefined);
+      else if (err instanceof IntegrityError || !info.journal) {
+        await this.abortUpload(key, upload.uploadId).catch(() => undefined);
+        await info.journal?.clear();
+      }
       throw err;
     }
     await info.journal?.clear();
@@ -529,7 +537,7 @@ export class S3Backend implements Backend {
     const etag = head.ETag?.replaceAll('"', "");
     if (!etag || !/^[0-9a-f]{32}(-\d+)?$/.test(etag) || head.ServerSideEncryption === "aws:kms") return;
     if (etag !== expected) {
-      await this.delete([key]);
+      // Not deleted: a check that fails must never remove what is at a key.
       throw new BackendError(
         `${JSON.stringify(key)}: stored ETag ${etag} does not match the bytes sent (${expected})`,
         this.url,

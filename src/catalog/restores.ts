@@ -87,7 +87,11 @@ function pendingQuery({ db }: CatalogDb) {
       "f.path",
       "f.size",
       "f.mtime_us",
+      "f.atime_us",
       "f.mode",
+      "f.uid",
+      "f.gid",
+      "f.hash as file_hash",
       "f.state as file_state",
       "fl.name as file_location",
     ])

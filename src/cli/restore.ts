@@ -81,6 +81,8 @@ function copyWrapper(ctx: Context, opts: RestoreOptions): CopyWrapper {
 
 interface Tally {
   restored: { files: number; bytes: number };
+  /** Files whose place already held the version: left alone. */
+  inPlace: number;
   /** Files restored per replica location. */
   sources: Record<string, number>;
   thawRequested: Thaw[];
@@ -100,6 +102,7 @@ interface Thaw {
 function newTally(): Tally {
   return {
     restored: { files: 0, bytes: 0 },
+    inPlace: 0,
     sources: {},
     thawRequested: [],
     stillThawing: [],
@@ -200,6 +203,10 @@ function count(ctx: Context, tally: Tally, path: string, outcome: FileOutcome): 
       tally.sources[outcome.from] = (tally.sources[outcome.from] ?? 0) + 1;
       ctx.out.detail(`restored ${shown} from ${outcome.from}`);
       return;
+    case "in-place":
+      tally.inPlace += 1;
+      ctx.out.detail(`already in place: ${shown}`);
+      return;
     case "thawing": {
       const thaw = { path, from: outcome.from, tier: outcome.tier, expectedAt: isoOrNull(outcome.expectedAt) };
       if (outcome.requested) tally.thawRequested.push(thaw);
@@ -226,6 +233,7 @@ function merge(tally: Tally, report: PendingReport): void {
     tally.restored.bytes += r.bytes;
     tally.sources[r.from] = (tally.sources[r.from] ?? 0) + 1;
   }
+  tally.inPlace += report.inPlace.length;
   tally.stillThawing = report.thawing.map((t) => ({
     path: t.path,
     from: t.from,
@@ -238,11 +246,13 @@ function merge(tally: Tally, report: PendingReport): void {
 function summary(ctx: Context, tally: Tally, started: number, dryRun: boolean): number {
   const { out } = ctx;
   for (const f of tally.failures) out.warn(`not restored: ${printablePath(f.path)}: ${f.error}`);
-  const thawsOnly = tally.restored.files === 0 && tally.failures.length === 0 && tally.stillThawing.length > 0;
+  const thawsOnly =
+    tally.restored.files + tally.inPlace === 0 && tally.failures.length === 0 && tally.stillThawing.length > 0;
   if (!dryRun && !thawsOnly) {
     const { files, bytes } = tally.restored;
+    const inPlace = tally.inPlace > 0 ? `, ${tally.inPlace} already in place` : "";
     out.info(
-      `Restored ${filesAndBytes(files, bytes)}, ${tally.failures.length} failed ${rates(files, bytes, Date.now() - started)}`,
+      `Restored ${filesAndBytes(files, bytes)}${inPlace}, ${tally.failures.length} failed ${rates(files, bytes, Date.now() - started)}`,
     );
   }
   if (tally.thawRequested.length > 0) {
@@ -258,6 +268,7 @@ function summary(ctx: Context, tally: Tally, started: number, dryRun: boolean): 
   }
   out.json({
     restored: tally.restored,
+    inPlace: tally.inPlace,
     sources: tally.sources,
     thawRequested: tally.thawRequested,
     stillThawing: tally.stillThawing,

@@ -1,6 +1,6 @@
 import { lstat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Backend, RestoreStatus, RestoreTier } from "../backends/backend.js";
+import type { Backend, ObjectInfo, RestoreStatus, RestoreTier } from "../backends/backend.js";
 import { InvalidRequestError, NeedsRestoreError } from "../backends/backend.js";
 import { unsafeRelativeKey } from "../backends/keys.js";
 import { PosixBackend } from "../backends/posix.js";
@@ -29,7 +29,7 @@ import {
   restoreDelta,
 } from "../cost/index.js";
 import { classPrice } from "../cost/profile.js";
-import { type CopyRequest, copyVerified } from "../transfer/copy.js";
+import { type CopyRequest, copyVerified, hashObject } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
 import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { parseStub, STUB_MAX_BYTES } from "./stub.js";
@@ -87,6 +87,8 @@ export type ReplicaCandidate = ReplicaRow & { location_name: string };
 
 export type FileOutcome =
   | { kind: "restored"; from: string; bytes: number }
+  /** The file's place already holds this version: left alone, owner, times and inode included. */
+  | { kind: "in-place" }
   | {
       kind: "thawing";
       from: string;
@@ -261,7 +263,8 @@ async function readOrPlan(deps: RestoreDeps, req: RestoreFileRequest, sources: R
   for (const source of sources) {
     try {
       const from = { ...versionOf(source.replica), file: req.file, source: source.location };
-      await copyInto(deps, from, req.target, req.wrapCopy);
+      const done = await copyInto(deps, from, req.target, req.wrapCopy);
+      if (done === "already there") return { kind: "in-place" };
       return { kind: "restored", from: source.location.name, bytes: source.replica.size };
     } catch (err) {
       errors.push(describe(source.location.name, err));
@@ -279,10 +282,9 @@ async function requestThaw(
   const tier = choice.tier.tier;
   let status: RestoreStatus;
   try {
-    // A thaw whose copy could not be written back is not worth paying for.
-    if (req.target.dir === null) {
-      await checkReplaceable(req.target.backend, { ...versionOf(replica), file: req.file, source: location });
-    }
+    // A thaw whose copy could not be written back, or is there already, is not worth paying for.
+    const from = { ...versionOf(replica), file: req.file, source: location };
+    if (await alreadyThere(deps, from, req.target)) return { kind: "in-place" };
     status = (
       await withRetry(deps.retryPolicy, () => location.backend.restore(replica.key, { days: req.thaw.days, tier }))
     ).value;
@@ -309,7 +311,7 @@ function expected(status: RestoreStatus, latencyMs: number | undefined): number 
 }
 
 interface CopySource {
-  file: Pick<FileRow, "id" | "path" | "mode" | "state">;
+  file: Pick<FileRow, "id" | "path" | "state" | "size" | "mtime_us" | "atime_us" | "mode" | "uid" | "gid" | "hash">;
   source: RestoreLocation;
   key: string;
   hash: string;
@@ -323,45 +325,83 @@ function versionOf(replica: ReplicaCandidate) {
 }
 
 /**
- * Copies one replica to the target, verified by its hash, written atomically with its mtime and
- * mode. In its own place the copy replaces only a stub or that same version, never other data;
- * a released file is then present again.
+ * Copies one replica to the target, verified by its hash, written atomically with its owner
+ * (as root), mode and times. A place that already holds this version is left alone; in its own
+ * place the copy replaces only a stub, never other data. A released file is then present again.
  */
-async function copyInto(deps: RestoreDeps, from: CopySource, target: RestoreTarget, wrap = plainCopy) {
-  const inPlace = target.dir === null;
-  if (inPlace) await checkReplaceable(target.backend, from);
-  await wrap(from.size, target.backend, (extras) =>
-    withRetry(deps.retryPolicy, () =>
-      copyVerified({
-        ...extras,
-        source: from.source.backend,
-        sourceKey: from.key,
-        target: target.backend,
-        targetKey: from.file.path,
-        size: from.size,
-        attributes: { mtimeUs: from.mtimeUs, mode: from.file.mode & 0o7777 },
-        expectedHash: from.hash,
-      }),
-    ),
-  );
-  if (inPlace && from.file.state === "released" && target.backend instanceof PosixBackend) {
+async function copyInto(
+  deps: RestoreDeps,
+  from: CopySource,
+  target: RestoreTarget,
+  wrap = plainCopy,
+): Promise<"copied" | "already there"> {
+  const there = await alreadyThere(deps, from, target);
+  if (!there) {
+    const { file } = from;
+    await wrap(from.size, target.backend, (extras) =>
+      withRetry(deps.retryPolicy, () =>
+        copyVerified({
+          ...extras,
+          source: from.source.backend,
+          sourceKey: from.key,
+          target: target.backend,
+          targetKey: file.path,
+          size: from.size,
+          // What the object carries (Strata wrote the file's attributes with it) takes precedence.
+          attributes: {
+            mtimeUs: from.mtimeUs,
+            atimeUs: file.atime_us,
+            mode: file.mode & 0o7777,
+            uid: file.uid,
+            gid: file.gid,
+          },
+          expectedHash: from.hash,
+        }),
+      ),
+    );
+  }
+  if (target.dir === null && from.file.state === "released" && target.backend instanceof PosixBackend) {
     const { ino } = await lstat(target.backend.fsPath(from.file.path));
     await markRestoredInPlace(deps.catalog, from.file.id, { size: from.size, mtimeUs: from.mtimeUs, inode: ino });
   }
+  return there ? "already there" : "copied";
 }
 
-/** What is in the file's place may be replaced only when it is a Strata stub or this very version. */
-async function checkReplaceable(backend: Backend, from: CopySource): Promise<void> {
-  const existing = await backend.stat(from.file.path);
-  if (!existing) return;
-  if (existing.size === from.size && existing.modifiedUs === from.mtimeUs) return;
-  if (existing.size <= STUB_MAX_BYTES) {
-    const { body } = await backend.read(from.file.path);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    if (parseStub(Buffer.concat(chunks).toString("utf8"))) return;
+/**
+ * Whether the file's place already holds this version (then nothing is written); throws when a
+ * restore into the file's own place would overwrite other data than a Strata stub.
+ */
+async function alreadyThere(deps: RestoreDeps, from: CopySource, target: RestoreTarget): Promise<boolean> {
+  const { backend } = target;
+  const path = from.file.path;
+  const existing = (await withRetry(deps.retryPolicy, () => backend.stat(path))).value;
+  if (!existing) return false;
+  if (
+    existing.size === from.size &&
+    (unchangedSinceScan(from, existing) || (await hashObject(backend, path)) === from.hash)
+  ) {
+    return true;
   }
-  throw new OccupiedError(backend.url, from.file.path);
+  if (target.dir !== null || (existing.size <= STUB_MAX_BYTES && (await isStub(backend, path)))) return false;
+  throw new OccupiedError(backend.url, path);
+}
+
+/** The catalog saw this version present at this size and mtime, and the file still shows them. */
+function unchangedSinceScan(from: CopySource, onDisk: ObjectInfo): boolean {
+  const { file } = from;
+  return (
+    file.state === "present" &&
+    file.hash === from.hash &&
+    onDisk.size === file.size &&
+    onDisk.modifiedUs === file.mtime_us
+  );
+}
+
+async function isStub(backend: Backend, path: string): Promise<boolean> {
+  const { body } = await backend.read(path);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return parseStub(Buffer.concat(chunks).toString("utf8")) !== undefined;
 }
 
 /** The file's place holds data a restore must not overwrite. */
@@ -434,15 +474,27 @@ async function advance(
     return { kind: "failed", error: describe(from, err) };
   }
   const copy: CopySource = {
-    file: { id: pending.file_id, path: pending.path, mode: pending.mode, state: pending.file_state },
+    file: {
+      id: pending.file_id,
+      path: pending.path,
+      state: pending.file_state,
+      size: pending.size,
+      mtime_us: pending.mtime_us,
+      atime_us: pending.atime_us,
+      mode: pending.mode,
+      uid: pending.uid,
+      gid: pending.gid,
+      hash: pending.file_hash,
+    },
     source,
     key: pending.replica_key,
     hash: pending.replica_hash,
     size: pending.replica_size,
     mtimeUs: pending.source_mtime_us,
   };
+  let done: "copied" | "already there";
   try {
-    await copyInto(deps, copy, target, wrapCopy);
+    done = await copyInto(deps, copy, target, wrapCopy);
   } catch (err) {
     const error = describe(from, err);
     // A transient failure stays pending for the next run; any other ends the request.
@@ -450,11 +502,13 @@ async function advance(
     return { kind: "failed", error };
   }
   await settle(pending.replica_state);
-  return { kind: "restored", from, bytes: pending.replica_size };
+  return done === "already there" ? { kind: "in-place" } : { kind: "restored", from, bytes: pending.replica_size };
 }
 
 export interface PendingReport {
   restored: { location: string; path: string; from: string; bytes: number }[];
+  /** Files whose place held the version already: left alone, the request done. */
+  inPlace: { location: string; path: string }[];
   /** `id` is the request's, to wait for. */
   thawing: { id: number; location: string; path: string; from: string; tier: RestoreTier; expectedAt: number | null }[];
   /** `id` is the request's: one that failed transiently stays pending for a later run. */
@@ -474,7 +528,7 @@ export interface FinishOptions {
  * reports the ones still thawing.
  */
 export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptions = {}): Promise<PendingReport> {
-  const report: PendingReport = { restored: [], thawing: [], failed: [] };
+  const report: PendingReport = { restored: [], inPlace: [], thawing: [], failed: [] };
   const targets = new Map<string, RestoreTarget>();
   const targetOf = async (pending: PendingRestore): Promise<RestoreTarget> => {
     if (pending.target_dir === null) {
@@ -498,6 +552,8 @@ export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptio
     }
     if (outcome.kind === "restored") {
       report.restored.push({ location: where.location, path: where.path, from: outcome.from, bytes: outcome.bytes });
+    } else if (outcome.kind === "in-place") {
+      report.inPlace.push({ location: where.location, path: where.path });
     } else if (outcome.kind === "thawing") {
       report.thawing.push({ ...where, from: outcome.from, tier: outcome.tier, expectedAt: outcome.expectedAt });
     } else if (outcome.kind === "failed") report.failed.push({ ...where, error: outcome.error });
@@ -527,13 +583,14 @@ export async function waitForRestores(
   ids: readonly number[],
   opts: Omit<FinishOptions, "ids"> & { signal?: AbortSignal; onRound?: (report: PendingReport) => void } = {},
 ): Promise<PendingReport> {
-  const total: PendingReport = { restored: [], thawing: [], failed: [] };
+  const total: PendingReport = { restored: [], inPlace: [], thawing: [], failed: [] };
   let delay = POLL.firstMs;
   let waiting = [...ids];
   while (waiting.length > 0 && !opts.signal?.aborted) {
     const round = await finishPendingRestores(deps, { ...opts, ids: waiting });
     opts.onRound?.(round);
     total.restored.push(...round.restored);
+    total.inPlace.push(...round.inPlace);
     total.failed.push(...round.failed);
     total.thawing = round.thawing;
     const failed = new Set(round.failed.map((f) => f.id));

@@ -34,19 +34,23 @@ export interface CopyResult {
 /**
  * Copies one file or object, reading the source once. The target hashes the very bytes it
  * consumed and stored (and the clouds have their servers check them: Content-MD5, ETags, block
- * MD5s, CRC32C); that hash must match the catalog's when it has one, otherwise the copy is
- * deleted and the error reported. Only a copy that passed is returned. A large object bound
- * for a file (POSIX, the embedded store) comes down in ranges read in parallel.
+ * MD5s, CRC32C) and, when the hash to expect is known, refuses other bytes before they become
+ * visible, leaving what was at the target exactly as it was. Only a copy that passed is
+ * returned. A large object bound for a file (POSIX, the embedded store) comes down in ranges
+ * read in parallel.
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const ranged = planRanges(req.target, req.size, req.streams);
   const { body, info } = await req.source.read(req.sourceKey, ranged?.ranges[0]);
-  // An object's own metadata knows its file's mtime and mode; a listing (S3's) may not.
+  // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not.
   const carried = info.attributes;
   const attributes = carried
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
     : req.attributes;
-  if (ranged) return accepted(req, await copyInRanges({ ...req, ...ranged, attributes, first: { body, info } }));
+  // The catalog's hash, else the one Strata stored with the object: damage since is caught too.
+  const expectedHash = req.expectedHash ?? carried?.sha256;
+  const checked = { ...req, attributes, ...(expectedHash ? { expectedHash } : {}) };
+  if (ranged) return accepted(checked, await copyInRanges({ ...checked, ...ranged, first: { body, info } }));
   const metered = new MeteredStream({
     ...(req.bandwidth ? { bucket: req.bandwidth } : {}),
     ...(req.onBytes ? { onBytes: req.onBytes } : {}),
@@ -60,25 +64,26 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
       ...(req.tags ? { tags: req.tags } : {}),
       ...(req.journal ? { journal: req.journal } : {}),
       ...(req.streams ? { streams: req.streams } : {}),
+      ...(expectedHash ? { expectedSha256: expectedHash } : {}),
     })
     .catch((err: unknown) => {
       // A write that gave up may have left the source half read: close it now, not at GC.
       body.destroy();
       throw err;
     });
-  return accepted(req, stored);
+  return accepted(checked, stored);
 }
 
-/** The copy stands if the target reported a hash and it is the one expected; else it is deleted. */
-async function accepted(req: CopyRequest, stored: ObjectInfo): Promise<CopyResult> {
-  const problem = !stored.sha256
-    ? "the target reported no checksum"
-    : req.expectedHash && req.expectedHash !== stored.sha256
-      ? `catalog expects ${req.expectedHash}, the source now reads ${stored.sha256}`
-      : undefined;
-  if (problem || !stored.sha256) {
-    await req.target.delete([req.targetKey]).catch(() => undefined);
-    throw new IntegrityError(req.target.url, req.targetKey, problem ?? "no checksum");
+/**
+ * The copy counts only if the target reported the hash expected. The target checked it before
+ * its commit point; this is the caller's own look at the answer, and it deletes nothing: what is
+ * at the key may be the only good copy of something.
+ */
+function accepted(req: CopyRequest, stored: ObjectInfo): CopyResult {
+  if (!stored.sha256) throw new IntegrityError(req.target.url, req.targetKey, "the target reported no checksum");
+  if (req.expectedHash && req.expectedHash !== stored.sha256) {
+    const detail = `expected ${req.expectedHash}, the target stored ${stored.sha256}`;
+    throw new IntegrityError(req.target.url, req.targetKey, detail);
   }
   return { sha256: stored.sha256, size: stored.size, stored };
 }

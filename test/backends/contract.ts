@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   type Backend,
   type BackendError,
+  IntegrityError,
   InvalidRequestError,
   NeedsRestoreError,
   NotFoundError,
@@ -226,6 +227,33 @@ export function backendContract(subject: ContractSubject): void {
       expect(await keysOf(b)).toEqual(["precious"]);
       await b.close();
     });
+
+    it("refuses bytes that are not the SHA-256 expected, leaving the previous object exactly as it was", async () => {
+      const b = await subject.make();
+      const good = Buffer.from("the only good copy of this file");
+      await put(b, "kept", good);
+      const before = await b.stat("kept");
+      const expectedSha256 = sha256Hex(good);
+      const refused = (attempt: Promise<unknown>) => expect(attempt).rejects.toBeInstanceOf(IntegrityError);
+      await refused(put(b, "kept", "damaged bytes of the same file", { expectedSha256 }));
+      // Large enough for parts, blocks or a resumable session wherever the backend has them.
+      const size = 20 * 1024 * 1024 + 5;
+      await refused(b.write("kept", largeBody(size).body, info(size, { expectedSha256 })));
+      await refused(put(b, "absent", "damaged", { expectedSha256 }));
+      if (b.writeRanges) {
+        const damaged = Buffer.from("damaged bytes, written by offset");
+        await refused(
+          b.writeRanges("kept", info(damaged.length, { expectedSha256 }), (sink) => sink.write(damaged, 0)),
+        );
+      }
+      expect(await get(b, "kept")).toEqual(good);
+      expect(await b.stat("kept")).toEqual(before);
+      expect(await keysOf(b)).toEqual(["kept"]);
+      const next = Buffer.from("the next version");
+      expect((await put(b, "kept", next, { expectedSha256: sha256Hex(next) })).sha256).toBe(sha256Hex(next));
+      expect(await get(b, "kept")).toEqual(next);
+      await b.close();
+    }, 120_000);
 
     it("rejects a body shorter or longer than announced", async () => {
       const b = await subject.make();

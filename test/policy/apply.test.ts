@@ -1,7 +1,6 @@
 import { chownSync, existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPlan, applyPolicies } from "../../src/policy/apply.js";
 import { NO_FILTER } from "../../src/policy/filter.js";
@@ -10,6 +9,7 @@ import { summarizePlan } from "../../src/policy/sync-plan.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
+import { corruptBlob } from "../support/damage.js";
 import { type LocalServer, listenLocally } from "../support/http-proxy.js";
 import { tempDir } from "../support/tmp.js";
 import {
@@ -42,16 +42,6 @@ function replicaStates(ws: Workspace) {
     .select(["files.path", "replicas.state"])
     .orderBy("files.path")
     .execute();
-}
-
-/** Overwrites an object's bytes in the embedded store's blob directory: same size, other content. */
-function corruptBlob(storeDir: string, key: string): void {
-  const index = new Database(join(storeDir, "index.db"), { readonly: true });
-  const { blob } = index.prepare("SELECT blob FROM objects WHERE key = ?").get(key) as { blob: string };
-  index.close();
-  const path = join(storeDir, "blobs", blob);
-  const bytes = readFileSync(path);
-  writeFileSync(path, Buffer.from(bytes.map((b) => b ^ 0xff)));
 }
 
 describe.each(CATALOG_KINDS)("apply on the embedded store (%s catalog)", (kind) => {

@@ -29,8 +29,8 @@ import {
   type ByteRange,
   IntegrityError,
   type ObjectReader,
-  type RangedWriteInfo,
   type RangeSink,
+  type WriteInfo,
 } from "../../src/backends/backend.js";
 import { LocalStoreBackend } from "../../src/backends/local.js";
 import { PosixBackend } from "../../src/backends/posix.js";
@@ -190,7 +190,7 @@ describe.each([
   it("refuses missing, repeated or unexpected bytes, leaving the previous object and no temp file", async () => {
     const { backend, temps } = await make();
     await backend.write("k", Readable.from([Buffer.from("previous")]), info(8));
-    const attempts: [string, RangedWriteInfo, (sink: RangeSink) => Promise<void>][] = [
+    const attempts: [string, WriteInfo, (sink: RangeSink) => Promise<void>][] = [
       ["a piece missing", info(data.length), (sink) => backwards(sink, 1_000_000)],
       ["a piece twice", info(data.length), (sink) => backwards(sink).then(() => sink.write(data.subarray(5, 9), 5))],
       ["past the end", info(data.length), (sink) => sink.write(Buffer.from("x"), data.length)],
@@ -372,15 +372,18 @@ describe("ranged download from Ceph RGW", () => {
   it("strata sync from the bucket to a directory reads in ranges: --streams 3, and more by default", async () => {
     const work = tempDir();
     writeConfig(work, "data");
-    for (const [dir, flags, inFlight] of [
-      ["three", ["--streams", "3"], 3],
-      ["auto", [], 8],
+    // The cap is exact; how close a busy machine comes to it is not, so the floor shows only
+    // that ranges overlapped (and, for auto, that more than three did).
+    for (const [dir, flags, floor, cap] of [
+      ["three", ["--streams", "3"], 2, 3],
+      ["auto", [], 4, 8],
     ] as const) {
       proxy.reset();
       const result = await strata(["sync", "bucket", join(work, dir), ...flags], { cwd: work });
       expect(result.code, result.stderr).toBe(0);
       expect(proxy.ranged).toHaveLength(RANGES);
-      expect(proxy.maxInFlight).toBe(inFlight);
+      expect(proxy.maxInFlight).toBeLessThanOrEqual(cap);
+      expect(proxy.maxInFlight).toBeGreaterThanOrEqual(floor);
       expect(await fileSha256(join(work, dir, "big.bin"))).toBe(expected);
     }
   }, 120_000);
