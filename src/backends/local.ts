@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
 import {
+  afterFailedWrite,
   type ResumableTemp,
   resumableTemp,
   tempFileBuffer,
@@ -180,8 +181,7 @@ export class LocalStoreBackend implements Backend {
     this.checkKey(key);
     this.index(true);
     const resume = await resumableTemp(info, (name) => this.resumablePath(name), `${RESUMABLE}${randomUUID()}`);
-    const target = { location: this.url, key };
-    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, resume), resume);
   }
 
   /** A resumable write left for a later one that will not come (its file changed or is gone). */
@@ -236,9 +236,7 @@ export class LocalStoreBackend implements Backend {
       await resume?.journal.clear();
       return this.toInfo(row);
     } catch (err) {
-      // A resumable temp blob stays for the next write unless its filling removed it.
-      if (!resume) await rm(temp, { force: true });
-      throw fsError(this.url, key, err);
+      throw fsError(this.url, key, await afterFailedWrite(temp, resume, err, { location: this.url, key }));
     }
   }
 

@@ -237,6 +237,30 @@ describe("a large copy killed mid-way into a file target", () => {
     expect(readdirSync(join(store, "blobs", "tmp"))).toEqual([]);
   }, 120_000);
 
+  it("drops a resumed partial copy that does not verify and copies the whole again, in the same run", async () => {
+    const work = tempDir();
+    const content = randomBytes(SIZE);
+    writeTree(join(work, "tree"), { "big.bin": content });
+    expect((await run(work, ["sync", "tree", "local:store"])).code).toBe(0);
+    const out = join(work, "out");
+    const args = ["sync", "local:store", "out", "--streams", "4", "--bwlimit", "24M"];
+    await killWhen(work, args, () => journaledRanges(work).length >= 2);
+    // Damage a range the journal calls whole, as a disk or another program might.
+    const [partial] = filesNamed(out, ".strata-partial-");
+    const [damaged] = journaledRanges(work);
+    const path = join(out, partial as string);
+    const bytes = readFileSync(path);
+    const at = (damaged as { start: number }).start + 100;
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
+    writeFileSync(path, bytes);
+
+    const again = await run(work, ["sync", "local:store", "out"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).result.readBytes).toBeGreaterThanOrEqual(SIZE);
+    expect(sha256(readFileSync(join(out, "big.bin")))).toBe(sha256(content));
+    expect(filesNamed(out, ".strata-partial-")).toEqual([]);
+  }, 120_000);
+
   it("drops the partial copy once its file is gone, so nothing is left to resume", async () => {
     const work = tempDir();
     writeTree(join(work, "tree"), { "big.bin": randomBytes(SIZE) });
