@@ -293,7 +293,7 @@ describe("a large copy killed mid-way into a file target", () => {
 });
 
 describe("the embedded store opened after a writer on this host died", () => {
-  it("removes the dead writer's temp blobs and the blobs it placed or freed that no key points at, nothing else", async () => {
+  it("removes the dead writer's temp blobs, the blobs no key points at (its own, and old unlisted ones), nothing else", async () => {
     const dir = join(tempDir(), "store");
     const store = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
     await store.write("kept", Readable.from([Buffer.from("kept")]), { size: 4, attributes: { mtimeUs: 1 } });
@@ -310,16 +310,26 @@ describe("the embedded store opened after a writer on this host died", () => {
     for (const path of [deadTemp, liveTemp, foreign]) writeFileSync(path, "partial");
     const index = new Database(join(dir, "index.db"));
     index.prepare("INSERT INTO unsettled_blobs VALUES (?, ?, ?)").run(orphan, hostname(), dead);
+    // And what an older Strata left, listed nowhere: an index of before the sweep, an unindexed
+    // blob of hours ago, and one of a moment ago (it could be a write in progress).
+    index.pragma("user_version = 0");
     index.close();
+    const oldUnlisted = `0d/${randomUUID()}`;
+    const youngUnlisted = `0e/${randomUUID()}`;
+    writeTree(dir, { [`blobs/${oldUnlisted}`]: "old", [`blobs/${youngUnlisted}`]: "young" });
+    const hoursAgo = Date.now() / 1000 - 2 * 3600;
+    utimesSync(join(dir, "blobs", oldUnlisted), hoursAgo, hoursAgo);
 
     const reopened = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
     await reopened.check();
     expect(existsSync(deadTemp)).toBe(false);
     expect(existsSync(join(dir, "blobs", orphan))).toBe(false);
+    expect(existsSync(join(dir, "blobs", oldUnlisted))).toBe(false);
+    expect(existsSync(join(dir, "blobs", youngUnlisted))).toBe(true);
     expect(existsSync(liveTemp)).toBe(true);
     expect(existsSync(foreign)).toBe(true);
     expect((await reopened.stat("kept"))?.size).toBe(4);
-    expect(blobFiles(dir)).toHaveLength(1);
+    expect(blobFiles(dir)).toHaveLength(2);
     await reopened.close();
   });
 });
