@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { AttributeTrust } from "./metadata.js";
 
 /**
  * The one contract every storage place implements: a POSIX tree, the embedded object store,
@@ -77,6 +78,11 @@ export interface FileAttributes {
   /** The source path, kept so the catalog can be rebuilt from objects alone. */
   path?: string;
   sha256?: string;
+  /**
+   * The URL of the location the copy was made from. With `path`, it says whose copy an object
+   * is, so a copy of another file bound for its key (another project, another catalog) is refused.
+   */
+  origin?: string;
 }
 
 export interface ObjectInfo {
@@ -109,6 +115,8 @@ export interface WriteInfo {
   journal?: UploadJournal;
   /** Parts (blocks) of this write in flight at once; default: the location's own setting. */
   streams?: number;
+  /** A target that writes files: what it may take of `attributes` beyond the permission bits (default nothing). */
+  trust?: AttributeTrust;
   /**
    * The SHA-256 the bytes must have. Each backend checks it before its commit point (rename,
    * PUT, CompleteMultipartUpload, block list, final chunk): a mismatch throws IntegrityError and

@@ -26,3 +26,8 @@ export function fsError(location: string, key: string, err: unknown): Error {
       return new BackendError(what, location, false, { cause: err });
   }
 }
+
+/** A chown refused: only root may give a file away (and NFS may squash even root), so the file stays the writer's. */
+export function unlessPermission(err: NodeJS.ErrnoException): void {
+  if (err.code !== "EPERM") throw err;
+}

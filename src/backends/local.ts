@@ -26,7 +26,7 @@ import type {
   RestoreStatus,
   WriteInfo,
 } from "./backend.js";
-import { InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
+import { BackendError, InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
 import { checkExpectedHash } from "./bodies.js";
 import { fsError } from "./fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
@@ -170,7 +170,7 @@ export class LocalStoreBackend implements Backend {
       throw new NeedsRestoreError(this.url, key);
     }
     try {
-      const handle = await open(this.blobPath(row.blob), "r");
+      const handle = await open(this.blobPath(row), "r");
       const body: Readable = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
       return { info, body };
     } catch (err) {
@@ -215,6 +215,9 @@ export class LocalStoreBackend implements Backend {
     const storageClass = this.checkClass(info.storageClass);
     this.index(true);
     await this.reclaim();
+    // The blob an overwrite frees is checked before anything is written.
+    const previous = this.row(key);
+    if (previous) this.blobPath(previous);
     const blob = newBlobName();
     const temp = resume?.path ?? join(this.dir, "blobs", "tmp", `${writerTag()}~${blob.replace("/", "-")}`);
     try {
@@ -222,7 +225,7 @@ export class LocalStoreBackend implements Backend {
       checkExpectedHash(this.url, key, info, written.sha256);
       await this.ensureBlobDir(blob);
       this.unsettle([blob]);
-      await rename(temp, this.blobPath(blob));
+      await rename(temp, this.blobPath({ key, blob }));
       // The content hash is known only once the body has streamed through; keep it with the object.
       const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? written.sha256 };
       const metadata = { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) };
@@ -269,9 +272,10 @@ export class LocalStoreBackend implements Backend {
     }
     // Blobs are never modified in place, so a hard link is a faithful server-side copy.
     const blob = newBlobName();
+    const sourcePath = this.blobPath(source);
     await this.ensureBlobDir(blob);
     this.unsettle([blob]);
-    await link(this.blobPath(source.blob), this.blobPath(blob));
+    await link(sourcePath, this.blobPath({ key: to, blob }));
     const row: ObjectRow = {
       ...source,
       key: to,
@@ -287,18 +291,20 @@ export class LocalStoreBackend implements Backend {
 
   async delete(keys: string[]): Promise<void> {
     if (!this.index(false)) return;
-    const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
+    const select = this.prepared<[string], { key: string; blob: string }>(
+      this.db,
+      "SELECT key, blob FROM objects WHERE key = ?",
+    );
     const remove = this.prepared(this.db, "DELETE FROM objects WHERE key = ?");
-    const blobs = this.db.transaction((batch: string[]) => {
-      const freed = batch.flatMap((key) => {
-        const row = select.get(key);
-        remove.run(key);
-        return row ? [row.blob] : [];
-      });
-      this.unsettle(freed);
-      return freed;
+    const freed = this.db.transaction((batch: string[]) => {
+      const rows = batch.flatMap((key) => select.get(key) ?? []);
+      // Every blob path is checked before any row goes: a tampered index changes nothing.
+      for (const row of rows) this.blobPath(row);
+      for (const key of batch) remove.run(key);
+      this.unsettle(rows.map((row) => row.blob));
+      return rows;
     })(keys);
-    await this.free(blobs);
+    await this.free(freed);
   }
 
   async restore(key: string, opts: RestoreOptions): Promise<RestoreStatus> {
@@ -329,7 +335,10 @@ export class LocalStoreBackend implements Backend {
 
   /** Points the key at its new blob, then frees the blob it replaced. */
   private async replaceRow(row: ObjectRow): Promise<void> {
-    const select = this.prepared<[string], { blob: string }>(this.db, "SELECT blob FROM objects WHERE key = ?");
+    const select = this.prepared<[string], { key: string; blob: string }>(
+      this.db,
+      "SELECT key, blob FROM objects WHERE key = ?",
+    );
     const insert = this.prepared(
       this.db,
       `INSERT OR REPLACE INTO objects VALUES (@key, @blob, @size, @sha256, @modified_us,
@@ -337,10 +346,12 @@ export class LocalStoreBackend implements Backend {
     );
     const previous = this.db.transaction(() => {
       const replaced = select.get(row.key);
+      const freed = replaced && replaced.blob !== row.blob ? [replaced] : [];
+      // Checked before the index changes: a tampered blob name frees nothing outside the store.
+      for (const old of freed) this.blobPath(old);
       insert.run(row);
       this.settle([row.blob]);
-      const freed = replaced && replaced.blob !== row.blob ? [replaced.blob] : [];
-      this.unsettle(freed);
+      this.unsettle(freed.map((old) => old.blob));
       return freed;
     })();
     await this.free(previous);
@@ -358,9 +369,9 @@ export class LocalStoreBackend implements Backend {
   }
 
   /** Removes blobs no key points at any more, then forgets them. */
-  private async free(blobs: readonly string[]): Promise<void> {
-    await Promise.all(blobs.map((blob) => rm(this.blobPath(blob), { force: true })));
-    this.db.transaction(() => this.settle(blobs))();
+  private async free(rows: readonly { key: string; blob: string }[]): Promise<void> {
+    await Promise.all(rows.map((row) => rm(this.blobPath(row), { force: true })));
+    this.db.transaction(() => this.settle(rows.map((row) => row.blob)))();
   }
 
   /**
@@ -424,7 +435,9 @@ export class LocalStoreBackend implements Backend {
     const referenced = this.prepared<[string], { n: number }>(this.db, "SELECT 1 AS n FROM objects WHERE blob = ?");
     const orphans = rows.filter((r) => !processAlive(r.pid)).map((r) => r.blob);
     const unreferenced = orphans.filter((blob) => !referenced.get(blob));
-    await Promise.all(unreferenced.map((blob) => rm(this.blobPath(blob), { force: true })));
+    // The index is untrusted: a blob name not of this store's form is left alone, not followed.
+    const removable = unreferenced.filter(isBlobName);
+    await Promise.all(removable.map((blob) => rm(join(this.dir, "blobs", blob), { force: true })));
     this.db.transaction(() => this.settle(orphans))();
   }
 
@@ -491,9 +504,29 @@ export class LocalStoreBackend implements Backend {
     this.blobDirs.add(fanOut);
   }
 
-  private blobPath(blob: string): string {
-    return join(this.dir, "blobs", blob);
+  /**
+   * Where the object's body lives. The index is a file anyone with access to the disk can edit,
+   * so a blob name is used only if it has the shape newBlobName gives: a value such as
+   * `../../victim.txt` would otherwise make an overwrite or a delete remove a file outside the store.
+   */
+  private blobPath(row: { key: string; blob: string }): string {
+    if (!isBlobName(row.blob)) {
+      throw new BackendError(
+        `the index gives ${JSON.stringify(row.key)} the blob ${JSON.stringify(row.blob)}, not a name of this ` +
+          "store's blobs/ directory: the index was altered; nothing was read, written or removed for it",
+        this.url,
+        false,
+      );
+    }
+    return join(this.dir, "blobs", row.blob);
   }
+}
+
+/** `ab/<uuid>`, the uuid beginning with `ab`: no "/" or "." that could lead out of blobs/. */
+const BLOB_NAME = /^[0-9a-f]{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function isBlobName(blob: string): boolean {
+  return BLOB_NAME.test(blob) && blob.slice(0, 2) === blob.slice(3, 5);
 }
 
 function newBlobName(): string {

@@ -15,6 +15,7 @@ export function attributesToMetadata(attrs: FileAttributes): Record<string, stri
   if (attrs.gid !== undefined) meta[`${PREFIX}gid`] = String(attrs.gid);
   if (attrs.path !== undefined) meta[`${PREFIX}path`] = encodeURIComponent(attrs.path);
   if (attrs.sha256 !== undefined) meta[`${PREFIX}sha256`] = attrs.sha256;
+  if (attrs.origin !== undefined) meta[`${PREFIX}origin`] = encodeURIComponent(attrs.origin);
   return meta;
 }
 
@@ -33,7 +34,63 @@ export function metadataToAttributes(meta: Record<string, string>): FileAttribut
   if (path !== undefined) attrs.path = path;
   const sha256 = meta[`${PREFIX}sha256`];
   if (sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) attrs.sha256 = sha256;
+  const origin = decodePath(meta[`${PREFIX}origin`]);
+  if (origin !== undefined) attrs.origin = origin;
   return attrs;
+}
+
+/**
+ * What a write into a directory may take from the attributes a file or object carries, beyond
+ * permission bits and times. Attributes come from whoever could write the store, so by default
+ * nothing that grants privilege is taken.
+ */
+export interface AttributeTrust {
+  /** `--preserve-special-bits`: keep setuid, setgid and sticky bits, on a file not owned by root. */
+  specialBits: boolean;
+  /** `--preserve-root-owner` (root only): a file recorded as root's is root's, special bits and all. */
+  rootOwner: boolean;
+}
+
+export const TRUST_NOTHING: AttributeTrust = { specialBits: false, rootOwner: false };
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface Ownership {
+  /** The permission bits to set, after the owner. */
+  mode?: number;
+  /** The owner to give the file, or undefined to leave it the writer's. */
+  owner?: Owner;
+}
+
+/**
+ * The owner and mode a file written by `writer` gets from its recorded attributes. Only root can
+ * give a file away, so only a root writer applies owners; an owner of root (uid or gid 0) is what
+ * a forged object would claim, so it is believed only with `trust.rootOwner`, otherwise the file
+ * stays the writer's. Special bits are kept only with `trust.specialBits`, and never on a file
+ * that ends up root's unless that very owner was recorded and trusted: a setuid root program is
+ * made only by explicit request, as root.
+ */
+export function ownershipToApply(
+  attrs: Pick<FileAttributes, "mode" | "uid" | "gid">,
+  trust: AttributeTrust,
+  writer: Owner,
+): Ownership {
+  const owner = trustedOwner(attrs, trust, writer);
+  if (attrs.mode === undefined) return owner ? { owner } : {};
+  const final = owner ?? writer;
+  const rootOwned = final.uid === 0 || final.gid === 0;
+  const keepSpecial = trust.specialBits && (!rootOwned || owner !== undefined);
+  const mode = attrs.mode & (keepSpecial ? 0o7777 : 0o777);
+  return owner ? { mode, owner } : { mode };
+}
+
+function trustedOwner(attrs: Pick<FileAttributes, "uid" | "gid">, trust: AttributeTrust, writer: Owner) {
+  if (writer.uid !== 0 || attrs.uid === undefined || attrs.gid === undefined) return undefined;
+  if ((attrs.uid === 0 || attrs.gid === 0) && !trust.rootOwner) return undefined;
+  return { uid: attrs.uid, gid: attrs.gid };
 }
 
 /** User metadata without Strata's own entries. */

@@ -38,9 +38,13 @@ import type {
 } from "./backend.js";
 import { InvalidRequestError, TransientError } from "./backend.js";
 import { checkExpectedHash } from "./bodies.js";
-import { fsError } from "./fs-errors.js";
-import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "./keys.js";
+import { fsError, unlessPermission } from "./fs-errors.js";
+import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "./keys.js";
+import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "./metadata.js";
 import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "./writers.js";
+
+/** Who writes files here: the owner a file has unless it is given away (root only). */
+const WRITER = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
 
 /**
  * Temp files of writes in progress; never listed, never scanned as data. Each is named after its
@@ -74,12 +78,14 @@ export class PosixBackend implements Backend {
     readonly url: string,
   ) {}
 
-  /** The filesystem path of a key: a string when exact, bytes when the name is not UTF-8. */
+  /**
+   * The filesystem path of a key: a string when exact, bytes when the name is not UTF-8. The key
+   * is decoded before it is checked, so what is checked is what the filesystem will see.
+   */
   fsPath(key: string): string | Buffer {
     const unsafe = unsafeRelativeKey(key);
-    if (unsafe) throw new InvalidRequestError(this.url, `${unsafe}: ${JSON.stringify(key)}`);
-    const joined = `${this.root}/${key}`;
-    return hasEscapes(joined) ? keyToBytes(joined) : joined;
+    if (unsafe) throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: ${unsafe}`);
+    return pathUnder(this.root, key);
   }
 
   /** Like fsPath, but "" is the root itself. */
@@ -88,21 +94,55 @@ export class PosixBackend implements Backend {
   }
 
   /**
-   * Creates the parent directories of `key` and checks that none of them is a symlink leading
-   * elsewhere: a key from an untrusted store must not write through a link out of the root.
+   * Creates the parent directories of `key` one at a time from the root, each only once the one
+   * above it is known to be a real directory: a key from an untrusted store must not create or
+   * write anything through a symlink (one inside the target may lead anywhere). The key is
+   * checked (fsPath) before the first directory is made. A final realpath check catches a
+   * directory swapped for a link meanwhile.
    */
   private async prepareParent(key: string): Promise<void> {
+    this.fsPath(key);
     const parent = parentKey(key);
-    const dir = this.dirPath(parent);
-    await mkdir(dir, { recursive: true });
+    await mkdir(this.root, { recursive: true });
+    await this.walkParents(key, { create: true });
     await this.sweep(parent);
     this.realRoot ??= await realpath(this.root, { encoding: "buffer" });
     const expected =
       parent === "" ? this.realRoot : Buffer.concat([this.realRoot, Buffer.from("/"), keyToBytes(parent)]);
-    const actual = await realpath(dir, { encoding: "buffer" });
+    const actual = await realpath(this.dirPath(parent), { encoding: "buffer" });
     if (!actual.equals(expected)) {
       throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: a parent directory is a link out of place`);
     }
+  }
+
+  /**
+   * Goes down the parent directories of `key` from the root, creating each missing one when asked,
+   * and checks that each is a real directory, not a symlink. Answers whether every parent exists.
+   */
+  private async walkParents(key: string, opts: { create: boolean }): Promise<boolean> {
+    const names = parentKey(key).split("/");
+    for (let depth = 1; depth <= names.length && names[0] !== ""; depth++) {
+      const dirKey = names.slice(0, depth).join("/");
+      const dir = this.fsPath(dirKey);
+      if (opts.create) {
+        await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "EEXIST") throw err;
+        });
+      }
+      const stats = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
+      if (!stats) return false;
+      if (!stats.isDirectory()) {
+        const what = stats.isSymbolicLink() ? "is a symlink" : "is not a directory";
+        throw new InvalidRequestError(
+          this.url,
+          `${JSON.stringify(key)}: ${JSON.stringify(dirKey)} ${what}; nothing is written or removed through it`,
+        );
+      }
+    }
+    return true;
   }
 
   /** A missing root is fine (a sync creates it); a root that is not a directory is not. */
@@ -238,7 +278,7 @@ export class PosixBackend implements Backend {
     try {
       await this.prepareParent(to);
       await copyFile(this.fsPath(from), temp);
-      await applyAttributes(temp, { ...source.attributes, mtimeUs: source.modifiedUs });
+      await applyAttributes(temp, { ...source.attributes, mtimeUs: source.modifiedUs }, TRUST_NOTHING);
       await rename(temp, this.fsPath(to));
       return { ...source, key: to };
     } catch (err) {
@@ -250,6 +290,8 @@ export class PosixBackend implements Backend {
   async delete(keys: string[]): Promise<void> {
     for (const key of keys) {
       try {
+        // A key under a symlinked directory would remove a file somewhere else.
+        if (!(await this.walkParents(key, { create: false }))) continue;
         await rm(this.fsPath(key), { force: true });
       } catch (err) {
         throw fsError(this.url, key, err);
@@ -279,7 +321,7 @@ export class PosixBackend implements Backend {
       await this.prepareParent(key);
       const written = await fillTemp(temp);
       checkExpectedHash(this.url, key, info, written.sha256);
-      await applyAttributes(temp, info.attributes);
+      await applyAttributes(temp, info.attributes, info.trust ?? TRUST_NOTHING);
       await rename(temp, target);
       await resume?.journal.clear();
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
@@ -337,18 +379,16 @@ function parentKey(key: string): string {
   return slash < 0 ? "" : key.slice(0, slash);
 }
 
-/** Whether this process may give files to other owners (root, or CAP_CHOWN as root has it). */
-const MAY_CHOWN = process.getuid?.() === 0;
-
 /**
- * Gives a file its owner and group (when running as root: anyone else may only keep their own),
- * its mode and its times. Owner first: chown clears setuid and setgid, and those are never given
- * back anyway, nor sticky: a restored file must not gain powers from what an object says.
+ * Gives a written file its owner (root only), mode and times, taking of the recorded attributes
+ * only what `trust` allows: see ownershipToApply. The owner goes first, as chown clears setuid.
  */
-async function applyAttributes(path: string | Buffer, attributes: FileAttributes) {
-  const { uid, gid, mode, mtimeUs, atimeUs } = attributes;
-  if (MAY_CHOWN && (uid !== undefined || gid !== undefined)) await chown(path, uid ?? -1, gid ?? -1);
-  if (mode !== undefined) await chmod(path, mode & 0o777);
+async function applyAttributes(path: string | Buffer, attributes: FileAttributes, trust: AttributeTrust) {
+  const { owner, mode } = ownershipToApply(attributes, trust, WRITER);
+  // Root squashed by NFS may not give files away: the file stays the writer's, without special bits.
+  const given = owner !== undefined && (await giveTo(path, owner));
+  if (mode !== undefined) await chmod(path, owner && !given ? mode & 0o777 : mode);
+  const { mtimeUs, atimeUs } = attributes;
   await utimes(path, timespec(atimeUs ?? mtimeUs), timespec(mtimeUs));
 }
 
@@ -358,6 +398,17 @@ async function applyAttributes(path: string | Buffer, attributes: FileAttributes
  */
 function timespec(us: number): number {
   return (us + 0.5) / 1e6;
+}
+
+/** Gives the file to `owner`; answers false where that is not permitted. */
+async function giveTo(path: string | Buffer, owner: Owner): Promise<boolean> {
+  try {
+    await chown(path, owner.uid, owner.gid);
+    return true;
+  } catch (err) {
+    unlessPermission(err as NodeJS.ErrnoException);
+    return false;
+  }
 }
 
 function infoFromStats(key: string, stats: Stats): ObjectInfo {

@@ -1,6 +1,6 @@
 import { CompiledQuery, type InsertObject, type RawBuilder, sql } from "kysely";
 import type { CatalogDb } from "./db.js";
-import type { CatalogSchema, FileKind, FileRow } from "./schema.js";
+import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -36,9 +36,11 @@ const BOUND_COLUMNS = [
 /** Rows per INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
 export const UPSERT_ROWS = 1000;
 
-// The content may have changed: the hash no longer describes it.
+// The content may have changed: the hash no longer describes it. The ctime too, since an edit
+// can put the mtime back (`touch -d`, `cp -p`, `rsync -t`) but cannot set the ctime.
 const contentChanged = sql`(files.size <> excluded.size OR files.mtime_us <> excluded.mtime_us
-  OR files.inode <> excluded.inode OR files.kind <> excluded.kind OR files.state <> 'present')`;
+  OR files.ctime_us <> excluded.ctime_us OR files.inode <> excluded.inode OR files.kind <> excluded.kind
+  OR files.state <> 'present')`;
 
 /**
  * The entry on disk is still the stub a release wrote: the same size, and the same inode (a stub
@@ -189,11 +191,15 @@ export interface ScanCounts {
   newFiles: number;
   changedFiles: number;
   deletedFiles: number;
+  /** Released files whose stub is gone; their copies are kept. */
+  missingFiles: number;
 }
 
 /**
  * Closes a scan: entries it did not see are marked deleted (kept, not dropped), except under
  * `unseenSubtrees`, directories it could not read, whose contents are unknown rather than gone.
+ * A released file whose stub is gone is marked missing, not deleted: its replicas hold its only
+ * data, and nothing that deletes the copies of deleted files may take them.
  */
 export async function finishScan(
   catalog: CatalogDb,
@@ -203,20 +209,23 @@ export async function finishScan(
   errors: number,
 ): Promise<ScanCounts> {
   const { db } = catalog;
-  let marking = db
-    .updateTable("files")
-    .set({ state: "deleted", deleted_scan_id: scanId })
-    .where("location_id", "=", locationId)
-    // A released file whose stub is gone is gone too; a purged one (no stub) was never expected.
-    .where((eb) =>
-      eb.or([eb("state", "=", "present"), eb.and([eb("state", "=", "released"), eb("stub_size", "is not", null)])]),
-    )
-    .where("seen_scan_id", "<>", scanId);
-  for (const dir of unseenSubtrees) {
-    // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
-    marking = marking.where((eb) => eb.not(eb.and([eb("path", ">=", `${dir}/`), eb("path", "<", `${dir}0`)])));
-  }
-  const deleted = await marking.executeTakeFirst();
+  const unseen = (from: FileState, to: FileState) => {
+    let marking = db
+      .updateTable("files")
+      .set({ state: to, deleted_scan_id: scanId })
+      .where("location_id", "=", locationId)
+      .where("state", "=", from)
+      .where("seen_scan_id", "<>", scanId);
+    // A purged file (released, no stub) was never expected on disk.
+    if (from === "released") marking = marking.where("stub_size", "is not", null);
+    for (const dir of unseenSubtrees) {
+      // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
+      marking = marking.where((eb) => eb.not(eb.and([eb("path", ">=", `${dir}/`), eb("path", "<", `${dir}0`)])));
+    }
+    return marking.executeTakeFirst();
+  };
+  const deleted = await unseen("present", "deleted");
+  const missing = await unseen("released", "missing");
   const counts = await db
     .selectFrom("files")
     .select((eb) => [
@@ -246,6 +255,7 @@ export async function finishScan(
     newFiles: Number(counts.new_files ?? 0),
     changedFiles: Number(counts.changed_files ?? 0),
     deletedFiles: Number(deleted.numUpdatedRows),
+    missingFiles: Number(missing.numUpdatedRows),
   };
   await db
     .updateTable("scans")
@@ -262,6 +272,24 @@ export async function finishScan(
     .where("id", "=", scanId)
     .execute();
   return result;
+}
+
+/** Entries a location's catalog holds as there (present, or released with their stub). */
+export async function liveEntries({ db }: CatalogDb, locationId: number): Promise<number> {
+  const row = await db
+    .selectFrom("files")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("location_id", "=", locationId)
+    .where((eb) =>
+      eb.or([eb("state", "=", "present"), eb.and([eb("state", "=", "released"), eb("stub_size", "is not", null)])]),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** A scan refused before it marked anything: closed as failed, its counts left at zero. */
+export async function abandonScan({ db }: CatalogDb, scanId: number): Promise<void> {
+  await db.updateTable("scans").set({ finished_at: Date.now(), status: "failed" }).where("id", "=", scanId).execute();
 }
 
 /** Records content hashes learnt while copying, one statement per batch. */

@@ -41,3 +41,12 @@ export async function ensureLocation({ db }: CatalogDb, spec: LocationSpec): Pro
 export async function allLocations({ db }: CatalogDb): Promise<LocationRow[]> {
   return db.selectFrom("locations").selectAll().orderBy("name").execute();
 }
+
+export async function locationById({ db }: CatalogDb, id: number): Promise<LocationRow> {
+  return db.selectFrom("locations").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+}
+
+/** The device a POSIX root is on, recorded once a scan found the root non-empty (or was told it moved). */
+export async function recordRootDevice({ db }: CatalogDb, id: number, device: number): Promise<void> {
+  await db.updateTable("locations").set({ root_device: device }).where("id", "=", id).execute();
+}

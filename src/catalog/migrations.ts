@@ -211,6 +211,14 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The device a POSIX location's root was on when a scan first found it non-empty: a root on
+  // another device later is an unmounted filesystem's mount point, not a tree whose files all went.
+  const rootDevice: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("locations").addColumn("root_device", "bigint").execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -218,6 +226,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0003_policies": policies,
       "0004_restores": restores,
       "0005_stubs": stubs,
+      "0006_root_device": rootDevice,
     }),
   };
 }

@@ -54,6 +54,18 @@ export async function recordReplicas({ db }: CatalogDb, records: readonly Replic
     .execute();
 }
 
+/** The files whose copies the catalog records at one key of a location, with where each file lives. */
+export async function replicasAtKey({ db }: CatalogDb, locationId: number, key: string) {
+  return db
+    .selectFrom("replicas as r")
+    .innerJoin("files as f", "f.id", "r.file_id")
+    .innerJoin("locations as l", "l.id", "f.location_id")
+    .select(["r.file_id", "f.path", "l.name as location_name"])
+    .where("r.location_id", "=", locationId)
+    .where("r.key", "=", key)
+    .execute();
+}
+
 export async function removeReplicas({ db }: CatalogDb, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
   await db.deleteFrom("replicas").where("id", "in", ids).execute();

@@ -175,19 +175,27 @@ export async function settleRestore(
 }
 
 /**
- * A released file whose data is back in its place is present again (as a new inode), when what
- * came back is the version the catalog holds.
+ * A released (or missing) file whose data is back in its place is present again (as a new
+ * inode), when what came back is the version the catalog holds.
  */
 export async function markRestoredInPlace(
   { db }: CatalogDb,
   fileId: number,
-  restored: { size: number; mtimeUs: number; inode: number },
+  restored: { size: number; mtimeUs: number; inode: number; ctimeUs: number },
 ): Promise<void> {
   await db
     .updateTable("files")
-    .set({ state: "present", inode: restored.inode, stub_size: null, stub_mtime_us: null, stub_inode: null })
+    // The ctime too: the scan takes a moved ctime for an edit, and this write was ours.
+    .set({
+      state: "present",
+      inode: restored.inode,
+      ctime_us: restored.ctimeUs,
+      stub_size: null,
+      stub_mtime_us: null,
+      stub_inode: null,
+    })
     .where("id", "=", fileId)
-    .where("state", "=", "released")
+    .where("state", "in", ["released", "missing"])
     .where("size", "=", restored.size)
     .where("mtime_us", "=", restored.mtimeUs)
     .execute();

@@ -28,6 +28,8 @@ export interface LocationTable {
   kind: string;
   default_class: string | null;
   created_at: number;
+  /** POSIX: st_dev of the root when a scan first found it non-empty; null until then. */
+  root_device: number | null;
 }
 
 /** One walk of a POSIX tree or one listing of an object store. */
@@ -46,7 +48,11 @@ export interface ScanTable {
 }
 
 export type FileKind = "file" | "dir" | "symlink" | "other";
-export type FileState = "present" | "deleted" | "released";
+/**
+ * `missing`: a released file whose stub is gone. Its data lives in its replicas, which nothing
+ * deletes on that account (an unmounted tree, a stub removed by hand); a restore brings it back.
+ */
+export type FileState = "present" | "deleted" | "released" | "missing";
 
 /** An entry of a location's namespace, as its last scan or inventory saw it. */
 export interface FileTable {

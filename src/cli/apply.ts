@@ -17,6 +17,7 @@ interface ApplyCliOptions {
   policy: string[];
   dryRun: boolean;
   transfers?: number;
+  force: boolean;
 }
 
 export function registerApply(program: Command, run: Runner): void {
@@ -27,6 +28,7 @@ export function registerApply(program: Command, run: Runner): void {
     .option("--policy <name>", "only this policy's actions (repeatable)", collect, [])
     .option("-n, --dry-run", "print what would be done and change nothing", false)
     .option("--transfers <n>", "actions in flight (default: defaults.transfers)", wholeNumber(1, 1024))
+    .option("--force", "prune past the maxDeleteShare guard", false)
     .action(
       run(async (ctx, planPath: string | undefined, opts: ApplyCliOptions) =>
         planPath === undefined ? applyPlanned(ctx, opts) : applyFile(ctx, planPath, opts),
@@ -63,7 +65,8 @@ async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number
   const names = policies.map((p) => p.name);
   if (names.length === 0) throw new UsageError("no enabled policies in the config: nothing to apply");
   const counted = new PlanTotals();
-  for await (const action of planPolicies(ctx.catalog, config, { policies: opts.policy, now: Date.now() })) {
+  const planOptions = { policies: opts.policy, now: Date.now(), force: opts.force };
+  for await (const action of planPolicies(ctx.catalog, config, planOptions)) {
     counted.add(action);
   }
   const totals = counted.list();
@@ -78,6 +81,7 @@ async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number
   const progress = ctx.out.progress(sum(totals));
   const report = await applyPolicies(configuredOnly(ctx), {
     policies: opts.policy,
+    force: opts.force,
     ...(opts.transfers ? { transfers: opts.transfers } : {}),
     progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
   }).finally(() => progress.stop());

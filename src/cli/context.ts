@@ -42,6 +42,7 @@ export class Context {
       env: process.env,
       cwd: process.cwd(),
     });
+    refuseOverlappingLocations(loaded);
     const catalog = await openCatalog(loaded.catalogUrl);
     return new Context(loaded, catalog, new Output(options));
   }
@@ -151,16 +152,82 @@ function trimSlashes(path: string): string {
   return path.replace(/^\/+|\/+$/g, "");
 }
 
-/** True when one directory location contains the other: syncing between them would feed on itself. */
-export function overlaps(a: ParsedLocation, b: ParsedLocation): boolean {
-  if (!("root" in a) || !("root" in b)) return false;
-  const real = (p: string) => {
+/** A location as far as where its data lives: its parsed URL, and the settings naming its service. */
+export interface Place {
+  parsed: ParsedLocation;
+  settings: LocationConfig;
+}
+
+/** True when one location contains the other (or both are one): syncing between them would feed on itself. */
+export function overlaps(a: Place, b: Place): boolean {
+  return overlapOf(a, b) !== undefined;
+}
+
+/**
+ * How `a` lies against `b`: the same place, inside it, or containing it. Directories compare by real
+ * path (a symlinked alias is the same place); buckets by service, bucket and key prefix.
+ */
+function overlapOf(a: Place, b: Place): "is the same place as" | "is inside" | "contains" | undefined {
+  const pa = a.parsed;
+  const pb = b.parsed;
+  let x: string;
+  let y: string;
+  if ("root" in pa && "root" in pb) {
+    [x, y] = [real(pa.root), real(pb.root)];
+  } else if (!("root" in pa) && !("root" in pb)) {
+    if (pa.kind !== pb.kind || pa.bucket !== pb.bucket || service(a.settings) !== service(b.settings)) return undefined;
+    // Keys under a prefix start with "prefix/"; the whole bucket ("") holds every prefix.
+    [x, y] = [`/${pa.prefix}`.replace(/\/$/, ""), `/${pb.prefix}`.replace(/\/$/, "")];
+  } else {
+    return undefined;
+  }
+  if (x === y) return "is the same place as";
+  if (x.startsWith(`${y}/`)) return "is inside";
+  if (y.startsWith(`${x}/`)) return "contains";
+  return undefined;
+}
+
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Which server a cloud location's bucket lives on, as far as the config says. */
+function service(settings: LocationConfig): string {
+  return JSON.stringify([
+    settings.s3?.endpoint,
+    settings.azure?.account,
+    settings.azure?.endpoint,
+    settings.gcs?.apiEndpoint,
+  ]);
+}
+
+/**
+ * Two configured locations whose trees overlap (an alias of one directory, one tree nested in
+ * another, overlapping prefixes of one bucket) are a config error: each would take the other's
+ * files for its own, scan and prune them, and write copies over the other's keys.
+ */
+function refuseOverlappingLocations(loaded: LoadedConfig): void {
+  const places = Object.entries(loaded.config.locations).map(([name, settings]) => {
     try {
-      return realpathSync(p);
+      return { name, settings, parsed: parseLocationUrl(settings.url, loaded.baseDir) };
     } catch {
-      return p;
+      return undefined; // a malformed URL is reported by the command that uses it
     }
-  };
-  const [x, y] = [real(a.root), real(b.root)];
-  return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
+  });
+  const known = places.filter((p) => p !== undefined);
+  known.forEach((later, j) => {
+    for (const earlier of known.slice(0, j)) {
+      const how = overlapOf(later, earlier);
+      if (how === undefined) continue;
+      throw new UsageError(
+        `${loaded.position(["locations", later.name, "url"])}: locations.${later.name}: ${later.parsed.url} ` +
+          `${how} locations.${earlier.name} (${earlier.parsed.url}); one tree under two names would let each ` +
+          "scan, prune and overwrite the other's files: give each location a place of its own",
+      );
+    }
+  });
 }

@@ -28,6 +28,7 @@ interface DaemonOptions {
   policy: string[];
   lease?: number;
   scan: boolean;
+  force: boolean;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
@@ -46,6 +47,7 @@ export function registerDaemon(program: Command, run: Runner): void {
     .option("--once", "run each enabled policy once now, then exit (for cron, Slurm and systemd timers)", false)
     .option("--policy <name>", "only this policy (repeatable; a disabled policy runs when named)", collect, [])
     .option("--no-scan", "plan on the catalog as it is, without scanning each policy's from locations first")
+    .option("--force", "prune past the maxDeleteShare guard", false)
     .option(
       "--lease <duration>",
       "how long a run's lock outlives a daemon that died holding it; renewed every third of it (default: 1m)",
@@ -69,7 +71,7 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
   const leases: LeaseOptions = { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs };
   const log = new DaemonLog(ctx.out.options, new Set([RESTORES]));
   const scheduler = new Scheduler({ ...leases, onEvent: (event) => log.event(event) });
-  const jobs = [restoresJob(ctx, log), ...policies.map((policy) => policyJob(ctx, policy, leases, log, opts.scan))];
+  const jobs = [restoresJob(ctx, log), ...policies.map((policy) => policyJob(ctx, policy, leases, log, opts))];
   const stopper = stopOnSignal(() => scheduler.stop(), log);
   try {
     if (opts.once) {
@@ -96,14 +98,14 @@ async function checkLocations(ctx: Context, policies: readonly Policy[]): Promis
 }
 
 /** A policy run: its sources scanned (unless --no-scan), then the policy planned and applied. */
-function policyJob(ctx: Context, policy: Policy, leases: LeaseOptions, log: DaemonLog, scan: boolean): Job {
+function policyJob(ctx: Context, policy: Policy, leases: LeaseOptions, log: DaemonLog, opts: DaemonOptions): Job {
   return {
     name: policy.name,
     ...(policy.schedule === undefined ? {} : { schedule: policy.schedule }),
     run: async (signal) => {
-      if (scan) for (const name of policy.from) await freshen(ctx, name, leases, log, signal);
+      if (opts.scan) for (const name of policy.from) await freshen(ctx, name, leases, log, signal);
       if (signal.aborted) return { summary: "stopped before applying", failed: false };
-      const report = await applyPolicies(ctx, { policies: [policy.name], signal });
+      const report = await applyPolicies(ctx, { policies: [policy.name], signal, force: opts.force });
       for (const f of report.failures.slice(0, LISTED_FAILURES)) {
         log.note(`${policy.name}: ${f.kind} ${f.location}:${printablePath(f.path)} failed: ${f.reason}`, "warn");
       }

@@ -1,4 +1,6 @@
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
+import type { AttributeTrust } from "../backends/metadata.js";
+import { UsageError } from "../config/errors.js";
 import { parseDuration, parseSize } from "../config/units.js";
 import { parseBandwidth, type TimetableEntry } from "../transfer/rate-limit.js";
 import type { StreamSetting } from "../transfer/streams.js";
@@ -58,4 +60,32 @@ export function streams(text: string): StreamSetting {
     throw new InvalidArgumentError('must be "auto" or a whole number from 1 to 64');
   }
   return n;
+}
+
+/** The flags that let a command writing files take privileges from recorded attributes. */
+export interface TrustFlags {
+  preserveSpecialBits: boolean;
+  preserveRootOwner: boolean;
+}
+
+export function preserveSpecialBitsOption(): Option {
+  return new Option(
+    "--preserve-special-bits",
+    "keep setuid, setgid and sticky bits recorded with files (on root's files only with --preserve-root-owner)",
+  ).default(false);
+}
+
+export function preserveRootOwnerOption(): Option {
+  return new Option(
+    "--preserve-root-owner",
+    "as root: trust an owner of root recorded with files, so they stay root's and may keep special bits",
+  ).default(false);
+}
+
+/** What the flags allow; --preserve-root-owner means nothing but as root, so elsewhere it is a mistake. */
+export function trustFrom(flags: TrustFlags): AttributeTrust {
+  if (flags.preserveRootOwner && process.geteuid?.() !== 0) {
+    throw new UsageError("--preserve-root-owner: only root can give files to root");
+  }
+  return { specialBits: flags.preserveSpecialBits, rootOwner: flags.preserveRootOwner };
 }

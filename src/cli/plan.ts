@@ -12,6 +12,7 @@ import { count } from "./output.js";
 interface PlanOptions {
   policy: string[];
   out?: string;
+  force: boolean;
 }
 
 export function registerPlan(program: Command, run: Runner): void {
@@ -22,6 +23,7 @@ export function registerPlan(program: Command, run: Runner): void {
     )
     .option("--policy <name>", "plan this policy only (repeatable; default: every enabled policy)", collect, [])
     .option("--out <file>", "write the plan to a file that strata apply carries out")
+    .option("--force", "plan prunes past the maxDeleteShare guard", false)
     .action(run(async (ctx, opts: PlanOptions) => plan(ctx, opts)));
 }
 
@@ -34,7 +36,7 @@ async function plan(ctx: Context, opts: PlanOptions): Promise<number> {
     createdAt: new Date(now).toISOString(),
     policies: policies.map((p) => p.name),
   };
-  const actions = planPolicies(ctx.catalog, config, { policies: header.policies, now });
+  const actions = planPolicies(ctx.catalog, config, { policies: header.policies, now, force: opts.force });
   if (ctx.out.options.json && opts.out === undefined) {
     // The plan itself is the JSON document: streamed, as the plan file is, whatever its size.
     await writePlan(process.stdout, header, actions);

@@ -22,10 +22,18 @@ import { runPool } from "../transfer/pool.js";
 import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { duration, streams, wholeNumber } from "./options.js";
+import {
+  duration,
+  preserveRootOwnerOption,
+  preserveSpecialBitsOption,
+  streams,
+  type TrustFlags,
+  trustFrom,
+  wholeNumber,
+} from "./options.js";
 import { filesAndBytes, rates } from "./output.js";
 
-interface RestoreOptions {
+interface RestoreOptions extends TrustFlags {
   to?: string;
   from?: string;
   transfers?: number;
@@ -56,8 +64,11 @@ export function registerRestore(program: Command, run: Runner): void {
     .option("--days <n>", "days a thawed copy stays readable", wholeNumber(1, 365), 1)
     .option("--wait", "wait for thaws, then finish the copies (else a later restore or the daemon does)", false)
     .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false)
+    .addOption(preserveSpecialBitsOption())
+    .addOption(preserveRootOwnerOption())
     .action(
       run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
+        trustFrom(opts); // a flag refused now, before anything is thawed
         if (opts.tier !== undefined && opts.deadline !== undefined) {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
@@ -73,10 +84,11 @@ export function registerRestore(program: Command, run: Runner): void {
     );
 }
 
-/** The byte budget and streams each copy runs with. */
+/** The byte budget, streams and trust each copy runs with. */
 function copyWrapper(ctx: Context, opts: RestoreOptions): CopyWrapper {
   const planner = new StreamPlanner(opts.streams ?? ctx.defaults.streams, new ByteBudget(ctx.defaults.maxBuffer));
-  return (size, target, copy) => planner.hold(size, target, (n) => copy({ streams: n }));
+  const trust = trustFrom(opts);
+  return (size, target, copy) => planner.hold(size, target, (n) => copy({ streams: n, trust }));
 }
 
 interface Tally {

@@ -1,7 +1,9 @@
 import type { Command } from "commander";
+import { printablePath } from "../backends/keys.js";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
-import { formatBytes, formatDuration } from "../config/units.js";
+import { formatDuration } from "../config/units.js";
+import { refuseDeleteShare } from "../policy/delete-guard.js";
 import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
@@ -11,11 +13,24 @@ import { reconcileInterrupted } from "../transfer/reconcile.js";
 import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
-import { bandwidth, collect, duration, positiveNumber, size, streams, tag, wholeNumber } from "./options.js";
+import {
+  bandwidth,
+  collect,
+  duration,
+  positiveNumber,
+  preserveRootOwnerOption,
+  preserveSpecialBitsOption,
+  size,
+  streams,
+  type TrustFlags,
+  tag,
+  trustFrom,
+  wholeNumber,
+} from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { scanInto } from "./scan.js";
 
-interface SyncOptions {
+interface SyncOptions extends TrustFlags {
   dryRun: boolean;
   checksum: boolean;
   delete: boolean;
@@ -62,9 +77,12 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--max-age <duration>", "only files modified at most this long ago", duration)
     .option("--tag <key=value>", "tag every object written (repeatable)", tag, {})
     .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
+    .addOption(preserveSpecialBitsOption())
+    .addOption(preserveRootOwnerOption())
     .action(
       run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
         ctx.tps = opts.tps;
+        trustFrom(opts); // a flag refused now, before anything is scanned
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
@@ -79,7 +97,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   if (source.parsed.url === target.parsed.url) {
     throw new UsageError(`<src> and <dst> are the same location (${source.parsed.url})`);
   }
-  if (overlaps(source.parsed, target.parsed)) {
+  if (overlaps(source, target)) {
     throw new UsageError(
       `<src> ${source.parsed.url} and <dst> ${target.parsed.url} overlap; one would copy into itself`,
     );
@@ -157,6 +175,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
       ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
       retry: ctx.retryPolicy,
+      trust: trustFrom(opts),
       progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
     },
   ).finally(() => progress.stop());
@@ -164,7 +183,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   const failed = report.failures.length + scan.problems.length;
   await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
 
-  for (const failure of report.failures) out.warn(`failed: ${failure.path}: ${failure.error}`);
+  for (const failure of report.failures) out.warn(`failed: ${printablePath(failure.path)}: ${failure.error}`);
   out.info(
     `Synced ${source.name} → ${target.name}: copied ${filesAndBytes(report.copied.files, report.copied.bytes)}, ` +
       `unchanged ${count(plan.unchanged.files + report.confirmed)}, deleted ${count(report.deleted.files)}, ` +
@@ -193,16 +212,16 @@ function printPlan(ctx: Context, source: ResolvedLocation, target: ResolvedLocat
 
 /** --delete may not empty a destination by accident: past the share, it needs --force. */
 function guardDeletes(ctx: Context, target: ResolvedLocation, plan: PlanSummary, opts: SyncOptions): void {
-  if (!opts.delete || opts.force || plan.delete.files === 0) return;
-  const limit = ctx.defaults.maxDeleteShare;
-  const share = plan.delete.files / Math.max(plan.targetReplicas, 1);
-  if (share > limit) {
-    throw new UsageError(
-      `--delete: refusing to delete ${count(plan.delete.files)} of ${count(plan.targetReplicas)} objects ` +
-        `(${(share * 100).toFixed(0)}%, ${formatBytes(plan.delete.bytes)}) at ${target.name}; ` +
-        `the limit is ${(limit * 100).toFixed(0)}% (defaults.maxDeleteShare). Check the source, or add --force`,
-    );
-  }
+  if (!opts.delete || opts.force) return;
+  refuseDeleteShare({
+    what: "--delete",
+    deletes: plan.delete.files,
+    bytes: plan.delete.bytes,
+    held: plan.targetReplicas,
+    at: target.name,
+    limit: ctx.defaults.maxDeleteShare,
+    limitName: "defaults.maxDeleteShare",
+  });
 }
 
 function filterFrom(opts: SyncOptions): FileFilter {

@@ -18,6 +18,8 @@ export interface LoadedConfig {
   baseDir: string;
   /** The catalog URL after flags, environment and config have had their say. */
   catalogUrl: string;
+  /** `file:line:col` of a key of the config file, for errors found after loading. */
+  position(path: readonly (string | number)[]): string;
 }
 
 export interface ConfigSources {
@@ -36,13 +38,14 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
     const origin = sources.configFlag ? "--config" : "STRATA_CONFIG";
     throw new UsageError(`${origin}: no config file at ${file}`);
   }
-  const config = file ? parseConfigFile(file) : configSchema.parse({});
+  const read = file ? readConfigFile(file) : { config: configSchema.parse({}), position: () => "(defaults)" };
+  const { config, position } = read;
   const baseDir = file ? dirname(file) : sources.cwd;
   const catalogUrl =
     sources.catalogFlag ??
     (sources.env.STRATA_CATALOG || undefined) ??
     (config.catalog ? resolveCatalog(config.catalog, baseDir) : resolve(sources.cwd, DEFAULT_CATALOG));
-  return { config, file, baseDir, catalogUrl };
+  return { config, file, baseDir, catalogUrl, position };
 }
 
 function existingDefault(cwd: string): string | undefined {
@@ -59,6 +62,10 @@ function resolveCatalog(catalog: string, baseDir: string): string {
  * error names the file, line, column and key.
  */
 export function parseConfigFile(file: string): Config {
+  return readConfigFile(file).config;
+}
+
+function readConfigFile(file: string): { config: Config; position: YamlFile["position"] } {
   const main = readYaml(file, "the config must be a mapping of keys (catalog, locations, defaults, policies)");
   const config = validated(main, configSchema);
   const policies = config.policies.map((policy, i) => ({ policy, origin: originOf(main, ["policies", i]) }));
@@ -77,7 +84,7 @@ export function parseConfigFile(file: string): Config {
     merged,
     policies.map(({ origin }) => origin),
   );
-  return merged;
+  return { config: merged, position: main.position };
 }
 
 interface YamlFile {

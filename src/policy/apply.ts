@@ -22,8 +22,9 @@ import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
 import { uploadJournal } from "../catalog/uploads.js";
 import type { Config } from "../config/schema.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
-import { copyVerified } from "../transfer/copy.js";
+import { copyVerified, hashObject } from "../transfer/copy.js";
 import type { ProgressListener } from "../transfer/executor.js";
+import { claimKey } from "../transfer/key-claim.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { reconcileInterruptedTargets } from "../transfer/reconcile.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
@@ -35,7 +36,7 @@ import type {
   TransitionPolicyAction,
 } from "./actions.js";
 import { failed, type Outcome, stale } from "./outcome.js";
-import { ACTION_KINDS, planPolicies, selectPolicies } from "./planner.js";
+import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "./planner.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { releaseFile } from "./release.js";
 
@@ -149,6 +150,8 @@ export interface PolicyApplyOptions {
   signal?: AbortSignal;
   transfers?: number;
   progress?: ProgressListener;
+  /** Prune past the maxDeleteShare guard. */
+  force?: boolean;
 }
 
 /** Rounds of plan-then-apply in one run at most; a third finds nothing left in practice. */
@@ -170,10 +173,13 @@ export async function applyPolicies(ctx: PolicyContext, options: PolicyApplyOpti
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
   };
+  // Refused before the run starts, so a refused prune leaves no run behind in the journal.
+  if (!options.force) await guardPrunes(ctx.catalog, config, { policies: options.policies, now: Date.now() });
   return execute(ctx, applyOptions, (round, last) => {
     if (round > 0 && (round >= MAX_ROUNDS || last.done === 0 || last.failed > 0)) return undefined;
     const now = Date.now();
-    return { actions: planPolicies(ctx.catalog, config, { policies: options.policies, now }), plannedAt: now };
+    const planOptions = { policies: options.policies, now, force: options.force ?? false };
+    return { actions: planPolicies(ctx.catalog, config, planOptions), plannedAt: now };
   });
 }
 
@@ -409,18 +415,38 @@ function staleness(action: PolicyAction, file: FileRow | undefined, locationId: 
 async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Promise<Outcome> {
   const source = await run.resolve(action.file.location);
   const target = await run.resolve(action.to);
+  if (file.hash === null) {
+    const confirmed = await confirmUnchanged(run, file, source, target);
+    if (confirmed) return confirmed;
+  }
   const held = await run.budget.acquire(target.backend.writeBuffer(file.size));
   // Before its object is overwritten, the replica stops saying present (see executor.ts).
   const replacing = await markReplacing(run.catalog, file.id, target.row.id);
   try {
-    const { value: result, attempts } = await withRetry(run.retry, () =>
-      copyVerified({
+    const { value: result, attempts } = await withRetry(run.retry, async () => {
+      await claimKey(run.catalog, {
+        fileId: file.id,
+        sourceLocationId: source.row.id,
+        origin: source.backend.url,
+        path: file.path,
+        target: target.backend,
+        targetLocationId: target.row.id,
+        key: action.key,
+      });
+      return copyVerified({
         source: source.backend,
         sourceKey: file.path,
         target: target.backend,
         targetKey: action.key,
         size: file.size,
-        attributes: { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path },
+        attributes: {
+          mtimeUs: file.mtime_us,
+          mode: file.mode & 0o7777,
+          uid: file.uid,
+          gid: file.gid,
+          path: file.path,
+          origin: source.backend.url,
+        },
         ...(action.storageClass ? { storageClass: action.storageClass } : {}),
         tags: target.settings.tags,
         ...(file.hash ? { expectedHash: file.hash } : {}),
@@ -432,8 +458,8 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
           sourceSize: file.size,
           sourceMtimeUs: file.mtime_us,
         }),
-      }),
-    );
+      });
+    });
     // Recorded only now, after the target's hash matched: a replica on record is a checked one.
     await recordReplicas(run.catalog, [
       {
@@ -459,6 +485,40 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
   } finally {
     run.budget.release(held);
   }
+}
+
+/**
+ * A file the scan saw touched (its mtime or ctime moved, so its hash was cleared) whose replica
+ * at the target is of the same size: read and hashed first, and sent again only if its content
+ * differs. One that matches has its hash and the replica's source version recorded, and is done.
+ */
+async function confirmUnchanged(
+  run: ApplyRun,
+  file: FileRow,
+  source: ApplyLocation,
+  target: ApplyLocation,
+): Promise<Outcome | undefined> {
+  const replica = (await replicasOfFile(run.catalog, file.id)).find((r) => r.location_id === target.row.id);
+  if (replica?.state !== "present" || replica.size !== file.size) return undefined;
+  const { value: sha256, attempts } = await withRetry(run.retry, () => hashObject(source.backend, file.path));
+  if (sha256 !== replica.hash) return undefined;
+  await recordReplicas(run.catalog, [
+    {
+      fileId: file.id,
+      locationId: target.row.id,
+      key: replica.key,
+      size: replica.size,
+      hash: replica.hash,
+      storageClass: replica.storage_class,
+      state: replica.state,
+      sourceSize: file.size,
+      sourceMtimeUs: file.mtime_us,
+      etag: replica.etag,
+      verifiedAt: replica.verified_at,
+    },
+  ]);
+  await setFileHashes(run.catalog, [{ fileId: file.id, hash: sha256 }]);
+  return { state: "done", attempts, bytes: 0 };
 }
 
 async function transition(run: ApplyRun, action: TransitionPolicyAction, file: FileRow): Promise<Outcome> {

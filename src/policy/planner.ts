@@ -20,6 +20,7 @@ import {
   transitionDelta,
 } from "../cost/index.js";
 import type { PlannedVersion, PlanTotal, PolicyAction, PolicyActionKind } from "./actions.js";
+import { refuseDeleteShare } from "./delete-guard.js";
 import { MONTH_MS, type Place, type Policy } from "./schema.js";
 import { type CompiledSelector, compileSelector } from "./selector.js";
 
@@ -37,6 +38,8 @@ export interface PlanOptions {
   now: number;
   /** Files per catalog query. */
   pageSize?: number;
+  /** Plan prunes past the maxDeleteShare guard. */
+  force?: boolean;
 }
 
 const DEFAULT_PAGE = 1000;
@@ -63,9 +66,71 @@ export async function* planPolicies(
 ): AsyncGenerator<PolicyAction> {
   const policies = selectPolicies(config, options.policies);
   const locationIds = new Map((await allLocations(catalog)).map((row) => [row.name, row.id]));
+  // Before the first action: a plan that would prune too much is refused whole, like sync --delete.
+  if (!options.force) await guardPrunes(catalog, config, options);
   for (const policy of policies) {
     yield* planPolicy(catalog, config, policy, locationIds, options);
   }
+}
+
+/**
+ * Refuses (a UsageError naming the policy and place) the prunes of any policy that would
+ * delete more than its share of the objects one place holds of a source: a source that lost
+ * most of its files at once is far more often unmounted, renamed or half restored than emptied
+ * on purpose. The share is the policy's `maxDeleteShare`, else `defaults.maxDeleteShare`.
+ */
+export async function guardPrunes(catalog: CatalogDb, config: Config, options: PlanOptions): Promise<void> {
+  const locationIds = new Map((await allLocations(catalog)).map((row) => [row.name, row.id]));
+  for (const policy of selectPolicies(config, options.policies)) {
+    if (!policy.prune) continue;
+    const { selector, targets, targetIds } = policyScope(catalog, config, policy, locationIds, options);
+    if (targetIds.length === 0) continue;
+    const pages = options.pageSize ?? DEFAULT_PAGE;
+    const limit = policy.maxDeleteShare ?? config.defaults.maxDeleteShare;
+    const limitName =
+      policy.maxDeleteShare === undefined ? "defaults.maxDeleteShare" : `maxDeleteShare of ${policy.name}`;
+    for (const name of policy.from) {
+      const locationId = locationIds.get(name);
+      if (locationId === undefined) continue;
+      const source: Source = { name, locationId, ...priced(config, name) };
+      const pruned = new Map<string, { deletes: number; bytes: number }>();
+      for await (const action of planPrunes(catalog, policy, source, targets, selector, options.now, pages)) {
+        if (action.kind !== "delete") continue;
+        const at = pruned.get(action.at) ?? { deletes: 0, bytes: 0 };
+        pruned.set(action.at, { deletes: at.deletes + 1, bytes: at.bytes + action.bytes });
+      }
+      for (const [at, { deletes, bytes }] of pruned) {
+        const held = await heldAt(catalog, locationId, locationIds.get(at) as number);
+        refuseDeleteShare({ what: `${policy.name}: prune`, deletes, bytes, held, at, limit, limitName });
+      }
+    }
+  }
+}
+
+/** Replicas one location holds of another's files: what a prune's share is measured against. */
+async function heldAt(catalog: CatalogDb, sourceId: number, targetId: number): Promise<number> {
+  const row = await catalog.db
+    .selectFrom("replicas as r")
+    .innerJoin("files as f", "f.id", "r.file_id")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("r.location_id", "=", targetId)
+    .where("f.location_id", "=", sourceId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** What planning one policy starts from: its compiled selector and its place locations. */
+function policyScope(
+  catalog: CatalogDb,
+  config: Config,
+  policy: Policy,
+  locationIds: ReadonlyMap<string, number>,
+  options: PlanOptions,
+) {
+  const selector = compileSelector(policy.match, { nowMs: options.now, dialect: catalog.dialect, locationIds });
+  const targets = policy.place.map((place) => target(config, place, locationIds));
+  const targetIds = targets.flatMap((t) => (t.locationId === undefined ? [] : [t.locationId]));
+  return { selector, targets, targetIds };
 }
 
 /** A place entry with what pricing and class choice need of its location. */
@@ -127,9 +192,7 @@ async function* planPolicy(
   locationIds: ReadonlyMap<string, number>,
   options: PlanOptions,
 ): AsyncGenerator<PolicyAction> {
-  const selector = compileSelector(policy.match, { nowMs: options.now, dialect: catalog.dialect, locationIds });
-  const targets = policy.place.map((place) => target(config, place, locationIds));
-  const targetIds = targets.flatMap((t) => (t.locationId === undefined ? [] : [t.locationId]));
+  const { selector, targets, targetIds } = policyScope(catalog, config, policy, locationIds, options);
   const pageSize = options.pageSize ?? DEFAULT_PAGE;
   for (const name of policy.from) {
     const locationId = locationIds.get(name);
@@ -348,10 +411,13 @@ function* planPurge(
   };
 }
 
-/** The replica holds this version of the file: same content when known, else same size and mtime. */
+/**
+ * The replica holds this version of the file: the same content. A present file's hash is
+ * unknown only when the scan saw it change (size, mtime or ctime) since it was read; the copy
+ * planned then compares content before it sends anything.
+ */
 function upToDate(replica: Replica, file: PlannedFileRow): boolean {
-  if (file.hash !== null) return replica.hash === file.hash;
-  return replica.source_size === file.size && replica.source_mtime_us === file.mtime_us;
+  return file.hash !== null && replica.hash === file.hash;
 }
 
 /** A copy counts toward `copies` only when present, verified, and of the file's known content. */

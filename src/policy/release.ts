@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
 import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { NotFoundError } from "../backends/backend.js";
+import { unlessPermission } from "../backends/fs-errors.js";
 import { PARTIAL_PREFIX, PosixBackend } from "../backends/posix.js";
 import { markReleased, recordStub } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
@@ -150,9 +151,4 @@ async function replaceWithStub(
 
 function sameEntry(a: Stats, b: Stats | undefined): boolean {
   return b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
-}
-
-/** Only root may give a file away; anyone else keeps the stub as their own. */
-function unlessPermission(err: NodeJS.ErrnoException): void {
-  if (err.code !== "EPERM") throw err;
 }

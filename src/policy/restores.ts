@@ -32,6 +32,7 @@ import { classPrice } from "../cost/profile.js";
 import { type CopyRequest, copyVerified, hashObject } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
 import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { usOf } from "./on-disk.js";
 import { parseStub, STUB_MAX_BYTES } from "./stub.js";
 
 /**
@@ -360,9 +361,15 @@ async function copyInto(
       ),
     );
   }
-  if (target.dir === null && from.file.state === "released" && target.backend instanceof PosixBackend) {
-    const { ino } = await lstat(target.backend.fsPath(from.file.path));
-    await markRestoredInPlace(deps.catalog, from.file.id, { size: from.size, mtimeUs: from.mtimeUs, inode: ino });
+  const awayFromDisk = from.file.state === "released" || from.file.state === "missing";
+  if (target.dir === null && awayFromDisk && target.backend instanceof PosixBackend) {
+    const { ino, ctimeMs } = await lstat(target.backend.fsPath(from.file.path));
+    await markRestoredInPlace(deps.catalog, from.file.id, {
+      size: from.size,
+      mtimeUs: from.mtimeUs,
+      inode: ino,
+      ctimeUs: usOf(ctimeMs),
+    });
   }
   return there ? "already there" : "copied";
 }

@@ -164,6 +164,8 @@ export const policySchema = z
     purge: purgeSchema.optional(),
     /** Remove replicas at the place locations of files deleted at `from`. */
     prune: z.boolean().default(false),
+    /** The share of a place's objects one run may prune; default: defaults.maxDeleteShare. */
+    maxDeleteShare: z.number().min(0).max(1).optional(),
     schedule: z
       .string()
       .superRefine((text, ctx) => {

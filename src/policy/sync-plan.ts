@@ -26,7 +26,7 @@ export interface SyncScope {
   sourceLocationId: number;
   targetLocationId: number;
   filter: FileFilter;
-  /** Compare content hashes instead of size and mtime. */
+  /** Compare content hashes, read from the source now, instead of size and times. */
   checksum: boolean;
   /**
    * A file whose size is unchanged but whose mtime moved is read and hashed before it is sent
@@ -133,9 +133,12 @@ function decide(candidate: Candidate, scope: SyncScope): CopyAction | undefined 
   // An archived or thawing replica is still a good copy; only a lost (or released) one is not.
   if (!HELD_STATES.has(replica.state)) return copy("unverified");
   if (replica.source_size !== file.size) return copy("changed");
-  if (!scope.checksum && replica.source_mtime_us === file.mtime_us) return undefined;
+  // --checksum reads the source now: a cached hash cannot see an edit that kept size and times.
+  if (scope.checksum) return copy("changed", true);
   if (file.hash !== null) return file.hash === replica.hash ? undefined : copy("changed");
-  return copy("changed", scope.checksum || scope.compareTouched);
+  // The scan cleared the hash: the mtime or the ctime moved (an edit that put the mtime back,
+  // a chmod, a touch). Compared by content before it is sent again, where reading is cheap.
+  return copy("changed", scope.compareTouched);
 }
 
 export async function* planCopies(catalog: CatalogDb, scope: SyncScope): AsyncGenerator<CopyAction> {

@@ -1,8 +1,18 @@
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import type { Backend, ObjectInfo } from "../backends/backend.js";
 import { PosixBackend } from "../backends/posix.js";
 import type { CatalogDb } from "../catalog/db.js";
-import { type FileStat, FileUpserter, finishScan, type ScanCounts, startScan } from "../catalog/files.js";
+import {
+  abandonScan,
+  type FileStat,
+  FileUpserter,
+  finishScan,
+  liveEntries,
+  type ScanCounts,
+  startScan,
+} from "../catalog/files.js";
+import { locationById, recordRootDevice } from "../catalog/locations.js";
+import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { type ScanProblem, walkTree } from "./walker.js";
 
@@ -16,6 +26,11 @@ export interface ScanOptions {
   threads: number;
   /** Entries per catalog transaction batch. */
   batchSize?: number;
+  /**
+   * The root is as it should be although it is empty or on another device than first scanned:
+   * mark what is gone deleted, and record the device it is on now.
+   */
+  acceptRoot?: boolean;
 }
 
 /**
@@ -29,24 +44,67 @@ export async function scanLocation(
   options: ScanOptions,
 ): Promise<ScanReport> {
   const started = Date.now();
-  if (backend instanceof PosixBackend) await assertReadableRoot(backend);
+  const location = await locationById(catalog, locationId);
+  const device = backend instanceof PosixBackend ? await rootDevice(location, backend, options) : undefined;
   const scanId = await startScan(catalog, locationId);
   const upserter = new FileUpserter(catalog, locationId, scanId);
   const batchSize = options.batchSize ?? 10_000;
+  let seen = 0;
+  const write = (entries: FileStat[]) => {
+    seen += entries.length;
+    return upserter.write(entries);
+  };
   const walked =
     backend instanceof PosixBackend
-      ? await walkTree(backend.root, { threads: options.threads, batchSize, onEntries: (e) => upserter.write(e) })
-      : await inventory(backend, batchSize, (e) => upserter.write(e));
+      ? await walkTree(backend.root, { threads: options.threads, batchSize, onEntries: write })
+      : await inventory(backend, batchSize, write);
+  if (seen === 0 && !options.acceptRoot) await refuseIfEmptied(catalog, location, backend, scanId);
   const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length);
+  if (device !== undefined && seen > 0 && device !== Number(location.root_device ?? Number.NaN)) {
+    await recordRootDevice(catalog, locationId, device);
+  }
   return { ...counts, scanId, problems: walked.problems, elapsedMs: Date.now() - started };
 }
 
-async function assertReadableRoot(backend: PosixBackend): Promise<void> {
+/**
+ * The device the root is on, after checking it is the filesystem first scanned there. A
+ * missing root, or one on another device, is most likely an unmounted filesystem (its mount
+ * point, or nothing): scanning it would take every file for deleted, and pruning would then
+ * delete their only copies. Refused before anything is written.
+ */
+async function rootDevice(location: LocationRow, backend: PosixBackend, options: ScanOptions): Promise<number> {
+  const unmounted = (why: string, fix: string) =>
+    new UsageError(`${location.name} looks unmounted: ${why}; nothing was scanned or marked deleted. ${fix}`);
+  let device: number;
   try {
+    device = (await stat(backend.root)).dev;
     await readdir(backend.root);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw unmounted(`its root ${backend.root} is missing`, "Mount it, or point the location elsewhere");
+    }
     throw new UsageError(`${backend.url}: cannot read the location root: ${(err as Error).message}`);
   }
+  const first = location.root_device;
+  if (first !== null && Number(first) !== device && !options.acceptRoot) {
+    throw unmounted(
+      `its root ${backend.root} is on device ${device}, not on device ${first} as when first scanned`,
+      `Mount it; if the tree moved to another filesystem for good, run \`strata scan ${location.name} --accept-root\``,
+    );
+  }
+  return device;
+}
+
+/** A root (or listing) with no entries at all while the catalog holds live files there. */
+async function refuseIfEmptied(catalog: CatalogDb, location: LocationRow, backend: Backend, scanId: number) {
+  const live = await liveEntries(catalog, location.id);
+  if (live === 0) return;
+  await abandonScan(catalog, scanId);
+  throw new UsageError(
+    `${location.name} looks unmounted: ${backend.url} is empty, but the catalog holds ${live} entries there; ` +
+      `nothing was marked deleted. Mount it; if everything was deleted on purpose, run ` +
+      `\`strata scan ${location.name} --accept-root\``,
+  );
 }
 
 async function inventory(backend: Backend, batchSize: number, write: (entries: FileStat[]) => Promise<void>) {

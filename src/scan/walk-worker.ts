@@ -1,6 +1,6 @@
 import { type BigIntStats, lstatSync, readdirSync, type Stats } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { bytesToKey, hasEscapes, isExactName, keyToBytes } from "../backends/keys.js";
+import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
 import { PARTIAL_PREFIX } from "../backends/posix.js";
 import type { FileKind } from "../catalog/schema.js";
 import type { EntryTuple, WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
@@ -59,8 +59,7 @@ function readNames(dir: string, post: (reply: WalkReply) => void): string[] {
 }
 
 function fsPath(key: string): string | Buffer {
-  const joined = key === "" ? root : `${root}/${key}`;
-  return hasEscapes(joined) ? keyToBytes(joined) : joined;
+  return pathUnder(root, key);
 }
 
 function kindOf(stats: Stats): FileKind {

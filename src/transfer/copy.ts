@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Backend, FileAttributes, ObjectInfo, UploadJournal } from "../backends/backend.js";
 import { IntegrityError } from "../backends/backend.js";
+import type { AttributeTrust } from "../backends/metadata.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
 import { MeteredStream, type TokenBucket } from "./rate-limit.js";
 
@@ -23,6 +24,8 @@ export interface CopyRequest {
   journal?: UploadJournal;
   /** Parts in flight for a large upload, or ranges read at once for a large download. */
   streams?: number;
+  /** What a target that writes files may take of the attributes beyond permission bits. */
+  trust?: AttributeTrust;
 }
 
 export interface CopyResult {
@@ -42,10 +45,11 @@ export interface CopyResult {
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const ranged = planRanges(req.target, req.size, req.streams);
   const { body, info } = await req.source.read(req.sourceKey, ranged?.ranges[0]);
-  // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not.
+  // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
+  // origin is where this copy comes from, never where the source object once came from.
   const carried = info.attributes;
   const attributes = carried
-    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path }
+    ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
   // The catalog's hash, else the one Strata stored with the object: damage since is caught too.
   const expectedHash = req.expectedHash ?? carried?.sha256;
@@ -65,6 +69,7 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
       ...(req.journal ? { journal: req.journal } : {}),
       ...(req.streams ? { streams: req.streams } : {}),
       ...(expectedHash ? { expectedSha256: expectedHash } : {}),
+      ...(req.trust ? { trust: req.trust } : {}),
     })
     .catch((err: unknown) => {
       // A write that gave up may have left the source half read: close it now, not at GC.

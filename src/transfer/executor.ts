@@ -1,4 +1,5 @@
 import type { Backend, FileAttributes } from "../backends/backend.js";
+import type { AttributeTrust } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { setFileHashes } from "../catalog/files.js";
 import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
@@ -13,6 +14,7 @@ import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.j
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
 import type { ByteBudget } from "./byte-budget.js";
 import { copyVerified, hashObject } from "./copy.js";
+import { claimKey } from "./key-claim.js";
 import { chunks, runPool } from "./pool.js";
 import type { TokenBucket } from "./rate-limit.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
@@ -36,6 +38,8 @@ export interface ExecuteOptions {
   bandwidth?: TokenBucket;
   retry: RetryPolicy;
   progress?: ProgressListener;
+  /** What a target that writes files may take of the attributes beyond permission bits. */
+  trust?: AttributeTrust;
 }
 
 export interface ProgressListener {
@@ -127,10 +131,22 @@ async function runCopy(
   const replacing = action.replicaHash !== null && (await markReplacing(catalog, file.id, target.locationId));
   try {
     const { value: outcome, attempts } = await withRetry(options.retry, async () => {
+      // The hash just read is what the copy must carry; the catalog's may be older than the edit.
+      let expectedHash = file.hash;
+      await claimKey(catalog, {
+        fileId: file.id,
+        sourceLocationId: source.locationId,
+        origin: source.backend.url,
+        path: file.path,
+        target: target.backend,
+        targetLocationId: target.locationId,
+        key: file.path,
+      });
       if (action.onlyIfContentDiffers) {
         const sha256 = await hashObject(source.backend, file.path);
         if (sha256 === action.replicaHash)
           return { copied: false as const, sha256, size: file.size, stored: undefined };
+        expectedHash = sha256;
       }
       const result = await copyVerified({
         source: source.backend,
@@ -138,16 +154,17 @@ async function runCopy(
         target: target.backend,
         targetKey: file.path,
         size: file.size,
-        attributes: attributesOf(file),
+        attributes: { ...attributesOf(file), origin: source.backend.url },
         ...(target.storageClass ? { storageClass: target.storageClass } : {}),
         tags: target.tags,
-        ...(file.hash ? { expectedHash: file.hash } : {}),
+        ...(expectedHash ? { expectedHash } : {}),
         onBytes: (n) => {
           report.readBytes += n;
           options.progress?.bytes(n);
         },
         ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
         streams,
+        ...(options.trust ? { trust: options.trust } : {}),
         journal: uploadJournal(catalog, {
           locationId: target.locationId,
           key: file.path,

@@ -72,6 +72,7 @@ export async function copyInRanges(copy: RangedCopy): Promise<ObjectInfo> {
     ...(copy.expectedHash ? { expectedSha256: copy.expectedHash } : {}),
     // Journaled, a copy killed mid-way keeps its whole ranges for the next run of this version.
     ...(copy.journal ? { journal: copy.journal, resumable: resumableAs(copy) } : {}),
+    ...(copy.trust ? { trust: copy.trust } : {}),
   };
   // Should the target refuse before reading (a bad path, no permission), the first answer is let go.
   return copy.target

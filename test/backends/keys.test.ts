@@ -1,6 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { bytesToKey, hasEscapes, keyToBytes, unsafeRelativeKey } from "../../src/backends/keys.js";
+import {
+  bytesToKey,
+  hasEscapes,
+  keyToBytes,
+  MalformedKeyError,
+  printablePath,
+  unsafeRelativeKey,
+} from "../../src/backends/keys.js";
 
 describe("POSIX name ↔ key encoding", () => {
   it("leaves valid UTF-8 names as they are", () => {
@@ -43,5 +50,27 @@ describe("POSIX name ↔ key encoding", () => {
     expect(unsafeRelativeKey("/etc/passwd")).toMatch(/absolute/);
     expect(unsafeRelativeKey("a//b")).toMatch(/empty segment/);
     expect(unsafeRelativeKey("a\0b")).toMatch(/NUL/);
+  });
+
+  it("decodes only U+F700-U+F7FF as escapes and refuses the rest as malformed, naming the key", () => {
+    expect([...keyToBytes("\uF700\uF7E9")]).toEqual([...Buffer.from("\uF7E9")]);
+    for (const key of ["..\uF700/x", "\uF700.\uF700.\uF700/x", "a\uF700", "\uF700\u0000", "\uF742x", "a\uD800"]) {
+      expect(() => keyToBytes(key), JSON.stringify(key)).toThrow(MalformedKeyError);
+      expect(() => keyToBytes(key)).toThrow(JSON.stringify(key));
+    }
+  });
+
+  it("confines the decoded path: an escape cannot spell a '..', '/' or NUL the check did not see", () => {
+    for (const key of ["..\uF700/x", "\uF700.\uF700.\uF700/x", "a/\uF700.\uF700./x", "\uF700/etc/passwd"]) {
+      expect(unsafeRelativeKey(key), JSON.stringify(key)).toBeDefined();
+    }
+    expect(unsafeRelativeKey("..\uF700/x")).toMatch(/malformed/);
+    expect(unsafeRelativeKey(`a/${"n".repeat(256)}`)).toMatch(/255 bytes/);
+    expect(unsafeRelativeKey(`a/${"\uF7E9".repeat(255)}`)).toBeUndefined();
+    expect(unsafeRelativeKey("r\uF7E9sultat/\uF700\uF700x")).toBeUndefined();
+  });
+
+  it("prints a malformed key without throwing", () => {
+    expect(printablePath("..\uF700/x")).toBe("..\\uf700/x");
   });
 });
