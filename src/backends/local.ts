@@ -404,12 +404,14 @@ export class LocalStoreBackend implements Backend {
       if (fanOut === "tmp") continue;
       for (const name of await readdir(join(blobs, fanOut)).catch(() => [] as string[])) {
         const blob = `${fanOut}/${name}`;
-        if (referenced.get(blob, blob)) continue;
-        const age = await stat(this.blobPath(blob)).then(
+        // A file not named as this store names its blobs is not one of them: left alone.
+        if (!isBlobName(blob) || referenced.get(blob, blob)) continue;
+        const path = join(blobs, blob);
+        const age = await stat(path).then(
           (s) => Date.now() - s.mtimeMs,
           () => 0,
         );
-        if (age > UNLISTED_GRACE_MS) await rm(this.blobPath(blob), { force: true });
+        if (age > UNLISTED_GRACE_MS) await rm(path, { force: true });
         else young += 1;
       }
     }

@@ -292,6 +292,12 @@ describe("a large copy killed mid-way into a file target", () => {
   }, 120_000);
 });
 
+/** A blob name as the store gives them: `ab/<uuid>`, the uuid beginning with `ab`. */
+function blobName(): string {
+  const id = randomUUID();
+  return `${id.slice(0, 2)}/${id}`;
+}
+
 describe("the embedded store opened after a writer on this host died", () => {
   it("removes the dead writer's temp blobs, the blobs no key points at (its own, and old unlisted ones), nothing else", async () => {
     const dir = join(tempDir(), "store");
@@ -305,7 +311,7 @@ describe("the embedded store opened after a writer on this host died", () => {
     const deadTemp = join(tmp, `${hostname()}~${dead}~0a-${randomUUID()}`);
     const liveTemp = join(tmp, `${hostname()}~${process.pid}~0b-${randomUUID()}`);
     const foreign = join(tmp, "not-a-writer-name");
-    const orphan = `0c/${randomUUID()}`;
+    const orphan = blobName();
     writeTree(dir, { [`blobs/${orphan}`]: "orphan" });
     for (const path of [deadTemp, liveTemp, foreign]) writeFileSync(path, "partial");
     const index = new Database(join(dir, "index.db"));
@@ -314,8 +320,8 @@ describe("the embedded store opened after a writer on this host died", () => {
     // blob of hours ago, and one of a moment ago (it could be a write in progress).
     index.pragma("user_version = 0");
     index.close();
-    const oldUnlisted = `0d/${randomUUID()}`;
-    const youngUnlisted = `0e/${randomUUID()}`;
+    const oldUnlisted = blobName();
+    const youngUnlisted = blobName();
     writeTree(dir, { [`blobs/${oldUnlisted}`]: "old", [`blobs/${youngUnlisted}`]: "young" });
     const hoursAgo = Date.now() / 1000 - 2 * 3600;
     utimesSync(join(dir, "blobs", oldUnlisted), hoursAgo, hoursAgo);
