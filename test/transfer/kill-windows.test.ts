@@ -263,7 +263,8 @@ describe("a large copy killed mid-way into a file target", () => {
 
   it("drops the partial copy once its file is gone, so nothing is left to resume", async () => {
     const work = tempDir();
-    writeTree(join(work, "tree"), { "big.bin": randomBytes(SIZE) });
+    // Another file stays, so the tree does not look unmounted once big.bin is gone.
+    writeTree(join(work, "tree"), { "big.bin": randomBytes(SIZE), "stays.txt": "stays" });
     const args = ["sync", "tree", "local:store", "--streams", "4", "--bwlimit", "24M"];
     await killWhen(work, args, () => journaledRanges(work).length >= 2);
     expect(readdirSync(join(work, "store", "blobs", "tmp"))).toHaveLength(1);
