@@ -4,8 +4,14 @@ import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashingStream } from "../codec/hash.js";
-import { type ByteRange, IntegrityError, type RangeSink, type UploadJournal, type WriteInfo } from "./backend.js";
-import { checkExpectedHash } from "./bodies.js";
+import {
+  type ByteRange,
+  IntegrityError,
+  type RangeSink,
+  TransientError,
+  type UploadJournal,
+  type WriteInfo,
+} from "./backend.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
@@ -110,6 +116,26 @@ export async function resumableTemp(
   return { path, stored, journal, rangeSize, sourceVersion };
 }
 
+/**
+ * After a write failed: removes its temp file and, resumable, its journal, but for a resumable
+ * one whose bytes were not refused, which stays for the next write of its version. Answers the
+ * error to throw: a resumed file that was refused is dropped and answered as transient, so the
+ * write's retry starts over and fetches every range.
+ */
+export async function afterFailedWrite(
+  temp: string | Buffer,
+  resume: ResumableTemp | undefined,
+  err: unknown,
+  target: { location: string; key: string },
+): Promise<unknown> {
+  if (resume && !(err instanceof IntegrityError)) return err;
+  await rm(temp, { force: true });
+  await resume?.journal.clear();
+  if (!resume || resume.stored.length === 0) return err;
+  const detail = `${JSON.stringify(target.key)}: the copy resumed from an earlier run did not verify; starting over`;
+  return new TransientError(target.location, detail, { cause: err });
+}
+
 /** Range `number` (1-based, as journaled) of `size` bytes cut in ranges of `rangeSize`. */
 function rangeNumbered(number: number, rangeSize: number, size: number): ByteRange {
   const start = (number - 1) * rangeSize;
@@ -118,17 +144,16 @@ function rangeNumbered(number: number, rangeSize: number, size: number): ByteRan
 
 /**
  * Creates `tempPath` (or, resuming, opens it: the journaled temp file) and lets `fill` write it by
- * offset, several ranges at once; checks that every byte arrived exactly once and, when one is
- * expected, the SHA-256 of the whole, the resumed ranges read back from the file included.
- * Anything failing removes the temp file, except a resumable one that did not fail its check:
- * that one stays, with its whole ranges journaled, for the next write of this version. The
- * caller renames it into place (and then clears the journal).
+ * offset, several ranges at once; checks that every byte arrived exactly once, and hashes the
+ * whole, the resumed ranges read back from the file included. Anything failing removes the temp
+ * file, except a resumable one: that stays, its whole ranges journaled, for the next write of
+ * this version (see afterFailedWrite). The caller checks the hash, renames the file into place
+ * and then clears the journal.
  */
 export async function writeTempFileInRanges(
   tempPath: string | Buffer,
   info: WriteInfo,
   fill: (sink: RangeSink) => Promise<void>,
-  target: { location: string; key: string },
   resume?: ResumableTemp,
 ): Promise<WrittenFile> {
   // Read back too: bytes that arrived ahead of the hash frontier are hashed from the file.
@@ -148,15 +173,9 @@ export async function writeTempFileInRanges(
         await resume.journal.savePart({ number, etag: resume.sourceVersion, md5: "" });
       },
     });
-    const written = await hash.finish();
-    // Checked here too, not only before the rename: a resumable temp file that fails it is dropped.
-    checkExpectedHash(target.location, target.key, info, written.sha256);
-    return written;
+    return await hash.finish();
   } catch (err) {
-    if (!resume || err instanceof IntegrityError) {
-      await rm(tempPath, { force: true });
-      await resume?.journal.clear();
-    }
+    if (!resume) await rm(tempPath, { force: true });
     throw err;
   } finally {
     await handle.close();

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Database from "better-sqlite3";
 import {
+  afterFailedWrite,
   type ResumableTemp,
   resumableTemp,
   tempFileBuffer,
@@ -52,6 +53,10 @@ const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
 const MAX_KEY_BYTES = 1024;
 const LIST_PAGE = 1000;
+/** The index's user_version once blobs from before `unsettled_blobs` were swept (reclaimUnlisted). */
+const UNLISTED_SWEPT = 1;
+/** Older than this, an unindexed blob of an older Strata cannot be a write still in progress. */
+const UNLISTED_GRACE_MS = 3600 * 1000;
 /** Temp blobs of resumable writes: the upload journal names them; they outlive their writer. */
 const RESUMABLE = "resume~";
 
@@ -110,6 +115,8 @@ export class LocalStoreBackend implements Backend {
         modified_us INTEGER NOT NULL, storage_class TEXT NOT NULL, metadata TEXT NOT NULL,
         tags TEXT NOT NULL, restore_ready_us INTEGER, restore_expires_us INTEGER
       ) WITHOUT ROWID`);
+      // Which key holds a blob: the reclaim of unindexed blobs asks it once per blob.
+      db.exec("CREATE INDEX IF NOT EXISTS objects_by_blob ON objects (blob)");
       // Blobs placed or freed whose index change is not made yet, with the process making it.
       db.exec(`CREATE TABLE IF NOT EXISTS unsettled_blobs (
         blob TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL
@@ -180,8 +187,7 @@ export class LocalStoreBackend implements Backend {
     this.checkKey(key);
     this.index(true);
     const resume = await resumableTemp(info, (name) => this.resumablePath(name), `${RESUMABLE}${randomUUID()}`);
-    const target = { location: this.url, key };
-    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+    return this.store(key, info, (temp) => writeTempFileInRanges(temp, info, fill, resume), resume);
   }
 
   /** A resumable write left for a later one that will not come (its file changed or is gone). */
@@ -239,9 +245,7 @@ export class LocalStoreBackend implements Backend {
       await resume?.journal.clear();
       return this.toInfo(row);
     } catch (err) {
-      // A resumable temp blob stays for the next write unless its filling removed it.
-      if (!resume) await rm(temp, { force: true });
-      throw fsError(this.url, key, err);
+      throw fsError(this.url, key, await afterFailedWrite(temp, resume, err, { location: this.url, key }));
     }
   }
 
@@ -376,8 +380,43 @@ export class LocalStoreBackend implements Backend {
    * pointing at them. A live writer's files are never touched.
    */
   private reclaim(): Promise<void> {
-    this.reclaimed ??= Promise.all([this.reclaimTemp(), this.reclaimUnsettled()]).then(() => undefined);
+    this.reclaimed ??= Promise.all([this.reclaimTemp(), this.reclaimUnsettled(), this.reclaimUnlisted()]).then(
+      () => undefined,
+    );
     return this.reclaimed;
+  }
+
+  /**
+   * Once per store: blobs written before writers listed theirs as unsettled (an older Strata,
+   * killed between moving a blob into place and indexing it, or between unindexing one and
+   * removing it) are found by walking the blobs and removed when no key points at them and they
+   * are older than any write in progress could be. Marked done in the index's user_version.
+   */
+  private async reclaimUnlisted(): Promise<void> {
+    if ((this.db.pragma("user_version", { simple: true }) as number) >= UNLISTED_SWEPT) return;
+    const referenced = this.prepared<[string, string], { n: number }>(
+      this.db,
+      "SELECT 1 AS n FROM objects WHERE blob = ? UNION ALL SELECT 1 FROM unsettled_blobs WHERE blob = ?",
+    );
+    let young = 0;
+    const blobs = join(this.dir, "blobs");
+    for (const fanOut of await readdir(blobs).catch(() => [] as string[])) {
+      if (fanOut === "tmp") continue;
+      for (const name of await readdir(join(blobs, fanOut)).catch(() => [] as string[])) {
+        const blob = `${fanOut}/${name}`;
+        // A file not named as this store names its blobs is not one of them: left alone.
+        if (!isBlobName(blob) || referenced.get(blob, blob)) continue;
+        const path = join(blobs, blob);
+        const age = await stat(path).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
+        if (age > UNLISTED_GRACE_MS) await rm(path, { force: true });
+        else young += 1;
+      }
+    }
+    // A young one may be a write in progress: look again at the next open.
+    if (young === 0) this.db.pragma(`user_version = ${UNLISTED_SWEPT}`);
   }
 
   private async reclaimTemp(): Promise<void> {

@@ -17,6 +17,7 @@ import {
 } from "node:fs/promises";
 import { pipeline, type Readable, Transform, type TransformCallback } from "node:stream";
 import {
+  afterFailedWrite,
   type ResumableTemp,
   resumableTemp,
   tempFileBuffer,
@@ -248,8 +249,7 @@ export class PosixBackend implements Backend {
     await this.prepareParent(key);
     const fresh = `${PARTIAL_PREFIX}${RESUMABLE}${randomBytes(8).toString("hex")}`;
     const resume = await resumableTemp(info, (name) => this.resumablePath(key, name), fresh);
-    const target = { location: this.url, key };
-    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill, target, resume), resume);
+    return this.place(key, info, (temp) => writeTempFileInRanges(temp, info, fill, resume), resume);
   }
 
   /** A resumable write left for a later one that will not come (its file changed or is gone). */
@@ -328,9 +328,7 @@ export class PosixBackend implements Backend {
       await resume?.journal.clear();
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
     } catch (err) {
-      // A resumable partial file stays for the next write unless its filling removed it.
-      if (!resume) await rm(temp, { force: true });
-      throw fsError(this.url, key, err);
+      throw fsError(this.url, key, await afterFailedWrite(temp, resume, err, { location: this.url, key }));
     }
   }
 

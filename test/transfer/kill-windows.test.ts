@@ -237,9 +237,34 @@ describe("a large copy killed mid-way into a file target", () => {
     expect(readdirSync(join(store, "blobs", "tmp"))).toEqual([]);
   }, 120_000);
 
+  it("drops a resumed partial copy that does not verify and copies the whole again, in the same run", async () => {
+    const work = tempDir();
+    const content = randomBytes(SIZE);
+    writeTree(join(work, "tree"), { "big.bin": content });
+    expect((await run(work, ["sync", "tree", "local:store"])).code).toBe(0);
+    const out = join(work, "out");
+    const args = ["sync", "local:store", "out", "--streams", "4", "--bwlimit", "24M"];
+    await killWhen(work, args, () => journaledRanges(work).length >= 2);
+    // Damage a range the journal calls whole, as a disk or another program might.
+    const [partial] = filesNamed(out, ".strata-partial-");
+    const [damaged] = journaledRanges(work);
+    const path = join(out, partial as string);
+    const bytes = readFileSync(path);
+    const at = (damaged as { start: number }).start + 100;
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
+    writeFileSync(path, bytes);
+
+    const again = await run(work, ["sync", "local:store", "out"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).result.readBytes).toBeGreaterThanOrEqual(SIZE);
+    expect(sha256(readFileSync(join(out, "big.bin")))).toBe(sha256(content));
+    expect(filesNamed(out, ".strata-partial-")).toEqual([]);
+  }, 120_000);
+
   it("drops the partial copy once its file is gone, so nothing is left to resume", async () => {
     const work = tempDir();
-    writeTree(join(work, "tree"), { "big.bin": randomBytes(SIZE) });
+    // Another file stays, so the tree does not look unmounted once big.bin is gone.
+    writeTree(join(work, "tree"), { "big.bin": randomBytes(SIZE), "stays.txt": "stays" });
     const args = ["sync", "tree", "local:store", "--streams", "4", "--bwlimit", "24M"];
     await killWhen(work, args, () => journaledRanges(work).length >= 2);
     expect(readdirSync(join(work, "store", "blobs", "tmp"))).toHaveLength(1);
@@ -268,8 +293,14 @@ describe("a large copy killed mid-way into a file target", () => {
   }, 120_000);
 });
 
+/** A blob name as the store gives them: `ab/<uuid>`, the uuid beginning with `ab`. */
+function blobName(): string {
+  const id = randomUUID();
+  return `${id.slice(0, 2)}/${id}`;
+}
+
 describe("the embedded store opened after a writer on this host died", () => {
-  it("removes the dead writer's temp blobs and the blobs it placed or freed that no key points at, nothing else", async () => {
+  it("removes the dead writer's temp blobs, the blobs no key points at (its own, and old unlisted ones), nothing else", async () => {
     const dir = join(tempDir(), "store");
     const store = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
     await store.write("kept", Readable.from([Buffer.from("kept")]), { size: 4, attributes: { mtimeUs: 1 } });
@@ -281,21 +312,31 @@ describe("the embedded store opened after a writer on this host died", () => {
     const deadTemp = join(tmp, `${hostname()}~${dead}~0a-${randomUUID()}`);
     const liveTemp = join(tmp, `${hostname()}~${process.pid}~0b-${randomUUID()}`);
     const foreign = join(tmp, "not-a-writer-name");
-    const orphan = `0c/${randomUUID()}`;
+    const orphan = blobName();
     writeTree(dir, { [`blobs/${orphan}`]: "orphan" });
     for (const path of [deadTemp, liveTemp, foreign]) writeFileSync(path, "partial");
     const index = new Database(join(dir, "index.db"));
     index.prepare("INSERT INTO unsettled_blobs VALUES (?, ?, ?)").run(orphan, hostname(), dead);
+    // And what an older Strata left, listed nowhere: an index of before the sweep, an unindexed
+    // blob of hours ago, and one of a moment ago (it could be a write in progress).
+    index.pragma("user_version = 0");
     index.close();
+    const oldUnlisted = blobName();
+    const youngUnlisted = blobName();
+    writeTree(dir, { [`blobs/${oldUnlisted}`]: "old", [`blobs/${youngUnlisted}`]: "young" });
+    const hoursAgo = Date.now() / 1000 - 2 * 3600;
+    utimesSync(join(dir, "blobs", oldUnlisted), hoursAgo, hoursAgo);
 
     const reopened = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
     await reopened.check();
     expect(existsSync(deadTemp)).toBe(false);
     expect(existsSync(join(dir, "blobs", orphan))).toBe(false);
+    expect(existsSync(join(dir, "blobs", oldUnlisted))).toBe(false);
+    expect(existsSync(join(dir, "blobs", youngUnlisted))).toBe(true);
     expect(existsSync(liveTemp)).toBe(true);
     expect(existsSync(foreign)).toBe(true);
     expect((await reopened.stat("kept"))?.size).toBe(4);
-    expect(blobFiles(dir)).toHaveLength(1);
+    expect(blobFiles(dir)).toHaveLength(2);
     await reopened.close();
   });
 });
