@@ -480,7 +480,7 @@ async function confirmUnchanged(
   target: ApplyLocation,
 ): Promise<Outcome | undefined> {
   const replica = (await replicasOfFile(run.catalog, file.id)).find((r) => r.location_id === target.row.id);
-  if (!replica || replica.state !== "present" || replica.size !== file.size) return undefined;
+  if (replica?.state !== "present" || replica.size !== file.size) return undefined;
   const { value: sha256, attempts } = await withRetry(run.retry, () => hashObject(source.backend, file.path));
   if (sha256 !== replica.hash) return undefined;
   await recordReplicas(run.catalog, [
