@@ -30,7 +30,7 @@ defaults:
   transfers: 8        # files in flight
   scanThreads: 2      # walker threads; raise on parallel filesystems with slow stats
   retries: 4          # per item, with exponential backoff
-  maxDeleteShare: 0.25  # sync --delete refuses to remove more than this share without --force
+  maxDeleteShare: 0.25  # sync --delete and pruning refuse to remove more than this share without --force
   maxBuffer: 256MiB     # one cap on bytes buffered by all transfers in flight (parts, blocks)
 `;
 

@@ -85,17 +85,18 @@ async function replicaLocations(catalog: CatalogDb): Promise<ReplicaLocationOf> 
 async function rootDevice(location: LocationRow, backend: PosixBackend, options: ScanOptions): Promise<number> {
   const unmounted = (why: string, fix: string) =>
     new UsageError(`${location.name} looks unmounted: ${why}; nothing was scanned or marked deleted. ${fix}`);
+  const first = location.root_device;
   let device: number;
   try {
     device = (await stat(backend.root)).dev;
     await readdir(backend.root);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+    // A root that held files before and is gone now is a mount point gone with its filesystem.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && first !== null) {
       throw unmounted(`its root ${backend.root} is missing`, "Mount it, or point the location elsewhere");
     }
     throw new UsageError(`${backend.url}: cannot read the location root: ${(err as Error).message}`);
   }
-  const first = location.root_device;
   if (first !== null && Number(first) !== device && !options.acceptRoot) {
     throw unmounted(
       `its root ${backend.root} is on device ${device}, not on device ${first} as when first scanned`,
