@@ -354,6 +354,16 @@ export class PosixBackend implements Backend {
     }
   }
 
+  /**
+   * A temp path beside `key` for a file written outside this backend (a release's stub), named
+   * after this process as the backend's own are, so that a run after a kill removes it; the dead
+   * writers' partial files of that directory are removed first.
+   */
+  async partialBeside(key: string): Promise<string | Buffer> {
+    await this.sweep(parentKey(key));
+    return this.tempPathBeside(key);
+  }
+
   private tempPathBeside(key: string): string | Buffer {
     const parent = parentKey(key);
     const name = `${PARTIAL_PREFIX}${writerTag()}~${randomBytes(8).toString("hex")}`;

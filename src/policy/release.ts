@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
 import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
-import { PARTIAL_PREFIX, PosixBackend } from "../backends/posix.js";
+import { PosixBackend } from "../backends/posix.js";
 import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
@@ -126,9 +125,7 @@ async function replaceWithStub(
   const before = await lstatIfAny(target);
   const changed = changedOnDisk(before, file);
   if (changed || !before) return changed ?? "the file is gone from disk";
-  const slash = file.path.lastIndexOf("/");
-  const tempName = `${PARTIAL_PREFIX}${randomBytes(8).toString("hex")}`;
-  const temp = backend.fsPath(slash < 0 ? tempName : `${file.path.slice(0, slash + 1)}${tempName}`);
+  const temp = await backend.partialBeside(file.path);
   let recorded: StubStat | undefined;
   try {
     await writeFile(temp, text, { flag: "wx", mode: 0o600 });

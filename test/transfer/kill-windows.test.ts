@@ -179,10 +179,10 @@ describe("a sync killed with SIGKILL", () => {
     const out = join(work, "out");
     // A user's file whose name merely starts like a partial one is theirs, and stays.
     writeTree(out, { "mine.txt": "a user's file", ".strata-partial-notes": "also the user's" });
-    await killWhen(work, ["sync", "local:store", "out", "--streams", "1", "--bwlimit", "8M"], () => {
+    await killWhen(work, ["sync", "local:store", "./out", "--streams", "1", "--bwlimit", "8M"], () => {
       return filesNamed(out, ".strata-partial-").some((p) => statSync(join(out, p)).size > MiB);
     });
-    const back = await run(work, ["sync", "local:store", "out"]);
+    const back = await run(work, ["sync", "local:store", "./out"]);
     expect(back.code, back.stderr).toBe(0);
     expect(filesNamed(out, ".strata-partial-")).toEqual([".strata-partial-notes"]);
     expect(readFileSync(join(out, "mine.txt"), "utf8")).toBe("a user's file");
@@ -243,7 +243,7 @@ describe("a large copy killed mid-way into a file target", () => {
     writeTree(join(work, "tree"), { "big.bin": content });
     expect((await run(work, ["sync", "tree", "local:store"])).code).toBe(0);
     const out = join(work, "out");
-    const args = ["sync", "local:store", "out", "--streams", "4", "--bwlimit", "24M"];
+    const args = ["sync", "local:store", "./out", "--streams", "4", "--bwlimit", "24M"];
     await killWhen(work, args, () => journaledRanges(work).length >= 2);
     // Damage a range the journal calls whole, as a disk or another program might.
     const [partial] = filesNamed(out, ".strata-partial-");
@@ -254,7 +254,7 @@ describe("a large copy killed mid-way into a file target", () => {
     bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
     writeFileSync(path, bytes);
 
-    const again = await run(work, ["sync", "local:store", "out"]);
+    const again = await run(work, ["sync", "local:store", "./out"]);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).result.readBytes).toBeGreaterThanOrEqual(SIZE);
     expect(sha256(readFileSync(join(out, "big.bin")))).toBe(sha256(content));
