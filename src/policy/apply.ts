@@ -423,8 +423,9 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
   // Before its object is overwritten, the replica stops saying present (see executor.ts).
   const replacing = await markReplacing(run.catalog, file.id, target.row.id);
   try {
-    const { value: result, attempts } = await withRetry(run.retry, async () => {
-      await claimKey(run.catalog, {
+    // Asked once, with retries of its own, as sync does.
+    await withRetry(run.retry, () =>
+      claimKey(run.catalog, {
         fileId: file.id,
         sourceLocationId: source.row.id,
         origin: source.backend.url,
@@ -432,7 +433,9 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
         target: target.backend,
         targetLocationId: target.row.id,
         key: action.key,
-      });
+      }),
+    );
+    const { value: result, attempts } = await withRetry(run.retry, async () => {
       return copyVerified({
         source: source.backend,
         sourceKey: file.path,

@@ -134,10 +134,10 @@ async function runCopy(
   // write and its record must not leave the catalog vouching for the old hash.
   const replacing = action.replicaHash !== null && (await markReplacing(catalog, file.id, target.locationId));
   try {
-    const { value: outcome, attempts } = await withRetry(options.retry, async () => {
-      // The hash just read is what the copy must carry; the catalog's may be older than the edit.
-      let expectedHash = file.hash;
-      await claimKey(catalog, {
+    // Whose copy the key holds is asked once, with retries of its own, not again on every
+    // attempt of the copy: under throttling each extra request is one more chance to fail.
+    await withRetry(options.retry, () =>
+      claimKey(catalog, {
         fileId: file.id,
         sourceLocationId: source.locationId,
         origin: source.backend.url,
@@ -145,7 +145,11 @@ async function runCopy(
         target: target.backend,
         targetLocationId: target.locationId,
         key: file.path,
-      });
+      }),
+    );
+    const { value: outcome, attempts } = await withRetry(options.retry, async () => {
+      // The hash just read is what the copy must carry; the catalog's may be older than the edit.
+      let expectedHash = file.hash;
       if (action.onlyIfContentDiffers) {
         const sha256 = await hashObject(source.backend, file.path);
         if (sha256 === action.replicaHash)
