@@ -12,6 +12,12 @@ export interface Backend {
   readonly url: string;
   readonly caps: Capabilities;
   /**
+   * Set by backends whose keys are files of a local tree (POSIX): what release, purge, in-place
+   * restores and the scan's mount guard need of that tree. Callers ask for it instead of testing
+   * a backend's class.
+   */
+  readonly tree?: FileTree;
+  /**
    * Checks, once and fast, that the location can be used: reachable, existing, and the
    * credentials accepted. Throws NotFoundError, AccessDeniedError, InvalidRequestError or
    * UnreachableError, so a bad location costs one clear line, not a retry storm.
@@ -65,6 +71,16 @@ export interface Capabilities {
   /** Whether a write applies mtime and mode to a real file (POSIX). */
   fileAttributes: boolean;
   serverSideCopy: boolean;
+}
+
+/** A location whose keys are files under one local directory. */
+export interface FileTree {
+  /** The absolute directory the keys live under. */
+  readonly root: string;
+  /** The filesystem path of a key, confined to the root (throws for a key that would leave it). */
+  fsPath(key: string): string | Buffer;
+  /** A temp path in the key's own directory, named after its writer, for a file about to replace it. */
+  partialBeside(key: string): Promise<string | Buffer>;
 }
 
 /** What a file was at its source; object stores keep it as metadata, POSIX applies it. */

@@ -30,6 +30,7 @@ import type {
   ByteRange,
   Capabilities,
   FileAttributes,
+  FileTree,
   ObjectInfo,
   ObjectReader,
   RangeSink,
@@ -67,8 +68,9 @@ const CAPS: Capabilities = {
 };
 
 /** A directory tree (Lustre, GPFS, BeeGFS or any POSIX filesystem) seen as keys. */
-export class PosixBackend implements Backend {
+export class PosixBackend implements Backend, FileTree {
   readonly caps = CAPS;
+  readonly tree: FileTree = this;
   private realRoot: Buffer | undefined;
   /** Directories whose dead writers' partial files this backend has looked for already. */
   private readonly swept = new Set<string>();
