@@ -9,10 +9,10 @@ import { readPlanFile } from "../policy/plan-file.js";
 import { ACTION_KINDS, PlanTotals, planPolicies, selectPolicies } from "../policy/planner.js";
 import type { Policy } from "../policy/schema.js";
 import type { Context } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import { collect, wholeNumber } from "./options.js";
 import { count, filesAndBytes } from "./output.js";
 import { usd } from "./plan.js";
+import { EXIT, type Runner } from "./runner.js";
 
 interface ApplyCliOptions {
   policy: string[];

@@ -12,9 +12,9 @@ import { type Job, type JobOutcome, Scheduler, type SchedulerEvent } from "../po
 import type { Policy } from "../policy/schema.js";
 import { scanLocation } from "../scan/scanner.js";
 import type { Context } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import { collect, duration } from "./options.js";
 import { count, filesAndBytes, type OutputOptions } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 
 interface DaemonOptions {
   once: boolean;

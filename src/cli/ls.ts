@@ -7,8 +7,8 @@ import type { FileRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes } from "../config/units.js";
 import type { Context, ResolvedLocation } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import { count } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 
 interface LsOptions {
   recursive: boolean;

@@ -1,27 +1,20 @@
 import { Command, CommanderError } from "commander";
 import { BackendError } from "../backends/backend.js";
-import { CatalogFullError, catalogFullCode } from "../catalog/db.js";
+import { CatalogFullError } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
-import { Context, type GlobalOptions } from "./context.js";
+import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
 import { registerInit } from "./init.js";
 import { registerLs } from "./ls.js";
 import { duration } from "./options.js";
 import { registerPlan } from "./plan.js";
 import { registerRestore } from "./restore.js";
+import { commandRunner, EXIT } from "./runner.js";
 import { registerScan } from "./scan.js";
 import { registerShow } from "./show.js";
 import { registerSync } from "./sync.js";
 import { registerVerify } from "./verify.js";
-
-/** Exit codes: 0 done, 1 some items failed (listed), 2 bad usage or config (nothing changed). */
-export const EXIT = { ok: 0, itemsFailed: 1, usage: 2 } as const;
-
-/** Runs a command body inside an open context and hands its exit code back to `main`. */
-export type Runner = <A extends unknown[]>(
-  body: (ctx: Context, ...args: A) => Promise<number>,
-) => (...args: A) => Promise<void>;
 
 export async function main(argv: string[]): Promise<number> {
   quietSdkNodeNotice();
@@ -46,18 +39,12 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError("(run strata --help for usage)");
 
-  const run: Runner =
-    (body) =>
-    async (...args) => {
-      const ctx = await Context.open(program.opts<GlobalOptions>());
-      try {
-        exitCode = await body(ctx, ...args);
-      } catch (err) {
-        await ctx.close(err instanceof UsageError ? "refused" : "done");
-        throw catalogFullCode(err) ? new CatalogFullError(ctx.catalog.displayUrl, err) : err;
-      }
-      await ctx.close();
-    };
+  const run = commandRunner(
+    () => program.opts<GlobalOptions>(),
+    (code) => {
+      exitCode = code;
+    },
+  );
 
   for (const register of [
     registerInit,

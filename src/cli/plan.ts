@@ -5,9 +5,9 @@ import type { PlanTotal } from "../policy/actions.js";
 import { type PlanHeader, writePlan, writePlanFile } from "../policy/plan-file.js";
 import { ACTION_KINDS, PlanTotals, planPolicies, selectPolicies } from "../policy/planner.js";
 import type { Context } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import { collect } from "./options.js";
 import { count } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 
 interface PlanOptions {
   policy: string[];

@@ -22,7 +22,6 @@ import { ByteBudget } from "../transfer/byte-budget.js";
 import { runPool } from "../transfer/pool.js";
 import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
 import type { Context, ResolvedLocation } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import {
   duration,
   preserveRootOwnerOption,
@@ -33,6 +32,7 @@ import {
   wholeNumber,
 } from "./options.js";
 import { filesAndBytes, rates } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 
 interface RestoreOptions extends TrustFlags {
   to?: string;

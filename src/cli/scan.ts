@@ -2,9 +2,9 @@ import type { Command } from "commander";
 import { formatBytes, formatDuration, perSecond } from "../config/units.js";
 import { type ScanReport, scanLocation } from "../scan/scanner.js";
 import type { Context, ResolvedLocation } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import { wholeNumber } from "./options.js";
 import { count } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 
 export function registerScan(program: Command, run: Runner): void {
   program

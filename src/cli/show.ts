@@ -4,7 +4,7 @@ import { fileByPath } from "../catalog/files.js";
 import { replicasOfFile } from "../catalog/replicas.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes } from "../config/units.js";
-import { EXIT, type Runner } from "./main.js";
+import { EXIT, type Runner } from "./runner.js";
 
 export function registerShow(program: Command, run: Runner): void {
   program

@@ -12,7 +12,6 @@ import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit
 import { reconcileInterrupted } from "../transfer/reconcile.js";
 import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
-import { EXIT, type Runner } from "./main.js";
 import {
   bandwidth,
   collect,
@@ -28,6 +27,7 @@ import {
   wholeNumber,
 } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 import { scanInto } from "./scan.js";
 
 interface SyncOptions extends TrustFlags {

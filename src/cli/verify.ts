@@ -4,9 +4,9 @@ import { printablePath } from "../backends/keys.js";
 import { markVerified, replicasToVerify } from "../catalog/replicas.js";
 import { hashObject } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
-import { EXIT, type Runner } from "./main.js";
 import { wholeNumber } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
+import { EXIT, type Runner } from "./runner.js";
 
 export function registerVerify(program: Command, run: Runner): void {
   program

@@ -1,34 +1,14 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Backend, FileAttributes, ObjectInfo, UploadJournal } from "../backends/backend.js";
+import type { Backend, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
-import type { AttributeTrust } from "../backends/metadata.js";
 import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
+import type { CopyRequest } from "./copy-request.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
-import { MeteredStream, type TokenBucket } from "./rate-limit.js";
+import { MeteredStream } from "./rate-limit.js";
 
-export interface CopyRequest {
-  source: Backend;
-  sourceKey: string;
-  target: Backend;
-  targetKey: string;
-  size: number;
-  attributes: FileAttributes;
-  storageClass?: string;
-  tags?: Record<string, string>;
-  /** The content hash the catalog expects of the source, when it knows one. */
-  expectedHash?: string;
-  /** Called with each chunk's size as it passes, for progress. */
-  onBytes?: (count: number) => void;
-  /** The bandwidth cap shared by all transfers, if any. */
-  bandwidth?: TokenBucket;
-  /** Where a large upload journals its parts, so a killed copy resumes instead of starting over. */
-  journal?: UploadJournal;
-  /** Parts in flight for a large upload, or ranges read at once for a large download. */
-  streams?: number;
-  /** What a target that writes files may take of the attributes beyond permission bits. */
-  trust?: AttributeTrust;
-}
+// Callers take the request from where they take the copy.
+export type { CopyRequest } from "./copy-request.js";
 
 export interface CopyResult {
   sha256: string;

@@ -9,7 +9,7 @@ import {
   type RangeSink,
   TransientError,
 } from "../backends/backend.js";
-import type { CopyRequest } from "./copy.js";
+import type { CopyRequest } from "./copy-request.js";
 import { runPool } from "./pool.js";
 import { MeteredStream } from "./rate-limit.js";
 
