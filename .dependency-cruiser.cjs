@@ -61,7 +61,7 @@ function rulesFor(dir, layerIndex) {
   const peers = LAYERS[layerIndex].filter((peer) => peer !== dir && !allowed.includes(peer));
   if (peers.length > 0) {
     rules.push({
-      name: `${dir}-not-to-peer`,
+      name: `${dir}-not-to-${peers.join("-")}`,
       comment: `${dir}/ may import of its own layer only: ${allowed.join(", ") || "nothing"}`,
       severity: "error",
       from: { path: anyOf([dir]) },
