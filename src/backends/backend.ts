@@ -2,8 +2,8 @@ import type { Readable } from "node:stream";
 import type { AttributeTrust } from "./metadata.js";
 
 /**
- * The one contract every storage place implements: a POSIX tree, the embedded object store,
- * and (next) S3, Azure Blob and GCS. Keys are strings relative to the location root, written
+ * The one contract every storage place implements: a POSIX tree, the embedded object store, S3,
+ * Azure Blob and GCS. Keys are strings relative to the location root, written
  * with the reversible name encoding of `keys.ts`, so a POSIX name that is not UTF-8 still has
  * a key. A backend knows nothing of the catalog.
  */
