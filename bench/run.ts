@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/run.ts [--quick] [--files 50000] [--runs 3] [--big 2GiB]
  *        [--scan-files 1000000] [--only upload,noop,changed,download,big,scan] [--out FILE]
+ *        [--baseline GIT-REV]
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatBytes } from "../src/config/units.js";
 import { type RgwServer, startRgw } from "../test/support/rgw-server.js";
+import { type Baseline, prepareBaseline } from "./lib/baseline.js";
 import { Bench } from "./lib/bench.js";
 import { killRunning } from "./lib/measure.js";
 import { type BenchOptions, parseOptions, USAGE } from "./lib/options.js";
@@ -76,6 +78,9 @@ async function main(): Promise<number> {
   const work = mkdtempSync(join(options.tmpParent ?? tmpdir(), "strata-bench-"));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   log(`temp dir ${work}`);
+  const baseline = options.baseline
+    ? timed(`baseline ${options.baseline}`, () => prepareBaseline(repo, options.baseline as string, work, log))
+    : undefined;
 
   const info: RunInfo = {
     started,
@@ -88,12 +93,13 @@ async function main(): Promise<number> {
     load: { start: loadAverage(), end: "" },
     strataYaml: "",
     rcloneConf: "",
+    ...(baseline ? { baseline } : {}),
   };
   const wantsMain = (["upload", "noop", "changed", "download"] as const).some((w) => options.only.has(w));
   if (wantsMain)
     info.main = timed("main tree", () => generate(repo, join(work, "trees", "main"), mainTreeArgs(options.files)));
 
-  const bench = await startBench(options, work, aws, info);
+  const bench = await startBench(options, work, aws, info, baseline);
   if (info.main) await mainTreeWorkloads(bench, info.main, info);
   if (options.only.has("big")) await bigWorkload(bench, info);
   if (options.only.has("scan")) await scanWorkload(bench, info);
@@ -110,7 +116,13 @@ async function main(): Promise<number> {
 }
 
 /** Starts the RGW (sized for the trees), the bench's S3 client and the tools' configs. */
-async function startBench(options: BenchOptions, work: string, aws: string, info: RunInfo): Promise<Bench> {
+async function startBench(
+  options: BenchOptions,
+  work: string,
+  aws: string,
+  info: RunInfo,
+  baseline: Baseline | undefined,
+): Promise<Bench> {
   // The OSD keeps objects in RAM (rgw.sh's default device is 5 GiB); give it a share of what is
   // free, through CEPH_ARGS, which every Ceph daemon reads, as rgw.sh cannot be changed here.
   info.memstoreBytes = Math.max(5 * GiB, Math.floor(memAvailable() * 0.45));
@@ -125,15 +137,26 @@ async function startBench(options: BenchOptions, work: string, aws: string, info
   const credentials = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
   const store = new Store(server.endpoint, credentials, daemons?.conf);
   cleanups.push(() => store.close());
-  const tools = new Tools({ repo, work, endpoint: server.endpoint, aws, ...credentials });
-  for (const tool of SYNC_TOOLS) {
+  const tools = new Tools({
+    repo,
+    work,
+    endpoint: server.endpoint,
+    aws,
+    ...credentials,
+    ...(baseline ? { baseline: { tool: baseline.tool, dir: baseline.dir } } : {}),
+  });
+  // The older build runs right after the current one, so both meet the machine in the same state.
+  const syncTools = SYNC_TOOLS.flatMap((tool): SyncTool[] =>
+    tool === "strata" && baseline ? [tool, baseline.tool] : [tool],
+  );
+  for (const tool of syncTools) {
     for (const workload of ["upload", "resync", "big"]) await store.createBucket(`${workload}-${tool}`);
   }
   info.strataYaml = readFileSync(tools.strataConfig({ bucket: "upload-strata", prefix: "run-1" }), "utf8");
   info.rcloneConf = tools.rcloneConfigShown();
   const osd = daemons?.pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("ceph-osd"));
   const osdLog = (line: string) => log(osd ? `${line}  [OSD RSS ${formatBytes(rssBytes(osd))}]` : line);
-  return new Bench(options, repo, work, tools, store, daemons?.pids ?? [], osdLog);
+  return new Bench(options, repo, work, tools, syncTools, store, daemons?.pids ?? [], osdLog);
 }
 
 async function withCephArgs(extra: string, start: () => Promise<RgwServer>): Promise<RgwServer> {
@@ -155,18 +178,18 @@ async function withCephArgs(extra: string, start: () => Promise<RgwServer>): Pro
 async function mainTreeWorkloads(bench: Bench, tree: Tree, info: RunInfo): Promise<void> {
   const only = bench.options.only;
   const resync = only.has("noop") || only.has("changed") || only.has("download");
-  const interleaved = SYNC_TOOLS.length * tree.bytes * 1.15 <= info.memstoreBytes;
+  const interleaved = bench.syncTools.length * tree.bytes * 1.15 <= info.memstoreBytes;
   info.order = interleaved
     ? "tools alternating in every workload"
     : "tools alternating for upload, big and scan; no-op, changed and download one tool at a time " +
-      "(four copies of the tree do not fit in the OSD's RAM)";
+      `(${bench.syncTools.length} copies of the tree do not fit in the OSD's RAM)`;
   let kept = new Map<SyncTool, workloads.Synced>();
   if (only.has("upload")) {
     bench.log("\nupload");
     kept = await workloads.upload(bench, tree, interleaved && resync ? copies(bench, tree) : undefined);
   }
   if (!resync) return;
-  for (const group of interleaved ? [[...SYNC_TOOLS]] : SYNC_TOOLS.map((t) => [t])) {
+  for (const group of interleaved ? [[...bench.syncTools]] : bench.syncTools.map((t) => [t])) {
     const synced: workloads.Synced[] = [];
     for (const tool of group) synced.push(kept.get(tool) ?? (await workloads.seed(bench, tree, tool)));
     if (only.has("noop")) await workloads.noop(bench, synced);
@@ -182,7 +205,7 @@ function copies(bench: Bench, tree: Tree): Map<SyncTool, string> {
   return timed("tree copies", () => {
     const dirs = new Map<SyncTool, string>();
     mkdirSync(join(bench.work, "trees"), { recursive: true });
-    for (const tool of SYNC_TOOLS) {
+    for (const tool of bench.syncTools) {
       const dir = join(bench.work, "trees", `copy-${tool}`);
       copyTree(tree.dir, dir);
       dirs.set(tool, dir);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { type Command, type Measurement, measure } from "./measure.js";
 import type { BenchOptions, Workload } from "./options.js";
 import type { Store } from "./store.js";
-import type { Tool, Tools } from "./tools.js";
+import { type BaselineTool, isStrata, type SyncTool, type Tool, type Tools } from "./tools.js";
 
 export interface Sample {
   workload: Workload;
@@ -28,10 +28,17 @@ export class Bench {
     readonly repo: string,
     readonly work: string,
     readonly tools: Tools,
+    /** The tools of the sync workloads, in the order each run goes through them. */
+    readonly syncTools: readonly SyncTool[],
     readonly store: Store,
     private readonly serverPids: number[],
     readonly log: (line: string) => void,
   ) {}
+
+  /** The builds of Strata timed: the current one, and the `--baseline` one if any. */
+  get strataBuilds(): ("strata" | BaselineTool)[] {
+    return this.syncTools.filter(isStrata);
+  }
 
   /** Runs one timed command and records it as a sample of the workload. */
   async time(workload: Workload, tool: Tool, run: number, cmd: Command, extra: Partial<Sample> = {}) {
@@ -39,7 +46,7 @@ export class Bench {
     if (!this.commands.has(key)) this.commands.set(key, cmd.display);
     const m = await measure(cmd, this.options.commandTimeoutMs, this.serverPids);
     const sample: Sample = { workload, tool, run, m, ...extra };
-    if (tool === "strata" && cmd.stdoutFile) {
+    if (isStrata(tool) && cmd.stdoutFile) {
       const copied = strataCopied(cmd.stdoutFile);
       if (copied) sample.copied = copied;
     }

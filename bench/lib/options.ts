@@ -17,11 +17,13 @@ export interface BenchOptions {
   tmpParent?: string;
   /** No single command may run longer than this (then it is killed and the bench fails). */
   commandTimeoutMs: number;
+  /** A git revision whose build runs beside the current one, as tool `strata-<commit>`. */
+  baseline?: string;
 }
 
 export const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--files 50000] [--runs 3] [--big 2GiB]
        [--scan-files 1000000] [--only upload,noop,changed,download,big,scan] [--out bench/RESULTS.md]
-       [--tmp DIR] [--timeout 2h]`;
+       [--tmp DIR] [--timeout 2h] [--baseline GIT-REV]`;
 
 // The issue's configuration, and a small one that smoke-tests every path in a few minutes.
 const FULL = { files: "50000", runs: "3", big: "2GiB", scanFiles: "1000000", out: "bench/RESULTS.md" };
@@ -41,6 +43,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       out: { type: "string" },
       tmp: { type: "string" },
       timeout: { type: "string", default: "2h" },
+      baseline: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -56,6 +59,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     quick: values.quick,
     ...(values.tmp ? { tmpParent: resolve(values.tmp) } : {}),
     commandTimeoutMs: duration("--timeout", values.timeout),
+    ...(values.baseline ? { baseline: values.baseline } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Sample } from "./bench.js";
 import type { Workload } from "./options.js";
-import type { Tool } from "./tools.js";
+import type { BaselineTool, Tool } from "./tools.js";
 
 /** The medians (and the peak RSS) of one tool's runs of one workload. */
 export interface Row {
@@ -44,6 +44,61 @@ export function ratio(rows: Row[], other: Tool): number | undefined {
   const strata = rows.find((r) => r.tool === "strata");
   const them = rows.find((r) => r.tool === other);
   return strata && them ? them.wallS / strata.wallS : undefined;
+}
+
+/** The current build against the `--baseline` one in one workload: medians, and new over old. */
+export interface BuildComparison {
+  workload: Workload;
+  current: Row;
+  baseline: Row;
+  /** Median wall time of the current build over the baseline's: above 1, the current is slower. */
+  wallRatio: number;
+  cpuRatio: number;
+}
+
+export function compareBuilds(samples: Sample[], baseline: BaselineTool, workloads: Workload[]): BuildComparison[] {
+  return workloads.flatMap((workload) => {
+    const rows = summarize(samples, workload);
+    const current = rows.find((r) => r.tool === "strata");
+    const old = rows.find((r) => r.tool === baseline);
+    if (!current || !old) return [];
+    return [
+      {
+        workload,
+        current,
+        baseline: old,
+        wallRatio: current.wallS / old.wallS,
+        cpuRatio: current.cpuS / old.cpuS,
+      },
+    ];
+  });
+}
+
+/** A table (header first) of the current build against the baseline, one row per workload. */
+export function comparisonTable(comparisons: BuildComparison[], baseline: BaselineTool): string[][] {
+  const head = [
+    "workload",
+    "strata wall s",
+    `${baseline} wall s`,
+    "new/old wall",
+    "strata CPU s",
+    `${baseline} CPU s`,
+    "new/old CPU",
+    "strata max RSS MB",
+    `${baseline} max RSS MB`,
+  ];
+  const body = comparisons.map((c) => [
+    c.workload,
+    fmt(c.current.wallS, 2),
+    fmt(c.baseline.wallS, 2),
+    `${fmt(c.wallRatio, 2)}×`,
+    fmt(c.current.cpuS, 2),
+    fmt(c.baseline.cpuS, 2),
+    `${fmt(c.cpuRatio, 2)}×`,
+    fmt(c.current.maxRssMB, 0),
+    fmt(c.baseline.maxRssMB, 0),
+  ]);
+  return [head, ...body];
 }
 
 /** Per-workload facts the tables need: how many files a run handles. */

@@ -1,9 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { formatBytes } from "../../src/config/units.js";
+import type { Baseline } from "./baseline.js";
 import type { Bench } from "./bench.js";
 import { WORKLOADS, type Workload } from "./options.js";
-import { markdownTable, type Scale, summarize, textTable, workloadTable } from "./report.js";
+import {
+  compareBuilds,
+  comparisonTable,
+  markdownTable,
+  type Scale,
+  summarize,
+  textTable,
+  workloadTable,
+} from "./report.js";
 import type { Machine, Versions } from "./setup.js";
 import { evaluateTargets, type TargetResult } from "./targets.js";
 import type { Tree } from "./trees.js";
@@ -24,6 +33,8 @@ export interface RunInfo {
   load: { start: string; end: string };
   strataYaml: string;
   rcloneConf: string;
+  /** The older build timed beside the current one (`--baseline`). */
+  baseline?: Baseline;
 }
 
 const TITLES: Record<Workload, string> = {
@@ -50,8 +61,13 @@ export function printSummary(bench: Bench, info: RunInfo, log: (line: string) =>
     log(`\n${TITLES[workload]}`);
     log(textTable(workloadTable(workload, summarize(bench.samples, workload), scale)));
   }
+  const comparison = buildComparison(bench, info);
+  if (comparison) {
+    log(`\n${comparison.title}`);
+    log(textTable(comparison.cells));
+  }
   log("\nTargets (from the issue):");
-  log(textTable(targetCells(evaluateTargets(bench.samples, scale.files))));
+  log(textTable(targetCells(evaluateTargets(bench.samples, scale.files, info.baseline?.tool))));
   for (const note of bench.notes) log(`NOTE ${note}`);
 }
 
@@ -66,6 +82,7 @@ export function writeResults(path: string, bench: Bench, info: RunInfo): void {
   const sections = [
     header(info),
     targetsSection(bench, info),
+    comparisonSection(bench, info),
     analysisSection(dirname(path)),
     ...ran(bench).map((w) => workloadSection(bench, info, w)),
     notesSection(bench),
@@ -82,6 +99,22 @@ export function writeResults(path: string, bench: Bench, info: RunInfo): void {
 function analysisSection(dir: string): string {
   const file = join(dir, "ANALYSIS.md");
   return existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+}
+
+/** The current build against the `--baseline` one, every workload both ran. */
+function buildComparison(bench: Bench, info: RunInfo): { title: string; cells: string[][] } | undefined {
+  const baseline = info.baseline;
+  if (!baseline) return undefined;
+  const comparisons = compareBuilds(bench.samples, baseline.tool, ran(bench));
+  return {
+    title: `The current build against ${baseline.tool} (--baseline ${baseline.rev}); new/old above 1 is slower`,
+    cells: comparisonTable(comparisons, baseline.tool),
+  };
+}
+
+function comparisonSection(bench: Bench, info: RunInfo): string {
+  const comparison = buildComparison(bench, info);
+  return comparison ? `## ${comparison.title}\n\n${markdownTable(comparison.cells)}` : "";
 }
 
 function header(info: RunInfo): string {
@@ -101,6 +134,12 @@ function header(info: RunInfo): string {
     `- versions: node ${info.versions.node}; strata ${info.versions.strata}, dist/ built ${info.versions.built};`,
     `  ${info.versions.rclone};`,
     `  ${info.versions.aws}; ${info.versions.ceph}`,
+    ...(info.baseline
+      ? [
+          `- baseline: ${info.baseline.tool} = \`${info.baseline.rev}\` (${info.baseline.commit}), ` +
+            `node_modules ${info.baseline.modules}, dist/ built ${info.baseline.built}`,
+        ]
+      : []),
     "",
     "```",
     "$ free -g",
@@ -111,7 +150,7 @@ function header(info: RunInfo): string {
 
 function targetsSection(bench: Bench, info: RunInfo): string {
   const scale = scaleOf(info);
-  const targets = evaluateTargets(bench.samples, scale.files);
+  const targets = evaluateTargets(bench.samples, scale.files, info.baseline?.tool);
   const stated =
     scale.files === 50_000 && scale.scanFiles === 1_000_000 && info.big?.bytes === 2 ** 31
       ? ""

@@ -3,9 +3,16 @@ import { join } from "node:path";
 import type { Command } from "./measure.js";
 
 export const SYNC_TOOLS = ["strata", "rclone", "rclone-tuned", "aws"] as const;
-export type SyncTool = (typeof SYNC_TOOLS)[number];
-export type ScanTool = "strata" | "find";
+/** An older build of Strata (`--baseline`), named after its commit. */
+export type BaselineTool = `strata-${string}`;
+export type SyncTool = (typeof SYNC_TOOLS)[number] | BaselineTool;
+export type ScanTool = "strata" | BaselineTool | "find";
 export type Tool = SyncTool | ScanTool;
+
+/** The current build or an older one: the tools whose --json report the bench reads. */
+export function isStrata(tool: Tool): tool is "strata" | BaselineTool {
+  return tool === "strata" || tool.startsWith("strata-");
+}
 
 /** A local directory or a bucket/prefix on the RGW. */
 export type Place = { dir: string } | { bucket: string; prefix: string };
@@ -17,6 +24,8 @@ export interface ToolSetup {
   accessKeyId: string;
   secretAccessKey: string;
   aws: string;
+  /** The older build of `--baseline`: its tool name and where it was built. */
+  baseline?: { tool: BaselineTool; dir: string };
 }
 
 /**
@@ -65,14 +74,14 @@ export class Tools {
   }
 
   sync(tool: SyncTool, from: Place, to: Place, catalog: string, label: string): Command {
+    if (isStrata(tool)) {
+      const remote = "bucket" in from ? from : to;
+      const config = this.strataConfig(remote);
+      const argv = [...this.strata(tool), "--config", config, "--catalog", catalog, "--json", "sync"];
+      // --json: the report (files and bytes copied) is read back from stdout.
+      return this.command([...argv, this.path(from, tool), this.path(to, tool)], label, true);
+    }
     switch (tool) {
-      case "strata": {
-        const remote = "bucket" in from ? from : to;
-        const config = this.strataConfig(remote);
-        const argv = [process.execPath, "bin/strata.js", "--config", config, "--catalog", catalog, "--json", "sync"];
-        // --json: the report (files and bytes copied) is read back from stdout.
-        return this.command([...argv, this.path(from, tool), this.path(to, tool)], label, true);
-      }
       case "rclone":
       case "rclone-tuned": {
         const tuned = tool === "rclone-tuned" ? ["--transfers", "16", "--checkers", "16"] : [];
@@ -98,10 +107,18 @@ export class Tools {
     }
   }
 
-  strataScan(dir: string, catalog: string, label: string): Command {
+  strataScan(tool: "strata" | BaselineTool, dir: string, catalog: string, label: string): Command {
     const config = this.strataConfig({ dir });
-    const argv = [process.execPath, "bin/strata.js", "--config", config, "--catalog", catalog, "--json", "scan", dir];
+    const argv = [...this.strata(tool), "--config", config, "--catalog", catalog, "--json", "scan", dir];
     return this.command(argv, label, true);
+  }
+
+  /** How to start this build's CLI: the current one from the repository, an older one from its tree. */
+  private strata(tool: "strata" | BaselineTool): string[] {
+    if (tool === "strata") return [process.execPath, "bin/strata.js"];
+    const { baseline } = this.setup;
+    if (baseline?.tool !== tool) throw new Error(`${tool}: no such build (--baseline)`);
+    return [process.execPath, join(baseline.dir, "bin", "strata.js")];
   }
 
   /** What a shell script would do to see every file's size and mtime: the floor for a scan. */

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Bench } from "./bench.js";
 import { measure } from "./measure.js";
-import { SYNC_TOOLS, type SyncTool } from "./tools.js";
+import type { SyncTool } from "./tools.js";
 import { applyChange, chooseChange, copyTree, listFiles, type Tree } from "./trees.js";
 
 /** A tool's synced copy of the main tree: what the no-op, changed and download runs work on. */
@@ -38,7 +38,7 @@ export async function upload(bench: Bench, tree: Tree, sources?: Map<SyncTool, s
   const kept = new Map<SyncTool, Synced>();
   const runs = bench.options.runs;
   for (let run = 1; run <= runs; run++) {
-    for (const tool of SYNC_TOOLS) {
+    for (const tool of bench.syncTools) {
       const bucket = `upload-${tool}`;
       const prefix = `run-${run}`;
       const dir = sources?.get(tool) ?? tree.dir;
@@ -123,7 +123,7 @@ export async function dropSynced(bench: Bench, group: Synced[]): Promise<void> {
 /** b) One large file, to a fresh prefix each run. */
 export async function big(bench: Bench, tree: Tree): Promise<void> {
   for (let run = 1; run <= bench.options.runs; run++) {
-    for (const tool of SYNC_TOOLS) {
+    for (const tool of bench.syncTools) {
       const place = { bucket: `big-${tool}`, prefix: `run-${run}` };
       const catalog = catalogPath(bench, `big-${tool}-${run}`);
       await bench.time(
@@ -142,9 +142,12 @@ export async function big(bench: Bench, tree: Tree): Promise<void> {
 /** f) Entries per second: `strata scan` into a fresh catalog against find printing size and mtime. */
 export async function scan(bench: Bench, tree: Tree): Promise<void> {
   for (let run = 1; run <= bench.options.runs; run++) {
-    const catalog = catalogPath(bench, `scan-${run}`);
-    await bench.time("scan", "strata", run, bench.tools.strataScan(tree.dir, catalog, `scan-strata-${run}`));
-    removeCatalog(catalog);
+    for (const build of bench.strataBuilds) {
+      const catalog = catalogPath(bench, `scan-${build}-${run}`);
+      const cmd = bench.tools.strataScan(build, tree.dir, catalog, `scan-${build}-${run}`);
+      await bench.time("scan", build, run, cmd);
+      removeCatalog(catalog);
+    }
     await bench.time("scan", "find", run, bench.tools.find(tree.dir, `scan-find-${run}`));
   }
 }
