@@ -55,7 +55,7 @@ export class Bench {
     }
     this.samples.push(sample);
     this.log(
-      `  ${workload.padEnd(8)} run ${run} ${tool.padEnd(12)} ${m.wallS.toFixed(2).padStart(8)} s wall ` +
+      `  ${workload.padEnd(8)} run ${run} ${tool.padEnd(14)} ${m.wallS.toFixed(2).padStart(8)} s wall ` +
         `${m.cpuS.toFixed(2).padStart(7)} s CPU ${m.maxRssMB.toFixed(0).padStart(5)} MB` +
         (sample.copied ? `  (copied ${sample.copied.files} files, ${sample.copied.bytes} B)` : ""),
     );

@@ -65,7 +65,7 @@ export async function seed(bench: Bench, tree: Tree, tool: SyncTool): Promise<Sy
   const cmd = bench.tools.sync(tool, { dir }, remote(synced), synced.catalog, `seed-${tool}`);
   const m = await measure(cmd, bench.options.commandTimeoutMs);
   if (m.exitCode !== 0) throw new Error(`seeding ${tool}: ${cmd.display} exited ${m.exitCode}`);
-  bench.log(`  seed     ${tool.padEnd(12)} ${m.wallS.toFixed(2).padStart(8)} s (untimed)`);
+  bench.log(`  seed     ${tool.padEnd(14)} ${m.wallS.toFixed(2).padStart(8)} s (untimed)`);
   await bench.checkObjects(`seed ${tool}`, synced.bucket, synced.prefix, tree.files, tree.bytes);
   return synced;
 }
