@@ -12,7 +12,9 @@ import {
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AzureBackend, blockSizeFor, decodeName, encodeName, encodePrefix } from "../../src/backends/azure.js";
+import { AzureBackend, blockSizeFor } from "../../src/backends/azure/azure-backend.js";
+import { decodeName, encodeName, encodePrefix } from "../../src/backends/azure/azure-names.js";
+import type { AzureOptions } from "../../src/backends/azure/azure-options.js";
 import {
   AccessDeniedError,
   type BackendError,
@@ -20,7 +22,6 @@ import {
   NotFoundError,
   UnreachableError,
 } from "../../src/backends/backend.js";
-import type { AzureOptions } from "../../src/config/schema.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/azure-archive-proxy.js";
 import { type AzuriteServer, startAzurite } from "../support/azurite-server.js";
 import { sha256Hex } from "../support/bytes.js";

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseLocationUrl } from "../../src/backends/all.js";
 import {
   AccessDeniedError,
   type JournaledUpload,
@@ -12,9 +13,8 @@ import {
   UnreachableError,
   type UploadJournal,
 } from "../../src/backends/backend.js";
-import { parseLocationUrl } from "../../src/backends/registry.js";
-import { S3Backend } from "../../src/backends/s3.js";
-import { s3Schema } from "../../src/config/schema.js";
+import { S3Backend } from "../../src/backends/s3/s3-backend.js";
+import { s3OptionsSchema as s3Schema } from "../../src/backends/s3/s3-options.js";
 import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";

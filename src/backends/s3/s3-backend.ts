@@ -26,7 +26,6 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
-import type { S3Options } from "../config/schema.js";
 import {
   AccessDeniedError,
   type Backend,
@@ -49,11 +48,12 @@ import {
   UnreachableError,
   type UploadedPart,
   type WriteInfo,
-} from "./backend.js";
-import { checkExpectedHash, ExactSize, readExactly, sizeError } from "./bodies.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import type { CloudLocation } from "./registry.js";
-import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+} from "../backend.js";
+import { checkExpectedHash, ExactSize, readExactly, sizeError } from "../bodies.js";
+import type { CloudLocation } from "../descriptor.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
+import type { S3Options } from "./s3-options.js";
 
 const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
@@ -70,7 +70,7 @@ const COPY_OBJECT_LIMIT = 5 * 1024 * 1024 * 1024;
 /** Where a multipart object's SHA-256 is kept: it is known only after the parts went up. */
 const SHA256_TAG = "strata-sha256";
 
-type S3Location = CloudLocation<"s3">;
+type S3Location = CloudLocation;
 
 /**
  * Amazon S3 and S3-compatible stores (Ceph RGW, MinIO, ...) through the AWS SDK v3. Keys are

@@ -14,7 +14,6 @@ import {
   StorageSharedKeyCredential,
   type Tags,
 } from "@azure/storage-blob";
-import type { AzureOptions } from "../config/schema.js";
 import {
   AccessDeniedError,
   type Backend,
@@ -33,18 +32,16 @@ import {
   TransientError,
   UnreachableError,
   type WriteInfo,
-} from "./backend.js";
-import { checkExpectedHash } from "./bodies.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import type { ParsedLocation } from "./registry.js";
+} from "../backend.js";
+import { checkExpectedHash } from "../bodies.js";
+import type { CloudLocation } from "../descriptor.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { AZURE_CAPABILITIES, AZURE_TIERS, type AzureTier } from "./azure-classes.js";
+import { decodeName, encodeName, encodePrefix, fromAzureMetadata, toAzureName } from "./azure-names.js";
+import type { AzureOptions } from "./azure-options.js";
 
-type AzureLocation = Extract<ParsedLocation, { kind: "azure" }>;
+type AzureLocation = CloudLocation;
 type Credential = BlobServiceClient["credential"];
-
-/** Access tiers of a block blob; the first is what Strata treats as the default. */
-const TIERS = ["Hot", "Cool", "Cold", "Archive"] as const;
-type Tier = (typeof TIERS)[number];
-const ARCHIVE_TIERS: readonly string[] = ["Archive"];
 
 // Azure's block blob limits: 50,000 committed blocks of up to 4000 MiB each.
 const MiB = 1024 * 1024;
@@ -78,13 +75,7 @@ const STRATA_TAG_PREFIX = "strata-";
  * account with a shared key or a SAS token, else DefaultAzureCredential.
  */
 export class AzureBackend implements Backend {
-  readonly caps: Capabilities = {
-    storageClasses: TIERS,
-    archiveClasses: ARCHIVE_TIERS,
-    userMetadata: true,
-    fileAttributes: false,
-    serverSideCopy: true,
-  };
+  readonly caps: Capabilities = AZURE_CAPABILITIES;
   readonly url: string;
 
   private readonly container: ContainerClient;
@@ -364,7 +355,7 @@ export class AzureBackend implements Backend {
   }
 
   /** Makes the blob visible, with its metadata, tags and tier, in one request. */
-  private commit(blob: BlockBlobClient, upload: Upload, info: WriteInfo, tier: Tier | undefined, tags: Tags) {
+  private commit(blob: BlockBlobClient, upload: Upload, info: WriteInfo, tier: AzureTier | undefined, tags: Tags) {
     const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? upload.sha256 };
     const metadata = this.toAzureMetadata({ ...(info.metadata ?? {}), ...attributesToMetadata(attributes) });
     // No tier unless asked for: the account's default applies, and premium accounts have none.
@@ -400,7 +391,7 @@ export class AzureBackend implements Backend {
   // ---- tiers, restore, delete ----
 
   /** A tier change in place; leaving the archive this way is a rehydration, as Azure does it. */
-  private async retier(key: string, facts: BlobFacts, tier: Tier | undefined): Promise<ObjectInfo> {
+  private async retier(key: string, facts: BlobFacts, tier: AzureTier | undefined): Promise<ObjectInfo> {
     const blob = this.blob(key);
     try {
       if (tier && tier !== facts.accessTier) {
@@ -485,10 +476,10 @@ export class AzureBackend implements Backend {
     return path.startsWith(head) ? path.slice(head.length) : undefined;
   }
 
-  private checkTier(storageClass: string): Tier {
-    const tier = TIERS.find((t) => t === storageClass);
+  private checkTier(storageClass: string): AzureTier {
+    const tier = AZURE_TIERS.find((t) => t === storageClass);
     if (!tier) {
-      throw new InvalidRequestError(this.url, `storage class ${storageClass} is not one of ${TIERS.join(", ")}`);
+      throw new InvalidRequestError(this.url, `storage class ${storageClass} is not one of ${AZURE_TIERS.join(", ")}`);
     }
     return tier;
   }
@@ -743,105 +734,6 @@ function userTags(tags: Record<string, string> | undefined): Tags {
 function totalSize(contentRange: string | undefined): number | undefined {
   const total = contentRange && /\/(\d+)$/.exec(contentRange)?.[1];
   return total ? Number(total) : undefined;
-}
-
-// ---- metadata names ----
-
-const STRATA_META = "strata-";
-const STRATA_AZURE_META = "strata_";
-
-/** Strata's `strata-mtime-us` → `strata_mtime_us`; a user name must already be an identifier. */
-function toAzureName(name: string): string | undefined {
-  if (name.startsWith(STRATA_META)) {
-    const rest = name.slice(STRATA_META.length);
-    // Reversible only while Strata's own names hold hyphens and no underscores.
-    return /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(rest) ? STRATA_AZURE_META + rest.replaceAll("-", "_") : undefined;
-  }
-  if (name.startsWith(STRATA_AZURE_META)) return undefined;
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : undefined;
-}
-
-function fromAzureMetadata(meta: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(meta)) {
-    const lower = name.toLowerCase();
-    out[
-      lower.startsWith(STRATA_AZURE_META)
-        ? STRATA_META + lower.slice(STRATA_AZURE_META.length).replaceAll("_", "-")
-        : lower
-    ] = value;
-  }
-  return out;
-}
-
-// ---- blob name encoding ----
-
-/**
- * Keys are opaque strings; Azure blob names are not. The service (and the SDK's URL handling)
- * resolves "." and ".." path segments, so "p/../x" would land on "x", outside the prefix; it
- * turns "\" into "/", refuses control characters, and drops a segment's trailing dot. As
- * rclone does, such characters travel as look-alikes: C0 controls and DEL as the control
- * pictures U+2400.., "\" as U+FF3C, a segment's trailing "." as U+FF0E, and a literal look-alike
- * (or the quote itself) behind the quote U+201B. Every other key is its own blob name.
- */
-const QUOTE = "\u201b";
-const TRAILING_DOT = "\uff0e";
-const LOOK_ALIKES = new Map<string, string>([
-  ...Array.from({ length: 0x20 }, (_, c): [string, string] => [
-    String.fromCharCode(c),
-    String.fromCharCode(0x2400 + c),
-  ]),
-  ["\x7f", "\u2421"],
-  ["\\", "\uff3c"],
-]);
-const ORIGINALS = new Map<string, string>([
-  ...[...LOOK_ALIKES].map(([a, b]): [string, string] => [b, a]),
-  [TRAILING_DOT, "."],
-]);
-
-function encodeSegment(segment: string, complete: boolean): string {
-  let out = "";
-  for (const ch of segment) {
-    const look = LOOK_ALIKES.get(ch);
-    if (look) out += look;
-    else if (ch === QUOTE || ORIGINALS.has(ch)) out += QUOTE + ch;
-    else out += ch;
-  }
-  return complete && out.endsWith(".") ? out.slice(0, -1) + TRAILING_DOT : out;
-}
-
-export function encodeName(path: string): string {
-  return path
-    .split("/")
-    .map((segment) => encodeSegment(segment, true))
-    .join("/");
-}
-
-export function decodeName(name: string): string {
-  let out = "";
-  const chars = [...name];
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i] as string;
-    if (ch === QUOTE && i + 1 < chars.length) {
-      i += 1;
-      out += chars[i];
-    } else {
-      out += ORIGINALS.get(ch) ?? ch;
-    }
-  }
-  return out;
-}
-
-/**
- * The blob-name prefix every key starting with `path` has. The last segment may be cut short,
- * so its final "." might yet be the segment's end (and encoded): it is left off, and list()
- * filters the few extra names this lets through.
- */
-export function encodePrefix(path: string): string {
-  const slash = path.lastIndexOf("/");
-  const head = slash < 0 ? "" : `${encodeName(path.slice(0, slash))}/`;
-  const tail = path.slice(slash + 1);
-  return head + encodeSegment(tail.endsWith(".") ? tail.slice(0, -1) : tail, false);
 }
 
 // ---- block uploads ----

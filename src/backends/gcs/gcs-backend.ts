@@ -10,7 +10,6 @@ import {
   Storage,
   type StorageOptions,
 } from "@google-cloud/storage";
-import type { GcsOptions } from "../config/schema.js";
 import {
   AccessDeniedError,
   type Backend,
@@ -28,19 +27,16 @@ import {
   TransientError,
   UnreachableError,
   type WriteInfo,
-} from "./backend.js";
-import { CheckedBody, checkExpectedHash, readExactly, sizeError } from "./bodies.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import type { ParsedLocation } from "./registry.js";
+} from "../backend.js";
+import { CheckedBody, checkExpectedHash, readExactly, sizeError } from "../bodies.js";
+import type { CloudLocation } from "../descriptor.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { GCS_CAPABILITIES, GCS_STORAGE_CLASSES } from "./gcs-classes.js";
+import { fromObjectName, toObjectName } from "./gcs-names.js";
+import type { GcsOptions } from "./gcs-options.js";
 
-type GcsLocation = Extract<ParsedLocation, { kind: "gcs" }>;
+type GcsLocation = CloudLocation;
 
-/**
- * Google Cloud Storage through the JSON API (@google-cloud/storage 7). Every class is read
- * directly, ARCHIVE included, so nothing ever needs a restore. GCS has no object tags: tags
- * ride as custom metadata under `strata-tag-`, next to Strata's `strata-*` attributes.
- */
-const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] as const;
 const MiB = 1024 * 1024;
 /** Up to this size a body is buffered, hashed, and sent in one multipart request whose hashes GCS checks. */
 const SIMPLE_UPLOAD_MAX = 8 * MiB;
@@ -76,14 +72,13 @@ const NETWORK_CODES = new Set([
   "TimeoutError",
 ]);
 
+/**
+ * Google Cloud Storage through the JSON API (@google-cloud/storage 7). Every class is read
+ * directly, ARCHIVE included, so nothing ever needs a restore. GCS has no object tags: tags
+ * ride as custom metadata under `strata-tag-`, next to Strata's `strata-*` attributes.
+ */
 export class GcsBackend implements Backend {
-  readonly caps: Capabilities = {
-    storageClasses: STORAGE_CLASSES,
-    archiveClasses: [],
-    userMetadata: true,
-    fileAttributes: false,
-    serverSideCopy: true,
-  };
+  readonly caps: Capabilities = GCS_CAPABILITIES;
   readonly url: string;
 
   private constructor(
@@ -358,10 +353,10 @@ export class GcsBackend implements Backend {
 
   /** An explicit class is checked; none means the bucket's default class (which may not be STANDARD). */
   private checkClass(storageClass: string | undefined): string | undefined {
-    if (storageClass !== undefined && !(STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
+    if (storageClass !== undefined && !(GCS_STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
       throw new InvalidRequestError(
         this.url,
-        `storage class ${storageClass} is not one of ${STORAGE_CLASSES.join(", ")}`,
+        `storage class ${storageClass} is not one of ${GCS_STORAGE_CLASSES.join(", ")}`,
       );
     }
     return storageClass;
@@ -464,24 +459,6 @@ function rewrittenResource(response: unknown): FileMetadata | undefined {
   if (typeof response !== "object" || response === null || !("resource" in response)) return undefined;
   const resource = response.resource;
   return typeof resource === "object" && resource !== null ? (resource as FileMetadata) : undefined;
-}
-
-/**
- * GCS object names cannot hold CR or LF (keys can). They are escaped with the two control
- * characters that sort right after them, VT and SO, which are escaped too:
- *   LF → VT "n", VT → VT "v", CR → SO "r", SO → SO "s".
- * Every character keeps its place in UTF-8 byte order, so a listing stays in key order, and
- * names without these four characters (all but a handful) are the keys themselves.
- */
-const NAME_ESCAPES: Record<string, string> = { "\n": "\x0Bn", "\x0B": "\x0Bv", "\r": "\x0Er", "\x0E": "\x0Es" };
-const NAME_UNESCAPES: Record<string, string> = { "\x0Bn": "\n", "\x0Bv": "\x0B", "\x0Er": "\r", "\x0Es": "\x0E" };
-
-export function toObjectName(key: string): string {
-  return key.replace(/[\n\x0B\r\x0E]/g, (c) => NAME_ESCAPES[c] ?? c);
-}
-
-export function fromObjectName(name: string): string {
-  return name.replace(/\x0B[nv]|\x0E[rs]/g, (pair) => NAME_UNESCAPES[pair] ?? pair);
 }
 
 // --- reading the library's errors, which come in several shapes ---
