@@ -15,7 +15,6 @@ import {
   type Tags,
 } from "@azure/storage-blob";
 import {
-  AccessDeniedError,
   type Backend,
   BackendError,
   BucketNotFoundError,
@@ -30,13 +29,13 @@ import {
   type RestoreOptions,
   type RestoreStatus,
   TransientError,
-  UnreachableError,
   type WriteInfo,
 } from "../backend.js";
 import { checkExpectedHash } from "../bodies.js";
 import type { CloudLocation } from "../descriptor.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
 import { AZURE_CAPABILITIES, AZURE_TIERS, type AzureTier } from "./azure-classes.js";
+import { azureError } from "./azure-errors.js";
 import { decodeName, encodeName, encodePrefix, fromAzureMetadata, toAzureName } from "./azure-names.js";
 import type { AzureOptions } from "./azure-options.js";
 
@@ -284,7 +283,7 @@ export class AzureBackend implements Backend {
       };
     } catch (err) {
       const mapped = this.error(err, key);
-      if (mapped instanceof NotFoundError && !isContainerMissing(err)) return undefined;
+      if (mapped instanceof NotFoundError && !(mapped instanceof BucketNotFoundError)) return undefined;
       throw mapped;
     }
   }
@@ -544,37 +543,7 @@ export class AzureBackend implements Backend {
 
   /** One line naming the location and key, never a credential; typed so callers can retry. */
   private error(err: unknown, key: string, probing = false): Error {
-    if (err instanceof BackendError) return err;
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    if (isCredentialError(err)) {
-      return new AccessDeniedError(
-        this.url,
-        `${what}no usable Azure credential (${firstLine(err)}); set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign in for DefaultAzureCredential`,
-      );
-    }
-    if (err instanceof RestError && err.statusCode !== undefined) return this.httpError(err, err.statusCode, key);
-    const code = errorCode(err);
-    const message = `${what}${code ? `${code}: ` : ""}${firstLine(err)}`;
-    if (probing) return new UnreachableError(this.url, message, causeOf(err));
-    if (err instanceof RestError || isNetworkCode(code)) return new TransientError(this.url, message, causeOf(err));
-    return new BackendError(message, this.url, false, causeOf(err));
-  }
-
-  private httpError(err: RestError, status: number, key: string): Error {
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    const code = err.code ?? `HTTP ${status}`;
-    const text = firstLine(err);
-    const detail = `${what}${code}${text && text !== code ? ` (${text})` : ""} (HTTP ${status})`;
-    if (isContainerMissing(err)) return new BucketNotFoundError(this.url, this.location.bucket);
-    if (status === 404) return new NotFoundError(this.url, key);
-    if (status === 409 && code === "BlobArchived") return new NeedsRestoreError(this.url, key);
-    if (status === 401 || status === 403) {
-      return new AccessDeniedError(this.url, `${what}${code} (check the credentials and the account's network rules)`);
-    }
-    // 412: a download resumed after the blob changed; reading again from the start is right.
-    if (status === 408 || status === 412 || status === 429 || status >= 500)
-      return new TransientError(this.url, detail);
-    return new InvalidRequestError(this.url, detail);
+    return azureError(err, { url: this.url, key, bucket: this.location.bucket, probing });
   }
 }
 
@@ -582,10 +551,6 @@ export class AzureBackend implements Backend {
  * The SDK's RestError carries the request (URL with any SAS token, headers) and is left out of
  * the chain so no logger can print it; its code and status are in the message.
  */
-function causeOf(err: unknown): ErrorOptions | undefined {
-  return err instanceof RestError ? undefined : { cause: err };
-}
-
 // ---- credentials and clients ----
 
 interface Access {
@@ -806,45 +771,3 @@ class Tally {
 }
 
 // ---- error classification ----
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-  "UND_ERR_SOCKET",
-  "REQUEST_SEND_ERROR",
-]);
-
-function isNetworkCode(code: string | undefined): boolean {
-  return code !== undefined && (NETWORK_CODES.has(code) || code === "AbortError");
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (err instanceof RestError && err.code) return err.code;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === "string") return code;
-  return err instanceof Error && err.name !== "Error" ? err.name : undefined;
-}
-
-function isContainerMissing(err: unknown): boolean {
-  return err instanceof RestError && err.statusCode === 404 && err.code === "ContainerNotFound";
-}
-
-/** @azure/identity's failures, recognised by name so the package need not be loaded. */
-function isCredentialError(err: unknown): err is Error {
-  return (
-    err instanceof Error &&
-    ["CredentialUnavailableError", "AuthenticationError", "AggregateAuthenticationError"].includes(err.name)
-  );
-}
-
-function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return (message.split("\n")[0] ?? "").trim();
-}

@@ -27,25 +27,20 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import {
-  AccessDeniedError,
   type Backend,
   BackendError,
-  BucketNotFoundError,
   type ByteRange,
   type Capabilities,
   type CopyOptions,
   IntegrityError,
   InvalidRequestError,
   type JournaledUpload,
-  NeedsRestoreError,
-  NoCredentialsError,
   NotFoundError,
   type ObjectInfo,
   type ObjectReader,
   type RestoreOptions,
   type RestoreStatus,
   TransientError,
-  UnreachableError,
   type UploadedPart,
   type WriteInfo,
 } from "../backend.js";
@@ -53,6 +48,7 @@ import { checkExpectedHash, ExactSize, readExactly, sizeError } from "../bodies.
 import type { CloudLocation } from "../descriptor.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
+import { s3Error, UploadGoneError } from "./s3-errors.js";
 import type { S3Options } from "./s3-options.js";
 
 const STORAGE_CLASSES = S3_STORAGE_CLASSES;
@@ -639,60 +635,8 @@ export class S3Backend implements Backend {
 
   /** Maps SDK and network errors onto the typed errors; `probing` turns "no answer" into Unreachable. */
   private error(err: unknown, key: string, probing = false): Error {
-    if (err instanceof BackendError) return err;
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    if (err instanceof S3ServiceException) {
-      const status = err.$metadata.httpStatusCode ?? 0;
-      const code = err.name;
-      const detail = `${what}${code}${err.message && err.message !== code && err.message !== "UnknownError" ? ` (${err.message})` : ""}`;
-      if (code === "NoSuchBucket" || (probing && status === 404)) {
-        return new BucketNotFoundError(this.url, this.location.bucket);
-      }
-      if (code === "NoSuchUpload") return new UploadGoneError(this.url, `${detail} (HTTP ${status})`);
-      if (code === "NoSuchKey" || code === "NotFound" || status === 404) return new NotFoundError(this.url, key);
-      if (code === "InvalidObjectState") return new NeedsRestoreError(this.url, key);
-      if (
-        status === 403 ||
-        code === "AccessDenied" ||
-        code === "InvalidAccessKeyId" ||
-        code === "SignatureDoesNotMatch"
-      ) {
-        return new AccessDeniedError(this.url, `${what}${code} (check the credentials and the bucket policy)`);
-      }
-      if (status === 429 || status >= 500 || code === "SlowDown" || code === "RequestTimeout") {
-        return new TransientError(this.url, `${detail} (HTTP ${status})`, { cause: err });
-      }
-      return new InvalidRequestError(this.url, `${detail} (HTTP ${status})`);
-    }
-    if ((err as Error).name === "CredentialsProviderError") {
-      return new NoCredentialsError(this.url, credentialSources(this.options), { cause: err });
-    }
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
-    const message = `${what}${code}: ${(err as Error).message.split("\n")[0]}`;
-    // A connection the server dropped proves it is there: worth another try, unlike silence.
-    if (probing && code !== "ECONNRESET" && code !== "EPIPE")
-      return new UnreachableError(this.url, message, { cause: err });
-    return new TransientError(this.url, message, { cause: err });
+    return s3Error(err, { url: this.url, key, bucket: this.location.bucket, probing }, this.options);
   }
-}
-
-/** Where the SDK's default chain looks for credentials, in its order, as this process sees it. */
-function credentialSources(options: S3Options): string {
-  const env = process.env;
-  const home = env.HOME ?? "~";
-  const profile = options.profile ?? (env.AWS_PROFILE || "default");
-  const metadata =
-    env.AWS_EC2_METADATA_DISABLED === "true"
-      ? "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
-      : "instance metadata";
-  return [
-    "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    `profile "${profile}" (AWS_PROFILE) in ${env.AWS_SHARED_CREDENTIALS_FILE || `${home}/.aws/credentials`} ` +
-      `and ${env.AWS_CONFIG_FILE || `${home}/.aws/config`}, with its SSO and process settings`,
-    "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)",
-    "container credentials",
-    metadata,
-  ].join(", ");
 }
 
 function makeClient(options: S3Options, failFast: boolean): S3Client {
@@ -754,12 +698,6 @@ export function restoreStatus(storageClass: string | undefined, header: string |
 function tierName(tier: RestoreOptions["tier"]): Tier {
   return tier === "expedited" ? "Expedited" : tier === "bulk" ? "Bulk" : "Standard";
 }
-
-/**
- * The multipart upload is gone (aborted by another run or a lifecycle rule, or completed): its
- * journal is dropped and the write starts over.
- */
-class UploadGoneError extends TransientError {}
 
 interface SentParts {
   parts: UploadedPart[];
