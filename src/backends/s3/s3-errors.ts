@@ -1,13 +1,8 @@
 import { S3ServiceException } from "@aws-sdk/client-s3";
-import { BackendError, BucketNotFoundError, NoCredentialsError, TransientError } from "../backend.js";
+import { BackendError, BucketNotFoundError, NoCredentialsError } from "../backend.js";
 import { classifyFailure, type FailureContext, firstLine } from "../errors.js";
+import { UploadGoneError } from "../multipart.js";
 import type { S3Options } from "./s3-options.js";
-
-/**
- * The multipart upload is gone (aborted by another run or a lifecycle rule, or completed): its
- * journal is dropped and the write starts over.
- */
-export class UploadGoneError extends TransientError {}
 
 type S3Request = Pick<FailureContext, "url" | "key" | "bucket" | "probing">;
 
