@@ -19,14 +19,17 @@ import { checkExpectedHash, ExactSize, sizeError } from "./bodies.js";
  * says how to begin, send a part, complete and abort (its `<kind>-upload.ts`); the rest is here.
  */
 
-/** What a store does for one multipart upload. Its requests throw the backend's typed errors. */
-export interface PartStore {
+/**
+ * What a store does for one multipart upload; `Completed` is what its completion answers. Its
+ * requests throw the backend's typed errors.
+ */
+export interface PartStore<Completed = void> {
   /** Begins an upload; its id. */
   create(): Promise<string>;
   /** Stores one part, which the store checks against `part.md5`; what completion needs of it. */
   upload(uploadId: string, part: Part): Promise<UploadedPart>;
   /** Makes the object visible from every part, in order. Throws UploadGoneError when the upload is gone. */
-  complete(uploadId: string, parts: UploadedPart[], body: PartedBody): Promise<void>;
+  complete(uploadId: string, parts: UploadedPart[], body: PartedBody): Promise<Completed>;
   /** Abandons the upload and its parts; one already gone is not an error. */
   abort(uploadId: string): Promise<void>;
 }
@@ -77,16 +80,21 @@ export interface PartedWrite {
  * as is one whose bytes are not the SHA-256 expected (or not the size announced): it is never
  * completed, so the previous object stays.
  */
-export async function writeInParts(store: PartStore, body: Readable, write: PartedWrite): Promise<PartedBody> {
+export async function writeInParts<Completed>(
+  store: PartStore<Completed>,
+  body: Readable,
+  write: PartedWrite,
+): Promise<PartedBody & { completed: Completed }> {
   const { url, key, info } = write;
   const exact = new ExactSize(info.size, (received) => sizeError(url, key, info.size, received));
   body.on("error", (err) => exact.destroy(err));
   const upload = await openUpload(store, info.journal, write.partSize);
   let sent: PartedBody;
+  let completed: Completed;
   try {
     sent = await sendParts(store, body.pipe(exact), upload, write);
     checkExpectedHash(url, key, info, sent.sha256);
-    await store.complete(upload.uploadId, sent.parts, sent);
+    completed = await store.complete(upload.uploadId, sent.parts, sent);
   } catch (err) {
     if (err instanceof UploadGoneError) await info.journal?.clear();
     else if (err instanceof IntegrityError || !info.journal) {
@@ -96,12 +104,12 @@ export async function writeInParts(store: PartStore, body: Readable, write: Part
     throw err;
   }
   await info.journal?.clear();
-  return sent;
+  return { ...sent, completed };
 }
 
 /** The journaled upload of this source version when its parts fit, else a new one. */
 async function openUpload(
-  store: PartStore,
+  store: PartStore<unknown>,
   journal: UploadJournal | undefined,
   partSize: number,
 ): Promise<JournaledUpload> {
@@ -120,7 +128,7 @@ async function openUpload(
  * once. Returns every part and the body's hashes.
  */
 async function sendParts(
-  store: PartStore,
+  store: PartStore<unknown>,
   body: Readable,
   upload: JournaledUpload,
   { info, streams, buffers: pool, wholeMd5 }: PartedWrite,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import {
   AnonymousCredential,
@@ -31,13 +31,15 @@ import {
   TransientError,
   type WriteInfo,
 } from "../backend.js";
-import { checkExpectedHash } from "../bodies.js";
+import { checkExpectedHash, readExactly, sizeError } from "../bodies.js";
 import type { CloudLocation } from "../descriptor.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { BufferPool, writeInParts } from "../multipart.js";
 import { AZURE_CAPABILITIES, AZURE_TIERS, type AzureTier } from "./azure-classes.js";
 import { azureError } from "./azure-errors.js";
 import { decodeName, encodeName, encodePrefix, fromAzureMetadata, toAzureName } from "./azure-names.js";
 import type { AzureOptions } from "./azure-options.js";
+import { azurePartStore } from "./azure-upload.js";
 
 type AzureLocation = CloudLocation;
 type Credential = BlobServiceClient["credential"];
@@ -80,6 +82,7 @@ export class AzureBackend implements Backend {
   private readonly container: ContainerClient;
   /** Set once a blob batch has failed here (Azurite refuses them with a SAS): one delete per blob since. */
   private batchFailed = false;
+  private readonly buffers = new BufferPool();
 
   private constructor(
     private readonly location: AzureLocation,
@@ -169,21 +172,19 @@ export class AzureBackend implements Backend {
       const tags = this.checkTags(info.tags ?? {});
       this.toAzureMetadata(info.metadata ?? {});
       const blockSize = this.blockSize(key, info.size);
-      const upload =
+      const stored =
         info.size <= blockSize
-          ? await this.uploadWhole(body, info, blockSize)
-          : await this.uploadBlocks(blob, body, info, blockSize);
-      // Staged blocks are invisible until committed (Azure drops uncommitted ones in a week).
-      checkExpectedHash(this.url, key, info, upload.sha256);
-      const response = await this.commit(blob, upload, info, tier, tags);
-      const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? upload.sha256 };
+          ? await this.writeWhole(blob, key, body, info, tier, tags)
+          : await this.writeBlocks(blob, key, body, info, blockSize, tier, tags);
+      const { response, sha256 } = stored;
+      const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
       return {
         key,
-        size: upload.size,
+        size: info.size,
         modifiedUs: (response.lastModified?.getTime() ?? Date.now()) * 1000,
         ...(tier ? { storageClass: tier } : {}),
         ...(response.etag ? { etag: response.etag } : {}),
-        sha256: upload.sha256,
+        sha256,
         attributes,
         metadata: userMetadata(info.metadata ?? {}),
         tags: { ...tags },
@@ -260,7 +261,15 @@ export class AzureBackend implements Backend {
   }
 
   /** Nothing to release: the SDK's HTTP agents are shared and keep-alive sockets time out. */
-  async close(): Promise<void> {}
+  /**
+   * Forgets a journaled block upload that nothing will resume. Staged blocks cannot be deleted
+   * one by one; uncommitted, the service drops them after a week (or at the blob's next commit).
+   */
+  async abortUpload(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.buffers.clear();
+  }
 
   // ---- reading blob facts ----
 
@@ -297,65 +306,60 @@ export class AzureBackend implements Backend {
   // ---- writing ----
 
   /** A body that fits one block goes up in a single Put Blob, which the service checks by MD5. */
-  private async uploadWhole(body: Readable, info: WriteInfo, blockSize: number): Promise<Upload> {
-    const tally = new Tally(this.url, info.size);
-    const parts: Buffer[] = [];
-    for await (const block of fixedBlocks(body, blockSize)) {
-      tally.add(block);
-      parts.push(block);
-    }
-    tally.finish();
-    return { kind: "whole", data: Buffer.concat(parts), ...tally.result() };
+  /** A body of one block is read whole, checked, and sent in one request with its Content-MD5. */
+  private async writeWhole(
+    blob: BlockBlobClient,
+    key: string,
+    body: Readable,
+    info: WriteInfo,
+    tier: AzureTier | undefined,
+    tags: Tags,
+  ): Promise<Stored> {
+    const data = await readExactly(body, info.size, (received) => sizeError(this.url, key, info.size, received));
+    const sha256 = createHash("sha256").update(data).digest("hex");
+    checkExpectedHash(this.url, key, info, sha256);
+    const md5 = createHash("md5").update(data).digest();
+    return { response: await this.commit(blob, { kind: "whole", data, md5 }, info, sha256, tier, tags), sha256 };
   }
 
   /**
-   * Larger bodies go up as staged blocks, `streams` at a time (default `concurrency`), each
-   * with its MD5 so the service rejects a damaged block. Nothing is visible until the block list
-   * is committed, so a failed write leaves the previous blob (or none) in place.
+   * Larger bodies go up as staged blocks through the multipart engine: `streams` at a time
+   * (default `concurrency`), each with its MD5 so the service rejects a damaged block,
+   * journaled and resumable. Nothing is visible until the block list is committed, so a failed
+   * write leaves the previous blob (or none) in place.
    */
-  private async uploadBlocks(
+  private async writeBlocks(
     blob: BlockBlobClient,
+    key: string,
     body: Readable,
     info: WriteInfo,
     blockSize: number,
-  ): Promise<Upload> {
-    const tally = new Tally(this.url, info.size);
-    const writeId = randomBytes(6).toString("hex");
-    const ids: string[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    try {
-      for await (const block of fixedBlocks(body, blockSize)) {
-        tally.add(block);
-        // Block ids must all have the same length; a per-write id keeps concurrent writers apart.
-        const id = Buffer.from(`${writeId}-${String(ids.length).padStart(6, "0")}`).toString("base64");
-        ids.push(id);
-        const md5 = createHash("md5").update(block).digest();
-        const staged: Promise<void> = blob
-          .stageBlock(id, block, block.length, { transactionalContentMD5: md5 })
-          .then(
-            () => undefined,
-            (err: unknown) => {
-              failure ??= err;
-            },
-          )
-          .finally(() => inFlight.delete(staged));
-        inFlight.add(staged);
-        if (inFlight.size >= (info.streams ?? this.options.concurrency)) await Promise.race(inFlight);
-        if (failure !== undefined) break;
-      }
-    } finally {
-      // Never leave a block upload running behind a failed write.
-      await Promise.all(inFlight);
-    }
-    if (failure !== undefined) throw failure;
-    tally.finish();
-    return { kind: "blocks", ids, ...tally.result() };
+    tier: AzureTier | undefined,
+    tags: Tags,
+  ): Promise<Stored> {
+    const store = azurePartStore({
+      url: this.url,
+      key,
+      blob,
+      // The engine has checked the body's SHA-256 by then; the blob keeps it as metadata.
+      commit: (ids, { md5, sha256 }) => this.commit(blob, { kind: "blocks", ids, md5 }, info, sha256, tier, tags),
+    });
+    const streams = info.streams ?? this.options.concurrency;
+    const write = { url: this.url, key, info, partSize: blockSize, streams, buffers: this.buffers, wholeMd5: true };
+    const sent = await writeInParts(store, body, write);
+    return { response: sent.completed, sha256: sent.sha256 };
   }
 
   /** Makes the blob visible, with its metadata, tags and tier, in one request. */
-  private commit(blob: BlockBlobClient, upload: Upload, info: WriteInfo, tier: AzureTier | undefined, tags: Tags) {
-    const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? upload.sha256 };
+  private commit(
+    blob: BlockBlobClient,
+    upload: Upload,
+    info: WriteInfo,
+    sha256: string,
+    tier: AzureTier | undefined,
+    tags: Tags,
+  ) {
+    const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
     const metadata = this.toAzureMetadata({ ...(info.metadata ?? {}), ...attributesToMetadata(attributes) });
     // No tier unless asked for: the account's default applies, and premium accounts have none.
     const common = {
@@ -709,65 +713,9 @@ export function blockSizeFor(size: number, configured: number | undefined): numb
   return Math.max(configured ?? DEFAULT_BLOCK, needed);
 }
 
-/** Re-cuts a stream into blocks of exactly `size` bytes (the last may be shorter). */
-async function* fixedBlocks(body: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let held = 0;
-  for await (const chunk of body) {
-    let piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-    while (held + piece.length >= size) {
-      const take = size - held;
-      parts.push(piece.subarray(0, take));
-      yield Buffer.concat(parts);
-      parts = [];
-      held = 0;
-      piece = piece.subarray(take);
-    }
-    if (piece.length > 0) {
-      parts.push(piece);
-      held += piece.length;
-    }
-  }
-  if (held > 0) yield Buffer.concat(parts);
-}
+type Upload = { kind: "whole"; data: Buffer; md5: Buffer } | { kind: "blocks"; ids: string[]; md5: Buffer };
 
-interface Tallied {
-  size: number;
+interface Stored {
+  response: { lastModified?: Date; etag?: string };
   sha256: string;
-  md5: Buffer;
 }
-
-type Upload = (Tallied & { kind: "whole"; data: Buffer }) | (Tallied & { kind: "blocks"; ids: string[] });
-
-/** SHA-256 (returned to the caller) and MD5 (for the service) of the bytes as they stream. */
-class Tally {
-  private readonly sha256 = createHash("sha256");
-  private readonly md5 = createHash("md5");
-  private size = 0;
-
-  constructor(
-    private readonly url: string,
-    private readonly expected: number,
-  ) {}
-
-  add(block: Buffer): void {
-    this.size += block.length;
-    if (this.size > this.expected) {
-      throw new BackendError(`expected ${this.expected} bytes, received more`, this.url, false);
-    }
-    this.sha256.update(block);
-    this.md5.update(block);
-  }
-
-  finish(): void {
-    if (this.size !== this.expected) {
-      throw new BackendError(`expected ${this.expected} bytes, received ${this.size}`, this.url, false);
-    }
-  }
-
-  result(): Tallied {
-    return { size: this.size, sha256: this.sha256.digest("hex"), md5: this.md5.digest() };
-  }
-}
-
-// ---- error classification ----
