@@ -76,8 +76,6 @@ export function openBackend(location: ParsedLocation, settings: OpenSettings): P
  * Which server a location's data lives on, as far as its settings say: two locations of one
  * kind and bucket on different servers never overlap.
  */
-export function serviceOf(location: ParsedLocation, settings: Readonly<Record<string, unknown>>): string {
-  const descriptor = descriptorOf(location.kind);
-  const section = descriptor.options ? settings[descriptor.options.key] : undefined;
-  return descriptor.service?.(section) ?? "";
+export function serviceOf(location: ParsedLocation, settings: OpenSettings): string {
+  return descriptorOf(location.kind).service?.(settings) ?? "";
 }

@@ -39,8 +39,8 @@ export interface BackendDescriptor<
   readonly onThisMachine: boolean;
   /** Its keys are files of a local tree (Backend.tree): absolute paths inside it name its files. */
   readonly fileTree: boolean;
-  /** Which server holds the bucket, as far as the options say: locations on different ones never overlap. */
-  service?(options: unknown): string;
+  /** Which server holds the bucket, as far as the settings say: locations on different ones never overlap. */
+  service?(settings: OpenSettings): string;
   open(location: L, settings: OpenSettings): Promise<Backend>;
 }
 

@@ -1,7 +1,12 @@
-import type { BackendDescriptor, BackendOptionsSection, CloudLocation } from "../descriptor.js";
+import type { BackendDescriptor, BackendOptionsSection, CloudLocation, OpenSettings } from "../descriptor.js";
 import { parseCloudUrl } from "../descriptor.js";
 import { AZURE_CAPABILITIES, AZURE_SEED_CLASSES } from "./azure-classes.js";
 import { type AzureOptions, azureOptionsSchema } from "./azure-options.js";
+
+/** The location's `azure:` section, defaults filled in. */
+function optionsOf(settings: OpenSettings): AzureOptions {
+  return azureOptionsSchema.parse(settings.azure ?? {});
+}
 
 /** Azure Blob Storage: `az://container/prefix`. */
 export const azure: BackendDescriptor<
@@ -22,13 +27,13 @@ export const azure: BackendDescriptor<
   priceProfile: "azure",
   onThisMachine: false,
   fileTree: false,
-  service: (options) => {
-    const azureOptions = options as AzureOptions | undefined;
-    return JSON.stringify([azureOptions?.account, azureOptions?.endpoint]);
+  service: (settings) => {
+    const options = optionsOf(settings);
+    return JSON.stringify([options.account, options.endpoint]);
   },
   // The SDK is large: loaded only when a location needs it.
   async open(location, settings) {
     const { AzureBackend } = await import("./azure-backend.js");
-    return AzureBackend.open(location, azureOptionsSchema.parse(settings.azure ?? {}));
+    return AzureBackend.open(location, optionsOf(settings));
   },
 };

@@ -1,7 +1,12 @@
-import type { BackendDescriptor, BackendOptionsSection, CloudLocation } from "../descriptor.js";
+import type { BackendDescriptor, BackendOptionsSection, CloudLocation, OpenSettings } from "../descriptor.js";
 import { parseCloudUrl } from "../descriptor.js";
 import { GCS_CAPABILITIES, GCS_SEED_CLASSES } from "./gcs-classes.js";
 import { type GcsOptions, gcsOptionsSchema } from "./gcs-options.js";
+
+/** The location's `gcs:` section, defaults filled in. */
+function optionsOf(settings: OpenSettings): GcsOptions {
+  return gcsOptionsSchema.parse(settings.gcs ?? {});
+}
 
 /** Google Cloud Storage: `gs://bucket/prefix`. */
 export const gcs: BackendDescriptor<CloudLocation<"gcs">, BackendOptionsSection<"gcs", typeof gcsOptionsSchema>> = {
@@ -19,10 +24,13 @@ export const gcs: BackendDescriptor<CloudLocation<"gcs">, BackendOptionsSection<
   priceProfile: "gcs",
   onThisMachine: false,
   fileTree: false,
-  service: (options) => JSON.stringify([(options as GcsOptions | undefined)?.apiEndpoint]),
+  service: (settings) => {
+    const options = optionsOf(settings);
+    return JSON.stringify([options.apiEndpoint]);
+  },
   // The SDK is large: loaded only when a location needs it.
   async open(location, settings) {
     const { GcsBackend } = await import("./gcs-backend.js");
-    return GcsBackend.open(location, gcsOptionsSchema.parse(settings.gcs ?? {}));
+    return GcsBackend.open(location, optionsOf(settings));
   },
 };

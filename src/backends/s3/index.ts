@@ -1,7 +1,12 @@
-import type { BackendDescriptor, BackendOptionsSection, CloudLocation } from "../descriptor.js";
+import type { BackendDescriptor, BackendOptionsSection, CloudLocation, OpenSettings } from "../descriptor.js";
 import { parseCloudUrl } from "../descriptor.js";
 import { S3_CAPABILITIES, S3_SEED_CLASSES } from "./s3-classes.js";
 import { type S3Options, s3OptionsSchema } from "./s3-options.js";
+
+/** The location's `s3:` section, defaults filled in. */
+function optionsOf(settings: OpenSettings): S3Options {
+  return s3OptionsSchema.parse(settings.s3 ?? {});
+}
 
 /** Amazon S3 and S3-compatible stores (Ceph RGW, MinIO): `s3://bucket/prefix`. */
 export const s3: BackendDescriptor<CloudLocation<"s3">, BackendOptionsSection<"s3", typeof s3OptionsSchema>> = {
@@ -19,10 +24,13 @@ export const s3: BackendDescriptor<CloudLocation<"s3">, BackendOptionsSection<"s
   priceProfile: "aws",
   onThisMachine: false,
   fileTree: false,
-  service: (options) => JSON.stringify([(options as S3Options | undefined)?.endpoint]),
+  service: (settings) => {
+    const options = optionsOf(settings);
+    return JSON.stringify([options.endpoint]);
+  },
   // The SDK is large: loaded only when a location needs it.
   async open(location, settings) {
     const { S3Backend } = await import("./s3-backend.js");
-    return S3Backend.open(location, s3OptionsSchema.parse(settings.s3 ?? {}));
+    return S3Backend.open(location, optionsOf(settings));
   },
 };
