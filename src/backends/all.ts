@@ -57,9 +57,7 @@ export function backendOptionSchemas(): BackendOptionSchemas {
  */
 export function parseLocationUrl(text: string, baseDir = process.cwd()): ParsedLocation {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
-  const descriptor = BACKENDS.find((d) =>
-    scheme === undefined ? "plainPaths" in d && d.plainPaths : d.schemes.includes(scheme),
-  );
+  const descriptor = BACKENDS.find((d) => (scheme === undefined ? d.plainPaths === true : d.schemes.includes(scheme)));
   if (!descriptor) {
     const known = BACKENDS.flatMap((d) => d.schemes.map((s) => `${s}:`)).join(", ");
     throw new LocationUrlError(`${text}: unknown location scheme "${scheme}:" (expected a path or ${known})`);

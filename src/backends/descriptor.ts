@@ -9,7 +9,7 @@ import type { Backend, Capabilities } from "./backend.js";
  * and the facts callers decide on. `all.ts` lists them; nothing outside `backends/` names a kind.
  */
 export interface BackendDescriptor<
-  L extends ParsedLocation = ParsedLocation,
+  L extends AnyLocation = AnyLocation,
   O extends BackendOptionsSection | undefined = BackendOptionsSection | undefined,
 > {
   /** The name the catalog records as a location's kind. */
@@ -63,8 +63,8 @@ export interface SeedClasses {
   hot: string;
 }
 
-/** A location URL taken apart: which backend serves it and where its root is. */
-export type ParsedLocation = DirectoryLocation | CloudLocation;
+/** A location URL taken apart, of any kind (all.ts's ParsedLocation names the kinds there are). */
+export type AnyLocation = DirectoryLocation | CloudLocation;
 
 export interface DirectoryLocation<K extends string = string> {
   kind: K;
