@@ -93,6 +93,44 @@ export interface BucketRule {
   noun: string;
 }
 
+/** What makes one cloud backend, the rest being what every cloud backend shares. */
+export interface CloudSpec<K extends string, S extends z.ZodType> {
+  kind: K;
+  /** Its one URL scheme: `scheme://bucket/prefix`. */
+  scheme: string;
+  bucketRule: BucketRule;
+  /** Its options section's key in a location's settings, and the section's schema. */
+  options: BackendOptionsSection<K, S>;
+  caps: Capabilities;
+  seedClasses: SeedClasses;
+  priceProfile: string;
+  /** Which server holds the bucket, from the options (endpoint, account). */
+  service(options: z.output<S>): unknown[];
+  /** Opens the backend (loading its SDK only now) with its options, defaults filled in. */
+  open(location: CloudLocation<K>, options: z.output<S>): Promise<Backend>;
+}
+
+/** A cloud backend's descriptor: bucket URLs, options read from its own section, data elsewhere. */
+export function cloudDescriptor<K extends string, S extends z.ZodType>(
+  spec: CloudSpec<K, S>,
+): BackendDescriptor<CloudLocation<K>, BackendOptionsSection<K, S>> {
+  const optionsOf = (settings: OpenSettings): z.output<S> =>
+    spec.options.schema.parse(settings[spec.options.key] ?? {});
+  return {
+    kind: spec.kind,
+    schemes: [spec.scheme],
+    parse: (text, scheme = spec.scheme) => parseCloudUrl(text, scheme, spec.kind, spec.bucketRule),
+    options: spec.options,
+    caps: spec.caps,
+    seedClasses: spec.seedClasses,
+    priceProfile: spec.priceProfile,
+    onThisMachine: false,
+    fileTree: false,
+    service: (settings) => JSON.stringify(spec.service(optionsOf(settings))),
+    open: (location, settings) => spec.open(location, optionsOf(settings)),
+  };
+}
+
 /** `scheme://bucket/prefix`, the bucket checked against the provider's rule. */
 export function parseCloudUrl<K extends string>(text: string, scheme: string, kind: K, rule: BucketRule) {
   const match = new RegExp(`^${scheme}://([^/]*)/?(.*)$`, "i").exec(text);

@@ -1,39 +1,24 @@
-import type { BackendDescriptor, BackendOptionsSection, CloudLocation, OpenSettings } from "../descriptor.js";
-import { parseCloudUrl } from "../descriptor.js";
+import { cloudDescriptor } from "../descriptor.js";
 import { AZURE_CAPABILITIES, AZURE_SEED_CLASSES } from "./azure-classes.js";
-import { type AzureOptions, azureOptionsSchema } from "./azure-options.js";
-
-/** The location's `azure:` section, defaults filled in. */
-function optionsOf(settings: OpenSettings): AzureOptions {
-  return azureOptionsSchema.parse(settings.azure ?? {});
-}
+import { azureOptionsSchema } from "./azure-options.js";
 
 /** Azure Blob Storage: `az://container/prefix`. */
-export const azure: BackendDescriptor<
-  CloudLocation<"azure">,
-  BackendOptionsSection<"azure", typeof azureOptionsSchema>
-> = {
+export const azure = cloudDescriptor({
   kind: "azure",
-  schemes: ["az"],
-  parse: (text, scheme = "az") =>
-    parseCloudUrl(text, scheme, "azure", {
-      pattern: /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
-      rule: "3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit",
-      noun: "container",
-    }),
+  scheme: "az",
+  bucketRule: {
+    pattern: /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+    rule: "3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit",
+    noun: "container",
+  },
   options: { key: "azure", schema: azureOptionsSchema },
   caps: AZURE_CAPABILITIES,
   seedClasses: AZURE_SEED_CLASSES,
   priceProfile: "azure",
-  onThisMachine: false,
-  fileTree: false,
-  service: (settings) => {
-    const options = optionsOf(settings);
-    return JSON.stringify([options.account, options.endpoint]);
-  },
+  service: (options) => [options.account, options.endpoint],
   // The SDK is large: loaded only when a location needs it.
-  async open(location, settings) {
+  async open(location, options) {
     const { AzureBackend } = await import("./azure-backend.js");
-    return AzureBackend.open(location, optionsOf(settings));
+    return AzureBackend.open(location, options);
   },
-};
+});
