@@ -3,7 +3,6 @@ import { createWriteStream } from "node:fs";
 import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { HashingStream } from "../codec/hash.js";
 import {
   type ByteRange,
   IntegrityError,
@@ -12,6 +11,7 @@ import {
   type UploadJournal,
   type WriteInfo,
 } from "./backend.js";
+import { HashingStream } from "./bodies.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;

@@ -1,5 +1,4 @@
 import type { Readable } from "node:stream";
-import type { AttributeTrust } from "./metadata.js";
 
 /**
  * The one contract every storage place implements: a POSIX tree, the embedded object store, S3,
@@ -81,6 +80,18 @@ export interface FileTree {
   fsPath(key: string): string | Buffer;
   /** A temp path in the key's own directory, named after its writer, for a file about to replace it. */
   partialBeside(key: string): Promise<string | Buffer>;
+}
+
+/**
+ * What a write into a directory may take from the attributes a file or object carries, beyond
+ * permission bits and times. Attributes come from whoever could write the store, so by default
+ * nothing that grants privilege is taken.
+ */
+export interface AttributeTrust {
+  /** `--preserve-special-bits`: keep setuid, setgid and sticky bits, on a file not owned by root. */
+  specialBits: boolean;
+  /** `--preserve-root-owner` (root only): a file recorded as root's is root's, special bits and all. */
+  rootOwner: boolean;
 }
 
 /** What a file was at its source; object stores keep it as metadata, POSIX applies it. */

@@ -1,4 +1,4 @@
-import type { FileAttributes } from "./backend.js";
+import type { AttributeTrust, FileAttributes } from "./backend.js";
 
 /**
  * How a file's attributes ride along with its object as user metadata, the same on every
@@ -39,17 +39,8 @@ export function metadataToAttributes(meta: Record<string, string>): FileAttribut
   return attrs;
 }
 
-/**
- * What a write into a directory may take from the attributes a file or object carries, beyond
- * permission bits and times. Attributes come from whoever could write the store, so by default
- * nothing that grants privilege is taken.
- */
-export interface AttributeTrust {
-  /** `--preserve-special-bits`: keep setuid, setgid and sticky bits, on a file not owned by root. */
-  specialBits: boolean;
-  /** `--preserve-root-owner` (root only): a file recorded as root's is root's, special bits and all. */
-  rootOwner: boolean;
-}
+// Declared with the contract (WriteInfo.trust), which must not import this module back.
+export type { AttributeTrust } from "./backend.js";
 
 export const TRUST_NOTHING: AttributeTrust = { specialBits: false, rootOwner: false };
 

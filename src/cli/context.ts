@@ -1,16 +1,24 @@
 import { existsSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
+import {
+  descriptorOf,
+  LocationUrlError,
+  openBackend,
+  type ParsedLocation,
+  parseLocationUrl,
+  serviceOf,
+} from "../backends/all.js";
 import type { Backend } from "../backends/backend.js";
-import { LocationUrlError, openBackend, type ParsedLocation, parseLocationUrl } from "../backends/registry.js";
 import { type CatalogDb, openCatalog } from "../catalog/db.js";
 import { allLocations, forgetLocations, registerLocation } from "../catalog/locations.js";
 import { type LocationLockOptions, withLocations } from "../catalog/locks.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
-import { type LoadedConfig, loadConfig } from "../config/load.js";
-import { type LocationConfig, locationSchema } from "../config/schema.js";
+import type { LoadedConfig } from "../config/load.js";
 import { formatDuration } from "../config/units.js";
+import { loadStrataConfig } from "../policy/config.js";
+import { type Config, type LocationConfig, locationSchema } from "../policy/config-schema.js";
 import { TokenBucket } from "../transfer/rate-limit.js";
 import { RateLimitedBackend } from "../transfer/rate-limited-backend.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "../transfer/retry.js";
@@ -44,14 +52,14 @@ export class Context {
   dryRun = false;
 
   private constructor(
-    readonly loaded: LoadedConfig,
+    readonly loaded: LoadedConfig<Config>,
     readonly catalog: CatalogDb,
     readonly out: Output,
     private readonly lockWaitMs = DEFAULT_LOCK_WAIT_MS,
   ) {}
 
   static async open(options: GlobalOptions): Promise<Context> {
-    const loaded = loadConfig({
+    const loaded = loadStrataConfig({
       configFlag: options.config,
       catalogFlag: options.catalog,
       env: process.env,
@@ -167,12 +175,7 @@ export class Context {
     if (created) this.registered.push(row.id);
     let backend = this.backends.get(parsed.url);
     if (!backend) {
-      backend = openBackend(parsed, {
-        restoreDelayMs: settings.restoreDelay,
-        ...(settings.s3 ? { s3: settings.s3 } : {}),
-        ...(settings.azure ? { azure: settings.azure } : {}),
-        ...(settings.gcs ? { gcs: settings.gcs } : {}),
-      });
+      backend = openBackend(parsed, settings);
       this.backends.set(parsed.url, backend);
     }
     return { name, row, parsed, settings, backend: this.limited(await backend, parsed, settings.tps ?? this.tps) };
@@ -195,7 +198,7 @@ export class Context {
       const containing = (await allLocations(this.catalog))
         .flatMap((row) => {
           const parsed = parseLocationUrl(row.url);
-          return parsed.kind === "posix" ? [{ row, root: parsed.root }] : [];
+          return descriptorOf(parsed.kind).fileTree && "root" in parsed ? [{ row, root: parsed.root }] : [];
         })
         .filter(({ root }) => arg === root || arg.startsWith(`${root}/`))
         .sort((a, b) => b.root.length - a.root.length)[0];
@@ -217,7 +220,7 @@ export class Context {
 
   /** Cloud locations draw each request from a bucket when a rate cap is set. */
   private limited(backend: Backend, parsed: ParsedLocation, tps: number | undefined): Backend {
-    if (tps === undefined || parsed.kind === "posix" || parsed.kind === "local") return backend;
+    if (tps === undefined || descriptorOf(parsed.kind).onThisMachine) return backend;
     return new RateLimitedBackend(backend, new TokenBucket(() => tps));
   }
 
@@ -280,7 +283,9 @@ function overlapOf(a: Place, b: Place): "is the same place as" | "is inside" | "
   if ("root" in pa && "root" in pb) {
     [x, y] = [real(pa.root), real(pb.root)];
   } else if (!("root" in pa) && !("root" in pb)) {
-    if (pa.kind !== pb.kind || pa.bucket !== pb.bucket || service(a.settings) !== service(b.settings)) return undefined;
+    if (pa.kind !== pb.kind || pa.bucket !== pb.bucket || serviceOf(pa, a.settings) !== serviceOf(pb, b.settings)) {
+      return undefined;
+    }
     // Keys under a prefix start with "prefix/"; the whole bucket ("") holds every prefix.
     [x, y] = [`/${pa.prefix}`.replace(/\/$/, ""), `/${pb.prefix}`.replace(/\/$/, "")];
   } else {
@@ -300,22 +305,12 @@ function real(path: string): string {
   }
 }
 
-/** Which server a cloud location's bucket lives on, as far as the config says. */
-function service(settings: LocationConfig): string {
-  return JSON.stringify([
-    settings.s3?.endpoint,
-    settings.azure?.account,
-    settings.azure?.endpoint,
-    settings.gcs?.apiEndpoint,
-  ]);
-}
-
 /**
  * Two configured locations whose trees overlap (an alias of one directory, one tree nested in
  * another, overlapping prefixes of one bucket) are a config error: each would take the other's
  * files for its own, scan and prune them, and write copies over the other's keys.
  */
-function refuseOverlappingLocations(loaded: LoadedConfig): void {
+function refuseOverlappingLocations(loaded: LoadedConfig<Config>): void {
   const places = Object.entries(loaded.config.locations).map(([name, settings]) => {
     try {
       return { name, settings, parsed: parseLocationUrl(settings.url, loaded.baseDir) };

@@ -1,8 +1,8 @@
 import { type Command, Option } from "commander";
 import picomatch from "picomatch";
+import { parseLocationUrl } from "../backends/all.js";
 import type { RestoreTier } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
-import { parseLocationUrl } from "../backends/registry.js";
 import { filesWithReplicas } from "../catalog/replicas.js";
 import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";

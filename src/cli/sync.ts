@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { descriptorOf } from "../backends/all.js";
 import { printablePath } from "../backends/keys.js";
 import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
@@ -124,7 +125,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     targetLocationId: target.row.id,
     filter: filterFrom(opts),
     checksum: opts.checksum,
-    compareTouched: source.parsed.kind === "posix" || source.parsed.kind === "local",
+    compareTouched: descriptorOf(source.parsed.kind).onThisMachine,
   };
   const plan = await summarizePlan(catalog, scope, opts.delete, (path, kind) =>
     out.detail(`skipped ${printablePath(path)} (${kind})`),

@@ -1,17 +1,42 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { policyFileSchema } from "../policy/schema.js";
-import { checkPolicies, type PolicyOrigin } from "../policy/validate.js";
 import { UsageError } from "./errors.js";
-import { type Config, configSchema } from "./schema.js";
 
 export const DEFAULT_CONFIG_FILE = "strata.yaml";
 export const DEFAULT_CATALOG = ".strata/catalog.db";
 
-export interface LoadedConfig {
-  config: Config;
+/** What config/ needs of a config: where its catalog is, the policy files it includes, its policies. */
+export interface LoadableConfig<Policy = unknown> {
+  catalog?: string | undefined;
+  include: string[];
+  policies: Policy[];
+}
+
+/** Where a key of a config or policy file was written, for messages. */
+export interface KeyOrigin {
+  file: string;
+  /** `file:line:col` of a key below this origin (or of the deepest part of it that exists). */
+  position(key: readonly (string | number)[]): string;
+  /** The key as the file spells it from its top: `policies.2.place.0.to`. */
+  keyPath(key: readonly (string | number)[]): string;
+}
+
+/**
+ * The rules of one config format, handed in by its caller: the schema (assembled from the
+ * domains' input schemas), the schema of an included policy file, how a policy takes relative
+ * paths from its file, and the cross-checks of the whole (each problem reported at its origin).
+ */
+export interface ConfigRules<Policy, C extends LoadableConfig<Policy>> {
+  schema: z.ZodType<C, unknown>;
+  policyFile: z.ZodType<{ policies: Policy[] }, unknown>;
+  withPathsFrom(policy: Policy, file: string): Policy;
+  check(config: C, origins: readonly KeyOrigin[]): void;
+}
+
+export interface LoadedConfig<C = unknown> {
+  config: C;
   /** The file it came from, or undefined when running on defaults alone. */
   file?: string;
   /** Where relative paths in the config are taken from. */
@@ -30,7 +55,10 @@ export interface ConfigSources {
 }
 
 /** Flags beat environment, environment beats the config file, the file beats defaults. */
-export function loadConfig(sources: ConfigSources): LoadedConfig {
+export function loadConfig<Policy, C extends LoadableConfig<Policy>>(
+  sources: ConfigSources,
+  rules: ConfigRules<Policy, C>,
+): LoadedConfig<C> {
   // An empty variable is as good as unset, as shells and CI templates often leave them.
   const named = sources.configFlag ?? (sources.env.STRATA_CONFIG || undefined);
   const file = named ? resolve(sources.cwd, named) : existingDefault(sources.cwd);
@@ -38,7 +66,7 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
     const origin = sources.configFlag ? "--config" : "STRATA_CONFIG";
     throw new UsageError(`${origin}: no config file at ${file}`);
   }
-  const read = file ? readConfigFile(file) : { config: configSchema.parse({}), position: () => "(defaults)" };
+  const read = file ? readConfigFile(file, rules) : { config: rules.schema.parse({}), position: () => "(defaults)" };
   const { config, position } = read;
   const baseDir = file ? dirname(file) : sources.cwd;
   const catalogUrl =
@@ -61,13 +89,19 @@ function resolveCatalog(catalog: string, baseDir: string): string {
  * Parses YAML and validates it, with the policy files it includes (paths relative to it); every
  * error names the file, line, column and key.
  */
-export function parseConfigFile(file: string): Config {
-  return readConfigFile(file).config;
+export function parseConfigFile<Policy, C extends LoadableConfig<Policy>>(
+  file: string,
+  rules: ConfigRules<Policy, C>,
+): C {
+  return readConfigFile(file, rules).config;
 }
 
-function readConfigFile(file: string): { config: Config; position: YamlFile["position"] } {
+function readConfigFile<Policy, C extends LoadableConfig<Policy>>(
+  file: string,
+  rules: ConfigRules<Policy, C>,
+): { config: C; position: YamlFile["position"] } {
   const main = readYaml(file, "the config must be a mapping of keys (catalog, locations, defaults, policies)");
-  const config = validated(main, configSchema);
+  const config = validated(main, rules.schema);
   const policies = config.policies.map((policy, i) => ({ policy, origin: originOf(main, ["policies", i]) }));
   config.include.forEach((entry, i) => {
     const path = resolve(dirname(file), entry);
@@ -75,12 +109,15 @@ function readConfigFile(file: string): { config: Config; position: YamlFile["pos
       throw new UsageError(`${main.position(["include", i])}: include.${i}: no policy file at ${path}`);
     }
     const included = readYaml(path, "a policy file must be a mapping with one key, policies");
-    validated(included, policyFileSchema).policies.forEach((policy, j) => {
+    validated(included, rules.policyFile).policies.forEach((policy, j) => {
       policies.push({ policy, origin: originOf(included, ["policies", j]) });
     });
   });
-  const merged: Config = { ...config, policies: policies.map(({ policy, origin }) => withPathsFrom(policy, origin)) };
-  checkPolicies(
+  const merged: C = {
+    ...config,
+    policies: policies.map(({ policy, origin }) => rules.withPathsFrom(policy, origin.file)),
+  };
+  rules.check(
     merged,
     policies.map(({ origin }) => origin),
   );
@@ -126,19 +163,12 @@ function validated<T>(yaml: YamlFile, schema: z.ZodType<T, unknown>): T {
   );
 }
 
-function originOf(yaml: YamlFile, at: readonly (string | number)[]): PolicyOrigin & { file: string } {
+function originOf(yaml: YamlFile, at: readonly (string | number)[]): KeyOrigin {
   return {
     file: yaml.file,
     position: (key) => yaml.position([...at, ...key]),
     keyPath: (key) => [...at, ...key].join("."),
   };
-}
-
-/** Relative paths in a policy are taken from the file that says them. */
-function withPathsFrom(policy: Config["policies"][number], origin: { file: string }): Config["policies"][number] {
-  const notices = policy.purge?.notices;
-  if (!policy.purge || notices === undefined || isAbsolute(notices)) return policy;
-  return { ...policy, purge: { ...policy.purge, notices: resolve(dirname(origin.file), notices) } };
 }
 
 function describeIssue(

@@ -4,8 +4,8 @@
  * docs/cost-model.md gives the price table's sources, the formulas and the assumptions.
  *
  * Profiles
- *   profileFor({ kind, url, price? })   the location's profile: by URL scheme (s3 → aws,
- *                                       azure → azure, gcs → gcs, local → local, posix → onprem)
+ *   profileFor({ kind, url, price? })   the location's profile: the one its backend's descriptor
+ *                                       names (s3 → aws, azure, gcs, local, posix → onprem)
  *                                       merged with its `price:` (priceOverrideSchema, in
  *                                       locationSchema); throws UsageError on a class it lacks
  *   AWS_PROFILE, AZURE_PROFILE, GCS_PROFILE, LOCAL_PROFILE, onpremProfile(perTBMonth = 10)
@@ -20,7 +20,7 @@
  *   cheapestRetrieval(profile, class, bytes, maxLatencyMs?) → { cost, tier?, latencyMs } | undefined
  *
  * Placement
- *   seedClass({ size, atimeUs }, nowMs, provider)  the seed's rule, per provider's class names
+ *   seedClass({ size, atimeUs }, nowMs, classes)   the seed's rule, in a backend's seedClasses
  *   accessRateEstimate({ atimeUs, mtimeUs }, nowMs) expected reads per month
  *   chooseClass(input, profile) → { class, move, costs, excluded }   cost tiering over a horizon
  *
@@ -59,13 +59,12 @@ export {
   restoreCost,
   restoredCopyCost,
   retrievalCost,
-  SEED_CLASSES,
-  type SeedProvider,
   seedClass,
   transitionCost,
 } from "./model.js";
 export {
   type ClassPriceOverride,
+  impliedProfile,
   type PricedLocation,
   type PriceOverride,
   priceOverrideSchema,

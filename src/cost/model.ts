@@ -1,4 +1,5 @@
 import type { RestoreTier } from "../backends/backend.js";
+import type { SeedClasses } from "../backends/descriptor.js";
 import { UsageError } from "../config/errors.js";
 import { type ClassPrice, classPrice, DAYS_PER_MONTH, GIB, type PriceProfile, resolveClass } from "./profile.js";
 
@@ -161,16 +162,6 @@ export function cheapestRetrieval(
 
 // ---- The seed's rule --------------------------------------------------------------------------
 
-export type SeedProvider = "aws" | "azure" | "gcs" | "local";
-
-/** The seed's three classes, spelled per provider: archive, infrequent access, standard. */
-export const SEED_CLASSES: Record<SeedProvider, { archive: string; cool: string; hot: string }> = {
-  aws: { archive: "GLACIER", cool: "STANDARD_IA", hot: "STANDARD" },
-  local: { archive: "GLACIER", cool: "STANDARD_IA", hot: "STANDARD" },
-  azure: { archive: "Archive", cool: "Cool", hot: "Hot" },
-  gcs: { archive: "ARCHIVE", cool: "NEARLINE", hot: "STANDARD" },
-};
-
 export const SEED_ARCHIVE_MIN_BYTES = 1e9;
 export const SEED_ARCHIVE_IDLE_S = 86_400;
 export const SEED_COOL_IDLE_S = 2_592_000;
@@ -178,10 +169,10 @@ export const SEED_COOL_IDLE_S = 2_592_000;
 /**
  * The seed's rule exactly: larger than 1e9 bytes and not accessed for more than 86400 s →
  * archive; else not accessed for more than 2592000 s (30 days) → infrequent access; else
- * standard. Both comparisons are strict, so exactly 1e9 bytes or exactly one day stays warmer.
+ * standard, in the target backend's class names (its descriptor's seedClasses). Both
+ * comparisons are strict, so exactly 1e9 bytes or exactly one day stays warmer.
  */
-export function seedClass(file: { size: number; atimeUs: number }, nowMs: number, provider: SeedProvider): string {
-  const classes = SEED_CLASSES[provider];
+export function seedClass(file: { size: number; atimeUs: number }, nowMs: number, classes: SeedClasses): string {
   // Integer microseconds: exact at the boundaries, where seconds as floats would not be.
   const idleUs = nowMs * 1000 - file.atimeUs;
   if (file.size > SEED_ARCHIVE_MIN_BYTES && idleUs > SEED_ARCHIVE_IDLE_S * 1e6) return classes.archive;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { BackendKind } from "../backends/registry.js";
+import { type BackendKind, descriptorOf } from "../backends/all.js";
 import { UsageError } from "../config/errors.js";
 import { sizeBytes } from "../config/units-schema.js";
 import { AWS_PROFILE } from "./prices/aws.js";
@@ -8,8 +8,6 @@ import { GCS_PROFILE } from "./prices/gcs.js";
 import { LOCAL_PROFILE, ONPREM_CLASS, onpremProfile } from "./prices/local.js";
 import { type ClassPrice, PROFILE_NAMES, type PriceProfile, type ProfileName } from "./profile.js";
 
-// src/config/schema.ts imports this module, so it must not import that file back (units-schema is a leaf).
-
 const BUILT_IN: Record<Exclude<ProfileName, "onprem">, PriceProfile> = {
   aws: AWS_PROFILE,
   azure: AZURE_PROFILE,
@@ -17,14 +15,13 @@ const BUILT_IN: Record<Exclude<ProfileName, "onprem">, PriceProfile> = {
   local: LOCAL_PROFILE,
 };
 
-/** The profile a location's URL scheme implies. */
-const PROFILE_BY_KIND: Record<BackendKind, ProfileName> = {
-  s3: "aws",
-  azure: "azure",
-  gcs: "gcs",
-  local: "local",
-  posix: "onprem",
-};
+/** The profile a location's URL implies: its backend's, by name (backends do not import prices). */
+export function impliedProfile(kind: BackendKind): ProfileName {
+  const name = descriptorOf(kind).priceProfile;
+  const known = PROFILE_NAMES.find((profile) => profile === name);
+  if (!known) throw new Error(`backend ${kind} names price profile ${name}, which src/cost/prices lacks`);
+  return known;
+}
 
 const money = z.number().nonnegative().finite();
 
@@ -90,7 +87,7 @@ export interface PricedLocation {
 /** The price profile of a location: the built-in one its URL implies, merged with its `price:`. */
 export function profileFor(location: PricedLocation): PriceProfile {
   const { price } = location;
-  const name = namedProfile(price ?? {}) ?? PROFILE_BY_KIND[location.kind];
+  const name = namedProfile(price ?? {}) ?? impliedProfile(location.kind);
   const base = baseProfile(name, price?.perTBMonth);
   const classes: Record<string, ClassPrice> = { ...base.classes };
   for (const [className, override] of Object.entries(price?.classes ?? {})) {

@@ -20,7 +20,6 @@ import {
 } from "../catalog/replicas.js";
 import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
 import { uploadJournal } from "../catalog/uploads.js";
-import type { Config } from "../config/schema.js";
 import { ByteBudget } from "../transfer/byte-budget.js";
 import { copyVerified, hashObject } from "../transfer/copy.js";
 import type { ProgressListener } from "../transfer/executor.js";
@@ -35,6 +34,7 @@ import type {
   PolicyActionKind,
   TransitionPolicyAction,
 } from "./actions.js";
+import type { Config } from "./config-schema.js";
 import { failed, type Outcome, stale } from "./outcome.js";
 import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "./planner.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";

@@ -1,9 +1,8 @@
-import { type BackendKind, parseLocationUrl } from "../backends/registry.js";
+import { type BackendDescriptor, descriptorOf, parseLocationUrl, type SeedClasses } from "../backends/all.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { allLocations } from "../catalog/locations.js";
 import type { FileState, ReplicaRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
-import type { Config } from "../config/schema.js";
 import {
   accessRateEstimate,
   type CostDelta,
@@ -15,11 +14,11 @@ import {
   profileFor,
   releaseDelta,
   resolveClass,
-  type SeedProvider,
   seedClass,
   transitionDelta,
 } from "../cost/index.js";
 import type { PlannedVersion, PlanTotal, PolicyAction, PolicyActionKind } from "./actions.js";
+import type { Config } from "./config-schema.js";
 import { refuseDeleteShare } from "./delete-guard.js";
 import { MONTH_MS, type Place, type Policy } from "./schema.js";
 import { type CompiledSelector, compileSelector } from "./selector.js";
@@ -137,7 +136,7 @@ function policyScope(
 interface Target {
   place: Place;
   locationId: number | undefined;
-  kind: BackendKind;
+  backend: BackendDescriptor;
   profile: PriceProfile;
   defaultClass: string | undefined;
   archiveClasses: ReadonlySet<string>;
@@ -146,7 +145,7 @@ interface Target {
 interface Source {
   name: string;
   locationId: number;
-  kind: BackendKind;
+  backend: BackendDescriptor;
   profile: PriceProfile;
 }
 
@@ -213,19 +212,19 @@ async function* planPolicy(
   }
 }
 
-function priced(config: Config, name: string): { kind: BackendKind; profile: PriceProfile } {
+function priced(config: Config, name: string): { backend: BackendDescriptor; profile: PriceProfile } {
   const settings = config.locations[name];
   if (!settings) throw new UsageError(`policy location ${name} is not in the config`);
   const { kind, url } = parseLocationUrl(settings.url);
-  return { kind, profile: profileFor({ kind, url, price: settings.price }) };
+  return { backend: descriptorOf(kind), profile: profileFor({ kind, url, price: settings.price }) };
 }
 
 function target(config: Config, place: Place, locationIds: ReadonlyMap<string, number>): Target {
-  const { kind, profile } = priced(config, place.to);
+  const { backend, profile } = priced(config, place.to);
   return {
     place,
     locationId: locationIds.get(place.to),
-    kind,
+    backend,
     profile,
     defaultClass: config.locations[place.to]?.class,
     archiveClasses: new Set(Object.entries(profile.classes).flatMap(([name, price]) => (price.archive ? [name] : []))),
@@ -430,7 +429,7 @@ function counts(replica: Replica, file: PlannedFileRow): boolean {
 /** The class a place entry wants for this file; undefined: the location's default, whatever it is. */
 function desiredClass(t: Target, file: PlannedFileRow, current: Replica | undefined, now: number): string | undefined {
   const { place } = t;
-  if (place.tiering === "seed") return seedClass({ size: file.size, atimeUs: file.atime_us }, now, seedProvider(t));
+  if (place.tiering === "seed") return seedClass({ size: file.size, atimeUs: file.atime_us }, now, seedClasses(t));
   if (place.tiering === "cost") {
     return chooseClass(
       {
@@ -457,7 +456,8 @@ function transition(
   file: PlannedFileRow,
   now: number,
 ): { toClass: string; ageDays: number } | undefined {
-  if (replica.state !== "present" || t.kind === "posix") return undefined;
+  // A backend of one class (a POSIX tree) has no class to move to.
+  if (replica.state !== "present" || t.backend.caps.storageClasses.length < 2) return undefined;
   const wanted = desiredClass(t, file, replica, now);
   if (wanted === undefined) return undefined;
   const currentClass = resolveClass(t.profile, replica.storage_class ?? undefined);
@@ -470,17 +470,11 @@ function ageDays(replica: Replica, now: number): number {
   return Math.max(0, (now - replica.created_at) / DAY_MS);
 }
 
-function seedProvider(t: Target): SeedProvider {
-  switch (t.kind) {
-    case "s3":
-      return "aws";
-    case "azure":
-    case "gcs":
-    case "local":
-      return t.kind;
-    case "posix":
-      throw new UsageError(`${t.place.to}: tiering: seed needs an object store with storage classes`);
+function seedClasses(t: Target): SeedClasses {
+  if (!t.backend.seedClasses) {
+    throw new UsageError(`${t.place.to}: tiering: seed needs an object store with storage classes`);
   }
+  return t.backend.seedClasses;
 }
 
 /** Replicas at the place locations of files since deleted at the source (`prune: true`). */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { BackendError, TransientError } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
-import { PosixBackend } from "../backends/posix.js";
+import { PosixBackend } from "../backends/posix/posix-backend.js";
 import { markPurged, recordAtime } from "../catalog/files.js";
 import { replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";

@@ -2,7 +2,7 @@ import type { Stats } from "node:fs";
 import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
-import { PosixBackend } from "../backends/posix.js";
+import { PosixBackend } from "../backends/posix/posix-backend.js";
 import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";

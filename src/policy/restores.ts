@@ -1,10 +1,10 @@
 import { lstat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type ParsedLocation, parseLocationUrl } from "../backends/all.js";
 import type { Backend, ObjectInfo, RestoreStatus, RestoreTier } from "../backends/backend.js";
 import { InvalidRequestError, NeedsRestoreError } from "../backends/backend.js";
 import { unsafeRelativeKey } from "../backends/keys.js";
-import { PosixBackend } from "../backends/posix.js";
-import { type ParsedLocation, parseLocationUrl } from "../backends/registry.js";
+import { PosixBackend } from "../backends/posix/posix-backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import {
   markRestoredInPlace,

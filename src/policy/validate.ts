@@ -1,8 +1,6 @@
-import { type BackendKind, parseLocationUrl } from "../backends/registry.js";
-import { S3_CAPABILITIES } from "../backends/storage-classes.js";
+import { type BackendDescriptor, descriptorOf, parseLocationUrl } from "../backends/all.js";
 import { UsageError } from "../config/errors.js";
-import type { Config, LocationConfig } from "../config/schema.js";
-import { AZURE_PROFILE, GCS_PROFILE } from "../cost/index.js";
+import type { Config, LocationConfig } from "./config-schema.js";
 import { globRange } from "./filter.js";
 import type { Place, Policy, Selector } from "./schema.js";
 import { principalId, unknownPrincipal } from "./selector.js";
@@ -30,7 +28,7 @@ export function checkPolicies(config: Config, origins: readonly PolicyOrigin[]):
     const origin = origins[index] as PolicyOrigin;
     problems.push(`${origin.position(key)}: ${origin.keyPath(key)}: ${message}`);
   };
-  const kinds = locationKinds(config);
+  const backends = locationBackends(config);
   const known = Object.keys(config.locations).sort().join(", ") || "none";
   const unknown = (name: string) => `unknown location "${name}" (known: ${known})`;
 
@@ -47,14 +45,14 @@ export function checkPolicies(config: Config, origins: readonly PolicyOrigin[]):
 
     policy.from.forEach((name, j) => {
       if (!(name in config.locations)) report(i, ["from", j], unknown(name));
-      else if (policy.then !== "keep" && kinds.get(name) !== "posix") {
+      else if (policy.then !== "keep" && backends.get(name)?.fileTree !== true) {
         report(i, ["then"], `then: ${policy.then} frees space on a POSIX tree; ${name} is not one`);
       }
     });
     policy.place.forEach((place, j) => {
       const settings = config.locations[place.to];
       if (!settings) report(i, ["place", j, "to"], unknown(place.to));
-      else checkPlace(place, settings, kinds.get(place.to), (key, message) => report(i, ["place", j, key], message));
+      else checkPlace(place, settings, backends.get(place.to), (key, message) => report(i, ["place", j, key], message));
     });
     walk(policy.match, ["match"], (selector, key) => {
       if (selector.replica && !(selector.replica.at in config.locations)) {
@@ -82,11 +80,11 @@ export function checkPolicies(config: Config, origins: readonly PolicyOrigin[]):
 }
 
 /** Each location's backend, from its URL alone (no client is opened); undefined for a bad URL. */
-function locationKinds(config: Config): Map<string, BackendKind | undefined> {
+function locationBackends(config: Config): Map<string, BackendDescriptor | undefined> {
   return new Map(
     Object.entries(config.locations).map(([name, settings]) => {
       try {
-        return [name, parseLocationUrl(settings.url).kind];
+        return [name, descriptorOf(parseLocationUrl(settings.url).kind)];
       } catch {
         // A bad URL is reported, with its location, by the command that uses it.
         return [name, undefined];
@@ -95,36 +93,18 @@ function locationKinds(config: Config): Map<string, BackendKind | undefined> {
   );
 }
 
-/**
- * The classes each backend accepts. Azure's and GCS's modules load their SDKs, so their class
- * names come from the price profiles, which list the same tiers.
- */
-function storageClasses(kind: BackendKind): readonly string[] {
-  switch (kind) {
-    case "s3":
-    case "local":
-      return S3_CAPABILITIES.storageClasses;
-    case "azure":
-      return Object.keys(AZURE_PROFILE.classes);
-    case "gcs":
-      return Object.keys(GCS_PROFILE.classes);
-    case "posix":
-      return ["POSIX"];
-  }
-}
-
 function checkPlace(
   place: Place,
   settings: LocationConfig,
-  kind: BackendKind | undefined,
+  backend: BackendDescriptor | undefined,
   report: (key: string, message: string) => void,
 ): void {
-  if (kind === undefined) return;
-  const classes = storageClasses(kind);
+  if (backend === undefined) return;
+  const classes = backend.caps.storageClasses;
   if (place.class !== undefined && !classes.includes(place.class)) {
-    report("class", `${place.to} (${kind}) has no storage class ${place.class} (it has ${classes.join(", ")})`);
+    report("class", `${place.to} (${backend.kind}) has no storage class ${place.class} (it has ${classes.join(", ")})`);
   }
-  if (place.tiering !== undefined && kind === "posix") {
+  if (place.tiering !== undefined && backend.fileTree) {
     report("tiering", `tiering: ${place.tiering} chooses among storage classes; ${place.to} is a POSIX tree`);
   }
   const flat = settings.price?.perTBMonth !== undefined || settings.price?.profile === "onprem";

@@ -1,6 +1,5 @@
 import { readdir, stat } from "node:fs/promises";
-import type { Backend, ObjectInfo } from "../backends/backend.js";
-import { PosixBackend } from "../backends/posix.js";
+import type { Backend, FileTree, ObjectInfo } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import {
   abandonScan,
@@ -48,7 +47,8 @@ export async function scanLocation(
 ): Promise<ScanReport> {
   const started = Date.now();
   const location = await locationById(catalog, locationId);
-  const device = backend instanceof PosixBackend ? await rootDevice(location, backend, options) : undefined;
+  const tree = backend.tree;
+  const device = tree ? await rootDevice(location, backend.url, tree, options) : undefined;
   const scanId = await startScan(catalog, locationId);
   const upserter = new FileUpserter(catalog, locationId, scanId, await replicaLocations(catalog));
   const batchSize = options.batchSize ?? 10_000;
@@ -58,10 +58,9 @@ export async function scanLocation(
     options.onEntries?.(entries);
     return upserter.write(entries);
   };
-  const walked =
-    backend instanceof PosixBackend
-      ? await walkTree(backend.root, { threads: options.threads, batchSize, onEntries: write })
-      : await inventory(backend, batchSize, write);
+  const walked = tree
+    ? await walkTree(tree.root, { threads: options.threads, batchSize, onEntries: write })
+    : await inventory(backend, batchSize, write);
   if (seen === 0 && !options.acceptRoot) await refuseIfEmptied(catalog, location, backend, scanId);
   const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length);
   if (device !== undefined && seen > 0 && device !== Number(location.root_device ?? Number.NaN)) {
@@ -82,24 +81,24 @@ async function replicaLocations(catalog: CatalogDb): Promise<ReplicaLocationOf> 
  * point, or nothing): scanning it would take every file for deleted, and pruning would then
  * delete their only copies. Refused before anything is written.
  */
-async function rootDevice(location: LocationRow, backend: PosixBackend, options: ScanOptions): Promise<number> {
+async function rootDevice(location: LocationRow, url: string, tree: FileTree, options: ScanOptions): Promise<number> {
   const unmounted = (why: string, fix: string) =>
     new UsageError(`${location.name} looks unmounted: ${why}; nothing was scanned or marked deleted. ${fix}`);
   const first = location.root_device;
   let device: number;
   try {
-    device = (await stat(backend.root)).dev;
-    await readdir(backend.root);
+    device = (await stat(tree.root)).dev;
+    await readdir(tree.root);
   } catch (err) {
     // A root that held files before and is gone now is a mount point gone with its filesystem.
     if ((err as NodeJS.ErrnoException).code === "ENOENT" && first !== null) {
-      throw unmounted(`its root ${backend.root} is missing`, "Mount it, or point the location elsewhere");
+      throw unmounted(`its root ${tree.root} is missing`, "Mount it, or point the location elsewhere");
     }
-    throw new UsageError(`${backend.url}: cannot read the location root: ${(err as Error).message}`);
+    throw new UsageError(`${url}: cannot read the location root: ${(err as Error).message}`);
   }
   if (first !== null && Number(first) !== device && !options.acceptRoot) {
     throw unmounted(
-      `its root ${backend.root} is on device ${device}, not on device ${first} as when first scanned`,
+      `its root ${tree.root} is on device ${device}, not on device ${first} as when first scanned`,
       `Mount it; if the tree moved to another filesystem for good, run \`strata scan ${location.name} --accept-root\``,
     );
   }

@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
-import { PARTIAL_PREFIX } from "../backends/posix.js";
+import { PARTIAL_PREFIX } from "../backends/posix/posix-backend.js";
 import type { FileKind } from "../catalog/schema.js";
 import { mayBeStub, parseStub, type StubRecord } from "../codec/stub.js";
 import type { EntryTuple, WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";

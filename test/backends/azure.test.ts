@@ -12,20 +12,24 @@ import {
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AzureBackend, blockSizeFor, decodeName, encodeName, encodePrefix } from "../../src/backends/azure.js";
+import { AzureBackend, blockSizeFor } from "../../src/backends/azure/azure-backend.js";
+import { decodeName, encodeName, encodePrefix } from "../../src/backends/azure/azure-names.js";
+import type { AzureOptions } from "../../src/backends/azure/azure-options.js";
 import {
   AccessDeniedError,
   type BackendError,
   InvalidRequestError,
   NotFoundError,
+  TransientError,
   UnreachableError,
+  type UploadedPart,
 } from "../../src/backends/backend.js";
-import type { AzureOptions } from "../../src/config/schema.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/azure-archive-proxy.js";
 import { type AzuriteServer, startAzurite } from "../support/azurite-server.js";
 import { sha256Hex } from "../support/bytes.js";
 import { freePort } from "../support/ports.js";
 import { backendContract, get, info, put } from "./contract.js";
+import { failingAfter, memoryJournal } from "./upload-journal.js";
 
 /**
  * The contract against a real Azurite, reached through the archive proxy so that a restore
@@ -320,6 +324,55 @@ describe("azure backend specifics", () => {
     );
     expect((await get(b, "precious")).toString()).toBe("the good version");
     expect(await keysOf(b)).toEqual(["precious"]);
+  });
+
+  it("resumes an interrupted block upload from its journal, staging only the missing blocks", async () => {
+    const prefix = freshPrefix();
+    const b = await open(prefix, { blockSize: MiB, concurrency: 2 });
+    const body = randomBytes(5 * MiB + 1000); // six blocks, the last short
+    const journal = memoryJournal();
+    await expect(b.write("big", failingAfter(body, 3.5 * MiB), info(body.length, { journal }))).rejects.toThrow(
+      /the source went away/,
+    );
+    // The blocks read before the source died were staged (in flight ones finished) and journaled.
+    expect(journal.state?.parts.map((p) => p.number).sort()).toEqual([1, 2, 3]);
+    const blob = raw.getBlockBlobClient(`${prefix}/big`);
+    expect((await blob.getBlockList("uncommitted")).uncommittedBlocks).toHaveLength(3);
+
+    let staged = 0;
+    const savePart = (part: UploadedPart) => {
+      staged += 1;
+      return journal.savePart(part);
+    };
+    const counting = { ...journal, savePart };
+    const stored = await b.write("big", Readable.from([body]), info(body.length, { journal: counting }));
+    expect(staged).toBe(3);
+    expect(stored.sha256).toBe(sha256Hex(body));
+    expect((await blob.getBlockList("committed")).committedBlocks?.map((block) => block.size)).toEqual([
+      MiB,
+      MiB,
+      MiB,
+      MiB,
+      MiB,
+      1000,
+    ]);
+    expect((await get(b, "big")).equals(body)).toBe(true);
+    expect(journal.state).toBeUndefined();
+  });
+
+  it("starts over, retryably, when the journaled blocks are gone", async () => {
+    const b = await open(freshPrefix(), { blockSize: MiB });
+    const body = randomBytes(3 * MiB + 10);
+    const journal = memoryJournal();
+    await expect(b.write("big", failingAfter(body, 2 * MiB + 10), info(body.length, { journal }))).rejects.toThrow();
+    // Another block list committed meanwhile drops the blocks staged under other ids.
+    await put(b, "big", randomBytes(2 * MiB));
+    await expect(b.write("big", Readable.from([body]), info(body.length, { journal }))).rejects.toBeInstanceOf(
+      TransientError,
+    );
+    expect(journal.state).toBeUndefined();
+    await put(b, "big", body, { journal });
+    expect((await get(b, "big")).equals(body)).toBe(true);
   });
 
   it("shows a rehydration in listings too, and asks for High priority when expedited", async () => {

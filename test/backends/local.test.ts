@@ -1,4 +1,4 @@
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { tempDir } from "../support/tmp.js";
 import { backendContract } from "./contract.js";
 

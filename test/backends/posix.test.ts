@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSy
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../src/backends/backend.js";
-import { PosixBackend } from "../../src/backends/posix.js";
+import { PosixBackend } from "../../src/backends/posix/posix-backend.js";
 import { tempDir } from "../support/tmp.js";
 import { backendContract, put } from "./contract.js";
 

@@ -4,22 +4,16 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  AccessDeniedError,
-  type JournaledUpload,
-  NotFoundError,
-  TransientError,
-  UnreachableError,
-  type UploadJournal,
-} from "../../src/backends/backend.js";
-import { parseLocationUrl } from "../../src/backends/registry.js";
-import { S3Backend } from "../../src/backends/s3.js";
-import { s3Schema } from "../../src/config/schema.js";
+import { parseLocationUrl } from "../../src/backends/all.js";
+import { AccessDeniedError, NotFoundError, TransientError, UnreachableError } from "../../src/backends/backend.js";
+import { S3Backend } from "../../src/backends/s3/s3-backend.js";
+import { s3OptionsSchema as s3Schema } from "../../src/backends/s3/s3-options.js";
 import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
 import { tempDir } from "../support/tmp.js";
 import { backendContract, get, info, put } from "./contract.js";
+import { failingAfter, memoryJournal } from "./upload-journal.js";
 
 const BUCKET = "strata-contract";
 const RESTORE_DELAY_MS = 500;
@@ -92,45 +86,6 @@ describe("s3 specifics", () => {
 });
 
 const MiB = 1024 * 1024;
-
-/** A journal kept in memory, as the catalog keeps it between runs. */
-function memoryJournal(): UploadJournal & { state: JournaledUpload | undefined } {
-  const journal = {
-    state: undefined as JournaledUpload | undefined,
-    load: async () => journal.state && structuredClone(journal.state),
-    begin: async (uploadId: string, partSize: number) => {
-      const older = journal.state?.uploadId;
-      journal.state = { uploadId, partSize, parts: [] };
-      return older;
-    },
-    savePart: async (part: JournaledUpload["parts"][number]) => {
-      journal.state?.parts.push(part);
-    },
-    clear: async () => {
-      journal.state = undefined;
-    },
-  };
-  return journal;
-}
-
-/**
- * The first `bytes` of `content`, handed out as the reader asks, then an error: a source that
- * dies mid-way (a stream that failed early would drop what it had buffered but not yet given).
- */
-function failingAfter(content: Buffer, bytes: number): Readable {
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (offset >= bytes) {
-        this.destroy(new Error("the source went away"));
-        return;
-      }
-      const end = Math.min(bytes, offset + 64 * 1024);
-      this.push(content.subarray(offset, end));
-      offset = end;
-    },
-  });
-}
 
 async function pendingUploads(prefix: string): Promise<number> {
   const out = await rgw.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }));

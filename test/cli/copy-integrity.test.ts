@@ -13,7 +13,7 @@ import {
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { openCatalog } from "../../src/catalog/db.js";
 import { agedTree, CONTENT, RELEASE_OLD } from "../policy/apply-workspace.js";
 import { sha256Hex } from "../support/bytes.js";

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, lstatSync, readFileSync, rmSync, writeFileSync }
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { put } from "../backends/contract.js";
 import { strata } from "../support/cli.js";
 import { failedPaths, makeJail, writePlantedConfig } from "../support/confinement.js";

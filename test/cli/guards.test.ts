@@ -1,7 +1,7 @@
 import { chmodSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { openCatalog } from "../../src/catalog/db.js";
 import { markReleased, recordStub } from "../../src/catalog/files.js";
 import { renderStub } from "../../src/codec/stub.js";

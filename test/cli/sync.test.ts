@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { describe, expect, inject, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { openCatalog } from "../../src/catalog/db.js";
 import { put } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "../../src/backends/storage-classes.js";
+import { S3_ARCHIVE_CLASSES, S3_STORAGE_CLASSES } from "../../src/backends/s3/s3-classes.js";
 import { UsageError } from "../../src/config/errors.js";
 import {
   AWS_PROFILE,

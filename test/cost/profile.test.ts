@@ -1,9 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { BackendKind } from "../../src/backends/registry.js";
+import type { BackendKind } from "../../src/backends/all.js";
 import { UsageError } from "../../src/config/errors.js";
-import { parseConfigFile } from "../../src/config/load.js";
 import {
   AWS_PROFILE,
   monthlyStorageCost,
@@ -11,6 +10,7 @@ import {
   priceOverrideSchema,
   profileFor,
 } from "../../src/cost/index.js";
+import { parseStrataConfig as parseConfigFile } from "../../src/policy/config.js";
 import { tempDir } from "../support/tmp.js";
 import { expectUsd, GIB } from "./usd.js";
 

@@ -10,7 +10,7 @@ import { describe, expect, it, vitest } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
 import { acquireLease, currentLease, releaseLease, renewLease } from "../../src/catalog/locks.js";
-import { parseConfigFile } from "../../src/config/load.js";
+import { parseStrataConfig as parseConfigFile } from "../../src/policy/config.js";
 import { type Job, Scheduler, type SchedulerEvent } from "../../src/policy/scheduler.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { finished, spawnStrata, strata } from "../support/cli.js";

@@ -1,10 +1,10 @@
 import { join } from "node:path";
-import { parseLocationUrl } from "../../src/backends/registry.js";
+import { parseLocationUrl } from "../../src/backends/all.js";
 import type { CatalogDb } from "../../src/catalog/db.js";
 import { type FileStat, FileUpserter, startScan } from "../../src/catalog/files.js";
 import { ensureLocation } from "../../src/catalog/locations.js";
-import { type Config, configSchema } from "../../src/config/schema.js";
 import type { PolicyAction } from "../../src/policy/actions.js";
+import { type Config, configSchema } from "../../src/policy/config-schema.js";
 import { type CatalogKind, freshCatalog } from "../support/catalogs.js";
 import { tempDir } from "../support/tmp.js";
 

@@ -15,7 +15,7 @@ import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";

@@ -24,6 +24,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseLocationUrl } from "../../src/backends/all.js";
 import {
   type Backend,
   type ByteRange,
@@ -32,11 +33,10 @@ import {
   type RangeSink,
   type WriteInfo,
 } from "../../src/backends/backend.js";
-import { LocalStoreBackend } from "../../src/backends/local.js";
-import { PosixBackend } from "../../src/backends/posix.js";
-import { parseLocationUrl } from "../../src/backends/registry.js";
-import { S3Backend } from "../../src/backends/s3.js";
-import { s3Schema } from "../../src/config/schema.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
+import { PosixBackend } from "../../src/backends/posix/posix-backend.js";
+import { S3Backend } from "../../src/backends/s3/s3-backend.js";
+import { s3OptionsSchema as s3Schema } from "../../src/backends/s3/s3-options.js";
 import { copyVerified } from "../../src/transfer/copy.js";
 import { info, largeBody } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local.js";
+import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { parseBandwidth, rateAt, TokenBucket } from "../../src/transfer/rate-limit.js";
 import { RateLimitedBackend } from "../../src/transfer/rate-limited-backend.js";
 import { tempDir } from "../support/tmp.js";

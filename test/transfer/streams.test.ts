@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { AzureBackend } from "../../src/backends/azure.js";
+import { parseLocationUrl } from "../../src/backends/all.js";
+import { AzureBackend } from "../../src/backends/azure/azure-backend.js";
+import { azureOptionsSchema as azureSchema } from "../../src/backends/azure/azure-options.js";
 import type { Backend } from "../../src/backends/backend.js";
-import { PosixBackend } from "../../src/backends/posix.js";
-import { parseLocationUrl } from "../../src/backends/registry.js";
-import { azureSchema } from "../../src/config/schema.js";
+import { PosixBackend } from "../../src/backends/posix/posix-backend.js";
 import { ByteBudget } from "../../src/transfer/byte-budget.js";
 import { StreamPlanner } from "../../src/transfer/streams.js";
 import { tempDir } from "../support/tmp.js";

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import {
   AnonymousCredential,
@@ -14,9 +14,7 @@ import {
   StorageSharedKeyCredential,
   type Tags,
 } from "@azure/storage-blob";
-import type { AzureOptions } from "../config/schema.js";
 import {
-  AccessDeniedError,
   type Backend,
   BackendError,
   BucketNotFoundError,
@@ -31,20 +29,20 @@ import {
   type RestoreOptions,
   type RestoreStatus,
   TransientError,
-  UnreachableError,
   type WriteInfo,
-} from "./backend.js";
-import { checkExpectedHash } from "./bodies.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import type { ParsedLocation } from "./registry.js";
+} from "../backend.js";
+import { checkExpectedHash, readExactly, sizeError } from "../bodies.js";
+import type { CloudLocation } from "../descriptor.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { BufferPool, writeInParts } from "../multipart.js";
+import { AZURE_CAPABILITIES, AZURE_TIERS, type AzureTier } from "./azure-classes.js";
+import { azureError } from "./azure-errors.js";
+import { decodeName, encodeName, encodePrefix, fromAzureMetadata, toAzureName } from "./azure-names.js";
+import type { AzureOptions } from "./azure-options.js";
+import { azurePartStore } from "./azure-upload.js";
 
-type AzureLocation = Extract<ParsedLocation, { kind: "azure" }>;
+type AzureLocation = CloudLocation;
 type Credential = BlobServiceClient["credential"];
-
-/** Access tiers of a block blob; the first is what Strata treats as the default. */
-const TIERS = ["Hot", "Cool", "Cold", "Archive"] as const;
-type Tier = (typeof TIERS)[number];
-const ARCHIVE_TIERS: readonly string[] = ["Archive"];
 
 // Azure's block blob limits: 50,000 committed blocks of up to 4000 MiB each.
 const MiB = 1024 * 1024;
@@ -78,18 +76,13 @@ const STRATA_TAG_PREFIX = "strata-";
  * account with a shared key or a SAS token, else DefaultAzureCredential.
  */
 export class AzureBackend implements Backend {
-  readonly caps: Capabilities = {
-    storageClasses: TIERS,
-    archiveClasses: ARCHIVE_TIERS,
-    userMetadata: true,
-    fileAttributes: false,
-    serverSideCopy: true,
-  };
+  readonly caps: Capabilities = AZURE_CAPABILITIES;
   readonly url: string;
 
   private readonly container: ContainerClient;
   /** Set once a blob batch has failed here (Azurite refuses them with a SAS): one delete per blob since. */
   private batchFailed = false;
+  private readonly buffers = new BufferPool();
 
   private constructor(
     private readonly location: AzureLocation,
@@ -179,21 +172,19 @@ export class AzureBackend implements Backend {
       const tags = this.checkTags(info.tags ?? {});
       this.toAzureMetadata(info.metadata ?? {});
       const blockSize = this.blockSize(key, info.size);
-      const upload =
+      const stored =
         info.size <= blockSize
-          ? await this.uploadWhole(body, info, blockSize)
-          : await this.uploadBlocks(blob, body, info, blockSize);
-      // Staged blocks are invisible until committed (Azure drops uncommitted ones in a week).
-      checkExpectedHash(this.url, key, info, upload.sha256);
-      const response = await this.commit(blob, upload, info, tier, tags);
-      const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? upload.sha256 };
+          ? await this.writeWhole(blob, key, body, info, tier, tags)
+          : await this.writeBlocks(blob, key, body, info, blockSize, tier, tags);
+      const { response, sha256 } = stored;
+      const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
       return {
         key,
-        size: upload.size,
+        size: info.size,
         modifiedUs: (response.lastModified?.getTime() ?? Date.now()) * 1000,
         ...(tier ? { storageClass: tier } : {}),
         ...(response.etag ? { etag: response.etag } : {}),
-        sha256: upload.sha256,
+        sha256,
         attributes,
         metadata: userMetadata(info.metadata ?? {}),
         tags: { ...tags },
@@ -270,7 +261,15 @@ export class AzureBackend implements Backend {
   }
 
   /** Nothing to release: the SDK's HTTP agents are shared and keep-alive sockets time out. */
-  async close(): Promise<void> {}
+  /**
+   * Forgets a journaled block upload that nothing will resume. Staged blocks cannot be deleted
+   * one by one; uncommitted, the service drops them after a week (or at the blob's next commit).
+   */
+  async abortUpload(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.buffers.clear();
+  }
 
   // ---- reading blob facts ----
 
@@ -293,7 +292,7 @@ export class AzureBackend implements Backend {
       };
     } catch (err) {
       const mapped = this.error(err, key);
-      if (mapped instanceof NotFoundError && !isContainerMissing(err)) return undefined;
+      if (mapped instanceof NotFoundError && !(mapped instanceof BucketNotFoundError)) return undefined;
       throw mapped;
     }
   }
@@ -307,65 +306,60 @@ export class AzureBackend implements Backend {
   // ---- writing ----
 
   /** A body that fits one block goes up in a single Put Blob, which the service checks by MD5. */
-  private async uploadWhole(body: Readable, info: WriteInfo, blockSize: number): Promise<Upload> {
-    const tally = new Tally(this.url, info.size);
-    const parts: Buffer[] = [];
-    for await (const block of fixedBlocks(body, blockSize)) {
-      tally.add(block);
-      parts.push(block);
-    }
-    tally.finish();
-    return { kind: "whole", data: Buffer.concat(parts), ...tally.result() };
+  /** A body of one block is read whole, checked, and sent in one request with its Content-MD5. */
+  private async writeWhole(
+    blob: BlockBlobClient,
+    key: string,
+    body: Readable,
+    info: WriteInfo,
+    tier: AzureTier | undefined,
+    tags: Tags,
+  ): Promise<Stored> {
+    const data = await readExactly(body, info.size, (received) => sizeError(this.url, key, info.size, received));
+    const sha256 = createHash("sha256").update(data).digest("hex");
+    checkExpectedHash(this.url, key, info, sha256);
+    const md5 = createHash("md5").update(data).digest();
+    return { response: await this.commit(blob, { kind: "whole", data, md5 }, info, sha256, tier, tags), sha256 };
   }
 
   /**
-   * Larger bodies go up as staged blocks, `streams` at a time (default `concurrency`), each
-   * with its MD5 so the service rejects a damaged block. Nothing is visible until the block list
-   * is committed, so a failed write leaves the previous blob (or none) in place.
+   * Larger bodies go up as staged blocks through the multipart engine: `streams` at a time
+   * (default `concurrency`), each with its MD5 so the service rejects a damaged block,
+   * journaled and resumable. Nothing is visible until the block list is committed, so a failed
+   * write leaves the previous blob (or none) in place.
    */
-  private async uploadBlocks(
+  private async writeBlocks(
     blob: BlockBlobClient,
+    key: string,
     body: Readable,
     info: WriteInfo,
     blockSize: number,
-  ): Promise<Upload> {
-    const tally = new Tally(this.url, info.size);
-    const writeId = randomBytes(6).toString("hex");
-    const ids: string[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    try {
-      for await (const block of fixedBlocks(body, blockSize)) {
-        tally.add(block);
-        // Block ids must all have the same length; a per-write id keeps concurrent writers apart.
-        const id = Buffer.from(`${writeId}-${String(ids.length).padStart(6, "0")}`).toString("base64");
-        ids.push(id);
-        const md5 = createHash("md5").update(block).digest();
-        const staged: Promise<void> = blob
-          .stageBlock(id, block, block.length, { transactionalContentMD5: md5 })
-          .then(
-            () => undefined,
-            (err: unknown) => {
-              failure ??= err;
-            },
-          )
-          .finally(() => inFlight.delete(staged));
-        inFlight.add(staged);
-        if (inFlight.size >= (info.streams ?? this.options.concurrency)) await Promise.race(inFlight);
-        if (failure !== undefined) break;
-      }
-    } finally {
-      // Never leave a block upload running behind a failed write.
-      await Promise.all(inFlight);
-    }
-    if (failure !== undefined) throw failure;
-    tally.finish();
-    return { kind: "blocks", ids, ...tally.result() };
+    tier: AzureTier | undefined,
+    tags: Tags,
+  ): Promise<Stored> {
+    const store = azurePartStore({
+      url: this.url,
+      key,
+      blob,
+      // The engine has checked the body's SHA-256 by then; the blob keeps it as metadata.
+      commit: (ids, { md5, sha256 }) => this.commit(blob, { kind: "blocks", ids, md5 }, info, sha256, tier, tags),
+    });
+    const streams = info.streams ?? this.options.concurrency;
+    const write = { url: this.url, key, info, partSize: blockSize, streams, buffers: this.buffers, wholeMd5: true };
+    const sent = await writeInParts(store, body, write);
+    return { response: sent.completed, sha256: sent.sha256 };
   }
 
   /** Makes the blob visible, with its metadata, tags and tier, in one request. */
-  private commit(blob: BlockBlobClient, upload: Upload, info: WriteInfo, tier: Tier | undefined, tags: Tags) {
-    const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? upload.sha256 };
+  private commit(
+    blob: BlockBlobClient,
+    upload: Upload,
+    info: WriteInfo,
+    sha256: string,
+    tier: AzureTier | undefined,
+    tags: Tags,
+  ) {
+    const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
     const metadata = this.toAzureMetadata({ ...(info.metadata ?? {}), ...attributesToMetadata(attributes) });
     // No tier unless asked for: the account's default applies, and premium accounts have none.
     const common = {
@@ -400,7 +394,7 @@ export class AzureBackend implements Backend {
   // ---- tiers, restore, delete ----
 
   /** A tier change in place; leaving the archive this way is a rehydration, as Azure does it. */
-  private async retier(key: string, facts: BlobFacts, tier: Tier | undefined): Promise<ObjectInfo> {
+  private async retier(key: string, facts: BlobFacts, tier: AzureTier | undefined): Promise<ObjectInfo> {
     const blob = this.blob(key);
     try {
       if (tier && tier !== facts.accessTier) {
@@ -485,10 +479,10 @@ export class AzureBackend implements Backend {
     return path.startsWith(head) ? path.slice(head.length) : undefined;
   }
 
-  private checkTier(storageClass: string): Tier {
-    const tier = TIERS.find((t) => t === storageClass);
+  private checkTier(storageClass: string): AzureTier {
+    const tier = AZURE_TIERS.find((t) => t === storageClass);
     if (!tier) {
-      throw new InvalidRequestError(this.url, `storage class ${storageClass} is not one of ${TIERS.join(", ")}`);
+      throw new InvalidRequestError(this.url, `storage class ${storageClass} is not one of ${AZURE_TIERS.join(", ")}`);
     }
     return tier;
   }
@@ -553,37 +547,7 @@ export class AzureBackend implements Backend {
 
   /** One line naming the location and key, never a credential; typed so callers can retry. */
   private error(err: unknown, key: string, probing = false): Error {
-    if (err instanceof BackendError) return err;
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    if (isCredentialError(err)) {
-      return new AccessDeniedError(
-        this.url,
-        `${what}no usable Azure credential (${firstLine(err)}); set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign in for DefaultAzureCredential`,
-      );
-    }
-    if (err instanceof RestError && err.statusCode !== undefined) return this.httpError(err, err.statusCode, key);
-    const code = errorCode(err);
-    const message = `${what}${code ? `${code}: ` : ""}${firstLine(err)}`;
-    if (probing) return new UnreachableError(this.url, message, causeOf(err));
-    if (err instanceof RestError || isNetworkCode(code)) return new TransientError(this.url, message, causeOf(err));
-    return new BackendError(message, this.url, false, causeOf(err));
-  }
-
-  private httpError(err: RestError, status: number, key: string): Error {
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    const code = err.code ?? `HTTP ${status}`;
-    const text = firstLine(err);
-    const detail = `${what}${code}${text && text !== code ? ` (${text})` : ""} (HTTP ${status})`;
-    if (isContainerMissing(err)) return new BucketNotFoundError(this.url, this.location.bucket);
-    if (status === 404) return new NotFoundError(this.url, key);
-    if (status === 409 && code === "BlobArchived") return new NeedsRestoreError(this.url, key);
-    if (status === 401 || status === 403) {
-      return new AccessDeniedError(this.url, `${what}${code} (check the credentials and the account's network rules)`);
-    }
-    // 412: a download resumed after the blob changed; reading again from the start is right.
-    if (status === 408 || status === 412 || status === 429 || status >= 500)
-      return new TransientError(this.url, detail);
-    return new InvalidRequestError(this.url, detail);
+    return azureError(err, { url: this.url, key, bucket: this.location.bucket, probing });
   }
 }
 
@@ -591,10 +555,6 @@ export class AzureBackend implements Backend {
  * The SDK's RestError carries the request (URL with any SAS token, headers) and is left out of
  * the chain so no logger can print it; its code and status are in the message.
  */
-function causeOf(err: unknown): ErrorOptions | undefined {
-  return err instanceof RestError ? undefined : { cause: err };
-}
-
 // ---- credentials and clients ----
 
 interface Access {
@@ -745,105 +705,6 @@ function totalSize(contentRange: string | undefined): number | undefined {
   return total ? Number(total) : undefined;
 }
 
-// ---- metadata names ----
-
-const STRATA_META = "strata-";
-const STRATA_AZURE_META = "strata_";
-
-/** Strata's `strata-mtime-us` → `strata_mtime_us`; a user name must already be an identifier. */
-function toAzureName(name: string): string | undefined {
-  if (name.startsWith(STRATA_META)) {
-    const rest = name.slice(STRATA_META.length);
-    // Reversible only while Strata's own names hold hyphens and no underscores.
-    return /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(rest) ? STRATA_AZURE_META + rest.replaceAll("-", "_") : undefined;
-  }
-  if (name.startsWith(STRATA_AZURE_META)) return undefined;
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : undefined;
-}
-
-function fromAzureMetadata(meta: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(meta)) {
-    const lower = name.toLowerCase();
-    out[
-      lower.startsWith(STRATA_AZURE_META)
-        ? STRATA_META + lower.slice(STRATA_AZURE_META.length).replaceAll("_", "-")
-        : lower
-    ] = value;
-  }
-  return out;
-}
-
-// ---- blob name encoding ----
-
-/**
- * Keys are opaque strings; Azure blob names are not. The service (and the SDK's URL handling)
- * resolves "." and ".." path segments, so "p/../x" would land on "x", outside the prefix; it
- * turns "\" into "/", refuses control characters, and drops a segment's trailing dot. As
- * rclone does, such characters travel as look-alikes: C0 controls and DEL as the control
- * pictures U+2400.., "\" as U+FF3C, a segment's trailing "." as U+FF0E, and a literal look-alike
- * (or the quote itself) behind the quote U+201B. Every other key is its own blob name.
- */
-const QUOTE = "\u201b";
-const TRAILING_DOT = "\uff0e";
-const LOOK_ALIKES = new Map<string, string>([
-  ...Array.from({ length: 0x20 }, (_, c): [string, string] => [
-    String.fromCharCode(c),
-    String.fromCharCode(0x2400 + c),
-  ]),
-  ["\x7f", "\u2421"],
-  ["\\", "\uff3c"],
-]);
-const ORIGINALS = new Map<string, string>([
-  ...[...LOOK_ALIKES].map(([a, b]): [string, string] => [b, a]),
-  [TRAILING_DOT, "."],
-]);
-
-function encodeSegment(segment: string, complete: boolean): string {
-  let out = "";
-  for (const ch of segment) {
-    const look = LOOK_ALIKES.get(ch);
-    if (look) out += look;
-    else if (ch === QUOTE || ORIGINALS.has(ch)) out += QUOTE + ch;
-    else out += ch;
-  }
-  return complete && out.endsWith(".") ? out.slice(0, -1) + TRAILING_DOT : out;
-}
-
-export function encodeName(path: string): string {
-  return path
-    .split("/")
-    .map((segment) => encodeSegment(segment, true))
-    .join("/");
-}
-
-export function decodeName(name: string): string {
-  let out = "";
-  const chars = [...name];
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i] as string;
-    if (ch === QUOTE && i + 1 < chars.length) {
-      i += 1;
-      out += chars[i];
-    } else {
-      out += ORIGINALS.get(ch) ?? ch;
-    }
-  }
-  return out;
-}
-
-/**
- * The blob-name prefix every key starting with `path` has. The last segment may be cut short,
- * so its final "." might yet be the segment's end (and encoded): it is left off, and list()
- * filters the few extra names this lets through.
- */
-export function encodePrefix(path: string): string {
-  const slash = path.lastIndexOf("/");
-  const head = slash < 0 ? "" : `${encodeName(path.slice(0, slash))}/`;
-  const tail = path.slice(slash + 1);
-  return head + encodeSegment(tail.endsWith(".") ? tail.slice(0, -1) : tail, false);
-}
-
 // ---- block uploads ----
 
 /** The configured (or default) block size, raised so `size` fits in Azure's 50,000 blocks. */
@@ -852,107 +713,9 @@ export function blockSizeFor(size: number, configured: number | undefined): numb
   return Math.max(configured ?? DEFAULT_BLOCK, needed);
 }
 
-/** Re-cuts a stream into blocks of exactly `size` bytes (the last may be shorter). */
-async function* fixedBlocks(body: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let held = 0;
-  for await (const chunk of body) {
-    let piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-    while (held + piece.length >= size) {
-      const take = size - held;
-      parts.push(piece.subarray(0, take));
-      yield Buffer.concat(parts);
-      parts = [];
-      held = 0;
-      piece = piece.subarray(take);
-    }
-    if (piece.length > 0) {
-      parts.push(piece);
-      held += piece.length;
-    }
-  }
-  if (held > 0) yield Buffer.concat(parts);
-}
+type Upload = { kind: "whole"; data: Buffer; md5: Buffer } | { kind: "blocks"; ids: string[]; md5: Buffer };
 
-interface Tallied {
-  size: number;
+interface Stored {
+  response: { lastModified?: Date; etag?: string };
   sha256: string;
-  md5: Buffer;
-}
-
-type Upload = (Tallied & { kind: "whole"; data: Buffer }) | (Tallied & { kind: "blocks"; ids: string[] });
-
-/** SHA-256 (returned to the caller) and MD5 (for the service) of the bytes as they stream. */
-class Tally {
-  private readonly sha256 = createHash("sha256");
-  private readonly md5 = createHash("md5");
-  private size = 0;
-
-  constructor(
-    private readonly url: string,
-    private readonly expected: number,
-  ) {}
-
-  add(block: Buffer): void {
-    this.size += block.length;
-    if (this.size > this.expected) {
-      throw new BackendError(`expected ${this.expected} bytes, received more`, this.url, false);
-    }
-    this.sha256.update(block);
-    this.md5.update(block);
-  }
-
-  finish(): void {
-    if (this.size !== this.expected) {
-      throw new BackendError(`expected ${this.expected} bytes, received ${this.size}`, this.url, false);
-    }
-  }
-
-  result(): Tallied {
-    return { size: this.size, sha256: this.sha256.digest("hex"), md5: this.md5.digest() };
-  }
-}
-
-// ---- error classification ----
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-  "UND_ERR_SOCKET",
-  "REQUEST_SEND_ERROR",
-]);
-
-function isNetworkCode(code: string | undefined): boolean {
-  return code !== undefined && (NETWORK_CODES.has(code) || code === "AbortError");
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (err instanceof RestError && err.code) return err.code;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === "string") return code;
-  return err instanceof Error && err.name !== "Error" ? err.name : undefined;
-}
-
-function isContainerMissing(err: unknown): boolean {
-  return err instanceof RestError && err.statusCode === 404 && err.code === "ContainerNotFound";
-}
-
-/** @azure/identity's failures, recognised by name so the package need not be loaded. */
-function isCredentialError(err: unknown): err is Error {
-  return (
-    err instanceof Error &&
-    ["CredentialUnavailableError", "AuthenticationError", "AggregateAuthenticationError"].includes(err.name)
-  );
-}
-
-function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return (message.split("\n")[0] ?? "").trim();
 }

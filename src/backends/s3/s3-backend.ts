@@ -1,10 +1,9 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -23,37 +22,31 @@ import {
   S3ServiceException,
   type StorageClass,
   type Tier,
-  UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
-import type { S3Options } from "../config/schema.js";
 import {
-  AccessDeniedError,
   type Backend,
   BackendError,
-  BucketNotFoundError,
   type ByteRange,
   type Capabilities,
   type CopyOptions,
-  IntegrityError,
   InvalidRequestError,
-  type JournaledUpload,
-  NeedsRestoreError,
-  NoCredentialsError,
   NotFoundError,
   type ObjectInfo,
   type ObjectReader,
   type RestoreOptions,
   type RestoreStatus,
   TransientError,
-  UnreachableError,
-  type UploadedPart,
   type WriteInfo,
-} from "./backend.js";
-import { checkExpectedHash, ExactSize, readExactly, sizeError } from "./bodies.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import type { CloudLocation } from "./registry.js";
-import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
+} from "../backend.js";
+import { checkExpectedHash, readExactly, sizeError } from "../bodies.js";
+import type { CloudLocation } from "../descriptor.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { BufferPool, type PartStore, writeInParts } from "../multipart.js";
+import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
+import { s3Error } from "./s3-errors.js";
+import type { S3Options } from "./s3-options.js";
+import { multipartEtag, type S3Upload, s3PartStore } from "./s3-upload.js";
 
 const STORAGE_CLASSES = S3_STORAGE_CLASSES;
 const ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES;
@@ -70,7 +63,7 @@ const COPY_OBJECT_LIMIT = 5 * 1024 * 1024 * 1024;
 /** Where a multipart object's SHA-256 is kept: it is known only after the parts went up. */
 const SHA256_TAG = "strata-sha256";
 
-type S3Location = CloudLocation<"s3">;
+type S3Location = CloudLocation;
 
 /**
  * Amazon S3 and S3-compatible stores (Ceph RGW, MinIO, ...) through the AWS SDK v3. Keys are
@@ -181,7 +174,7 @@ export class S3Backend implements Backend {
     const partSize = this.partSize(info.size);
     return info.size < partSize
       ? this.writeWhole(key, body, info, storageClass)
-      : this.writeInParts(key, body, info, storageClass, partSize);
+      : this.writeParted(key, body, info, storageClass, partSize);
   }
 
   /**
@@ -227,39 +220,30 @@ export class S3Backend implements Backend {
   }
 
   /**
-   * A large body goes up in parts, several in flight, each with its Content-MD5 (checked by the
-   * server) and hashed on the way; its SHA-256 is known only at the end, so it is recorded as
-   * the `strata-sha256` tag. With a journal, acknowledged parts are recorded as they complete
-   * and a later write of the same source version skips the parts whose bytes still read the
-   * same (the prefix is read again for the hashes, not sent again); a failed upload is then
-   * left for that write to resume. Without one, a failed upload is aborted, as is one whose
-   * bytes are not the SHA-256 expected: it is never completed, so the previous object stays.
+   * A large body goes up in parts (the multipart engine: several in flight, each with its
+   * Content-MD5, journaled and resumable); its SHA-256 is known only at the end, so it is
+   * recorded as the `strata-sha256` tag.
    */
-  private async writeInParts(
+  private async writeParted(
     key: string,
     body: Readable,
     info: WriteInfo,
     storageClass: StorageClass,
     partSize: number,
   ) {
-    // A wrong-length body fails before the upload completes, so the previous object stays.
-    const exact = new ExactSize(info.size, (received) => sizeError(this.url, key, info.size, received));
-    body.on("error", (err) => exact.destroy(err));
-    const upload = await this.openUpload(key, info, storageClass, partSize);
-    let sent: SentParts;
-    try {
-      sent = await this.sendParts(key, body.pipe(exact), upload, info);
-      checkExpectedHash(this.url, key, info, sent.sha256);
-      await this.completeUpload(key, upload.uploadId, sent.parts, sent.etag);
-    } catch (err) {
-      if (err instanceof UploadGoneError) await info.journal?.clear();
-      else if (err instanceof IntegrityError || !info.journal) {
-        await this.abortUpload(key, upload.uploadId).catch(() => undefined);
-        await info.journal?.clear();
-      }
-      throw err;
-    }
-    await info.journal?.clear();
+    const store = this.partStore(key, {
+      storageClass,
+      metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(info.attributes) },
+    });
+    const streams = info.streams ?? this.options.partsInFlight;
+    const sent = await writeInParts(store, body, {
+      url: this.url,
+      key,
+      info,
+      partSize,
+      streams,
+      buffers: this.buffers,
+    });
     const tags = { ...(info.tags ?? {}), [SHA256_TAG]: sent.sha256 };
     await this.attempt(key, () =>
       this.client.send(
@@ -270,168 +254,24 @@ export class S3Backend implements Backend {
         }),
       ),
     );
-    return this.verifyStored(key, sent.etag, sent.sha256, tags);
-  }
-
-  /** The journaled upload of this source version when its parts fit, else a new one. */
-  private async openUpload(
-    key: string,
-    info: WriteInfo,
-    storageClass: StorageClass,
-    partSize: number,
-  ): Promise<JournaledUpload> {
-    const earlier = await info.journal?.load();
-    if (earlier?.partSize === partSize) return earlier;
-    // Cut at other offsets (the part size setting changed), its parts cannot be reused.
-    if (earlier) await this.abortUpload(key, earlier.uploadId);
-    const created = await this.attempt(key, () =>
-      this.client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: this.location.bucket,
-          Key: this.objectKey(key),
-          StorageClass: storageClass,
-          Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(info.attributes) },
-          ...(this.checksummed ? { ChecksumAlgorithm: "CRC32" } : {}),
-        }),
-      ),
-    );
-    if (!created.UploadId) throw new BackendError(`${JSON.stringify(key)}: no upload id in the answer`, this.url, true);
-    const replaced = await info.journal?.begin(created.UploadId, partSize);
-    if (replaced) await this.abortUpload(key, replaced).catch(() => undefined);
-    return { uploadId: created.UploadId, partSize, parts: [] };
-  }
-
-  /**
-   * Cuts the body into parts and sends those the upload does not hold yet, at most `streams`
-   * (default `partsInFlight`) at once. Returns every part, the body's SHA-256, and the ETag S3 will give
-   * the whole (the MD5 of the part MD5s).
-   */
-  private async sendParts(
-    key: string,
-    body: Readable,
-    upload: JournaledUpload,
-    { journal, streams = this.options.partsInFlight }: WriteInfo,
-  ): Promise<SentParts> {
-    const sha256 = createHash("sha256");
-    const buffers = this.buffers.sized(upload.partSize);
-    const held = new Map(upload.parts.map((p) => [p.number, p]));
-    const md5s: Buffer[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: { error: unknown } | undefined;
-    try {
-      for await (const part of cutParts(body, sha256, buffers)) {
-        md5s.push(part.md5);
-        if (held.get(part.number)?.md5 === part.md5.toString("hex")) {
-          buffers.release(part.buffer);
-          continue;
-        }
-        while (inFlight.size >= streams) await Promise.race(inFlight);
-        if (failure) {
-          buffers.release(part.buffer);
-          break;
-        }
-        const sending: Promise<void> = this.uploadPart(key, upload.uploadId, part)
-          .then(async (sent) => {
-            held.set(sent.number, sent);
-            await journal?.savePart(sent);
-          })
-          .catch((error: unknown) => {
-            failure ??= { error };
-          })
-          .finally(() => {
-            buffers.release(part.buffer);
-            inFlight.delete(sending);
-          });
-        inFlight.add(sending);
-      }
-    } finally {
-      await Promise.all(inFlight);
-    }
-    if (failure) throw failure.error;
-    return {
-      parts: [...held.values()].sort((a, b) => a.number - b.number),
-      sha256: sha256.digest("hex"),
-      etag: `${createHash("md5").update(Buffer.concat(md5s)).digest("hex")}-${md5s.length}`,
-    };
-  }
-
-  private async uploadPart(key: string, uploadId: string, part: Part): Promise<UploadedPart> {
-    const md5 = part.md5.toString("hex");
-    const out = await this.attempt(key, () =>
-      this.client.send(
-        new UploadPartCommand({
-          Bucket: this.location.bucket,
-          Key: this.objectKey(key),
-          UploadId: uploadId,
-          PartNumber: part.number,
-          Body: part.data,
-          ContentLength: part.data.length,
-          ContentMD5: part.md5.toString("base64"),
-          ...(this.checksummed ? { ChecksumAlgorithm: "CRC32" } : {}),
-        }),
-      ),
-    );
-    const etag = out.ETag?.replaceAll('"', "") ?? "";
-    if (/^[0-9a-f]{32}$/.test(etag) && etag !== md5 && out.ServerSideEncryption !== "aws:kms") {
-      throw new BackendError(
-        `${JSON.stringify(key)}: part ${part.number} stored as ${etag}, sent ${md5}`,
-        this.url,
-        true,
-      );
-    }
-    return {
-      number: part.number,
-      etag: out.ETag ?? "",
-      md5,
-      ...(out.ChecksumCRC32 ? { checksum: out.ChecksumCRC32 } : {}),
-    };
-  }
-
-  /**
-   * Completes the upload. When S3 no longer knows it, a completion whose answer was lost (or a
-   * run killed right after one) may have made the object already: its ETag tells.
-   */
-  private async completeUpload(key: string, uploadId: string, parts: UploadedPart[], etag: string): Promise<void> {
-    try {
-      await this.attempt(key, () =>
-        this.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.location.bucket,
-            Key: this.objectKey(key),
-            UploadId: uploadId,
-            MultipartUpload: {
-              Parts: parts.map((p) => ({
-                PartNumber: p.number,
-                ETag: p.etag,
-                ...(p.checksum ? { ChecksumCRC32: p.checksum } : {}),
-              })),
-            },
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!(err instanceof UploadGoneError)) throw err;
-      const head = await this.client
-        .send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }))
-        .catch(() => undefined);
-      if (head?.ETag?.replaceAll('"', "") !== etag) throw err;
-    }
+    return this.verifyStored(key, multipartEtag(sent.partMd5s), sent.sha256, tags);
   }
 
   async abortUpload(key: string, uploadId: string): Promise<void> {
-    try {
-      await this.attempt(key, () =>
-        this.client.send(
-          new AbortMultipartUploadCommand({
-            Bucket: this.location.bucket,
-            Key: this.objectKey(key),
-            UploadId: uploadId,
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!(err instanceof UploadGoneError)) throw err;
-    }
+    await this.partStore(key).abort(uploadId);
+  }
+
+  private partStore(key: string, object: Pick<S3Upload, "storageClass" | "metadata"> = {}): PartStore {
+    return s3PartStore({
+      url: this.url,
+      key,
+      client: this.client,
+      bucket: this.location.bucket,
+      objectKey: this.objectKey(key),
+      checksummed: this.checksummed,
+      ...object,
+      attempt: (request) => this.attempt(key, request),
+    });
   }
 
   /** Reads the object's head back and checks its ETag against what was sent. */
@@ -639,60 +479,8 @@ export class S3Backend implements Backend {
 
   /** Maps SDK and network errors onto the typed errors; `probing` turns "no answer" into Unreachable. */
   private error(err: unknown, key: string, probing = false): Error {
-    if (err instanceof BackendError) return err;
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    if (err instanceof S3ServiceException) {
-      const status = err.$metadata.httpStatusCode ?? 0;
-      const code = err.name;
-      const detail = `${what}${code}${err.message && err.message !== code && err.message !== "UnknownError" ? ` (${err.message})` : ""}`;
-      if (code === "NoSuchBucket" || (probing && status === 404)) {
-        return new BucketNotFoundError(this.url, this.location.bucket);
-      }
-      if (code === "NoSuchUpload") return new UploadGoneError(this.url, `${detail} (HTTP ${status})`);
-      if (code === "NoSuchKey" || code === "NotFound" || status === 404) return new NotFoundError(this.url, key);
-      if (code === "InvalidObjectState") return new NeedsRestoreError(this.url, key);
-      if (
-        status === 403 ||
-        code === "AccessDenied" ||
-        code === "InvalidAccessKeyId" ||
-        code === "SignatureDoesNotMatch"
-      ) {
-        return new AccessDeniedError(this.url, `${what}${code} (check the credentials and the bucket policy)`);
-      }
-      if (status === 429 || status >= 500 || code === "SlowDown" || code === "RequestTimeout") {
-        return new TransientError(this.url, `${detail} (HTTP ${status})`, { cause: err });
-      }
-      return new InvalidRequestError(this.url, `${detail} (HTTP ${status})`);
-    }
-    if ((err as Error).name === "CredentialsProviderError") {
-      return new NoCredentialsError(this.url, credentialSources(this.options), { cause: err });
-    }
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
-    const message = `${what}${code}: ${(err as Error).message.split("\n")[0]}`;
-    // A connection the server dropped proves it is there: worth another try, unlike silence.
-    if (probing && code !== "ECONNRESET" && code !== "EPIPE")
-      return new UnreachableError(this.url, message, { cause: err });
-    return new TransientError(this.url, message, { cause: err });
+    return s3Error(err, { url: this.url, key, bucket: this.location.bucket, probing }, this.options);
   }
-}
-
-/** Where the SDK's default chain looks for credentials, in its order, as this process sees it. */
-function credentialSources(options: S3Options): string {
-  const env = process.env;
-  const home = env.HOME ?? "~";
-  const profile = options.profile ?? (env.AWS_PROFILE || "default");
-  const metadata =
-    env.AWS_EC2_METADATA_DISABLED === "true"
-      ? "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
-      : "instance metadata";
-  return [
-    "environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    `profile "${profile}" (AWS_PROFILE) in ${env.AWS_SHARED_CREDENTIALS_FILE || `${home}/.aws/credentials`} ` +
-      `and ${env.AWS_CONFIG_FILE || `${home}/.aws/config`}, with its SSO and process settings`,
-    "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)",
-    "container credentials",
-    metadata,
-  ].join(", ");
 }
 
 function makeClient(options: S3Options, failFast: boolean): S3Client {
@@ -753,83 +541,4 @@ export function restoreStatus(storageClass: string | undefined, header: string |
 
 function tierName(tier: RestoreOptions["tier"]): Tier {
   return tier === "expedited" ? "Expedited" : tier === "bulk" ? "Bulk" : "Standard";
-}
-
-/**
- * The multipart upload is gone (aborted by another run or a lifecycle rule, or completed): its
- * journal is dropped and the write starts over.
- */
-class UploadGoneError extends TransientError {}
-
-interface SentParts {
-  parts: UploadedPart[];
-  sha256: string;
-  etag: string;
-}
-
-interface Part {
-  number: number;
-  /** The pooled buffer the part was read into; `data` is its filled start. */
-  buffer: Buffer;
-  data: Buffer;
-  md5: Buffer;
-}
-
-/**
- * Part buffers reused across parts and uploads. An upload holds at most its streams + 1 at once
- * (what `writeBuffer` announced); freed ones wait for the next part of their size instead
- * of waiting for the garbage collector, so memory follows the buffered-bytes cap closely. What
- * is kept is at most what was once in use together, which that cap bounds.
- */
-class BufferPool {
-  private readonly free = new Map<number, Buffer[]>();
-
-  sized(size: number): PartBuffers {
-    let free = this.free.get(size);
-    if (!free) {
-      free = [];
-      this.free.set(size, free);
-    }
-    const list = free;
-    return { take: () => list.pop() ?? Buffer.allocUnsafe(size), release: (buffer) => list.push(buffer) };
-  }
-
-  clear(): void {
-    this.free.clear();
-  }
-}
-
-interface PartBuffers {
-  take(): Buffer;
-  release(buffer: Buffer): void;
-}
-
-/**
- * Reads a body into parts of the buffers' size (the last one shorter), in order: the whole is
- * hashed (SHA-256) as it streams, each part (MD5) once it is full. The next part is read only
- * when the consumer asks for it, which is how parts in flight stay bounded.
- */
-async function* cutParts(body: Readable, sha256: Hash, buffers: PartBuffers): AsyncGenerator<Part> {
-  let number = 1;
-  let buffer = buffers.take();
-  let filled = 0;
-  const full = (): Part => {
-    const data = buffer.subarray(0, filled);
-    return { number: number++, buffer, data, md5: createHash("md5").update(data).digest() };
-  };
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    sha256.update(chunk);
-    for (let offset = 0; offset < chunk.length; ) {
-      const copied = chunk.copy(buffer, filled, offset);
-      filled += copied;
-      offset += copied;
-      if (filled === buffer.length) {
-        yield full();
-        buffer = buffers.take();
-        filled = 0;
-      }
-    }
-  }
-  if (filled > 0) yield full();
-  else buffers.release(buffer);
 }

@@ -1,4 +1,5 @@
-import type { Capabilities } from "./backend.js";
+import type { Capabilities } from "../backend.js";
+import type { SeedClasses } from "../descriptor.js";
 
 /**
  * Amazon S3's storage classes. The embedded store uses the same names, so a policy written
@@ -24,3 +25,6 @@ export const S3_CAPABILITIES: Capabilities = {
   fileAttributes: false,
   serverSideCopy: true,
 };
+
+/** The seed rule's classes in S3's names (the embedded store's too). */
+export const S3_SEED_CLASSES: SeedClasses = { archive: "GLACIER", cool: "STANDARD_IA", hot: "STANDARD" };

@@ -10,12 +10,8 @@ import {
   Storage,
   type StorageOptions,
 } from "@google-cloud/storage";
-import type { GcsOptions } from "../config/schema.js";
 import {
-  AccessDeniedError,
   type Backend,
-  BackendError,
-  BucketNotFoundError,
   type ByteRange,
   type Capabilities,
   type CopyOptions,
@@ -25,22 +21,18 @@ import {
   type ObjectReader,
   type RestoreOptions,
   type RestoreStatus,
-  TransientError,
-  UnreachableError,
   type WriteInfo,
-} from "./backend.js";
-import { CheckedBody, checkExpectedHash, readExactly, sizeError } from "./bodies.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import type { ParsedLocation } from "./registry.js";
+} from "../backend.js";
+import { CheckedBody, checkExpectedHash, readExactly, sizeError } from "../bodies.js";
+import type { CloudLocation } from "../descriptor.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { GCS_CAPABILITIES, GCS_STORAGE_CLASSES } from "./gcs-classes.js";
+import { bucketMissing, gcsError, httpStatus } from "./gcs-errors.js";
+import { fromObjectName, toObjectName } from "./gcs-names.js";
+import type { GcsOptions } from "./gcs-options.js";
 
-type GcsLocation = Extract<ParsedLocation, { kind: "gcs" }>;
+type GcsLocation = CloudLocation;
 
-/**
- * Google Cloud Storage through the JSON API (@google-cloud/storage 7). Every class is read
- * directly, ARCHIVE included, so nothing ever needs a restore. GCS has no object tags: tags
- * ride as custom metadata under `strata-tag-`, next to Strata's `strata-*` attributes.
- */
-const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] as const;
 const MiB = 1024 * 1024;
 /** Up to this size a body is buffered, hashed, and sent in one multipart request whose hashes GCS checks. */
 const SIMPLE_UPLOAD_MAX = 8 * MiB;
@@ -57,33 +49,13 @@ const TAG_PREFIX = "strata-tag-";
 const MAX_NAME_BYTES = 1024;
 const NOT_ARCHIVED: RestoreStatus = { state: "not-archived" };
 
-/** Connection-level failures: no HTTP answer came back at all. */
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "ESOCKETTIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "ECONNABORTED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "request-timeout",
-  "body-timeout",
-  "AbortError",
-  "TimeoutError",
-]);
-
+/**
+ * Google Cloud Storage through the JSON API (@google-cloud/storage 7). Every class is read
+ * directly, ARCHIVE included, so nothing ever needs a restore. GCS has no object tags: tags
+ * ride as custom metadata under `strata-tag-`, next to Strata's `strata-*` attributes.
+ */
 export class GcsBackend implements Backend {
-  readonly caps: Capabilities = {
-    storageClasses: STORAGE_CLASSES,
-    archiveClasses: [],
-    userMetadata: true,
-    fileAttributes: false,
-    serverSideCopy: true,
-  };
+  readonly caps: Capabilities = GCS_CAPABILITIES;
   readonly url: string;
 
   private constructor(
@@ -358,10 +330,10 @@ export class GcsBackend implements Backend {
 
   /** An explicit class is checked; none means the bucket's default class (which may not be STANDARD). */
   private checkClass(storageClass: string | undefined): string | undefined {
-    if (storageClass !== undefined && !(STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
+    if (storageClass !== undefined && !(GCS_STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
       throw new InvalidRequestError(
         this.url,
-        `storage class ${storageClass} is not one of ${STORAGE_CLASSES.join(", ")}`,
+        `storage class ${storageClass} is not one of ${GCS_STORAGE_CLASSES.join(", ")}`,
       );
     }
     return storageClass;
@@ -377,38 +349,7 @@ export class GcsBackend implements Backend {
 
   /** Maps client, HTTP and network errors onto the typed errors; `probing` turns "no answer" into Unreachable. */
   private error(err: unknown, key: string, probing = false): Error {
-    if (err instanceof BackendError) return err;
-    const what = key ? `${JSON.stringify(key)}: ` : "";
-    const detail = `${what}${describe(err)}`;
-    const status = httpStatus(err);
-    if (status === 404 && bucketMissing(err)) {
-      return new BucketNotFoundError(this.url, this.location.bucket, { cause: err });
-    }
-    if (status === 404) return new NotFoundError(this.url, key, { cause: err });
-    if (status === 401 || status === 403 || credentialsProblem(err)) {
-      return new AccessDeniedError(this.url, `${detail} (check the credentials and the bucket's IAM roles)`, {
-        cause: err,
-      });
-    }
-    if (status === 412)
-      return new TransientError(this.url, `${what}the object changed meanwhile (HTTP 412)`, { cause: err });
-    if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
-      return new TransientError(this.url, `${detail} (HTTP ${status})`, { cause: err });
-    }
-    if (status === 400 && /\b(md5|crc32c)\b/i.test(message(err))) {
-      // GCS refused bytes that do not match the hashes sent with them: damaged on the way.
-      return new TransientError(this.url, `${what}the bytes arrived damaged: ${describe(err)}`, { cause: err });
-    }
-    if (status !== undefined) return new InvalidRequestError(this.url, `${detail} (HTTP ${status})`);
-    if (integrityProblem(err))
-      return new TransientError(this.url, `${what}checksum mismatch: ${describe(err)}`, { cause: err });
-    const code = errorCode(err);
-    if (code !== undefined && NETWORK_CODES.has(code)) {
-      return probing
-        ? new UnreachableError(this.url, `${detail} (${code})`, { cause: err })
-        : new TransientError(this.url, `${detail} (${code})`, { cause: err });
-    }
-    return new BackendError(detail, this.url, false, { cause: err });
+    return gcsError(err, { url: this.url, key, bucket: this.location.bucket, probing });
   }
 }
 
@@ -464,121 +405,4 @@ function rewrittenResource(response: unknown): FileMetadata | undefined {
   if (typeof response !== "object" || response === null || !("resource" in response)) return undefined;
   const resource = response.resource;
   return typeof resource === "object" && resource !== null ? (resource as FileMetadata) : undefined;
-}
-
-/**
- * GCS object names cannot hold CR or LF (keys can). They are escaped with the two control
- * characters that sort right after them, VT and SO, which are escaped too:
- *   LF → VT "n", VT → VT "v", CR → SO "r", SO → SO "s".
- * Every character keeps its place in UTF-8 byte order, so a listing stays in key order, and
- * names without these four characters (all but a handful) are the keys themselves.
- */
-const NAME_ESCAPES: Record<string, string> = { "\n": "\x0Bn", "\x0B": "\x0Bv", "\r": "\x0Er", "\x0E": "\x0Es" };
-const NAME_UNESCAPES: Record<string, string> = { "\x0Bn": "\n", "\x0Bv": "\x0B", "\x0Er": "\r", "\x0Es": "\x0E" };
-
-export function toObjectName(key: string): string {
-  return key.replace(/[\n\x0B\r\x0E]/g, (c) => NAME_ESCAPES[c] ?? c);
-}
-
-export function fromObjectName(name: string): string {
-  return name.replace(/\x0B[nv]|\x0E[rs]/g, (pair) => NAME_UNESCAPES[pair] ?? pair);
-}
-
-// --- reading the library's errors, which come in several shapes ---
-
-interface ErrorFields {
-  code?: unknown;
-  status?: unknown;
-  type?: unknown;
-  name?: unknown;
-  message?: unknown;
-  errors?: unknown;
-  response?: { status?: unknown; data?: unknown };
-  cause?: { code?: unknown };
-}
-
-function fields(err: unknown): ErrorFields {
-  return typeof err === "object" && err !== null ? (err as ErrorFields) : {};
-}
-
-/** The HTTP status: ApiError.code, an "Upload failed" error's code, or a GaxiosError's response. */
-function httpStatus(err: unknown): number | undefined {
-  const e = fields(err);
-  for (const value of [e.response?.status, e.code, e.status]) {
-    const n = typeof value === "string" && /^\d{3}$/.test(value) ? Number(value) : value;
-    if (typeof n === "number" && n >= 100 && n < 600) return n;
-  }
-  return undefined;
-}
-
-function errorCode(err: unknown): string | undefined {
-  const e = fields(err);
-  for (const value of [e.code, e.cause?.code, e.type, e.name]) {
-    if (typeof value === "string" && NETWORK_CODES.has(value)) return value;
-  }
-  return typeof e.code === "string" ? e.code : undefined;
-}
-
-/**
- * The most telling message: GCS's own, from the JSON error body wherever the error carries it
- * (a GaxiosError's response data, an "Upload failed" error's `errors`, or a download error whose
- * message is the body's text), else the error's message.
- */
-function message(err: unknown): string {
-  const e = fields(err);
-  const firstError = Array.isArray(e.errors) ? (e.errors[0] as unknown) : undefined;
-  for (const body of [e.response?.data, firstError, e.message]) {
-    const text = errorBodyMessage(body);
-    if (text) return text;
-  }
-  return typeof e.message === "string" ? e.message : String(err);
-}
-
-/** `{"error": {"message": …}}`, as an object or as JSON text. */
-function errorBodyMessage(body: unknown): string | undefined {
-  let value = body;
-  if (typeof value === "string") {
-    if (!value.trimStart().startsWith("{")) return undefined;
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return undefined;
-    }
-  }
-  const error = typeof value === "object" && value !== null && "error" in value ? value.error : undefined;
-  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") {
-    return error.message;
-  }
-  return undefined;
-}
-
-/** One line, no secrets: bearer tokens are cut out, whitespace folded, length capped. */
-function describe(err: unknown): string {
-  const text = message(err)
-    .replace(/(bearer|access_token[=:]?)\s*[\w.~+/-]+=*/gi, "$1 [redacted]")
-    .replace(/\s+/g, " ")
-    .trim();
-  return text.length > 300 ? `${text.slice(0, 297)}...` : text || "unknown error";
-}
-
-function bucketMissing(err: unknown): boolean {
-  return httpStatus(err) === 404 && /bucket does not exist/i.test(message(err));
-}
-
-/**
- * google-auth-library's failures: no credentials found, a token refused, or a key file that
- * cannot be read (the backend reads no other local file, so a filesystem error is that).
- */
-function credentialsProblem(err: unknown): boolean {
-  const code = fields(err).code;
-  if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") return true;
-  return /could not load the default credentials|invalid_grant|invalid_client|unauthorized_client|private key/i.test(
-    message(err),
-  );
-}
-
-/** The library's own CRC32C or MD5 comparison failed (on upload it has deleted the object). */
-function integrityProblem(err: unknown): boolean {
-  const code = fields(err).code;
-  return code === "FILE_NO_UPLOAD" || code === "FILE_NO_UPLOAD_DELETE" || code === "CONTENT_DOWNLOAD_MISMATCH";
 }

@@ -24,7 +24,7 @@ import {
   type WrittenFile,
   writeTempFile,
   writeTempFileInRanges,
-} from "./atomic-file.js";
+} from "../atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -36,13 +36,13 @@ import type {
   RangeSink,
   RestoreStatus,
   WriteInfo,
-} from "./backend.js";
-import { InvalidRequestError, TransientError } from "./backend.js";
-import { checkExpectedHash } from "./bodies.js";
-import { fsError, unlessPermission } from "./fs-errors.js";
-import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "./keys.js";
-import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "./metadata.js";
-import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "./writers.js";
+} from "../backend.js";
+import { InvalidRequestError, TransientError } from "../backend.js";
+import { checkExpectedHash } from "../bodies.js";
+import { fsError, unlessPermission } from "../fs-errors.js";
+import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "../keys.js";
+import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "../metadata.js";
+import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "../writers.js";
 
 /** Who writes files here: the owner a file has unless it is given away (root only). */
 const WRITER = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
@@ -59,7 +59,7 @@ export const PARTIAL_PREFIX = ".strata-partial-";
  */
 const RESUMABLE = "resume~";
 
-const CAPS: Capabilities = {
+export const POSIX_CAPABILITIES: Capabilities = {
   storageClasses: ["POSIX"],
   archiveClasses: [],
   userMetadata: false,
@@ -69,7 +69,7 @@ const CAPS: Capabilities = {
 
 /** A directory tree (Lustre, GPFS, BeeGFS or any POSIX filesystem) seen as keys. */
 export class PosixBackend implements Backend, FileTree {
-  readonly caps = CAPS;
+  readonly caps = POSIX_CAPABILITIES;
   readonly tree: FileTree = this;
   private realRoot: Buffer | undefined;
   /** Directories whose dead writers' partial files this backend has looked for already. */

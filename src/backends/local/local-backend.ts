@@ -13,7 +13,7 @@ import {
   type WrittenFile,
   writeTempFile,
   writeTempFileInRanges,
-} from "./atomic-file.js";
+} from "../atomic-file.js";
 import type {
   Backend,
   ByteRange,
@@ -25,13 +25,13 @@ import type {
   RestoreOptions,
   RestoreStatus,
   WriteInfo,
-} from "./backend.js";
-import { BackendError, InvalidRequestError, NeedsRestoreError, NotFoundError } from "./backend.js";
-import { checkExpectedHash } from "./bodies.js";
-import { fsError } from "./fs-errors.js";
-import { attributesToMetadata, metadataToAttributes, userMetadata } from "./metadata.js";
-import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./storage-classes.js";
-import { ABANDONED_AFTER_MS, processAlive, writerTag, writtenByDeadWriter } from "./writers.js";
+} from "../backend.js";
+import { BackendError, InvalidRequestError, NeedsRestoreError, NotFoundError } from "../backend.js";
+import { checkExpectedHash } from "../bodies.js";
+import { fsError } from "../fs-errors.js";
+import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
+import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "../s3/s3-classes.js";
+import { ABANDONED_AFTER_MS, processAlive, writerTag, writtenByDeadWriter } from "../writers.js";
 
 /**
  * The embedded object store: a directory that behaves like a bucket, so the whole lifecycle

@@ -1,0 +1,28 @@
+import { z } from "zod";
+import { sizeBytes } from "../../config/units-schema.js";
+
+/**
+ * A location's `s3:` settings. Credentials are not written here: the SDK's standard chain finds
+ * them (environment, profiles, instance metadata), so they never reach the config, the catalog,
+ * a log or an error message.
+ */
+export const s3OptionsSchema = z
+  .object({
+    /** For S3-compatible stores (Ceph RGW, MinIO); AWS itself needs none. */
+    endpoint: z.url().optional(),
+    region: z.string().default("us-east-1"),
+    /** Path-style addressing (bucket in the path), as most S3-compatible stores want. */
+    forcePathStyle: z.boolean().default(false),
+    /** A named profile of the shared AWS config files. */
+    profile: z.string().optional(),
+    /**
+     * "when_supported" sends a checksum with every upload, which S3 verifies; "when_required"
+     * for endpoints that mishandle the SDK's aws-chunked checksum trailers.
+     */
+    checksums: z.enum(["when_supported", "when_required"]).default("when_supported"),
+    partSize: sizeBytes.optional(),
+    partsInFlight: z.number().int().min(1).max(64).default(4),
+  })
+  .strict();
+
+export type S3Options = z.infer<typeof s3OptionsSchema>;

@@ -1,0 +1,18 @@
+import type { z } from "zod";
+import { backendOptionSchemas } from "../backends/all.js";
+import { configSchemaOf, locationSchemaOf } from "../config/schema.js";
+import { priceOverrideSchema } from "../cost/override.js";
+import { policySchema } from "./schema.js";
+
+/*
+ * strata.yaml's schema, assembled by config/ from the input schemas that live beside their
+ * domains: each backend's options section, a location's `price:`, the policy language. Here,
+ * at the layer that sees all three, so that config/ imports none of them.
+ */
+const parts = { backendOptions: backendOptionSchemas(), price: priceOverrideSchema, policy: policySchema };
+
+export const locationSchema = locationSchemaOf(parts);
+export const configSchema = configSchemaOf(parts);
+
+export type Config = z.infer<typeof configSchema>;
+export type LocationConfig = z.infer<typeof locationSchema>;
