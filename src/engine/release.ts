@@ -1,15 +1,14 @@
 import type { Stats } from "node:fs";
 import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
-import { NotFoundError } from "../backends/backend.js";
+import { type FileTree, NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
-import { PosixBackend } from "../backends/posix.js";
 import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { renderStub, type StubRecord } from "../codec/stub.js";
+import type { ReleasePolicyAction } from "../policy/actions.js";
 import { hashObject } from "../transfer/copy.js";
 import { withRetry } from "../transfer/retry.js";
-import type { ReleasePolicyAction } from "./actions.js";
 import type { ApplyRun } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
@@ -24,7 +23,8 @@ type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
  */
 export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, file: FileRow): Promise<Outcome> {
   const from = await run.resolve(action.file.location);
-  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to release`);
+  const tree = from.backend.tree;
+  if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to release`);
   const problems = await verifyCopies(run, file, action.requires);
   if (problems.length > 0) return failed(`not released: ${problems.join("; ")}`);
   const good = (await replicasOfFile(run.catalog, file.id)).filter(
@@ -39,12 +39,7 @@ export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, fi
     sha256: file.hash as string,
     replicas: good.map((r) => ({ location: r.location_name, url: r.location_url, key: r.key, class: r.storage_class })),
   };
-  const placed = await replaceWithStub(
-    run,
-    from.backend,
-    file,
-    renderStub(action.policy, from.name, new Date(), record),
-  );
+  const placed = await replaceWithStub(run, tree, file, renderStub(action.policy, from.name, new Date(), record));
   if (typeof placed === "string") return stale(placed);
   if (!(await markReleased(run.catalog, file.id, placed))) {
     // The stub is in place and says where the data is; the next scan reads it as released.
@@ -115,17 +110,12 @@ async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Pro
  * of a file goes on at a time), and a scan recognises it from its content in any case.
  * Returns why the file was left alone, or the stub once it is in place.
  */
-async function replaceWithStub(
-  run: ApplyRun,
-  backend: PosixBackend,
-  file: FileRow,
-  text: string,
-): Promise<StubStat | string> {
-  const target = backend.fsPath(file.path);
+async function replaceWithStub(run: ApplyRun, tree: FileTree, file: FileRow, text: string): Promise<StubStat | string> {
+  const target = tree.fsPath(file.path);
   const before = await lstatIfAny(target);
   const changed = changedOnDisk(before, file);
   if (changed || !before) return changed ?? "the file is gone from disk";
-  const temp = await backend.partialBeside(file.path);
+  const temp = await tree.partialBeside(file.path);
   let recorded: StubStat | undefined;
   try {
     await writeFile(temp, text, { flag: "wx", mode: 0o600 });

@@ -4,13 +4,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { BackendError, TransientError } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
-import { PosixBackend } from "../backends/posix.js";
 import { markPurged, recordAtime } from "../catalog/files.js";
 import { replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { formatBytes } from "../config/units.js";
+import type { NotifyPolicyAction, PurgePolicyAction } from "../policy/actions.js";
 import { attemptsOf, withRetry } from "../transfer/retry.js";
-import type { NotifyPolicyAction, PurgePolicyAction } from "./actions.js";
 import type { ApplyRun, Journaled } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
@@ -51,8 +50,9 @@ interface OwnerGroup {
 export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow): Promise<Outcome> {
   const action = item.action as NotifyPolicyAction;
   const from = await run.resolve(action.file.location);
-  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
-  const stats = await lstatIfAny(from.backend.fsPath(file.path));
+  const tree = from.backend.tree;
+  if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
+  const stats = await lstatIfAny(tree.fsPath(file.path));
   const changed = changedOnDisk(stats, file);
   if (changed || !stats) return stale(changed ?? "gone");
   const notice = await noticeOf(run, action.policy, file.id);
@@ -63,7 +63,7 @@ export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow):
     }
     await dropNotice(run, notice.id);
   }
-  const shownPath = `${from.backend.root}/${printablePath(file.path)}`;
+  const shownPath = `${tree.root}/${printablePath(file.path)}`;
   await run.notices.add({ item, action, file, shownPath, atimeUs: usOf(stats.atimeMs) });
   return { state: "deferred" };
 }
@@ -75,7 +75,8 @@ export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow):
  */
 export async function purgeFile(run: ApplyRun, action: PurgePolicyAction, file: FileRow): Promise<Outcome> {
   const from = await run.resolve(action.file.location);
-  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
+  const tree = from.backend.tree;
+  if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
   const notice = await run.catalog.db
     .selectFrom("purge_notices")
     .selectAll()
@@ -85,7 +86,7 @@ export async function purgeFile(run: ApplyRun, action: PurgePolicyAction, file: 
     return stale("no notice of this file is on record; it must be announced first");
   }
   if (notice.delete_after >= Date.now()) return stale(`inside its grace period, until ${iso(notice.delete_after)}`);
-  const path = from.backend.fsPath(file.path);
+  const path = tree.fsPath(file.path);
   const stats = await lstatIfAny(path);
   const changed = changedOnDisk(stats, file);
   if (changed || !stats) {
