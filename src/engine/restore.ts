@@ -75,10 +75,14 @@ export async function withRestoreRun<T>(
   work: (deps: RestoreDeps) => Promise<T>,
 ): Promise<T> {
   const run = await JournaledRun.start(deps.catalog, command, new Toolkit(settings, deps.retryPolicy));
-  let result: T | undefined;
   try {
-    result = await work({ ...deps, run });
-    return result;
+    // Named, not spread: the caller's deps may be a class instance (the CLI's Context).
+    return await work({
+      catalog: deps.catalog,
+      retryPolicy: deps.retryPolicy,
+      location: (name) => deps.location(name),
+      run,
+    });
   } finally {
     await run.finish({ restore: command });
   }
