@@ -1,0 +1,85 @@
+/**
+ * Issue 11, "Done when": `strata apply` and `strata daemon` move bytes with sync's toolkit. Here,
+ * on the embedded store: a policy copy under `--bwlimit` takes at least the capped time, whether
+ * `strata apply` or `strata daemon --once` carries it out. (Parts in flight, ranged restores and
+ * `--tps`, which need a cloud store, are in toolkit-rgw.test.ts.)
+ *
+ * The bound: the bandwidth bucket starts full with one second's worth (transfer/rate-limit.ts),
+ * so BYTES at RATE take at least (BYTES - RATE) / RATE seconds; unthrottled, this copy takes a
+ * fraction of a second. As in the sync test (test/cli/options.test.ts), a tenth is left for the
+ * clock's grain.
+ */
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../support/bytes.js";
+import { catalogRows } from "../support/catalog-rows.js";
+import { strata } from "../support/cli.js";
+import { tempDir } from "../support/tmp.js";
+import { writeTree } from "../support/trees.js";
+
+const MiB = 1024 * 1024;
+/** Two files of 2.5 MiB: 5 MiB at 1 MiB/s after a 1 MiB burst is at least 4 s. */
+const FILES = { "data/one.bin": randomBytes(2.5 * MiB), "data/two.bin": randomBytes(2.5 * MiB) };
+const CAPPED_MS = 0.9 * 4000;
+
+/** A work dir with the tree, and a config whose one policy copies all of scratch to the embedded store. */
+function policyWork(): string {
+  const work = tempDir("strata-toolkit-");
+  writeTree(join(work, "tree"), FILES);
+  writeFileSync(
+    join(work, "strata.yaml"),
+    [
+      "catalog: cat.db",
+      "locations:",
+      "  scratch: { url: ./tree }",
+      '  archive: { url: "local:store" }',
+      "policies:",
+      "  - name: keep-all",
+      "    from: [scratch]",
+      "    place: [{ to: archive }]",
+      "",
+    ].join("\n"),
+  );
+  return work;
+}
+
+/** The hashes of the replicas the catalog records at `archive`, by path. */
+function archivedHashes(work: string): Record<string, string> {
+  const rows = catalogRows<{ path: string; hash: string }>(
+    join(work, "cat.db"),
+    `SELECT f.path, r.hash FROM replicas r JOIN files f ON f.id = r.file_id
+     JOIN locations l ON l.id = r.location_id WHERE l.name = 'archive' AND r.state = 'present'`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.path, r.hash]));
+}
+
+const expectedHashes = Object.fromEntries(Object.entries(FILES).map(([path, bytes]) => [path, sha256Hex(bytes)]));
+
+describe("a policy copy under --bwlimit", () => {
+  it("strata apply --bwlimit 1M takes at least the capped time", async () => {
+    const work = policyWork();
+    const scanned = await strata(["scan", "scratch"], { cwd: work });
+    expect(scanned.code, scanned.stderr).toBe(0);
+    const started = Date.now();
+    const applied = await strata(["--json", "apply", "--bwlimit", "1M"], { cwd: work });
+    const elapsed = Date.now() - started;
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    expect(JSON.parse(applied.stdout).result.kinds.copy).toMatchObject({ files: 2, bytes: 5 * MiB, failed: 0 });
+    expect(elapsed).toBeGreaterThanOrEqual(CAPPED_MS);
+    expect(archivedHashes(work)).toEqual(expectedHashes);
+  });
+
+  it("strata daemon --once --bwlimit 1M takes at least the capped time", async () => {
+    const work = policyWork();
+    const started = Date.now();
+    const ran = await strata(["--json", "daemon", "--once", "--bwlimit", "1M"], { cwd: work });
+    const elapsed = Date.now() - started;
+    expect(ran.stderr).toBe("");
+    expect(ran.code).toBe(0);
+    expect(elapsed).toBeGreaterThanOrEqual(CAPPED_MS);
+    expect(archivedHashes(work)).toEqual(expectedHashes);
+  });
+});
