@@ -80,6 +80,14 @@ function smallReplicas(work: string): { state: string }[] {
   );
 }
 
+/** The files the catalog's copy events name: the stale-skipped copy writes none. */
+function copyEvents(work: string): string[] {
+  return catalogRows<{ path: string }>(
+    join(work, "c.db"),
+    "SELECT f.path FROM events e JOIN files f ON f.id = e.file_id WHERE e.kind = 'copy' ORDER BY f.path",
+  ).map((r) => r.path);
+}
+
 /** The next sync copies the new version: brought back from the store, it reads NEW. */
 async function expectNextSyncCopiesNewVersion(work: string): Promise<void> {
   const cat = ["--catalog", join(work, "c.db")];
@@ -103,6 +111,7 @@ describe("strata sync: a file rewritten after the plan, before its copy", () => 
     expect([result.copied.files, result.stale, result.failures]).toEqual([1, 1, []]);
     // Not copied, and no replica vouching for the version planned.
     expect(smallReplicas(work)).toEqual([]);
+    expect(copyEvents(work)).toEqual(["big.bin"]);
     await expectNextSyncCopiesNewVersion(work);
   });
 

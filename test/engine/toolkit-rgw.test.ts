@@ -2,7 +2,8 @@
  * Issue 11, "Done when": `strata apply` and `strata restore` move bytes with sync's toolkit
  * against a cloud store. A real Ceph RGW sits behind a proxy that logs every request
  * (test/support/request-log-proxy.ts); the tests read from the log what the CLI did on the wire:
- * - `apply --streams N` uploads a large file as multipart parts, at most N in flight;
+ * - `apply --streams N` (or the config's defaults.streams) uploads a large file as multipart
+ *   parts, at most N in flight;
  * - `restore --streams 4 --bwlimit 12M` reads a 72 MiB file back in ranges, several at once, and
  *   takes at least the capped time;
  * - `apply --tps 4` spaces its uploads to the request-rate cap.
@@ -49,6 +50,7 @@ afterAll(async () => {
 function work(
   prefix: string,
   files: Record<string, Buffer>,
+  defaults: string[] = [],
 ): { dir: string; run: (...args: string[]) => ReturnType<typeof strata> } {
   const dir = tempDir("strata-toolkit-rgw-");
   writeTree(join(dir, "tree"), files);
@@ -59,6 +61,7 @@ function work(
       "locations:",
       "  scratch: { url: ./tree }",
       ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, proxy.endpoint, { s3: { partSize: "5MiB" } }),
+      ...(defaults.length > 0 ? ["defaults:", ...defaults.map((line) => `  ${line}`)] : []),
       "policies:",
       "  - name: keep-all",
       "    from: [scratch]",
@@ -75,17 +78,18 @@ function under(prefix: string) {
 }
 
 describe("the transfer toolkit against S3 (Ceph RGW)", () => {
-  it("strata apply --streams uploads a large file in multipart parts: one at a time with 1, several with 3", async () => {
+  it("strata apply uploads a large file in multipart parts: --streams 1 one at a time, 3 several, defaults.streams as sync", async () => {
     const big = randomBytes(24 * MiB);
-    for (const [streams, fewest, most] of [
-      [1, 1, 1],
-      [3, 2, 3],
-    ] as const) {
-      const prefix = `parts-${streams}`;
-      const { run } = work(prefix, { "big.bin": big });
+    const variants = [
+      { prefix: "streams-1", flags: ["--streams", "1"], defaults: [], fewest: 1, most: 1 },
+      { prefix: "streams-3", flags: ["--streams", "3"], defaults: [], fewest: 2, most: 3 },
+      { prefix: "defaults-1", flags: [], defaults: ["streams: 1"], fewest: 1, most: 1 },
+    ];
+    for (const { prefix, flags, defaults, fewest, most } of variants) {
+      const { run } = work(prefix, { "big.bin": big }, defaults);
       expect((await run("scan", "scratch")).code).toBe(0);
       proxy.reset();
-      const applied = await run("--json", "apply", "--streams", String(streams));
+      const applied = await run("--json", "apply", ...flags);
       expect(applied.stderr).toBe("");
       expect(applied.code).toBe(0);
       expect(JSON.parse(applied.stdout).result.kinds.copy).toMatchObject({ files: 1, bytes: big.length, failed: 0 });
@@ -93,8 +97,8 @@ describe("the transfer toolkit against S3 (Ceph RGW)", () => {
       // 24 MiB in parts of 5 MiB: parts 1 to 5, each at least once (a retried part comes twice).
       expect([...new Set(parts.map((p) => Number(p.query.get("partNumber"))))].sort()).toEqual([1, 2, 3, 4, 5]);
       // The cap is exact; how close a busy machine comes to it is not: the floor shows overlap.
-      expect(maxInFlight(parts), `--streams ${streams}`).toBeLessThanOrEqual(most);
-      expect(maxInFlight(parts), `--streams ${streams}`).toBeGreaterThanOrEqual(fewest);
+      expect(maxInFlight(parts), prefix).toBeLessThanOrEqual(most);
+      expect(maxInFlight(parts), prefix).toBeGreaterThanOrEqual(fewest);
       const stored = await rgw.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/big.bin` }));
       expect(sha256Hex(Buffer.from((await stored.Body?.transformToByteArray()) ?? []))).toBe(sha256Hex(big));
     }

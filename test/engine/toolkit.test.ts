@@ -10,7 +10,7 @@
  * clock's grain.
  */
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
@@ -81,5 +81,38 @@ describe("a policy copy under --bwlimit", () => {
     expect(ran.code).toBe(0);
     expect(elapsed).toBeGreaterThanOrEqual(CAPPED_MS);
     expect(archivedHashes(work)).toEqual(expectedHashes);
+  });
+});
+
+describe("sync's transfer flags on apply, daemon and restore", () => {
+  const FLAGS = ["--transfers", "2", "--streams", "auto", "--max-buffer", "64MiB", "--bwlimit", "off", "--tps", "100"];
+
+  it("are accepted with sync's values, and a bad value exits 2 naming its flag", async () => {
+    const work = policyWork();
+    const run = (...args: string[]) => strata(args, { cwd: work });
+    const daemon = await run("daemon", "--once", ...FLAGS);
+    expect(daemon.stderr).toBe("");
+    expect(daemon.code).toBe(0);
+    expect(archivedHashes(work)).toEqual(expectedHashes);
+    rmSync(join(work, "tree", "data"), { recursive: true });
+    const restore = await run("restore", "scratch:data", ...FLAGS);
+    expect(restore.stderr).toBe("");
+    expect(restore.code).toBe(0);
+    expect(sha256Hex(readFileSync(join(work, "tree", "data/one.bin")))).toBe(expectedHashes["data/one.bin"]);
+    const apply = await run("apply", ...FLAGS);
+    expect(apply.stderr).toBe("");
+    expect(apply.code).toBe(0);
+    expect(apply.stdout).toMatch(/nothing to do/);
+
+    for (const [args, flag] of [
+      [["apply", "--streams", "0"], "--streams"],
+      [["apply", "--tps", "0"], "--tps"],
+      [["daemon", "--once", "--max-buffer", "lots"], "--max-buffer"],
+      [["restore", "scratch:data", "--bwlimit", "fast"], "--bwlimit"],
+    ] as const) {
+      const refused = await run(...args);
+      expect(refused.code, args.join(" ")).toBe(2);
+      expect(refused.stderr, args.join(" ")).toContain(flag);
+    }
   });
 });
