@@ -13,12 +13,11 @@
  *   a clean verify's rows are all done, as are a restore's.
  */
 
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { agedTree } from "../policy/apply-workspace.js";
 import { catalogRows } from "../support/catalog-rows.js";
 import { strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
@@ -93,7 +92,7 @@ function work(more: string[]) {
     const described = events.map((e) => describeEvent(e, named)).sort();
     return { result, events, described, runs, actions };
   }
-  return { dir, tree: join(dir, "tree"), step };
+  return { dir, tree: join(dir, "tree"), step, rows };
 }
 
 /** What every event holds: a time inside its command, one of its runs, this host and user, whole bytes. */
@@ -197,9 +196,16 @@ const POLICIES = [
 
 describe("events of policies", () => {
   it("copy, transition, delete (prune), release, notify, purge: one event each, naming the policy", async () => {
-    const { tree, step } = work(POLICIES);
-    writeTree(tree, { "warm/t.dat": "to be tiered", "warm/gone.dat": "to be pruned", "old/r.dat": "to be released" });
-    agedTree(tree, { "cold/p.dat": "to be purged" }, 100);
+    const { tree, step, rows } = work(POLICIES);
+    writeTree(tree, {
+      "warm/t.dat": "to be tiered",
+      "warm/gone.dat": "to be pruned",
+      "old/r.dat": "to be released",
+      "cold/p.dat": "to be purged",
+    });
+    // Not read (nor written) for 100 days: past the purge policy's 30.
+    const longAgo = Date.now() / 1000 - 100 * 86_400;
+    utimesSync(join(tree, "cold/p.dat"), longAgo, longAgo);
     // warm/ goes over first in the location's class, STANDARD: the policy then moves it down.
     await step(["sync", "scratch", "archive", "--include", "warm/**"]);
     rmSync(join(tree, "warm/gone.dat"));
@@ -209,6 +215,7 @@ describe("events of policies", () => {
     // the next, as the engine plans them; either way each action leaves one event.
     const first = await step(["apply", "--force"]);
     const second = await step(["apply", "--force"]);
+    expect(first.runs).toHaveLength(1);
     expect([...first.described, ...second.described].sort()).toEqual([
       "copy cold/p.dat scratch→archive 12B purge-cold done",
       "copy old/r.dat scratch→archive 14B release-old done",
@@ -222,8 +229,9 @@ describe("events of policies", () => {
       expect.arrayContaining(["STANDARD", "STANDARD_IA"]),
     );
 
-    // After the grace period, the announced file, still unread, is purged.
-    await sleep(2500);
+    // Once the grace period is over, the announced file, still unread, is purged.
+    const [notice] = rows<{ delete_after: number }>("SELECT delete_after FROM purge_notices");
+    await sleep(Math.max(0, (notice?.delete_after ?? 0) - Date.now()) + 100);
     const purged = await step(["apply"]);
     expect(purged.runs).toHaveLength(1);
     expect(purged.described).toEqual(["purge cold/p.dat scratch→- purge-cold done"]);
