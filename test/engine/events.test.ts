@@ -21,8 +21,8 @@ import { describe, expect, it } from "vitest";
 import { catalogRows } from "../support/catalog-rows.js";
 import { strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
-import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
+import { KEEP_ALL, workDir } from "./workdir.js";
 
 interface EventRow {
   id: number;
@@ -48,11 +48,7 @@ interface ActionRow {
 
 /** A work dir with a config (catalog cat.db, scratch = ./tree, then `more` lines) and a way to run the CLI in it. */
 function work(more: string[]) {
-  const dir = tempDir("strata-events-");
-  writeFileSync(
-    join(dir, "strata.yaml"),
-    ["catalog: cat.db", "locations:", "  scratch: { url: ./tree }", ...more, ""].join("\n"),
-  );
+  const dir = workDir({}, more);
   const catalog = join(dir, "cat.db");
   const rows = <T>(sql: string, ...params: unknown[]) => catalogRows<T>(catalog, sql, ...params);
   /** The newest id of `table`; 0 before the first command has made the catalog. */
@@ -238,13 +234,7 @@ describe("events of policies", () => {
   });
 
   it("a stale-skipped action writes none", async () => {
-    const { dir, tree, step } = work([
-      ...ARCHIVE,
-      "policies:",
-      "  - name: keep-all",
-      "    from: [scratch]",
-      "    place: [{ to: archive }]",
-    ]);
+    const { dir, tree, step } = work([...ARCHIVE, ...KEEP_ALL]);
     writeTree(tree, { "s1.txt": "planned", "s2.txt": "planned too" });
     await step(["scan", "scratch"]);
     await step(["plan", "--out", join(dir, "plan.json")]);

@@ -9,7 +9,7 @@
  * - `apply --tps 4` spaces its uploads to the request-rate cap.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,8 +24,7 @@ import {
   startRequestLogProxy,
 } from "../support/request-log-proxy.js";
 import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
-import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { KEEP_ALL, workDir } from "./workdir.js";
 
 const MiB = 1024 * 1024;
 const BUCKET = "strata-engine";
@@ -47,28 +46,12 @@ afterAll(async () => {
  * A work dir holding `files` under ./tree and a config: scratch = ./tree, archive = the bucket's
  * `prefix` reached through the proxy (parts of 5 MiB), one policy copying all of scratch there.
  */
-function work(
-  prefix: string,
-  files: Record<string, Buffer>,
-  defaults: string[] = [],
-): { dir: string; run: (...args: string[]) => ReturnType<typeof strata> } {
-  const dir = tempDir("strata-toolkit-rgw-");
-  writeTree(join(dir, "tree"), files);
-  writeFileSync(
-    join(dir, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      "  scratch: { url: ./tree }",
-      ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, proxy.endpoint, { s3: { partSize: "5MiB" } }),
-      ...(defaults.length > 0 ? ["defaults:", ...defaults.map((line) => `  ${line}`)] : []),
-      "policies:",
-      "  - name: keep-all",
-      "    from: [scratch]",
-      "    place: [{ to: archive }]",
-      "",
-    ].join("\n"),
-  );
+function work(prefix: string, files: Record<string, Buffer>, defaults: string[] = []) {
+  const dir = workDir(files, [
+    ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, proxy.endpoint, { s3: { partSize: "5MiB" } }),
+    ...(defaults.length > 0 ? ["defaults:", ...defaults.map((line) => `  ${line}`)] : []),
+    ...KEEP_ALL,
+  ]);
   return { dir, run: (...args: string[]) => strata(args, { cwd: dir, env: rgw.env }) };
 }
 

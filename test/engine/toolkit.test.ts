@@ -10,14 +10,13 @@
  * clock's grain.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
 import { catalogRows } from "../support/catalog-rows.js";
 import { strata } from "../support/cli.js";
-import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { KEEP_ALL, workDir } from "./workdir.js";
 
 const MiB = 1024 * 1024;
 /** Two files of 2.5 MiB: 5 MiB at 1 MiB/s after a 1 MiB burst is at least 4 s. */
@@ -26,23 +25,7 @@ const CAPPED_MS = 0.9 * 4000;
 
 /** A work dir with the tree, and a config whose one policy copies all of scratch to the embedded store. */
 function policyWork(): string {
-  const work = tempDir("strata-toolkit-");
-  writeTree(join(work, "tree"), FILES);
-  writeFileSync(
-    join(work, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      "  scratch: { url: ./tree }",
-      '  archive: { url: "local:store" }',
-      "policies:",
-      "  - name: keep-all",
-      "    from: [scratch]",
-      "    place: [{ to: archive }]",
-      "",
-    ].join("\n"),
-  );
-  return work;
+  return workDir(FILES, ['  archive: { url: "local:store" }', ...KEEP_ALL]);
 }
 
 /** The hashes of the replicas the catalog records at `archive`, by path. */
