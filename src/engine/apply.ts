@@ -1,4 +1,3 @@
-import type { Backend } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
@@ -10,7 +9,7 @@ import {
   setReplicaClass,
   settleReplacing,
 } from "../catalog/replicas.js";
-import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
+import type { FileRow, FileState } from "../catalog/schema.js";
 import { uploadJournal } from "../catalog/uploads.js";
 import type { Config } from "../config/schema.js";
 import type {
@@ -28,20 +27,13 @@ import type { EngineEvent } from "./events.js";
 import { claimKey } from "./key-claim.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { reconcileInterruptedTargets } from "./reconcile.js";
 import { BATCH, Recorder } from "./recorder.js";
 import { releaseFile } from "./release.js";
 import type { ProgressListener } from "./sync.js";
 import { Toolkit, type TransferSettings } from "./toolkit.js";
-
-/** A location as apply uses it; the CLI's Context resolves these by configured name. */
-export interface ApplyLocation {
-  name: string;
-  row: LocationRow;
-  backend: Backend;
-  settings: { tags: Record<string, string> };
-}
 
 export interface ApplyDeps {
   catalog: CatalogDb;
@@ -91,11 +83,6 @@ export interface ApplyReport {
   notStarted: number;
   bufferPeak: number;
   elapsedMs: number;
-}
-
-export interface Journaled {
-  action: PolicyAction;
-  actionId: number;
 }
 
 const MAX_LISTED_STALE = 1000;
@@ -224,7 +211,7 @@ async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound):
 }
 
 /** The state of one apply run: locations, the toolkit, the tally, what is not yet recorded. */
-export class ApplyRun {
+export class ApplyRun implements PolicyRun {
   readonly report: ApplyReport;
   readonly toolkit: Toolkit;
   readonly notices: NoticeBatcher;
@@ -413,7 +400,7 @@ async function carryOut(run: ApplyRun, { action, actionId }: Journaled): Promise
       case "release":
         return await releaseFile(run, action, file);
       case "notify":
-        return await notifyFile(run, { action, actionId }, file);
+        return await notifyFile(run, run.notices, { action, actionId }, file);
       case "purge":
         return await purgeFile(run, action, file);
       case "delete":

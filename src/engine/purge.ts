@@ -10,9 +10,9 @@ import type { FileRow } from "../catalog/schema.js";
 import { formatBytes } from "../config/units.js";
 import type { NotifyPolicyAction, PurgePolicyAction } from "../policy/actions.js";
 import { attemptsOf, withRetry } from "../transfer/retry.js";
-import type { ApplyRun, Journaled } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import type { Journaled, PolicyRun } from "./policy-run.js";
 import { verifyCopies } from "./release.js";
 
 /**
@@ -47,7 +47,12 @@ interface OwnerGroup {
 }
 
 /** Checks a purge candidate and queues its announcement; the batcher settles it per owner. */
-export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow): Promise<Outcome> {
+export async function notifyFile(
+  run: PolicyRun,
+  notices: NoticeBatcher,
+  item: Journaled,
+  file: FileRow,
+): Promise<Outcome> {
   const action = item.action as NotifyPolicyAction;
   const from = await run.resolve(action.file.location);
   const tree = from.backend.tree;
@@ -64,7 +69,7 @@ export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow):
     await dropNotice(run, notice.id);
   }
   const shownPath = `${tree.root}/${printablePath(file.path)}`;
-  await run.notices.add({ item, action, file, shownPath, atimeUs: usOf(stats.atimeMs) });
+  await notices.add({ item, action, file, shownPath, atimeUs: usOf(stats.atimeMs) });
   return { state: "deferred" };
 }
 
@@ -73,7 +78,7 @@ export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow):
  * the file on disk is the version announced and has not been read since (its atime has not
  * moved), and its copies read back right. A file changed or read since has its notice withdrawn.
  */
-export async function purgeFile(run: ApplyRun, action: PurgePolicyAction, file: FileRow): Promise<Outcome> {
+export async function purgeFile(run: PolicyRun, action: PurgePolicyAction, file: FileRow): Promise<Outcome> {
   const from = await run.resolve(action.file.location);
   const tree = from.backend.tree;
   if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
@@ -121,7 +126,7 @@ export class NoticeBatcher {
   private readonly groups = new Map<string, OwnerGroup>();
   private readonly owners = new Map<number, Promise<string>>();
 
-  constructor(private readonly run: ApplyRun) {}
+  constructor(private readonly run: PolicyRun) {}
 
   async add(entry: Announcement): Promise<void> {
     const { action } = entry;
@@ -274,7 +279,7 @@ async function userName(uid: number): Promise<string> {
   }
 }
 
-async function noticeOf(run: ApplyRun, policy: string, fileId: number) {
+async function noticeOf(run: PolicyRun, policy: string, fileId: number) {
   return run.catalog.db
     .selectFrom("purge_notices")
     .select(["id", "atime_us", "delete_after"])
@@ -283,7 +288,7 @@ async function noticeOf(run: ApplyRun, policy: string, fileId: number) {
     .executeTakeFirst();
 }
 
-async function dropNotice(run: ApplyRun, id: number): Promise<void> {
+async function dropNotice(run: PolicyRun, id: number): Promise<void> {
   await run.catalog.db.deleteFrom("purge_notices").where("id", "=", id).execute();
 }
 

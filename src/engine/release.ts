@@ -9,9 +9,9 @@ import { renderStub, type StubRecord } from "../codec/stub.js";
 import type { ReleasePolicyAction } from "../policy/actions.js";
 import { hashObject } from "../transfer/copy.js";
 import { withRetry } from "../transfer/retry.js";
-import type { ApplyRun } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import type { PolicyRun } from "./policy-run.js";
 
 type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
 
@@ -21,7 +21,7 @@ type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
  * disk is still the version the catalog holds. The file is then replaced, atomically, by a stub
  * that says where its data is; the catalog marks it released and keeps its size, mtime and hash.
  */
-export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, file: FileRow): Promise<Outcome> {
+export async function releaseFile(run: PolicyRun, action: ReleasePolicyAction, file: FileRow): Promise<Outcome> {
   const from = await run.resolve(action.file.location);
   const tree = from.backend.tree;
   if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to release`);
@@ -57,7 +57,7 @@ export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, fi
  * lost, so the next plan copies it again.
  */
 export async function verifyCopies(
-  run: ApplyRun,
+  run: PolicyRun,
   file: FileRow,
   requires: readonly { at: string; replicaId: number }[],
 ): Promise<string[]> {
@@ -73,7 +73,7 @@ export async function verifyCopies(
   return problems;
 }
 
-async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Promise<string | undefined> {
+async function checkReplica(run: PolicyRun, file: FileRow, replica: Replica): Promise<string | undefined> {
   if (replica.state !== "present") return `the replica is ${replica.state}`;
   if (replica.hash !== file.hash) return "the replica holds other content";
   if (replica.source_size !== file.size || replica.source_mtime_us !== file.mtime_us) {
@@ -110,7 +110,12 @@ async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Pro
  * of a file goes on at a time), and a scan recognises it from its content in any case.
  * Returns why the file was left alone, or the stub once it is in place.
  */
-async function replaceWithStub(run: ApplyRun, tree: FileTree, file: FileRow, text: string): Promise<StubStat | string> {
+async function replaceWithStub(
+  run: PolicyRun,
+  tree: FileTree,
+  file: FileRow,
+  text: string,
+): Promise<StubStat | string> {
   const target = tree.fsPath(file.path);
   const before = await lstatIfAny(target);
   const changed = changedOnDisk(before, file);
