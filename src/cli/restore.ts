@@ -12,15 +12,15 @@ import {
   type FileOutcome,
   finishPendingRestores,
   type PendingReport,
+  type RestoreCandidate,
   type RestoreDeps,
   type RestoreTarget,
-  restoreFile,
+  restoreFiles,
   type ThawWish,
   waitForRestores,
   withRestoreRun,
 } from "../engine/restore.js";
 import type { TransferSettings } from "../engine/toolkit.js";
-import { runPool } from "../transfer/pool.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { EXIT, type Runner } from "./main.js";
 import {
@@ -157,23 +157,23 @@ async function restore(
   };
   let matched = 0;
   const progress = out.progress();
-  await runPool(
-    filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]),
-    settings.transfers,
-    async ({ file, replicas }) => {
-      if (!matches(file.path)) return;
+  /** The catalog's files the pattern matches, with the replicas --from allows; a file with none fails here. */
+  async function* candidates(): AsyncGenerator<RestoreCandidate> {
+    const held = filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]);
+    for await (const { file, replicas } of held) {
+      if (!matches(file.path)) continue;
       matched += 1;
-      const candidates = replicas.filter((r) => (from ? r.location_id === from.row.id : true));
-      if (candidates.length === 0) {
-        tally.failures.push({ path: file.path, error: from ? `no replica at ${from.name}` : "no replica" });
-        return;
-      }
-      const outcome = await restoreFile(deps, { file, replicas: candidates, target, thaw, dryRun: opts.dryRun });
-      progress.fileDone();
-      if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
-      count(ctx, tally, file.path, outcome);
-    },
-  ).finally(() => progress.stop());
+      const allowed = replicas.filter((r) => (from ? r.location_id === from.row.id : true));
+      if (allowed.length > 0) yield { file, replicas: allowed };
+      else tally.failures.push({ path: file.path, error: from ? `no replica at ${from.name}` : "no replica" });
+    }
+  }
+  const options = { target, thaw, dryRun: opts.dryRun, transfers: settings.transfers };
+  await restoreFiles(deps, candidates(), options, (file, outcome) => {
+    progress.fileDone();
+    if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
+    count(ctx, tally, file.path, outcome);
+  }).finally(() => progress.stop());
   if (matched === 0) throw new UsageError(`<ref> ${pattern || "(root)"}: no file in ${location.name} matches`);
   if (opts.wait && tally.waitFor.length > 0) {
     out.info(`Waiting for ${tally.waitFor.length} thaw(s) to complete…`);

@@ -1,10 +1,8 @@
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
-import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
-import { reconcileInterrupted } from "../engine/reconcile.js";
-import { abortStaleUploads, executePlan } from "../engine/sync.js";
+import { abortStaleUploads, emptyReport, prepareSync, runSync } from "../engine/sync.js";
 import { refuseDeleteShare } from "../policy/delete-guard.js";
 import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
@@ -97,9 +95,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
 async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions) {
   const { out, catalog } = ctx;
   const started = Date.now();
-  await closeDeadRuns(catalog);
-  // Before planning: what a killed run wrote but never recorded is found and recorded.
-  await reconcileInterrupted(catalog, { backend: target.backend, locationId: target.row.id });
+  await prepareSync(catalog, { backend: target.backend, locationId: target.row.id });
   const scan = await scanInto(ctx, source);
   const scope: SyncScope = {
     sourceLocationId: source.row.id,
@@ -128,29 +124,18 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     out.json({
       scan,
       plan,
-      result: {
-        copied: { files: 0, bytes: 0 },
-        confirmed: 0,
-        deleted: { files: 0, bytes: 0 },
-        stale: 0,
-        failures: [],
-        bufferPeak: 0,
-        abortedUploads,
-        readBytes: 0,
-        elapsedMs: Date.now() - started,
-      },
+      result: { ...emptyReport(), abortedUploads, elapsedMs: Date.now() - started },
     });
     return scan.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
   }
-  const runId = await startRun(catalog, `sync ${source.name} ${target.name}`);
   const progress = out.progress({ files: plan.copy.files, bytes: plan.copy.bytes });
   const storageClass = opts.class ?? target.settings.class;
-  const report = await executePlan(
+  const report = await runSync(
     catalog,
+    `sync ${source.name} ${target.name}`,
     planCopies(catalog, scope),
     opts.delete ? planDeletes(catalog, scope) : empty(),
     {
-      runId,
       source: { backend: source.backend, locationId: source.row.id },
       target: {
         backend: target.backend,
@@ -169,7 +154,6 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   ).finally(() => progress.stop());
   const elapsedMs = Date.now() - started;
   const failed = report.failures.length + scan.problems.length;
-  await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
 
   for (const failure of report.failures) out.warn(`failed: ${printablePath(failure.path)}: ${failure.error}`);
   out.info(

@@ -5,7 +5,7 @@ import { closeInterrupted, interruptedCopies, interruptedCopyTargets } from "../
 import { recordReplicas, replicaAt, settleReplacing } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { hashObject } from "../transfer/copy.js";
-import type { Endpoint } from "./sync.js";
+import type { Endpoint } from "./toolkit.js";
 
 /**
  * A run killed with SIGKILL leaves copies it journaled but never settled: the object at the

@@ -164,6 +164,25 @@ export async function restoreFile(deps: RestoreDeps, req: RestoreFileRequest): P
   return requestThaw(deps, req, best);
 }
 
+/** Files to restore, each with the replicas it may be read from. */
+export interface RestoreCandidate {
+  file: FileRow;
+  replicas: ReplicaCandidate[];
+}
+
+/** Restores files, `transfers` at once; `heard` is told each file's outcome as it comes. */
+export async function restoreFiles(
+  deps: RestoreDeps,
+  files: AsyncIterable<RestoreCandidate>,
+  options: { target: RestoreTarget; thaw: ThawWish; dryRun: boolean; transfers: number },
+  heard: (file: FileRow, outcome: FileOutcome) => void,
+): Promise<void> {
+  const { target, thaw, dryRun } = options;
+  await runPool(files, options.transfers, async ({ file, replicas }) => {
+    heard(file, await restoreFile(deps, { file, replicas, target, thaw, dryRun }));
+  });
+}
+
 interface Ranked {
   replica: ReplicaCandidate;
   location: RestoreLocation;

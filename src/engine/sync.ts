@@ -1,6 +1,6 @@
-import type { Backend, FileAttributes } from "../backends/backend.js";
+import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
-import { journalActions, type PlannedAction } from "../catalog/journal.js";
+import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
 import { markReplacing, settleReplacing } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
@@ -9,13 +9,9 @@ import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { claimKey } from "./key-claim.js";
 import { changedSince } from "./on-disk.js";
+import { reconcileInterrupted } from "./reconcile.js";
 import { BATCH, Recorder } from "./recorder.js";
-import { Toolkit, type TransferSettings } from "./toolkit.js";
-
-export interface Endpoint {
-  backend: Backend;
-  locationId: number;
-}
+import { type Endpoint, Toolkit, type TransferSettings } from "./toolkit.js";
 
 export interface ExecuteOptions extends TransferSettings {
   runId: number;
@@ -64,6 +60,43 @@ interface SyncRun {
 }
 
 /**
+ * Before a sync plans: the journal of runs on this host that died is closed, and what they
+ * wrote at the target but never recorded is found and recorded, so the plan does not redo it.
+ */
+export async function prepareSync(catalog: CatalogDb, target: Endpoint): Promise<void> {
+  await closeDeadRuns(catalog);
+  await reconcileInterrupted(catalog, target);
+}
+
+/** A sync plan carried out as one journaled run, "partial" when anything failed. */
+export async function runSync(
+  catalog: CatalogDb,
+  command: string,
+  copies: AsyncIterable<CopyAction>,
+  deletes: AsyncIterable<DeleteAction>,
+  options: Omit<ExecuteOptions, "runId">,
+): Promise<ExecutionReport> {
+  const runId = await startRun(catalog, command);
+  const report = await executePlan(catalog, copies, deletes, { ...options, runId });
+  await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
+  return report;
+}
+
+/** A report of nothing done yet. */
+export function emptyReport(): ExecutionReport {
+  return {
+    copied: { files: 0, bytes: 0 },
+    confirmed: 0,
+    deleted: { files: 0, bytes: 0 },
+    stale: 0,
+    failures: [],
+    bufferPeak: 0,
+    abortedUploads: 0,
+    readBytes: 0,
+  };
+}
+
+/**
  * Carries out a plan: copies with bounded concurrency and retries, then deletes. Every action
  * is journaled as pending before it starts and settled after; a replica is recorded only once
  * its copy passed the integrity check, so a run killed at any point leaves a catalog that the
@@ -75,16 +108,7 @@ export async function executePlan(
   deletes: AsyncIterable<DeleteAction>,
   options: ExecuteOptions,
 ): Promise<ExecutionReport> {
-  const report: ExecutionReport = {
-    copied: { files: 0, bytes: 0 },
-    confirmed: 0,
-    deleted: { files: 0, bytes: 0 },
-    stale: 0,
-    failures: [],
-    bufferPeak: 0,
-    abortedUploads: 0,
-    readBytes: 0,
-  };
+  const report = emptyReport();
   const toolkit = new Toolkit(options, options.retry);
   const run: SyncRun = { catalog, options, toolkit, recorder: new Recorder(catalog, options.runId), report };
   report.abortedUploads = await abortStaleUploads(catalog, options.target);

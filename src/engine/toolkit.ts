@@ -6,6 +6,12 @@ import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit
 import { type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
 
+/** A location as a transfer sees it: its backend, and its id in the catalog. */
+export interface Endpoint {
+  backend: Backend;
+  locationId: number;
+}
+
 /**
  * How a run moves bytes, whatever command started it: files in flight, parts or ranges in
  * flight per large file, the one cap on buffered bytes, the bandwidth cap. (The request-rate cap
