@@ -144,7 +144,11 @@ describe("a source that changes while read is never recorded (defect 7)", () => 
     const bigUnderWay = () =>
       existsSync(temps) &&
       readdirSync(temps).some((f) => (statSync(join(temps, f), { throwIfNoEntry: false })?.size ?? 0) > 1 << 20);
-    while (!bigUnderWay()) await sleep(20);
+    let ended = false;
+    void running.finally(() => {
+      ended = true;
+    });
+    while (!bigUnderWay() && !ended) await sleep(20);
     const writer = keepRewriting(join(tree, "big.dat"));
     let sync: CliResult;
     try {
