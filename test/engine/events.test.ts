@@ -158,6 +158,24 @@ describe("events of sync, restore and verify", () => {
   });
 });
 
+describe("a restore from an archive class", () => {
+  it("writes no event for the thaw request, and one once the bytes are back", async () => {
+    const { tree, step } = work(["  vault: { url: local:vault, class: GLACIER, restoreDelay: 2000ms }"]);
+    // keep.txt stays: a tree left empty would look unmounted to the scan.
+    writeTree(tree, { "x.txt": "frozen", "keep.txt": "kept" });
+    await step(["sync", "scratch", "vault"]);
+    rmSync(join(tree, "x.txt"));
+    await step(["scan", "scratch"]);
+    const thawing = await step(["restore", "scratch:x.txt"]);
+    const askedBy = Date.now();
+    expect(thawing.result.stdout).toMatch(/Thaw requested for 1 file/);
+    expect(thawing.described).toEqual([]);
+    await sleep(Math.max(0, askedBy + 2200 - Date.now()));
+    const back = await step(["restore"]);
+    expect(back.described).toEqual(["restore x.txt vault→scratch 6B - done"]);
+  });
+});
+
 describe("a failed copy", () => {
   it("writes one event, outcome failed, beside the done ones", async () => {
     const { dir, tree, step } = work(["  out: { url: ./out }"]);
