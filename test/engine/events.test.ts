@@ -17,8 +17,10 @@ import { rmSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { catalogRows } from "../support/catalog-rows.js";
+import { freshCatalogUrl } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
 import { writeTree } from "../support/trees.js";
@@ -260,5 +262,42 @@ describe("events of policies", () => {
     expect(applied.result.stdout).toMatch(/\b1 stale\b/);
     expect(applied.described).toEqual(["copy s1.txt scratch→archive 7B keep-all done"]);
     expect(applied.actions.map((a) => `${a.key} ${a.state}`).sort()).toEqual(["s1.txt done", "s2.txt skipped"]);
+  });
+});
+
+describe("events with the catalog in PostgreSQL", () => {
+  it("a sync's copy writes its event with the same columns", async () => {
+    const dir = workDir({ "a.txt": "alpha" }, ARCHIVE);
+    const url = await freshCatalogUrl("postgres", dir);
+    const synced = await strata(["--catalog", url, "sync", "scratch", "archive"], { cwd: dir });
+    expect(synced.stderr).toBe("");
+    expect(synced.code).toBe(0);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        `SELECT e.kind, f.path, l.name AS location, t.name AS target, e.bytes, e.policy, e.host, e."user", e.outcome,
+           e.run_id = (SELECT max(id) FROM runs) AS latest_run
+         FROM events e JOIN files f ON f.id = e.file_id JOIN locations l ON l.id = e.location_id
+         LEFT JOIN locations t ON t.id = e.target_location_id`,
+      );
+      // A bigint reads as a string or a number, as node-postgres is set up: the value is what counts.
+      expect(rows.map((r) => ({ ...r, bytes: Number(r.bytes) }))).toEqual([
+        {
+          kind: "copy",
+          path: "a.txt",
+          location: "scratch",
+          target: "archive",
+          bytes: 5,
+          policy: null,
+          host: hostname(),
+          user: userInfo().username,
+          outcome: "done",
+          latest_run: true,
+        },
+      ]);
+    } finally {
+      await client.end();
+    }
   });
 });
