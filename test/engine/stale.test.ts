@@ -62,7 +62,7 @@ async function syncWithRewrite(work: string, flags: string[]) {
       const copies = latestCopies(catalog);
       return copies["big.bin"] === "pending" && copies["small.txt"] === "pending";
     },
-    { timeout: 20_000, interval: 10 },
+    { timeout: 30_000, interval: 10 },
   );
   writeFileSync(join(work, "tree", "small.txt"), NEW);
   utimesSync(join(work, "tree", "small.txt"), 1_700_000_000, 1_700_000_000);
