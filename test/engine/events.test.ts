@@ -19,10 +19,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { catalogRows } from "../support/catalog-rows.js";
 import { freshCatalogUrl } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
+import { sqliteRows } from "../support/sqlite-rows.js";
 import { writeTree } from "../support/trees.js";
 import { KEEP_ALL, workDir } from "./workdir.js";
 
@@ -52,7 +52,7 @@ interface ActionRow {
 function work(more: string[]) {
   const dir = workDir({}, more);
   const catalog = join(dir, "cat.db");
-  const rows = <T>(sql: string, ...params: unknown[]) => catalogRows<T>(catalog, sql, ...params);
+  const rows = <T>(sql: string, ...params: unknown[]) => sqliteRows<T>(catalog, sql, ...params);
   /** The newest id of `table`; 0 before the first command has made the catalog. */
   const lastId = (table: "events" | "runs") => {
     try {
