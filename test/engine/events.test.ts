@@ -17,10 +17,12 @@ import { rmSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { catalogRows } from "../support/catalog-rows.js";
+import { freshCatalogUrl } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
+import { sqliteRows } from "../support/sqlite-rows.js";
 import { writeTree } from "../support/trees.js";
 import { KEEP_ALL, workDir } from "./workdir.js";
 
@@ -50,7 +52,7 @@ interface ActionRow {
 function work(more: string[]) {
   const dir = workDir({}, more);
   const catalog = join(dir, "cat.db");
-  const rows = <T>(sql: string, ...params: unknown[]) => catalogRows<T>(catalog, sql, ...params);
+  const rows = <T>(sql: string, ...params: unknown[]) => sqliteRows<T>(catalog, sql, ...params);
   /** The newest id of `table`; 0 before the first command has made the catalog. */
   const lastId = (table: "events" | "runs") => {
     try {
@@ -158,6 +160,24 @@ describe("events of sync, restore and verify", () => {
   });
 });
 
+describe("a restore from an archive class", () => {
+  it("writes no event for the thaw request, and one once the bytes are back", async () => {
+    const { tree, step } = work(["  vault: { url: local:vault, class: GLACIER, restoreDelay: 2000ms }"]);
+    // keep.txt stays: a tree left empty would look unmounted to the scan.
+    writeTree(tree, { "x.txt": "frozen", "keep.txt": "kept" });
+    await step(["sync", "scratch", "vault"]);
+    rmSync(join(tree, "x.txt"));
+    await step(["scan", "scratch"]);
+    const thawing = await step(["restore", "scratch:x.txt"]);
+    const askedBy = Date.now();
+    expect(thawing.result.stdout).toMatch(/Thaw requested for 1 file/);
+    expect(thawing.described).toEqual([]);
+    await sleep(Math.max(0, askedBy + 2200 - Date.now()));
+    const back = await step(["restore"]);
+    expect(back.described).toEqual(["restore x.txt vault→scratch 6B - done"]);
+  });
+});
+
 describe("a failed copy", () => {
   it("writes one event, outcome failed, beside the done ones", async () => {
     const { dir, tree, step } = work(["  out: { url: ./out }"]);
@@ -242,5 +262,42 @@ describe("events of policies", () => {
     expect(applied.result.stdout).toMatch(/\b1 stale\b/);
     expect(applied.described).toEqual(["copy s1.txt scratch→archive 7B keep-all done"]);
     expect(applied.actions.map((a) => `${a.key} ${a.state}`).sort()).toEqual(["s1.txt done", "s2.txt skipped"]);
+  });
+});
+
+describe("events with the catalog in PostgreSQL", () => {
+  it("a sync's copy writes its event with the same columns", async () => {
+    const dir = workDir({ "a.txt": "alpha" }, ARCHIVE);
+    const url = await freshCatalogUrl("postgres", dir);
+    const synced = await strata(["--catalog", url, "sync", "scratch", "archive"], { cwd: dir });
+    expect(synced.stderr).toBe("");
+    expect(synced.code).toBe(0);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        `SELECT e.kind, f.path, l.name AS location, t.name AS target, e.bytes, e.policy, e.host, e."user", e.outcome,
+           e.run_id = (SELECT max(id) FROM runs) AS latest_run
+         FROM events e JOIN files f ON f.id = e.file_id JOIN locations l ON l.id = e.location_id
+         LEFT JOIN locations t ON t.id = e.target_location_id`,
+      );
+      // A bigint reads as a string or a number, as node-postgres is set up: the value is what counts.
+      expect(rows.map((r) => ({ ...r, bytes: Number(r.bytes) }))).toEqual([
+        {
+          kind: "copy",
+          path: "a.txt",
+          location: "scratch",
+          target: "archive",
+          bytes: 5,
+          policy: null,
+          host: hostname(),
+          user: userInfo().username,
+          outcome: "done",
+          latest_run: true,
+        },
+      ]);
+    } finally {
+      await client.end();
+    }
   });
 });

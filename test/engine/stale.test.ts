@@ -17,8 +17,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vitest } from "vitest";
-import { catalogRows } from "../support/catalog-rows.js";
 import { finished, spawnStrata, strata } from "../support/cli.js";
+import { sqliteRows } from "../support/sqlite-rows.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 
@@ -34,13 +34,22 @@ interface JournaledCopy {
 /** The copy actions of the catalog's latest run, by key; none while the catalog is not made yet. */
 function latestCopies(catalog: string): Record<string, string> {
   try {
-    const rows = catalogRows<JournaledCopy>(
+    const rows = sqliteRows<JournaledCopy>(
       catalog,
       "SELECT key, state FROM actions WHERE kind = 'copy' AND run_id = (SELECT max(id) FROM runs)",
     );
     return Object.fromEntries(rows.map((r) => [r.key, r.state]));
   } catch {
     return {};
+  }
+}
+
+/** The keys the embedded store at ./store holds whole; none before it has made its index. */
+function storedKeys(work: string): string[] {
+  try {
+    return sqliteRows<{ key: string }>(join(work, "store", "index.db"), "SELECT key FROM objects").map((r) => r.key);
+  } catch {
+    return [];
   }
 }
 
@@ -62,19 +71,20 @@ async function syncWithRewrite(work: string, flags: string[]) {
       const copies = latestCopies(catalog);
       return copies["big.bin"] === "pending" && copies["small.txt"] === "pending";
     },
-    { timeout: 20_000, interval: 10 },
+    { timeout: 30_000, interval: 10 },
   );
   writeFileSync(join(work, "tree", "small.txt"), NEW);
   utimesSync(join(work, "tree", "small.txt"), 1_700_000_000, 1_700_000_000);
+  // big.bin was not yet stored when small.txt changed: with one transfer, small.txt's copy had not begun.
+  expect(storedKeys(work)).not.toContain("big.bin");
   const result = await done;
-  // The rewrite came while big.bin was still being copied, so small.txt's copy had not begun.
   expect(latestCopies(catalog)).toEqual({ "big.bin": "done", "small.txt": "skipped" });
   return result;
 }
 
 /** What the catalog records at the store for small.txt: nothing, or the hash of what was copied. */
 function smallReplicas(work: string): { state: string }[] {
-  return catalogRows(
+  return sqliteRows(
     join(work, "c.db"),
     `SELECT r.state FROM replicas r JOIN files f ON f.id = r.file_id WHERE f.path = 'small.txt'`,
   );
@@ -82,7 +92,7 @@ function smallReplicas(work: string): { state: string }[] {
 
 /** The files the catalog's copy events name: the stale-skipped copy writes none. */
 function copyEvents(work: string): string[] {
-  return catalogRows<{ path: string }>(
+  return sqliteRows<{ path: string }>(
     join(work, "c.db"),
     "SELECT f.path FROM events e JOIN files f ON f.id = e.file_id WHERE e.kind = 'copy' ORDER BY f.path",
   ).map((r) => r.path);

@@ -14,8 +14,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
-import { catalogRows } from "../support/catalog-rows.js";
 import { strata } from "../support/cli.js";
+import { sqliteRows } from "../support/sqlite-rows.js";
 import { KEEP_ALL, workDir } from "./workdir.js";
 
 const MiB = 1024 * 1024;
@@ -30,7 +30,7 @@ function policyWork(): string {
 
 /** The hashes of the replicas the catalog records at `archive`, by path. */
 function archivedHashes(work: string): Record<string, string> {
-  const rows = catalogRows<{ path: string; hash: string }>(
+  const rows = sqliteRows<{ path: string; hash: string }>(
     join(work, "cat.db"),
     `SELECT f.path, r.hash FROM replicas r JOIN files f ON f.id = r.file_id
      JOIN locations l ON l.id = r.location_id WHERE l.name = 'archive' AND r.state = 'present'`,
