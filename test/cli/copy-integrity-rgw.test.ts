@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { agedTree, CONTENT, RELEASE_OLD } from "../policy/apply-workspace.js";
 import { sha256Hex } from "../support/bytes.js";
-import { catalogRows } from "../support/catalog-rows.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { corruptObject } from "../support/damage.js";
 import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { sqliteRows } from "../support/sqlite-rows.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 import { keepRewriting } from "../support/writers.js";
@@ -116,7 +116,7 @@ describe("with Ceph RGW, a source that changes while read is never recorded (def
     // changes under the upload's reads.
     const uploads = () => {
       try {
-        return catalogRows<{ n: number }>(join(work, "cat.db"), "SELECT count(*) AS n FROM uploads")[0]?.n ?? 0;
+        return sqliteRows<{ n: number }>(join(work, "cat.db"), "SELECT count(*) AS n FROM uploads")[0]?.n ?? 0;
       } catch {
         return 0;
       }
