@@ -438,12 +438,18 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
     const confirmed = await confirmUnchanged(run, file, source, target);
     if (confirmed) return confirmed;
   }
-  return run.toolkit.hold(file.size, target.backend, (streams) => copyWith(run, action, file, streams));
+  const ends = { source, target };
+  return run.toolkit.hold(file.size, target.backend, (streams) => copyWith(run, action, file, ends, streams));
 }
 
-async function copyWith(run: ApplyRun, action: CopyPolicyAction, file: FileRow, streams: number): Promise<Outcome> {
-  const source = await run.resolve(action.file.location);
-  const target = await run.resolve(action.to);
+/** The copy itself, holding its share of the byte budget for `streams` parts or ranges in flight. */
+async function copyWith(
+  run: ApplyRun,
+  action: CopyPolicyAction,
+  file: FileRow,
+  { source, target }: { source: ApplyLocation; target: ApplyLocation },
+  streams: number,
+): Promise<Outcome> {
   // Before its object is overwritten, the replica stops saying present (see sync.ts).
   const replacing = await markReplacing(run.catalog, file.id, target.row.id);
   try {

@@ -121,8 +121,9 @@ export async function executePlan(
     bytes: a.file.size,
   }));
   await runPool(journaledCopies, options.transfers, async ({ action, actionId }) => {
-    // Checked as it starts: a file rewritten since the plan is not copied under the old version's name.
-    const stale = await changedSince(options.source.backend, action.file);
+    // Checked as it starts: a file rewritten since the plan is not copied under the old version's
+    // name. A file that cannot be looked at now is left to its copy, which fails saying why.
+    const stale = await changedSince(options.source.backend, action.file).catch(() => undefined);
     if (stale) return skipStale(run, action, actionId, stale);
     await toolkit.hold(action.file.size, options.target.backend, (streams) => runCopy(run, action, actionId, streams));
   });
