@@ -5,6 +5,19 @@ import type { EngineEvent } from "./events.js";
 import { BATCH, type Finished, Recorder } from "./recorder.js";
 import type { Toolkit } from "./toolkit.js";
 
+/** Journals items of a run as pending, a batch at a time, before handing them out with their ids. */
+export async function* journalInBatches<A>(
+  catalog: CatalogDb,
+  runId: number,
+  items: AsyncIterable<A>,
+  describe: (item: A) => PlannedAction,
+): AsyncGenerator<{ item: A; actionId: number }> {
+  for await (const chunk of chunks(items, BATCH)) {
+    const ids = await journalActions(catalog, runId, chunk.map(describe));
+    for (let i = 0; i < chunk.length; i++) yield { item: chunk[i] as A, actionId: ids[i] as number };
+  }
+}
+
 /**
  * One journaled run of restores or verifications: its actions are journaled as pending before
  * they start and settled, with their events, through the one Recorder; the run ends "partial"
@@ -34,13 +47,10 @@ export class JournaledRun {
     return id as number;
   }
 
-  /** Journals items as pending, a batch at a time, before handing them out. */
+  /** Journals items as pending, a batch at a time, before handing them out (the run entered first). */
   async *journaled<A>(items: AsyncIterable<A>, describe: (item: A) => PlannedAction) {
-    for await (const chunk of chunks(items, BATCH)) {
-      const { runId } = await this.entered();
-      const ids = await journalActions(this.catalog, runId, chunk.map(describe));
-      for (let i = 0; i < chunk.length; i++) yield { item: chunk[i] as A, actionId: ids[i] as number };
-    }
+    const { runId } = await this.entered();
+    yield* journalInBatches(this.catalog, runId, items, describe);
   }
 
   done(actionId: number, attempts: number, event?: EngineEvent): Promise<void> {

@@ -1,6 +1,6 @@
 import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
-import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
+import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
 import { markReplacing, settleReplacing } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
@@ -10,7 +10,8 @@ import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { claimKey } from "./key-claim.js";
 import { changedSince } from "./on-disk.js";
 import { reconcileInterrupted } from "./reconcile.js";
-import { BATCH, Recorder } from "./recorder.js";
+import { Recorder } from "./recorder.js";
+import { journalInBatches } from "./run.js";
 import { type Endpoint, Toolkit, type TransferSettings } from "./toolkit.js";
 
 export interface ExecuteOptions extends TransferSettings {
@@ -112,7 +113,7 @@ export async function executePlan(
   const toolkit = new Toolkit(options, options.retry);
   const run: SyncRun = { catalog, options, toolkit, recorder: new Recorder(catalog, options.runId), report };
   report.abortedUploads = await abortStaleUploads(catalog, options.target);
-  const journaledCopies = journaled(catalog, options, copies, (a) => ({
+  const journaledCopies = journalInBatches(catalog, options.runId, copies, (a) => ({
     kind: "copy",
     fileId: a.file.id,
     sourceLocationId: options.source.locationId,
@@ -120,14 +121,14 @@ export async function executePlan(
     key: a.file.path,
     bytes: a.file.size,
   }));
-  await runPool(journaledCopies, options.transfers, async ({ action, actionId }) => {
+  await runPool(journaledCopies, options.transfers, async ({ item: action, actionId }) => {
     // Checked as it starts: a file rewritten since the plan is not copied under the old version's
     // name. A file that cannot be looked at now is left to its copy, which fails saying why.
     const stale = await changedSince(options.source.backend, action.file).catch(() => undefined);
     if (stale) return skipStale(run, action, actionId, stale);
     await toolkit.hold(action.file.size, options.target.backend, (streams) => runCopy(run, action, actionId, streams));
   });
-  for await (const chunk of chunks(journaled(catalog, options, deletes, deletePlanned(options)), 1000)) {
+  for await (const chunk of chunks(journalInBatches(catalog, options.runId, deletes, deletePlanned(options)), 1000)) {
     await runDeletes(chunk, run);
   }
   await run.recorder.flush();
@@ -248,7 +249,7 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number, strea
   }
 }
 
-async function runDeletes(chunk: { action: DeleteAction; actionId: number }[], run: SyncRun): Promise<void> {
+async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run: SyncRun): Promise<void> {
   const { options, recorder, report } = run;
   const event = (action: DeleteAction) => ({
     kind: "delete" as const,
@@ -258,10 +259,10 @@ async function runDeletes(chunk: { action: DeleteAction; actionId: number }[], r
   });
   try {
     const { attempts } = await withRetry(options.retry, () =>
-      options.target.backend.delete(chunk.map(({ action }) => action.key)),
+      options.target.backend.delete(chunk.map(({ item }) => item.key)),
     );
-    await recorder.removeReplicas(chunk.map(({ action }) => action.replicaId));
-    for (const { action, actionId } of chunk) {
+    await recorder.removeReplicas(chunk.map(({ item }) => item.replicaId));
+    for (const { item: action, actionId } of chunk) {
       report.deleted.files += 1;
       report.deleted.bytes += action.bytes;
       options.progress?.acted?.("deleted", action.key);
@@ -272,7 +273,7 @@ async function runDeletes(chunk: { action: DeleteAction; actionId: number }[], r
     }
   } catch (err) {
     const message = (err as Error).message;
-    for (const { action, actionId } of chunk) {
+    for (const { item: action, actionId } of chunk) {
       report.failures.push({ path: action.key, error: message });
       await recorder.add({
         outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message },
@@ -312,19 +313,6 @@ function deletePlanned(options: ExecuteOptions) {
     key: a.key,
     bytes: a.bytes,
   });
-}
-
-/** Journals actions as pending, a chunk at a time, before handing them out. */
-async function* journaled<A>(
-  catalog: CatalogDb,
-  options: ExecuteOptions,
-  actions: AsyncIterable<A>,
-  describe: (action: A) => PlannedAction,
-): AsyncGenerator<{ action: A; actionId: number }> {
-  for await (const chunk of chunks(actions, BATCH)) {
-    const ids = await journalActions(catalog, options.runId, chunk.map(describe));
-    for (let i = 0; i < chunk.length; i++) yield { action: chunk[i] as A, actionId: ids[i] as number };
-  }
 }
 
 function attributesOf(file: PlannedFile): FileAttributes {
