@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { processAlive } from "../backends/writers.js";
 import type { CatalogDb } from "./db.js";
-import type { ActionKind, ActionState, RunTable } from "./schema.js";
+import type { ActionKind, ActionState, EventTable, RunTable } from "./schema.js";
 
 /** Runs, actions and events: what Strata did, so a killed run can be understood and finished. */
 
@@ -99,11 +99,25 @@ export async function settleActions({ db }: CatalogDb, outcomes: readonly Action
   });
 }
 
+/** An event as written: everything but its id. */
+export type EventRow = Omit<EventTable, "id">;
+
+/** Appends events, many rows per statement. */
+export async function recordEvents({ db }: CatalogDb, events: readonly EventRow[]): Promise<void> {
+  // 12 columns a row: well under SQLite's 32766 bound variables per statement.
+  for (let i = 0; i < events.length; i += 1000) {
+    await db
+      .insertInto("events")
+      .values(events.slice(i, i + 1000))
+      .execute();
+  }
+}
+
 /**
  * Closes the journal of runs on this host whose process is gone (killed, crashed): their
  * pending actions are marked interrupted. Nothing is replayed from them; the planner compares
  * desired with actual state and redoes only what is still missing, once a copy's target has
- * been looked at (see transfer/reconcile.ts): the dead run may have written it unrecorded.
+ * been looked at (see engine/reconcile.ts): the dead run may have written it unrecorded.
  */
 export async function closeDeadRuns({ db }: CatalogDb): Promise<number[]> {
   const running = await db

@@ -74,6 +74,7 @@ export async function forgetLocations({ db }: CatalogDb, ids: readonly number[])
         const files = trx.selectFrom("files").select("id").where("location_id", "=", id);
         await trx.deleteFrom("events").where("file_id", "in", files).execute();
         await trx.deleteFrom("events").where("location_id", "=", id).execute();
+        await trx.deleteFrom("events").where("target_location_id", "=", id).execute();
         await trx.deleteFrom("files").where("location_id", "=", id).execute();
         await trx.deleteFrom("scans").where("location_id", "=", id).execute();
         await trx.deleteFrom("locations").where("id", "=", id).execute();

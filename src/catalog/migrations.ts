@@ -219,6 +219,33 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Who did what, when: one event per action carried out (see src/engine/events.ts), for `strata log`.
+  const engineEvents: Migration = {
+    async up(db: Kysely<unknown>) {
+      // One column per statement: SQLite's ALTER TABLE adds one at a time. Defaults only let the
+      // NOT NULL columns be added to a table that may hold rows; every writer sets them.
+      const events = () => db.schema.alterTable("events");
+      await events()
+        .addColumn("target_location_id", "bigint", (c) => c.references("locations.id"))
+        .execute();
+      await events()
+        .addColumn("bytes", "bigint", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await events().addColumn("policy", "text").execute();
+      await events()
+        .addColumn("host", "text", (c) => c.notNull().defaultTo(""))
+        .execute();
+      await events()
+        .addColumn("user", "text", (c) => c.notNull().defaultTo(""))
+        .execute();
+      await events()
+        .addColumn("outcome", "text", (c) => c.notNull().defaultTo("done"))
+        .execute();
+      await db.schema.createIndex("events_at").on("events").column("at").execute();
+      await db.schema.createIndex("events_file").on("events").column("file_id").execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -227,6 +254,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0004_restores": restores,
       "0005_stubs": stubs,
       "0006_root_device": rootDevice,
+      "0007_engine_events": engineEvents,
     }),
   };
 }

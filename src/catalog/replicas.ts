@@ -157,7 +157,15 @@ export async function* replicasToVerify(catalog: CatalogDb, locationId: number |
     let query = catalog.db
       .selectFrom("replicas")
       .innerJoin("locations", "locations.id", "replicas.location_id")
-      .select(["replicas.id", "replicas.key", "replicas.hash", "replicas.size", "locations.name as location_name"])
+      .select([
+        "replicas.id",
+        "replicas.file_id",
+        "replicas.location_id",
+        "replicas.key",
+        "replicas.hash",
+        "replicas.size",
+        "locations.name as location_name",
+      ])
       .where("replicas.state", "in", ["present", "lost"])
       .where("replicas.id", ">", afterId);
     if (locationId !== undefined) query = query.where("replicas.location_id", "=", locationId);

@@ -204,12 +204,26 @@ export interface UploadPartTable {
 export interface EventTable {
   id: Generated<number>;
   at: number;
-  kind: string;
+  kind: ActionKind;
+  /** Where it happened: the source of a copy, the replica's location, the POSIX tree released or purged. */
   location_id: number | null;
+  /** Where the bytes went: a copy's or restore's target. */
+  target_location_id: number | null;
   file_id: number | null;
   run_id: number | null;
+  bytes: number;
+  /** The policy's name; null for sync, restore and verify. */
+  policy: string | null;
+  host: string;
+  /** The OS user running the command. */
+  user: string;
+  outcome: EventOutcome;
+  /** JSON: the key, storage classes, the error, as the kind has them. */
   detail: string | null;
 }
+
+/** verify's outcomes are passed/failed; every other kind's done/failed. */
+export type EventOutcome = "done" | "failed" | "passed";
 
 /** A purge candidate announced to its owner: nothing is purged before `delete_after`. */
 export interface PurgeNoticeTable {

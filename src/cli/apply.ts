@@ -3,42 +3,48 @@ import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
+import { type ApplyReport, applyPlan, applyPolicies, type PolicyContext } from "../engine/apply.js";
+import type { TransferSettings } from "../engine/toolkit.js";
 import type { PlanTotal, PolicyAction } from "../policy/actions.js";
-import { type ApplyReport, applyPlan, applyPolicies, type PolicyContext } from "../policy/apply.js";
 import { readPlanFile } from "../policy/plan-file.js";
 import { ACTION_KINDS, PlanTotals, planPolicies, selectPolicies } from "../policy/planner.js";
 import type { Policy } from "../policy/schema.js";
 import type { Context } from "./context.js";
-import { collect, wholeNumber } from "./options.js";
+import { collect, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes } from "./output.js";
 import { usd } from "./plan.js";
 import { EXIT, type Runner } from "./runner.js";
 
-interface ApplyCliOptions {
+interface ApplyCliOptions extends TransferFlags {
   policy: string[];
   dryRun: boolean;
-  transfers?: number;
   force: boolean;
 }
 
 export function registerApply(program: Command, run: Runner): void {
-  program
+  const command = program
     .command("apply")
     .description("carry out a plan: exactly the plan file given, or the policies planned now")
     .argument("[plan]", "a plan file written by `strata plan --out`; without one, the policies are planned first")
     .option("--policy <name>", "only this policy's actions (repeatable)", collect, [])
     .option("-n, --dry-run", "print what would be done and change nothing", false)
-    .option("--transfers <n>", "actions in flight (default: defaults.transfers)", wholeNumber(1, 1024))
-    .option("--force", "prune past the maxDeleteShare guard", false)
-    .action(
-      run(async (ctx, planPath: string | undefined, opts: ApplyCliOptions) => {
-        ctx.dryRun = opts.dryRun;
-        return planPath === undefined ? applyPlanned(ctx, opts) : applyFile(ctx, planPath, opts);
-      }),
-    );
+    .option("--force", "prune past the maxDeleteShare guard", false);
+  transferOptions(command, "actions in flight").action(
+    run(async (ctx, planPath: string | undefined, opts: ApplyCliOptions) => {
+      ctx.dryRun = opts.dryRun;
+      // Before any location is opened: --tps applies to each cloud location as it is opened.
+      const settings = transferSettings(ctx, opts);
+      return planPath === undefined ? applyPlanned(ctx, opts, settings) : applyFile(ctx, planPath, opts, settings);
+    }),
+  );
 }
 
-async function applyFile(ctx: Context, planPath: string, opts: ApplyCliOptions): Promise<number> {
+async function applyFile(
+  ctx: Context,
+  planPath: string,
+  opts: ApplyCliOptions,
+  settings: TransferSettings,
+): Promise<number> {
   const plan = await readPlanFile(planPath);
   const unknown = opts.policy.find((name) => !plan.header.policies.includes(name));
   if (unknown !== undefined) {
@@ -55,8 +61,7 @@ async function applyFile(ctx: Context, planPath: string, opts: ApplyCliOptions):
   return ctx.holding(locationsOf(ctx, policies), command, async (signal) => {
     const progress = ctx.out.progress(sum(totals));
     const report = await applyPlan(deps, only(plan.actions, wanted), {
-      transfers: opts.transfers ?? ctx.defaults.transfers,
-      maxBuffer: ctx.defaults.maxBuffer,
+      ...settings,
       plannedAt: Date.parse(plan.header.createdAt),
       command,
       signal,
@@ -66,18 +71,24 @@ async function applyFile(ctx: Context, planPath: string, opts: ApplyCliOptions):
   });
 }
 
-async function applyPlanned(ctx: Context, opts: ApplyCliOptions): Promise<number> {
+async function applyPlanned(ctx: Context, opts: ApplyCliOptions, settings: TransferSettings): Promise<number> {
   const { config } = ctx.loaded;
   const policies = selectPolicies(config, opts.policy);
   const names = policies.map((p) => p.name);
   if (names.length === 0) throw new UsageError("no enabled policies in the config: nothing to apply");
   // Planned under the leases too: a plan made while another run changes the files is stale at once.
   return ctx.holding(locationsOf(ctx, names), `apply ${names.join(" ")}`, (signal) =>
-    planAndApply(ctx, opts, policies, signal),
+    planAndApply(ctx, opts, settings, policies, signal),
   );
 }
 
-async function planAndApply(ctx: Context, opts: ApplyCliOptions, policies: readonly Policy[], signal: AbortSignal) {
+async function planAndApply(
+  ctx: Context,
+  opts: ApplyCliOptions,
+  settings: TransferSettings,
+  policies: readonly Policy[],
+  signal: AbortSignal,
+) {
   const { config } = ctx.loaded;
   const names = policies.map((p) => p.name);
   const counted = new PlanTotals();
@@ -99,7 +110,7 @@ async function planAndApply(ctx: Context, opts: ApplyCliOptions, policies: reado
     policies: opts.policy,
     force: opts.force,
     signal,
-    ...(opts.transfers ? { transfers: opts.transfers } : {}),
+    ...settings,
     progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
   }).finally(() => progress.stop());
   return finish(ctx, totals, report);

@@ -5,18 +5,19 @@ import type { LeaseOptions } from "../catalog/locks.js";
 import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
-import { type ApplyReport, applyPolicies } from "../policy/apply.js";
+import { type ApplyReport, applyPolicies } from "../engine/apply.js";
+import { finishPendingRestores, withRestoreRun } from "../engine/restore.js";
+import { type Job, type JobOutcome, Scheduler, type SchedulerEvent } from "../engine/scheduler.js";
+import type { TransferSettings } from "../engine/toolkit.js";
 import { ACTION_KINDS, selectPolicies } from "../policy/planner.js";
-import { finishPendingRestores } from "../policy/restores.js";
-import { type Job, type JobOutcome, Scheduler, type SchedulerEvent } from "../policy/scheduler.js";
 import type { Policy } from "../policy/schema.js";
 import { scanLocation } from "../scan/scanner.js";
 import type { Context } from "./context.js";
-import { collect, duration } from "./options.js";
+import { collect, duration, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes, type OutputOptions } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
 
-interface DaemonOptions {
+interface DaemonOptions extends TransferFlags {
   once: boolean;
   policy: string[];
   lease?: number;
@@ -34,7 +35,7 @@ const RESTORES_SCHEDULE = "*/5 * * * *";
 const LISTED_FAILURES = 10;
 
 export function registerDaemon(program: Command, run: Runner): void {
-  program
+  const command = program
     .command("daemon")
     .description("run each enabled policy on its schedule, one run per policy at a time across every daemon")
     .option("--once", "run each enabled policy once now, then exit (for cron, Slurm and systemd timers)", false)
@@ -45,13 +46,17 @@ export function registerDaemon(program: Command, run: Runner): void {
       "--lease <duration>",
       "how long a run's lock outlives a daemon that died holding it; renewed every third of it (default: 1m)",
       duration,
-    )
-    .action(run(async (ctx, opts: DaemonOptions) => daemon(ctx, opts)));
+    );
+  transferOptions(command, "actions in flight per run").action(
+    run(async (ctx, opts: DaemonOptions) => daemon(ctx, opts)),
+  );
 }
 
 async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
   const leaseMs = opts.lease ?? DEFAULT_LEASE_MS;
   if (leaseMs < 3000) throw new UsageError("--lease must be at least 3s");
+  // Before any location is opened: --tps applies to each cloud location as it is opened.
+  const settings = transferSettings(ctx, opts);
   const policies = selectPolicies(ctx.loaded.config, opts.policy);
   if (policies.length === 0) throw new UsageError(`no enabled policies in ${ctx.loaded.file ?? "the config"}`);
   const scheduled = policies.filter((p) => p.schedule !== undefined);
@@ -64,7 +69,10 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
   const leases: LeaseOptions = { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs };
   const log = new DaemonLog(ctx.out.options, new Set([RESTORES]));
   const scheduler = new Scheduler({ ...leases, onEvent: (event) => log.event(event) });
-  const jobs = [restoresJob(ctx, log), ...policies.map((policy) => policyJob(ctx, policy, log, opts))];
+  const jobs = [
+    restoresJob(ctx, log, settings),
+    ...policies.map((policy) => policyJob(ctx, policy, log, opts, settings)),
+  ];
   const stopper = stopOnSignal(() => scheduler.stop(), log);
   try {
     if (opts.once) {
@@ -95,7 +103,7 @@ async function checkLocations(ctx: Context, policies: readonly Policy[]): Promis
  * holding the leases of the locations it reads and places into, as every command that changes
  * them does: a scan beside another run's release or scan would take entries for deleted ones.
  */
-function policyJob(ctx: Context, policy: Policy, log: DaemonLog, opts: DaemonOptions): Job {
+function policyJob(ctx: Context, policy: Policy, log: DaemonLog, opts: DaemonOptions, settings: TransferSettings): Job {
   const locations = [...new Set([...policy.from, ...policy.place.map((p) => p.to)])];
   return {
     name: policy.name,
@@ -106,7 +114,12 @@ function policyJob(ctx: Context, policy: Policy, log: DaemonLog, opts: DaemonOpt
         // A scan under way is not cut short by a stop: a partial walk must never be taken for the whole tree.
         if (opts.scan) for (const name of policy.from) if (!stop.aborted) await freshen(ctx, name, log);
         if (stop.aborted) return { summary: "stopped before applying", failed: false };
-        const report = await applyPolicies(ctx, { policies: [policy.name], signal: stop, force: opts.force });
+        const report = await applyPolicies(ctx, {
+          ...settings,
+          policies: [policy.name],
+          signal: stop,
+          force: opts.force,
+        });
         for (const f of report.failures.slice(0, LISTED_FAILURES)) {
           log.note(`${policy.name}: ${f.kind} ${f.location}:${printablePath(f.path)} failed: ${f.reason}`, "warn");
         }
@@ -140,13 +153,15 @@ function summarize(report: ApplyReport): string {
 }
 
 /** Archive restores whose thaw is done are copied home; quiet unless something happened. */
-function restoresJob(ctx: Context, log: DaemonLog): Job {
+function restoresJob(ctx: Context, log: DaemonLog, settings: TransferSettings): Job {
   return {
     name: RESTORES,
     schedule: RESTORES_SCHEDULE,
     run: async () => {
       const { restored, failed } = await ctx.holding(await locationsRestoredInPlace(ctx.catalog), RESTORES, () =>
-        finishPendingRestores(ctx, { transfers: ctx.defaults.transfers }),
+        withRestoreRun(ctx, RESTORES, settings, (deps) =>
+          finishPendingRestores(deps, { transfers: settings.transfers }),
+        ),
       );
       for (const f of failed.slice(0, LISTED_FAILURES)) {
         log.note(`${RESTORES}: ${f.location}:${printablePath(f.path)}: ${f.error}`, "warn");

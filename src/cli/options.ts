@@ -1,9 +1,11 @@
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttributeTrust } from "../backends/metadata.js";
 import { UsageError } from "../config/errors.js";
 import { parseDuration, parseSize } from "../config/units.js";
+import type { TransferSettings } from "../engine/toolkit.js";
 import { parseBandwidth, type TimetableEntry } from "../transfer/rate-limit.js";
 import type { StreamSetting } from "../transfer/streams.js";
+import type { Context } from "./context.js";
 
 /** Commander argument parsers: a bad value names its flag and exits 2 before anything runs. */
 
@@ -88,4 +90,42 @@ export function trustFrom(flags: TrustFlags): AttributeTrust {
     throw new UsageError("--preserve-root-owner: only root can give files to root");
   }
   return { specialBits: flags.preserveSpecialBits, rootOwner: flags.preserveRootOwner };
+}
+
+/** The flags of every command that moves bytes: sync, apply, daemon, restore, all with one meaning. */
+export interface TransferFlags {
+  transfers?: number;
+  streams?: StreamSetting;
+  maxBuffer?: number;
+  bwlimit?: TimetableEntry[];
+  tps?: number;
+}
+
+/** Adds --transfers, --streams, --max-buffer, --bwlimit and --tps; `what` is what --transfers counts. */
+export function transferOptions(command: Command, what = "files in flight"): Command {
+  return command
+    .option("--transfers <n>", `${what} (default: defaults.transfers)`, wholeNumber(1, 1024))
+    .option(
+      "--streams <n>",
+      'parts or ranges in flight per large file, 1-64 or "auto" (default: defaults.streams)',
+      streams,
+    )
+    .option("--max-buffer <size>", "bytes all transfers may buffer together (default: defaults.maxBuffer)", size)
+    .option("--bwlimit <timetable>", 'bandwidth cap: "10M", or a timetable "08:00,100M 20:00,off"', bandwidth)
+    .option("--tps <n>", "requests per second at most, per cloud location", positiveNumber);
+}
+
+/**
+ * The engine's transfer settings from the flags, the config's defaults filling what is not
+ * given. --tps takes effect on the locations the context opens from now on (call this first).
+ */
+export function transferSettings(ctx: Context, flags: TransferFlags, trust?: AttributeTrust): TransferSettings {
+  ctx.tps = flags.tps;
+  return {
+    transfers: flags.transfers ?? ctx.defaults.transfers,
+    maxBuffer: flags.maxBuffer ?? ctx.defaults.maxBuffer,
+    streams: flags.streams ?? ctx.defaults.streams,
+    ...(flags.bwlimit ? { bwlimit: flags.bwlimit } : {}),
+    ...(trust ? { trust } : {}),
+  };
 }

@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import picomatch from "picomatch";
-import { parseLocationUrl } from "../backends/all.js";
+import { descriptorOf, parseLocationUrl } from "../backends/all.js";
 import type { RestoreTier } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
 import { filesWithReplicas } from "../catalog/replicas.js";
@@ -8,37 +8,37 @@ import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
 import {
-  type CopyWrapper,
   directoryTarget,
   type FileOutcome,
   finishPendingRestores,
   type PendingReport,
+  type RestoreCandidate,
+  type RestoreDeps,
   type RestoreTarget,
-  restoreFile,
+  restoreFiles,
   type ThawWish,
   waitForRestores,
-} from "../policy/restores.js";
-import { ByteBudget } from "../transfer/byte-budget.js";
-import { runPool } from "../transfer/pool.js";
-import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
+  withRestoreRun,
+} from "../engine/restore.js";
+import type { TransferSettings } from "../engine/toolkit.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import {
   duration,
   preserveRootOwnerOption,
   preserveSpecialBitsOption,
-  streams,
+  type TransferFlags,
   type TrustFlags,
+  transferOptions,
+  transferSettings,
   trustFrom,
   wholeNumber,
 } from "./options.js";
 import { filesAndBytes, rates } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
 
-interface RestoreOptions extends TrustFlags {
+interface RestoreOptions extends TrustFlags, TransferFlags {
   to?: string;
   from?: string;
-  transfers?: number;
-  streams?: StreamSetting;
   tier?: RestoreTier;
   deadline?: number;
   days: number;
@@ -47,7 +47,7 @@ interface RestoreOptions extends TrustFlags {
 }
 
 export function registerRestore(program: Command, run: Runner): void {
-  program
+  const command = program
     .command("restore")
     .description(
       "bring files back from a replica, with owner (as root), mode and times, to where they were or into --to DIR " +
@@ -56,9 +56,8 @@ export function registerRestore(program: Command, run: Runner): void {
     )
     .argument("[ref]", "LOCATION:path-or-glob (a directory restores its subtree), or an absolute path")
     .option("--to <dir>", "restore under this directory instead of the original place")
-    .option("--from <location>", "read from this replica location (default: the cheapest readable)")
-    .option("--transfers <n>", "files in flight", wholeNumber(1, 1024))
-    .option("--streams <n>", 'ranges read at once per large file, 1-64 or "auto"', streams)
+    .option("--from <location>", "read from this replica location (default: the cheapest readable)");
+  transferOptions(command)
     .addOption(
       new Option("--tier <tier>", "thaw archived replicas at this tier").choices(["expedited", "standard", "bulk"]),
     )
@@ -70,33 +69,34 @@ export function registerRestore(program: Command, run: Runner): void {
     .addOption(preserveRootOwnerOption())
     .action(
       run(async (ctx, ref: string | undefined, opts: RestoreOptions) => {
-        trustFrom(opts); // a flag refused now, before anything is thawed
+        // A flag refused now, before anything is thawed; --tps for the locations opened next.
+        const settings = transferSettings(ctx, opts, trustFrom(opts));
         if (opts.tier !== undefined && opts.deadline !== undefined) {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
         ctx.dryRun = opts.dryRun;
         if (ref === undefined) {
           // Copies back into their own place change those locations: held as any such command does.
-          return ctx.holding(await locationsRestoredInPlace(ctx.catalog), "restore", () => finishPending(ctx, opts));
+          return ctx.holding(await locationsRestoredInPlace(ctx.catalog), "restore", () =>
+            withRestoreRun(ctx, "restore", settings, (deps) => finishPending(ctx, deps, settings, opts)),
+          );
         }
         const { location, path } = await ctx.reference(ref, "<ref>");
         const from = opts.from === undefined ? undefined : await ctx.location(opts.from, "--from");
-        if (opts.to === undefined && location.parsed.kind !== "posix") {
+        if (opts.to === undefined && !descriptorOf(location.parsed.kind).fileTree) {
           throw new UsageError(`<ref> ${location.name} is not a POSIX location; restore with --to DIR`);
         }
-        if (opts.to !== undefined) return restore(ctx, location, path, from, directoryArg(opts.to), opts);
+        const restoring = (target: RestoreTarget) => (deps: RestoreDeps) =>
+          restore(ctx, deps, { location, pattern: path, from, target }, settings, opts);
+        // A dry run changes nothing, so it journals nothing.
+        const inRun = (target: RestoreTarget) =>
+          opts.dryRun ? restoring(target)(ctx) : withRestoreRun(ctx, `restore ${ref}`, settings, restoring(target));
+        if (opts.to !== undefined) return inRun(await directoryArg(opts.to));
         // In place, the restore changes the location's files and rows: one run at a time.
-        const target = { dir: null, backend: location.backend };
-        return ctx.holding([location.name], `restore ${ref}`, () => restore(ctx, location, path, from, target, opts));
+        const target = { dir: null, backend: location.backend, locationId: location.row.id };
+        return ctx.holding([location.name], `restore ${ref}`, () => inRun(target));
       }),
     );
-}
-
-/** The byte budget, streams and trust each copy runs with. */
-function copyWrapper(ctx: Context, opts: RestoreOptions): CopyWrapper {
-  const planner = new StreamPlanner(opts.streams ?? ctx.defaults.streams, new ByteBudget(ctx.defaults.maxBuffer));
-  const trust = trustFrom(opts);
-  return (size, target, copy) => planner.hold(size, target, (n) => copy({ streams: n, trust }));
 }
 
 interface Tally {
@@ -131,12 +131,19 @@ function newTally(): Tally {
   };
 }
 
+/** What to restore, from where, to where. */
+interface RestoreWhat {
+  location: ResolvedLocation;
+  pattern: string;
+  from: ResolvedLocation | undefined;
+  target: RestoreTarget;
+}
+
 async function restore(
   ctx: Context,
-  location: ResolvedLocation,
-  pattern: string,
-  from: ResolvedLocation | undefined,
-  target: RestoreTarget,
+  deps: RestoreDeps,
+  { location, pattern, from, target }: RestoreWhat,
+  settings: TransferSettings,
   opts: RestoreOptions,
 ): Promise<number> {
   const started = Date.now();
@@ -148,47 +155,41 @@ async function restore(
     ...(opts.tier ? { tier: opts.tier } : {}),
     ...(opts.deadline !== undefined ? { deadlineMs: opts.deadline } : {}),
   };
-  const wrapCopy = copyWrapper(ctx, opts);
   let matched = 0;
   const progress = out.progress();
-  await runPool(
-    filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]),
-    opts.transfers ?? ctx.defaults.transfers,
-    async ({ file, replicas }) => {
-      if (!matches(file.path)) return;
+  /** The catalog's files the pattern matches, with the replicas --from allows; a file with none fails here. */
+  async function* candidates(): AsyncGenerator<RestoreCandidate> {
+    const held = filesWithReplicas(ctx.catalog, location.row.id, prefix, ["present", "archived", "restoring"]);
+    for await (const { file, replicas } of held) {
+      if (!matches(file.path)) continue;
       matched += 1;
-      const candidates = replicas.filter((r) => (from ? r.location_id === from.row.id : true));
-      if (candidates.length === 0) {
-        tally.failures.push({ path: file.path, error: from ? `no replica at ${from.name}` : "no replica" });
-        return;
-      }
-      const outcome = await restoreFile(ctx, {
-        file,
-        replicas: candidates,
-        target,
-        thaw,
-        dryRun: opts.dryRun,
-        wrapCopy,
-      });
-      progress.fileDone();
-      if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
-      count(ctx, tally, file.path, outcome);
-    },
-  ).finally(() => progress.stop());
+      const allowed = replicas.filter((r) => (from ? r.location_id === from.row.id : true));
+      if (allowed.length > 0) yield { file, replicas: allowed };
+      else tally.failures.push({ path: file.path, error: from ? `no replica at ${from.name}` : "no replica" });
+    }
+  }
+  const options = { target, thaw, dryRun: opts.dryRun, transfers: settings.transfers };
+  await restoreFiles(deps, candidates(), options, (file, outcome) => {
+    progress.fileDone();
+    if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
+    count(ctx, tally, file.path, outcome);
+  }).finally(() => progress.stop());
   if (matched === 0) throw new UsageError(`<ref> ${pattern || "(root)"}: no file in ${location.name} matches`);
   if (opts.wait && tally.waitFor.length > 0) {
     out.info(`Waiting for ${tally.waitFor.length} thaw(s) to complete…`);
-    const waited = await waitForRestores(ctx, tally.waitFor, {
-      transfers: opts.transfers ?? ctx.defaults.transfers,
-      wrapCopy,
-    });
+    const waited = await waitForRestores(deps, tally.waitFor, { transfers: settings.transfers });
     merge(tally, waited);
   }
   return summary(ctx, tally, started, opts.dryRun);
 }
 
 /** `strata restore` without a path: finish what earlier runs asked to thaw. */
-async function finishPending(ctx: Context, opts: RestoreOptions): Promise<number> {
+async function finishPending(
+  ctx: Context,
+  deps: RestoreDeps,
+  settings: TransferSettings,
+  opts: RestoreOptions,
+): Promise<number> {
   for (const [flag, given] of [
     ["--to", opts.to],
     ["--from", opts.from],
@@ -199,18 +200,17 @@ async function finishPending(ctx: Context, opts: RestoreOptions): Promise<number
   }
   const started = Date.now();
   const tally = newTally();
-  const transfers = opts.transfers ?? ctx.defaults.transfers;
-  const wrapCopy = copyWrapper(ctx, opts);
-  const first = await finishPendingRestores(ctx, { transfers, wrapCopy });
+  const { transfers } = settings;
+  const first = await finishPendingRestores(deps, { transfers });
   merge(tally, first);
   if (opts.wait && first.thawing.length > 0) {
     ctx.out.info(`Waiting for ${first.thawing.length} thaw(s) to complete…`);
     merge(
       tally,
       await waitForRestores(
-        ctx,
+        deps,
         first.thawing.map((t) => t.id),
-        { transfers, wrapCopy },
+        { transfers },
       ),
     );
   }
@@ -317,9 +317,10 @@ function costNote(cost: number | undefined): string {
   return cost === undefined || cost === 0 ? "" : `, about $${cost.toFixed(cost < 0.01 ? 6 : 2)}`;
 }
 
-function directoryArg(dir: string): RestoreTarget {
+function directoryArg(dir: string): Promise<RestoreTarget> {
   const parsed = parseLocationUrl(dir);
-  if (parsed.kind !== "posix") throw new UsageError(`--to ${dir}: restore writes to a directory`);
+  if (!descriptorOf(parsed.kind).fileTree || !("root" in parsed))
+    throw new UsageError(`--to ${dir}: restore writes to a directory`);
   return directoryTarget(parsed.root);
 }
 

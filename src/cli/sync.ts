@@ -1,46 +1,35 @@
 import type { Command } from "commander";
 import { descriptorOf } from "../backends/all.js";
 import { printablePath } from "../backends/keys.js";
-import { closeDeadRuns, finishRun, startRun } from "../catalog/journal.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
+import { abortStaleUploads, emptyReport, prepareSync, runSync } from "../engine/sync.js";
 import { refuseDeleteShare } from "../policy/delete-guard.js";
 import type { FileFilter } from "../policy/filter.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
-import { ByteBudget } from "../transfer/byte-budget.js";
-import { abortStaleUploads, executePlan } from "../transfer/executor.js";
-import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit.js";
-import { reconcileInterrupted } from "../transfer/reconcile.js";
-import type { StreamSetting } from "../transfer/streams.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import {
-  bandwidth,
   collect,
   duration,
-  positiveNumber,
   preserveRootOwnerOption,
   preserveSpecialBitsOption,
   size,
-  streams,
+  type TransferFlags,
   type TrustFlags,
   tag,
+  transferOptions,
+  transferSettings,
   trustFrom,
-  wholeNumber,
 } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
 import { scanInto } from "./scan.js";
 
-interface SyncOptions extends TrustFlags {
+interface SyncOptions extends TrustFlags, TransferFlags {
   dryRun: boolean;
   checksum: boolean;
   delete: boolean;
   force: boolean;
-  transfers?: number;
-  streams?: StreamSetting;
-  maxBuffer?: number;
-  bwlimit?: TimetableEntry[];
-  tps?: number;
   include: string[];
   exclude: string[];
   minSize?: number;
@@ -52,7 +41,7 @@ interface SyncOptions extends TrustFlags {
 }
 
 export function registerSync(program: Command, run: Runner): void {
-  program
+  const command = program
     .command("sync")
     .description("make <dst> hold everything under <src>: scan, plan, then apply (copy, verify, record)")
     .argument("<src>", "source location: a name from the config, a path, or a URL")
@@ -60,16 +49,8 @@ export function registerSync(program: Command, run: Runner): void {
     .option("-n, --dry-run", "print the plan and change nothing", false)
     .option("-c, --checksum", "compare content hashes instead of size and mtime", false)
     .option("--delete", "remove from <dst> what Strata copied there of files since deleted at <src>", false)
-    .option("--force", "allow --delete past the defaults.maxDeleteShare guard", false)
-    .option("--transfers <n>", "files in flight (default: defaults.transfers)", wholeNumber(1, 1024))
-    .option(
-      "--streams <n>",
-      'parts or ranges in flight per large file, 1-64 or "auto" (default: defaults.streams)',
-      streams,
-    )
-    .option("--max-buffer <size>", "bytes all transfers may buffer together (default: defaults.maxBuffer)", size)
-    .option("--bwlimit <timetable>", 'bandwidth cap: "10M", or a timetable "08:00,100M 20:00,off"', bandwidth)
-    .option("--tps <n>", "requests per second at most, per cloud location", positiveNumber)
+    .option("--force", "allow --delete past the defaults.maxDeleteShare guard", false);
+  transferOptions(command)
     .option("--include <glob>", "only paths matching (repeatable; *.nc matches at any depth)", collect, [])
     .option("--exclude <glob>", "skip paths matching (repeatable)", collect, [])
     .option("--min-size <size>", "only files at least this large (e.g. 1MiB)", size)
@@ -82,8 +63,7 @@ export function registerSync(program: Command, run: Runner): void {
     .addOption(preserveRootOwnerOption())
     .action(
       run(async (ctx, srcArg: string, dstArg: string, opts: SyncOptions) => {
-        ctx.tps = opts.tps;
-        trustFrom(opts); // a flag refused now, before anything is scanned
+        transferSettings(ctx, opts, trustFrom(opts)); // --tps for the locations opened next; a flag refused now
         ctx.dryRun = opts.dryRun;
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
@@ -116,9 +96,7 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
 async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions) {
   const { out, catalog } = ctx;
   const started = Date.now();
-  await closeDeadRuns(catalog);
-  // Before planning: what a killed run wrote but never recorded is found and recorded.
-  await reconcileInterrupted(catalog, { backend: target.backend, locationId: target.row.id });
+  await prepareSync(catalog, { backend: target.backend, locationId: target.row.id });
   const scan = await scanInto(ctx, source);
   const scope: SyncScope = {
     sourceLocationId: source.row.id,
@@ -147,28 +125,18 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
     out.json({
       scan,
       plan,
-      result: {
-        copied: { files: 0, bytes: 0 },
-        confirmed: 0,
-        deleted: { files: 0, bytes: 0 },
-        failures: [],
-        bufferPeak: 0,
-        abortedUploads,
-        readBytes: 0,
-        elapsedMs: Date.now() - started,
-      },
+      result: { ...emptyReport(), abortedUploads, elapsedMs: Date.now() - started },
     });
     return scan.problems.length > 0 ? EXIT.itemsFailed : EXIT.ok;
   }
-  const runId = await startRun(catalog, `sync ${source.name} ${target.name}`);
   const progress = out.progress({ files: plan.copy.files, bytes: plan.copy.bytes });
   const storageClass = opts.class ?? target.settings.class;
-  const report = await executePlan(
+  const report = await runSync(
     catalog,
+    `sync ${source.name} ${target.name}`,
     planCopies(catalog, scope),
     opts.delete ? planDeletes(catalog, scope) : empty(),
     {
-      runId,
       source: { backend: source.backend, locationId: source.row.id },
       target: {
         backend: target.backend,
@@ -176,12 +144,8 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         ...(storageClass ? { storageClass } : {}),
         tags: { ...target.settings.tags, ...opts.tag },
       },
-      transfers: opts.transfers ?? ctx.defaults.transfers,
-      streams: opts.streams ?? ctx.defaults.streams,
-      budget: new ByteBudget(opts.maxBuffer ?? ctx.defaults.maxBuffer),
-      ...(opts.bwlimit ? { bandwidth: bandwidthBucket(opts.bwlimit) } : {}),
+      ...transferSettings(ctx, opts, trustFrom(opts)),
       retry: ctx.retryPolicy,
-      trust: trustFrom(opts),
       progress: {
         bytes: (n) => progress.addBytes(n),
         fileDone: () => progress.fileDone(),
@@ -191,13 +155,13 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
   ).finally(() => progress.stop());
   const elapsedMs = Date.now() - started;
   const failed = report.failures.length + scan.problems.length;
-  await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
 
   for (const failure of report.failures) out.warn(`failed: ${printablePath(failure.path)}: ${failure.error}`);
   out.info(
     `Synced ${source.name} → ${target.name}: copied ${filesAndBytes(report.copied.files, report.copied.bytes)}, ` +
       `unchanged ${count(plan.unchanged.files + report.confirmed)}, deleted ${count(report.deleted.files)}, ` +
-      `skipped ${count(plan.skipped.symlinks + plan.skipped.other)}, failed ${count(report.failures.length)} ` +
+      `skipped ${count(plan.skipped.symlinks + plan.skipped.other)}, ${count(report.stale)} stale, ` +
+      `failed ${count(report.failures.length)} ` +
       rates(report.copied.files, report.copied.bytes, elapsedMs),
   );
   // maxRSS is in KiB on Linux: the honest measure of "memory stayed bounded".
@@ -243,10 +207,6 @@ function filterFrom(opts: SyncOptions): FileFilter {
     ...(opts.minAge !== undefined ? { minAgeMs: opts.minAge } : {}),
     ...(opts.maxAge !== undefined ? { maxAgeMs: opts.maxAge } : {}),
   };
-}
-
-function bandwidthBucket(timetable: TimetableEntry[]): TokenBucket {
-  return new TokenBucket(() => rateAt(timetable, new Date()));
 }
 
 async function* empty<T>(): AsyncGenerator<T> {}

@@ -1,9 +1,6 @@
 import type { Command } from "commander";
-import { NeedsRestoreError } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
-import { markVerified, replicasToVerify } from "../catalog/replicas.js";
-import { hashObject } from "../transfer/copy.js";
-import { runPool } from "../transfer/pool.js";
+import { verifyReplicas } from "../engine/verify.js";
 import { wholeNumber } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
@@ -20,38 +17,25 @@ export function registerVerify(program: Command, run: Runner): void {
         const only = locationArg === undefined ? undefined : await ctx.location(locationArg, "[location]");
         const tally = { ok: 0, bytes: 0, archived: 0, bad: [] as { location: string; key: string; problem: string }[] };
         const progress = ctx.out.progress();
-        await runPool(
-          replicasToVerify(ctx.catalog, only?.row.id),
-          opts.transfers ?? ctx.defaults.transfers,
-          async (r) => {
-            const { backend } = await ctx.location(r.location_name);
-            try {
-              const sha256 = await hashObject(backend, r.key);
-              progress.addBytes(r.size);
-              progress.fileDone();
-              if (sha256 === r.hash) {
-                tally.ok += 1;
-                tally.bytes += r.size;
-                progress.detail(`verified ${r.location_name}:${printablePath(r.key)}`);
-                await markVerified(ctx.catalog, r.id, { ok: true, at: Date.now() });
-                return;
-              }
-              tally.bad.push({
-                location: r.location_name,
-                key: r.key,
-                problem: `sha256 ${sha256}, expected ${r.hash}`,
-              });
-            } catch (err) {
-              progress.fileDone();
-              if (err instanceof NeedsRestoreError) {
-                tally.archived += 1;
-                return;
-              }
-              tally.bad.push({ location: r.location_name, key: r.key, problem: (err as Error).message });
-            }
-            await markVerified(ctx.catalog, r.id, { ok: false });
-          },
-        ).finally(() => progress.stop());
+        const options = {
+          ...(only ? { locationId: only.row.id } : {}),
+          transfers: opts.transfers ?? ctx.defaults.transfers,
+          maxBuffer: ctx.defaults.maxBuffer,
+        };
+        await verifyReplicas(ctx, options, (r, verdict) => {
+          progress.fileDone();
+          if (verdict.kind === "archived") {
+            tally.archived += 1;
+          } else if (verdict.kind === "passed") {
+            progress.addBytes(r.size);
+            tally.ok += 1;
+            tally.bytes += r.size;
+            progress.detail(`verified ${r.location_name}:${printablePath(r.key)}`);
+          } else {
+            progress.addBytes(r.size);
+            tally.bad.push({ location: r.location_name, key: r.key, problem: verdict.problem });
+          }
+        }).finally(() => progress.stop());
         const { out } = ctx;
         for (const b of tally.bad) out.warn(`${b.location}:${printablePath(b.key)}: ${b.problem}; marked lost`);
         const archivedNote =

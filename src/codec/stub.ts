@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { printablePath } from "../backends/keys.js";
 
 /**
  * The stub that takes a released file's place on a POSIX tree: a few lines of UTF-8 text that a
@@ -53,10 +52,14 @@ export function mayBeStub(size: number): boolean {
   return size <= STUB_MAX_BYTES && size % STUB_SIZE_MODULUS === STUB_SIZE_RESIDUE;
 }
 
-export function renderStub(policy: string, location: string, releasedAt: Date, record: StubRecord): string {
+/**
+ * A stub's text. `reference` is the `location:path` a person types to bring the data back, made
+ * printable by the caller (codec/ knows no key encoding).
+ */
+export function renderStub(policy: string, reference: string, releasedAt: Date, record: StubRecord): string {
   const text =
     `${STUB_HEADER}— data released by policy ${policy} on ${releasedAt.toISOString()}\n` +
-    `# bring it back: strata restore ${location}:${printablePath(record.path)}\n` +
+    `# bring it back: strata restore ${reference}\n` +
     JSON.stringify(record);
   const bytes = Buffer.byteLength(text) + 1;
   const padding = (STUB_SIZE_RESIDUE - (bytes % STUB_SIZE_MODULUS) + STUB_SIZE_MODULUS) % STUB_SIZE_MODULUS;

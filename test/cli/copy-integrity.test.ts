@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -134,11 +135,24 @@ describe("a source that changes while read is never recorded (defect 7)", () => 
   it("a file rewritten in place during every attempt is reported, not recorded, and not visible", async () => {
     const { work, tree, store, run } = project();
     writeTree(tree, { "big.dat": randomBytes(SIZE), "small.dat": "steady" });
+    // 3 MiB/s: each attempt reads for about two seconds while the file keeps changing.
+    const running = run("sync", "scratch", "archive", "--bwlimit", "3M");
+    // The rewriting starts once the upload has begun: a file already changed when its copy
+    // starts is skipped as stale before it is read (test/engine/stale.test.ts); this one changes
+    // under the read itself, in every attempt. (A megabyte in: big.dat's blob, not small.dat's.)
+    const temps = join(store, "blobs", "tmp");
+    const bigUnderWay = () =>
+      existsSync(temps) &&
+      readdirSync(temps).some((f) => (statSync(join(temps, f), { throwIfNoEntry: false })?.size ?? 0) > 1 << 20);
+    let ended = false;
+    void running.finally(() => {
+      ended = true;
+    });
+    while (!bigUnderWay() && !ended) await sleep(20);
     const writer = keepRewriting(join(tree, "big.dat"));
     let sync: CliResult;
     try {
-      // 3 MiB/s: each attempt reads for about two seconds while the file keeps changing.
-      sync = await run("sync", "scratch", "archive", "--bwlimit", "3M");
+      sync = await running;
     } finally {
       await writer.stop();
     }

@@ -11,7 +11,7 @@ import { renderStub } from "../../src/codec/stub.js";
 import { AWS_PROFILE } from "../../src/cost/prices/aws.js";
 import { LOCAL_PROFILE } from "../../src/cost/prices/local.js";
 import { GIB } from "../../src/cost/profile.js";
-import { chooseTier } from "../../src/policy/restores.js";
+import { chooseTier } from "../../src/engine/restore.js";
 import { put } from "../backends/contract.js";
 import { sha256Hex } from "../support/bytes.js";
 import { freshCatalogUrl } from "../support/catalogs.js";

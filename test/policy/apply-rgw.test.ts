@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseStub } from "../../src/codec/stub.js";
-import { applyPlan } from "../../src/policy/apply.js";
+import { applyPlan } from "../../src/engine/apply.js";
 import { sha256Hex } from "../support/bytes.js";
 import { strata } from "../support/cli.js";
 import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";

@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseStub } from "../../src/codec/stub.js";
-import { applyPlan, applyPolicies } from "../../src/policy/apply.js";
+import { applyPlan, applyPolicies } from "../../src/engine/apply.js";
 import { NO_FILTER } from "../../src/policy/filter.js";
 import { summarizePlan } from "../../src/policy/sync-plan.js";
 import { sha256Hex } from "../support/bytes.js";

@@ -10,8 +10,8 @@ import { describe, expect, it, vitest } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
 import { acquireLease, currentLease, releaseLease, renewLease } from "../../src/catalog/locks.js";
+import { type Job, Scheduler, type SchedulerEvent } from "../../src/engine/scheduler.js";
 import { parseStrataConfig as parseConfigFile } from "../../src/policy/config.js";
-import { type Job, Scheduler, type SchedulerEvent } from "../../src/policy/scheduler.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { finished, spawnStrata, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
@@ -61,7 +61,7 @@ import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openCatalog } from ${JSON.stringify(join(REPO, "src/catalog/db.ts"))};
-import { Scheduler } from ${JSON.stringify(join(REPO, "src/policy/scheduler.ts"))};
+import { Scheduler } from ${JSON.stringify(join(REPO, "src/engine/scheduler.ts"))};
 
 const [url, holder, record, attempts] = process.argv.slice(2);
 const catalog = await openCatalog(url);

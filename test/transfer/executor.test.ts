@@ -7,11 +7,10 @@ import { PosixBackend } from "../../src/backends/posix/posix-backend.js";
 import type { CatalogDb } from "../../src/catalog/db.js";
 import { startRun } from "../../src/catalog/journal.js";
 import { ensureLocation } from "../../src/catalog/locations.js";
+import { executePlan } from "../../src/engine/sync.js";
 import { NO_FILTER } from "../../src/policy/filter.js";
 import { planCopies, planDeletes, type SyncScope } from "../../src/policy/sync-plan.js";
 import { scanLocation } from "../../src/scan/scanner.js";
-import { ByteBudget } from "../../src/transfer/byte-budget.js";
-import { executePlan } from "../../src/transfer/executor.js";
 import { CATALOG_KINDS, freshCatalog } from "../support/catalogs.js";
 import { tempDir } from "../support/tmp.js";
 import { randomTree } from "../support/trees.js";
@@ -71,7 +70,7 @@ async function setup(catalog: CatalogDb, dir: string) {
       source: { backend: source, locationId: src.id },
       target: { backend: target, locationId: dst.id, tags: {} },
       transfers: 4,
-      budget: new ByteBudget(64 * 1024 * 1024),
+      maxBuffer: 64 * 1024 * 1024,
       retry: { retries: 4, baseDelayMs: 1, maxDelayMs: 5 },
     });
   };

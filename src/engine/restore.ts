@@ -1,10 +1,9 @@
 import { lstat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ParsedLocation, parseLocationUrl } from "../backends/all.js";
+import { openBackend, type ParsedLocation, parseLocationUrl } from "../backends/all.js";
 import type { Backend, ObjectInfo, RestoreStatus, RestoreTier } from "../backends/backend.js";
 import { InvalidRequestError, NeedsRestoreError } from "../backends/backend.js";
 import { unsafeRelativeKey } from "../backends/keys.js";
-import { PosixBackend } from "../backends/posix/posix-backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import {
   markRestoredInPlace,
@@ -30,10 +29,13 @@ import {
   restoreDelta,
 } from "../cost/index.js";
 import { classPrice } from "../cost/profile.js";
-import { type CopyRequest, copyVerified, hashObject } from "../transfer/copy.js";
+import { hashObject } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
 import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import type { EngineEvent } from "./events.js";
 import { usOf } from "./on-disk.js";
+import { JournaledRun } from "./run.js";
+import { Toolkit, type TransferSettings } from "./toolkit.js";
 
 /**
  * Restore from replicas, archived ones included. A readable replica (present, not in an archive
@@ -47,6 +49,7 @@ import { usOf } from "./on-disk.js";
 /** What restore needs of a location; the CLI's resolved locations are these. */
 export interface RestoreLocation {
   name: string;
+  row: { id: number };
   parsed: ParsedLocation;
   settings: { price?: PriceOverride | undefined };
   backend: Backend;
@@ -57,18 +60,33 @@ export interface RestoreDeps {
   catalog: CatalogDb;
   retryPolicy: RetryPolicy;
   location(name: string): Promise<RestoreLocation>;
+  /** The journaled run copies belong to, with its transfer toolkit; a dry run has none. */
+  run?: JournaledRun;
 }
 
-/** Settings a copy takes beyond what restore decides (parallel streams, a bandwidth cap). */
-export type CopyExtras = Omit<
-  Partial<CopyRequest>,
-  "source" | "sourceKey" | "target" | "targetKey" | "size" | "attributes" | "expectedHash"
->;
-
-/** How each copy runs: the caller may hold a byte budget around it and add settings. */
-export type CopyWrapper = <T>(size: number, target: Backend, copy: (extras: CopyExtras) => Promise<T>) => Promise<T>;
-
-const plainCopy: CopyWrapper = (_size, _target, copy) => copy({});
+/**
+ * Runs `work` as one journaled restore run: every copy it makes is an action journaled before
+ * it starts, with the whole transfer toolkit, and leaves an event once the bytes are back.
+ */
+export async function withRestoreRun<T>(
+  deps: RestoreDeps,
+  command: string,
+  settings: TransferSettings,
+  work: (deps: RestoreDeps) => Promise<T>,
+): Promise<T> {
+  const run = await JournaledRun.start(deps.catalog, command, new Toolkit(settings, deps.retryPolicy));
+  try {
+    // Named, not spread: the caller's deps may be a class instance (the CLI's Context).
+    return await work({
+      catalog: deps.catalog,
+      retryPolicy: deps.retryPolicy,
+      location: (name) => deps.location(name),
+      run,
+    });
+  } finally {
+    await run.finish({ restore: command });
+  }
+}
 
 /** Which thaw to ask for: a tier, or the cheapest tier done within a deadline; default standard. */
 export interface ThawWish {
@@ -82,12 +100,14 @@ export interface RestoreTarget {
   /** An absolute directory, or null for the file's own place (replacing a stub). */
   dir: string | null;
   backend: Backend;
+  /** The catalog's location the bytes go to: the file's own; none for a directory given with --to. */
+  locationId: number | null;
 }
 
 export type ReplicaCandidate = ReplicaRow & { location_name: string };
 
 export type FileOutcome =
-  | { kind: "restored"; from: string; bytes: number }
+  | { kind: "restored"; from: string; fromId: number; bytes: number }
   /** The file's place already holds this version: left alone, owner, times and inode included. */
   | { kind: "in-place" }
   | {
@@ -109,7 +129,6 @@ export interface RestoreFileRequest {
   target: RestoreTarget;
   thaw: ThawWish;
   dryRun: boolean;
-  wrapCopy?: CopyWrapper;
 }
 
 /** Restores one file: reads the cheapest readable replica, or asks the cheapest archived one to thaw. */
@@ -120,7 +139,7 @@ export async function restoreFile(deps: RestoreDeps, req: RestoreFileRequest): P
   if (unsafe) return { kind: "failed", error: `${unsafe}: never written outside the target` };
   if (!req.dryRun && req.replicas.some((r) => r.state === "restoring")) {
     const pending = await pendingRestoreOf(deps.catalog, file.id, target.dir);
-    if (pending) return advance(deps, pending, target, req.wrapCopy);
+    if (pending) return advance(deps, pending, target);
   }
   const ranked = await rank(deps, req.replicas, req.thaw.days);
   const readable = ranked.filter((c) => !c.archived);
@@ -143,6 +162,25 @@ export async function restoreFile(deps: RestoreDeps, req: RestoreFileRequest): P
   if (!best) return { kind: "failed", error: reasons.join("; ") };
   if (req.dryRun) return { kind: "would-thaw", from: best.location.name, tier: best.tier.tier, cost: best.cost };
   return requestThaw(deps, req, best);
+}
+
+/** Files to restore, each with the replicas it may be read from. */
+export interface RestoreCandidate {
+  file: FileRow;
+  replicas: ReplicaCandidate[];
+}
+
+/** Restores files, `transfers` at once; `heard` is told each file's outcome as it comes. */
+export async function restoreFiles(
+  deps: RestoreDeps,
+  files: AsyncIterable<RestoreCandidate>,
+  options: { target: RestoreTarget; thaw: ThawWish; dryRun: boolean; transfers: number },
+  heard: (file: FileRow, outcome: FileOutcome) => void,
+): Promise<void> {
+  const { target, thaw, dryRun } = options;
+  await runPool(files, options.transfers, async ({ file, replicas }) => {
+    heard(file, await restoreFile(deps, { file, replicas, target, thaw, dryRun }));
+  });
 }
 
 interface Ranked {
@@ -260,18 +298,66 @@ async function restoreStatus(deps: RestoreDeps, c: Ranked): Promise<{ status?: R
 async function readOrPlan(deps: RestoreDeps, req: RestoreFileRequest, sources: Ranked[]): Promise<FileOutcome> {
   const first = sources[0] as Ranked;
   if (req.dryRun) return { kind: "would-read", from: first.location.name, cost: first.cost };
-  const errors: string[] = [];
-  for (const source of sources) {
-    try {
-      const from = { ...versionOf(source.replica), file: req.file, source: source.location };
-      const done = await copyInto(deps, from, req.target, req.wrapCopy);
-      if (done === "already there") return { kind: "in-place" };
-      return { kind: "restored", from: source.location.name, bytes: source.replica.size };
-    } catch (err) {
-      errors.push(describe(source.location.name, err));
+  return journaled(deps, req.file, first.location, req.target, async () => {
+    const errors: string[] = [];
+    for (const source of sources) {
+      try {
+        const from = { ...versionOf(source.replica), file: req.file, source: source.location };
+        const done = await copyInto(deps, from, req.target);
+        if (done === "already there") return { kind: "in-place" };
+        return {
+          kind: "restored",
+          from: source.location.name,
+          fromId: source.location.row.id,
+          bytes: source.replica.size,
+        };
+      } catch (err) {
+        errors.push(describe(source.location.name, err));
+      }
     }
-  }
-  return { kind: "failed", error: errors.join("; ") };
+    return { kind: "failed", error: errors.join("; ") };
+  });
+}
+
+type Carried = Extract<FileOutcome, { kind: "restored" | "in-place" | "failed" }>;
+
+/**
+ * Bringing one file's bytes back, as an action of the run: journaled as pending before the copy
+ * starts, settled after, and one event once the bytes are back (or the attempt failed). A
+ * thaw request alone is no such action: the restore_requests row keeps what is owed.
+ */
+async function journaled(
+  deps: RestoreDeps,
+  file: { id: number; path: string; size: number },
+  source: RestoreLocation,
+  target: RestoreTarget,
+  copy: () => Promise<Carried>,
+): Promise<Carried> {
+  const run = deps.run;
+  if (!run) throw new Error("a restore that copies runs in a journaled run");
+  const actionId = await run.begin({
+    kind: "restore",
+    fileId: file.id,
+    sourceLocationId: source.row.id,
+    targetLocationId: target.locationId,
+    key: file.path,
+    bytes: file.size,
+  });
+  const outcome = await copy();
+  const to = target.dir === null ? {} : { to: target.dir };
+  const event = (locationId: number, bytes: number, detail: Record<string, unknown>): EngineEvent => ({
+    kind: "restore",
+    fileId: file.id,
+    locationId,
+    targetLocationId: target.locationId,
+    bytes,
+    outcome: outcome.kind === "failed" ? "failed" : "done",
+    detail: { key: file.path, ...to, ...detail },
+  });
+  if (outcome.kind === "restored") await run.done(actionId, 1, event(outcome.fromId, outcome.bytes, {}));
+  else if (outcome.kind === "in-place") await run.done(actionId, 1, event(source.row.id, 0, { alreadyThere: true }));
+  else await run.failed(actionId, outcome.error, 1, event(source.row.id, 0, { error: outcome.error }));
+  return outcome;
 }
 
 async function requestThaw(
@@ -334,36 +420,33 @@ async function copyInto(
   deps: RestoreDeps,
   from: CopySource,
   target: RestoreTarget,
-  wrap = plainCopy,
 ): Promise<"copied" | "already there"> {
   const there = await alreadyThere(deps, from, target);
   if (!there) {
     const { file } = from;
-    await wrap(from.size, target.backend, (extras) =>
-      withRetry(deps.retryPolicy, () =>
-        copyVerified({
-          ...extras,
-          source: from.source.backend,
-          sourceKey: from.key,
-          target: target.backend,
-          targetKey: file.path,
-          size: from.size,
-          // What the object carries (Strata wrote the file's attributes with it) takes precedence.
-          attributes: {
-            mtimeUs: from.mtimeUs,
-            atimeUs: file.atime_us,
-            mode: file.mode & 0o7777,
-            uid: file.uid,
-            gid: file.gid,
-          },
-          expectedHash: from.hash,
-        }),
-      ),
-    );
+    if (!deps.run) throw new Error("a restore that copies runs in a journaled run");
+    // The whole toolkit: ranges read in parallel into the file, the byte budget, the bandwidth cap, retries.
+    await deps.run.toolkit.copy({
+      source: from.source.backend,
+      sourceKey: from.key,
+      target: target.backend,
+      targetKey: file.path,
+      size: from.size,
+      // What the object carries (Strata wrote the file's attributes with it) takes precedence.
+      attributes: {
+        mtimeUs: from.mtimeUs,
+        atimeUs: file.atime_us,
+        mode: file.mode & 0o7777,
+        uid: file.uid,
+        gid: file.gid,
+      },
+      expectedHash: from.hash,
+    });
   }
   const awayFromDisk = from.file.state === "released" || from.file.state === "missing";
-  if (target.dir === null && awayFromDisk && target.backend instanceof PosixBackend) {
-    const { ino, ctimeMs } = await lstat(target.backend.fsPath(from.file.path));
+  const tree = target.backend.tree;
+  if (target.dir === null && awayFromDisk && tree) {
+    const { ino, ctimeMs } = await lstat(tree.fsPath(from.file.path));
     await markRestoredInPlace(deps.catalog, from.file.id, {
       size: from.size,
       mtimeUs: from.mtimeUs,
@@ -431,12 +514,7 @@ function describe(location: string, err: unknown): string {
  * Moves one pending request on: finishes the copy when the object is readable, asks again when
  * the thaw lapsed before it was used, or says it is still thawing.
  */
-async function advance(
-  deps: RestoreDeps,
-  pending: PendingRestore,
-  target: RestoreTarget,
-  wrapCopy?: CopyWrapper,
-): Promise<FileOutcome> {
+async function advance(deps: RestoreDeps, pending: PendingRestore, target: RestoreTarget): Promise<FileOutcome> {
   const source = await deps.location(pending.replica_location);
   const from = source.name;
   const thawing = (expectedAt: number | null, requested: boolean): FileOutcome => ({
@@ -499,17 +577,21 @@ async function advance(
     size: pending.replica_size,
     mtimeUs: pending.source_mtime_us,
   };
-  let done: "copied" | "already there";
-  try {
-    done = await copyInto(deps, copy, target, wrapCopy);
-  } catch (err) {
-    const error = describe(from, err);
-    // A transient failure stays pending for the next run; any other ends the request.
-    if (!isRetryable(err)) await settle(pending.replica_state, error);
-    return { kind: "failed", error };
-  }
-  await settle(pending.replica_state);
-  return done === "already there" ? { kind: "in-place" } : { kind: "restored", from, bytes: pending.replica_size };
+  const file = { id: pending.file_id, path: pending.path, size: pending.replica_size };
+  return journaled(deps, file, source, target, async () => {
+    let done: "copied" | "already there";
+    try {
+      done = await copyInto(deps, copy, target);
+    } catch (err) {
+      const error = describe(from, err);
+      // A transient failure stays pending for the next run; any other ends the request.
+      if (!isRetryable(err)) await settle(pending.replica_state, error);
+      return { kind: "failed", error };
+    }
+    await settle(pending.replica_state);
+    if (done === "already there") return { kind: "in-place" };
+    return { kind: "restored", from, fromId: source.row.id, bytes: pending.replica_size };
+  });
 }
 
 export interface PendingReport {
@@ -526,7 +608,6 @@ export interface FinishOptions {
   /** Only these requests; default every pending one. */
   ids?: readonly number[];
   transfers?: number;
-  wrapCopy?: CopyWrapper;
 }
 
 /**
@@ -536,10 +617,11 @@ export interface FinishOptions {
  */
 export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptions = {}): Promise<PendingReport> {
   const report: PendingReport = { restored: [], inPlace: [], thawing: [], failed: [] };
-  const targets = new Map<string, RestoreTarget>();
+  const targets = new Map<string, Promise<RestoreTarget>>();
   const targetOf = async (pending: PendingRestore): Promise<RestoreTarget> => {
     if (pending.target_dir === null) {
-      return { dir: null, backend: (await deps.location(pending.file_location)).backend };
+      const home = await deps.location(pending.file_location);
+      return { dir: null, backend: home.backend, locationId: home.row.id };
     }
     let target = targets.get(pending.target_dir);
     if (!target) {
@@ -552,7 +634,7 @@ export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptio
     const where = { id: pending.id, location: pending.file_location, path: pending.path };
     let outcome: FileOutcome;
     try {
-      outcome = await advance(deps, pending, await targetOf(pending), opts.wrapCopy);
+      outcome = await advance(deps, pending, await targetOf(pending));
     } catch (err) {
       // A location that cannot be opened any more fails its requests, not the whole round.
       outcome = { kind: "failed", error: (err as Error).message };
@@ -568,9 +650,9 @@ export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptio
   return report;
 }
 
-/** An absolute directory to restore under. */
-export function directoryTarget(dir: string): RestoreTarget {
-  return { dir, backend: new PosixBackend(dir, parseLocationUrl(dir).url) };
+/** An absolute directory to restore under (no location of the catalog). */
+export async function directoryTarget(dir: string): Promise<RestoreTarget> {
+  return { dir, backend: await openBackend(parseLocationUrl(dir), { restoreDelay: 0 }), locationId: null };
 }
 
 /**

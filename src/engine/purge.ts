@@ -4,16 +4,15 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { BackendError, TransientError } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
-import { PosixBackend } from "../backends/posix/posix-backend.js";
 import { markPurged, recordAtime } from "../catalog/files.js";
 import { replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { formatBytes } from "../config/units.js";
+import type { NotifyPolicyAction, PurgePolicyAction } from "../policy/actions.js";
 import { attemptsOf, withRetry } from "../transfer/retry.js";
-import type { NotifyPolicyAction, PurgePolicyAction } from "./actions.js";
-import type { ApplyRun, Journaled } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import type { Journaled, PolicyRun } from "./policy-run.js";
 import { verifyCopies } from "./release.js";
 
 /**
@@ -48,11 +47,17 @@ interface OwnerGroup {
 }
 
 /** Checks a purge candidate and queues its announcement; the batcher settles it per owner. */
-export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow): Promise<Outcome> {
+export async function notifyFile(
+  run: PolicyRun,
+  notices: NoticeBatcher,
+  item: Journaled,
+  file: FileRow,
+): Promise<Outcome> {
   const action = item.action as NotifyPolicyAction;
   const from = await run.resolve(action.file.location);
-  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
-  const stats = await lstatIfAny(from.backend.fsPath(file.path));
+  const tree = from.backend.tree;
+  if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
+  const stats = await lstatIfAny(tree.fsPath(file.path));
   const changed = changedOnDisk(stats, file);
   if (changed || !stats) return stale(changed ?? "gone");
   const notice = await noticeOf(run, action.policy, file.id);
@@ -63,8 +68,8 @@ export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow):
     }
     await dropNotice(run, notice.id);
   }
-  const shownPath = `${from.backend.root}/${printablePath(file.path)}`;
-  await run.notices.add({ item, action, file, shownPath, atimeUs: usOf(stats.atimeMs) });
+  const shownPath = `${tree.root}/${printablePath(file.path)}`;
+  await notices.add({ item, action, file, shownPath, atimeUs: usOf(stats.atimeMs) });
   return { state: "deferred" };
 }
 
@@ -73,9 +78,10 @@ export async function notifyFile(run: ApplyRun, item: Journaled, file: FileRow):
  * the file on disk is the version announced and has not been read since (its atime has not
  * moved), and its copies read back right. A file changed or read since has its notice withdrawn.
  */
-export async function purgeFile(run: ApplyRun, action: PurgePolicyAction, file: FileRow): Promise<Outcome> {
+export async function purgeFile(run: PolicyRun, action: PurgePolicyAction, file: FileRow): Promise<Outcome> {
   const from = await run.resolve(action.file.location);
-  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
+  const tree = from.backend.tree;
+  if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to purge`);
   const notice = await run.catalog.db
     .selectFrom("purge_notices")
     .selectAll()
@@ -85,7 +91,7 @@ export async function purgeFile(run: ApplyRun, action: PurgePolicyAction, file: 
     return stale("no notice of this file is on record; it must be announced first");
   }
   if (notice.delete_after >= Date.now()) return stale(`inside its grace period, until ${iso(notice.delete_after)}`);
-  const path = from.backend.fsPath(file.path);
+  const path = tree.fsPath(file.path);
   const stats = await lstatIfAny(path);
   const changed = changedOnDisk(stats, file);
   if (changed || !stats) {
@@ -120,7 +126,7 @@ export class NoticeBatcher {
   private readonly groups = new Map<string, OwnerGroup>();
   private readonly owners = new Map<number, Promise<string>>();
 
-  constructor(private readonly run: ApplyRun) {}
+  constructor(private readonly run: PolicyRun) {}
 
   async add(entry: Announcement): Promise<void> {
     const { action } = entry;
@@ -273,7 +279,7 @@ async function userName(uid: number): Promise<string> {
   }
 }
 
-async function noticeOf(run: ApplyRun, policy: string, fileId: number) {
+async function noticeOf(run: PolicyRun, policy: string, fileId: number) {
   return run.catalog.db
     .selectFrom("purge_notices")
     .select(["id", "atime_us", "delete_after"])
@@ -282,7 +288,7 @@ async function noticeOf(run: ApplyRun, policy: string, fileId: number) {
     .executeTakeFirst();
 }
 
-async function dropNotice(run: ApplyRun, id: number): Promise<void> {
+async function dropNotice(run: PolicyRun, id: number): Promise<void> {
   await run.catalog.db.deleteFrom("purge_notices").where("id", "=", id).execute();
 }
 

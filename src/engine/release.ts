@@ -1,18 +1,18 @@
 import type { Stats } from "node:fs";
 import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
-import { NotFoundError } from "../backends/backend.js";
+import { type FileTree, NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
-import { PosixBackend } from "../backends/posix/posix-backend.js";
+import { printablePath } from "../backends/keys.js";
 import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { renderStub, type StubRecord } from "../codec/stub.js";
+import type { ReleasePolicyAction } from "../policy/actions.js";
 import { hashObject } from "../transfer/copy.js";
 import { withRetry } from "../transfer/retry.js";
-import type { ReleasePolicyAction } from "./actions.js";
-import type { ApplyRun } from "./apply.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import type { PolicyRun } from "./policy-run.js";
 
 type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
 
@@ -22,9 +22,10 @@ type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
  * disk is still the version the catalog holds. The file is then replaced, atomically, by a stub
  * that says where its data is; the catalog marks it released and keeps its size, mtime and hash.
  */
-export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, file: FileRow): Promise<Outcome> {
+export async function releaseFile(run: PolicyRun, action: ReleasePolicyAction, file: FileRow): Promise<Outcome> {
   const from = await run.resolve(action.file.location);
-  if (!(from.backend instanceof PosixBackend)) return failed(`${from.name} is not a POSIX tree: nothing to release`);
+  const tree = from.backend.tree;
+  if (!tree) return failed(`${from.name} is not a POSIX tree: nothing to release`);
   const problems = await verifyCopies(run, file, action.requires);
   if (problems.length > 0) return failed(`not released: ${problems.join("; ")}`);
   const good = (await replicasOfFile(run.catalog, file.id)).filter(
@@ -39,12 +40,8 @@ export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, fi
     sha256: file.hash as string,
     replicas: good.map((r) => ({ location: r.location_name, url: r.location_url, key: r.key, class: r.storage_class })),
   };
-  const placed = await replaceWithStub(
-    run,
-    from.backend,
-    file,
-    renderStub(action.policy, from.name, new Date(), record),
-  );
+  const stub = renderStub(action.policy, `${from.name}:${printablePath(file.path)}`, new Date(), record);
+  const placed = await replaceWithStub(run, tree, file, stub);
   if (typeof placed === "string") return stale(placed);
   if (!(await markReleased(run.catalog, file.id, placed))) {
     // The stub is in place and says where the data is; the next scan reads it as released.
@@ -62,7 +59,7 @@ export async function releaseFile(run: ApplyRun, action: ReleasePolicyAction, fi
  * lost, so the next plan copies it again.
  */
 export async function verifyCopies(
-  run: ApplyRun,
+  run: PolicyRun,
   file: FileRow,
   requires: readonly { at: string; replicaId: number }[],
 ): Promise<string[]> {
@@ -78,7 +75,7 @@ export async function verifyCopies(
   return problems;
 }
 
-async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Promise<string | undefined> {
+async function checkReplica(run: PolicyRun, file: FileRow, replica: Replica): Promise<string | undefined> {
   if (replica.state !== "present") return `the replica is ${replica.state}`;
   if (replica.hash !== file.hash) return "the replica holds other content";
   if (replica.source_size !== file.size || replica.source_mtime_us !== file.mtime_us) {
@@ -116,16 +113,16 @@ async function checkReplica(run: ApplyRun, file: FileRow, replica: Replica): Pro
  * Returns why the file was left alone, or the stub once it is in place.
  */
 async function replaceWithStub(
-  run: ApplyRun,
-  backend: PosixBackend,
+  run: PolicyRun,
+  tree: FileTree,
   file: FileRow,
   text: string,
 ): Promise<StubStat | string> {
-  const target = backend.fsPath(file.path);
+  const target = tree.fsPath(file.path);
   const before = await lstatIfAny(target);
   const changed = changedOnDisk(before, file);
   if (changed || !before) return changed ?? "the file is gone from disk";
-  const temp = await backend.partialBeside(file.path);
+  const temp = await tree.partialBeside(file.path);
   let recorded: StubStat | undefined;
   try {
     await writeFile(temp, text, { flag: "wx", mode: 0o600 });

@@ -1,15 +1,6 @@
-import type { Backend } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
-import {
-  type ActionOutcome,
-  closeDeadRuns,
-  finishRun,
-  journalActions,
-  type PlannedAction,
-  settleActions,
-  startRun,
-} from "../catalog/journal.js";
+import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
 import {
   markReplacing,
   recordReplicas,
@@ -18,35 +9,31 @@ import {
   setReplicaClass,
   settleReplacing,
 } from "../catalog/replicas.js";
-import type { FileRow, FileState, LocationRow } from "../catalog/schema.js";
+import type { FileRow, FileState } from "../catalog/schema.js";
 import { uploadJournal } from "../catalog/uploads.js";
-import { ByteBudget } from "../transfer/byte-budget.js";
-import { copyVerified, hashObject } from "../transfer/copy.js";
-import type { ProgressListener } from "../transfer/executor.js";
-import { claimKey } from "../transfer/key-claim.js";
-import { chunks, runPool } from "../transfer/pool.js";
-import { reconcileInterruptedTargets } from "../transfer/reconcile.js";
-import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type {
   CopyPolicyAction,
   DeletePolicyAction,
   PolicyAction,
   PolicyActionKind,
   TransitionPolicyAction,
-} from "./actions.js";
-import type { Config } from "./config-schema.js";
+} from "../policy/actions.js";
+import type { Config } from "../policy/config-schema.js";
+import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "../policy/planner.js";
+import { copyVerified, hashObject } from "../transfer/copy.js";
+import { chunks, runPool } from "../transfer/pool.js";
+import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import type { EngineEvent } from "./events.js";
+import { claimKey } from "./key-claim.js";
+import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
-import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "./planner.js";
+import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
+import { reconcileInterruptedTargets } from "./reconcile.js";
+import { BATCH, Recorder } from "./recorder.js";
 import { releaseFile } from "./release.js";
-
-/** A location as apply uses it; the CLI's Context resolves these by configured name. */
-export interface ApplyLocation {
-  name: string;
-  row: LocationRow;
-  backend: Backend;
-  settings: { tags: Record<string, string> };
-}
+import type { ProgressListener } from "./sync.js";
+import { Toolkit, type TransferSettings } from "./toolkit.js";
 
 export interface ApplyDeps {
   catalog: CatalogDb;
@@ -55,11 +42,7 @@ export interface ApplyDeps {
   retryPolicy: RetryPolicy;
 }
 
-export interface ApplyOptions {
-  /** Actions in flight at once. */
-  transfers: number;
-  /** The one cap on bytes buffered by all copies in flight together. */
-  maxBuffer: number;
+export interface ApplyOptions extends TransferSettings {
   /** Once aborted: nothing new starts, what is in flight finishes, the journal is settled. */
   signal?: AbortSignal;
   progress?: ProgressListener;
@@ -102,12 +85,6 @@ export interface ApplyReport {
   elapsedMs: number;
 }
 
-export interface Journaled {
-  action: PolicyAction;
-  actionId: number;
-}
-
-const JOURNAL_CHUNK = 256;
 const MAX_LISTED_STALE = 1000;
 
 /** The states a file may be in for each kind of action to still make sense. */
@@ -141,14 +118,13 @@ export async function applyPlan(
 /** What `applyPolicies` needs: what apply needs, plus the config's policies and defaults. */
 export interface PolicyContext extends ApplyDeps {
   loaded: { config: Config };
-  defaults: { transfers: number; maxBuffer: number };
+  defaults: Pick<TransferSettings, "transfers" | "maxBuffer" | "streams">;
 }
 
-export interface PolicyApplyOptions {
+export interface PolicyApplyOptions extends Partial<TransferSettings> {
   /** Only these policies (disabled ones too); default: every enabled policy. */
   policies?: readonly string[];
   signal?: AbortSignal;
-  transfers?: number;
   progress?: ProgressListener;
   /** Prune past the maxDeleteShare guard. */
   force?: boolean;
@@ -168,7 +144,9 @@ export async function applyPolicies(ctx: PolicyContext, options: PolicyApplyOpti
   const names = selectPolicies(config, options.policies).map((p) => p.name);
   const applyOptions: ApplyOptions = {
     transfers: options.transfers ?? ctx.defaults.transfers,
-    maxBuffer: ctx.defaults.maxBuffer,
+    maxBuffer: options.maxBuffer ?? ctx.defaults.maxBuffer,
+    streams: options.streams ?? ctx.defaults.streams ?? "auto",
+    ...(options.bwlimit ? { bwlimit: options.bwlimit } : {}),
     command: `apply ${names.join(" ")}`,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
@@ -215,6 +193,8 @@ async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound):
         await run.settle(item, await carryOut(run, item));
       });
       await run.notices.flushAll();
+      // The next round is planned from what this one recorded.
+      await run.flush();
       const after = run.counts();
       last = { done: after.done - before.done, failed: after.failed - before.failed };
     }
@@ -223,21 +203,21 @@ async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound):
   }
   const report = run.report;
   report.stopped = options.signal?.aborted ?? false;
-  report.bufferPeak = run.budget.peak;
+  report.bufferPeak = run.toolkit.budget.peak;
   report.elapsedMs = Date.now() - started;
   const failedAny = report.failures.length > 0;
   await finishRun(deps.catalog, runId, failedAny || report.stopped ? "partial" : "done", summaryOf(report));
   return report;
 }
 
-/** The state of one apply run: locations, the budget, the tally, outcomes not yet written. */
-export class ApplyRun {
+/** The state of one apply run: locations, the toolkit, the tally, what is not yet recorded. */
+export class ApplyRun implements PolicyRun {
   readonly report: ApplyReport;
-  readonly budget: ByteBudget;
+  readonly toolkit: Toolkit;
   readonly notices: NoticeBatcher;
   /** When the actions now running were planned; notices count their grace from their own sending. */
   plannedAt: number | undefined;
-  private outcomes: ActionOutcome[] = [];
+  private readonly recorder: Recorder;
   private readonly locations = new Map<string, Promise<ApplyLocation>>();
 
   constructor(
@@ -245,7 +225,8 @@ export class ApplyRun {
     readonly options: ApplyOptions,
     runId: number,
   ) {
-    this.budget = new ByteBudget(options.maxBuffer);
+    this.toolkit = new Toolkit(options, deps.retryPolicy);
+    this.recorder = new Recorder(deps.catalog, runId);
     this.notices = new NoticeBatcher(this);
     const kinds = Object.fromEntries(ACTION_KINDS.map((k) => [k, { files: 0, bytes: 0, stale: 0, failed: 0 }]));
     this.report = {
@@ -284,7 +265,7 @@ export class ApplyRun {
 
   /** Journals actions as pending, a chunk at a time, and hands them out until the signal says stop. */
   async *journaled(actions: AsyncIterable<PolicyAction>): AsyncGenerator<Journaled> {
-    for await (const chunk of chunks(actions, JOURNAL_CHUNK)) {
+    for await (const chunk of chunks(actions, BATCH)) {
       yield* this.journalChunk(chunk);
       if (this.options.signal?.aborted) return;
     }
@@ -301,10 +282,10 @@ export class ApplyRun {
     }
   }
 
-  /** Counts an outcome and queues its journal entry; entries are written in batches. */
+  /** Counts an outcome and hands its journal entry, replica and event to the Recorder's batches. */
   async settle(item: Journaled, outcome: Outcome): Promise<void> {
     if (outcome.state === "deferred") return;
-    const { action } = item;
+    const { action, actionId: id } = item;
     const totals = this.report.kinds[action.kind];
     const issue = (reason: string): ApplyIssue => ({
       kind: action.kind,
@@ -313,47 +294,82 @@ export class ApplyRun {
       path: action.file.path,
       reason,
     });
+    this.options.progress?.fileDone();
     if (outcome.state === "done") {
       totals.files += 1;
       totals.bytes += outcome.bytes;
-      this.outcomes.push({ id: item.actionId, state: "done", attempts: outcome.attempts, error: null });
+      await this.recorder.add({
+        outcome: { id, state: "done", attempts: outcome.attempts, error: null },
+        ...(outcome.replica ? { replica: outcome.replica } : {}),
+        ...(outcome.fileHash ? { fileHash: { fileId: action.file.fileId, hash: outcome.fileHash } } : {}),
+        event: await this.eventOf(action, "done", outcome.bytes, outcome.detail),
+      });
     } else if (outcome.state === "stale") {
       totals.stale += 1;
       if (this.report.stale.length < MAX_LISTED_STALE) this.report.stale.push(issue(outcome.reason));
-      this.outcomes.push({ id: item.actionId, state: "skipped", attempts: 0, error: outcome.reason });
+      await this.recorder.add({ outcome: { id, state: "skipped", attempts: 0, error: outcome.reason } });
     } else {
       totals.failed += 1;
       this.report.failures.push(issue(outcome.error));
-      this.outcomes.push({ id: item.actionId, state: "failed", attempts: outcome.attempts, error: outcome.error });
+      await this.recorder.add({
+        outcome: { id, state: "failed", attempts: outcome.attempts, error: outcome.error },
+        event: await this.eventOf(action, "failed", 0, { error: outcome.error }),
+      });
     }
-    this.options.progress?.fileDone();
-    if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
   }
 
   private async skipUnstarted(item: Journaled): Promise<void> {
     this.report.notStarted += 1;
-    this.outcomes.push({
-      id: item.actionId,
-      state: "skipped",
-      attempts: 0,
-      error: "the run stopped before this began",
+    await this.recorder.add({
+      outcome: { id: item.actionId, state: "skipped", attempts: 0, error: "the run stopped before this began" },
     });
-    if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
   }
 
-  async flush(): Promise<void> {
-    const outcomes = this.outcomes;
-    this.outcomes = [];
-    await settleActions(this.catalog, outcomes);
+  flush(): Promise<void> {
+    return this.recorder.flush();
+  }
+
+  /** A location's id by its configured name; null for a name the config no longer has. */
+  private locationId(name: string): Promise<number | null> {
+    return this.resolve(name).then(
+      (l) => l.row.id,
+      () => null,
+    );
+  }
+
+  /** The one event an action carried out leaves: where it happened, and where bytes went. */
+  private async eventOf(
+    action: PolicyAction,
+    outcome: "done" | "failed",
+    bytes: number,
+    detail: Record<string, unknown> = {},
+  ): Promise<EngineEvent> {
+    const base = { kind: action.kind, fileId: action.file.fileId, policy: action.policy, outcome, bytes };
+    switch (action.kind) {
+      case "copy":
+        return {
+          ...base,
+          locationId: await this.locationId(action.file.location),
+          targetLocationId: await this.locationId(action.to),
+          detail: { key: action.key, class: action.storageClass, ...detail },
+        };
+      case "transition":
+        return {
+          ...base,
+          locationId: await this.locationId(action.at),
+          detail: { key: action.key, from: action.fromClass, to: action.toClass, ...detail },
+        };
+      case "restore":
+      case "delete":
+        return { ...base, locationId: await this.locationId(action.at), detail: { key: action.key, ...detail } };
+      default:
+        return { ...base, locationId: await this.locationId(action.file.location), detail };
+    }
   }
 
   /** The journal's view of an action; a location the config no longer names is journaled as unknown. */
   private async describe(action: PolicyAction): Promise<PlannedAction> {
-    const id = (name: string) =>
-      this.resolve(name).then(
-        (l) => l.row.id,
-        () => null,
-      );
+    const id = (name: string) => this.locationId(name);
     const source = await id(action.file.location);
     const base = { kind: action.kind, fileId: action.file.fileId, bytes: action.bytes };
     switch (action.kind) {
@@ -384,7 +400,7 @@ async function carryOut(run: ApplyRun, { action, actionId }: Journaled): Promise
       case "release":
         return await releaseFile(run, action, file);
       case "notify":
-        return await notifyFile(run, { action, actionId }, file);
+        return await notifyFile(run, run.notices, { action, actionId }, file);
       case "purge":
         return await purgeFile(run, action, file);
       case "delete":
@@ -415,12 +431,26 @@ function staleness(action: PolicyAction, file: FileRow | undefined, locationId: 
 async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Promise<Outcome> {
   const source = await run.resolve(action.file.location);
   const target = await run.resolve(action.to);
+  // The catalog still holds the planned version; the file itself must too, as it is read now.
+  const changed = await changedSince(source.backend, file);
+  if (changed) return stale(changed);
   if (file.hash === null) {
     const confirmed = await confirmUnchanged(run, file, source, target);
     if (confirmed) return confirmed;
   }
-  const held = await run.budget.acquire(target.backend.writeBuffer(file.size));
-  // Before its object is overwritten, the replica stops saying present (see executor.ts).
+  const ends = { source, target };
+  return run.toolkit.hold(file.size, target.backend, (streams) => copyWith(run, action, file, ends, streams));
+}
+
+/** The copy itself, holding its share of the byte budget for `streams` parts or ranges in flight. */
+async function copyWith(
+  run: ApplyRun,
+  action: CopyPolicyAction,
+  file: FileRow,
+  { source, target }: { source: ApplyLocation; target: ApplyLocation },
+  streams: number,
+): Promise<Outcome> {
+  // Before its object is overwritten, the replica stops saying present (see sync.ts).
   const replacing = await markReplacing(run.catalog, file.id, target.row.id);
   try {
     // Asked once, with retries of its own, as sync does.
@@ -454,6 +484,7 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
         tags: target.settings.tags,
         ...(file.hash ? { expectedHash: file.hash } : {}),
         onBytes: (n) => run.options.progress?.bytes(n),
+        ...run.toolkit.copyExtras(streams),
         journal: uploadJournal(run.catalog, {
           locationId: target.row.id,
           key: action.key,
@@ -463,30 +494,32 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
         }),
       });
     });
-    // Recorded only now, after the target's hash matched: a replica on record is a checked one.
-    await recordReplicas(run.catalog, [
-      {
+    const storageClass = result.stored.storageClass ?? action.storageClass;
+    // Recorded in the run's batch, before the action is settled: a replica on record is a checked one.
+    return {
+      state: "done",
+      attempts,
+      bytes: result.size,
+      replica: {
         fileId: file.id,
         locationId: target.row.id,
         key: action.key,
         size: result.size,
         hash: result.sha256,
-        storageClass: result.stored.storageClass ?? action.storageClass,
+        storageClass,
         state: "present",
         sourceSize: file.size,
         sourceMtimeUs: file.mtime_us,
         etag: result.stored.etag ?? null,
         verifiedAt: Date.now(),
       },
-    ]);
-    if (file.hash === null) await setFileHashes(run.catalog, [{ fileId: file.id, hash: result.sha256 }]);
-    return { state: "done", attempts, bytes: result.size };
+      ...(file.hash === null ? { fileHash: result.sha256 } : {}),
+      detail: { key: action.key, class: storageClass },
+    };
   } catch (err) {
     // A write that failed leaves the previous object in place.
     if (replacing) await settleReplacing(run.catalog, file.id, target.row.id, "present");
     throw err;
-  } finally {
-    run.budget.release(held);
   }
 }
 
@@ -521,7 +554,12 @@ async function confirmUnchanged(
     },
   ]);
   await setFileHashes(run.catalog, [{ fileId: file.id, hash: sha256 }]);
-  return { state: "done", attempts, bytes: 0 };
+  return {
+    state: "done",
+    attempts,
+    bytes: 0,
+    detail: { key: replica.key, class: replica.storage_class, confirmed: true },
+  };
 }
 
 async function transition(run: ApplyRun, action: TransitionPolicyAction, file: FileRow): Promise<Outcome> {

@@ -4,8 +4,8 @@ import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeInterrupted, interruptedCopies, interruptedCopyTargets } from "../catalog/journal.js";
 import { recordReplicas, replicaAt, settleReplacing } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
-import { hashObject } from "./copy.js";
-import type { Endpoint } from "./executor.js";
+import { hashObject } from "../transfer/copy.js";
+import type { Endpoint } from "./toolkit.js";
 
 /**
  * A run killed with SIGKILL leaves copies it journaled but never settled: the object at the

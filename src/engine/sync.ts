@@ -1,45 +1,25 @@
-import type { Backend, FileAttributes } from "../backends/backend.js";
-import type { AttributeTrust } from "../backends/metadata.js";
+import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
-import { setFileHashes } from "../catalog/files.js";
-import { type ActionOutcome, journalActions, type PlannedAction, settleActions } from "../catalog/journal.js";
-import {
-  markReplacing,
-  type ReplicaRecord,
-  recordReplicas,
-  removeReplicas,
-  settleReplacing,
-} from "../catalog/replicas.js";
+import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
+import { markReplacing, settleReplacing } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
-import type { ByteBudget } from "./byte-budget.js";
-import { copyVerified, hashObject } from "./copy.js";
+import { copyVerified, hashObject } from "../transfer/copy.js";
+import { chunks, runPool } from "../transfer/pool.js";
+import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { claimKey } from "./key-claim.js";
-import { chunks, runPool } from "./pool.js";
-import type { TokenBucket } from "./rate-limit.js";
-import { attemptsOf, type RetryPolicy, withRetry } from "./retry.js";
-import { StreamPlanner, type StreamSetting } from "./streams.js";
+import { changedSince } from "./on-disk.js";
+import { reconcileInterrupted } from "./reconcile.js";
+import { Recorder } from "./recorder.js";
+import { journalInBatches } from "./run.js";
+import { type Endpoint, Toolkit, type TransferSettings } from "./toolkit.js";
 
-export interface Endpoint {
-  backend: Backend;
-  locationId: number;
-}
-
-export interface ExecuteOptions {
+export interface ExecuteOptions extends TransferSettings {
   runId: number;
   source: Endpoint;
   target: Endpoint & { storageClass?: string; tags: Record<string, string> };
-  transfers: number;
-  /** The one cap on bytes buffered by all transfers in flight together. */
-  budget: ByteBudget;
-  /** Parts or ranges in flight per large file (default "auto": see StreamPlanner). */
-  streams?: StreamSetting;
-  /** The bandwidth cap shared by all transfers, if any. */
-  bandwidth?: TokenBucket;
   retry: RetryPolicy;
   progress?: ProgressListener;
-  /** What a target that writes files may take of the attributes beyond permission bits. */
-  trust?: AttributeTrust;
 }
 
 export interface ProgressListener {
@@ -49,7 +29,7 @@ export interface ProgressListener {
   acted?(outcome: ItemOutcome, key: string): void;
 }
 
-export type ItemOutcome = "copied" | "unchanged" | "deleted" | "failed";
+export type ItemOutcome = "copied" | "unchanged" | "deleted" | "stale" | "failed";
 
 export interface Failure {
   path: string;
@@ -61,6 +41,8 @@ export interface ExecutionReport {
   /** Checksum mode: files read and found identical, so not copied. */
   confirmed: number;
   deleted: { files: number; bytes: number };
+  /** Copies skipped because their source file changed since it was planned; the next run copies the new version. */
+  stale: number;
   failures: Failure[];
   /** The most bytes transfers held in memory at once, under the budget's cap. */
   bufferPeak: number;
@@ -70,9 +52,50 @@ export interface ExecutionReport {
   readBytes: number;
 }
 
-const JOURNAL_CHUNK = 256;
-/** The longest a finished action waits in the Recorder before it is in the catalog. */
-const RECORD_WITHIN_MS = 1000;
+interface SyncRun {
+  catalog: CatalogDb;
+  options: ExecuteOptions;
+  toolkit: Toolkit;
+  recorder: Recorder;
+  report: ExecutionReport;
+}
+
+/**
+ * Before a sync plans: the journal of runs on this host that died is closed, and what they
+ * wrote at the target but never recorded is found and recorded, so the plan does not redo it.
+ */
+export async function prepareSync(catalog: CatalogDb, target: Endpoint): Promise<void> {
+  await closeDeadRuns(catalog);
+  await reconcileInterrupted(catalog, target);
+}
+
+/** A sync plan carried out as one journaled run, "partial" when anything failed. */
+export async function runSync(
+  catalog: CatalogDb,
+  command: string,
+  copies: AsyncIterable<CopyAction>,
+  deletes: AsyncIterable<DeleteAction>,
+  options: Omit<ExecuteOptions, "runId">,
+): Promise<ExecutionReport> {
+  const runId = await startRun(catalog, command);
+  const report = await executePlan(catalog, copies, deletes, { ...options, runId });
+  await finishRun(catalog, runId, report.failures.length > 0 ? "partial" : "done", report);
+  return report;
+}
+
+/** A report of nothing done yet. */
+export function emptyReport(): ExecutionReport {
+  return {
+    copied: { files: 0, bytes: 0 },
+    confirmed: 0,
+    deleted: { files: 0, bytes: 0 },
+    stale: 0,
+    failures: [],
+    bufferPeak: 0,
+    abortedUploads: 0,
+    readBytes: 0,
+  };
+}
 
 /**
  * Carries out a plan: copies with bounded concurrency and retries, then deletes. Every action
@@ -86,19 +109,11 @@ export async function executePlan(
   deletes: AsyncIterable<DeleteAction>,
   options: ExecuteOptions,
 ): Promise<ExecutionReport> {
-  const report: ExecutionReport = {
-    copied: { files: 0, bytes: 0 },
-    confirmed: 0,
-    deleted: { files: 0, bytes: 0 },
-    failures: [],
-    bufferPeak: 0,
-    abortedUploads: 0,
-    readBytes: 0,
-  };
-  const recorder = new Recorder(catalog);
-  const planner = new StreamPlanner(options.streams ?? "auto", options.budget);
+  const report = emptyReport();
+  const toolkit = new Toolkit(options, options.retry);
+  const run: SyncRun = { catalog, options, toolkit, recorder: new Recorder(catalog, options.runId), report };
   report.abortedUploads = await abortStaleUploads(catalog, options.target);
-  const journaledCopies = journaled(catalog, options, copies, (a) => ({
+  const journaledCopies = journalInBatches(catalog, options.runId, copies, (a) => ({
     kind: "copy",
     fileId: a.file.id,
     sourceLocationId: options.source.locationId,
@@ -106,33 +121,42 @@ export async function executePlan(
     key: a.file.path,
     bytes: a.file.size,
   }));
-  await runPool(journaledCopies, options.transfers, async ({ action, actionId }) => {
-    await planner.hold(action.file.size, options.target.backend, (streams) =>
-      runCopy(catalog, action, actionId, options, recorder, report, streams),
-    );
+  await runPool(journaledCopies, options.transfers, async ({ item: action, actionId }) => {
+    // Checked as it starts: a file rewritten since the plan is not copied under the old version's
+    // name. A file that cannot be looked at now is left to its copy, which fails saying why.
+    const stale = await changedSince(options.source.backend, action.file).catch(() => undefined);
+    if (stale) return skipStale(run, action, actionId, stale);
+    await toolkit.hold(action.file.size, options.target.backend, (streams) => runCopy(run, action, actionId, streams));
   });
-  for await (const chunk of chunks(journaled(catalog, options, deletes, deletePlanned(options)), 1000)) {
-    await runDeletes(chunk, options, recorder, report);
+  for await (const chunk of chunks(journalInBatches(catalog, options.runId, deletes, deletePlanned(options)), 1000)) {
+    await runDeletes(chunk, run);
   }
-  await recorder.flush();
-  report.bufferPeak = options.budget.peak;
+  await run.recorder.flush();
+  report.bufferPeak = toolkit.budget.peak;
   return report;
 }
 
-async function runCopy(
-  catalog: CatalogDb,
-  action: CopyAction,
-  actionId: number,
-  options: ExecuteOptions,
-  recorder: Recorder,
-  report: ExecutionReport,
-  streams: number,
-): Promise<void> {
+async function skipStale(run: SyncRun, action: CopyAction, actionId: number, why: string): Promise<void> {
+  run.report.stale += 1;
+  run.options.progress?.fileDone();
+  run.options.progress?.acted?.("stale", action.file.path);
+  await run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: why } });
+}
+
+async function runCopy(run: SyncRun, action: CopyAction, actionId: number, streams: number): Promise<void> {
+  const { catalog, options, report, recorder, toolkit } = run;
   const { file } = action;
   const { source, target } = options;
   // Before its object is overwritten, the replica stops saying present: a run killed between the
   // write and its record must not leave the catalog vouching for the old hash.
   const replacing = action.replicaHash !== null && (await markReplacing(catalog, file.id, target.locationId));
+  const event = {
+    kind: "copy" as const,
+    fileId: file.id,
+    locationId: source.locationId,
+    targetLocationId: target.locationId,
+    bytes: file.size,
+  };
   try {
     // Whose copy the key holds is asked once, with retries of its own, not again on every
     // attempt of the copy: under throttling each extra request is one more chance to fail.
@@ -170,9 +194,7 @@ async function runCopy(
           report.readBytes += n;
           options.progress?.bytes(n);
         },
-        ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
-        streams,
-        ...(options.trust ? { trust: options.trust } : {}),
+        ...toolkit.copyExtras(streams),
         journal: uploadJournal(catalog, {
           locationId: target.locationId,
           key: file.path,
@@ -191,6 +213,7 @@ async function runCopy(
     }
     options.progress?.fileDone();
     options.progress?.acted?.(outcome.copied ? "copied" : "unchanged", file.path);
+    const storageClass = outcome.stored?.storageClass ?? target.storageClass ?? null;
     await recorder.add({
       outcome: { id: actionId, state: "done", attempts, error: null },
       replica: {
@@ -199,7 +222,7 @@ async function runCopy(
         key: file.path,
         size: outcome.size,
         hash: outcome.sha256,
-        storageClass: outcome.stored?.storageClass ?? target.storageClass ?? null,
+        storageClass,
         state: "present",
         sourceSize: file.size,
         sourceMtimeUs: file.mtime_us,
@@ -207,6 +230,10 @@ async function runCopy(
         verifiedAt: Date.now(),
       },
       fileHash: { fileId: file.id, hash: outcome.sha256 },
+      // A checksum compare that found the content there already moved nothing: no event.
+      ...(outcome.copied
+        ? { event: { ...event, outcome: "done", detail: { key: file.path, class: storageClass } } }
+        : {}),
     });
   } catch (err) {
     const message = (err as Error).message;
@@ -215,32 +242,43 @@ async function runCopy(
     options.progress?.acted?.("failed", file.path);
     // A write that failed leaves the previous object in place.
     if (replacing) await settleReplacing(catalog, file.id, target.locationId, "present");
-    await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
+    await recorder.add({
+      outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message },
+      event: { ...event, outcome: "failed", detail: { key: file.path, error: message } },
+    });
   }
 }
 
-async function runDeletes(
-  chunk: { action: DeleteAction; actionId: number }[],
-  options: ExecuteOptions,
-  recorder: Recorder,
-  report: ExecutionReport,
-): Promise<void> {
+async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run: SyncRun): Promise<void> {
+  const { options, recorder, report } = run;
+  const event = (action: DeleteAction) => ({
+    kind: "delete" as const,
+    fileId: action.fileId,
+    locationId: options.target.locationId,
+    bytes: action.bytes,
+  });
   try {
     const { attempts } = await withRetry(options.retry, () =>
-      options.target.backend.delete(chunk.map(({ action }) => action.key)),
+      options.target.backend.delete(chunk.map(({ item }) => item.key)),
     );
-    await recorder.removeReplicas(chunk.map(({ action }) => action.replicaId));
-    for (const { action, actionId } of chunk) {
+    await recorder.removeReplicas(chunk.map(({ item }) => item.replicaId));
+    for (const { item: action, actionId } of chunk) {
       report.deleted.files += 1;
       report.deleted.bytes += action.bytes;
       options.progress?.acted?.("deleted", action.key);
-      await recorder.add({ outcome: { id: actionId, state: "done", attempts, error: null } });
+      await recorder.add({
+        outcome: { id: actionId, state: "done", attempts, error: null },
+        event: { ...event(action), outcome: "done", detail: { key: action.key } },
+      });
     }
   } catch (err) {
     const message = (err as Error).message;
-    for (const { action, actionId } of chunk) {
+    for (const { item: action, actionId } of chunk) {
       report.failures.push({ path: action.key, error: message });
-      await recorder.add({ outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message } });
+      await recorder.add({
+        outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message },
+        event: { ...event(action), outcome: "failed", detail: { key: action.key, error: message } },
+      });
     }
   }
 }
@@ -277,79 +315,6 @@ function deletePlanned(options: ExecuteOptions) {
   });
 }
 
-/** Journals actions as pending, a chunk at a time, before handing them out. */
-async function* journaled<A>(
-  catalog: CatalogDb,
-  options: ExecuteOptions,
-  actions: AsyncIterable<A>,
-  describe: (action: A) => PlannedAction,
-): AsyncGenerator<{ action: A; actionId: number }> {
-  for await (const chunk of chunks(actions, JOURNAL_CHUNK)) {
-    const ids = await journalActions(catalog, options.runId, chunk.map(describe));
-    for (let i = 0; i < chunk.length; i++) yield { action: chunk[i] as A, actionId: ids[i] as number };
-  }
-}
-
 function attributesOf(file: PlannedFile): FileAttributes {
   return { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path };
-}
-
-/**
- * Buffers catalog writes of finished actions and applies them in batches, in order: when a
- * batch is full, and at the latest RECORD_WITHIN_MS after an action finished, so a run killed
- * at any moment has recorded all but its last second of work.
- */
-class Recorder {
-  private outcomes: ActionOutcome[] = [];
-  private replicas: ReplicaRecord[] = [];
-  private hashes: { fileId: number; hash: string }[] = [];
-  private writing: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  /** A write started by the timer that failed, thrown to the next caller. */
-  private failure: unknown;
-
-  constructor(private readonly catalog: CatalogDb) {}
-
-  async add(entry: {
-    outcome: ActionOutcome;
-    replica?: ReplicaRecord;
-    fileHash?: { fileId: number; hash: string };
-  }): Promise<void> {
-    this.outcomes.push(entry.outcome);
-    if (entry.replica) this.replicas.push(entry.replica);
-    if (entry.fileHash) this.hashes.push(entry.fileHash);
-    if (this.outcomes.length >= JOURNAL_CHUNK) await this.flush();
-    else this.timer ??= setTimeout(() => this.flushInBackground(), RECORD_WITHIN_MS);
-  }
-
-  async removeReplicas(ids: number[]): Promise<void> {
-    await this.flush();
-    await removeReplicas(this.catalog, ids);
-  }
-
-  /** Writes what is buffered and stops the timer; throws what a background write met. */
-  flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    const outcomes = this.outcomes;
-    const replicas = this.replicas;
-    const hashes = this.hashes;
-    this.outcomes = [];
-    this.replicas = [];
-    this.hashes = [];
-    // Replicas before outcomes: an action is settled "done" only once its replica is recorded.
-    this.writing = this.writing.then(async () => {
-      await recordReplicas(this.catalog, replicas);
-      await setFileHashes(this.catalog, hashes);
-      await settleActions(this.catalog, outcomes);
-    });
-    return this.writing;
-  }
-
-  private flushInBackground(): void {
-    this.flush().catch((err: unknown) => {
-      this.failure ??= err;
-    });
-  }
 }

@@ -1,0 +1,75 @@
+import type { Backend } from "../backends/backend.js";
+import type { AttributeTrust } from "../backends/metadata.js";
+import { ByteBudget } from "../transfer/byte-budget.js";
+import { type CopyRequest, type CopyResult, copyVerified } from "../transfer/copy.js";
+import { rateAt, type TimetableEntry, TokenBucket } from "../transfer/rate-limit.js";
+import { type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { StreamPlanner, type StreamSetting } from "../transfer/streams.js";
+
+/** A location as a transfer sees it: its backend, and its id in the catalog. */
+export interface Endpoint {
+  backend: Backend;
+  locationId: number;
+}
+
+/**
+ * How a run moves bytes, whatever command started it: files in flight, parts or ranges in
+ * flight per large file, the one cap on buffered bytes, the bandwidth cap. (The request-rate cap
+ * per cloud location is the backend's own: the caller opens locations rate-limited.)
+ */
+export interface TransferSettings {
+  /** Actions in flight at once. */
+  transfers: number;
+  /** The one cap on bytes buffered by all transfers in flight together. */
+  maxBuffer: number;
+  /** Parts or ranges in flight per large file (default "auto": see StreamPlanner). */
+  streams?: StreamSetting;
+  /** The bandwidth cap shared by all transfers: a rate, or a timetable of rates. */
+  bwlimit?: readonly TimetableEntry[];
+  /** What a target that writes files may take of the attributes beyond permission bits. */
+  trust?: AttributeTrust;
+}
+
+/** One run's instruments: built once, shared by every action of the run. */
+export class Toolkit {
+  readonly budget: ByteBudget;
+  readonly planner: StreamPlanner;
+  readonly bandwidth: TokenBucket | undefined;
+
+  constructor(
+    readonly settings: TransferSettings,
+    readonly retry: RetryPolicy,
+  ) {
+    this.budget = new ByteBudget(settings.maxBuffer);
+    this.planner = new StreamPlanner(settings.streams ?? "auto", this.budget);
+    const timetable = settings.bwlimit;
+    this.bandwidth = timetable ? new TokenBucket(() => rateAt(timetable, new Date())) : undefined;
+  }
+
+  get transfers(): number {
+    return this.settings.transfers;
+  }
+
+  /** Runs `work` with the streams chosen for a file of `size` bound for `target`, its bytes held in the budget. */
+  hold<T>(size: number, target: Backend, work: (streams: number) => Promise<T>): Promise<T> {
+    return this.planner.hold(size, target, work);
+  }
+
+  /** The settings every verified copy of this run takes: streams, the bandwidth cap, trust. */
+  copyExtras(streams: number): Pick<CopyRequest, "streams" | "bandwidth" | "trust"> {
+    return {
+      streams,
+      ...(this.bandwidth ? { bandwidth: this.bandwidth } : {}),
+      ...(this.settings.trust ? { trust: this.settings.trust } : {}),
+    };
+  }
+
+  /** One verified copy with the whole toolkit, retried on transient errors (a multipart upload resumes). */
+  copy(
+    request: Omit<CopyRequest, "streams" | "bandwidth" | "trust">,
+  ): Promise<{ value: CopyResult; attempts: number }> {
+    return this.hold(request.size, request.target, (streams) =>
+      withRetry(this.retry, () => copyVerified({ ...request, ...this.copyExtras(streams) })),
+    );
+  }
+}
