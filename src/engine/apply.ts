@@ -1,16 +1,8 @@
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
-import {
-  markReplacing,
-  recordReplicas,
-  removeReplicas,
-  replicasOfFile,
-  setReplicaClass,
-  settleReplacing,
-} from "../catalog/replicas.js";
+import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
 import type { FileRow, FileState } from "../catalog/schema.js";
-import { uploadJournal } from "../catalog/uploads.js";
 import type {
   CopyPolicyAction,
   DeletePolicyAction,
@@ -20,11 +12,11 @@ import type {
 } from "../policy/actions.js";
 import type { Config } from "../policy/config-schema.js";
 import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "../policy/planner.js";
-import { copyVerified, hashObject } from "../transfer/copy.js";
+import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { copyFile } from "./copy-file.js";
 import type { EngineEvent } from "./events.js";
-import { claimKey } from "./key-claim.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
 import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
@@ -450,77 +442,34 @@ async function copyWith(
   { source, target }: { source: ApplyLocation; target: ApplyLocation },
   streams: number,
 ): Promise<Outcome> {
-  // Before its object is overwritten, the replica stops saying present (see sync.ts).
-  const replacing = await markReplacing(run.catalog, file.id, target.row.id);
-  try {
-    // Asked once, with retries of its own, as sync does.
-    await withRetry(run.retry, () =>
-      claimKey(run.catalog, {
-        fileId: file.id,
-        sourceLocationId: source.row.id,
-        origin: source.backend.url,
-        path: file.path,
-        target: target.backend,
-        targetLocationId: target.row.id,
-        key: action.key,
-      }),
-    );
-    const { value: result, attempts } = await withRetry(run.retry, async () => {
-      return copyVerified({
-        source: source.backend,
-        sourceKey: file.path,
-        target: target.backend,
-        targetKey: action.key,
-        size: file.size,
-        attributes: {
-          mtimeUs: file.mtime_us,
-          mode: file.mode & 0o7777,
-          uid: file.uid,
-          gid: file.gid,
-          path: file.path,
-          origin: source.backend.url,
-        },
-        ...(action.storageClass ? { storageClass: action.storageClass } : {}),
-        tags: target.settings.tags,
-        ...(file.hash ? { expectedHash: file.hash } : {}),
-        onBytes: (n) => run.options.progress?.bytes(n),
-        ...run.toolkit.copyExtras(streams),
-        journal: uploadJournal(run.catalog, {
-          locationId: target.row.id,
-          key: action.key,
-          fileId: file.id,
-          sourceSize: file.size,
-          sourceMtimeUs: file.mtime_us,
-        }),
-      });
-    });
-    const storageClass = result.stored.storageClass ?? action.storageClass;
-    // Recorded in the run's batch, before the action is settled: a replica on record is a checked one.
-    return {
-      state: "done",
-      attempts,
-      bytes: result.size,
-      replica: {
-        fileId: file.id,
-        locationId: target.row.id,
-        key: action.key,
-        size: result.size,
-        hash: result.sha256,
-        storageClass,
-        state: "present",
-        sourceSize: file.size,
-        sourceMtimeUs: file.mtime_us,
-        etag: result.stored.etag ?? null,
-        verifiedAt: Date.now(),
-      },
-      ...(file.hash === null ? { fileHash: result.sha256 } : {}),
-      detail: { key: action.key, class: storageClass },
-    };
-  } catch (err) {
-    // A write that failed leaves the previous object in place.
-    if (replacing) await settleReplacing(run.catalog, file.id, target.row.id, "present");
-    throw err;
-  }
+  const { attempts, replica } = await copyFile({
+    catalog: run.catalog,
+    retry: run.retry,
+    toolkit: run.toolkit,
+    file,
+    source: { backend: source.backend, locationId: source.row.id },
+    target: {
+      backend: target.backend,
+      locationId: target.row.id,
+      key: action.key,
+      storageClass: action.storageClass,
+      tags: target.settings.tags,
+    },
+    expectedHash: file.hash,
+    streams,
+    onBytes: (n) => run.options.progress?.bytes(n),
+    // Whether the key holds a replica of this file is the catalog's to say, in markReplacing.
+    replaces: true,
+  });
+  // Recorded in the run's batch, before the action is settled: a replica on record is a checked one.
+  return {
+    state: "done",
+    attempts,
+    bytes: replica.size,
+    replica,
+    ...(file.hash === null ? { fileHash: replica.hash } : {}),
+    detail: { key: action.key, class: replica.storageClass },
+  };
 }
 
 /**

@@ -1,13 +1,11 @@
-import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
-import { markReplacing, settleReplacing } from "../catalog/replicas.js";
-import { forgetUploads, staleUploads, uploadJournal } from "../catalog/uploads.js";
-import type { CopyAction, DeleteAction, PlannedFile } from "../policy/sync-plan.js";
-import { copyVerified, hashObject } from "../transfer/copy.js";
+import { forgetUploads, staleUploads } from "../catalog/uploads.js";
+import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
+import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
-import { claimKey } from "./key-claim.js";
+import { copyFile } from "./copy-file.js";
 import { changedSince } from "./on-disk.js";
 import { reconcileInterrupted } from "./reconcile.js";
 import { Recorder } from "./recorder.js";
@@ -144,12 +142,9 @@ async function skipStale(run: SyncRun, action: CopyAction, actionId: number, why
 }
 
 async function runCopy(run: SyncRun, action: CopyAction, actionId: number, streams: number): Promise<void> {
-  const { catalog, options, report, recorder, toolkit } = run;
+  const { options, report, recorder } = run;
   const { file } = action;
   const { source, target } = options;
-  // Before its object is overwritten, the replica stops saying present: a run killed between the
-  // write and its record must not leave the catalog vouching for the old hash.
-  const replacing = action.replicaHash !== null && (await markReplacing(catalog, file.id, target.locationId));
   const event = {
     kind: "copy" as const,
     fileId: file.id,
@@ -158,95 +153,93 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number, strea
     bytes: file.size,
   };
   try {
-    // Whose copy the key holds is asked once, with retries of its own, not again on every
-    // attempt of the copy: under throttling each extra request is one more chance to fail.
-    await withRetry(options.retry, () =>
-      claimKey(catalog, {
-        fileId: file.id,
-        sourceLocationId: source.locationId,
-        origin: source.backend.url,
-        path: file.path,
-        target: target.backend,
-        targetLocationId: target.locationId,
-        key: file.path,
-      }),
-    );
-    const { value: outcome, attempts } = await withRetry(options.retry, async () => {
-      // The hash just read is what the copy must carry; the catalog's may be older than the edit.
-      let expectedHash = file.hash;
-      if (action.onlyIfContentDiffers) {
-        const sha256 = await hashObject(source.backend, file.path);
-        if (sha256 === action.replicaHash)
-          return { copied: false as const, sha256, size: file.size, stored: undefined };
-        expectedHash = sha256;
-      }
-      const result = await copyVerified({
-        source: source.backend,
-        sourceKey: file.path,
-        target: target.backend,
-        targetKey: file.path,
-        size: file.size,
-        attributes: { ...attributesOf(file), origin: source.backend.url },
-        ...(target.storageClass ? { storageClass: target.storageClass } : {}),
-        tags: target.tags,
-        ...(expectedHash ? { expectedHash } : {}),
-        onBytes: (n) => {
-          report.readBytes += n;
-          options.progress?.bytes(n);
-        },
-        ...toolkit.copyExtras(streams),
-        journal: uploadJournal(catalog, {
-          locationId: target.locationId,
-          key: file.path,
-          fileId: file.id,
-          sourceSize: file.size,
-          sourceMtimeUs: file.mtime_us,
-        }),
-      });
-      return { copied: true as const, ...result };
-    });
-    if (outcome.copied) {
-      report.copied.files += 1;
-      report.copied.bytes += outcome.size;
-    } else {
-      report.confirmed += 1;
+    // Checksum mode: the hash just read is what the copy must carry; the catalog's may be older.
+    const read = action.onlyIfContentDiffers
+      ? await withRetry(options.retry, () => hashObject(source.backend, file.path))
+      : undefined;
+    const readHash = read?.value;
+    if (read && readHash === action.replicaHash) {
+      await confirmCopy(run, action, actionId, read);
+      return;
     }
+    const { attempts, replica } = await copyFile({
+      catalog: run.catalog,
+      retry: options.retry,
+      toolkit: run.toolkit,
+      file,
+      source,
+      target: { ...target, key: file.path },
+      expectedHash: readHash ?? file.hash,
+      streams,
+      onBytes: (n) => {
+        report.readBytes += n;
+        options.progress?.bytes(n);
+      },
+      replaces: action.replicaHash !== null,
+    });
+    report.copied.files += 1;
+    report.copied.bytes += replica.size;
     options.progress?.fileDone();
-    options.progress?.acted?.(outcome.copied ? "copied" : "unchanged", file.path);
-    const storageClass = outcome.stored?.storageClass ?? target.storageClass ?? null;
+    options.progress?.acted?.("copied", file.path);
     await recorder.add({
       outcome: { id: actionId, state: "done", attempts, error: null },
-      replica: {
-        fileId: file.id,
-        locationId: target.locationId,
-        key: file.path,
-        size: outcome.size,
-        hash: outcome.sha256,
-        storageClass,
-        state: "present",
-        sourceSize: file.size,
-        sourceMtimeUs: file.mtime_us,
-        etag: outcome.stored?.etag ?? null,
-        verifiedAt: Date.now(),
-      },
-      fileHash: { fileId: file.id, hash: outcome.sha256 },
-      // A checksum compare that found the content there already moved nothing: no event.
-      ...(outcome.copied
-        ? { event: { ...event, outcome: "done", detail: { key: file.path, class: storageClass } } }
-        : {}),
+      replica,
+      fileHash: { fileId: file.id, hash: replica.hash },
+      event: { ...event, outcome: "done", detail: { key: file.path, class: replica.storageClass } },
     });
   } catch (err) {
     const message = (err as Error).message;
     report.failures.push({ path: file.path, error: message });
     options.progress?.fileDone();
     options.progress?.acted?.("failed", file.path);
-    // A write that failed leaves the previous object in place.
-    if (replacing) await settleReplacing(catalog, file.id, target.locationId, "present");
     await recorder.add({
       outcome: { id: actionId, state: "failed", attempts: attemptsOf(err), error: message },
       event: { ...event, outcome: "failed", detail: { key: file.path, error: message } },
     });
   }
+}
+
+/**
+ * A checksum compare that found the content at the target already: nothing moves, the replica is
+ * recorded as made from the version just read, and the action's one event says so (0 bytes).
+ */
+async function confirmCopy(
+  run: SyncRun,
+  action: CopyAction,
+  actionId: number,
+  { value: sha256, attempts }: { value: string; attempts: number },
+): Promise<void> {
+  const { file } = action;
+  const { target } = run.options;
+  run.report.confirmed += 1;
+  run.options.progress?.fileDone();
+  run.options.progress?.acted?.("unchanged", file.path);
+  await run.recorder.add({
+    outcome: { id: actionId, state: "done", attempts, error: null },
+    replica: {
+      fileId: file.id,
+      locationId: target.locationId,
+      key: file.path,
+      size: file.size,
+      hash: sha256,
+      storageClass: target.storageClass ?? null,
+      state: "present",
+      sourceSize: file.size,
+      sourceMtimeUs: file.mtime_us,
+      etag: null,
+      verifiedAt: Date.now(),
+    },
+    fileHash: { fileId: file.id, hash: sha256 },
+    event: {
+      kind: "copy",
+      fileId: file.id,
+      locationId: run.options.source.locationId,
+      targetLocationId: target.locationId,
+      bytes: 0,
+      outcome: "done",
+      detail: { key: file.path, confirmed: true },
+    },
+  });
 }
 
 async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run: SyncRun): Promise<void> {
@@ -313,8 +306,4 @@ function deletePlanned(options: ExecuteOptions) {
     key: a.key,
     bytes: a.bytes,
   });
-}
-
-function attributesOf(file: PlannedFile): FileAttributes {
-  return { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path };
 }

@@ -1,0 +1,110 @@
+import type { FileAttributes } from "../backends/backend.js";
+import type { CatalogDb } from "../catalog/db.js";
+import { markReplacing, type ReplicaRecord, settleReplacing } from "../catalog/replicas.js";
+import { uploadJournal } from "../catalog/uploads.js";
+import { copyVerified } from "../transfer/copy.js";
+import { type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { claimKey } from "./key-claim.js";
+import type { Endpoint, Toolkit } from "./toolkit.js";
+
+/** A catalog file as a copy needs it: its identity, its version and the attributes it carries. */
+export interface SourceFile {
+  id: number;
+  path: string;
+  size: number;
+  mtime_us: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface FileCopy {
+  catalog: CatalogDb;
+  retry: RetryPolicy;
+  toolkit: Toolkit;
+  file: SourceFile;
+  source: Endpoint;
+  target: Endpoint & { key: string; storageClass?: string | null; tags: Record<string, string> };
+  /** The hash the bytes read must have: the catalog's, or one just read; none when unknown. */
+  expectedHash?: string | null;
+  /** Parts or ranges in flight, as the toolkit granted for this file. */
+  streams: number;
+  onBytes?: (count: number) => void;
+  /** Whether the target holds a replica of this file that the write replaces (sync knows; apply asks). */
+  replaces: boolean;
+}
+
+export interface FileCopied {
+  attempts: number;
+  replica: ReplicaRecord;
+}
+
+/**
+ * The one copy step of every plan that copies a file (sync, policies): the key claimed once, the
+ * bytes copied and verified with the run's toolkit and retries, the replica that results. Before
+ * an object is overwritten its replica stops saying present, so a run killed between the write
+ * and its record cannot leave the catalog vouching for the old hash; a write that fails leaves
+ * the previous object, and so the replica, as they were.
+ */
+export async function copyFile(req: FileCopy): Promise<FileCopied> {
+  const { catalog, file, source, target } = req;
+  const replacing = req.replaces && (await markReplacing(catalog, file.id, target.locationId));
+  try {
+    // Whose copy the key holds is asked once, with retries of its own, not again on every
+    // attempt of the copy: under throttling each extra request is one more chance to fail.
+    await withRetry(req.retry, () =>
+      claimKey(catalog, {
+        fileId: file.id,
+        sourceLocationId: source.locationId,
+        origin: source.backend.url,
+        path: file.path,
+        target: target.backend,
+        targetLocationId: target.locationId,
+        key: target.key,
+      }),
+    );
+    const { value: result, attempts } = await withRetry(req.retry, () =>
+      copyVerified({
+        source: source.backend,
+        sourceKey: file.path,
+        target: target.backend,
+        targetKey: target.key,
+        size: file.size,
+        attributes: { ...attributesOf(file), origin: source.backend.url },
+        ...(target.storageClass ? { storageClass: target.storageClass } : {}),
+        tags: target.tags,
+        ...(req.expectedHash ? { expectedHash: req.expectedHash } : {}),
+        ...(req.onBytes ? { onBytes: req.onBytes } : {}),
+        ...req.toolkit.copyExtras(req.streams),
+        journal: uploadJournal(catalog, {
+          locationId: target.locationId,
+          key: target.key,
+          fileId: file.id,
+          sourceSize: file.size,
+          sourceMtimeUs: file.mtime_us,
+        }),
+      }),
+    );
+    const replica: ReplicaRecord = {
+      fileId: file.id,
+      locationId: target.locationId,
+      key: target.key,
+      size: result.size,
+      hash: result.sha256,
+      storageClass: result.stored.storageClass ?? target.storageClass ?? null,
+      state: "present",
+      sourceSize: file.size,
+      sourceMtimeUs: file.mtime_us,
+      etag: result.stored.etag ?? null,
+      verifiedAt: Date.now(),
+    };
+    return { attempts, replica };
+  } catch (err) {
+    if (replacing) await settleReplacing(catalog, file.id, target.locationId, "present");
+    throw err;
+  }
+}
+
+function attributesOf(file: SourceFile): FileAttributes {
+  return { mtimeUs: file.mtime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid, path: file.path };
+}
