@@ -280,16 +280,7 @@ export class AzureBackend implements Backend {
       const props = await blob.getProperties();
       // Tags cost a second request; most blobs written by Strata without tags skip it.
       const tags = (props.tagCount ?? 0) > 0 ? (await blob.getTags()).tags : {};
-      return {
-        size: props.contentLength ?? 0,
-        lastModified: props.lastModified,
-        etag: props.etag,
-        accessTier: props.accessTier,
-        accessTierInferred: props.accessTierInferred,
-        archiveStatus: props.archiveStatus,
-        metadata: props.metadata,
-        tags,
-      };
+      return factsOf(props, props.metadata, tags);
     } catch (err) {
       const mapped = this.error(err, key);
       if (mapped instanceof NotFoundError && !(mapped instanceof BucketNotFoundError)) return undefined;
@@ -649,8 +640,21 @@ interface BlobFacts {
   tags?: Record<string, string>;
 }
 
-function factsOfItem(item: BlobItem): BlobFacts {
-  const p = item.properties;
+/** The properties a blob's facts are read from, as both a HEAD and a listing item carry them. */
+interface BlobProperties {
+  contentLength?: number;
+  lastModified?: Date;
+  etag?: string;
+  accessTier?: string;
+  accessTierInferred?: boolean;
+  archiveStatus?: string;
+}
+
+function factsOf(
+  p: BlobProperties,
+  metadata: Record<string, string> | undefined,
+  tags: Record<string, string>,
+): BlobFacts {
   return {
     size: p.contentLength ?? 0,
     lastModified: p.lastModified,
@@ -658,9 +662,13 @@ function factsOfItem(item: BlobItem): BlobFacts {
     accessTier: p.accessTier,
     accessTierInferred: p.accessTierInferred,
     archiveStatus: p.archiveStatus,
-    metadata: item.metadata,
-    tags: item.tags ?? {},
+    metadata,
+    tags,
   };
+}
+
+function factsOfItem(item: BlobItem): BlobFacts {
+  return factsOf(item.properties, item.metadata, item.tags ?? {});
 }
 
 function toInfo(key: string, facts: BlobFacts): ObjectInfo {
