@@ -431,20 +431,18 @@ async function copy(run: ApplyRun, action: CopyPolicyAction, file: FileRow): Pro
     if (confirmed) return confirmed;
   }
   const ends = { source, target };
-  return run.toolkit.hold(file.size, target.backend, (streams) => copyWith(run, action, file, ends, streams));
+  return copyWith(run, action, file, ends);
 }
 
-/** The copy itself, holding its share of the byte budget for `streams` parts or ranges in flight. */
+/** The copy itself, through the engine's one copy step. */
 async function copyWith(
   run: ApplyRun,
   action: CopyPolicyAction,
   file: FileRow,
   { source, target }: { source: ApplyLocation; target: ApplyLocation },
-  streams: number,
 ): Promise<Outcome> {
   const { attempts, replica } = await copyFile({
     catalog: run.catalog,
-    retry: run.retry,
     toolkit: run.toolkit,
     file,
     source: { backend: source.backend, locationId: source.row.id },
@@ -456,7 +454,6 @@ async function copyWith(
       tags: target.settings.tags,
     },
     expectedHash: file.hash,
-    streams,
     onBytes: (n) => run.options.progress?.bytes(n),
     // Whether the key holds a replica of this file is the catalog's to say, in markReplacing.
     replaces: true,

@@ -2,8 +2,7 @@ import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { markReplacing, type ReplicaRecord, settleReplacing } from "../catalog/replicas.js";
 import { uploadJournal } from "../catalog/uploads.js";
-import { copyVerified } from "../transfer/copy.js";
-import { type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { withRetry } from "../transfer/retry.js";
 import { claimKey } from "./key-claim.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";
 
@@ -20,15 +19,12 @@ export interface SourceFile {
 
 export interface FileCopy {
   catalog: CatalogDb;
-  retry: RetryPolicy;
   toolkit: Toolkit;
   file: SourceFile;
   source: Endpoint;
   target: Endpoint & { key: string; storageClass?: string | null; tags: Record<string, string> };
   /** The hash the bytes read must have: the catalog's, or one just read; none when unknown. */
   expectedHash?: string | null;
-  /** Parts or ranges in flight, as the toolkit granted for this file. */
-  streams: number;
   onBytes?: (count: number) => void;
   /** Whether the target holds a replica of this file that the write replaces (sync knows; apply asks). */
   replaces: boolean;
@@ -52,7 +48,7 @@ export async function copyFile(req: FileCopy): Promise<FileCopied> {
   try {
     // Whose copy the key holds is asked once, with retries of its own, not again on every
     // attempt of the copy: under throttling each extra request is one more chance to fail.
-    await withRetry(req.retry, () =>
+    await withRetry(req.toolkit.retry, () =>
       claimKey(catalog, {
         fileId: file.id,
         sourceLocationId: source.locationId,
@@ -63,28 +59,27 @@ export async function copyFile(req: FileCopy): Promise<FileCopied> {
         key: target.key,
       }),
     );
-    const { value: result, attempts } = await withRetry(req.retry, () =>
-      copyVerified({
-        source: source.backend,
-        sourceKey: file.path,
-        target: target.backend,
-        targetKey: target.key,
-        size: file.size,
-        attributes: { ...attributesOf(file), origin: source.backend.url },
-        ...(target.storageClass ? { storageClass: target.storageClass } : {}),
-        tags: target.tags,
-        ...(req.expectedHash ? { expectedHash: req.expectedHash } : {}),
-        ...(req.onBytes ? { onBytes: req.onBytes } : {}),
-        ...req.toolkit.copyExtras(req.streams),
-        journal: uploadJournal(catalog, {
-          locationId: target.locationId,
-          key: target.key,
-          fileId: file.id,
-          sourceSize: file.size,
-          sourceMtimeUs: file.mtime_us,
-        }),
+    // The toolkit holds the file's share of the byte budget, for as many streams as it grants,
+    // only while bytes move: not while the key is claimed or the replica recorded.
+    const { value: result, attempts } = await req.toolkit.copy({
+      source: source.backend,
+      sourceKey: file.path,
+      target: target.backend,
+      targetKey: target.key,
+      size: file.size,
+      attributes: { ...attributesOf(file), origin: source.backend.url },
+      ...(target.storageClass ? { storageClass: target.storageClass } : {}),
+      tags: target.tags,
+      ...(req.expectedHash ? { expectedHash: req.expectedHash } : {}),
+      ...(req.onBytes ? { onBytes: req.onBytes } : {}),
+      journal: uploadJournal(catalog, {
+        locationId: target.locationId,
+        key: target.key,
+        fileId: file.id,
+        sourceSize: file.size,
+        sourceMtimeUs: file.mtime_us,
       }),
-    );
+    });
     const replica: ReplicaRecord = {
       fileId: file.id,
       locationId: target.locationId,

@@ -124,7 +124,7 @@ export async function executePlan(
     // name. A file that cannot be looked at now is left to its copy, which fails saying why.
     const stale = await changedSince(options.source.backend, action.file).catch(() => undefined);
     if (stale) return skipStale(run, action, actionId, stale);
-    await toolkit.hold(action.file.size, options.target.backend, (streams) => runCopy(run, action, actionId, streams));
+    await runCopy(run, action, actionId);
   });
   for await (const chunk of chunks(journalInBatches(catalog, options.runId, deletes, deletePlanned(options)), 1000)) {
     await runDeletes(chunk, run);
@@ -141,7 +141,7 @@ async function skipStale(run: SyncRun, action: CopyAction, actionId: number, why
   await run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: why } });
 }
 
-async function runCopy(run: SyncRun, action: CopyAction, actionId: number, streams: number): Promise<void> {
+async function runCopy(run: SyncRun, action: CopyAction, actionId: number): Promise<void> {
   const { options, report, recorder } = run;
   const { file } = action;
   const { source, target } = options;
@@ -164,13 +164,11 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number, strea
     }
     const { attempts, replica } = await copyFile({
       catalog: run.catalog,
-      retry: options.retry,
       toolkit: run.toolkit,
       file,
       source,
       target: { ...target, key: file.path },
       expectedHash: readHash ?? file.hash,
-      streams,
       onBytes: (n) => {
         report.readBytes += n;
         options.progress?.bytes(n);

@@ -33,7 +33,7 @@ export interface TransferSettings {
 /** One run's instruments: built once, shared by every action of the run. */
 export class Toolkit {
   readonly budget: ByteBudget;
-  readonly planner: StreamPlanner;
+  private readonly planner: StreamPlanner;
   readonly bandwidth: TokenBucket | undefined;
 
   constructor(
@@ -50,13 +50,8 @@ export class Toolkit {
     return this.settings.transfers;
   }
 
-  /** Runs `work` with the streams chosen for a file of `size` bound for `target`, its bytes held in the budget. */
-  hold<T>(size: number, target: Backend, work: (streams: number) => Promise<T>): Promise<T> {
-    return this.planner.hold(size, target, work);
-  }
-
   /** The settings every verified copy of this run takes: streams, the bandwidth cap, trust. */
-  copyExtras(streams: number): Pick<CopyRequest, "streams" | "bandwidth" | "trust"> {
+  private copyExtras(streams: number): Pick<CopyRequest, "streams" | "bandwidth" | "trust"> {
     return {
       streams,
       ...(this.bandwidth ? { bandwidth: this.bandwidth } : {}),
@@ -64,11 +59,14 @@ export class Toolkit {
     };
   }
 
-  /** One verified copy with the whole toolkit, retried on transient errors (a multipart upload resumes). */
+  /**
+   * One verified copy with the whole toolkit, retried on transient errors (a multipart upload
+   * resumes): the file's bytes held in the one budget, with the streams the planner grants.
+   */
   copy(
     request: Omit<CopyRequest, "streams" | "bandwidth" | "trust">,
   ): Promise<{ value: CopyResult; attempts: number }> {
-    return this.hold(request.size, request.target, (streams) =>
+    return this.planner.hold(request.size, request.target, (streams) =>
       withRetry(this.retry, () => copyVerified({ ...request, ...this.copyExtras(streams) })),
     );
   }
