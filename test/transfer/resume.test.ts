@@ -4,7 +4,7 @@
  * SIGKILL or answered with 503, 500 and resets; the requests that reach the store are counted.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
@@ -268,6 +268,11 @@ describe("a sync through a throttled, failing S3 endpoint (Ceph RGW behind the f
   it("retries 503 SlowDown, 500 and connection resets, and completes with every object intact", async () => {
     const { work, prefix, big } = workspace(22 * 1024 * 1024 + 77);
     const files = { ...randomTree(join(work, "tree"), 300, 16_384), "big.bin": readFileSync(big) };
+    // One request in six fails here, so a request retried 4 times (the default) still fails for
+    // good once in (1/6)^5 ≈ 7,800 tries: about one run in twelve over this run's ~650 requests
+    // with retries of their own. Eight retries make that one in millions, and every fault is
+    // still met and retried.
+    appendFileSync(join(work, "strata.yaml"), "defaults:\n  retries: 8\n");
 
     proxy.resetCounts();
     // Every request, the first HeadBucket included, has a 1 in 6 chance of a fault.
