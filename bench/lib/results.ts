@@ -13,6 +13,7 @@ import {
   textTable,
   workloadTable,
 } from "./report.js";
+import { markedSection } from "./results-section.js";
 import type { Machine, Versions } from "./setup.js";
 import { evaluateTargets, type TargetResult } from "./targets.js";
 import type { Tree } from "./trees.js";
@@ -84,6 +85,7 @@ export function writeResults(path: string, bench: Bench, info: RunInfo): void {
     targetsSection(bench, info),
     comparisonSection(bench, info),
     analysisSection(dirname(path)),
+    catalogScaleSection(dirname(path)),
     ...ran(bench).map((w) => workloadSection(bench, info, w)),
     notesSection(bench),
     commandsSection(bench, info),
@@ -99,6 +101,12 @@ export function writeResults(path: string, bench: Bench, info: RunInfo): void {
 function analysisSection(dir: string): string {
   const file = join(dir, "ANALYSIS.md");
   return existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+}
+
+/** The catalog bench's figures (bench/catalog-scale.ts writes CATALOG-SCALE.md), carried over likewise. */
+function catalogScaleSection(dir: string): string {
+  const file = join(dir, "CATALOG-SCALE.md");
+  return existsSync(file) ? markedSection("catalog-scale", readFileSync(file, "utf8")) : "";
 }
 
 /** The current build against the `--baseline` one, every workload both ran. */

@@ -14,7 +14,8 @@ export interface PostgresServer {
   stop(): void;
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+/** `settings`: extra `-c name=value` server settings (the catalog bench gives it memory to cache in). */
+export async function startPostgres(settings: string[] = []): Promise<PostgresServer> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), "strata-pg-"));
   const asRoot = process.getuid?.() === 0;
@@ -35,7 +36,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     join(dir, "server.log"),
     "-w",
     "-o",
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+    [
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      ...settings.map((s) => `-c ${s}`),
+    ].join(" "),
     "start",
   ]);
   return {
