@@ -14,6 +14,7 @@ import { commandRunner, EXIT } from "./runner.js";
 import { registerScan } from "./scan.js";
 import { registerShow } from "./show.js";
 import { registerSync } from "./sync.js";
+import { registerTag } from "./tag.js";
 import { registerVerify } from "./verify.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -57,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     registerPlan,
     registerApply,
     registerDaemon,
+    registerTag,
   ]) {
     register(program, run);
   }
