@@ -6,6 +6,7 @@ import { registerApply } from "./apply.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
 import { registerInit } from "./init.js";
+import { registerLog } from "./log.js";
 import { registerLs } from "./ls.js";
 import { duration } from "./options.js";
 import { registerPlan } from "./plan.js";
@@ -59,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     registerApply,
     registerDaemon,
     registerTag,
+    registerLog,
   ]) {
     register(program, run);
   }
