@@ -23,7 +23,7 @@ export function registerTag(program: Command, run: Runner): void {
     .command("set")
     .description("set tags on files (a directory: every file beneath it), and on their copies")
     .argument("<operands...>", `${OPERANDS}: a file, or a directory for every file beneath it`)
-    .requiredOption("--tag <key=value>", "a tag to set (repeatable)", tag, {})
+    .requiredOption("--tag <key=value>", "a tag to set (repeatable)", tag)
     .action(
       run(async (ctx, operands: string[], opts: { tag: Record<string, string> }) =>
         changeAndReport(ctx, operands, { set: opts.tag, remove: [] }),
@@ -34,7 +34,7 @@ export function registerTag(program: Command, run: Runner): void {
     .command("rm")
     .description("remove tags from files (a directory: every file beneath it), and from their copies")
     .argument("<operands...>", `${OPERANDS}: a file, or a directory for every file beneath it`)
-    .requiredOption("--tag <key>", "a tag name to remove (repeatable)", tagName, [])
+    .requiredOption("--tag <key>", "a tag name to remove (repeatable)", tagName)
     .action(
       run(async (ctx, operands: string[], opts: { tag: string[] }) =>
         changeAndReport(ctx, operands, { set: {}, remove: opts.tag }),
