@@ -1,18 +1,9 @@
 import type { CatalogDb } from "../catalog/db.js";
 import type { ActionKind, EventOutcome } from "../catalog/schema.js";
+import { ACTION_KINDS } from "../policy/planner.js";
 
-/** Every kind an event can have (the engine's action kinds), for checking `--kind`. */
-export const EVENT_KINDS = [
-  "copy",
-  "transition",
-  "restore",
-  "release",
-  "notify",
-  "purge",
-  "delete",
-  "verify",
-  "pack",
-] as const satisfies readonly ActionKind[];
+/** Every kind an event can have: the policies' action kinds, and verify (and pack, reserved). */
+export const EVENT_KINDS: readonly ActionKind[] = [...ACTION_KINDS, "verify", "pack"];
 
 /** Which events to show; every condition given must hold. */
 export interface HistoryQuery {

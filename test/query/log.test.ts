@@ -11,6 +11,7 @@ import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
+import type { HistoryEntry } from "../../src/query/history.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
@@ -18,19 +19,8 @@ import { writeTree } from "../support/trees.js";
 
 const DAY_MS = 86_400_000;
 
-interface Shown {
-  at: string;
-  kind: string;
-  outcome: string;
-  location: string | null;
-  target: string | null;
-  file: { location: string; path: string } | null;
-  runId: number | null;
-  policy: string | null;
-  host: string;
-  user: string;
-  bytes: number;
-}
+/** An event as `--json` prints it: the time as ISO text. */
+type Shown = Omit<HistoryEntry, "at"> & { at: string };
 
 async function work(kind: (typeof CATALOG_KINDS)[number], more: string[] = []) {
   const dir = tempDir("strata-log-");
@@ -182,10 +172,7 @@ describe.each(CATALOG_KINDS)("strata log (%s catalog)", (kind) => {
         ])
         .execute(),
     );
-    const notes = async () =>
-      (await log("--since", "1000d"))
-        .map((e) => (e as Shown & { detail: { note?: string } }).detail?.note)
-        .filter((n) => n !== undefined);
+    const notes = async () => (await log("--since", "1000d")).map((e) => e.detail?.note).filter((n) => n !== undefined);
     expect(await notes()).toEqual(["very old", "past retention", "within retention"]);
     // Read-only commands keep everything.
     await run("ls", "scratch");
