@@ -1,3 +1,4 @@
+import { type SqlBool, sql } from "kysely";
 import type { CatalogDb } from "../catalog/db.js";
 import type { ActionKind, EventOutcome } from "../catalog/schema.js";
 import { ACTION_KINDS } from "../policy/planner.js";
@@ -7,7 +8,10 @@ export const EVENT_KINDS: readonly ActionKind[] = [...ACTION_KINDS, "verify", "p
 
 /** Which events to show; every condition given must hold. */
 export interface HistoryQuery {
-  /** The events of these files: one file, or every file beneath a directory. */
+  /**
+   * The events of the files at this place (one file, or every file beneath a directory, or a
+   * whole location), and of the files whose copies are there (a store's keys).
+   */
   files?: { locationId: number; path: string };
   runId?: number;
   /** Only events at or after this time (ms since the epoch). */
@@ -44,7 +48,8 @@ const PAGE = 1000;
 /**
  * The events matching `query`, oldest first, streamed a page at a time (a run of millions of
  * copies is never held in memory); with a limit, the newest that many. Served by the indexes
- * on `events` (`at`, `file_id`, `run_id, id`) and, for a directory, the files' path index.
+ * on `events` (`at`, `file_id`, `run_id, id`), and for a place by the files' (location, path)
+ * and the replicas' (location, key) indexes.
  * Reads only.
  */
 export async function* history(catalog: CatalogDb, query: HistoryQuery): AsyncGenerator<HistoryEntry> {
@@ -97,14 +102,34 @@ function matching(catalog: CatalogDb, query: HistoryQuery) {
     ]);
   const { files } = query;
   if (files) {
-    select = select.where("f.location_id", "=", files.locationId);
-    if (files.path !== "") {
-      const { path } = files;
-      // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
-      select = select.where((eb) =>
-        eb.or([eb("f.path", "=", path), eb.and([eb("f.path", ">=", `${path}/`), eb("f.path", "<", `${path}0`)])]),
-      );
-    }
+    const { locationId, path } = files;
+    // "dir" up to "dir0" in byte order, the range an index serves, then "dir" itself or "dir/…":
+    // a string from "dir/" up to "dir0" ('0' follows '/') starts with "dir/".
+    const beneath = (column: "files.path" | "replicas.key") => {
+      const ref = sql.ref(column);
+      return path === ""
+        ? sql<SqlBool>`1 = 1`
+        : sql<SqlBool>`(${ref} >= ${path} AND ${ref} < ${`${path}0`} AND (${ref} = ${path} OR ${ref} >= ${`${path}/`}))`;
+    };
+    // The files there, and the files whose copies are there: a store's keys name the files they copy.
+    select = select.where((eb) =>
+      eb.or([
+        eb(
+          "e.file_id",
+          "in",
+          eb.selectFrom("files").select("id").where("location_id", "=", locationId).where(beneath("files.path")),
+        ),
+        eb(
+          "e.file_id",
+          "in",
+          eb
+            .selectFrom("replicas")
+            .select("file_id")
+            .where("location_id", "=", locationId)
+            .where(beneath("replicas.key")),
+        ),
+      ]),
+    );
   }
   if (query.runId !== undefined) select = select.where("e.run_id", "=", query.runId);
   if (query.sinceMs !== undefined) select = select.where("e.at", ">=", query.sinceMs);

@@ -116,8 +116,10 @@ describe.each(CATALOG_KINDS)("strata log (%s catalog)", (kind) => {
       `verify passed archive scratch:a.txt run ${verify} -`,
       `delete done archive scratch:a.txt run ${prune} -`,
     ]);
-    // A directory: every file beneath it.
+    // A directory: every file beneath it; a store's key: the file it holds a copy of.
     expect((await log("scratch:old")).map(described)).toEqual(released.map(described));
+    expect((await log("archive:old/r.dat")).map(described)).toEqual(released.map(described));
+    expect((await log("archive:old")).map(described)).toEqual(released.map(described));
 
     expect((await log("--run", String(apply))).map(described)).toEqual([
       `release done scratch scratch:old/r.dat run ${apply} release-old`,
