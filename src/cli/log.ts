@@ -31,6 +31,8 @@ export function registerLog(program: Command, run: Runner): void {
     .option("--limit <n>", `only the newest N (default: all for a file or a run, else ${RECENT})`, wholeNumber(1, 1e9))
     .action(
       run(async (ctx, ref: string | undefined, opts: LogOptions) => {
+        // Reads only: a location named here for the first time is not left registered, nor a new catalog made.
+        ctx.dryRun = true;
         const query: HistoryQuery = {
           ...(opts.run !== undefined ? { runId: opts.run } : {}),
           ...(opts.since !== undefined ? { sinceMs: opts.since } : {}),

@@ -47,6 +47,8 @@ export function registerTag(program: Command, run: Runner): void {
     .argument("[operands...]", OPERANDS)
     .action(
       run(async (ctx, operands: string[]) => {
+        // Reads only: a location named here for the first time is not left registered, nor a new catalog made.
+        ctx.dryRun = true;
         const listed: { location: string; path: string; tags: Record<string, string> }[] = [];
         let files = 0;
         for await (const file of selectFiles(ctx, operands)) {

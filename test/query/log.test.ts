@@ -6,7 +6,7 @@
  * --run, --since and --kind filter; events past `history.retention` are pruned by the next
  * changing run and never by a read-only command.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -70,7 +70,7 @@ async function work(kind: (typeof CATALOG_KINDS)[number], more: string[] = []) {
         )?.n ?? 0,
       ),
     );
-  return { dir, run, log, inCatalog, lastRun };
+  return { dir, catalog, run, log, inCatalog, lastRun };
 }
 
 /** An event as the tests compare it: what, where, which file, which run, which policy. */
@@ -144,8 +144,10 @@ describe.each(CATALOG_KINDS)("strata log (%s catalog)", (kind) => {
     expect(human.stdout).toMatch(/release done {2}scratch {2}scratch:old\/r\.dat .* run \d+ {2}policy release-old/);
   });
 
-  it("refuses a bad --since, --kind, --run or location: exit 2, naming it", async () => {
-    const { dir } = await work(kind);
+  it("refuses a bad --since, --kind, --run or location: exit 2, naming it; reading leaves no catalog behind", async () => {
+    const { dir, catalog, log } = await work(kind);
+    expect(await log("scratch:a.txt")).toEqual([]);
+    if (kind === "sqlite") expect(existsSync(catalog)).toBe(false);
     const cases: [string[], RegExp][] = [
       [["--since", "yesterday"], /yesterday/],
       [["--kind", "copies"], /copies/],
