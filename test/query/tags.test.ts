@@ -171,6 +171,21 @@ describe.each(CATALOG_KINDS)("strata tag on the embedded store (%s catalog)", (k
     expect(objectTags()["seq/r1.fastq.gz"]).toEqual({ site: "lab", project: "genomics" });
   });
 
+  it("tags a directory of 1,201 files in batches: every file and every copy, none outside it", async () => {
+    const { dir, run, listed, objectTags } = await work(kind);
+    const many = Object.fromEntries(Array.from({ length: 1201 }, (_, i) => [`bulk/d${i % 7}/f${i}.csv`, `${i}`]));
+    writeTree(join(dir, "tree"), many);
+    expect((await run("sync", "scratch", "archive")).code).toBe(0);
+    const result = await run("--json", "tag", "set", "scratch:bulk", "--tag", "batch=1");
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ files: 1201, objects: 1201, failures: [] });
+    const expected = Object.fromEntries(Object.keys(many).map((p) => [p, { batch: "1" }]));
+    expect(await listed()).toEqual(expected);
+    const objects = objectTags();
+    for (const path of Object.keys(TREE)) expect(objects[path]).toEqual({ site: "lab" });
+    for (const path of Object.keys(many)) expect(objects[path]).toEqual({ site: "lab", batch: "1" });
+  });
+
   it("refuses bad input before changing anything: exit 2, naming the word at fault", async () => {
     const { run, listed } = await work(kind);
     expect((await run("scan", "scratch")).code).toBe(0);
