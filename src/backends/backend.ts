@@ -57,7 +57,27 @@ export interface Backend {
    * already gone is not an error.
    */
   abortUpload?(key: string, uploadId: string): Promise<void>;
+  /**
+   * Optional, for stores that keep tags with an object (S3 object tags, Azure blob index tags,
+   * GCS and the embedded store's tags): sets and removes the named user tags of one existing
+   * object, leaving its other tags (a location's, Strata's own) as they are. Throws
+   * NotFoundError when the object is gone, InvalidRequestError for tags the store refuses.
+   */
+  updateTags?(key: string, change: TagChange): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Tags to set (name → value) and tag names to remove, on one object. */
+export interface TagChange {
+  set: Readonly<Record<string, string>>;
+  remove: readonly string[];
+}
+
+/** The tags an object ends with after `change`: the others kept, the removed gone, the set ones set. */
+export function changedTags(current: Readonly<Record<string, string>>, change: TagChange): Record<string, string> {
+  const next = { ...current };
+  for (const name of change.remove) delete next[name];
+  return Object.assign(next, change.set);
 }
 
 export interface Capabilities {

@@ -12,6 +12,8 @@ export interface CatalogDb {
   dialect: Dialect;
   /** The URL with any password removed, safe for messages. */
   displayUrl: string;
+  /** How long events are kept (ms): each run that changes something prunes older ones. Unset: forever. */
+  eventsRetentionMs?: number;
   close(): Promise<void>;
   /**
    * Closes, and removes the catalog file if this process created it: a refused command or a dry
@@ -24,8 +26,13 @@ export interface CatalogDb {
 // Strata stores stays below 2^53, so numbers are exact.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
 
+/** What the config says of the catalog beyond where it is. */
+export interface CatalogSettings {
+  eventsRetentionMs?: number;
+}
+
 /** Opens (creating if needed) the catalog at `url` and brings its schema up to date. */
-export async function openCatalog(url: string): Promise<CatalogDb> {
+export async function openCatalog(url: string, settings: CatalogSettings = {}): Promise<CatalogDb> {
   const isPostgres = /^postgres(ql)?:\/\//i.test(url);
   const displayUrl = isPostgres ? withoutPassword(url) : url;
   const opened = isPostgres ? openPostgres(url, displayUrl) : openSqlite(url);
@@ -37,6 +44,7 @@ export async function openCatalog(url: string): Promise<CatalogDb> {
     if (catalogFullCode(err)) throw new CatalogFullError(opened.catalog.displayUrl, err);
     throw new UsageError(`catalog ${opened.catalog.displayUrl}: ${(err as Error).message}`);
   }
+  if (settings.eventsRetentionMs !== undefined) opened.catalog.eventsRetentionMs = settings.eventsRetentionMs;
   return opened.catalog;
 }
 

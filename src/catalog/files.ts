@@ -27,6 +27,8 @@ export interface FileStat {
   hash?: string;
   /** The entry is a Strata stub, and this is what it says (POSIX scans only). */
   stub?: StubRecord;
+  /** The detected type family (netcdf, fastq, …) of a file, from its name. */
+  fileType?: string | null;
 }
 
 /** The catalog id of the location a stub's replica lives at, if the catalog knows it. */
@@ -45,6 +47,7 @@ const BOUND_COLUMNS = [
   "gid",
   "inode",
   "hash",
+  "file_type",
 ];
 
 /** Rows per INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
@@ -126,6 +129,7 @@ export class FileUpserter {
             gid: e.gid,
             inode: e.inode,
             hash: stub.sha256,
+            file_type: e.fileType ?? null,
             state: "released" as const,
             first_scan_id: this.scanId,
             seen_scan_id: this.scanId,
@@ -149,6 +153,7 @@ export class FileUpserter {
           // The original file's inode, when the catalog knew the file; the stub's otherwise.
           inode: sql`CASE WHEN ${sameVersion} THEN files.inode ELSE excluded.inode END`,
           hash: sql`excluded.hash`,
+          file_type: sql`excluded.file_type`,
           state: sql`excluded.state`,
           changed_scan_id: sql`CASE WHEN ${sameVersion} THEN files.changed_scan_id ELSE excluded.changed_scan_id END`,
           seen_scan_id: sql`excluded.seen_scan_id`,
@@ -184,6 +189,8 @@ export class FileUpserter {
       .onConflict((oc) =>
         oc.columns(["location_id", "path"]).doUpdateSet({
           kind: sql`excluded.kind`,
+          // Tags are left alone: a scan never learns them, `strata tag` sets them.
+          file_type: sql`excluded.file_type`,
           size: unlessStub("size"),
           mtime_us: unlessStub("mtime_us"),
           atime_us: unlessStub("atime_us"),
@@ -235,6 +242,7 @@ export class FileUpserter {
       gid: 0,
       inode: 0,
       hash: null,
+      file_type: null,
       state: sql.lit("present"),
       first_scan_id: sql.lit(this.scanId),
       seen_scan_id: sql.lit(this.scanId),
@@ -259,6 +267,7 @@ function boundValues(chunk: readonly FileStat[]): unknown[] {
     values[i++] = e.gid;
     values[i++] = e.inode;
     values[i++] = e.hash ?? null;
+    values[i++] = e.fileType ?? null;
   }
   return values;
 }

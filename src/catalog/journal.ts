@@ -22,17 +22,42 @@ export async function startRun({ db }: CatalogDb, command: string): Promise<numb
   return row.id;
 }
 
+/**
+ * Closes a run with its summary, then prunes events past the catalog's retention: every run
+ * that changes something passes here, so history stays within its bound without a job of its
+ * own, and read-only commands never delete.
+ */
 export async function finishRun(
-  { db }: CatalogDb,
+  catalog: CatalogDb,
   runId: number,
   status: RunTable["status"],
   summary: unknown,
 ): Promise<void> {
-  await db
+  await catalog.db
     .updateTable("runs")
     .set({ status, finished_at: Date.now(), summary: JSON.stringify(summary) })
     .where("id", "=", runId)
     .execute();
+  if (catalog.eventsRetentionMs !== undefined) await pruneEvents(catalog, Date.now() - catalog.eventsRetentionMs);
+}
+
+/** Events deleted per statement, so a first prune of years of history never holds the catalog long. */
+const PRUNE_BATCH = 10_000;
+
+/** Deletes events older than `beforeMs` (by the `events_at` index), a batch at a time; returns how many. */
+async function pruneEvents({ db }: CatalogDb, beforeMs: number): Promise<number> {
+  let pruned = 0;
+  for (;;) {
+    const result = await db
+      .deleteFrom("events")
+      .where("id", "in", (eb) =>
+        eb.selectFrom("events").select("id").where("at", "<", beforeMs).orderBy("at").limit(PRUNE_BATCH),
+      )
+      .executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    pruned += deleted;
+    if (deleted < PRUNE_BATCH) return pruned;
+  }
 }
 
 export interface PlannedAction {

@@ -246,6 +246,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // `strata log --run N` reads one run's events by this index, not by a walk of the whole table.
+  const eventsByRun: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex("events_run").on("events").columns(["run_id", "id"]).execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -255,6 +262,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0005_stubs": stubs,
       "0006_root_device": rootDevice,
       "0007_engine_events": engineEvents,
+      "0008_tags-log_events_run": eventsByRun,
     }),
   };
 }

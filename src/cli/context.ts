@@ -66,7 +66,11 @@ export class Context {
       cwd: process.cwd(),
     });
     refuseOverlappingLocations(loaded);
-    const catalog = await openCatalog(loaded.catalogUrl);
+    const { retention } = loaded.config.history;
+    const catalog = await openCatalog(
+      loaded.catalogUrl,
+      retention === "forever" ? {} : { eventsRetentionMs: retention },
+    );
     return new Context(loaded, catalog, new Output(options), options.lockWait);
   }
 

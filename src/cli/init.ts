@@ -32,6 +32,9 @@ defaults:
   retries: 4          # per item, with exponential backoff
   maxDeleteShare: 0.25  # sync --delete and pruning refuse to remove more than this share without --force
   maxBuffer: 256MiB     # one cap on bytes buffered by all transfers in flight (parts, blocks)
+
+history:
+  retention: 400d     # how long \`strata log\` keeps events (or: forever)
 `;
 
 export function registerInit(program: Command): void {

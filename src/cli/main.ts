@@ -6,6 +6,7 @@ import { registerApply } from "./apply.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
 import { registerInit } from "./init.js";
+import { registerLog } from "./log.js";
 import { registerLs } from "./ls.js";
 import { duration } from "./options.js";
 import { registerPlan } from "./plan.js";
@@ -14,6 +15,7 @@ import { commandRunner, EXIT } from "./runner.js";
 import { registerScan } from "./scan.js";
 import { registerShow } from "./show.js";
 import { registerSync } from "./sync.js";
+import { registerTag } from "./tag.js";
 import { registerVerify } from "./verify.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -57,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
     registerPlan,
     registerApply,
     registerDaemon,
+    registerTag,
+    registerLog,
   ]) {
     register(program, run);
   }

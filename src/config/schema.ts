@@ -70,6 +70,20 @@ export const defaultsSchema = z
   })
   .strict();
 
+/**
+ * How long the catalog keeps its history (`events`) by default: 400 days, a yearly audit and a
+ * month to spare. Not forever, because events grow without bound (every verify of every copy
+ * is one: daily verifies of a million copies add 7M rows a week).
+ */
+const DEFAULT_EVENTS_RETENTION_MS = 400 * 86_400_000;
+
+export const historySchema = z
+  .object({
+    /** Events older than this are pruned at the end of each run that changes something; "forever" keeps all. */
+    retention: z.union([z.literal("forever"), durationMs]).default(DEFAULT_EVENTS_RETENTION_MS),
+  })
+  .strict();
+
 /** strata.yaml as a whole, from its parts. */
 export function configSchemaOf<
   Sections extends Record<string, z.ZodType>,
@@ -86,6 +100,7 @@ export function configSchemaOf<
         )
         .default({}),
       defaults: defaultsSchema.default(defaultsSchema.parse({})),
+      history: historySchema.default(historySchema.parse({})),
       /** Policy files (paths relative to this file) whose policies join `policies`. */
       include: z.array(z.string().min(1, "an include names a file")).default([]),
       policies: z.array(parts.policy).default([]),

@@ -13,6 +13,7 @@ import {
 } from "../catalog/files.js";
 import { allLocations, locationById, recordRootDevice } from "../catalog/locations.js";
 import type { LocationRow } from "../catalog/schema.js";
+import { fileTypeOf } from "../codec/file-type.js";
 import { UsageError } from "../config/errors.js";
 import { type ScanProblem, walkTree } from "./walker.js";
 
@@ -55,6 +56,7 @@ export async function scanLocation(
   let seen = 0;
   const write = (entries: FileStat[]) => {
     seen += entries.length;
+    for (const entry of entries) if (entry.kind === "file") entry.fileType = fileTypeOf(entry.path);
     options.onEntries?.(entries);
     return upserter.write(entries);
   };

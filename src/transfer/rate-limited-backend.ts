@@ -7,6 +7,7 @@ import type {
   ObjectReader,
   RestoreOptions,
   RestoreStatus,
+  TagChange,
   WriteInfo,
 } from "../backends/backend.js";
 import type { TokenBucket } from "./rate-limit.js";
@@ -17,10 +18,22 @@ import type { TokenBucket } from "./rate-limit.js";
  * 503 SlowDown answers. Each call is one token; a listing, one per page of items.
  */
 export class RateLimitedBackend implements Backend {
+  /** Present only where the inner backend keeps tags: callers read its presence as the capability. */
+  readonly updateTags?: (key: string, change: TagChange) => Promise<void>;
+
   constructor(
     private readonly inner: Backend,
     private readonly bucket: TokenBucket,
-  ) {}
+  ) {
+    const update = inner.updateTags?.bind(inner);
+    if (update) {
+      this.updateTags = async (key, change) => {
+        // A read of the current tags and a write: two requests.
+        await this.bucket.take(2);
+        return update(key, change);
+      };
+    }
+  }
 
   get url(): string {
     return this.inner.url;

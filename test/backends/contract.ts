@@ -196,6 +196,24 @@ export function backendContract(subject: ContractSubject): void {
       await b.close();
     });
 
+    it("changes an object's tags in place where the store keeps tags, leaving its other tags and bytes", async () => {
+      const b = await subject.make();
+      // A capability: stores without tags (POSIX trees) do not offer it.
+      expect(b.updateTags === undefined).toBe(!b.caps.userMetadata);
+      if (b.updateTags) {
+        await put(b, "tagged", "abc", { tags: { owner: "lab-7", site: "north" } });
+        await b.updateTags("tagged", { set: { project: "climate", owner: "lab-8" }, remove: ["site"] });
+        const stat = await b.stat("tagged");
+        expect(stat?.tags).toEqual({ owner: "lab-8", project: "climate" });
+        expect(stat?.attributes?.sha256).toBe(sha256Hex("abc"));
+        expect((await get(b, "tagged")).toString()).toBe("abc");
+        await expect(b.updateTags("never-written", { set: { a: "b" }, remove: [] })).rejects.toBeInstanceOf(
+          NotFoundError,
+        );
+      }
+      await b.close();
+    });
+
     it("refuses hostile keys without touching anything outside", async () => {
       const b = await subject.make();
       for (const key of ["../escape", "/absolute", "a/../../escape", ""]) {

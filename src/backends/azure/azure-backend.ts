@@ -21,6 +21,7 @@ import {
   type ByteRange,
   type Capabilities,
   type CopyOptions,
+  changedTags,
   InvalidRequestError,
   NeedsRestoreError,
   NotFoundError,
@@ -28,6 +29,7 @@ import {
   type ObjectReader,
   type RestoreOptions,
   type RestoreStatus,
+  type TagChange,
   TransientError,
   type WriteInfo,
 } from "../backend.js";
@@ -258,6 +260,22 @@ export class AzureBackend implements Backend {
       throw this.error(err, key);
     }
     return { state: "restoring" };
+  }
+
+  /**
+   * Blob index tags are replaced as a set: the current tags are read, the user's checked as a
+   * write checks them, and Strata's own (the restore marker) kept.
+   */
+  async updateTags(key: string, change: TagChange): Promise<void> {
+    const blob = this.blob(key);
+    try {
+      const { tags } = await blob.getTags();
+      const user = this.checkTags(changedTags(userTags(tags), change));
+      const own = Object.fromEntries(Object.entries(tags).filter(([name]) => name.startsWith(STRATA_TAG_PREFIX)));
+      await blob.setTags({ ...user, ...own });
+    } catch (err) {
+      throw err instanceof BackendError ? err : this.error(err, key);
+    }
   }
 
   /** Nothing to release: the SDK's HTTP agents are shared and keep-alive sockets time out. */

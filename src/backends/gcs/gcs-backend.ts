@@ -21,6 +21,7 @@ import {
   type ObjectReader,
   type RestoreOptions,
   type RestoreStatus,
+  type TagChange,
   type WriteInfo,
 } from "../backend.js";
 import { CheckedBody, checkExpectedHash, readExactly, sizeError } from "../bodies.js";
@@ -262,6 +263,17 @@ export class GcsBackend implements Backend {
   }
 
   /** The client holds nothing that needs closing. */
+  /**
+   * Tags are `strata-tag-` custom metadata: one patch sets the named ones and removes others
+   * (a null value deletes a key in GCS's merge), leaving the rest of the metadata as it is.
+   */
+  async updateTags(key: string, change: TagChange): Promise<void> {
+    const patch: Record<string, string | null> = {};
+    for (const name of change.remove) patch[`${TAG_PREFIX}${name}`] = null;
+    for (const [name, value] of Object.entries(change.set)) patch[`${TAG_PREFIX}${name}`] = value;
+    await this.attempt(key, () => this.bucket.file(this.objectName(key)).setMetadata({ metadata: patch }));
+  }
+
   async close(): Promise<void> {}
 
   private get bucket() {

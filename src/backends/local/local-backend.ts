@@ -24,9 +24,10 @@ import type {
   RangeSink,
   RestoreOptions,
   RestoreStatus,
+  TagChange,
   WriteInfo,
 } from "../backend.js";
-import { BackendError, InvalidRequestError, NeedsRestoreError, NotFoundError } from "../backend.js";
+import { BackendError, changedTags, InvalidRequestError, NeedsRestoreError, NotFoundError } from "../backend.js";
 import { checkExpectedHash } from "../bodies.js";
 import { fsError } from "../fs-errors.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
@@ -320,6 +321,20 @@ export class LocalStoreBackend implements Backend {
       key,
     );
     return { state: "restoring", readyAt: new Date(readyUs / 1000) };
+  }
+
+  /** The `tags` column, read and written in one transaction so a concurrent change is not lost. */
+  async updateTags(key: string, change: TagChange): Promise<void> {
+    this.checkKey(key);
+    const db = this.index(false);
+    if (!db) throw new NotFoundError(this.url, key);
+    const select = this.prepared<[string], { tags: string }>(db, "SELECT tags FROM objects WHERE key = ?");
+    const update = this.prepared(db, "UPDATE objects SET tags = ? WHERE key = ?");
+    db.transaction(() => {
+      const row = select.get(key);
+      if (!row) throw new NotFoundError(this.url, key);
+      update.run(JSON.stringify(changedTags(JSON.parse(row.tags) as Record<string, string>, change)), key);
+    }).immediate();
   }
 
   async close(): Promise<void> {

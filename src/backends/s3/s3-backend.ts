@@ -30,12 +30,14 @@ import {
   type ByteRange,
   type Capabilities,
   type CopyOptions,
+  changedTags,
   InvalidRequestError,
   NotFoundError,
   type ObjectInfo,
   type ObjectReader,
   type RestoreOptions,
   type RestoreStatus,
+  type TagChange,
   TransientError,
   type WriteInfo,
 } from "../backend.js";
@@ -255,6 +257,27 @@ export class S3Backend implements Backend {
       ),
     );
     return this.verifyStored(key, multipartEtag(sent.partMd5s), sent.sha256, tags);
+  }
+
+  /**
+   * PutObjectTagging replaces the whole set, so the current set is read first and only the
+   * named tags change: a location's tags and the `strata-sha256` tag of a multipart object stay.
+   */
+  async updateTags(key: string, change: TagChange): Promise<void> {
+    const request = { Bucket: this.location.bucket, Key: this.objectKey(key) };
+    const current = await this.attempt(key, () => this.client.send(new GetObjectTaggingCommand(request)));
+    const tags = changedTags(
+      Object.fromEntries((current.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])),
+      change,
+    );
+    await this.attempt(key, () =>
+      this.client.send(
+        new PutObjectTaggingCommand({
+          ...request,
+          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      ),
+    );
   }
 
   async abortUpload(key: string, uploadId: string): Promise<void> {

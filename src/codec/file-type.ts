@@ -1,0 +1,59 @@
+/**
+ * A file's type from its name, as research data is usually named: a short lowercase family
+ * name (netcdf, hdf5, fastq, …) for `files.file_type`, so policies can say `type: netcdf`
+ * whatever the extension. Names only: reading content to sniff it would cost a read per file
+ * at scan time, and research formats are named reliably.
+ */
+
+/** Family → the extensions (lowercase, without the dot) that name it. */
+const FAMILIES: Readonly<Record<string, readonly string[]>> = {
+  netcdf: ["nc", "nc4", "cdf", "netcdf"],
+  hdf5: ["h5", "hdf5", "he5"],
+  hdf4: ["hdf", "h4", "he4", "hdf4"],
+  grib: ["grb", "grib", "grb2", "grib2"],
+  zarr: ["zarr"],
+  fastq: ["fastq", "fq"],
+  fasta: ["fasta", "fa", "fna", "faa", "ffn"],
+  sam: ["sam"],
+  bam: ["bam"],
+  cram: ["cram"],
+  vcf: ["vcf", "bcf"],
+  bed: ["bed"],
+  gff: ["gff", "gff3", "gtf"],
+  fits: ["fits", "fit", "fts"],
+  tiff: ["tif", "tiff"],
+  dicom: ["dcm", "dicom"],
+  nifti: ["nii"],
+  parquet: ["parquet", "pq"],
+  csv: ["csv", "tsv"],
+  json: ["json", "jsonl", "ndjson", "geojson"],
+  numpy: ["npy", "npz"],
+  matlab: ["mat"],
+  root: ["root"],
+  text: ["txt", "log", "md", "rst"],
+  pdf: ["pdf"],
+  image: ["png", "jpg", "jpeg", "gif", "bmp", "webp", "svg"],
+  video: ["mp4", "mov", "avi", "mkv", "webm"],
+  audio: ["wav", "flac", "mp3", "ogg"],
+  archive: ["tar", "zip", "tgz", "tbz", "tbz2", "txz", "7z", "rar"],
+};
+
+/** Compression suffixes: `reads.fastq.gz` is still fastq; `x.gz` alone is compressed. */
+const COMPRESSION = new Set(["gz", "bgz", "bz2", "xz", "zst", "lz4", "z"]);
+
+const FAMILY_OF = new Map(
+  Object.entries(FAMILIES).flatMap(([family, extensions]) => extensions.map((ext) => [ext, family] as const)),
+);
+
+/** The type family of a path (in the key encoding) by its extension, or null when unknown. */
+export function fileTypeOf(path: string): string | null {
+  const name = path.slice(path.lastIndexOf("/") + 1).toLowerCase();
+  const parts = name.split(".");
+  // A leading dot is a hidden file's name, not an extension (".bashrc").
+  if (parts[0] === "") parts.shift();
+  if (parts.length < 2) return null;
+  const last = parts.pop() as string;
+  if (!COMPRESSION.has(last)) return FAMILY_OF.get(last) ?? null;
+  const inner = parts.length >= 2 ? FAMILY_OF.get(parts.at(-1) as string) : undefined;
+  return inner ?? "compressed";
+}
