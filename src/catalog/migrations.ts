@@ -262,7 +262,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0005_stubs": stubs,
       "0006_root_device": rootDevice,
       "0007_engine_events": engineEvents,
-      "0008_tags-log_events_run": eventsByRun,
+      "0010_events_by_run": eventsByRun,
     }),
   };
 }
