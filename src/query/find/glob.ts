@@ -52,39 +52,38 @@ function classEnd(chars: string[], open: number): number | undefined {
 
 /** SQLite's GLOB has no escape character: a special character stands alone in a class. */
 export function sqliteGlob(parts: Part[]): string {
-  return parts
-    .map((part) => {
-      switch (part.kind) {
-        case "literal":
-          return part.text.replace(/[*?[]/g, (c) => `[${c}]`);
-        case "any":
-          return "*";
-        case "one":
-          return "?";
-        case "class":
-          return `[${part.negated ? "^" : ""}${part.body}]`;
-      }
-    })
-    .join("");
+  return parts.map(sqliteGlobPart).join("");
+}
+
+function sqliteGlobPart(part: Part): string {
+  switch (part.kind) {
+    case "literal":
+      return part.text.replace(/[*?[]/g, (c) => `[${c}]`);
+    case "any":
+      return "*";
+    case "one":
+      return "?";
+    case "class":
+      return `[${part.negated ? "^" : ""}${part.body}]`;
+  }
 }
 
 /** A POSIX regular expression for PostgreSQL's `~`, anchored at both ends. */
 export function postgresRegex(parts: Part[]): string {
-  const body = parts
-    .map((part) => {
-      switch (part.kind) {
-        case "literal":
-          return part.text.replace(/[\\^$.|?*+()[\]{}]/g, (c) => `\\${c}`);
-        case "any":
-          return ".*";
-        case "one":
-          return ".";
-        case "class":
-          return `[${part.negated ? "^" : ""}${part.body.replace(/\\/g, "\\\\")}]`;
-      }
-    })
-    .join("");
-  return `^${body}$`;
+  return `^${parts.map(regexPart).join("")}$`;
+}
+
+function regexPart(part: Part): string {
+  switch (part.kind) {
+    case "literal":
+      return part.text.replace(/[\\^$.|?*+()[\]{}]/g, (c) => `\\${c}`);
+    case "any":
+      return ".*";
+    case "one":
+      return ".";
+    case "class":
+      return `[${part.negated ? "^" : ""}${part.body.replace(/\\/g, "\\\\")}]`;
+  }
 }
 
 /**
