@@ -45,7 +45,8 @@ async function find(ctx: Context, words: string[]): Promise<number> {
   ctx.dryRun = true;
   const query = parseFindArgs(words);
   const json = ctx.out.options.json;
-  if (json && !["print", "count"].includes(query.output.kind)) {
+  const plain = (query.output.kind === "print" && query.output.separator === "\n") || query.output.kind === "count";
+  if (json && !plain) {
     throw new UsageError("find: --json prints its own records; leave out -ls, -printf, -print0, --ndjson and --csv");
   }
   const printer = printerOf(query, json);

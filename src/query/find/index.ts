@@ -37,6 +37,10 @@ const FETCH = 1000;
  * The files the query selects, in its order, streamed: one parameterised query (a server-side
  * cursor on PostgreSQL), read-only. Entries marked deleted are left out unless the expression
  * asks about -state.
+ *
+ * On SQLite the iteration holds the catalog's one connection until it ends: a caller that writes
+ * what it finds (tags) collects a batch, or the ids, and writes after the loop, or the write
+ * waits on the loop forever.
  */
 export async function* findFiles(
   catalog: CatalogDb,

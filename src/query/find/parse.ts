@@ -93,10 +93,8 @@ class Words {
     return JSON.stringify(this.peek() ?? "");
   }
 
-  /** The next word, and any settings after it taken out. */
   next(): string {
-    const word = this.args[this.at++] as string;
-    return word;
+    return this.args[this.at++] as string;
   }
 
   /** The argument of `word`, which must be there. */
@@ -110,12 +108,13 @@ class Words {
     while (!this.atEnd()) {
       const word = this.peek() as string;
       const output = this.outputOf(word);
-      if (output === undefined && !this.option(word)) return;
       if (output !== undefined) this.setOutput(word, output);
+      else if (!this.option(word)) return;
     }
   }
 
-  private outputOf(word: string): FindOutput | null | undefined {
+  /** The output a word chooses (stepping over it and its argument), or undefined for another word. */
+  private outputOf(word: string): FindOutput | undefined {
     switch (word) {
       case "-print":
         this.at++;
@@ -135,17 +134,15 @@ class Words {
       case "--csv":
         this.at++;
         return { kind: "csv" };
-      case "-printf": {
+      case "-printf":
         this.at++;
         return { kind: "printf", format: this.argument(word) };
-      }
       default:
         return undefined;
     }
   }
 
-  private setOutput(word: string, output: FindOutput | null): void {
-    if (output === null) return;
+  private setOutput(word: string, output: FindOutput): void {
     if (this.outputWord !== undefined && this.outputWord !== word) {
       throw new UsageError(`find: ${word}: one output at a time (${this.outputWord} was given already)`);
     }
@@ -255,7 +252,6 @@ const TEST_WORDS = [
   "-atime",
   "-ctime",
   "-newermt",
-  "-neweram",
   "-newerat",
   "-newerct",
   "-user",
@@ -294,7 +290,6 @@ function parseTest(word: string, words: Words): Test {
     }
     case "-newermt":
     case "-newerat":
-    case "-neweram":
     case "-newerct": {
       const value = arg();
       const field = ({ m: "mtime", a: "atime", c: "ctime" } as const)[word.charAt(6) as "m" | "a" | "c"];
