@@ -388,7 +388,7 @@ describe.each(CATALOG_KINDS)("strata find against a walk of the tree (%s catalog
 });
 
 describe.each(CATALOG_KINDS)("a leading wildcard reads the trigram index, not every row (%s catalog)", (kind) => {
-  it("-name '*needle*' is planned through files_name_trigrams and finds exactly the needles", async () => {
+  it("-name '*needle*' is planned through files_name_trigrams, -user -size through files_owner_size", async () => {
     const work = tempDir();
     const url = await freshCatalogUrl(kind, work);
     const catalog = await openCatalog(url);
@@ -407,7 +407,7 @@ describe.each(CATALOG_KINDS)("a leading wildcard reads the trigram index, not ev
       await sql`insert into files (location_id, path, kind, size, mtime_us, atime_us, ctime_us, mode, uid, gid, inode,
           state, first_scan_id, seen_scan_id, changed_scan_id)
         select ${location.id}, 'needles' || (n % 50) || '/file_' || n || (case when n % 1000 = 0 then '_needle' else '' end) || '.dat',
-          'file', n, 0, 0, 0, 33188, 1000, 1000, n, 'present', 1, 1, 1 from (${numbers}) as numbers`.execute(
+          'file', n, 0, 0, 0, 33188, 1000 + (n % 100), 1000, n, 'present', 1, 1, 1 from (${numbers}) as numbers`.execute(
         catalog.db,
       );
       // As autovacuum would: PostgreSQL's GIN index keeps new rows in a pending list, which its
@@ -427,5 +427,16 @@ describe.each(CATALOG_KINDS)("a leading wildcard reads the trigram index, not ev
       (n) => `synthetic:needles${n % 50}/file_${n}_needle.dat`,
     );
     expect(found.sort()).toEqual(needles.sort());
+
+    // One owner's large files: equality on uid, a range on size, from files(uid, size).
+    const selective = await strata(["--catalog", url, "find", "-user", "1007", "-size", "+19000c", "--explain"], {
+      cwd: work,
+    });
+    expect(selective.stdout).toContain("files_owner_size");
+    const big = lines(await strata(["--catalog", url, "find", "-user", "1007", "-size", "+19000c"], { cwd: work }));
+    const expected = Array.from({ length: rows }, (_, i) => i + 1)
+      .filter((n) => n % 100 === 7 && n > 19_000)
+      .map((n) => `synthetic:needles${n % 50}/file_${n}${n % 1000 === 0 ? "_needle" : ""}.dat`);
+    expect(big.sort()).toEqual(expected.sort());
   });
 });
