@@ -75,12 +75,7 @@ export async function countFiles(
   query: FindQuery,
   options: FindOptions = {},
 ): Promise<{ files: number; bytes: number }> {
-  const where = await condition(catalog, query, options);
-  const row = await catalog.db
-    .selectFrom("files as f")
-    .select([sql<number>`count(*)`.as("files"), sql<number>`coalesce(sum(f.size), 0)`.as("bytes")])
-    .where(where)
-    .executeTakeFirstOrThrow();
+  const row = await countQuery(catalog, await condition(catalog, query, options)).executeTakeFirstOrThrow();
   return { files: Number(row.files), bytes: Number(row.bytes) };
 }
 
@@ -95,10 +90,7 @@ export interface Explained {
 export async function explainFind(catalog: CatalogDb, query: FindQuery, options: FindOptions = {}): Promise<Explained> {
   const select: Compilable =
     query.output.kind === "count"
-      ? catalog.db
-          .selectFrom("files as f")
-          .select([sql<number>`count(*)`.as("files"), sql<number>`coalesce(sum(f.size), 0)`.as("bytes")])
-          .where(await condition(catalog, query, options))
+      ? countQuery(catalog, await condition(catalog, query, options))
       : await selection(catalog, query, options);
   const compiled = select.compile();
   if (catalog.dialect === "sqlite") {
@@ -117,6 +109,13 @@ export async function explainFind(catalog: CatalogDb, query: FindQuery, options:
     CompiledQuery.raw(`explain ${compiled.sql}`, [...compiled.parameters]),
   );
   return { sql: compiled.sql, parameters: compiled.parameters, plan: rows.rows.map((row) => row["QUERY PLAN"]) };
+}
+
+function countQuery(catalog: CatalogDb, where: SqlExpression<SqlBool>) {
+  return catalog.db
+    .selectFrom("files as f")
+    .select([sql<number>`count(*)`.as("files"), sql<number>`coalesce(sum(f.size), 0)`.as("bytes")])
+    .where(where);
 }
 
 async function selection(catalog: CatalogDb, query: FindQuery, options: FindOptions) {
