@@ -271,11 +271,19 @@ export function migrations(dialect: Dialect): MigrationProvider {
         await sql`INSERT INTO files_name_trigrams (rowid, name)
           SELECT id, ${sql.raw(sqliteBaseName("path"))} FROM files`.execute(db);
       } else {
-        // pg_trgm is a trusted extension: the database's owner may create it.
-        await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
-        await sql`CREATE INDEX files_name_trigrams ON files USING gin ((${sql.raw(postgresBaseName("path"))}) gin_trgm_ops)`.execute(
-          db,
-        );
+        // pg_trgm is a trusted extension: a role with CREATE on the database (its owner) may
+        // create it. Where it cannot (no contrib package, a role without that right), find works
+        // without the index, slower on leading wildcards, rather than no command opening the
+        // catalog; the savepoint keeps the migration's transaction alive past the failure.
+        await sql`SAVEPOINT find_name_trigrams`.execute(db);
+        try {
+          await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
+          await sql`CREATE INDEX files_name_trigrams ON files
+            USING gin ((${sql.raw(postgresBaseName("path"))}) gin_trgm_ops)`.execute(db);
+          await sql`RELEASE SAVEPOINT find_name_trigrams`.execute(db);
+        } catch {
+          await sql`ROLLBACK TO SAVEPOINT find_name_trigrams`.execute(db);
+        }
       }
     },
   };

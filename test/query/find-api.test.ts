@@ -118,6 +118,46 @@ describe.each(CATALOG_KINDS)("find's selection API and its index (%s catalog)", 
   });
 });
 
+describe("a PostgreSQL role that may not create pg_trgm", () => {
+  it("still opens the catalog, and find matches without the index", async () => {
+    const url = await freshCatalogUrl("postgres", tempDir());
+    const database = new URL(url).pathname.slice(1);
+    const role = `limited_${database}`;
+    const owner = new pg.Client({ connectionString: url });
+    await owner.connect();
+    try {
+      // Tables in the public schema, but no CREATE on the database: CREATE EXTENSION is refused.
+      await owner.query(`CREATE ROLE ${role} LOGIN`);
+      await owner.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${role}`);
+      await owner.query(`REVOKE CREATE ON DATABASE ${database} FROM PUBLIC`);
+    } finally {
+      await owner.end();
+    }
+    const limitedUrl = url.replace(/^postgres:\/\/[^@]+@/, `postgres://${role}@`);
+    const catalog = await openCatalog(limitedUrl);
+    try {
+      const location = await catalog.db
+        .insertInto("locations")
+        .values({ name: "scratch", url: "file:///scratch", kind: "posix", default_class: null, created_at: 0 })
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      await sql`insert into files (location_id, path, kind, size, mtime_us, atime_us, ctime_us, mode, uid, gid, inode,
+          state, first_scan_id, seen_scan_id, changed_scan_id)
+        values (${location.id}, 'a/needle.dat', 'file', 1, 0, 0, 0, 33188, 0, 0, 1, 'present', 1, 1, 1),
+               (${location.id}, 'needle/hay.dat', 'file', 1, 0, 0, 0, 33188, 0, 0, 2, 'present', 1, 1, 1)`.execute(
+        catalog.db,
+      );
+      const indexes = await sql<{
+        indexname: string;
+      }>`select indexname from pg_indexes where tablename = 'files'`.execute(catalog.db);
+      expect(indexes.rows.map((r) => r.indexname)).not.toContain("files_name_trigrams");
+      expect(await found(catalog, ["-name", "*eedl*"])).toEqual(["scratch:a/needle.dat"]);
+    } finally {
+      await catalog.close();
+    }
+  });
+});
+
 describe("find changes nothing", () => {
   it("a catalog that does not exist is not created by a find", async () => {
     const work = tempDir();
