@@ -95,6 +95,9 @@ describe.each(CATALOG_KINDS)("find's selection API and its index (%s catalog)", 
         "scratch:runs/deep/beta.nc",
         "scratch:runs/alpha_two.h5",
       ]);
+      expect(await found(catalog, ["--sort", "-size", "scratch:runs", "--limit", "1"])).toEqual([
+        "scratch:runs/deep/beta.nc",
+      ]);
       expect(await countFiles(catalog, parseFindArgs(["-path", "runs/*"]))).toEqual({ files: 3, bytes: 6000 });
 
       await catalog.db

@@ -54,9 +54,12 @@ export function parseFindArgs(args: readonly string[]): FindQuery {
     limit: undefined,
     explain: false,
   };
-  let at = 0;
-  while (at < args.length && !startsExpression(args[at] as string)) query.operands.push(args[at++] as string);
-  const words = new Words(args.slice(at), query);
+  const words = new Words(args, query);
+  // Operands come first; `--sort`, `--limit` and the other settings may stand among them too.
+  while (!words.atEnd() && !startsExpression(words.peek() as string)) {
+    query.operands.push(words.next());
+    words.skipSettings();
+  }
   query.expression = words.atEnd() ? undefined : parseOr(words);
   if (!words.atEnd()) throw new UsageError(`find: ${words.peekShown()}: unexpected here (no "(" to close)`);
   return query;
