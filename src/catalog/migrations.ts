@@ -246,6 +246,48 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // What `strata find` needs to answer from indexes (see docs/design-notes.md, "Queries: find"):
+  // a trigram index over each file's base name, so a pattern with a leading wildcard
+  // (`-name '*run*'`) reads the rows holding its trigrams instead of every row, and one B-tree
+  // for the selective question admins ask most (one owner's files over a size).
+  const findIndexes: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex("files_owner_size").on("files").columns(["uid", "size"]).execute();
+      if (dialect === "sqlite") {
+        // Contentless (the names live in files.path already), detail=none (no positions) and
+        // columnsize=0 (no per-row sizes): about 20 bytes a file. The index answers "which rows
+        // hold these trigrams", a superset the query then checks exactly. Removing a row's
+        // trigrams takes the name it was indexed under, which the triggers have in `old`.
+        await sql`CREATE VIRTUAL TABLE files_name_trigrams USING fts5(
+          name, tokenize = 'trigram', detail = 'none', content = '', columnsize = 0)`.execute(db);
+        const name = (row: "new" | "old") => sql.raw(sqliteBaseName(`${row}.path`));
+        const add = sql`INSERT INTO files_name_trigrams (rowid, name) VALUES (new.id, ${name("new")});`;
+        const remove = sql`INSERT INTO files_name_trigrams (files_name_trigrams, rowid, name)
+          VALUES ('delete', old.id, ${name("old")});`;
+        await sql`CREATE TRIGGER files_name_trigrams_insert AFTER INSERT ON files BEGIN ${add} END`.execute(db);
+        await sql`CREATE TRIGGER files_name_trigrams_rename AFTER UPDATE OF path ON files
+          WHEN old.path IS NOT new.path BEGIN ${remove} ${add} END`.execute(db);
+        await sql`CREATE TRIGGER files_name_trigrams_delete AFTER DELETE ON files BEGIN ${remove} END`.execute(db);
+        await sql`INSERT INTO files_name_trigrams (rowid, name)
+          SELECT id, ${sql.raw(sqliteBaseName("path"))} FROM files`.execute(db);
+      } else {
+        // pg_trgm is a trusted extension: a role with CREATE on the database (its owner) may
+        // create it. Where it cannot (no contrib package, a role without that right), find works
+        // without the index, slower on leading wildcards, rather than no command opening the
+        // catalog; the savepoint keeps the migration's transaction alive past the failure.
+        await sql`SAVEPOINT find_name_trigrams`.execute(db);
+        try {
+          await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
+          await sql`CREATE INDEX files_name_trigrams ON files
+            USING gin ((${sql.raw(postgresBaseName("path"))}) gin_trgm_ops)`.execute(db);
+          await sql`RELEASE SAVEPOINT find_name_trigrams`.execute(db);
+        } catch {
+          await sql`ROLLBACK TO SAVEPOINT find_name_trigrams`.execute(db);
+        }
+      }
+    },
+  };
+
   // `strata log --run N` reads one run's events by this index, not by a walk of the whole table.
   const eventsByRun: Migration = {
     async up(db: Kysely<unknown>) {
@@ -262,7 +304,22 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0005_stubs": stubs,
       "0006_root_device": rootDevice,
       "0007_engine_events": engineEvents,
+      "0008_find_indexes": findIndexes,
       "0010_events_by_run": eventsByRun,
     }),
   };
+}
+
+/**
+ * A path's last segment, as SQL over the column `path`. The find query spells it the same way,
+ * so PostgreSQL matches it to the expression index, and SQLite's triggers index the same text.
+ * SQLite has no "last index of": trimming every character but `/` from the right leaves the
+ * directory part, and what follows it is the name.
+ */
+export function sqliteBaseName(path: string): string {
+  return `substr(${path}, length(rtrim(${path}, replace(${path}, '/', ''))) + 1)`;
+}
+
+export function postgresBaseName(path: string): string {
+  return `substring(${path} from '[^/]*$')`;
 }

@@ -5,6 +5,7 @@ import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
+import { registerFind } from "./find.js";
 import { registerInit } from "./init.js";
 import { registerLog } from "./log.js";
 import { registerLs } from "./ls.js";
@@ -56,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     registerVerify,
     registerLs,
     registerShow,
+    registerFind,
     registerPlan,
     registerApply,
     registerDaemon,

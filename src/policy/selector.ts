@@ -274,6 +274,16 @@ const principals = new Map<string, Map<string, number>>();
 export function principalId(role: "owner" | "group", value: number | string): number | undefined {
   if (typeof value === "number") return value;
   if (/^\d+$/.test(value)) return Number(value);
+  return principalIds(role).get(value);
+}
+
+/** The name /etc/passwd or /etc/group gives an id (the first, as `ls -l` shows), or undefined. */
+export function principalName(role: "owner" | "group", id: number): string | undefined {
+  for (const [name, known] of principalIds(role)) if (known === id) return name;
+  return undefined;
+}
+
+function principalIds(role: "owner" | "group"): Map<string, number> {
   const file = role === "owner" ? "/etc/passwd" : "/etc/group";
   let names = principals.get(file);
   if (!names) {
@@ -290,7 +300,7 @@ export function principalId(role: "owner" | "group", value: number | string): nu
     }
     principals.set(file, names);
   }
-  return names.get(value);
+  return names;
 }
 
 export function unknownPrincipal(role: "owner" | "group", value: string): string {
