@@ -432,6 +432,12 @@ export async function fileById({ db }: CatalogDb, id: number): Promise<FileRow |
   return db.selectFrom("files").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
+/** The rows of these ids, in id order; keep `ids` to a few hundred (one bound parameter each). */
+export async function filesByIds({ db }: CatalogDb, ids: readonly number[]): Promise<FileRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom("files").selectAll().where("id", "in", ids).orderBy("id").execute();
+}
+
 /** What a release wrote in a file's place: size, mtime and inode of the stub. */
 export interface StubStat {
   size: number;

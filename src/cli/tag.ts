@@ -1,18 +1,21 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { printablePath } from "../backends/keys.js";
 import { listEntries } from "../catalog/browse.js";
-import { fileByPath } from "../catalog/files.js";
+import { fileByPath, filesByIds } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
 import type { FileRow } from "../catalog/schema.js";
 import { type FileTagChange, TAG_NAME } from "../catalog/tags.js";
 import { UsageError } from "../config/errors.js";
 import { changeTags, type SelectedFile } from "../engine/tags.js";
+import { type FindScope, findFiles, parseFindArgs } from "../query/find/index.js";
 import type { Context } from "./context.js";
 import { tag } from "./options.js";
 import { count } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
 
 const OPERANDS = "LOCATION[:PATH]";
+const SELECTION =
+  "LOCATION[:PATH] operands (a directory: every file beneath it), then a find expression (strata find --help)";
 
 export function registerTag(program: Command, run: Runner): void {
   const tagCommand = program
@@ -22,7 +25,9 @@ export function registerTag(program: Command, run: Runner): void {
   tagCommand
     .command("set")
     .description("set tags on files (a directory: every file beneath it), and on their copies")
-    .argument("<operands...>", `${OPERANDS}: a file, or a directory for every file beneath it`)
+    .argument("<words...>", SELECTION)
+    // A find expression's words look like options (-name, -size): they are find's to read.
+    .allowUnknownOption()
     .requiredOption("--tag <key=value>", "a tag to set (repeatable)", tag)
     .action(
       run(async (ctx, operands: string[], opts: { tag: Record<string, string> }) =>
@@ -33,7 +38,8 @@ export function registerTag(program: Command, run: Runner): void {
   tagCommand
     .command("rm")
     .description("remove tags from files (a directory: every file beneath it), and from their copies")
-    .argument("<operands...>", `${OPERANDS}: a file, or a directory for every file beneath it`)
+    .argument("<words...>", SELECTION)
+    .allowUnknownOption()
     .requiredOption("--tag <key>", "a tag name to remove (repeatable)", tagName)
     .action(
       run(async (ctx, operands: string[], opts: { tag: string[] }) =>
@@ -44,14 +50,15 @@ export function registerTag(program: Command, run: Runner): void {
   tagCommand
     .command("ls")
     .description("print the tags of files (a directory: every file beneath it; none: every location)")
-    .argument("[operands...]", OPERANDS)
+    .argument("[words...]", SELECTION)
+    .allowUnknownOption()
     .action(
       run(async (ctx, operands: string[]) => {
         // Reads only: a location named here for the first time is not left registered, nor a new catalog made.
         ctx.dryRun = true;
         const listed: { location: string; path: string; tags: Record<string, string> }[] = [];
         let files = 0;
-        for await (const file of selectFiles(ctx, operands)) {
+        for await (const file of selectFiles(ctx, operands, true)) {
           files += 1;
           const tags = tagsOf(file);
           if (Object.keys(tags).length === 0) continue;
@@ -66,7 +73,7 @@ export function registerTag(program: Command, run: Runner): void {
 }
 
 async function changeAndReport(ctx: Context, operands: string[], change: FileTagChange): Promise<number> {
-  const report = await changeTags(ctx.catalog, selectFiles(ctx, operands), change, {
+  const report = await changeTags(ctx.catalog, selectFiles(ctx, operands, false), change, {
     storeOf: async (url) => (await ctx.location(url, "replica location")).backend,
     concurrency: ctx.defaults.transfers,
     onFile: (file, tags) => ctx.out.detail(`${where(file)}  ${formatTags(tags)}`),
@@ -96,37 +103,48 @@ async function changeAndReport(ctx: Context, operands: string[], change: FileTag
 }
 
 /**
- * The files the operands name: a file, or every file beneath a directory (a whole location
- * for `LOCATION` alone); no operand, every location. Deleted entries are left out. Every
- * operand is resolved and checked before the first file is handed out, so a typo changes
- * nothing. The one place a tag command selects files: a find expression plugs in here.
+ * The files the words select: `LOCATION[:PATH]` operands (a directory: every file beneath it; a
+ * whole location for `LOCATION` alone; none: every location, where the command allows it), then an optional find expression
+ * in find's words. Only regular files that are not deleted. Every operand is resolved and
+ * checked, and the whole selection read, before the first file is handed out: a typo changes
+ * nothing, and on SQLite find's stream holds the catalog's one connection, which the tag writes
+ * need.
  */
-async function* selectFiles(ctx: Context, operands: readonly string[]): AsyncGenerator<SelectedFile> {
-  const places: { locationId: number; name: string; path: string; single?: FileRow | undefined }[] = [];
-  for (const operand of operands) {
+async function* selectFiles(
+  ctx: Context,
+  words: readonly string[],
+  everyLocationWhenUnnamed: boolean,
+): AsyncGenerator<SelectedFile> {
+  const query = parseFindArgs(words);
+  if (!everyLocationWhenUnnamed && query.operands.length === 0 && query.expression === undefined) {
+    // A change to every file of every location is never what a typo should do.
+    throw new UsageError(`${OPERANDS}: name the files to change, or give a find expression`);
+  }
+  if (query.output.kind !== "print" || query.explain) {
+    throw new UsageError(`${OPERANDS}: tag takes a find expression to select files, not find's output words`);
+  }
+  const scopes: FindScope[] = [];
+  for (const operand of query.operands) {
     const { location, path } = await ctx.reference(operand, OPERANDS);
-    const single = path === "" ? undefined : await fileByPath(ctx.catalog, location.row.id, path);
-    if (path !== "" && !single) {
+    if (path !== "" && !(await fileByPath(ctx.catalog, location.row.id, path))) {
       const beneath = await listEntries(ctx.catalog, location.row.id, path, false).next();
       if (beneath.done)
         throw new UsageError(`${OPERANDS} ${operand}: the catalog has no entry ${JSON.stringify(path)}`);
     }
-    places.push({ locationId: location.row.id, name: location.name, path, single });
+    scopes.push({ locationId: location.row.id, path });
   }
-  if (operands.length === 0) {
-    for (const row of await allLocations(ctx.catalog)) places.push({ locationId: row.id, name: row.name, path: "" });
-  }
-  for (const { locationId, name, path, single } of places) {
-    const named = (file: FileRow): SelectedFile => ({ ...file, location_name: name });
-    if (single && single.kind !== "dir") {
-      if (isTaggable(single)) yield named(single);
-      continue;
-    }
-    for await (const { file } of listEntries(ctx.catalog, locationId, path, true)) {
-      if (isTaggable(file)) yield named(file);
+  const ids: number[] = [];
+  for await (const file of findFiles(ctx.catalog, query, { scopes })) if (isTaggable(file)) ids.push(file.id);
+  const names = new Map((await allLocations(ctx.catalog)).map((l) => [l.id, l.name]));
+  for (let i = 0; i < ids.length; i += SELECTED_PAGE) {
+    for (const file of await filesByIds(ctx.catalog, ids.slice(i, i + SELECTED_PAGE))) {
+      yield { ...file, location_name: names.get(file.location_id) as string };
     }
   }
 }
+
+/** Rows read back per query once the selection is known. */
+const SELECTED_PAGE = 500;
 
 function isTaggable(file: FileRow): boolean {
   return file.kind === "file" && file.state !== "deleted";

@@ -186,6 +186,46 @@ describe.each(CATALOG_KINDS)("strata tag on the embedded store (%s catalog)", (k
     for (const path of Object.keys(many)) expect(objects[path]).toEqual({ site: "lab", batch: "1" });
   });
 
+  it("selects with a find expression after the operands: set, ls and rm touch exactly the files it matches", async () => {
+    const { run, listed, objectTags } = await work(kind);
+    expect((await run("sync", "scratch", "archive")).code).toBe(0);
+    const matches = (path: string) => path.endsWith(".nc") && !path.startsWith("climate-x/");
+    const set = await run(
+      "tag",
+      "set",
+      "scratch",
+      "-name",
+      "*.nc",
+      "-not",
+      "-path",
+      "climate-x/*",
+      "--tag",
+      "grid=yes",
+    );
+    expect(set.stderr).toBe("");
+    expect(set.code).toBe(0);
+    const model: Tags = {};
+    for (const path of Object.keys(TREE).filter(matches)) model[path] = { grid: "yes" };
+    expect(await listed()).toEqual(model);
+    expect(await listed("-tag", "grid=yes")).toEqual(model);
+    expect(objectTags()).toEqual(
+      Object.fromEntries(Object.keys(TREE).map((p) => [p, { site: "lab", ...(model[p] ?? {}) }])),
+    );
+    // An expression alone (no operand) selects across every location; rm takes it likewise.
+    expect((await run("tag", "rm", "-path", "climate/deep/*", "--tag", "grid")).code).toBe(0);
+    delete model["climate/deep/u10.nc"];
+    expect(await listed()).toEqual(model);
+    // Neither an operand nor an expression: refused, nothing changed.
+    const bare = await run("tag", "set", "--limit", "5", "--tag", "x=y");
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain("LOCATION[:PATH]");
+    expect(await listed()).toEqual(model);
+    const badWord = await run("tag", "set", "scratch", "-nmae", "*.nc", "--tag", "x=y");
+    expect(badWord.code).toBe(2);
+    expect(badWord.stderr).toContain("-nmae");
+    expect(await listed()).toEqual(model);
+  });
+
   it("refuses bad input before changing anything: exit 2, naming the word at fault", async () => {
     const { run, listed } = await work(kind);
     expect((await run("scan", "scratch")).code).toBe(0);
