@@ -57,7 +57,23 @@ export interface Backend {
    * already gone is not an error.
    */
   abortUpload?(key: string, uploadId: string): Promise<void>;
+  /**
+   * Optional, for stores that list unfinished uploads (S3 multipart): every upload under the
+   * location's prefix begun and neither completed nor aborted, whoever began it, so `catalog
+   * check` finds the ones no journal knows. Azure has no such listing per upload (uncommitted
+   * blocks hang off a blob name and the service drops them within a week); files and the
+   * embedded store keep theirs in the catalog's upload journal only.
+   */
+  listUploads?(): AsyncIterable<PendingUpload>;
   close(): Promise<void>;
+}
+
+/** An upload begun at a store and neither completed nor aborted. */
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
+  /** When it was begun, ms since the epoch. */
+  startedAt: number;
 }
 
 export interface Capabilities {

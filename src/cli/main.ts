@@ -3,6 +3,7 @@ import { BackendError } from "../backends/backend.js";
 import { CatalogFullError } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
+import { registerCatalog } from "./catalog.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
 import { registerInit } from "./init.js";
@@ -57,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     registerPlan,
     registerApply,
     registerDaemon,
+    registerCatalog,
   ]) {
     register(program, run);
   }

@@ -5,6 +5,7 @@ import type {
   CopyOptions,
   ObjectInfo,
   ObjectReader,
+  PendingUpload,
   RestoreOptions,
   RestoreStatus,
   WriteInfo,
@@ -17,10 +18,16 @@ import type { TokenBucket } from "./rate-limit.js";
  * 503 SlowDown answers. Each call is one token; a listing, one per page of items.
  */
 export class RateLimitedBackend implements Backend {
+  /** Present only where the inner backend has it: callers read the capability from its presence. */
+  readonly listUploads?: () => AsyncIterable<PendingUpload>;
+
   constructor(
     private readonly inner: Backend,
     private readonly bucket: TokenBucket,
-  ) {}
+  ) {
+    const listUploads = inner.listUploads?.bind(inner);
+    if (listUploads) this.listUploads = () => this.paced(listUploads());
+  }
 
   get url(): string {
     return this.inner.url;
@@ -35,9 +42,14 @@ export class RateLimitedBackend implements Backend {
     return this.inner.check();
   }
 
-  async *list(prefix?: string): AsyncIterable<ObjectInfo> {
+  list(prefix?: string): AsyncIterable<ObjectInfo> {
+    return this.paced(this.inner.list(prefix));
+  }
+
+  /** A listing's items, one token per page of them. */
+  private async *paced<T>(items: AsyncIterable<T>): AsyncIterable<T> {
     let count = 0;
-    for await (const item of this.inner.list(prefix)) {
+    for await (const item of items) {
       if (count++ % 1000 === 0) await this.bucket.take(1);
       yield item;
     }
