@@ -1,30 +1,30 @@
-import { join } from "node:path";
 import { Readable } from "node:stream";
-import { describe, it } from "vitest";
-import { Context } from "../../src/cli/context.js";
+import { describe, expect, it } from "vitest";
+import { acquireLease, locationLease } from "../../src/catalog/locks.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { tempDir } from "../support/tmp.js";
-import { checkFaults, type RebuildWorkspace, rebuildWorkspace } from "./rebuild-scenarios.js";
+import {
+  catalogRows,
+  checkFaults,
+  expectOk,
+  type RebuildWorkspace,
+  rebuildWorkspace,
+  withArchive,
+  withCatalog,
+} from "./rebuild-scenarios.js";
 
 const ARCHIVE = ["  archive:", "    url: local:store"];
 
-/** The embedded store reached through Strata's own backend, as another program would write it. */
+/** The embedded store changed through Strata's own backend, as another program would change it. */
 function localFaults(ws: RebuildWorkspace) {
-  const archive = async <T>(work: (backend: Awaited<ReturnType<Context["location"]>>["backend"]) => Promise<T>) => {
-    const ctx = await Context.open({ config: join(ws.dir, "strata.yaml"), json: false, quiet: true, verbose: false });
-    try {
-      return await work((await ctx.location("archive")).backend);
-    } finally {
-      await ctx.close();
-    }
-  };
   return {
-    deleteObject: (key: string) => archive((backend) => backend.delete([key])),
-    putForeign: (key: string, bytes: Buffer) =>
-      archive(async (backend) => {
-        // Only the mtime every write carries: no origin, no path, so no file to tie it to.
-        await backend.write(key, Readable.from([bytes]), { size: bytes.length, attributes: { mtimeUs: 1 } });
-      }),
+    deleteObject: (key: string) => withArchive(ws, (backend) => backend.delete([key])),
+    putForeign: async (key: string, bytes: Buffer) => {
+      // Only the mtime every write carries: no origin, no path, so no file to tie it to.
+      await withArchive(ws, (backend) =>
+        backend.write(key, Readable.from([bytes]), { size: bytes.length, attributes: { mtimeUs: 1 } }),
+      );
+    },
   };
 }
 
@@ -33,4 +33,27 @@ describe.each(CATALOG_KINDS)("strata catalog check on the embedded store (%s cat
     const ws = rebuildWorkspace(ARCHIVE, await freshCatalogUrl(kind, tempDir()));
     await checkFaults(ws, localFaults(ws));
   }, 180_000);
+});
+
+describe("strata catalog check and rebuild take the locations' leases to change anything", () => {
+  it("while another run holds a location, --repair and rebuild wait and give up naming it; a plain check runs", async () => {
+    const ws = rebuildWorkspace(ARCHIVE, await freshCatalogUrl("sqlite", tempDir()));
+    expectOk(await ws.run("scan", "scratch"), "scan");
+    expectOk(await ws.run("sync", "scratch", "archive"), "sync");
+    const holder = "elsewhere:1 strata sync scratch archive";
+    await withCatalog(ws.catalogUrl, async (catalog) => {
+      expect(await acquireLease(catalog, locationLease("archive"), holder, 600_000)).toBe(true);
+    });
+    const rowsBefore = await catalogRows(ws.catalogUrl);
+    for (const args of [
+      ["catalog", "check", "--repair"],
+      ["catalog", "rebuild", "scratch", "archive"],
+    ]) {
+      const refused = await ws.run("--lock-wait", "1s", ...args);
+      expect(refused.code, args.join(" ")).toBe(2);
+      expect(refused.stderr).toMatch(/archive is in use by elsewhere:1 strata sync scratch archive/);
+    }
+    expect(await catalogRows(ws.catalogUrl)).toEqual(rowsBefore);
+    expectOk(await ws.run("--lock-wait", "1s", "catalog", "check"), "plain check");
+  }, 60_000);
 });

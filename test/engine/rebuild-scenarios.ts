@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
+import type { Backend } from "../../src/backends/backend.js";
 import { openCatalog } from "../../src/catalog/db.js";
 import { Context } from "../../src/cli/context.js";
 import { parseStub } from "../../src/codec/stub.js";
@@ -138,22 +139,28 @@ export async function withCatalog<T>(
   }
 }
 
+/** Works on the workspace's archive through Strata's own backend, outside any Strata command. */
+export async function withArchive<T>(ws: RebuildWorkspace, work: (backend: Backend) => Promise<T>): Promise<T> {
+  const ctx = await Context.open({ config: join(ws.dir, "strata.yaml"), json: false, quiet: true, verbose: false });
+  try {
+    return await work((await ctx.location("archive")).backend);
+  } finally {
+    await ctx.close();
+  }
+}
+
 /** Every object the archive holds, read through Strata's own backend. */
 export async function archivedObjects(ws: RebuildWorkspace): Promise<Map<string, Buffer>> {
-  const ctx = await Context.open({ config: join(ws.dir, "strata.yaml"), json: false, quiet: true, verbose: false });
-  const objects = new Map<string, Buffer>();
-  try {
-    const { backend } = await ctx.location("archive");
+  return withArchive(ws, async (backend) => {
+    const objects = new Map<string, Buffer>();
     for await (const info of backend.list()) {
       const { body } = await backend.read(info.key);
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
       objects.set(info.key, Buffer.concat(chunks));
     }
-  } finally {
-    await ctx.close();
-  }
-  return objects;
+    return objects;
+  });
 }
 
 function releasedOnDisk(ws: RebuildWorkspace): string[] {

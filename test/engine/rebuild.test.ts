@@ -1,7 +1,18 @@
-import { describe, it } from "vitest";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { tempDir } from "../support/tmp.js";
-import { rebuildRoundTrip, rebuildWorkspace } from "./rebuild-scenarios.js";
+import {
+  archivedObjects,
+  catalogRows,
+  expectOk,
+  rebuildRoundTrip,
+  rebuildWorkspace,
+  withArchive,
+} from "./rebuild-scenarios.js";
 
 const ARCHIVE = ["  archive:", "    url: local:store"];
 
@@ -10,4 +21,44 @@ describe.each(CATALOG_KINDS)("strata catalog rebuild on the embedded store (%s c
     const ws = rebuildWorkspace(ARCHIVE, await freshCatalogUrl(kind, tempDir()));
     await rebuildRoundTrip(ws, () => freshCatalogUrl(kind, tempDir()));
   }, 180_000);
+});
+
+describe("strata catalog rebuild: what the tree lacks, what Strata did not write", () => {
+  it("a copy of a file gone from the tree is recorded missing and restored; a foreign object is reported and kept", async () => {
+    const ws = rebuildWorkspace(ARCHIVE, await freshCatalogUrl("sqlite", tempDir()));
+    expectOk(await ws.run("scan", "scratch"), "scan");
+    expectOk(await ws.run("sync", "scratch", "archive"), "sync");
+    // Gone from the tree with no stub left (a purge, or a slip of `rm`): the copy is all there is.
+    rmSync(join(ws.tree, "new/e.txt"));
+    await withArchive(ws, (backend) =>
+      backend.write("foreign.bin", Readable.from([Buffer.from("theirs")]), { size: 6, attributes: { mtimeUs: 1 } }),
+    );
+    ws.useCatalog(await freshCatalogUrl("sqlite", tempDir()));
+
+    const unknown = await ws.run("catalog", "rebuild", "scratch", "archiv");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/"archiv": no location of that name.*did you mean archive\?/);
+
+    const rebuilt = await ws.run("--json", "catalog", "rebuild", "scratch", "archive");
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(rebuilt.stderr).toMatch(/archive:foreign\.bin: not linked: its metadata names no source location/);
+    const store = JSON.parse(rebuilt.stdout).rebuild.stores[0];
+    const files = Object.keys(ws.files).length;
+    expect(store).toMatchObject({ objects: files + 1, linked: files, known: 0, newFiles: 1 });
+    expect(store.unlinked.map((u: { key: string }) => u.key)).toEqual(["foreign.bin"]);
+    const rows = (await catalogRows(ws.catalogUrl)).files.map((r) => JSON.parse(r));
+    expect(rows.find((r) => r.path === "new/e.txt")).toMatchObject({
+      state: "missing",
+      size: ws.files["new/e.txt"]?.length,
+      hash: sha256Hex(ws.files["new/e.txt"] as Buffer),
+    });
+
+    expectOk(await ws.run("restore", "scratch:new/e.txt"), "restore");
+    expect(readFileSync(join(ws.tree, "new/e.txt"))).toEqual(ws.files["new/e.txt"]);
+    expect((await archivedObjects(ws)).get("foreign.bin")?.toString()).toBe("theirs");
+    // Once back on disk it is an ordinary file again, and nothing is left to copy.
+    const synced = await ws.run("--json", "sync", "scratch", "archive");
+    expectOk(synced, "sync");
+    expect(JSON.parse(synced.stdout).result.copied.files).toBe(0);
+  }, 120_000);
 });
