@@ -152,32 +152,21 @@ class LocationCheck {
     }
   }
 
-  private async missing(replica: ReplicaEntry): Promise<void> {
-    const repaired =
-      this.options.repair && (await markLostIfStill(this.catalog, replica.id, replica.state))
-        ? "marked lost"
-        : undefined;
-    this.report({
-      kind: "missing",
-      location: this.name,
-      key: replica.key,
-      detail: `recorded ${replica.state}, the store has no such object`,
-      ...(repaired ? { repaired } : {}),
-    });
+  private missing(replica: ReplicaEntry): Promise<void> {
+    return this.unfounded(replica, "missing", `recorded ${replica.state}, the store has no such object`);
   }
 
-  private async sizeDiffers(replica: ReplicaEntry, object: ObjectInfo): Promise<void> {
+  private sizeDiffers(replica: ReplicaEntry, object: ObjectInfo): Promise<void> {
+    return this.unfounded(replica, "size", `recorded ${replica.size} bytes, the object has ${object.size}`);
+  }
+
+  /** A replica row the store does not bear out: it vouches for bytes nobody has, so a repair marks it lost. */
+  private async unfounded(replica: ReplicaEntry, kind: "missing" | "size", detail: string): Promise<void> {
     const repaired =
       this.options.repair && (await markLostIfStill(this.catalog, replica.id, replica.state))
         ? "marked lost"
         : undefined;
-    this.report({
-      kind: "size",
-      location: this.name,
-      key: replica.key,
-      detail: `recorded ${replica.size} bytes, the object has ${object.size}`,
-      ...(repaired ? { repaired } : {}),
-    });
+    this.report({ kind, location: this.name, key: replica.key, detail, ...(repaired ? { repaired } : {}) });
   }
 
   private async sources(): Promise<Map<string, LocationRow>> {
@@ -189,7 +178,7 @@ class LocationCheck {
   private async orphan(listed: ObjectInfo): Promise<void> {
     const own = await fileByPath(this.catalog, this.target.row.id, listed.key);
     if (own && own.state !== "deleted") return;
-    const [object = listed] = await collect(withMetadata(this.target.backend, single(listed), 1));
+    const object = await withMetadata(this.target.backend, listed);
     const sources = await this.sources();
     const found = copyOf(object, this.target.row, sources);
     if ("reason" in found) {
@@ -321,10 +310,6 @@ async function* orderChecked(objects: AsyncIterable<ObjectInfo>, url: string): A
     previous = object.key;
     yield object;
   }
-}
-
-async function* single<T>(item: T): AsyncGenerator<T> {
-  yield item;
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

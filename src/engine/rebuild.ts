@@ -83,7 +83,7 @@ async function relinkStore(catalog: CatalogDb, target: RebuildTarget, options: R
     tally.unlinked.push({ key, reason });
     options.unlinked?.(row.name, key, reason);
   };
-  for await (const batch of chunks(withMetadata(backend, backend.list(), options.heads), BATCH)) {
+  for await (const batch of chunks(allWithMetadata(backend, backend.list(), options.heads), BATCH)) {
     const copies: FoundCopy[] = [];
     for (const object of batch) {
       tally.objects += 1;
@@ -162,11 +162,10 @@ function plausibleKey(path: string): boolean {
 }
 
 /**
- * The listing's objects with their metadata: as listed where the listing carries it (the embedded
- * store), else read with one stat each (S3, Azure, GCS list names and sizes only), several at once
- * and handed on in listing order.
+ * The listing's objects with their metadata, several read at once and handed on in listing order
+ * (see withMetadata).
  */
-export async function* withMetadata(
+async function* allWithMetadata(
   backend: Backend,
   objects: AsyncIterable<ObjectInfo>,
   concurrency: number,
@@ -174,10 +173,20 @@ export async function* withMetadata(
   for await (const page of chunks(objects, concurrency * 4)) {
     const full = new Array<ObjectInfo>(page.length);
     await runPool(indexed(page), concurrency, async ([i, object]) => {
-      full[i] = object.metadata !== undefined ? object : ((await backend.stat(object.key)) ?? object);
+      full[i] = await withMetadata(backend, object);
     });
     yield* full;
   }
+}
+
+/**
+ * A listed object with its metadata: as listed where the listing carries it (the embedded store),
+ * else read with a stat (S3, Azure, GCS list names and sizes only). One gone since it was listed
+ * stays as listed, without metadata.
+ */
+export async function withMetadata(backend: Backend, object: ObjectInfo): Promise<ObjectInfo> {
+  if (object.metadata !== undefined) return object;
+  return (await backend.stat(object.key)) ?? object;
 }
 
 async function* indexed<T>(items: readonly T[]): AsyncGenerator<[number, T]> {
