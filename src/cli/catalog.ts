@@ -81,7 +81,8 @@ export function registerCatalog(program: Command, run: Runner): void {
             },
           );
         // A repair changes rows of the checked locations and of the files their copies belong to.
-        const tally = opts.repair ? await ctx.holding(known, "catalog check --repair", check) : await check();
+        const leases = [...known, ...targets.map((t) => t.name)];
+        const tally = opts.repair ? await ctx.holding(leases, "catalog check --repair", check) : await check();
         ctx.out.info(summaryLine(tally, opts.repair));
         const { problems: counts, ...rest } = tally;
         ctx.out.json({ check: { ...rest, counts, problems } });

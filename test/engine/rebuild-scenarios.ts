@@ -170,8 +170,8 @@ function releasedOnDisk(ws: RebuildWorkspace): string[] {
 }
 
 /**
- * Scan, sync, release old/; snapshot the rows; lose the catalog; rebuild from the tree and the
- * archive. The rows that matter come back the same, a sync copies nothing, a second rebuild
+ * Scan, sync, release old/; snapshot the rows; rebuild beside them (nothing changes); lose the
+ * catalog; rebuild from the tree and the archive. The rows that matter come back the same, a sync copies nothing, a second rebuild
  * changes nothing, every object still holds its file's bytes (no stub was taken for data), and
  * restore brings the released files back byte for byte.
  */
@@ -194,6 +194,12 @@ export async function rebuildRoundTrip(ws: RebuildWorkspace, freshCatalogUrl: ()
     (await ws.run("ls", "-r", "archive")).stdout,
   ];
   const listedBefore = await listings();
+
+  // Beside the live catalog a rebuild finds every row known and changes none.
+  const beside = await ws.run("--json", "catalog", "rebuild", "scratch", "archive");
+  expectOk(beside, "rebuild beside the live catalog");
+  expect(JSON.parse(beside.stdout).rebuild.stores[0]).toMatchObject({ linked: 0, newFiles: 0, unlinked: [] });
+  expect(await catalogRows(ws.catalogUrl)).toEqual(before);
 
   if (!ws.catalogUrl.startsWith("postgres")) {
     for (const suffix of ["", "-wal", "-shm"]) rmSync(`${ws.catalogUrl}${suffix}`, { force: true });
