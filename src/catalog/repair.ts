@@ -216,6 +216,19 @@ export interface ReplicaEntry {
   key: string;
   size: number;
   state: ReplicaState;
+  /** Whose copy it is: the file's location and path. */
+  file_location: string;
+  path: string;
+}
+
+/** Replica rows at a location with the file each is a copy of. */
+function replicaEntries({ db }: CatalogDb, locationId: number) {
+  return db
+    .selectFrom("replicas as r")
+    .innerJoin("files as f", "f.id", "r.file_id")
+    .innerJoin("locations as l", "l.id", "f.location_id")
+    .select(["r.id", "r.file_id", "r.key", "r.size", "r.state", "l.name as file_location", "f.path"])
+    .where("r.location_id", "=", locationId);
 }
 
 const PAGE = 1000;
@@ -224,18 +237,15 @@ const PAGE = 1000;
  * Every replica row at a location in key order, as the store lists keys (both databases sort
  * keys by their bytes), for a merge with the store's listing.
  */
-export async function* replicasInKeyOrder({ db }: CatalogDb, locationId: number): AsyncGenerator<ReplicaEntry> {
+export async function* replicasInKeyOrder(catalog: CatalogDb, locationId: number): AsyncGenerator<ReplicaEntry> {
   let after: { key: string; id: number } | undefined;
   for (;;) {
-    let query = db
-      .selectFrom("replicas")
-      .select(["id", "file_id", "key", "size", "state"])
-      .where("location_id", "=", locationId);
+    let query = replicaEntries(catalog, locationId);
     if (after) {
       const { key, id } = after;
-      query = query.where((eb) => eb.or([eb("key", ">", key), eb.and([eb("key", "=", key), eb("id", ">", id)])]));
+      query = query.where((eb) => eb.or([eb("r.key", ">", key), eb.and([eb("r.key", "=", key), eb("r.id", ">", id)])]));
     }
-    const rows = await query.orderBy("key").orderBy("id").limit(PAGE).execute();
+    const rows = await query.orderBy("r.key").orderBy("r.id").limit(PAGE).execute();
     yield* rows;
     const last = rows.at(-1);
     if (!last || rows.length < PAGE) return;
@@ -244,16 +254,13 @@ export async function* replicasInKeyOrder({ db }: CatalogDb, locationId: number)
 }
 
 /** Replica rows at a location that vouch for an object, page by page (for stores checked key by key). */
-export async function* vouchedReplicas({ db }: CatalogDb, locationId: number): AsyncGenerator<ReplicaEntry> {
+export async function* vouchedReplicas(catalog: CatalogDb, locationId: number): AsyncGenerator<ReplicaEntry> {
   let afterId = 0;
   for (;;) {
-    const rows = await db
-      .selectFrom("replicas")
-      .select(["id", "file_id", "key", "size", "state"])
-      .where("location_id", "=", locationId)
-      .where("state", "in", VOUCHED_STATES)
-      .where("id", ">", afterId)
-      .orderBy("id")
+    const rows = await replicaEntries(catalog, locationId)
+      .where("r.state", "in", VOUCHED_STATES)
+      .where("r.id", ">", afterId)
+      .orderBy("r.id")
       .limit(PAGE)
       .execute();
     yield* rows;

@@ -153,11 +153,19 @@ class LocationCheck {
   }
 
   private missing(replica: ReplicaEntry): Promise<void> {
-    return this.unfounded(replica, "missing", `recorded ${replica.state}, the store has no such object`);
+    return this.unfounded(
+      replica,
+      "missing",
+      `${copyName(replica)} recorded ${replica.state}, the store has no such object`,
+    );
   }
 
   private sizeDiffers(replica: ReplicaEntry, object: ObjectInfo): Promise<void> {
-    return this.unfounded(replica, "size", `recorded ${replica.size} bytes, the object has ${object.size}`);
+    return this.unfounded(
+      replica,
+      "size",
+      `${copyName(replica)} recorded as ${replica.size} bytes, the object has ${object.size}`,
+    );
   }
 
   /** A replica row the store does not bear out: it vouches for bytes nobody has, so a repair marks it lost. */
@@ -288,6 +296,11 @@ class LocationCheck {
     }
     return undefined;
   }
+}
+
+/** "the copy of scratch:a/b.dat", to tell which file a replica row speaks for. */
+function copyName(replica: ReplicaEntry): string {
+  return `the copy of ${replica.file_location}:${printablePath(replica.path)}`;
 }
 
 /** Keys compared as stores and the catalog order them: by their UTF-8 bytes. */
