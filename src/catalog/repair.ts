@@ -212,7 +212,6 @@ export const VOUCHED_STATES: readonly ReplicaState[] = ["present", "archived", "
 
 export interface ReplicaEntry {
   id: number;
-  file_id: number;
   key: string;
   size: number;
   state: ReplicaState;
@@ -227,7 +226,7 @@ function replicaEntries({ db }: CatalogDb, locationId: number) {
     .selectFrom("replicas as r")
     .innerJoin("files as f", "f.id", "r.file_id")
     .innerJoin("locations as l", "l.id", "f.location_id")
-    .select(["r.id", "r.file_id", "r.key", "r.size", "r.state", "l.name as file_location", "f.path"])
+    .select(["r.id", "r.key", "r.size", "r.state", "l.name as file_location", "f.path"])
     .where("r.location_id", "=", locationId);
 }
 
@@ -254,19 +253,28 @@ export async function* replicasInKeyOrder(catalog: CatalogDb, locationId: number
 }
 
 /** Replica rows at a location that vouch for an object, page by page (for stores checked key by key). */
-export async function* vouchedReplicas(catalog: CatalogDb, locationId: number): AsyncGenerator<ReplicaEntry> {
+export function vouchedReplicas(catalog: CatalogDb, locationId: number): AsyncGenerator<ReplicaEntry> {
+  return pagesById(
+    (afterId) =>
+      replicaEntries(catalog, locationId)
+        .where("r.state", "in", VOUCHED_STATES)
+        .where("r.id", ">", afterId)
+        .orderBy("r.id")
+        .limit(PAGE)
+        .execute(),
+    (row) => row.id,
+  );
+}
+
+/** Rows a page at a time, each page after the last one's id: never the whole table at once. */
+async function* pagesById<T>(page: (afterId: number) => Promise<T[]>, idOf: (row: T) => number): AsyncGenerator<T> {
   let afterId = 0;
   for (;;) {
-    const rows = await replicaEntries(catalog, locationId)
-      .where("r.state", "in", VOUCHED_STATES)
-      .where("r.id", ">", afterId)
-      .orderBy("r.id")
-      .limit(PAGE)
-      .execute();
+    const rows = await page(afterId);
     yield* rows;
     const last = rows.at(-1);
     if (!last || rows.length < PAGE) return;
-    afterId = last.id;
+    afterId = idOf(last);
   }
 }
 
@@ -302,7 +310,6 @@ export interface HashDisagreement {
   key: string;
   replica_hash: string;
   replica_state: ReplicaState;
-  file_id: number;
   path: string;
   file_hash: string;
   file_state: string;
@@ -314,39 +321,35 @@ export interface HashDisagreement {
  * mtime) whose recorded hash is not the file's: one of the two rows is wrong. A replica of an
  * older version is merely out of date, which the next sync mends, and is not listed.
  */
-export async function* hashDisagreements({ db }: CatalogDb, locationId: number): AsyncGenerator<HashDisagreement> {
-  let afterId = 0;
-  for (;;) {
-    const rows = await db
-      .selectFrom("replicas as r")
-      .innerJoin("files as f", "f.id", "r.file_id")
-      .innerJoin("locations as l", "l.id", "f.location_id")
-      .select([
-        "r.id as replica_id",
-        "r.key",
-        "r.hash as replica_hash",
-        "r.state as replica_state",
-        "f.id as file_id",
-        "f.path",
-        sql<string>`f.hash`.as("file_hash"),
-        "f.state as file_state",
-        "l.name as file_location",
-      ])
-      .where("r.location_id", "=", locationId)
-      .where("r.state", "in", VOUCHED_STATES)
-      .where("f.hash", "is not", null)
-      .whereRef("r.hash", "<>", "f.hash")
-      .whereRef("r.source_size", "=", "f.size")
-      .whereRef("r.source_mtime_us", "=", "f.mtime_us")
-      .where("r.id", ">", afterId)
-      .orderBy("r.id")
-      .limit(PAGE)
-      .execute();
-    yield* rows;
-    const last = rows.at(-1);
-    if (!last || rows.length < PAGE) return;
-    afterId = last.replica_id;
-  }
+export function hashDisagreements({ db }: CatalogDb, locationId: number): AsyncGenerator<HashDisagreement> {
+  return pagesById(
+    (afterId) =>
+      db
+        .selectFrom("replicas as r")
+        .innerJoin("files as f", "f.id", "r.file_id")
+        .innerJoin("locations as l", "l.id", "f.location_id")
+        .select([
+          "r.id as replica_id",
+          "r.key",
+          "r.hash as replica_hash",
+          "r.state as replica_state",
+          "f.path",
+          sql<string>`f.hash`.as("file_hash"),
+          "f.state as file_state",
+          "l.name as file_location",
+        ])
+        .where("r.location_id", "=", locationId)
+        .where("r.state", "in", VOUCHED_STATES)
+        .where("f.hash", "is not", null)
+        .whereRef("r.hash", "<>", "f.hash")
+        .whereRef("r.source_size", "=", "f.size")
+        .whereRef("r.source_mtime_us", "=", "f.mtime_us")
+        .where("r.id", ">", afterId)
+        .orderBy("r.id")
+        .limit(PAGE)
+        .execute(),
+    (row) => row.replica_id,
+  );
 }
 
 export interface JournaledUploadRow {
