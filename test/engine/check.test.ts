@@ -1,3 +1,5 @@
+import { readFileSync, rmSync, truncateSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { acquireLease, locationLease } from "../../src/catalog/locks.js";
@@ -55,5 +57,32 @@ describe("strata catalog check and rebuild take the locations' leases to change 
     }
     expect(await catalogRows(ws.catalogUrl)).toEqual(rowsBefore);
     expectOk(await ws.run("--lock-wait", "1s", "catalog", "check"), "plain check");
+  }, 60_000);
+});
+
+describe("strata catalog check on a POSIX copy target", () => {
+  it("asks the tree replica by replica: a deleted copy is missing, a truncated one has the wrong size", async () => {
+    const ws = rebuildWorkspace(["  archive:", "    url: ./backup"], await freshCatalogUrl("sqlite", tempDir()));
+    expectOk(await ws.run("scan", "scratch"), "scan");
+    expectOk(await ws.run("sync", "scratch", "archive"), "sync");
+    expectOk(await ws.run("catalog", "check"), "clean check");
+    rmSync(join(ws.dir, "backup/new/a.txt"));
+    truncateSync(join(ws.dir, "backup/new/b.txt"), 10);
+
+    const plain = await ws.run("catalog", "check");
+    expect(plain.code).toBe(1);
+    const lines = plain.stdout.trim().split("\n");
+    expect(lines.slice(0, -1).map((l) => l.split("\t").slice(0, 2).join(" "))).toEqual([
+      "missing archive:new/a.txt",
+      "size archive:new/b.txt",
+    ]);
+    expect(lines[1]).toMatch(/the copy of scratch:new\/b\.txt recorded as \d+ bytes, the object has 10$/);
+
+    const repair = await ws.run("catalog", "check", "--repair");
+    expect(repair.code, repair.stderr).toBe(0);
+    expectOk(await ws.run("catalog", "check"), "check after repair");
+    const synced = await ws.run("--json", "sync", "scratch", "archive");
+    expect(JSON.parse(synced.stdout).result.copied.files).toBe(2);
+    expect(readFileSync(join(ws.dir, "backup/new/b.txt"))).toEqual(ws.files["new/b.txt"]);
   }, 60_000);
 });
