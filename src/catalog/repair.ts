@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { CatalogDb } from "./db.js";
-import type { ReplicaState } from "./schema.js";
+import type { FileRow, ReplicaState } from "./schema.js";
 
 /*
  * The catalog side of `strata catalog rebuild` and `strata catalog check`: tying objects found
@@ -25,7 +25,13 @@ export interface FoundCopy {
  * when rows for unknown files are not to be made).
  */
 export type LinkOutcome =
-  | { kind: "linked"; fileId: number; newFile: boolean }
+  | {
+      kind: "linked";
+      fileId: number;
+      newFile: boolean;
+      /** The file is present, of the very size and mtime the copy was made from, its hash not known. */
+      toHash: boolean;
+    }
   | { kind: "known" }
   | { kind: "taken"; otherKey: string }
   | { kind: "no-file" };
@@ -38,8 +44,8 @@ const BATCH = 500;
  * transaction. Rows the catalog already has win: a file keeps its replica, and a replica is never
  * written twice. With `missingScanId`, a copy whose file the catalog does not know gets a file row
  * in state `missing` (its data lives in its copies: a restore brings it back, and nothing deletes
- * the copies of a missing file), recorded as seen by that scan. A present file of the very version
- * a copy was made from, with no hash yet, takes the copy's hash, as it had when the copy was made.
+ * the copies of a missing file), recorded as seen by that scan. A file's hash is never taken from
+ * an object's word for it: `toHash` says which files the caller should read to learn theirs.
  */
 export async function linkCopies(
   catalog: CatalogDb,
@@ -48,18 +54,18 @@ export async function linkCopies(
   missingScanId?: number,
 ): Promise<LinkOutcome[]> {
   return catalog.db.transaction().execute(async (trx) => {
-    const files = new Map<string, { id: number; newFile: boolean }>();
+    const files = new Map<string, KnownFile>();
     const fileKey = (copy: FoundCopy) => `${copy.source.locationId}\0${copy.source.path}`;
     for (const [sourceId, group] of groupBy(copies, (c) => c.source.locationId)) {
       for (let start = 0; start < group.length; start += BATCH) {
         const paths = group.slice(start, start + BATCH).map((c) => c.source.path);
         const rows = await trx
           .selectFrom("files")
-          .select(["id", "path"])
+          .select(["id", "path", "state", "size", "mtime_us", "hash"])
           .where("location_id", "=", sourceId)
           .where("path", "in", paths)
           .execute();
-        for (const row of rows) files.set(`${sourceId}\0${row.path}`, { id: row.id, newFile: false });
+        for (const row of rows) files.set(`${sourceId}\0${row.path}`, { ...row, newFile: false });
       }
     }
     if (missingScanId !== undefined) {
@@ -71,9 +77,9 @@ export async function linkCopies(
         const inserted = await trx
           .insertInto("files")
           .values(unknown.slice(start, start + BATCH).map((c) => missingFileRow(c, missingScanId)))
-          .returning(["id", "location_id", "path"])
+          .returning(["id", "location_id", "path", "state", "size", "mtime_us", "hash"])
           .execute();
-        for (const row of inserted) files.set(`${row.location_id}\0${row.path}`, { id: row.id, newFile: true });
+        for (const row of inserted) files.set(`${row.location_id}\0${row.path}`, { ...row, newFile: true });
       }
     }
     const fileIds = [...new Set([...files.values()].map((f) => f.id))];
@@ -102,7 +108,12 @@ export async function linkCopies(
       }
       recorded.set(file.id, copy.key);
       toRecord.push({ copy, fileId: file.id });
-      outcomes.push({ kind: "linked", fileId: file.id, newFile: file.newFile });
+      const toHash =
+        file.state === "present" &&
+        file.hash === null &&
+        file.size === copy.size &&
+        file.mtime_us === copy.source.mtimeUs;
+      outcomes.push({ kind: "linked", fileId: file.id, newFile: file.newFile, toHash });
     }
     const now = Date.now();
     for (let start = 0; start < toRecord.length; start += BATCH) {
@@ -129,19 +140,32 @@ export async function linkCopies(
         .onConflict((oc) => oc.columns(["file_id", "location_id"]).doNothing())
         .execute();
     }
-    for (const { copy, fileId } of toRecord) {
-      await trx
-        .updateTable("files")
-        .set({ hash: copy.hash })
-        .where("id", "=", fileId)
-        .where("state", "=", "present")
-        .where("hash", "is", null)
-        .where("size", "=", copy.size)
-        .where("mtime_us", "=", copy.source.mtimeUs)
-        .execute();
-    }
     return outcomes;
   });
+}
+
+interface KnownFile extends Pick<FileRow, "id" | "state" | "size" | "mtime_us" | "hash"> {
+  newFile: boolean;
+}
+
+/**
+ * A hash read from a present file, recorded only while the row is still that version with no hash
+ * (a compare-and-set: a scan in between that saw it change wins).
+ */
+export async function recordReadHash(
+  { db }: CatalogDb,
+  file: { id: number; size: number; mtimeUs: number },
+  hash: string,
+): Promise<void> {
+  await db
+    .updateTable("files")
+    .set({ hash })
+    .where("id", "=", file.id)
+    .where("state", "=", "present")
+    .where("hash", "is", null)
+    .where("size", "=", file.size)
+    .where("mtime_us", "=", file.mtimeUs)
+    .execute();
 }
 
 function missingFileRow(copy: FoundCopy, scanId: number) {

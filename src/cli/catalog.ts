@@ -23,8 +23,13 @@ export function registerCatalog(program: Command, run: Runner): void {
     .argument("<location...>", "locations to read: trees are scanned, object stores listed")
     .option("--threads <n>", "walker threads (default: defaults.scanThreads)", wholeNumber(1, 64))
     .option("--heads <n>", "objects whose metadata is read at once (default: defaults.transfers)", wholeNumber(1, 256))
+    .option(
+      "--transfers <n>",
+      "files of the trees read at once to learn their hashes (default: defaults.transfers)",
+      wholeNumber(1, 1024),
+    )
     .action(
-      run(async (ctx, names: string[], opts: { threads?: number; heads?: number }) => {
+      run(async (ctx, names: string[], opts: { threads?: number; heads?: number; transfers?: number }) => {
         const started = Date.now();
         // The configured locations first: an object's origin and a stub's replicas name them by URL.
         await ctx.registerConfigured();
@@ -35,6 +40,7 @@ export function registerCatalog(program: Command, run: Runner): void {
           rebuildCatalog(ctx.catalog, targets, {
             scanThreads: opts.threads ?? ctx.defaults.scanThreads,
             heads: opts.heads ?? ctx.defaults.transfers,
+            readers: opts.transfers ?? ctx.defaults.transfers,
             unlinked: (location, key, reason) =>
               ctx.out.warn(`${location}:${printablePath(key)}: not linked: ${reason}`),
           }),
@@ -132,7 +138,8 @@ function printRebuild(ctx: Context, report: RebuildReport, elapsedMs: number): v
     out.info(
       `Listed ${store.location}: ${count(store.objects)} objects (${formatBytes(store.bytes)}); ` +
         `${count(store.linked)} replicas recorded${newFiles}, ${count(store.known)} already known, ` +
-        `${count(store.unlinked.length)} not linked (left in place)`,
+        `${count(store.unlinked.length)} not linked (left in place); ${count(store.hashed)} files read for their hash` +
+        (store.unhashed > 0 ? ` (${count(store.unhashed)} changed or unreadable: the next sync compares them)` : ""),
     );
   }
   out.info(`Rebuilt in ${formatDuration(elapsedMs)}`);

@@ -2,10 +2,12 @@ import type { Backend, ObjectInfo } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { startScan } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
-import { closeListing, type FoundCopy, type LinkOutcome, linkCopies } from "../catalog/repair.js";
+import { closeListing, type FoundCopy, type LinkOutcome, linkCopies, recordReadHash } from "../catalog/repair.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { type ScanReport, scanLocation } from "../scan/scanner.js";
+import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
+import { changedSince } from "./on-disk.js";
 
 /*
  * `strata catalog rebuild`: the catalog's files and replicas from the stores alone. A POSIX tree
@@ -25,6 +27,8 @@ export interface RebuildOptions {
   scanThreads: number;
   /** Objects whose metadata is read at once, where a listing does not carry it (S3: a HEAD each). */
   heads: number;
+  /** Files of the trees read at once to learn their hashes. */
+  readers: number;
   /** Hears of each object that could not be tied to a file; it is left where it is. */
   unlinked?(location: string, key: string, reason: string): void;
 }
@@ -39,6 +43,9 @@ export interface StoreTally {
   known: number;
   /** Files the catalog did not know, recorded `missing` with the object as their copy. */
   newFiles: number;
+  /** Present files read to learn their hash, and those that could not be (changed, unreadable). */
+  hashed: number;
+  unhashed: number;
   unlinked: { key: string; reason: string }[];
 }
 
@@ -60,13 +67,19 @@ export async function rebuildCatalog(
     const scan = await scanLocation(catalog, row.id, backend, { threads: options.scanThreads });
     report.scans.push({ location: row.name, ...scan });
   }
+  const trees = new Map(targets.flatMap((t) => (t.backend.tree ? [[t.row.id, t.backend] as const] : [])));
   for (const target of targets.filter((t) => !t.backend.tree)) {
-    report.stores.push(await relinkStore(catalog, target, options));
+    report.stores.push(await relinkStore(catalog, target, trees, options));
   }
   return report;
 }
 
-async function relinkStore(catalog: CatalogDb, target: RebuildTarget, options: RebuildOptions): Promise<StoreTally> {
+async function relinkStore(
+  catalog: CatalogDb,
+  target: RebuildTarget,
+  trees: ReadonlyMap<number, Backend>,
+  options: RebuildOptions,
+): Promise<StoreTally> {
   const { row, backend } = target;
   const sources = await locationsByUrl(catalog);
   const scanId = await startScan(catalog, row.id);
@@ -77,6 +90,8 @@ async function relinkStore(catalog: CatalogDb, target: RebuildTarget, options: R
     linked: 0,
     known: 0,
     newFiles: 0,
+    hashed: 0,
+    unhashed: 0,
     unlinked: [],
   };
   const unlinked = (key: string, reason: string) => {
@@ -93,12 +108,51 @@ async function relinkStore(catalog: CatalogDb, target: RebuildTarget, options: R
       else copies.push(found);
     }
     const outcomes = await linkCopies(catalog, row.id, copies, scanId);
+    const toHash: { fileId: number; copy: FoundCopy }[] = [];
     outcomes.forEach((outcome, i) => {
-      tallyOutcome(tally, outcome, (reason) => unlinked((copies[i] as FoundCopy).key, reason));
+      const copy = copies[i] as FoundCopy;
+      tallyOutcome(tally, outcome, (reason) => unlinked(copy.key, reason));
+      if (outcome.kind === "linked" && outcome.toHash) toHash.push({ fileId: outcome.fileId, copy });
     });
+    await learnHashes(catalog, trees, toHash, options.readers, tally);
   }
   await closeListing(catalog, scanId, { ...tally, unlinked: tally.unlinked.length });
   return tally;
+}
+
+/**
+ * The no-op sync after a rebuild needs each copied file's hash (the sync plan compares it with
+ * the replica's). It is read from the file itself, never taken from the object's metadata: a file
+ * edited with its mtime put back, or an object forged to claim a file, would otherwise pass for
+ * a good copy, and a release would then free the only real data. Files of trees not named in
+ * this rebuild, and of object stores, keep no hash; the next sync compares them by content.
+ */
+async function learnHashes(
+  catalog: CatalogDb,
+  trees: ReadonlyMap<number, Backend>,
+  files: readonly { fileId: number; copy: FoundCopy }[],
+  readers: number,
+  tally: StoreTally,
+): Promise<void> {
+  const readable = files.flatMap(({ fileId, copy }) => {
+    const tree = trees.get(copy.source.locationId);
+    return tree ? [{ fileId, copy, tree }] : [];
+  });
+  await runPool(each(readable), readers, async ({ fileId, copy, tree }) => {
+    const version = { path: copy.source.path, size: copy.size, mtime_us: copy.source.mtimeUs };
+    try {
+      // The tree's reader checks that the file held still while it was read.
+      if ((await changedSince(tree, version)) === undefined) {
+        const hash = await hashObject(tree, copy.source.path);
+        await recordReadHash(catalog, { id: fileId, size: copy.size, mtimeUs: copy.source.mtimeUs }, hash);
+        tally.hashed += 1;
+        return;
+      }
+    } catch {
+      // Unreadable now: its hash stays unknown, which costs the next sync a read, nothing more.
+    }
+    tally.unhashed += 1;
+  });
 }
 
 function tallyOutcome(tally: StoreTally, outcome: LinkOutcome, unlinked: (reason: string) => void): void {
@@ -172,7 +226,7 @@ async function* allWithMetadata(
 ): AsyncGenerator<ObjectInfo> {
   for await (const page of chunks(objects, concurrency * 4)) {
     const full = new Array<ObjectInfo>(page.length);
-    await runPool(indexed(page), concurrency, async ([i, object]) => {
+    await runPool(each(page.entries()), concurrency, async ([i, object]) => {
       full[i] = await withMetadata(backend, object);
     });
     yield* full;
@@ -189,6 +243,7 @@ export async function withMetadata(backend: Backend, object: ObjectInfo): Promis
   return (await backend.stat(object.key)) ?? object;
 }
 
-async function* indexed<T>(items: readonly T[]): AsyncGenerator<[number, T]> {
-  for (const [i, item] of items.entries()) yield [i, item];
+/** An array's items as the async stream runPool draws from. */
+async function* each<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }

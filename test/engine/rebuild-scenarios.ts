@@ -215,6 +215,8 @@ export async function rebuildRoundTrip(ws: RebuildWorkspace, freshCatalogUrl: ()
     linked: Object.keys(ws.files).length - released.length,
     known: released.length,
     newFiles: 0,
+    hashed: Object.keys(ws.files).length - released.length,
+    unhashed: 0,
     unlinked: [],
   });
   expect(await catalogRows(ws.catalogUrl)).toEqual(before);

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
@@ -24,12 +24,19 @@ describe.each(CATALOG_KINDS)("strata catalog rebuild on the embedded store (%s c
 });
 
 describe("strata catalog rebuild: what the tree lacks, what Strata did not write", () => {
-  it("a copy of a file gone from the tree is recorded missing and restored; a foreign object is reported and kept", async () => {
+  it("a copy of a file gone from the tree is recorded missing and restored; a foreign object is kept; an edited file is copied again", async () => {
     const ws = rebuildWorkspace(ARCHIVE, await freshCatalogUrl("sqlite", tempDir()));
     expectOk(await ws.run("scan", "scratch"), "scan");
     expectOk(await ws.run("sync", "scratch", "archive"), "sync");
     // Gone from the tree with no stub left (a purge, or a slip of `rm`): the copy is all there is.
     rmSync(join(ws.tree, "new/e.txt"));
+    // Edited in place with its size and mtime put back (`cp -p`, `touch -d`): the object's
+    // metadata still names this version, but its bytes are the old ones.
+    const edited = join(ws.tree, "new/d.txt");
+    const { mtime } = statSync(edited);
+    const newBytes = Buffer.from((ws.files["new/d.txt"] as Buffer).toString().toUpperCase());
+    writeFileSync(edited, newBytes);
+    utimesSync(edited, mtime, mtime);
     await withArchive(ws, (backend) =>
       backend.write("foreign.bin", Readable.from([Buffer.from("theirs")]), { size: 6, attributes: { mtimeUs: 1 } }),
     );
@@ -44,7 +51,8 @@ describe("strata catalog rebuild: what the tree lacks, what Strata did not write
     expect(rebuilt.stderr).toMatch(/archive:foreign\.bin: not linked: its metadata names no source location/);
     const store = JSON.parse(rebuilt.stdout).rebuild.stores[0];
     const files = Object.keys(ws.files).length;
-    expect(store).toMatchObject({ objects: files + 1, linked: files, known: 0, newFiles: 1 });
+    // Every present file tied to an object is read for its hash, never given the object's.
+    expect(store).toMatchObject({ objects: files + 1, linked: files, known: 0, newFiles: 1, hashed: files - 1 });
     expect(store.unlinked.map((u: { key: string }) => u.key)).toEqual(["foreign.bin"]);
     const rows = (await catalogRows(ws.catalogUrl)).files.map((r) => JSON.parse(r));
     expect(rows.find((r) => r.path === "new/e.txt")).toMatchObject({
@@ -56,9 +64,10 @@ describe("strata catalog rebuild: what the tree lacks, what Strata did not write
     expectOk(await ws.run("restore", "scratch:new/e.txt"), "restore");
     expect(readFileSync(join(ws.tree, "new/e.txt"))).toEqual(ws.files["new/e.txt"]);
     expect((await archivedObjects(ws)).get("foreign.bin")?.toString()).toBe("theirs");
-    // Once back on disk it is an ordinary file again, and nothing is left to copy.
+    // The restored file is an ordinary one again; the edited one is copied again, nothing else.
     const synced = await ws.run("--json", "sync", "scratch", "archive");
     expectOk(synced, "sync");
-    expect(JSON.parse(synced.stdout).result.copied.files).toBe(0);
+    expect(JSON.parse(synced.stdout).result.copied).toEqual({ files: 1, bytes: newBytes.length });
+    expect((await archivedObjects(ws)).get("new/d.txt")).toEqual(newBytes);
   }, 120_000);
 });
