@@ -32,7 +32,7 @@ export type LinkOutcome =
       /** The file is present, of the very size and mtime the copy was made from, its hash not known. */
       toHash: boolean;
     }
-  | { kind: "known" }
+  | { kind: "known"; fileId: number; toHash: boolean }
   | { kind: "taken"; otherKey: string }
   | { kind: "no-file" };
 
@@ -101,18 +101,18 @@ export async function linkCopies(
         outcomes.push({ kind: "no-file" });
         continue;
       }
-      const otherKey = recorded.get(file.id);
-      if (otherKey !== undefined) {
-        outcomes.push(otherKey === copy.key ? { kind: "known" } : { kind: "taken", otherKey });
-        continue;
-      }
-      recorded.set(file.id, copy.key);
-      toRecord.push({ copy, fileId: file.id });
       const toHash =
         file.state === "present" &&
         file.hash === null &&
         file.size === copy.size &&
         file.mtime_us === copy.source.mtimeUs;
+      const otherKey = recorded.get(file.id);
+      if (otherKey !== undefined) {
+        outcomes.push(otherKey === copy.key ? { kind: "known", fileId: file.id, toHash } : { kind: "taken", otherKey });
+        continue;
+      }
+      recorded.set(file.id, copy.key);
+      toRecord.push({ copy, fileId: file.id });
       outcomes.push({ kind: "linked", fileId: file.id, newFile: file.newFile, toHash });
     }
     const now = Date.now();

@@ -112,7 +112,8 @@ async function relinkStore(
     outcomes.forEach((outcome, i) => {
       const copy = copies[i] as FoundCopy;
       tallyOutcome(tally, outcome, (reason) => unlinked(copy.key, reason));
-      if (outcome.kind === "linked" && outcome.toHash) toHash.push({ fileId: outcome.fileId, copy });
+      // Also for a copy already known: a rebuild killed between recording it and reading the file.
+      if ("toHash" in outcome && outcome.toHash) toHash.push({ fileId: outcome.fileId, copy });
     });
     await learnHashes(catalog, trees, toHash, options.readers, tally);
   }
@@ -140,18 +141,19 @@ async function learnHashes(
   });
   await runPool(each(readable), readers, async ({ fileId, copy, tree }) => {
     const version = { path: copy.source.path, size: copy.size, mtime_us: copy.source.mtimeUs };
+    let hash: string | undefined;
     try {
       // The tree's reader checks that the file held still while it was read.
-      if ((await changedSince(tree, version)) === undefined) {
-        const hash = await hashObject(tree, copy.source.path);
-        await recordReadHash(catalog, { id: fileId, size: copy.size, mtimeUs: copy.source.mtimeUs }, hash);
-        tally.hashed += 1;
-        return;
-      }
+      if ((await changedSince(tree, version)) === undefined) hash = await hashObject(tree, copy.source.path);
     } catch {
       // Unreadable now: its hash stays unknown, which costs the next sync a read, nothing more.
     }
-    tally.unhashed += 1;
+    if (hash === undefined) {
+      tally.unhashed += 1;
+      return;
+    }
+    await recordReadHash(catalog, { id: fileId, size: copy.size, mtimeUs: copy.source.mtimeUs }, hash);
+    tally.hashed += 1;
   });
 }
 
