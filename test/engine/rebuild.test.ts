@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
+import { finished, spawnStrata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 import {
   archivedObjects,
@@ -69,5 +70,32 @@ describe("strata catalog rebuild: what the tree lacks, what Strata did not write
     expectOk(synced, "sync");
     expect(JSON.parse(synced.stdout).result.copied).toEqual({ files: 1, bytes: newBytes.length });
     expect((await archivedObjects(ws)).get("new/d.txt")).toEqual(newBytes);
+  }, 120_000);
+});
+
+describe("strata catalog rebuild killed part way", () => {
+  it("killed at several moments, the next rebuild ends with the same rows as an uninterrupted one", async () => {
+    const ws = rebuildWorkspace(ARCHIVE, await freshCatalogUrl("sqlite", tempDir()));
+    expectOk(await ws.run("scan", "scratch"), "scan");
+    expectOk(await ws.run("sync", "scratch", "archive"), "sync");
+    expectOk(await ws.run("apply"), "apply");
+    expectOk(await ws.run("scan", "scratch"), "scan after apply");
+    const before = await catalogRows(ws.catalogUrl);
+
+    ws.useCatalog(await freshCatalogUrl("sqlite", tempDir()));
+    const config = join(ws.dir, "strata.yaml");
+    const killed: boolean[] = [];
+    for (const afterMs of [300, 600, 900, 1200]) {
+      const child = spawnStrata(["--config", config, "catalog", "rebuild", "scratch", "archive"], { cwd: ws.dir });
+      const done = finished(child);
+      setTimeout(() => child.kill("SIGKILL"), afterMs);
+      killed.push((await done).signal === "SIGKILL");
+    }
+    expect(killed, "no rebuild was killed before it finished").toContain(true);
+    expectOk(await ws.run("catalog", "rebuild", "scratch", "archive"), "rebuild after the kills");
+    expect(await catalogRows(ws.catalogUrl)).toEqual(before);
+    const synced = await ws.run("--json", "sync", "scratch", "archive");
+    expectOk(synced, "sync");
+    expect(JSON.parse(synced.stdout).plan.copy.files).toBe(0);
   }, 120_000);
 });
