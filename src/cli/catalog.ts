@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
 import { allLocations } from "../catalog/locations.js";
+import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
 import { type CheckTally, checkCatalog, type Problem, type ProblemKind } from "../engine/check.js";
 import { type RebuildReport, rebuildCatalog } from "../engine/rebuild.js";
@@ -70,6 +71,13 @@ export function registerCatalog(program: Command, run: Runner): void {
         // Without --repair nothing is written, not even a location the arguments would register.
         ctx.dryRun = !opts.repair;
         const known = (await allLocations(ctx.catalog)).map((l) => l.name);
+        // Only what the catalog records can disagree with it: anything else is a typo.
+        const unknown = names.find((name) => !known.includes(name));
+        if (unknown !== undefined) {
+          throw new UsageError(
+            `[location] ${JSON.stringify(unknown)}: no location of this catalog (locations: ${known.join(", ") || "none yet"})`,
+          );
+        }
         const targets = await resolve(ctx, names.length > 0 ? names : known, "[location]");
         for (const target of targets) await target.backend.check();
         const problems: Problem[] = [];
@@ -121,7 +129,7 @@ function summaryLine(tally: CheckTally, repair: boolean): string {
     .filter(([, n]) => n > 0)
     .map(([kind, n]) => `${count(n)} ${KIND_NAMES[kind]}`);
   const checked =
-    `Checked ${count(tally.locations)} locations: ${count(tally.replicas)} replicas, ${count(tally.objects)} objects` +
+    `Checked ${count(tally.locations)} location${tally.locations === 1 ? "" : "s"}: ${count(tally.replicas)} replicas, ${count(tally.objects)} objects` +
     (tally.recentUploads > 0 ? `, ${count(tally.recentUploads)} recent uploads taken to be in progress` : "");
   if (found.length === 0) return `${checked}; catalog and stores agree`;
   return `${checked}; ${found.join(", ")}${repair ? `; ${count(tally.repaired)} repaired` : ""}`;

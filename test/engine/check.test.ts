@@ -57,6 +57,9 @@ describe("strata catalog check and rebuild take the locations' leases to change 
     }
     expect(await catalogRows(ws.catalogUrl)).toEqual(rowsBefore);
     expectOk(await ws.run("--lock-wait", "1s", "catalog", "check"), "plain check");
+    const typo = await ws.run("catalog", "check", "archiv");
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/"archiv": no location of this catalog \(locations: archive, scratch\)/);
   }, 60_000);
 });
 
