@@ -64,6 +64,14 @@ export interface Backend {
    * NotFoundError when the object is gone, InvalidRequestError for tags the store refuses.
    */
   updateTags?(key: string, change: TagChange): Promise<void>;
+  /**
+   * Optional, for stores that list unfinished uploads (S3 multipart): every upload under the
+   * location's prefix begun and neither completed nor aborted, whoever began it, so `catalog
+   * check` finds the ones no journal knows. Azure has no such listing per upload (uncommitted
+   * blocks hang off a blob name and the service drops them within a week); files and the
+   * embedded store keep theirs in the catalog's upload journal only.
+   */
+  listUploads?(): AsyncIterable<PendingUpload>;
   close(): Promise<void>;
 }
 
@@ -78,6 +86,14 @@ export function changedTags(current: Readonly<Record<string, string>>, change: T
   const next = { ...current };
   for (const name of change.remove) delete next[name];
   return Object.assign(next, change.set);
+}
+
+/** An upload begun at a store and neither completed nor aborted. */
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
+  /** When it was begun, ms since the epoch. */
+  startedAt: number;
 }
 
 export interface Capabilities {

@@ -3,6 +3,7 @@ import { BackendError } from "../backends/backend.js";
 import { CatalogFullError } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
+import { registerCatalog } from "./catalog.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
 import { registerFind } from "./find.js";
@@ -63,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     registerDaemon,
     registerTag,
     registerLog,
+    registerCatalog,
   ]) {
     register(program, run);
   }

@@ -5,6 +5,7 @@ import type {
   CopyOptions,
   ObjectInfo,
   ObjectReader,
+  PendingUpload,
   RestoreOptions,
   RestoreStatus,
   TagChange,
@@ -20,6 +21,8 @@ import type { TokenBucket } from "./rate-limit.js";
 export class RateLimitedBackend implements Backend {
   /** Present only where the inner backend keeps tags: callers read its presence as the capability. */
   readonly updateTags?: (key: string, change: TagChange) => Promise<void>;
+  /** Present only where the inner backend has it: callers read the capability from its presence. */
+  readonly listUploads?: () => AsyncIterable<PendingUpload>;
 
   constructor(
     private readonly inner: Backend,
@@ -33,6 +36,8 @@ export class RateLimitedBackend implements Backend {
         return update(key, change);
       };
     }
+    const listUploads = inner.listUploads?.bind(inner);
+    if (listUploads) this.listUploads = () => this.paced(listUploads());
   }
 
   get url(): string {
@@ -48,9 +53,14 @@ export class RateLimitedBackend implements Backend {
     return this.inner.check();
   }
 
-  async *list(prefix?: string): AsyncIterable<ObjectInfo> {
+  list(prefix?: string): AsyncIterable<ObjectInfo> {
+    return this.paced(this.inner.list(prefix));
+  }
+
+  /** A listing's items, one token per page of them. */
+  private async *paced<T>(items: AsyncIterable<T>): AsyncIterable<T> {
     let count = 0;
-    for await (const item of this.inner.list(prefix)) {
+    for await (const item of items) {
       if (count++ % 1000 === 0) await this.bucket.take(1);
       yield item;
     }

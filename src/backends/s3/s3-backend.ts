@@ -14,6 +14,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   PutObjectTaggingCommand,
@@ -35,6 +36,7 @@ import {
   NotFoundError,
   type ObjectInfo,
   type ObjectReader,
+  type PendingUpload,
   type RestoreOptions,
   type RestoreStatus,
   type TagChange,
@@ -282,6 +284,36 @@ export class S3Backend implements Backend {
 
   async abortUpload(key: string, uploadId: string): Promise<void> {
     await this.partStore(key).abort(uploadId);
+  }
+
+  async *listUploads(): AsyncIterable<PendingUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.attempt("", () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.location.bucket,
+            Prefix: this.objectKey(""),
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+            EncodingType: "url",
+          }),
+        ),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId) continue;
+        yield {
+          key: this.relativeKey(decodeURIComponent(upload.Key)),
+          uploadId: upload.UploadId,
+          startedAt: upload.Initiated?.getTime() ?? 0,
+        };
+      }
+      const more = page.IsTruncated === true;
+      // Markers come back URL-encoded too, and are sent back as they are spelled unencoded.
+      keyMarker = more && page.NextKeyMarker ? decodeURIComponent(page.NextKeyMarker) : undefined;
+      uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
   }
 
   private partStore(key: string, object: Pick<S3Upload, "storageClass" | "metadata"> = {}): PartStore {
