@@ -6,6 +6,7 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
+import { createSummaries } from "./summaries.js";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -246,6 +247,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // du's summary tables and the triggers that keep them exact (see src/catalog/summaries.ts).
+  const duSummaries: Migration = {
+    async up(db: Kysely<unknown>) {
+      await createSummaries(db, dialect);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -255,6 +263,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0005_stubs": stubs,
       "0006_root_device": rootDevice,
       "0007_engine_events": engineEvents,
+      "0008_du_summaries": duSummaries,
     }),
   };
 }
