@@ -5,6 +5,7 @@ import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
+import { registerDu } from "./du.js";
 import { registerInit } from "./init.js";
 import { registerLs } from "./ls.js";
 import { duration } from "./options.js";
@@ -57,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     registerPlan,
     registerApply,
     registerDaemon,
+    registerDu,
   ]) {
     register(program, run);
   }
