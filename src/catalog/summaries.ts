@@ -429,14 +429,27 @@ BEGIN
   RETURN QUERY SELECT p.key, p.value FROM json_each_text(parsed) p;
 END $$`;
 
+/** "SUMS": the first key of the PostgreSQL advisory locks taken on a location's summaries. */
+const SUMMARY_LOCK = 0x53554d53;
+
+/** The location whose summary rows a trigger writes: the file's (a replica's file's) location. */
+function summaryLocation(spec: TriggerSpec): string {
+  const row = spec.event === "DELETE" ? "OLD" : "NEW";
+  return spec.table === "files" ? `${row}.location_id` : `(SELECT location_id FROM files WHERE id = ${row}.file_id)`;
+}
+
 function createTrigger(dialect: Dialect, spec: TriggerSpec): string[] {
   const when = spec.when ? ` WHEN (${spec.when})` : "";
   const head = `CREATE TRIGGER ${spec.name} ${spec.timing} ${spec.event} ON ${spec.table} FOR EACH ROW${when}`;
   if (dialect === "sqlite") return [`${head} BEGIN ${spec.statements.map((s) => `${s};`).join(" ")} END`];
+  // Concurrent transactions (an apply's parallel transitions) would otherwise update the same
+  // summary rows in different orders and deadlock: one lock per location, taken before any
+  // summary row and held to commit, orders them. SQLite has one writer at a time already.
+  const lock = `PERFORM pg_advisory_xact_lock(${SUMMARY_LOCK}, ${summaryLocation(spec)}::integer);`;
   // A BEFORE trigger's result is the row to write: NULL would cancel the change.
   const result = spec.timing === "AFTER" ? "NULL" : spec.event === "DELETE" ? "OLD" : "NEW";
   return [
-    `CREATE FUNCTION ${spec.name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${spec.statements
+    `CREATE FUNCTION ${spec.name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${lock} ${spec.statements
       .map((s) => `${s};`)
       .join(" ")} RETURN ${result}; END $$`,
     `${head} EXECUTE FUNCTION ${spec.name}()`,

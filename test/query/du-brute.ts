@@ -80,7 +80,8 @@ class Table {
 
   addReplica(name: string, at: string, r: ReplicaRow): void {
     const sum = this.get(name);
-    const there = (sum.at[at] ??= { copies: 0, verified: 0, stored_bytes: 0 });
+    const there = sum.at[at] ?? { copies: 0, verified: 0, stored_bytes: 0 };
+    sum.at[at] = there;
     for (const target of [sum, there]) {
       target.copies += 1;
       target.verified += isVerified(r) ? 1 : 0;

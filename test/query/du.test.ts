@@ -25,7 +25,7 @@ function initialFiles(): Record<string, Buffer> {
 /** Access 5 days to 4 years ago, modification a year ago; a third of the files to another owner (when root). */
 function age(tree: string, path: string, i: number): void {
   const now = Date.now() / 1000;
-  const atime = now - [5, 45, 100, 200, 400, 1500][i % 6]! * DAY_S;
+  const atime = now - ([5, 45, 100, 200, 400, 1500][i % 6] as number) * DAY_S;
   utimesSync(join(tree, path), atime, now - 365 * DAY_S);
   if (process.getuid?.() === 0 && i % 3 === 1) chownSync(join(tree, path), 4242, 777);
 }
@@ -58,7 +58,7 @@ function workspace(catalog: string) {
   const tree = join(dir, "tree");
   const files = initialFiles();
   writeTree(tree, files);
-  Object.keys(files).forEach((path, i) => age(tree, path, i));
+  for (const [i, path] of Object.keys(files).entries()) age(tree, path, i);
   return { dir, tree, files, run: (...args: string[]) => strata(["--config", config, ...args], { cwd: dir }) };
 }
 
@@ -138,8 +138,11 @@ describe.each(CATALOG_KINDS)("strata du answers as summing the catalog's rows do
       .where("path", "like", "new/deep/%")
       .execute();
     await catalog.db.updateTable("files").set({ tags: "not json" }).where("path", "=", "top.txt").execute();
+    // Nothing in the engine moves a copy to 'archived' yet; a store's lifecycle rule would, with an UPDATE like this.
+    const vault = catalog.db.selectFrom("locations").select("id").where("name", "=", "vault");
+    await catalog.db.updateTable("replicas").set({ state: "archived" }).where("location_id", "=", vault).execute();
     await catalog.close();
-    await check("tags", files);
+    await check("tags and archived copies", files);
 
     expectOk(await ws.run("apply"), "apply");
     const rows = await catalogRows(url);
