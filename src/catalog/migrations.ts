@@ -6,9 +6,10 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
+import type { Dialect } from "./schema.js";
 import { createSummaries } from "./summaries.js";
 
-export type Dialect = "sqlite" | "postgres";
+export type { Dialect };
 
 /**
  * One set of migrations for both databases. The few places they differ (id columns, byte-order

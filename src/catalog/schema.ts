@@ -5,6 +5,9 @@ import type { Generated, Selectable } from "kysely";
  * microseconds since the epoch for file times (exact enough to restore an mtime, and safe in a
  * JS number), milliseconds for the catalog's own bookkeeping. Sizes are bytes.
  */
+/** The databases a catalog lives in. */
+export type Dialect = "sqlite" | "postgres";
+
 export interface CatalogSchema {
   locations: LocationTable;
   scans: ScanTable;

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from "kysely";
-import type { Dialect } from "./migrations.js";
+import type { Dialect } from "./schema.js";
 
 /**
  * Summary tables for `strata du`, kept exact by database triggers in the same transaction as
