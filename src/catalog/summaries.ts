@@ -275,61 +275,37 @@ function triggerSpecs(dialect: Dialect): TriggerSpec[] {
   const withoutNew: ReplicaFilter = (alias) => [`${alias}.id <> NEW.id`];
   // A replica moved to another file (nothing does so today) changes both files' contributions.
   const otherFile = (row: "NEW" | "OLD") => fileOfReplica(row, "NEW.file_id <> OLD.file_id");
+  const on = (table: TriggerSpec["table"], timing: TriggerSpec["timing"], event: TriggerSpec["event"]) => ({
+    name: `usage_${table}_${event.toLowerCase()}${table === "replicas" && event !== "INSERT" ? `_${timing.toLowerCase()}` : ""}`,
+    table,
+    timing,
+    event,
+  });
   return [
-    { name: "usage_files_insert", timing: "AFTER", event: "INSERT", table: "files", statements: add(rowSource("NEW")) },
+    { ...on("files", "AFTER", "INSERT"), statements: add(rowSource("NEW")) },
+    // Added before taken away: a contribution that stays in place is never dropped and recreated.
     {
-      name: "usage_files_update",
-      timing: "AFTER",
-      event: "UPDATE",
-      table: "files",
+      ...on("files", "AFTER", "UPDATE"),
       when: fileChanged(dialect),
-      // Added before taken away: a contribution that stays in place is never dropped and recreated.
       statements: [...add(rowSource("NEW")), ...take(rowSource("OLD"))],
     },
+    { ...on("files", "AFTER", "DELETE"), statements: take(rowSource("OLD")) },
     {
-      name: "usage_files_delete",
-      timing: "AFTER",
-      event: "DELETE",
-      table: "files",
-      statements: take(rowSource("OLD")),
-    },
-    {
-      name: "usage_replicas_insert",
-      timing: "AFTER",
-      event: "INSERT",
-      table: "replicas",
+      ...on("replicas", "AFTER", "INSERT"),
       statements: [...add(fileOfReplica("NEW")), ...take(fileOfReplica("NEW"), withoutNew)],
     },
     {
-      name: "usage_replicas_update_before",
-      timing: "BEFORE",
-      event: "UPDATE",
-      table: "replicas",
+      ...on("replicas", "BEFORE", "UPDATE"),
       when: replicaChanged(dialect),
       statements: [...take(fileOfReplica("OLD")), ...take(otherFile("NEW"))],
     },
     {
-      name: "usage_replicas_update_after",
-      timing: "AFTER",
-      event: "UPDATE",
-      table: "replicas",
+      ...on("replicas", "AFTER", "UPDATE"),
       when: replicaChanged(dialect),
       statements: [...add(fileOfReplica("NEW")), ...add(otherFile("OLD"))],
     },
-    {
-      name: "usage_replicas_delete_before",
-      timing: "BEFORE",
-      event: "DELETE",
-      table: "replicas",
-      statements: take(fileOfReplica("OLD")),
-    },
-    {
-      name: "usage_replicas_delete_after",
-      timing: "AFTER",
-      event: "DELETE",
-      table: "replicas",
-      statements: add(fileOfReplica("OLD")),
-    },
+    { ...on("replicas", "BEFORE", "DELETE"), statements: take(fileOfReplica("OLD")) },
+    { ...on("replicas", "AFTER", "DELETE"), statements: add(fileOfReplica("OLD")) },
   ];
 }
 

@@ -120,6 +120,13 @@ function copyTotals(row: { copies: unknown; verified: unknown; stored_bytes: unk
   return { copies: num(row.copies), verified: num(row.verified), stored_bytes: num(row.stored_bytes) };
 }
 
+/** The measures of every copies table, summed. */
+const COPY_SUMS = [
+  sql<number>`SUM(copies)`.as("copies"),
+  sql<number>`SUM(verified)`.as("verified"),
+  sql<number>`SUM(stored_bytes)`.as("stored_bytes"),
+];
+
 /** The bucket columns each --by groups on. */
 const BUCKET_COLUMNS = {
   owner: ["uid"],
@@ -157,11 +164,12 @@ export class DuQuery {
       const groups = new Groups();
       const name = (dir: string) => `${operand.location}:${printablePath(dir)}`;
       groups.get(name(operand.path));
-      const dirs = await this.dirTotals(operand);
-      for (const { dir, totals } of dirs) {
+      // Without -d the database adds the subtree up: one row back, however many directories.
+      const perDir = depth > 0 ? "dir" : "subtree";
+      for (const { dir, totals } of await this.dirTotals(operand, perDir)) {
         for (const ancestor of ancestorsWithin(operand.path, dir, depth)) groups.get(name(ancestor)).addFiles(totals);
       }
-      for (const { dir, replicaLocation, copies } of await this.dirCopies(operand)) {
+      for (const { key: dir, replicaLocation, copies } of await this.dirCopies(operand, perDir)) {
         for (const ancestor of ancestorsWithin(operand.path, dir, depth)) {
           groups.get(name(ancestor)).addCopies(this.locationName(replicaLocation), copies);
         }
@@ -175,9 +183,9 @@ export class DuQuery {
   async topDirectories(operands: readonly DuOperand[], top: number): Promise<DuRow[]> {
     const groups = new Groups();
     for (const operand of operands) {
-      for (const { dir, totals } of await this.dirTotals(operand))
+      for (const { dir, totals } of await this.dirTotals(operand, "dir"))
         groups.get(`${operand.location}:${printablePath(dir)}`).addFiles(totals);
-      for (const { dir, replicaLocation, copies } of await this.dirCopies(operand)) {
+      for (const { key: dir, replicaLocation, copies } of await this.dirCopies(operand, "dir")) {
         groups.get(`${operand.location}:${printablePath(dir)}`).addCopies(this.locationName(replicaLocation), copies);
       }
     }
@@ -242,13 +250,7 @@ export class DuQuery {
     const copyColumns = by === "location" ? [] : columns;
     const copies = await this.catalog.db
       .selectFrom("usage_bucket_copies")
-      .select((eb) => [
-        ...copyColumns.map((c) => sql.ref(c).as(c)),
-        "replica_location_id",
-        eb.fn.sum<number>("copies").as("copies"),
-        eb.fn.sum<number>("verified").as("verified"),
-        eb.fn.sum<number>("stored_bytes").as("stored_bytes"),
-      ])
+      .select([...copyColumns.map((c) => sql.ref(c).as(c)), "replica_location_id", ...COPY_SUMS])
       .where("location_id", "in", ids)
       .groupBy([...copyColumns.map((c) => sql.ref(c)), sql.ref("replica_location_id")])
       .execute();
@@ -264,21 +266,8 @@ export class DuQuery {
   private async byClass(operands: readonly DuOperand[]): Promise<DuRow[]> {
     const groups = new Groups();
     for (const operand of operands) {
-      let query = this.catalog.db
-        .selectFrom("usage_dir_copies")
-        .select((eb) => [
-          "storage_class",
-          "replica_location_id",
-          eb.fn.sum<number>("copies").as("copies"),
-          eb.fn.sum<number>("verified").as("verified"),
-          eb.fn.sum<number>("stored_bytes").as("stored_bytes"),
-        ])
-        .where("location_id", "=", operand.locationId);
-      if (operand.path !== "") query = query.where(inSubtree(operand.path));
-      for (const row of await query.groupBy(["storage_class", "replica_location_id"]).execute()) {
-        groups
-          .get(row.storage_class === "" ? "(none)" : row.storage_class)
-          .addCopies(this.locationName(num(row.replica_location_id)), copyTotals(row));
+      for (const { key, replicaLocation, copies } of await this.dirCopies(operand, "storage_class")) {
+        groups.get(key === "" ? "(none)" : key).addCopies(this.locationName(replicaLocation), copies);
       }
     }
     return groups.rows(false);
@@ -292,9 +281,7 @@ export class DuQuery {
         "tag_value",
         eb.fn.sum<number>("files").as("files"),
         eb.fn.sum<number>("bytes").as("bytes"),
-        eb.fn.sum<number>("copies").as("copies"),
-        eb.fn.sum<number>("verified").as("verified"),
-        eb.fn.sum<number>("stored_bytes").as("stored_bytes"),
+        ...COPY_SUMS,
       ])
       .where("location_id", "in", ids)
       .where("tag_key", "=", key)
@@ -311,50 +298,44 @@ export class DuQuery {
     }));
   }
 
-  private dirTotals(operand: DuOperand) {
+  /** Files under an operand, per directory or ("subtree") all together, named as the operand's path. */
+  private dirTotals(operand: DuOperand, per: "dir" | "subtree") {
     let query = this.catalog.db
       .selectFrom("usage_dirs")
       .select((eb) => [
-        "dir",
+        this.keyColumn(operand, per).as("dir"),
         eb.fn.sum<number>("files").as("files"),
         eb.fn.sum<number>("bytes").as("bytes"),
         eb.fn.min<number>("age_period").as("oldest"),
       ])
       .where("location_id", "=", operand.locationId);
     if (operand.path !== "") query = query.where(inSubtree(operand.path));
-    return query
-      .groupBy("dir")
+    return (per === "dir" ? query.groupBy("dir") : query)
       .execute()
       .then((rows) =>
         rows.map((r) => ({
           dir: r.dir,
           totals: { files: num(r.files), bytes: num(r.bytes), oldestPeriod: r.oldest === null ? null : num(r.oldest) },
         })),
-      );
+      )
+      .then((rows) => rows.filter((r) => r.totals.files > 0));
   }
 
-  private dirCopies(operand: DuOperand) {
+  private keyColumn(operand: DuOperand, per: "dir" | "storage_class" | "subtree") {
+    // The parameter's type spelt out: PostgreSQL cannot guess it from a bare select-list value.
+    return per === "subtree" ? sql<string>`CAST(${operand.path} AS text)` : sql.ref<string>(per);
+  }
+
+  /** The copies under an operand, per replica location and per directory, storage class, or all together. */
+  private async dirCopies(operand: DuOperand, per: "dir" | "storage_class" | "subtree") {
     let query = this.catalog.db
       .selectFrom("usage_dir_copies")
-      .select((eb) => [
-        "dir",
-        "replica_location_id",
-        eb.fn.sum<number>("copies").as("copies"),
-        eb.fn.sum<number>("verified").as("verified"),
-        eb.fn.sum<number>("stored_bytes").as("stored_bytes"),
-      ])
+      .select([this.keyColumn(operand, per).as("key"), "replica_location_id", ...COPY_SUMS])
       .where("location_id", "=", operand.locationId);
     if (operand.path !== "") query = query.where(inSubtree(operand.path));
-    return query
-      .groupBy(["dir", "replica_location_id"])
-      .execute()
-      .then((rows) =>
-        rows.map((r) => ({
-          dir: r.dir,
-          replicaLocation: num(r.replica_location_id),
-          copies: copyTotals(r),
-        })),
-      );
+    const groups = per === "subtree" ? [] : [sql.ref(per)];
+    const rows = await query.groupBy([...groups, "replica_location_id"]).execute();
+    return rows.map((r) => ({ key: r.key, replicaLocation: num(r.replica_location_id), copies: copyTotals(r) }));
   }
 }
 

@@ -2,7 +2,7 @@ import { expect } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import type { FileRow, LocationRow, ReplicaRow } from "../../src/catalog/schema.js";
 import { SIZE_BUCKET_BOUNDS } from "../../src/catalog/summaries.js";
-import { AGE_CLASSES, sizeClass } from "../../src/query/du.js";
+import { AGE_CLASSES, type DuRow, sizeClass } from "../../src/query/du.js";
 import type { CliResult } from "../support/cli.js";
 
 /**
@@ -33,16 +33,7 @@ export async function catalogRows(url: string): Promise<Rows> {
   }
 }
 
-interface Sum {
-  name: string;
-  files: number | null;
-  bytes: number | null;
-  copies: number;
-  verified: number;
-  stored_bytes: number;
-  at: Record<string, { copies: number; verified: number; stored_bytes: number }>;
-  oldest_access_us: number | null;
-}
+type Sum = DuRow;
 
 const counted = (f: FileRow) => f.kind === "file" && f.state !== "deleted";
 const isCopy = (r: ReplicaRow) => r.state !== "lost";
