@@ -374,18 +374,51 @@ function createTable(dialect: Dialect, name: string): string {
   return `CREATE TABLE ${name} (${[...columns, primaryKey].join(", ")})${dialect === "sqlite" ? " WITHOUT ROWID" : ""}`;
 }
 
-/** Fills a summary table from the rows already there, as the sum of every file's contribution. */
-function backfill(part: Part): string {
+/**
+ * Adds (or takes away) the contributions of many files at once, summed per key: the migration's
+ * backfill over every file, and PostgreSQL's statement triggers over a statement's rows.
+ */
+function applyGrouped(part: Part, sign: 1 | -1): string[] {
   const keyNames = part.keys.map(([k]) => k);
   const measureNames = part.measures.map(([m]) => m);
   const inner =
     `SELECT ${[...part.keys.map(([k, e]) => `${e} AS ${k}`), ...part.measures.map(([m, e]) => `${e} AS ${m}`)].join(", ")}` +
     ` FROM ${part.from.join(", ")} WHERE ${part.where.join(" AND ")}`;
-  return (
+  const upsert =
     `INSERT INTO ${part.table} (${[...keyNames, ...measureNames].join(", ")}) ` +
-    `SELECT ${[...keyNames, ...measureNames.map((m) => `SUM(${m})`)].join(", ")} FROM (${inner}) c ` +
-    `GROUP BY ${keyNames.join(", ")} HAVING ${measureNames.map((m) => `SUM(${m}) <> 0`).join(" OR ")}`
-  );
+    `SELECT ${[...keyNames, ...measureNames.map((m) => `${sign} * SUM(${m})`)].join(", ")} FROM (${inner}) c ` +
+    `GROUP BY ${keyNames.join(", ")} HAVING ${measureNames.map((m) => `SUM(${m}) <> 0`).join(" OR ")} ` +
+    `ON CONFLICT (${keyNames.join(", ")}) DO UPDATE SET ` +
+    measureNames.map((m) => `${m} = ${part.table}.${m} + excluded.${m}`).join(", ");
+  if (sign === 1) return [upsert];
+  const cleanup =
+    `DELETE FROM ${part.table} WHERE (${keyNames.join(", ")}) IN (SELECT ${keyNames.join(", ")} FROM (${inner}) c) AND ` +
+    measureNames.map((m) => `${m} = 0`).join(" AND ");
+  return [upsert, cleanup];
+}
+
+/**
+ * PostgreSQL runs a plpgsql function per row of a row trigger: a first scan of 20,000 files
+ * took four times as long. New files (a scan's batches of 1,000) go through a statement trigger
+ * instead, which sums the statement's rows (its transition table) per key in one statement per
+ * table. Updates keep the row trigger: its WHEN clause skips, without calling any function, the
+ * rows a rescan rewrites without a change that counts, where a statement trigger would have to
+ * join every batch's old and new rows to find the few that changed.
+ */
+function pgFilesInsertTrigger(): string[] {
+  const inserted: FileSource = { from: ["inserted n"], where: [], col: (column) => `n.${column}` };
+  const statements = [
+    // The locations' locks in one order, as the row triggers take theirs (see createTrigger).
+    `PERFORM pg_advisory_xact_lock(${SUMMARY_LOCK}, l::integer) FROM (SELECT DISTINCT location_id AS l FROM inserted ORDER BY 1) s`,
+    ...new Contribution("postgres").parts(inserted, ALL_REPLICAS).flatMap((part) => applyGrouped(part, 1)),
+  ];
+  return [
+    `CREATE FUNCTION usage_files_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${statements
+      .map((s) => `${s};`)
+      .join(" ")} RETURN NULL; END $$`,
+    "CREATE TRIGGER usage_files_insert AFTER INSERT ON files REFERENCING NEW TABLE AS inserted " +
+      "FOR EACH STATEMENT EXECUTE FUNCTION usage_files_insert()",
+  ];
 }
 
 /**
@@ -439,8 +472,11 @@ export async function createSummaries(db: Kysely<unknown>, dialect: Dialect): Pr
     ...(dialect === "postgres" ? [PG_TAG_PAIRS] : []),
     ...new Contribution(dialect)
       .parts({ from: ["files f"], where: [], col: (c) => `f.${c}` }, ALL_REPLICAS)
-      .map(backfill),
-    ...triggerSpecs(dialect).flatMap((spec) => createTrigger(dialect, spec)),
+      .flatMap((part) => applyGrouped(part, 1)),
+    ...triggerSpecs(dialect)
+      .filter((spec) => dialect === "sqlite" || spec.table === "replicas" || spec.event !== "INSERT")
+      .flatMap((spec) => createTrigger(dialect, spec)),
+    ...(dialect === "postgres" ? pgFilesInsertTrigger() : []),
   ];
   for (const statement of statements) await sql.raw(statement).execute(db);
 }
