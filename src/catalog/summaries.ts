@@ -309,6 +309,16 @@ function triggerSpecs(dialect: Dialect): TriggerSpec[] {
   ];
 }
 
+const BUCKET_KEY: [string, string][] = [
+  ["location_id", "bigint"],
+  ["uid", "bigint"],
+  ["gid", "bigint"],
+  ["state", "text"],
+  ["flags", "bigint"],
+  ["size_bucket", "bigint"],
+  ["age_period", "bigint"],
+];
+
 const TABLES: Record<string, { keys: [string, string][]; measures: string[] }> = {
   usage_dirs: {
     keys: [
@@ -328,29 +338,11 @@ const TABLES: Record<string, { keys: [string, string][]; measures: string[] }> =
     measures: ["copies", "verified", "stored_bytes"],
   },
   usage_buckets: {
-    keys: [
-      ["location_id", "bigint"],
-      ["uid", "bigint"],
-      ["gid", "bigint"],
-      ["state", "text"],
-      ["flags", "bigint"],
-      ["size_bucket", "bigint"],
-      ["age_period", "bigint"],
-    ],
+    keys: BUCKET_KEY,
     measures: ["files", "bytes"],
   },
   usage_bucket_copies: {
-    keys: [
-      ["location_id", "bigint"],
-      ["uid", "bigint"],
-      ["gid", "bigint"],
-      ["state", "text"],
-      ["flags", "bigint"],
-      ["size_bucket", "bigint"],
-      ["age_period", "bigint"],
-      ["replica_location_id", "bigint"],
-      ["storage_class", "text"],
-    ],
+    keys: [...BUCKET_KEY, ["replica_location_id", "bigint"], ["storage_class", "text"]],
     measures: ["copies", "verified", "stored_bytes"],
   },
   usage_tags: {
