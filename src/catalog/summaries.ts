@@ -34,11 +34,6 @@ export function agePeriod(atimeUs: number): number {
   return Math.trunc(atimeUs / AGE_PERIOD_US);
 }
 
-export function sizeBucket(size: number): number {
-  const index = SIZE_BUCKET_BOUNDS.findIndex((bound) => size < bound);
-  return index < 0 ? SIZE_BUCKET_BOUNDS.length : index;
-}
-
 /** How a statement reaches the file whose contribution it writes. */
 interface FileSource {
   /** Table references for FROM (none when the file is a trigger's OLD or NEW row). */
