@@ -6,8 +6,10 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
+import type { Dialect } from "./schema.js";
+import { createSummaries } from "./summaries.js";
 
-export type Dialect = "sqlite" | "postgres";
+export type { Dialect };
 
 /**
  * One set of migrations for both databases. The few places they differ (id columns, byte-order
@@ -288,6 +290,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // du's summary tables and the triggers that keep them exact (see src/catalog/summaries.ts).
+  const duSummaries: Migration = {
+    async up(db: Kysely<unknown>) {
+      await createSummaries(db, dialect);
+    },
+  };
+
   // `strata log --run N` reads one run's events by this index, not by a walk of the whole table.
   const eventsByRun: Migration = {
     async up(db: Kysely<unknown>) {
@@ -305,6 +314,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0006_root_device": rootDevice,
       "0007_engine_events": engineEvents,
       "0008_find_indexes": findIndexes,
+      "0009_du_summaries": duSummaries,
       "0010_events_by_run": eventsByRun,
     }),
   };

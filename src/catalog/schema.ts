@@ -5,6 +5,9 @@ import type { Generated, Selectable } from "kysely";
  * microseconds since the epoch for file times (exact enough to restore an mtime, and safe in a
  * JS number), milliseconds for the catalog's own bookkeeping. Sizes are bytes.
  */
+/** The databases a catalog lives in. */
+export type Dialect = "sqlite" | "postgres";
+
 export interface CatalogSchema {
   locations: LocationTable;
   scans: ScanTable;
@@ -19,6 +22,11 @@ export interface CatalogSchema {
   uploads: UploadTable;
   upload_parts: UploadPartTable;
   restore_requests: RestoreRequestTable;
+  usage_dirs: UsageDirTable;
+  usage_dir_copies: UsageDirCopiesTable;
+  usage_buckets: UsageBucketTable;
+  usage_bucket_copies: UsageBucketCopiesTable;
+  usage_tags: UsageTagTable;
 }
 
 export interface LocationTable {
@@ -270,6 +278,71 @@ export interface RestoreRequestTable {
   state: RestoreRequestState;
   finished_at: number | null;
   error: string | null;
+}
+
+/*
+ * du's summaries (src/catalog/summaries.ts), written only by the triggers on files and replicas.
+ * "Counted" files are regular files not deleted at their location; copies are replicas not lost,
+ * of any regular file (those of a deleted file are still stored); verified copies are present or
+ * archived ones with a verified_at. age_period: atime_us / 30 days, since the epoch.
+ */
+
+/** The counted files directly in one directory (not below), per 30-day period of access. */
+export interface UsageDirTable {
+  location_id: number;
+  /** The parent directory of the files, "" at the root, in files.path's encoding. */
+  dir: string;
+  age_period: number;
+  files: number;
+  bytes: number;
+}
+
+/** The copies of the files directly in one directory, per replica location and storage class ("" for none). */
+export interface UsageDirCopiesTable {
+  location_id: number;
+  dir: string;
+  replica_location_id: number;
+  storage_class: string;
+  copies: number;
+  verified: number;
+  stored_bytes: number;
+}
+
+/** Bits of usage_buckets.flags: the file has an archived (1) or restoring (2) replica; it is lost (4). */
+export type UsageFlags = number;
+
+/** Counted files per location × owner × group × files.state × flags × size bucket × access period. */
+export interface UsageBucketTable {
+  location_id: number;
+  uid: number;
+  gid: number;
+  state: FileState;
+  flags: UsageFlags;
+  size_bucket: number;
+  age_period: number;
+  files: number;
+  bytes: number;
+}
+
+/** The copies of the files of one bucket, per replica location and storage class. */
+export interface UsageBucketCopiesTable extends Omit<UsageBucketTable, "files" | "bytes"> {
+  replica_location_id: number;
+  storage_class: string;
+  copies: number;
+  verified: number;
+  stored_bytes: number;
+}
+
+/** Files per location and tag (files.tags' keys and values), with their copies summed over every location. */
+export interface UsageTagTable {
+  location_id: number;
+  tag_key: string;
+  tag_value: string;
+  files: number;
+  bytes: number;
+  copies: number;
+  verified: number;
+  stored_bytes: number;
 }
 
 export type FileRow = Selectable<FileTable>;

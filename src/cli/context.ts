@@ -94,6 +94,11 @@ export class Context {
       if (configured) {
         return await this.register(arg, parseLocationUrl(configured.url, this.loaded.baseDir), configured);
       }
+      // A name the catalog knows (a config that no longer lists it, or none at all): its recorded URL.
+      const recorded = (await allLocations(this.catalog)).find((l) => l.name === arg);
+      if (recorded) {
+        return await this.register(arg, parseLocationUrl(recorded.url), locationSchema.parse({ url: recorded.url }));
+      }
       const parsed = parseLocationUrl(arg);
       const named = Object.entries(this.loaded.config.locations).find(
         ([, l]) => parseLocationUrl(l.url, this.loaded.baseDir).url === parsed.url,

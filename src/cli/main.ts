@@ -6,6 +6,7 @@ import { registerApply } from "./apply.js";
 import { registerCatalog } from "./catalog.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDaemon } from "./daemon.js";
+import { registerDu } from "./du.js";
 import { registerFind } from "./find.js";
 import { registerInit } from "./init.js";
 import { registerLog } from "./log.js";
@@ -65,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     registerTag,
     registerLog,
     registerCatalog,
+    registerDu,
   ]) {
     register(program, run);
   }

@@ -1,0 +1,469 @@
+import { type Kysely, sql } from "kysely";
+import type { Dialect } from "./schema.js";
+
+/**
+ * Summary tables for `strata du`, kept exact by database triggers in the same transaction as
+ * every write to files and replicas: a scan, a sync, an apply, a restore, a tag change all go
+ * through those two tables, so none of them has to remember the summaries.
+ *
+ * A file's *contribution* is a function of its row and its replicas' rows. Every trigger takes
+ * the old contribution away and adds the new one, so each table is, at every commit, the sum of
+ * the contributions of the rows then in files and replicas. Rows that reach zero are deleted.
+ */
+
+/** Access times are kept per 30-day period since the epoch: absolute, so a bucket never goes stale. */
+export const AGE_PERIOD_US = 30 * 86_400 * 1_000_000;
+
+/** Upper bounds (exclusive) of the size buckets; a size at or over the last is in the last bucket. */
+export const SIZE_BUCKET_BOUNDS = [
+  1,
+  4 * 1024,
+  64 * 1024,
+  1024 ** 2,
+  16 * 1024 ** 2,
+  256 * 1024 ** 2,
+  4 * 1024 ** 3,
+  64 * 1024 ** 3,
+];
+
+/** The bits of `flags` in the bucket tables: what a file's replicas make of it (the spec's -state words). */
+export const FLAG = { archived: 1, restoring: 2, lost: 4 } as const;
+
+/** The period an access time falls in, as the SQL does it (integer division truncates toward zero). */
+export function agePeriod(atimeUs: number): number {
+  return Math.trunc(atimeUs / AGE_PERIOD_US);
+}
+
+/** How a statement reaches the file whose contribution it writes. */
+interface FileSource {
+  /** Table references for FROM (none when the file is a trigger's OLD or NEW row). */
+  from: string[];
+  where: string[];
+  col: (column: string) => string;
+}
+
+/** Which of the file's replicas count (conditions on the alias): all of them, or all but the row a trigger just inserted. */
+type ReplicaFilter = (alias: string) => string[];
+
+const andAll = (conditions: string[]) => conditions.map((c) => ` AND ${c}`).join("");
+
+interface Part {
+  table: string;
+  keys: [string, string][];
+  measures: [string, string][];
+  from: string[];
+  where: string[];
+}
+
+const verifiedExpr = (r: string) =>
+  `CASE WHEN ${r}.state IN ('present', 'archived') AND ${r}.verified_at IS NOT NULL THEN 1 ELSE 0 END`;
+
+class Contribution {
+  constructor(private readonly dialect: Dialect) {}
+
+  private dir(f: FileSource): string {
+    // Strip the last name: rtrim drops trailing characters of the set of non-slash characters.
+    const path = f.col("path");
+    return `rtrim(rtrim(${path}, replace(${path}, '/', '')), '/')`;
+  }
+
+  private period(f: FileSource): string {
+    return `(${f.col("atime_us")} / ${AGE_PERIOD_US})`;
+  }
+
+  private sizeBucket(f: FileSource): string {
+    const size = f.col("size");
+    const steps = SIZE_BUCKET_BOUNDS.map((bound, i) => `WHEN ${size} < ${bound} THEN ${i}`).join(" ");
+    return `(CASE ${steps} ELSE ${SIZE_BUCKET_BOUNDS.length} END)`;
+  }
+
+  /** Counted in files and logical bytes: a regular file not deleted at its location. */
+  private counted(f: FileSource): string {
+    return `(${f.col("kind")} = 'file' AND ${f.col("state")} <> 'deleted')`;
+  }
+
+  private flags(f: FileSource, keep: ReplicaFilter): string {
+    const id = f.col("id");
+    const state = f.col("state");
+    const states = `(SELECT COALESCE(SUM(DISTINCT CASE x.state WHEN 'archived' THEN ${FLAG.archived} WHEN 'restoring' THEN ${FLAG.restoring} ELSE 0 END), 0)
+      FROM replicas x WHERE x.file_id = ${id}${andAll(keep("x"))})`;
+    const lost = `CASE WHEN ${state} = 'missing' OR (${state} <> 'present' AND NOT EXISTS (SELECT 1 FROM replicas y
+      WHERE y.file_id = ${id} AND y.state IN ('present', 'archived', 'restoring')${andAll(keep("y"))})) THEN ${FLAG.lost} ELSE 0 END`;
+    return `(${states} + ${lost})`;
+  }
+
+  private bucketKeys(f: FileSource, keep: ReplicaFilter): [string, string][] {
+    return [
+      ["location_id", f.col("location_id")],
+      ["uid", f.col("uid")],
+      ["gid", f.col("gid")],
+      ["state", f.col("state")],
+      ["flags", this.flags(f, keep)],
+      ["size_bucket", this.sizeBucket(f)],
+      ["age_period", this.period(f)],
+    ];
+  }
+
+  private replicaJoin(f: FileSource, keep: ReplicaFilter): Pick<Part, "from" | "where"> {
+    return {
+      from: [...f.from, "replicas r"],
+      where: [...f.where, `${f.col("kind")} = 'file'`, `r.file_id = ${f.col("id")}`, "r.state <> 'lost'", ...keep("r")],
+    };
+  }
+
+  private tagPairs(f: FileSource): string {
+    const tags = f.col("tags");
+    return this.dialect === "sqlite"
+      ? `json_each(CASE WHEN json_valid(${tags}) AND json_type(${tags}) = 'object' THEN ${tags} ELSE '{}' END) j`
+      : `strata_tag_pairs(${tags}) j`;
+  }
+
+  parts(f: FileSource, keep: ReplicaFilter): Part[] {
+    const counted = this.counted(f);
+    const size = f.col("size");
+    const copyMeasures: [string, string][] = [
+      ["copies", "1"],
+      ["verified", verifiedExpr("r")],
+      ["stored_bytes", "r.size"],
+    ];
+    const replicaTotal = (measure: string) =>
+      `(SELECT COALESCE(SUM(${measure}), 0) FROM replicas r WHERE r.file_id = ${f.col("id")} AND r.state <> 'lost'${andAll(keep("r"))})`;
+    const tagValue = this.dialect === "sqlite" ? "CAST(j.value AS TEXT)" : "j.value";
+    return [
+      {
+        table: "usage_dirs",
+        keys: [
+          ["location_id", f.col("location_id")],
+          ["dir", this.dir(f)],
+          ["age_period", this.period(f)],
+        ],
+        measures: [
+          ["files", "1"],
+          ["bytes", size],
+        ],
+        from: f.from,
+        where: [...f.where, counted],
+      },
+      {
+        table: "usage_dir_copies",
+        keys: [
+          ["location_id", f.col("location_id")],
+          ["dir", this.dir(f)],
+          ["replica_location_id", "r.location_id"],
+          ["storage_class", "COALESCE(r.storage_class, '')"],
+        ],
+        measures: copyMeasures,
+        ...this.replicaJoin(f, keep),
+      },
+      {
+        table: "usage_buckets",
+        keys: this.bucketKeys(f, keep),
+        measures: [
+          ["files", "1"],
+          ["bytes", size],
+        ],
+        from: f.from,
+        where: [...f.where, counted],
+      },
+      {
+        table: "usage_bucket_copies",
+        keys: [
+          ...this.bucketKeys(f, keep),
+          ["replica_location_id", "r.location_id"],
+          ["storage_class", "COALESCE(r.storage_class, '')"],
+        ],
+        measures: copyMeasures,
+        ...this.replicaJoin(f, keep),
+      },
+      {
+        table: "usage_tags",
+        keys: [
+          ["location_id", f.col("location_id")],
+          ["tag_key", "j.key"],
+          ["tag_value", tagValue],
+        ],
+        measures: [
+          ["files", `CASE WHEN ${counted} THEN 1 ELSE 0 END`],
+          ["bytes", `CASE WHEN ${counted} THEN ${size} ELSE 0 END`],
+          ["copies", replicaTotal("1")],
+          ["verified", replicaTotal(verifiedExpr("r"))],
+          ["stored_bytes", replicaTotal("r.size")],
+        ],
+        from: [...f.from, this.tagPairs(f)],
+        where: [...f.where, `${f.col("kind")} = 'file'`, `${f.col("tags")} IS NOT NULL`],
+      },
+    ];
+  }
+}
+
+function selectOf(part: Part, measures: string[]): string {
+  const from = part.from.length > 0 ? ` FROM ${part.from.join(", ")}` : "";
+  const columns = [...part.keys.map(([, e]) => e), ...measures].join(", ");
+  return `SELECT ${columns}${from} WHERE ${part.where.join(" AND ")}`;
+}
+
+/** Adds (sign 1) or takes away (sign -1) the contribution; a subtraction then drops rows left at zero. */
+function applyPart(part: Part, sign: 1 | -1): string[] {
+  const keyNames = part.keys.map(([k]) => k);
+  const measureNames = part.measures.map(([m]) => m);
+  const upsert =
+    `INSERT INTO ${part.table} (${[...keyNames, ...measureNames].join(", ")}) ` +
+    `${selectOf(
+      part,
+      part.measures.map(([, e]) => (sign === 1 ? `${e}` : `-(${e})`)),
+    )} ` +
+    `ON CONFLICT (${keyNames.join(", ")}) DO UPDATE SET ` +
+    measureNames.map((m) => `${m} = ${part.table}.${m} + excluded.${m}`).join(", ");
+  if (sign === 1) return [upsert];
+  const keySelect = `SELECT ${part.keys.map(([, e]) => e).join(", ")}${part.from.length > 0 ? ` FROM ${part.from.join(", ")}` : ""} WHERE ${part.where.join(" AND ")}`;
+  const cleanup =
+    `DELETE FROM ${part.table} WHERE (${keyNames.join(", ")}) IN (${keySelect}) AND ` +
+    measureNames.map((m) => `${m} = 0`).join(" AND ");
+  return [upsert, cleanup];
+}
+
+const ALL_REPLICAS: ReplicaFilter = () => [];
+
+function rowSource(row: "NEW" | "OLD"): FileSource {
+  return { from: [], where: [], col: (c) => `${row}.${c}` };
+}
+
+/** The file of the trigger's OLD or NEW replica row (only when `only` holds, if given). */
+function fileOfReplica(row: "NEW" | "OLD", only?: string): FileSource {
+  return { from: ["files f"], where: [`f.id = ${row}.file_id`, ...(only ? [only] : [])], col: (c) => `f.${c}` };
+}
+
+/** Columns whose change moves a file's contribution; any other write (a rescan's seen_scan_id) leaves summaries alone. */
+function fileChanged(dialect: Dialect): string {
+  const distinct = dialect === "sqlite" ? "IS NOT" : "IS DISTINCT FROM";
+  return [
+    ...["location_id", "path", "kind", "state", "size", "uid", "gid"].map((c) => `OLD.${c} <> NEW.${c}`),
+    `OLD.atime_us / ${AGE_PERIOD_US} <> NEW.atime_us / ${AGE_PERIOD_US}`,
+    `OLD.tags ${distinct} NEW.tags`,
+  ].join(" OR ");
+}
+
+function replicaChanged(dialect: Dialect): string {
+  const distinct = dialect === "sqlite" ? "IS NOT" : "IS DISTINCT FROM";
+  return [
+    ...["file_id", "location_id", "state", "size"].map((c) => `OLD.${c} <> NEW.${c}`),
+    `OLD.storage_class ${distinct} NEW.storage_class`,
+    "(OLD.verified_at IS NULL) <> (NEW.verified_at IS NULL)",
+  ].join(" OR ");
+}
+
+interface TriggerSpec {
+  name: string;
+  timing: "BEFORE" | "AFTER";
+  event: "INSERT" | "UPDATE" | "DELETE";
+  table: "files" | "replicas";
+  when?: string;
+  statements: string[];
+}
+
+function triggerSpecs(dialect: Dialect): TriggerSpec[] {
+  const c = new Contribution(dialect);
+  const add = (f: FileSource, keep: ReplicaFilter = ALL_REPLICAS) => c.parts(f, keep).flatMap((p) => applyPart(p, 1));
+  const take = (f: FileSource, keep: ReplicaFilter = ALL_REPLICAS) => c.parts(f, keep).flatMap((p) => applyPart(p, -1));
+  // A replica just inserted (or upserted: an upsert that updates fires the UPDATE triggers
+  // instead) is left out of its file's previous contribution.
+  const withoutNew: ReplicaFilter = (alias) => [`${alias}.id <> NEW.id`];
+  // A replica moved to another file (nothing does so today) changes both files' contributions.
+  const otherFile = (row: "NEW" | "OLD") => fileOfReplica(row, "NEW.file_id <> OLD.file_id");
+  const on = (table: TriggerSpec["table"], timing: TriggerSpec["timing"], event: TriggerSpec["event"]) => ({
+    name: `usage_${table}_${event.toLowerCase()}${table === "replicas" && event !== "INSERT" ? `_${timing.toLowerCase()}` : ""}`,
+    table,
+    timing,
+    event,
+  });
+  return [
+    { ...on("files", "AFTER", "INSERT"), statements: add(rowSource("NEW")) },
+    // Added before taken away: a contribution that stays in place is never dropped and recreated.
+    {
+      ...on("files", "AFTER", "UPDATE"),
+      when: fileChanged(dialect),
+      statements: [...add(rowSource("NEW")), ...take(rowSource("OLD"))],
+    },
+    { ...on("files", "AFTER", "DELETE"), statements: take(rowSource("OLD")) },
+    {
+      ...on("replicas", "AFTER", "INSERT"),
+      statements: [...add(fileOfReplica("NEW")), ...take(fileOfReplica("NEW"), withoutNew)],
+    },
+    {
+      ...on("replicas", "BEFORE", "UPDATE"),
+      when: replicaChanged(dialect),
+      statements: [...take(fileOfReplica("OLD")), ...take(otherFile("NEW"))],
+    },
+    {
+      ...on("replicas", "AFTER", "UPDATE"),
+      when: replicaChanged(dialect),
+      statements: [...add(fileOfReplica("NEW")), ...add(otherFile("OLD"))],
+    },
+    { ...on("replicas", "BEFORE", "DELETE"), statements: take(fileOfReplica("OLD")) },
+    { ...on("replicas", "AFTER", "DELETE"), statements: add(fileOfReplica("OLD")) },
+  ];
+}
+
+const BUCKET_KEY: [string, string][] = [
+  ["location_id", "bigint"],
+  ["uid", "bigint"],
+  ["gid", "bigint"],
+  ["state", "text"],
+  ["flags", "bigint"],
+  ["size_bucket", "bigint"],
+  ["age_period", "bigint"],
+];
+
+const TABLES: Record<string, { keys: [string, string][]; measures: string[] }> = {
+  usage_dirs: {
+    keys: [
+      ["location_id", "bigint"],
+      ["dir", "text"],
+      ["age_period", "bigint"],
+    ],
+    measures: ["files", "bytes"],
+  },
+  usage_dir_copies: {
+    keys: [
+      ["location_id", "bigint"],
+      ["dir", "text"],
+      ["replica_location_id", "bigint"],
+      ["storage_class", "text"],
+    ],
+    measures: ["copies", "verified", "stored_bytes"],
+  },
+  usage_buckets: {
+    keys: BUCKET_KEY,
+    measures: ["files", "bytes"],
+  },
+  usage_bucket_copies: {
+    keys: [...BUCKET_KEY, ["replica_location_id", "bigint"], ["storage_class", "text"]],
+    measures: ["copies", "verified", "stored_bytes"],
+  },
+  usage_tags: {
+    keys: [
+      ["location_id", "bigint"],
+      ["tag_key", "text"],
+      ["tag_value", "text"],
+    ],
+    measures: ["files", "bytes", "copies", "verified", "stored_bytes"],
+  },
+};
+
+function createTable(dialect: Dialect, name: string): string {
+  const { keys, measures } = TABLES[name] as (typeof TABLES)[string];
+  // Directories sort by bytes, as files.path does, so a subtree is one range of the key.
+  const column = ([key, type]: [string, string]) =>
+    `${key} ${type} NOT NULL${key === "dir" && dialect === "postgres" ? ' COLLATE "C"' : ""}`;
+  const columns = [...keys.map(column), ...measures.map((m) => `${m} bigint NOT NULL`)];
+  const primaryKey = `PRIMARY KEY (${keys.map(([k]) => k).join(", ")})`;
+  // No rowid: the key is the row, which halves the size of these tables on SQLite.
+  return `CREATE TABLE ${name} (${[...columns, primaryKey].join(", ")})${dialect === "sqlite" ? " WITHOUT ROWID" : ""}`;
+}
+
+/**
+ * Adds (or takes away) the contributions of many files at once, summed per key: the migration's
+ * backfill over every file, and PostgreSQL's statement triggers over a statement's rows.
+ */
+function applyGrouped(part: Part, sign: 1 | -1): string[] {
+  const keyNames = part.keys.map(([k]) => k);
+  const measureNames = part.measures.map(([m]) => m);
+  const inner =
+    `SELECT ${[...part.keys.map(([k, e]) => `${e} AS ${k}`), ...part.measures.map(([m, e]) => `${e} AS ${m}`)].join(", ")}` +
+    ` FROM ${part.from.join(", ")} WHERE ${part.where.join(" AND ")}`;
+  const upsert =
+    `INSERT INTO ${part.table} (${[...keyNames, ...measureNames].join(", ")}) ` +
+    `SELECT ${[...keyNames, ...measureNames.map((m) => `${sign} * SUM(${m})`)].join(", ")} FROM (${inner}) c ` +
+    `GROUP BY ${keyNames.join(", ")} HAVING ${measureNames.map((m) => `SUM(${m}) <> 0`).join(" OR ")} ` +
+    `ON CONFLICT (${keyNames.join(", ")}) DO UPDATE SET ` +
+    measureNames.map((m) => `${m} = ${part.table}.${m} + excluded.${m}`).join(", ");
+  if (sign === 1) return [upsert];
+  const cleanup =
+    `DELETE FROM ${part.table} WHERE (${keyNames.join(", ")}) IN (SELECT ${keyNames.join(", ")} FROM (${inner}) c) AND ` +
+    measureNames.map((m) => `${m} = 0`).join(" AND ");
+  return [upsert, cleanup];
+}
+
+/**
+ * PostgreSQL runs a plpgsql function per row of a row trigger: a first scan of 20,000 files
+ * took four times as long. New files (a scan's batches of 1,000) go through a statement trigger
+ * instead, which sums the statement's rows (its transition table) per key in one statement per
+ * table. Updates keep the row trigger: its WHEN clause skips, without calling any function, the
+ * rows a rescan rewrites without a change that counts, where a statement trigger would have to
+ * join every batch's old and new rows to find the few that changed.
+ */
+function pgFilesInsertTrigger(): string[] {
+  const inserted: FileSource = { from: ["inserted n"], where: [], col: (column) => `n.${column}` };
+  const statements = [
+    // The locations' locks in one order, as the row triggers take theirs (see createTrigger).
+    `PERFORM pg_advisory_xact_lock(${SUMMARY_LOCK}, l::integer) FROM (SELECT DISTINCT location_id AS l FROM inserted ORDER BY 1) s`,
+    ...new Contribution("postgres").parts(inserted, ALL_REPLICAS).flatMap((part) => applyGrouped(part, 1)),
+  ];
+  return [
+    `CREATE FUNCTION usage_files_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${statements
+      .map((s) => `${s};`)
+      .join(" ")} RETURN NULL; END $$`,
+    "CREATE TRIGGER usage_files_insert AFTER INSERT ON files REFERENCING NEW TABLE AS inserted " +
+      "FOR EACH STATEMENT EXECUTE FUNCTION usage_files_insert()",
+  ];
+}
+
+/**
+ * PostgreSQL has no json_valid before 16: tags that are not one JSON object count as no tags,
+ * as SQLite's guard in the trigger does, rather than failing the write that stored them.
+ */
+const PG_TAG_PAIRS = `CREATE FUNCTION strata_tag_pairs(tags text) RETURNS TABLE (key text, value text)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE parsed json;
+BEGIN
+  IF tags IS NULL THEN RETURN; END IF;
+  BEGIN
+    parsed := tags::json;
+  EXCEPTION WHEN others THEN RETURN;
+  END;
+  IF json_typeof(parsed) <> 'object' THEN RETURN; END IF;
+  RETURN QUERY SELECT p.key, p.value FROM json_each_text(parsed) p;
+END $$`;
+
+/** "SUMS": the first key of the PostgreSQL advisory locks taken on a location's summaries. */
+const SUMMARY_LOCK = 0x53554d53;
+
+/** The location whose summary rows a trigger writes: the file's (a replica's file's) location. */
+function summaryLocation(spec: TriggerSpec): string {
+  const row = spec.event === "DELETE" ? "OLD" : "NEW";
+  return spec.table === "files" ? `${row}.location_id` : `(SELECT location_id FROM files WHERE id = ${row}.file_id)`;
+}
+
+function createTrigger(dialect: Dialect, spec: TriggerSpec): string[] {
+  const when = spec.when ? ` WHEN (${spec.when})` : "";
+  const head = `CREATE TRIGGER ${spec.name} ${spec.timing} ${spec.event} ON ${spec.table} FOR EACH ROW${when}`;
+  if (dialect === "sqlite") return [`${head} BEGIN ${spec.statements.map((s) => `${s};`).join(" ")} END`];
+  // Concurrent transactions (an apply's parallel transitions) would otherwise update the same
+  // summary rows in different orders and deadlock: one lock per location, taken before any
+  // summary row and held to commit, orders them. SQLite has one writer at a time already.
+  const lock = `PERFORM pg_advisory_xact_lock(${SUMMARY_LOCK}, ${summaryLocation(spec)}::integer);`;
+  // A BEFORE trigger's result is the row to write: NULL would cancel the change.
+  const result = spec.timing === "AFTER" ? "NULL" : spec.event === "DELETE" ? "OLD" : "NEW";
+  return [
+    `CREATE FUNCTION ${spec.name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${lock} ${spec.statements
+      .map((s) => `${s};`)
+      .join(" ")} RETURN ${result}; END $$`,
+    `${head} EXECUTE FUNCTION ${spec.name}()`,
+  ];
+}
+
+/** The migration's work: tables, triggers, and the summaries of the rows already in the catalog. */
+export async function createSummaries(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const statements = [
+    ...Object.keys(TABLES).map((name) => createTable(dialect, name)),
+    ...(dialect === "postgres" ? [PG_TAG_PAIRS] : []),
+    ...new Contribution(dialect)
+      .parts({ from: ["files f"], where: [], col: (c) => `f.${c}` }, ALL_REPLICAS)
+      .flatMap((part) => applyGrouped(part, 1)),
+    ...triggerSpecs(dialect)
+      .filter((spec) => dialect === "sqlite" || spec.table === "replicas" || spec.event !== "INSERT")
+      .flatMap((spec) => createTrigger(dialect, spec)),
+    ...(dialect === "postgres" ? pgFilesInsertTrigger() : []),
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
