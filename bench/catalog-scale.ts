@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { startPostgres } from "../test/support/postgres-server.js";
-import { loadCatalog } from "./lib/catalog-loader.js";
+import { type LoadResult, loadCatalog } from "./lib/catalog-loader.js";
 import { replaceSection } from "./lib/results-section.js";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     "second-replica-share": { type: "string", default: "0.2" },
     tmp: { type: "string", default: process.env.TMPDIR ?? tmpdir() },
     seed: { type: "string", default: "1" },
+    "trigger-sample": { type: "string", default: "100000" },
     out: { type: "string", default: join(repo, "bench", "CATALOG-SCALE.md") },
   },
 });
@@ -59,11 +60,17 @@ interface Timing {
 
 interface DatabaseFigures {
   db: string;
-  files: number;
-  replicas: number;
-  loadS: number;
+  load: LoadResult;
   bytes: number;
   timings: Timing[];
+  triggers: TriggerCost;
+}
+
+/** What the find index and du's triggers add to each row a scan or sync writes. */
+interface TriggerCost {
+  rows: number;
+  withS: number;
+  withoutS: number;
 }
 
 function runCli(url: string, args: string[], cwd: string): { seconds: number; lines: number } {
@@ -104,11 +111,12 @@ function timeQueries(url: string, cwd: string, runs: number): Timing[] {
 
 async function measureSqlite(work: string, files: number, runs: number): Promise<DatabaseFigures> {
   const url = join(work, "catalog.db");
+  const triggers = await triggerCost((name) => join(work, `${name}.db`));
   console.log(`SQLite: loading ${files.toLocaleString("en-US")} files into ${url}`);
-  const load = await loadCatalog(url, loadOptions(files));
-  console.log(`  loaded in ${load.seconds.toFixed(0)} s`);
+  const load = await loadCatalog(url, loadOptions(files), true);
+  logLoad(load);
   const bytes = statSync(url).size + (existsSync(`${url}-wal`) ? statSync(`${url}-wal`).size : 0);
-  return { db: "SQLite", ...load, loadS: load.seconds, bytes, timings: timeQueries(url, work, runs) };
+  return { db: "SQLite", load, bytes, triggers, timings: timeQueries(url, work, runs) };
 }
 
 async function measurePostgres(work: string, files: number, runs: number): Promise<DatabaseFigures> {
@@ -125,21 +133,44 @@ async function measurePostgres(work: string, files: number, runs: number): Promi
   try {
     const admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
-    await admin.query("CREATE DATABASE strata_scale");
+    const database = async (name: string) => {
+      await admin.query(`CREATE DATABASE ${name}`);
+      return server.url.replace(/\/postgres$/, `/${name}`);
+    };
+    const sampleUrls = { with: await database("sample_with"), without: await database("sample_without") };
+    const triggers = await triggerCost((name) => sampleUrls[name]);
+    const url = await database("strata_scale");
     await admin.end();
-    const url = server.url.replace(/\/postgres$/, "/strata_scale");
     console.log(`PostgreSQL: loading ${files.toLocaleString("en-US")} files`);
-    const load = await loadCatalog(url, loadOptions(files));
-    console.log(`  loaded in ${load.seconds.toFixed(0)} s`);
+    const load = await loadCatalog(url, loadOptions(files), true);
+    logLoad(load);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const size = await client.query<{ bytes: number }>("SELECT pg_database_size(current_database()) AS bytes");
     await client.end();
     const bytes = Number(size.rows[0]?.bytes);
-    return { db: "PostgreSQL 15", ...load, loadS: load.seconds, bytes, timings: timeQueries(url, work, runs) };
+    return { db: "PostgreSQL 15", load, bytes, triggers, timings: timeQueries(url, work, runs) };
   } finally {
     server.stop();
   }
+}
+
+/** The same sample written into the whole schema (triggers firing) and into the schema before them. */
+async function triggerCost(urlOf: (name: "with" | "without") => string): Promise<TriggerCost> {
+  const rows = Number(values["trigger-sample"]);
+  const withTriggers = await loadCatalog(urlOf("with"), loadOptions(rows), false);
+  const without = await loadCatalog(urlOf("without"), loadOptions(rows), true);
+  const cost = { rows: withTriggers.files, withS: withTriggers.rowsSeconds, withoutS: without.rowsSeconds };
+  console.log(
+    `  a sample of ${cost.rows} rows: ${cost.withS.toFixed(1)} s with the triggers, ${cost.withoutS.toFixed(1)} s without`,
+  );
+  return cost;
+}
+
+function logLoad(load: LoadResult): void {
+  console.log(
+    `  rows written in ${load.rowsSeconds.toFixed(0)} s, indexes and summaries built in ${load.upgradeSeconds.toFixed(0)} s`,
+  );
 }
 
 function loadOptions(files: number) {
@@ -159,12 +190,17 @@ function report(figures: DatabaseFigures[], started: Date, commandLine: string):
     "",
   ];
   for (const f of figures) {
+    const { load, triggers } = f;
+    const perRowUs = (s: number) => ((s / triggers.rows) * 1e6).toFixed(0);
     lines.push(
-      `### ${f.db}: ${f.files.toLocaleString("en-US")} rows (files and directories), ${f.replicas.toLocaleString("en-US")} replicas`,
+      `### ${f.db}: ${load.files.toLocaleString("en-US")} rows (files and directories), ${load.replicas.toLocaleString("en-US")} replicas`,
       "",
-      `- loaded in ${(f.loadS / 60).toFixed(1)} min (${Math.round(f.files / f.loadS).toLocaleString("en-US")} rows/s)`,
-      `- catalog size ${(f.bytes / 2 ** 30).toFixed(2)} GiB = **${Math.round(f.bytes / f.files)} bytes per file** ` +
-        `(with ${(f.replicas / f.files).toFixed(2)} replicas per file; limit 500 on SQLite)`,
+      `- rows written in ${(load.rowsSeconds / 60).toFixed(1)} min at the schema before the query tables, then the`,
+      `  migrations built the trigram index and filled the summaries in ${(load.upgradeSeconds / 60).toFixed(1)} min (as an upgrade does)`,
+      `- what the triggers cost each write: a sample of ${triggers.rows.toLocaleString("en-US")} rows with their replicas took`,
+      `  ${perRowUs(triggers.withS)} µs a row with the find index and du's triggers firing, ${perRowUs(triggers.withoutS)} µs without`,
+      `- catalog size ${(f.bytes / 2 ** 30).toFixed(2)} GiB = **${Math.round(f.bytes / load.files)} bytes per file** ` +
+        `(with ${(load.replicas / load.files).toFixed(2)} replicas per file; limit 500 on SQLite)`,
       "",
       "| query | command | median | first run | lines out | limit | |",
       "| --- | --- | --- | --- | --- | --- | --- |",
