@@ -1,3 +1,5 @@
+import type { FileRow, ReplicaRow } from "../../src/catalog/schema.js";
+
 /**
  * A deterministic synthetic catalog: the files and replicas a scratch filesystem of N files and
  * its archive would hold, with HPC-like shape. Projects hold users, users hold runs, runs hold
@@ -18,40 +20,14 @@ export const LOCATIONS = [
   { id: 3, name: "cold", url: "az://cold/scratch", kind: "azure", default_class: "Archive" },
 ] as const;
 
-export interface SyntheticFile {
-  id: number;
-  path: string;
-  kind: "file" | "dir";
-  size: number;
-  mtime_us: number;
-  atime_us: number;
-  ctime_us: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  inode: number;
-  hash: string | null;
-  file_type: string | null;
-  tags: string | null;
-  state: "present" | "released";
-  stub_size: number | null;
-  stub_mtime_us: number | null;
-  stub_inode: number | null;
-}
+/** The columns of a files row the generator chooses; the location and scan ids are the loader's. */
+export type SyntheticFile = Omit<
+  FileRow,
+  "location_id" | "first_scan_id" | "seen_scan_id" | "changed_scan_id" | "deleted_scan_id"
+>;
 
-export interface SyntheticReplica {
-  file_id: number;
-  location_id: number;
-  key: string;
-  size: number;
-  hash: string;
-  storage_class: string;
-  state: "present" | "archived";
-  source_size: number;
-  source_mtime_us: number;
-  created_at: number;
-  verified_at: number | null;
-}
+/** The columns of a replicas row the generator chooses; the rest keep their defaults (null). */
+export type SyntheticReplica = Omit<ReplicaRow, "id" | "codec" | "pack_id" | "etag">;
 
 export interface SyntheticOptions {
   files: number;
