@@ -24,3 +24,7 @@ strata plan
 strata apply
 printf '\nApplied, so planning again finds nothing to do:\n'
 strata plan
+printf '\nAsk the catalog: the largest files with one verified copy, what each directory holds, a history:\n'
+strata find scratch -type f -copies 1 --sort -size --limit 3 -printf '%s\t%p\n'
+strata du scratch -d 1
+strata log scratch:project-climate/run-000/checkpoint.bin
