@@ -2,7 +2,7 @@ import { basename } from "node:path";
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
 import { UsageError } from "../config/errors.js";
-import { formatDuration } from "../config/units.js";
+import { formatDuration, formatUsd } from "../config/units.js";
 import { type ApplyReport, applyPlan, applyPolicies, type PolicyContext } from "../engine/apply.js";
 import type { TransferSettings } from "../engine/toolkit.js";
 import type { PlanTotal, PolicyAction } from "../policy/actions.js";
@@ -12,7 +12,6 @@ import type { Policy } from "../policy/schema.js";
 import type { Context } from "./context.js";
 import { collect, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes } from "./output.js";
-import { usd } from "./plan.js";
 import { EXIT, type Runner } from "./runner.js";
 
 interface ApplyCliOptions extends TransferFlags {
@@ -163,7 +162,7 @@ function printPlan(ctx: Context, title: string, totals: readonly PlanTotal[]): v
   for (const t of totals) {
     ctx.out.info(
       `  ${t.policy}  ${t.kind.padEnd(10)} ${filesAndBytes(t.files, t.bytes)}, ` +
-        `${t.monthlyCostDelta > 0 ? "+" : ""}${usd(t.monthlyCostDelta)}/month, ${usd(t.oneTimeCost)} once`,
+        `${t.monthlyCostDelta > 0 ? "+" : ""}${formatUsd(t.monthlyCostDelta)}/month, ${formatUsd(t.oneTimeCost)} once`,
     );
   }
 }

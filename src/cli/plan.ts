@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { allLocations } from "../catalog/locations.js";
-import { formatBytes } from "../config/units.js";
+import { formatBytes, formatUsd } from "../config/units.js";
 import type { PlanTotal } from "../policy/actions.js";
 import { type PlanHeader, writePlan, writePlanFile } from "../policy/plan-file.js";
 import { ACTION_KINDS, PlanTotals, planPolicies, selectPolicies } from "../policy/planner.js";
@@ -95,22 +95,10 @@ function line(label: string, t: Pick<PlanTotal, "files" | "bytes" | "monthlyCost
   const files = `${count(t.files)} ${t.files === 1 ? "file" : "files"}`;
   return (
     `${label.padEnd(10)} ${files.padStart(14)} ${formatBytes(t.bytes).padStart(11)}` +
-    `   ${signedUsd(t.monthlyCostDelta)}/month   once ${usd(t.oneTimeCost)}`
+    `   ${signedUsd(t.monthlyCostDelta)}/month   once ${formatUsd(t.oneTimeCost)}`
   );
 }
 
-/** Dollars for people: cents when there are some, two significant digits below a cent. */
-export function usd(amount: number): string {
-  const abs = Math.abs(amount);
-  const text =
-    abs === 0
-      ? "0"
-      : abs < 0.01
-        ? abs.toPrecision(2)
-        : abs.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  return `${amount < 0 ? "-" : ""}$${text}`;
-}
-
 function signedUsd(amount: number): string {
-  return amount > 0 ? `+${usd(amount)}` : usd(amount);
+  return amount > 0 ? `+${formatUsd(amount)}` : formatUsd(amount);
 }

@@ -96,3 +96,15 @@ export function formatDuration(ms: number): string {
 export function perSecond(amount: number, ms: number): number {
   return ms > 0 ? (amount * 1000) / ms : 0;
 }
+
+/** Dollars for people: cents when there are some, two significant digits below a cent. */
+export function formatUsd(amount: number): string {
+  const abs = Math.abs(amount);
+  const text =
+    abs === 0
+      ? "0"
+      : abs < 0.01
+        ? abs.toPrecision(2)
+        : abs.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return `${amount < 0 ? "-" : ""}$${text}`;
+}
