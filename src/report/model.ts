@@ -219,6 +219,12 @@ export interface FlowEdge {
   then: string;
   /** Selector and filters in words ("*.tmp excluded", "older than 30 days"). */
   selects: string[];
+  /** Verified copies the policy requires before it releases or purges the source. */
+  copies?: number;
+  /** Replicas of files deleted at the source are removed (`prune: true`). */
+  prune?: boolean;
+  /** The purge rule in words, for `then: purge`. */
+  purge?: string;
 }
 
 export interface DataFlow {
@@ -236,6 +242,8 @@ export interface MigrationWave {
   monthlyDelta: number;
   /** At the measured rate between its locations; absent when never measured. */
   seconds?: number;
+  /** How `seconds` was found (the pairs and rates), or why it is absent. */
+  basis?: string;
 }
 
 /** What one scheduled policy needs inside the time between two of its runs. */
