@@ -1,9 +1,10 @@
 import { Cron } from "croner";
-import { formatBytes, formatDuration } from "../config/units.js";
+import { formatBytes } from "../config/units.js";
 import type { Config } from "../policy/config-schema.js";
 import type { Policy } from "../policy/schema.js";
 import type { Growth, PairRate, ScheduleNeed } from "./model.js";
 import { measuredRate, rateWords } from "./pair-rate.js";
+import { durationWords } from "./words.js";
 
 const DAY_S = 86_400;
 
@@ -29,7 +30,7 @@ function need(
 ): ScheduleNeed {
   const windowSeconds = scheduleWindow(policy.schedule, options.now);
   const facts: ScheduleNeed = { policy: policy.name, schedule: policy.schedule, windowSeconds, basis: "" };
-  const basis = [`window ${formatDuration(windowSeconds * 1000)} between the next two runs`];
+  const basis = [`window ${durationWords(windowSeconds * 1000)} between the next two runs`];
   const growth = growthPerWindow(policy, options.growth, windowSeconds);
   basis.push(growth.basis);
   if (growth.bytesPerSource === undefined) return { ...facts, basis: basis.join("; ") };
