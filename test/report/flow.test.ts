@@ -3,10 +3,19 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseStrataConfig } from "../../src/policy/config.js";
+import type { Config } from "../../src/policy/config-schema.js";
 import { dataFlow } from "../../src/report/flow.js";
 import { tempDir } from "../support/tmp.js";
 
 const SEED = fileURLToPath(new URL("../../examples/seed/strata.yaml", import.meta.url));
+
+/** strata.yaml of these lines in a temp directory, parsed and checked as the CLI does. */
+function configOf(lines: string[]): { dir: string; config: Config } {
+  const dir = tempDir();
+  const file = join(dir, "strata.yaml");
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return { dir, config: parseStrataConfig(file) };
+}
 
 describe("dataFlow", () => {
   it("draws the seed: scratch on POSIX, the S3 archive, one nightly arrow by the seed's rule", () => {
@@ -32,57 +41,51 @@ describe("dataFlow", () => {
   });
 
   it("draws an arrow per place and source, with the class, release, copies and the filters in words", () => {
-    const dir = tempDir();
-    const file = join(dir, "strata.yaml");
-    writeFileSync(
-      file,
-      [
-        "locations:",
-        "  lab:",
-        "    url: ./lab",
-        "  instrument:",
-        "    url: file:///data/instrument",
-        "  cold:",
-        "    url: s3://lab-cold/raw",
-        "  offsite:",
-        "    url: gs://lab-offsite",
-        "  cheap:",
-        "    url: az://cheapest/all",
-        "policies:",
-        "  - name: raw-to-cold",
-        "    from: [lab, instrument]",
-        "    match:",
-        "      path: 'raw/**'",
-        "      exclude: ['**/*.tmp']",
-        "      size: { min: 1GiB }",
-        "      notAccessedFor: 30d",
-        "      not: { owner: 0 }",
-        "    place:",
-        "      - to: cold",
-        "        class: GLACIER",
-        "      - to: offsite",
-        "    copies: 2",
-        "    then: release",
-        "    prune: true",
-        "  - name: by-cost",
-        "    from: lab",
-        "    match:",
-        "      any: [{ type: [h5, nc] }, { tags: { project: alpha } }]",
-        "      modifiedWithin: 1y",
-        "    place:",
-        "      - to: cheap",
-        "        tiering: cost",
-        "        maxRestoreLatency: 12h",
-        "        horizon: 12mo",
-        '    schedule: "30 3 * * 0"',
-        "  - name: switched-off",
-        "    enabled: false",
-        "    from: lab",
-        "    place: [{ to: cold }]",
-        "",
-      ].join("\n"),
-    );
-    const flow = dataFlow(parseStrataConfig(file), { baseDir: dir });
+    const { dir, config } = configOf([
+      "locations:",
+      "  lab:",
+      "    url: ./lab",
+      "  instrument:",
+      "    url: file:///data/instrument",
+      "  cold:",
+      "    url: s3://lab-cold/raw",
+      "  offsite:",
+      "    url: gs://lab-offsite",
+      "  cheap:",
+      "    url: az://cheapest/all",
+      "policies:",
+      "  - name: raw-to-cold",
+      "    from: [lab, instrument]",
+      "    match:",
+      "      path: 'raw/**'",
+      "      exclude: ['**/*.tmp']",
+      "      size: { min: 1GiB }",
+      "      notAccessedFor: 30d",
+      "      not: { owner: 0 }",
+      "    place:",
+      "      - to: cold",
+      "        class: GLACIER",
+      "      - to: offsite",
+      "    copies: 2",
+      "    then: release",
+      "    prune: true",
+      "  - name: by-cost",
+      "    from: lab",
+      "    match:",
+      "      any: [{ type: [h5, nc] }, { tags: { project: alpha } }]",
+      "      modifiedWithin: 1y",
+      "    place:",
+      "      - to: cheap",
+      "        tiering: cost",
+      "        maxRestoreLatency: 12h",
+      "        horizon: 12mo",
+      '    schedule: "30 3 * * 0"',
+      "  - name: switched-off",
+      "    enabled: false",
+      "    from: lab",
+      "    place: [{ to: cold }]",
+    ]);
+    const flow = dataFlow(config, { baseDir: dir });
     expect(flow.nodes).toEqual([
       { location: "lab", kind: "posix", url: `file://${join(dir, "lab")}` },
       { location: "instrument", kind: "posix", url: "file:///data/instrument" },
@@ -120,24 +123,18 @@ describe("dataFlow", () => {
   });
 
   it("says every file for a policy without a match, and writes the purge rule out", () => {
-    const dir = tempDir();
-    const file = join(dir, "strata.yaml");
-    writeFileSync(
-      file,
-      [
-        "locations:",
-        "  scratch: { url: ./scratch }",
-        "  store: { url: 'local:store', class: STANDARD_IA }",
-        "policies:",
-        "  - name: clean",
-        "    from: scratch",
-        "    place: [{ to: store }]",
-        "    then: purge",
-        "    purge: { after: 90d, grace: 14d }",
-        "",
-      ].join("\n"),
-    );
-    expect(dataFlow(parseStrataConfig(file), { baseDir: dir }).edges).toEqual([
+    const { dir, config } = configOf([
+      "locations:",
+      "  scratch: { url: ./scratch }",
+      "  store: { url: 'local:store', class: STANDARD_IA }",
+      "policies:",
+      "  - name: clean",
+      "    from: scratch",
+      "    place: [{ to: store }]",
+      "    then: purge",
+      "    purge: { after: 90d, grace: 14d }",
+    ]);
+    expect(dataFlow(config, { baseDir: dir }).edges).toEqual([
       {
         policy: "clean",
         from: "scratch",
