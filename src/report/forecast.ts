@@ -1,7 +1,7 @@
 import type { CatalogDb } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
 import { breakEvenMonth, cumulative, projectLinear, returnOnInvestment } from "../cost/forecast.js";
-import { monthlyStorageCost, type PriceProfile } from "../cost/index.js";
+import { monthlyStorageCost, type PriceProfile, releaseDelta } from "../cost/index.js";
 import { classPrice, DAYS_PER_MONTH, GIB } from "../cost/profile.js";
 import type { DeletePolicyAction, PolicyAction } from "../policy/actions.js";
 import type { Config } from "../policy/config-schema.js";
@@ -220,6 +220,19 @@ async function planEffects(
     effects.bySource.set(action.file.location, source);
     effects.profiles.add(place.profile);
   };
+  // A releasing policy frees a source only once its copies exist: a plan made before them lists
+  // the copies alone, and the release comes with the next run. Both are counted as applied in
+  // month 1, the release once per file (a file's actions come together).
+  const releasing = new Set(config.policies.filter((p) => p.enabled && p.then === "release").map((p) => p.name));
+  let lastFollowed: string | undefined;
+  const followOn = (action: PolicyAction) => {
+    const file = `${action.policy}\u0000${action.file.fileId}`;
+    if (action.kind !== "copy" || !releasing.has(action.policy) || file === lastFollowed) return;
+    lastFollowed = file;
+    const source = placeOf(places, action.file.location);
+    const freed = releaseDelta({ profile: source.profile }, action.file.size).monthly;
+    record(action, tierName(source.name, billedClass(source, null)), freed, source);
+  };
   let deletes: DeletePolicyAction[] = [];
   const flushDeletes = async () => {
     const classes = await replicaClasses(
@@ -249,6 +262,7 @@ async function planEffects(
       for (const { place, storageClass, delta } of tierDeltas(action, places)) {
         record(action, tierName(place.name, billedClass(place, storageClass)), delta, place);
       }
+      followOn(action);
     }
     await flushDeletes();
   } catch (err) {

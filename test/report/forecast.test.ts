@@ -40,6 +40,22 @@ function config(tree: string, policies: unknown[] = []) {
 
 const TO_ARCHIVE = { name: "to-archive", from: ["scratch"], place: [{ to: "archive", class: "STANDARD_IA" }] };
 
+/** S3 GLACIER, same source: $0.0036 per GB-month + 32 KiB per object at it and 8 KiB at STANDARD ($0.023); PUT $0.03/1000. */
+const S3_GLACIER = 0.0036;
+const S3_STANDARD = 0.023;
+const S3_GLACIER_PUT = 0.03 / 1000;
+/** A dear scratch tree ($100 per TB-month) whose data costs $0.50 per GB to send out. */
+const DEAR_PER_GB = 100 / 1024;
+const DEAR_EGRESS_PER_GB = 0.5;
+
+const ARCHIVE_AND_RELEASE = {
+  name: "archive-and-release",
+  from: ["scratch"],
+  place: [{ to: "archive", class: "GLACIER" }],
+  // biome-ignore lint/suspicious/noThenProperty: the policy language's word
+  then: "release",
+};
+
 describe.each(CATALOG_KINDS)("forecastCosts (%s catalog)", (kind) => {
   let catalog: CatalogDb | undefined;
   afterEach(async () => {
@@ -105,5 +121,30 @@ describe.each(CATALOG_KINDS)("forecastCosts (%s catalog)", (kind) => {
     expectUsd(forecast.totals[0]?.withPolicies as number, with36 + S3_STANDARD_IA_PUT);
     expectUsd(forecast.roi as number, (asIs36 - with36 - S3_STANDARD_IA_PUT) / S3_STANDARD_IA_PUT);
     expect(forecast.prices.map((p) => p.profile).sort()).toEqual(["aws", "onprem"]);
+  });
+
+  it("breaks even when the saving of a releasing policy has paid for its copies", async () => {
+    const { catalog, tree } = await scratchScannedAt([0]);
+    const settings = configSchema.parse({
+      locations: {
+        scratch: { url: tree, price: { perTBMonth: 100, egressPerGB: DEAR_EGRESS_PER_GB } },
+        archive: { url: "s3://lab-archive" },
+      },
+      policies: [ARCHIVE_AND_RELEASE],
+    });
+    const forecast = await forecastCosts(catalog, settings, { months: 36, now: NOW });
+    // Once: 1 GiB sent out of scratch, and one PUT into GLACIER.
+    const oneTime = DEAR_EGRESS_PER_GB + S3_GLACIER_PUT;
+    // Monthly: scratch's 1 GiB is released; GLACIER keeps 1 GiB + 32 KiB, and 8 KiB at STANDARD.
+    const glacier = ((GIB + 32 * KIB) / GIB) * S3_GLACIER + ((8 * KIB) / GIB) * S3_STANDARD;
+    const saving = DEAR_PER_GB - glacier;
+    expectUsd(forecast.migration.oneTime, oneTime);
+    expectUsd(forecast.migration.monthlySaving, saving);
+    // 0.5 / (0.09766 − 0.00360) = 5.3…: month 6 is the first whose savings cover it.
+    expect(forecast.migration.breakEvenMonth).toBe(Math.ceil(oneTime / saving));
+    expect(forecast.migration.breakEvenMonth).toBe(6);
+    expectUsd(forecast.months[0]?.withPoliciesByTier["scratch/POSIX"] as number, 0);
+    expectUsd(forecast.totals[1]?.withPolicies as number, 60 * glacier + oneTime);
+    expectUsd(forecast.roi as number, (36 * saving - oneTime) / oneTime);
   });
 });
