@@ -77,13 +77,10 @@ export function priceSourceOf(profile: PriceProfile): PriceSource {
   return { profile: profile.name, region: profile.region, source: profile.source, asOf: profile.asOf };
 }
 
-/** The distinct price sources of some profiles, in first-seen order. */
-export function priceSources(profiles: Iterable<PriceProfile>): PriceSource[] {
+/** Each price source once, in first-seen order. */
+export function uniqueSources(sources: Iterable<PriceSource>): PriceSource[] {
   const seen = new Map<string, PriceSource>();
-  for (const profile of profiles) {
-    const source = priceSourceOf(profile);
-    seen.set(JSON.stringify(source), source);
-  }
+  for (const source of sources) seen.set(JSON.stringify(source), source);
   return [...seen.values()];
 }
 
@@ -137,7 +134,7 @@ export async function costNow(
     by: options.by,
     lines: [...lines.values()].sort(byGroup),
     total,
-    prices: priceSources(used),
+    prices: uniqueSources(used.map(priceSourceOf)),
     unknown,
   };
 }

@@ -6,7 +6,15 @@ import { classPrice, DAYS_PER_MONTH, GIB } from "../cost/profile.js";
 import type { DeletePolicyAction, PolicyAction } from "../policy/actions.js";
 import type { Config } from "../policy/config-schema.js";
 import { planPolicies } from "../policy/planner.js";
-import { billedClass, costNow, type PricedPlace, pricedPlaces, priceSources, tierName } from "./cost-now.js";
+import {
+  billedClass,
+  costNow,
+  type PricedPlace,
+  pricedPlaces,
+  priceSourceOf,
+  tierName,
+  uniqueSources,
+} from "./cost-now.js";
 import { scanGrowth } from "./growth.js";
 import type { Forecast, ForecastMonth, Growth } from "./model.js";
 
@@ -99,10 +107,7 @@ export async function forecastCosts(
       withPolicies: cumulative(withTotals, h) + oneTime,
     })),
     ...(roi === undefined ? {} : { roi }),
-    prices: priceSources([
-      ...current.prices.flatMap((source) => profilesNamed(places, source.profile)),
-      ...plan.profiles,
-    ]),
+    prices: uniqueSources([...current.prices, ...[...plan.profiles].map(priceSourceOf)]),
     unknown,
   };
 }
@@ -179,10 +184,6 @@ function forecastMonths(
     asIsByTier: Object.fromEntries(tiers.map((tier) => [tier, at(asIs, tier, i)])),
     withPoliciesByTier: Object.fromEntries(tiers.map((tier) => [tier, at(withPolicies, tier, i)])),
   }));
-}
-
-function profilesNamed(places: Map<string, PricedPlace>, name: string): PriceProfile[] {
-  return [...places.values()].filter((place) => place.profile.name === name).map((place) => place.profile);
 }
 
 // ---- The plan's effect --------------------------------------------------------------------------

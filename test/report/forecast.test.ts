@@ -123,6 +123,20 @@ describe.each(CATALOG_KINDS)("forecastCosts (%s catalog)", (kind) => {
     expect(forecast.prices.map((p) => p.profile).sort()).toEqual(["aws", "onprem"]);
   });
 
+  it("from a catalog with no scan and no run: still a forecast, saying what it cannot know", async () => {
+    const dir = tempDir();
+    catalog = await freshCatalog(kind, dir);
+    const forecast = await forecastCosts(catalog, config(join(dir, "tree"), [TO_ARCHIVE]), { months: 6, now: NOW });
+    expect(forecast.months.map((m) => [m.asIs, m.withPolicies])).toEqual(Array(6).fill([0, 0]));
+    expect(forecast.growth).toEqual([]);
+    expect(forecast.migration).toEqual({ oneTime: 0, monthlySaving: 0 });
+    expect(forecast.roi).toBeUndefined();
+    expect(forecast.unknown).toEqual([
+      "scratch: never scanned and no copies made there: nothing of it is counted",
+      "archive: never scanned and no copies made there: nothing of it is counted",
+    ]);
+  });
+
   it("breaks even when the saving of a releasing policy has paid for its copies", async () => {
     const { catalog, tree } = await scratchScannedAt([0]);
     const settings = configSchema.parse({
