@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { UsageError } from "../config/errors.js";
 import { formatBytes, formatUsd } from "../config/units.js";
 import { GIB } from "../cost/profile.js";
@@ -39,7 +39,11 @@ export function registerCost(program: Command, run: Runner): void {
   const cost = program
     .command("cost")
     .description("what the data costs now, per month, from the catalog and each location's prices")
-    .option("--by <dimensions>", `group by ${COST_DIMENSIONS.join(", ")} (comma-separated)`, dimensions, DEFAULT_BY)
+    .addOption(
+      new Option("--by <dimensions>", `group by ${COST_DIMENSIONS.join(", ")} (comma-separated)`)
+        .argParser(dimensions)
+        .default(DEFAULT_BY, DEFAULT_BY.join(",")),
+    )
     .option("--csv", "print FOCUS-style CSV (BilledCost, ChargeCategory, ChargePeriodStart, ServiceName…)", false)
     .action(run(async (ctx, opts: CostOptions) => showCostNow(ctx, opts)));
   cost
