@@ -27,10 +27,12 @@ import type { Forecast, ForecastMonth, Growth } from "./model.js";
  *    bytes reached at its start, today's plus rate × 30 × (m − 1) (never below nothing).
  *  - A byte added at a location costs what its bytes cost per byte today (the location's
  *    blended $/GB-month, monthly cost ÷ stored bytes), in the same tiers in the same shares.
- *  - With policies, a byte added at a location the plan acts on is treated as its present bytes
- *    are by the plan: its cost per byte is the location's cost plus the plan's monthly deltas on
- *    that location's files (new copies elsewhere, releases, class moves), ÷ the same stored
- *    bytes, spread over the tiers those deltas land in.
+ *  - With policies, a byte added at a location is treated as each policy treats the bytes it
+ *    acts on there now: on top of its as-is cost, every policy's monthly deltas on that
+ *    location's files (new copies elsewhere, releases, class moves, purges; not the prunes of
+ *    files already deleted) ÷ the bytes of the files they act on, in the tiers they land in.
+ *    Measured on the pending actions alone, this holds as well when most files were handled by
+ *    earlier runs as for a first plan.
  *  - A location without a growth rate (one scan, scans within a day, never scanned) stays flat
  *    and `unknown` says so: no rate is ever invented.
  */
@@ -80,8 +82,8 @@ export async function forecastCosts(
     const place = places.get(location);
     if (!place) continue;
     const added = addedBytes(rate, here.stored, horizon);
-    const asIsPerByte = perByte(place, here, new Map());
-    const withPerByte = perByte(place, here, plan.bySource.get(location) ?? new Map());
+    const asIsPerByte = perByte(place, here);
+    const withPerByte = withTreatments(asIsPerByte, plan.bySource.get(location));
     addGrowth(asIs, asIsPerByte, added);
     addGrowth(withPolicies, withPerByte, added);
   }
@@ -132,18 +134,24 @@ function addedBytes(growth: Growth, stored: number, horizon: number): number[] {
 }
 
 /**
- * What one more byte at a location costs a month, per tier: its tiers' cost (plus the plan's
- * deltas on its files) ÷ its stored bytes. A location with nothing stored yet has no blend: a
- * new byte is priced at its default class's storage rate.
+ * What one more byte at a location costs a month, per tier: its tiers' cost ÷ its stored bytes.
+ * A location with nothing stored yet has no blend: a new byte is priced at its default class's
+ * storage rate.
  */
-function perByte(place: PricedPlace, here: { stored: number; tiers: TierCosts }, deltas: TierCosts): TierCosts {
+function perByte(place: PricedPlace, here: { stored: number; tiers: TierCosts }): TierCosts {
   if (here.stored <= 0) {
     const rate = classPrice(place.profile, undefined).storagePerGBMonth / GIB;
     return new Map([[tierName(place.name, billedClass(place, undefined)), rate]]);
   }
-  const costs: TierCosts = new Map();
-  for (const tier of new Set([...here.tiers.keys(), ...deltas.keys()])) {
-    costs.set(tier, ((here.tiers.get(tier) ?? 0) + (deltas.get(tier) ?? 0)) / here.stored);
+  return new Map([...here.tiers].map(([tier, cost]) => [tier, cost / here.stored]));
+}
+
+/** The as-is cost of a new byte, plus what each policy's treatment of a byte there adds per tier. */
+function withTreatments(asIs: TierCosts, treatments: Map<string, Treatment> | undefined): TierCosts {
+  const costs: TierCosts = new Map(asIs);
+  for (const treatment of treatments?.values() ?? []) {
+    if (treatment.bytes <= 0) continue;
+    for (const [tier, delta] of treatment.tiers) add(costs, tier, delta / treatment.bytes);
   }
   return costs;
 }
@@ -193,11 +201,31 @@ interface PlanEffects {
   oneTime: number;
   /** Monthly deltas per tier once the plan is applied. */
   byTier: TierCosts;
-  /** The same, split by the location of the files acted on. */
-  bySource: Map<string, TierCosts>;
+  /** Per location of the files acted on, per policy: how it treats them (prunes left out). */
+  bySource: Map<string, Map<string, Treatment>>;
   profiles: Set<PriceProfile>;
   /** Why no plan could be made (a refused prune, a policy the config cannot place). */
   error?: string;
+}
+
+/** What a policy's pending actions do to the bill per tier, and the bytes of the files they act on. */
+interface Treatment {
+  bytes: number;
+  tiers: TierCosts;
+  /** The file last counted: a file's actions come together, so each file's bytes count once. */
+  lastFile?: number;
+}
+
+function treat(bySource: Map<string, Map<string, Treatment>>, action: PolicyAction, tier: string, delta: number): void {
+  const policies = bySource.get(action.file.location) ?? new Map<string, Treatment>();
+  bySource.set(action.file.location, policies);
+  const treatment: Treatment = policies.get(action.policy) ?? { bytes: 0, tiers: new Map() };
+  policies.set(action.policy, treatment);
+  if (treatment.lastFile !== action.file.fileId) {
+    treatment.lastFile = action.file.fileId;
+    treatment.bytes += action.file.size;
+  }
+  add(treatment.tiers, tier, delta);
 }
 
 /** Deletes are looked up in batches of this many for their replicas' classes. */
@@ -216,10 +244,9 @@ async function planEffects(
   const effects: PlanEffects = { actions: 0, oneTime: 0, byTier: new Map(), bySource: new Map(), profiles: new Set() };
   const record = (action: PolicyAction, tier: string, delta: number, place: PricedPlace) => {
     add(effects.byTier, tier, delta);
-    const source = effects.bySource.get(action.file.location) ?? new Map();
-    add(source, tier, delta);
-    effects.bySource.set(action.file.location, source);
     effects.profiles.add(place.profile);
+    // A prune removes copies of files already deleted: nothing new data will go through.
+    if (action.kind !== "delete") treat(effects.bySource, action, tier, delta);
   };
   // A releasing policy frees a source only once its copies exist: a plan made before them lists
   // the copies alone, and the release comes with the next run. Both are counted as applied in

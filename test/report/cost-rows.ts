@@ -46,6 +46,7 @@ export interface FileSpec {
   uid?: number;
   tags?: Record<string, string>;
   ctimeMs?: number;
+  hash?: string;
 }
 
 export async function addFile(catalog: CatalogDb, locationId: number, scanId: number, spec: FileSpec) {
@@ -64,7 +65,7 @@ export async function addFile(catalog: CatalogDb, locationId: number, scanId: nu
       uid: spec.uid ?? 0,
       gid: 0,
       inode: 1,
-      hash: null,
+      hash: spec.hash ?? null,
       file_type: null,
       tags: spec.tags ? JSON.stringify(spec.tags) : null,
       state: spec.state ?? "present",
@@ -89,6 +90,9 @@ export interface ReplicaSpec {
   createdAt: number;
 }
 
+/** The content hash every replica written here records. */
+export const REPLICA_HASH = "0".repeat(64);
+
 export async function addReplica(catalog: CatalogDb, fileId: number, locationId: number, spec: ReplicaSpec) {
   await catalog.db
     .insertInto("replicas")
@@ -97,7 +101,7 @@ export async function addReplica(catalog: CatalogDb, fileId: number, locationId:
       location_id: locationId,
       key: spec.key,
       size: spec.size,
-      hash: "0".repeat(64),
+      hash: REPLICA_HASH,
       storage_class: spec.storageClass,
       state: spec.state ?? "present",
       codec: null,
