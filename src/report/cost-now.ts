@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from "kysely";
-import { type BackendKind, parseLocationUrl } from "../backends/all.js";
+import { type BackendKind, LocationUrlError, type ParsedLocation, parseLocationUrl } from "../backends/all.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { allLocations } from "../catalog/locations.js";
 import type { LocationRow } from "../catalog/schema.js";
@@ -49,11 +49,20 @@ export async function pricedPlaces(catalog: CatalogDb, config: Config): Promise<
   }
   for (const [name, settings] of Object.entries(config.locations)) {
     if (places.has(name)) continue;
-    const { kind, url } = parseLocationUrl(settings.url);
+    const { kind, url } = parsedUrl(name, settings.url);
     const profile = profileFor({ kind, url, price: settings.price });
     places.set(name, { name, kind, profile, defaultClass: settings.class ?? profile.defaultClass, configured: true });
   }
   return places;
+}
+
+function parsedUrl(name: string, url: string): ParsedLocation {
+  try {
+    return parseLocationUrl(url);
+  } catch (err) {
+    if (err instanceof LocationUrlError) throw new UsageError(`locations.${name}.url: ${err.message}`);
+    throw err;
+  }
 }
 
 /**
