@@ -219,7 +219,7 @@ interface BilledGroup {
  * The per-object rules of cost/model.ts (monthlyStorageCost, earlyDeletionCharge) summed over a
  * group: linear in the counts and sums the query made, so exact to rounding.
  */
-export function priced(profile: PriceProfile, storageClass: string, group: BilledGroup): Measures {
+function priced(profile: PriceProfile, storageClass: string, group: BilledGroup): Measures {
   const price = classPrice(profile, storageClass);
   const rate = price.storagePerGBMonth;
   const defaultRate = classPrice(profile, undefined).storagePerGBMonth;
