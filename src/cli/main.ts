@@ -5,6 +5,7 @@ import { UsageError } from "../config/errors.js";
 import { registerApply } from "./apply.js";
 import { registerCatalog } from "./catalog.js";
 import type { GlobalOptions } from "./context.js";
+import { registerCost } from "./cost.js";
 import { registerDaemon } from "./daemon.js";
 import { registerDu } from "./du.js";
 import { registerFind } from "./find.js";
@@ -67,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     registerLog,
     registerCatalog,
     registerDu,
+    registerCost,
   ]) {
     register(program, run);
   }

@@ -22,7 +22,8 @@ export interface FocusRow {
   /** The storage class. */
   skuId: string;
   pricingUnit: "GB-Month" | "Requests" | "GB";
-  pricingQuantity: number;
+  /** Absent (an empty field) where the figure is not a price times a quantity, as a forecast's. */
+  pricingQuantity?: number;
   tags?: Record<string, string>;
   /** Where the price was read, and when. */
   priceSource: string;
@@ -75,7 +76,7 @@ function focusValues(row: FocusRow): string[] {
     row.resourceName,
     row.skuId,
     row.pricingUnit,
-    String(row.pricingQuantity),
+    row.pricingQuantity === undefined ? "" : String(row.pricingQuantity),
     row.tags ? JSON.stringify(row.tags) : "",
     row.priceSource,
     row.priceAsOf,
@@ -85,4 +86,18 @@ function focusValues(row: FocusRow): string[] {
 /** RFC 4180: quote a field holding a comma, quote or line break, doubling its quotes. */
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/** FOCUS's ServiceName and ProviderName of a price profile. */
+export function focusService(profile: string): { serviceName: string; providerName: string } {
+  switch (profile) {
+    case "aws":
+      return { serviceName: "Amazon S3", providerName: "Amazon Web Services" };
+    case "azure":
+      return { serviceName: "Azure Blob Storage", providerName: "Microsoft" };
+    case "gcs":
+      return { serviceName: "Google Cloud Storage", providerName: "Google Cloud" };
+    default:
+      return { serviceName: "On-premises storage", providerName: "On premises" };
+  }
 }
