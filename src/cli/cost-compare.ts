@@ -51,10 +51,12 @@ export function registerCostCompare(cost: Command, run: Runner): void {
     .option("--csv", "print FOCUS-style CSV instead of tables")
     .action(
       run(async (ctx, opts: CompareOptions) => {
+        // Read-only: a catalog this run found missing is not left behind.
+        ctx.dryRun = true;
         const recall: RecallScenario = { sharePerYear: opts.recall, ...(opts.tier ? { tier: opts.tier } : {}) };
         const now = Date.now();
         const comparison = await compareCosts(ctx.catalog, ctx.loaded.config, { recall, now });
-        if (opts.csv) ctx.out.data(focusCsv(comparisonRows(comparison, now)).trimEnd());
+        if (csvAsked(cost, opts)) ctx.out.data(focusCsv(comparisonRows(comparison, now)).trimEnd());
         else {
           ctx.out.json(comparison);
           printComparison(ctx, comparison);
@@ -81,6 +83,7 @@ export function registerCostMigrate(cost: Command, run: Runner): void {
     .option("--csv", "print FOCUS-style CSV instead of a table")
     .action(
       run(async (ctx, from: string, to: string, opts: MigrateOptions) => {
+        ctx.dryRun = true;
         const now = Date.now();
         const estimate = await estimateMigration(ctx.catalog, ctx.loaded.config, {
           from,
@@ -88,7 +91,7 @@ export function registerCostMigrate(cost: Command, run: Runner): void {
           ...(opts.class ? { toClass: opts.class } : {}),
           now,
         });
-        if (opts.csv) ctx.out.data(focusCsv(migrationRows(estimate, now)).trimEnd());
+        if (csvAsked(cost, opts)) ctx.out.data(focusCsv(migrationRows(estimate, now)).trimEnd());
         else {
           ctx.out.json(estimate);
           printMigration(ctx, estimate);
@@ -96,6 +99,14 @@ export function registerCostMigrate(cost: Command, run: Runner): void {
         return EXIT.ok;
       }),
     );
+}
+
+/**
+ * Options after a subcommand's name reach `cost` first when it has the same option (the program
+ * parses options anywhere), so `cost compare --csv` may set cost's --csv: either one asks.
+ */
+function csvAsked(cost: Command, opts: { csv?: boolean }): boolean {
+  return opts.csv === true || cost.opts<{ csv?: boolean }>().csv === true;
 }
 
 // ---- Tables ---------------------------------------------------------------------------------

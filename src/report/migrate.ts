@@ -54,12 +54,7 @@ export async function estimateMigration(
 
   const leaves = from.profile.name !== to.profile.name;
   const egress = leaves ? (all.bytes / GIB) * from.profile.egressPerGB : 0;
-  basis.push(
-    leaves
-      ? `egress: ${from.name} (${from.profile.name}) to ${to.name} (${to.profile.name}) leaves the provider: ` +
-          `$${from.profile.egressPerGB}/GB (first tier; on premises nothing is billed)`
-      : `egress: none, ${from.name} and ${to.name} are both ${from.profile.name} (taken to be one region)`,
-  );
+  basis.push(egressRule(from, to, leaves));
 
   let requests = (all.objects * classPrice(to.profile, toClass).putPer1000) / 1000;
   let retrieval = 0;
@@ -100,6 +95,21 @@ export async function estimateMigration(
     basis: [...basis, ...timing.basis],
     unknown: [...unknown, ...timing.unknown],
   };
+}
+
+/**
+ * The egress rule, in words: bytes leaving the source's provider pay its transfer out (first
+ * tier); within one provider they are taken to stay in one region, where transfer is free; on
+ * premises nothing is billed.
+ */
+function egressRule(from: Place, to: Place, leaves: boolean): string {
+  if (!leaves)
+    return `egress: none, ${from.name} and ${to.name} are both ${from.profile.name} (taken to be one region)`;
+  if (from.profile.egressPerGB === 0) return `egress: none, ${from.name} (${from.profile.name}) bills no transfer out`;
+  return (
+    `egress: ${from.name} (${from.profile.name}) to ${to.name} (${to.profile.name}) leaves the provider: ` +
+    `$${from.profile.egressPerGB}/GB, its first tier`
+  );
 }
 
 /** A location named in the config, or one the catalog recorded; anything else is refused by name. */

@@ -181,6 +181,7 @@ describe.each(CATALOG_KINDS)("strata cost migrate on %s", (kind) => {
       now: NOW,
     });
     expect(estimate.toClass).toBe("DEEP_ARCHIVE");
+    expect(estimate.basis).toContain("egress: none, scratch (onprem) bills no transfer out");
     expect(estimate.objects).toBe(3);
     expect(estimate.egress).toBe(0);
     expect(estimate.requests).toBeCloseTo((3 * 0.05) / 1000, 12); // PUT $0.05/1000
