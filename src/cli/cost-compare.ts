@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { RestoreTier } from "../backends/backend.js";
 import { formatBytes, formatDuration, formatRate, formatUsd } from "../config/units.js";
+import { GIB } from "../cost/profile.js";
 import { compareCosts } from "../report/compare.js";
 import { type FocusRow, focusCsv } from "../report/focus.js";
 import { estimateMigration } from "../report/migrate.js";
@@ -253,23 +254,12 @@ function comparisonRows(comparison: Comparison, now: number): FocusRow[] {
         periodEnd,
       };
       const tags = { group: group.name, scenario: "compare" };
-      const gbMonths = group.bytes / 1024 ** 3;
+      const gbMonths = group.bytes / GIB;
+      const readGB = (group.bytesReadPerMonth ?? 0) / GIB;
       rows.push(charge(of, "storage", placement.storage, "Usage", "GB-Month", gbMonths, tags));
       rows.push(charge(of, "requests (GET)", placement.requests, "Usage", "Requests", group.accessesPerMonth, tags));
-      rows.push(
-        charge(
-          of,
-          "retrieval",
-          placement.retrieval,
-          "Usage",
-          "GB",
-          (gbMonths * comparison.recall.sharePerYear) / 12,
-          tags,
-        ),
-      );
-      rows.push(
-        charge(of, "egress", placement.egress, "Usage", "GB", (gbMonths * comparison.recall.sharePerYear) / 12, tags),
-      );
+      rows.push(charge(of, "retrieval", placement.retrieval, "Usage", "GB", readGB, tags));
+      rows.push(charge(of, "egress", placement.egress, "Usage", "GB", readGB, tags));
       rows.push(charge(of, "upload (PUT), once", placement.upload, "Purchase", "Requests", group.objects, tags));
     }
   }
@@ -292,7 +282,7 @@ function migrationRows(estimate: MigrationEstimate, now: number): FocusRow[] {
     ...period,
   });
   const tags = { scenario: `migrate ${estimate.from} to ${estimate.to}` };
-  const gb = estimate.bytes / 1024 ** 3;
+  const gb = estimate.bytes / GIB;
   const source = at(fromSource, estimate.from, "", once);
   const target = at(toSource, `${estimate.to}/${estimate.toClass}`, estimate.toClass, once);
   return [

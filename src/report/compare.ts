@@ -1,5 +1,5 @@
 import type { CatalogDb } from "../catalog/db.js";
-import { type Cohort, CohortTally, cohortMonthlyStorage, restoreTierFor, sizeThresholds } from "../cost/cohort.js";
+import { CohortTally, cohortMonthlyStorage, restoreTierFor, sizeThresholds } from "../cost/cohort.js";
 import { mediumProfiles } from "../cost/costs-config.js";
 import { accessRateEstimate } from "../cost/model.js";
 import { AWS_PROFILE } from "../cost/prices/aws.js";
@@ -76,6 +76,7 @@ export async function compareCosts(
       objects: tally.objects,
       bytes: tally.bytes,
       accessesPerMonth: tally.accessesPerMonth,
+      bytesReadPerMonth: (tally.bytes * options.recall.sharePerYear) / 12 + tally.bytesReadPerMonth,
       placements: priced,
       cheapest: label(cheapestOf(priced)),
     });
@@ -165,7 +166,7 @@ function priceGroup(
   if (restore?.lacking) {
     basis.add(`${label(placement)} offers no ${restore.lacking} restore: priced at its cheapest, ${restore.tier}`);
   }
-  const storage = cohortMonthlyStorage(profile, storageClass, group as Cohort);
+  const storage = cohortMonthlyStorage(profile, storageClass, group);
   const requests = (group.accessesPerMonth * price.getPer1000) / 1000;
   const retrieval =
     (readBytes / GIB) * price.retrievalPerGB + (recalledObjects * price.getPer1000) / 1000 + (restore?.cost ?? 0);

@@ -41,6 +41,11 @@ export async function estimateMigration(
   config: Config,
   options: { from: string; to: string; toClass?: string; now: number },
 ): Promise<MigrationEstimate> {
+  if (options.from === options.to) {
+    throw new UsageError(
+      `cost migrate: "${options.to}" is both source and destination (a class change in place is a policy's transition)`,
+    );
+  }
   const rows = await allLocations(catalog);
   const from = placeOf(options.from, config, rows);
   const to = placeOf(options.to, config, rows);

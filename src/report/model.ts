@@ -87,6 +87,8 @@ export interface CompareGroup {
   objects: number;
   bytes: number;
   accessesPerMonth: number;
+  /** Bytes read back a month: the recall's share and the reads at the access rates. */
+  bytesReadPerMonth?: number;
   placements: PlacementCost[];
   /** The placement with the lowest monthly cost (provider/class). */
   cheapest: string;

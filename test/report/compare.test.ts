@@ -116,6 +116,7 @@ describe.each(CATALOG_KINDS)("strata cost compare on %s", (kind) => {
     expect(tape.source.profile).toBe("tape");
     expect(disk.source.profile).toBe("disk");
     expect(comparison.groups.find((g) => g.name === group)?.cheapest).toBe("onprem/tape");
+    expect(comparison.groups.find((g) => g.name === group)?.bytesReadPerMonth).toBeCloseTo(readGB * GIB, 3);
 
     // notes.txt: 1 KiB read 30 times a month. STANDARD_IA bills it as 128 KiB at $0.0125, GET
     // $0.001/1000, retrieval $0.01/GB of the bytes read; STANDARD: $0.023/GB-month, GET $0.0004/1000.

@@ -228,5 +228,8 @@ describe.each(CATALOG_KINDS)("strata cost migrate on %s", (kind) => {
     await expect(
       estimateMigration(w.catalog, w.config, { from: "scratch", to: "cloud", toClass: "FROZEN", now: NOW }),
     ).rejects.toThrow(/"FROZEN"/);
+    await expect(estimateMigration(w.catalog, w.config, { from: "cloud", to: "cloud", now: NOW })).rejects.toThrow(
+      /"cloud" is both source and destination/,
+    );
   });
 });
