@@ -13,6 +13,7 @@ export interface ConfigParts<
   Sections extends Record<string, z.ZodType> = Record<string, z.ZodType>,
   Price extends z.ZodType = z.ZodType,
   Policy extends z.ZodType = z.ZodType,
+  Costs extends z.ZodType = z.ZodType,
 > {
   /** Each backend's options section of a location, by its key. */
   backendOptions: Sections;
@@ -20,6 +21,8 @@ export interface ConfigParts<
   price: Price;
   /** One policy of `policies:` (and of the policy files `include:` names). */
   policy: Policy;
+  /** `costs:`: the site's own prices for the cost analysis (on-premises media). */
+  costs: Costs;
 }
 
 const tagMap = z.record(
@@ -89,7 +92,8 @@ export function configSchemaOf<
   Sections extends Record<string, z.ZodType>,
   Price extends z.ZodType,
   Policy extends z.ZodType,
->(parts: ConfigParts<Sections, Price, Policy>) {
+  Costs extends z.ZodType,
+>(parts: ConfigParts<Sections, Price, Policy, Costs>) {
   return z
     .object({
       catalog: z.string().min(1).optional(),
@@ -104,6 +108,7 @@ export function configSchemaOf<
       /** Policy files (paths relative to this file) whose policies join `policies`. */
       include: z.array(z.string().min(1, "an include names a file")).default([]),
       policies: z.array(parts.policy).default([]),
+      costs: parts.costs.optional(),
     })
     .strict();
 }

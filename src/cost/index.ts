@@ -10,6 +10,8 @@
  *                                       locationSchema); throws UsageError on a class it lacks
  *   AWS_PROFILE, AZURE_PROFILE, GCS_PROFILE, LOCAL_PROFILE, onpremProfile(perTBMonth = 10)
  *   resolveClass(profile, name?)        a class as the profile spells it (default when absent)
+ *   mediumProfiles(costs, nowMs)        on-premises disk and tape per TB-year (prices/onprem.ts),
+ *                                       published rates or strata.yaml's `costs.onprem` (costsSchema)
  *
  * Prices of one object
  *   monthlyStorageCost(profile, class, bytes)       minimum billable size, overhead, monitoring
@@ -24,10 +26,22 @@
  *   accessRateEstimate({ atimeUs, mtimeUs }, nowMs) expected reads per month
  *   chooseClass(input, profile) → { class, move, costs, excluded }   cost tiering over a horizon
  *
+ * Cohorts (many like objects priced at once, exactly as one by one: cohort.ts)
+ *   CohortTally, sizeThresholds(profiles), cohortMonthlyStorage, restoreTierFor(…, wanted?)
+ *
  * Plan figures (per object; add them up with sumDeltas)
  *   copyDelta, transitionDelta, releaseDelta, deleteDelta (delete and purge), restoreDelta
  *   → { monthly, oneTime: { requests, earlyDeletion, retrieval, egress } }; oneTimeTotal
  */
+export {
+  type Cohort,
+  CohortTally,
+  cohortMonthlyStorage,
+  restoreFees,
+  restoreTierFor,
+  sizeThresholds,
+} from "./cohort.js";
+export { type CostsConfig, costsSchema, mediumProfiles } from "./costs-config.js";
 export {
   type CostDelta,
   copyDelta,
@@ -74,8 +88,10 @@ export { AWS_PROFILE } from "./prices/aws.js";
 export { AZURE_PROFILE } from "./prices/azure.js";
 export { GCS_PROFILE } from "./prices/gcs.js";
 export { DEFAULT_ONPREM_PER_TB_MONTH, LOCAL_PROFILE, onpremProfile } from "./prices/local.js";
+export { DEFAULT_MEDIUM_PRICES, type MediumPrice, mediumProfile } from "./prices/onprem.js";
 export {
   type ClassPrice,
+  type OnpremMedium,
   type PriceProfile,
   type ProfileName,
   type RestoreTierPrice,

@@ -6,9 +6,9 @@ import { AWS_PROFILE } from "./prices/aws.js";
 import { AZURE_PROFILE } from "./prices/azure.js";
 import { GCS_PROFILE } from "./prices/gcs.js";
 import { LOCAL_PROFILE, ONPREM_CLASS, onpremProfile } from "./prices/local.js";
-import { type ClassPrice, PROFILE_NAMES, type PriceProfile, type ProfileName } from "./profile.js";
+import { type ClassPrice, type LocationProfileName, PROFILE_NAMES, type PriceProfile } from "./profile.js";
 
-const BUILT_IN: Record<Exclude<ProfileName, "onprem">, PriceProfile> = {
+const BUILT_IN: Record<Exclude<LocationProfileName, "onprem">, PriceProfile> = {
   aws: AWS_PROFILE,
   azure: AZURE_PROFILE,
   gcs: GCS_PROFILE,
@@ -16,7 +16,7 @@ const BUILT_IN: Record<Exclude<ProfileName, "onprem">, PriceProfile> = {
 };
 
 /** The profile a location's URL implies: its backend's, by name (backends do not import prices). */
-export function impliedProfile(kind: BackendKind): ProfileName {
+export function impliedProfile(kind: BackendKind): LocationProfileName {
   const name = descriptorOf(kind).priceProfile;
   const known = PROFILE_NAMES.find((profile) => profile === name);
   if (!known) throw new Error(`backend ${kind} names price profile ${name}, which src/cost/prices lacks`);
@@ -102,11 +102,11 @@ export function profileFor(location: PricedLocation): PriceProfile {
   return { ...base, egressPerGB: price?.egressPerGB ?? base.egressPerGB, classes };
 }
 
-function namedProfile(price: PriceOverride): ProfileName | undefined {
+function namedProfile(price: PriceOverride): LocationProfileName | undefined {
   return price.profile ?? (price.perTBMonth === undefined ? undefined : "onprem");
 }
 
-function baseProfile(name: ProfileName, perTBMonth: number | undefined): PriceProfile {
+function baseProfile(name: LocationProfileName, perTBMonth: number | undefined): PriceProfile {
   return name === "onprem" ? onpremProfile(perTBMonth) : BUILT_IN[name];
 }
 

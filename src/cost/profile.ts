@@ -37,8 +37,17 @@ export interface RestoreTierPrice {
   latencyMs: number;
 }
 
+/** The profiles a location can be priced by (its URL's, or its `price.profile`). */
 export const PROFILE_NAMES = ["aws", "azure", "gcs", "local", "onprem"] as const;
-export type ProfileName = (typeof PROFILE_NAMES)[number];
+export type LocationProfileName = (typeof PROFILE_NAMES)[number];
+/**
+ * On-premises media priced per TB-year from published research-computing rates
+ * (prices/onprem.ts): what `strata cost compare` sets beside the clouds. Not a location's
+ * profile: a POSIX tree's own price is `onprem` (perTBMonth).
+ */
+export const ONPREM_MEDIA = ["disk", "tape"] as const;
+export type OnpremMedium = (typeof ONPREM_MEDIA)[number];
+export type ProfileName = LocationProfileName | OnpremMedium;
 
 export interface PriceProfile {
   name: ProfileName;

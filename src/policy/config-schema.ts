@@ -1,15 +1,22 @@
 import type { z } from "zod";
 import { backendOptionSchemas } from "../backends/all.js";
 import { configSchemaOf, locationSchemaOf } from "../config/schema.js";
+import { costsSchema } from "../cost/costs-config.js";
 import { priceOverrideSchema } from "../cost/override.js";
 import { policySchema } from "./schema.js";
 
 /*
  * strata.yaml's schema, assembled by config/ from the input schemas that live beside their
- * domains: each backend's options section, a location's `price:`, the policy language. Here,
- * at the layer that sees all three, so that config/ imports none of them.
+ * domains: each backend's options section, a location's `price:`, the policy language, the
+ * cost analysis's `costs:`. Here, at the layer that sees them all, so that config/ imports
+ * none of them.
  */
-const parts = { backendOptions: backendOptionSchemas(), price: priceOverrideSchema, policy: policySchema };
+const parts = {
+  backendOptions: backendOptionSchemas(),
+  price: priceOverrideSchema,
+  policy: policySchema,
+  costs: costsSchema,
+};
 
 export const locationSchema = locationSchemaOf(parts);
 export const configSchema = configSchemaOf(parts);

@@ -87,6 +87,8 @@ export interface CompareGroup {
   objects: number;
   bytes: number;
   accessesPerMonth: number;
+  /** Bytes read back a month: the recall's share and the reads at the access rates. */
+  bytesReadPerMonth?: number;
   placements: PlacementCost[];
   /** The placement with the lowest monthly cost (provider/class). */
   cheapest: string;
@@ -95,13 +97,18 @@ export interface CompareGroup {
 export interface Comparison {
   at: string;
   recall: RecallScenario;
-  /** What the data costs where it is now (CostNow's total monthly). */
-  currentMonthly: number;
+  /**
+   * What the data costs where it is now (CostNow's total monthly). Optional: compareCosts does
+   * not compute it (costNow does); a caller holding a CostNow sets it.
+   */
+  currentMonthly?: number;
   groups: CompareGroup[];
   /** The whole data set in each placement, and the mix of each group's cheapest. */
   totals: PlacementCost[];
   cheapestMix: { monthly: number; byGroup: Record<string, string> };
   prices: PriceSource[];
+  /** How figures were found where a rule chose (a restore tier a class lacks, the access bands). */
+  basis?: string[];
   unknown: string[];
 }
 
@@ -192,6 +199,8 @@ export interface MigrationEstimate {
   /** Time the move takes at that rate. */
   seconds?: number;
   prices: PriceSource[];
+  /** How figures were found: the egress rule applied, the restore tier, the pair whose rate was used. */
+  basis?: string[];
   unknown: string[];
 }
 

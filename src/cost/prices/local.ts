@@ -1,7 +1,8 @@
 import { type ClassPrice, GIB, type PriceProfile } from "../profile.js";
 import { AWS_PROFILE } from "./aws.js";
 
-const FREE: ClassPrice = {
+/** A class that bills nothing: the base of the free and the flat profiles. */
+export const FREE: ClassPrice = {
   storagePerGBMonth: 0,
   minStorageDays: 0,
   minBillableBytes: 0,
