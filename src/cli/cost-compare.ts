@@ -3,7 +3,7 @@ import type { RestoreTier } from "../backends/backend.js";
 import { formatBytes, formatDuration, formatRate, formatUsd } from "../config/units.js";
 import { GIB } from "../cost/profile.js";
 import { compareCosts } from "../report/compare.js";
-import { type FocusRow, focusCsv } from "../report/focus.js";
+import { type FocusRow, focusCsv, focusService } from "../report/focus.js";
 import { estimateMigration } from "../report/migrate.js";
 import type { Comparison, MigrationEstimate, PlacementCost, PriceSource, RecallScenario } from "../report/model.js";
 import type { Context } from "./context.js";
@@ -189,13 +189,6 @@ function printNotes(
 
 // ---- FOCUS CSV --------------------------------------------------------------------------------
 
-const SERVICES: Record<string, { service: string; provider: string }> = {
-  aws: { service: "Amazon S3", provider: "AWS" },
-  azure: { service: "Azure Blob Storage", provider: "Microsoft" },
-  gcs: { service: "Google Cloud Storage", provider: "Google Cloud" },
-};
-const ON_PREMISES = { service: "On-premises storage", provider: "On-premises" };
-
 const MONTH_MS = 30 * 86_400_000;
 
 interface ChargeOf {
@@ -217,15 +210,13 @@ function charge(
   quantity: number,
   tags?: Record<string, string>,
 ): FocusRow {
-  const service = SERVICES[of.profile] ?? ON_PREMISES;
   return {
     cost,
     chargeCategory: category,
     chargeDescription: description,
     periodStart: of.periodStart,
     periodEnd: of.periodEnd,
-    serviceName: service.service,
-    providerName: service.provider,
+    ...focusService(of.profile),
     regionId: of.region,
     resourceName: of.resource,
     skuId: of.sku,
