@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CostNow, Forecast } from "../../src/report/model.js";
+import type { Comparison, CostNow, Forecast, MigrationEstimate } from "../../src/report/model.js";
 import { expectUsd, GIB, KIB } from "../cost/usd.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { type CliResult, strata } from "../support/cli.js";
@@ -111,6 +111,42 @@ describe.each(CATALOG_KINDS)("strata cost and strata cost forecast (%s catalog)"
     expect(forecastRows.slice(1).map((row) => row.split(",")[4])).toEqual(Array(8).fill("Usage"));
 
     if (catalogFile) expect(readFileSync(url).equals(catalogFile), "catalog unchanged by cost").toBe(true);
+  });
+
+  it("compare and migrate run as commands: JSON, FOCUS CSV, read-only", async () => {
+    const dir = tempDir();
+    const url = await freshCatalogUrl(kind, dir);
+    const ws = workspace(url);
+    expectExit(await ws.run("scan", "scratch"), 0, "scan");
+    expectExit(await ws.run("sync", "scratch", "archive", "--class", "STANDARD_IA"), 0, "sync");
+    const catalogFile = kind === "sqlite" ? readFileSync(url) : undefined;
+
+    const compared = await ws.run("--json", "cost", "compare", "--recall", "10%/year");
+    expectExit(compared, 0, "cost compare --json");
+    const comparison = JSON.parse(compared.stdout) as Comparison;
+    expect(comparison.recall.sharePerYear).toBeCloseTo(0.1, 12);
+    // The two scanned files, each once, whatever copies they have.
+    expect(comparison.groups.reduce((sum, g) => sum + g.objects, 0)).toBe(2);
+    expect(comparison.groups.reduce((sum, g) => sum + g.bytes, 0)).toBe(SMALL + LARGE);
+    const compareCsv = await ws.run("cost", "compare", "--csv");
+    expectExit(compareCsv, 0, "cost compare --csv");
+    expect(compareCsv.stdout.split("\r\n")[0]).toMatch(/^BilledCost,.*ChargeCategory,.*ServiceName/);
+
+    const moved = await ws.run("--json", "cost", "migrate", "scratch", "archive", "--class", "STANDARD_IA");
+    expectExit(moved, 0, "cost migrate --json");
+    const migration = JSON.parse(moved.stdout) as MigrationEstimate;
+    expect([migration.objects, migration.bytes, migration.toClass]).toEqual([2, SMALL + LARGE, "STANDARD_IA"]);
+    // The sync just made is the measured scratch → archive rate.
+    expect(migration.rate?.bytes).toBe(SMALL + LARGE);
+
+    const badRecall = await ws.run("cost", "compare", "--recall", "lots");
+    expectExit(badRecall, 2, "cost compare --recall lots");
+    expect(badRecall.stderr).toContain("lots");
+    const unknown = await ws.run("cost", "migrate", "scratch", "nowhere");
+    expectExit(unknown, 2, "cost migrate scratch nowhere");
+    expect(unknown.stderr).toContain("nowhere");
+    if (catalogFile)
+      expect(readFileSync(url).equals(catalogFile), "catalog unchanged by compare and migrate").toBe(true);
   });
 
   it("refuses an unknown --by word or --months out of range, naming it, with exit 2", async () => {
