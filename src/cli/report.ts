@@ -22,7 +22,11 @@ export function registerReport(program: Command, run: Runner): void {
       "write the architecture, implementation plan and cost optimization analysis as Markdown and one self-contained HTML file (charts and the data-flow diagram as SVG)",
     )
     .option("--out <dir>", "where to write the report (created if missing)", "./strata-report")
-    .option("--pdf", "also print report.pdf with headless Chromium ($STRATA_CHROMIUM, default /usr/bin/chromium)", false)
+    .option(
+      "--pdf",
+      "also print report.pdf with headless Chromium ($STRATA_CHROMIUM, default /usr/bin/chromium)",
+      false,
+    )
     .option("--months <n>", "forecast horizon in months", wholeNumber(1, 600), DEFAULT_MONTHS)
     .action(run(async (ctx, opts: ReportOptions) => report(ctx, opts)));
 }
@@ -55,7 +59,9 @@ function refuseUnwritable(out: string, given: string): void {
     existing = parent;
   }
   if (!statSync(existing).isDirectory()) {
-    throw new UsageError(`--out ${given}: ${existing === out ? "is a file, not a directory" : `${existing} is a file, not a directory`}`);
+    throw new UsageError(
+      `--out ${given}: ${existing === out ? "is a file, not a directory" : `${existing} is a file, not a directory`}`,
+    );
   }
   try {
     accessSync(existing, constants.W_OK);
@@ -67,7 +73,9 @@ function refuseUnwritable(out: string, given: string): void {
 function chromiumPath(): string {
   const path = process.env.STRATA_CHROMIUM || "/usr/bin/chromium";
   if (!existsSync(path)) {
-    throw new UsageError(`--pdf needs Chromium: ${path} is not there (apt-get install chromium, or set STRATA_CHROMIUM)`);
+    throw new UsageError(
+      `--pdf needs Chromium: ${path} is not there (apt-get install chromium, or set STRATA_CHROMIUM)`,
+    );
   }
   return path;
 }

@@ -34,7 +34,14 @@ export async function tierProfiles(catalog: CatalogDb, nowMs: number): Promise<T
     names.set(row.id, { name: row.name, defaultClass: row.default_class ?? "" });
   }
   const tiers = new Map<string, TierProfile>();
-  const add = (locationId: number, cls: string, holds: TierProfile["holds"], period: number, objects: number, bytes: number) => {
+  const add = (
+    locationId: number,
+    cls: string,
+    holds: TierProfile["holds"],
+    period: number,
+    objects: number,
+    bytes: number,
+  ) => {
     const location = names.get(locationId);
     if (location === undefined || objects === 0) return;
     const key = `${location.name}\u0000${cls}\u0000${holds}`;
@@ -55,7 +62,14 @@ export async function tierProfiles(catalog: CatalogDb, nowMs: number): Promise<T
     .groupBy(["location_id", "age_period"])
     .execute();
   for (const row of files) {
-    add(row.location_id, names.get(row.location_id)?.defaultClass ?? "", "files", num(row.age_period), num(row.files), num(row.bytes));
+    add(
+      row.location_id,
+      names.get(row.location_id)?.defaultClass ?? "",
+      "files",
+      num(row.age_period),
+      num(row.files),
+      num(row.bytes),
+    );
   }
   const copies = await catalog.db
     .selectFrom("usage_bucket_copies")

@@ -119,6 +119,7 @@ export function proceduresOf(config: Config, flow: DataFlow): Procedure[] {
     ),
     ...(policy.schedule ? { schedule: policy.schedule } : {}),
     copies: policy.copies,
+    // biome-ignore lint/suspicious/noThenProperty: the policy language's word; this object is never awaited
     then: policy.then,
     prune: policy.prune,
     selects: [...new Set(flow.edges.filter((e) => e.policy === policy.name).flatMap((e) => e.selects))],
@@ -138,12 +139,7 @@ export function proceduresOf(config: Config, flow: DataFlow): Procedure[] {
 async function monitoringOf(catalog: CatalogDb, config: Config, now: number): Promise<Monitoring> {
   const runs = await catalog.db
     .selectFrom("runs")
-    .select([
-      "command",
-      "status",
-      sql<number>`COUNT(*)`.as("runs"),
-      sql<number>`MAX(finished_at)`.as("last"),
-    ])
+    .select(["command", "status", sql<number>`COUNT(*)`.as("runs"), sql<number>`MAX(finished_at)`.as("last")])
     .where("finished_at", ">=", now - RECENT_MS)
     .groupBy(["command", "status"])
     .orderBy("command")

@@ -133,7 +133,9 @@ async function performance(data: ReportData): Promise<Section> {
 
 async function growthSection(data: ReportData): Promise<Section> {
   const blocks: Block[] = [
-    paragraph("Daily growth per location: the least-squares slope through the bytes and files each finished scan recorded."),
+    paragraph(
+      "Daily growth per location: the least-squares slope through the bytes and files each finished scan recorded.",
+    ),
   ];
   if (data.growth.length === 0) {
     blocks.push(unknown(["Daily growth: no location has a finished scan yet."]));
@@ -153,7 +155,9 @@ async function growthSection(data: ReportData): Promise<Section> {
     ),
   );
   if (data.growth.some((g) => g.points.length >= 2)) {
-    const samples = data.growth.flatMap((g) => g.points.map((p) => ({ location: g.location, at: p.at, bytes: p.bytes })));
+    const samples = data.growth.flatMap((g) =>
+      g.points.map((p) => ({ location: g.location, at: p.at, bytes: p.bytes })),
+    );
     blocks.push({
       kind: "figure",
       name: "growth",
@@ -164,9 +168,7 @@ async function growthSection(data: ReportData): Promise<Section> {
   const noRate = data.growth.filter((g) => g.bytesPerDay === undefined);
   blocks.push(
     ...unknowns(
-      noRate.map(
-        (g) => `Daily growth of ${g.location}: ${g.basis}. A rate needs finished scans at least a day apart.`,
-      ),
+      noRate.map((g) => `Daily growth of ${g.location}: ${g.basis}. A rate needs finished scans at least a day apart.`),
     ),
   );
   return { title: "Daily growth", blocks };

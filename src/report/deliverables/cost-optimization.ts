@@ -1,7 +1,7 @@
 import { formatBytes, formatUsd } from "../../config/units.js";
 import type { ReportData } from "../gather.js";
 import type { CostNow, PriceSource } from "../model.js";
-import { type ForecastPoint, forecastSpec, renderChart } from "../render/charts.js";
+import { type ForecastPoint, forecastSpec, renderChart, type TierMonth, tierForecastSpec } from "../render/charts.js";
 import { type Block, paragraph, type ReportDocument, type Section, table } from "../render/document.js";
 import { count, percent, tierName, unknowns } from "./common.js";
 
@@ -144,12 +144,25 @@ async function forecast(data: ReportData): Promise<Section> {
       svg: await renderChart(forecastSpec(points, f.migration.breakEvenMonth)),
     });
   }
+  const byTier = tierMonths(data);
+  if (byTier.length > 0) {
+    blocks.push({
+      kind: "figure",
+      name: "forecast-tiers",
+      caption: `Monthly cost per tier over ${data.months} months, as-is and with the policies`,
+      svg: await renderChart(tierForecastSpec(byTier)),
+    });
+  }
   const { oneTime, monthlySaving, breakEvenMonth } = f.migration;
   blocks.push(
     paragraph(
       `Applying the plan costs ${formatUsd(oneTime)} once (transfer, requests, early deletion, retrieval, egress) and ` +
-        (monthlySaving > 0 ? `saves ${formatUsd(monthlySaving)} per month. ` : `saves nothing per month (${formatUsd(monthlySaving)}). `) +
-        breakEvenText(breakEvenMonth, oneTime, monthlySaving, data.months) +
+        (monthlySaving > 0
+          ? `saves ${formatUsd(monthlySaving)} per month. `
+          : `saves nothing per month (${formatUsd(monthlySaving)}). `) +
+        (f.months.length > 0
+          ? breakEvenText(breakEvenMonth, oneTime, monthlySaving, data.months)
+          : "Without a forecast the break-even month and the return cannot be worked out yet (see below).") +
         (f.roi !== undefined ? ` Return on the one-time cost over the horizon: ${percent(f.roi)}.` : ""),
     ),
   );
@@ -157,7 +170,12 @@ async function forecast(data: ReportData): Promise<Section> {
     blocks.push(
       table(
         ["Horizon", "As-is", "With policies", "Difference"],
-        f.totals.map((t) => [`${t.months} months`, formatUsd(t.asIs), formatUsd(t.withPolicies), formatUsd(t.asIs - t.withPolicies)]),
+        f.totals.map((t) => [
+          `${t.months} months`,
+          formatUsd(t.asIs),
+          formatUsd(t.withPolicies),
+          formatUsd(t.asIs - t.withPolicies),
+        ]),
         [false, true, true, true],
       ),
     );
@@ -180,6 +198,18 @@ function breakEvenText(month: number | undefined, oneTime: number, saving: numbe
   return `It does not break even within ${horizon} months.`;
 }
 
+function tierMonths(data: ReportData): TierMonth[] {
+  return data.forecast.months.flatMap((m) => [
+    ...Object.entries(m.asIsByTier).map(([tier, usd]) => ({ month: m.month, tier, series: "as-is" as const, usd })),
+    ...Object.entries(m.withPoliciesByTier).map(([tier, usd]) => ({
+      month: m.month,
+      tier,
+      series: "with policies" as const,
+      usd,
+    })),
+  ]);
+}
+
 function lastMonthByTier(data: ReportData): string[][] {
   const last = data.forecast.months.at(-1);
   if (!last) return [];
@@ -188,11 +218,7 @@ function lastMonthByTier(data: ReportData): string[][] {
 }
 
 function prices(data: ReportData): Section {
-  const all: PriceSource[] = [
-    ...data.cost.byTier.prices,
-    ...data.comparison.prices,
-    ...data.forecast.prices,
-  ];
+  const all: PriceSource[] = [...data.cost.byTier.prices, ...data.comparison.prices, ...data.forecast.prices];
   const seen = new Map<string, PriceSource>();
   for (const p of all) seen.set(`${p.profile}\u0000${p.region}\u0000${p.source}\u0000${p.asOf}`, p);
   return {

@@ -22,11 +22,18 @@ async function waves(data: ReportData): Promise<Section> {
     ),
   ];
   if (data.waves.length === 0) {
-    blocks.push(paragraph("The current plan moves nothing: every file is where the policies place it, so there is no wave."));
+    blocks.push(
+      paragraph("The current plan moves nothing: every file is where the policies place it, so there is no wave."),
+    );
     return { title: "Migration waves", blocks };
   }
   const total = data.waves.reduce(
-    (t, w) => ({ files: t.files + w.files, bytes: t.bytes + w.bytes, oneTime: t.oneTime + w.oneTime, monthly: t.monthly + w.monthlyDelta }),
+    (t, w) => ({
+      files: t.files + w.files,
+      bytes: t.bytes + w.bytes,
+      oneTime: t.oneTime + w.oneTime,
+      monthly: t.monthly + w.monthlyDelta,
+    }),
     { files: 0, bytes: 0, oneTime: 0, monthly: 0 },
   );
   const timed = data.waves.every((w) => w.seconds !== undefined);
@@ -43,7 +50,14 @@ async function waves(data: ReportData): Promise<Section> {
           formatUsd(w.oneTime),
           formatUsd(w.monthlyDelta),
         ]),
-        ["All waves", count(total.files), formatBytes(total.bytes), timed ? seconds(totalSeconds) : "—", formatUsd(total.oneTime), formatUsd(total.monthly)],
+        [
+          "All waves",
+          count(total.files),
+          formatBytes(total.bytes),
+          timed ? seconds(totalSeconds) : "—",
+          formatUsd(total.oneTime),
+          formatUsd(total.monthly),
+        ],
       ],
       [false, true, true, true, true, true],
     ),
@@ -53,7 +67,11 @@ async function waves(data: ReportData): Promise<Section> {
       caption: "Bytes moved per migration wave",
       svg: await renderChart(
         wavesSpec(
-          data.waves.map((w) => ({ wave: w.name, bytes: w.bytes, ...(w.seconds !== undefined ? { hours: w.seconds / 3600 } : {}) })),
+          data.waves.map((w) => ({
+            wave: w.name,
+            bytes: w.bytes,
+            ...(w.seconds !== undefined ? { hours: w.seconds / 3600 } : {}),
+          })),
         ),
       ),
     },
@@ -63,7 +81,8 @@ async function waves(data: ReportData): Promise<Section> {
     blocks.push(
       unknown(
         untimed.map(
-          (w) => `Duration of ${w.name}: no finished run has moved data between its locations yet, so no rate is measured.`,
+          (w) =>
+            `Duration of ${w.name}: no finished run has moved data between its locations yet, so no rate is measured.`,
         ),
       ),
     );
@@ -97,8 +116,12 @@ function procedureLines(p: Procedure): string[] {
     `Places copies at: ${p.to.length > 0 ? p.to.join(", ") : "nowhere (no place entry)"}.`,
     `Verified copies required: ${p.copies}; each copy is read back and its SHA-256 compared before it counts.`,
     `Then: ${p.then === "keep" ? "the source is kept" : p.then === "release" ? "the source is released to a stub once its copies are verified" : "the source is purged after notice"}.`,
-    p.prune ? "Prune: copies of files deleted at the source are removed." : "Prune: off; copies of deleted files are kept.",
-    p.schedule ? `Schedule: ${p.schedule} (cron, run by strata daemon).` : "Schedule: none; run by hand with strata apply.",
+    p.prune
+      ? "Prune: copies of files deleted at the source are removed."
+      : "Prune: off; copies of deleted files are kept.",
+    p.schedule
+      ? `Schedule: ${p.schedule} (cron, run by strata daemon).`
+      : "Schedule: none; run by hand with strata apply.",
   ];
   if (p.purge) {
     lines.push(

@@ -54,7 +54,16 @@ export interface TierBand {
 
 /** Bytes per tier, stacked by how long since the files were last read. */
 export function tierBytesSpec(rows: TierBand[], bandOrder: readonly string[]): TopLevelSpec {
-  const { unit, divisor } = byteUnit(Math.max(0, ...totalsBy(rows, (r) => r.tier, (r) => r.bytes)));
+  const { unit, divisor } = byteUnit(
+    Math.max(
+      0,
+      ...totalsBy(
+        rows,
+        (r) => r.tier,
+        (r) => r.bytes,
+      ),
+    ),
+  );
   return {
     ...base("Bytes per tier, by time since last access"),
     data: { values: rows.map((r) => ({ ...r, amount: r.bytes / divisor })) },
@@ -84,7 +93,12 @@ export function tierCostSpec(rows: TierCost[]): TopLevelSpec {
     encoding: {
       x: { field: "tier", type: "nominal", title: "tier (location / class)", axis: { labelAngle: 0 } },
       y: { field: "usd", type: "quantitative", title: "USD per month", stack: "zero" },
-      color: { field: "part", type: "nominal", title: null, scale: { range: ["#2b6cb0", "#ed8936"] } },
+      color: {
+        field: "part",
+        type: "nominal",
+        title: null,
+        scale: { domain: ["storage", "overheads"], range: ["#2b6cb0", "#ed8936"] },
+      },
     },
   } as TopLevelSpec;
 }
@@ -109,7 +123,11 @@ export function forecastSpec(points: ForecastPoint[], breakEvenMonth?: number): 
   if (breakEvenMonth !== undefined) {
     const marker = { data: { values: [{ month: breakEvenMonth, label: `break-even: month ${breakEvenMonth}` }] } };
     layers.push(
-      { ...marker, mark: { type: "rule", strokeDash: [6, 4], color: "#4a5568" }, encoding: { x: { field: "month", type: "quantitative" } } },
+      {
+        ...marker,
+        mark: { type: "rule", strokeDash: [6, 4], color: "#4a5568" },
+        encoding: { x: { field: "month", type: "quantitative" } },
+      },
       {
         ...marker,
         mark: { type: "text", align: "left", dx: 4, dy: -6, baseline: "top", color: "#4a5568" },
@@ -118,6 +136,40 @@ export function forecastSpec(points: ForecastPoint[], breakEvenMonth?: number): 
     );
   }
   return { ...base("Monthly cost: as-is against with the policies applied"), layer: layers } as TopLevelSpec;
+}
+
+export interface TierMonth {
+  month: number;
+  tier: string;
+  series: "as-is" | "with policies";
+  usd: number;
+}
+
+/** Each tier's monthly cost over the horizon: solid as-is, dashed with the policies. */
+export function tierForecastSpec(points: TierMonth[]): TopLevelSpec {
+  return {
+    ...base("Monthly cost per tier: as-is (solid) and with the policies (dashed)"),
+    data: { values: points },
+    mark: { type: "line", strokeWidth: 2 },
+    encoding: {
+      x: { field: "month", type: "quantitative", title: "month", axis: { tickMinStep: 1 } },
+      y: { field: "usd", type: "quantitative", title: "USD per month", scale: { zero: true } },
+      color: { field: "tier", type: "nominal", title: "tier" },
+      strokeDash: {
+        field: "series",
+        type: "nominal",
+        title: null,
+        scale: {
+          domain: ["as-is", "with policies"],
+          range: [
+            [1, 0],
+            [6, 4],
+          ],
+        },
+      },
+      detail: { field: "series" },
+    },
+  } as TopLevelSpec;
 }
 
 export interface GrowthSample {

@@ -24,7 +24,7 @@ export function flowDot(flow: DataFlow): string {
     "digraph dataflow {",
     "  rankdir=LR;",
     '  graph [fontname="Helvetica", fontsize=11, nodesep=0.6, ranksep=1.4, bgcolor="white"];',
-    '  node [shape=box, style="rounded,filled", fillcolor="#edf2f7", color="#2b6cb0", fontname="Helvetica", fontsize=12];',
+    '  node [shape=box, style="rounded,filled", fillcolor="#edf2f7", color="#2b6cb0", fontname="Helvetica", fontsize=12, margin="0.3,0.12"];',
     '  edge [color="#4a5568", fontname="Helvetica", fontsize=10];',
   ];
   for (const node of flow.nodes) {
@@ -40,5 +40,10 @@ export function flowDot(flow: DataFlow): string {
 
 export async function flowSvg(flow: DataFlow): Promise<string> {
   const viz = await instance();
-  return viz.renderString(flowDot(flow), { format: "svg", engine: "dot" });
+  // Without the doctype (it names a DTD by URL a viewer might fetch) and Graphviz's comments.
+  return viz
+    .renderString(flowDot(flow), { format: "svg", engine: "dot" })
+    .replace(/<!DOCTYPE[^>]*>/i, "")
+    .replace(/<!--[\s\S]*?-->/g, "")
+    .replace(/\n{2,}/g, "\n");
 }

@@ -73,7 +73,10 @@ export function toMarkdown(doc: ReportDocument, chartsDir: string): string {
     for (const child of s.sections ?? []) section(child, depth + 1);
   };
   for (const s of doc.sections) section(s, 2);
-  return `${lines.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`;
+  return `${lines
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trimEnd()}\n`;
 }
 
 function markdownBlock(block: Block, chartsDir: string): string[] {
@@ -85,7 +88,11 @@ function markdownBlock(block: Block, chartsDir: string): string[] {
     case "unknown":
       return ["**Cannot be known yet:**", "", ...block.items.map((item) => `- ${markdownText(item)}`)];
     case "figure":
-      return [`![${markdownText(block.caption)}](${chartsDir}/${block.name}.svg)`, "", `*${markdownText(block.caption)}*`];
+      return [
+        `![${markdownText(block.caption)}](${chartsDir}/${block.name}.svg)`,
+        "",
+        `*${markdownText(block.caption)}*`,
+      ];
     case "table": {
       const align = block.columns.map((_, i) => (block.numeric?.[i] ? "---:" : "---"));
       const row = (cells: string[]) => `| ${cells.map(markdownText).join(" | ")} |`;
