@@ -94,11 +94,11 @@ function procedures(data: ReportData): Section {
   const blocks: Block[] = [
     paragraph(
       "Each policy as configured in strata.yaml: what it selects, where it places copies, how many verified copies it requires, " +
-        "what happens to the source then, and when it runs (`strata daemon` runs each enabled policy on its schedule; `strata apply` runs them by hand).",
+        "what happens to the source then, and when it runs (strata daemon runs each enabled policy on its schedule; strata apply runs them by hand).",
     ),
   ];
   if (data.procedures.length === 0) {
-    blocks.push(paragraph("No policy is configured: copies are made by hand with `strata sync SOURCE TARGET`."));
+    blocks.push(paragraph("No policy is configured: copies are made by hand with strata sync SOURCE TARGET."));
     return { title: "Synchronization procedures", blocks };
   }
   return {
