@@ -65,15 +65,7 @@ async function waves(data: ReportData): Promise<Section> {
       kind: "figure",
       name: "waves",
       caption: "Bytes moved per migration wave",
-      svg: await renderChart(
-        wavesSpec(
-          data.waves.map((w) => ({
-            wave: w.name,
-            bytes: w.bytes,
-            ...(w.seconds !== undefined ? { hours: w.seconds / 3600 } : {}),
-          })),
-        ),
-      ),
+      svg: await renderChart(wavesSpec(data.waves.map((w) => ({ wave: w.name, bytes: w.bytes })))),
     },
   );
   const untimed = data.waves.filter((w) => w.seconds === undefined);

@@ -216,8 +216,6 @@ export function throughputSpec(pairs: PairThroughput[]): TopLevelSpec {
 export interface WaveBar {
   wave: string;
   bytes: number;
-  /** Hours at the measured rate, or absent when never measured. */
-  hours?: number;
 }
 
 /** Bytes each migration wave moves, in plan order. */
