@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../config/errors.js";
 import type { Context } from "./context.js";
@@ -44,8 +44,10 @@ async function report(ctx: Context, opts: ReportOptions): Promise<number> {
   await mkdir(out, { recursive: true });
   const files = await writeReport(data, out, chromium === undefined ? {} : { chromium });
   ctx.out.json({ out, files, data });
-  ctx.out.info(`Report written to ${out}:`);
-  for (const file of files) ctx.out.info(`  ${file}`);
+  for (const file of files) ctx.out.detail(`wrote ${file}`);
+  const charts = files.filter((f) => f.endsWith(".svg")).length;
+  const documents = files.filter((f) => !f.endsWith(".svg")).map((f) => basename(f));
+  ctx.out.info(`Report written to ${out}: ${documents.join(", ")} and ${charts} charts under charts/`);
   ctx.out.data(`Open ${resolve(out, "report.html")}`);
   return EXIT.ok;
 }

@@ -58,7 +58,7 @@ export function figuresOf(doc: ReportDocument): Extract<Block, { kind: "figure" 
  */
 export function markdownText(text: string): string {
   return text
-    .replace(/[\\`*_[\]{}()#+!|~]/g, (c) => `\\${c}`)
+    .replace(/[\\`*_[\]#|~]/g, (c) => `\\${c}`)
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")
