@@ -85,6 +85,18 @@ describe("the report drawn in headless Chromium", () => {
     }
     const diagram = figures.find((f) => f.name === "data-flow");
     expect(diagram).toMatchObject({ nodes: 2, edges: 1 });
+    // The tier map prices each tier from its cost line; a POSIX tree records no class, and its line is the location's only one.
+    const tierRows = await page
+      .locator("#architecture table")
+      .first()
+      .evaluate((table) =>
+        [...table.querySelectorAll("tbody tr")].map((row) => [...row.querySelectorAll("td")].map((c) => c.textContent)),
+      );
+    expect(tierRows.map((cells) => [cells[0], cells[1], cells.at(-1)])).toEqual([
+      ["archive", "GLACIER", "$3.35"],
+      ["archive", "STANDARD", "$2.76"],
+      ["scratch", "—", "$8.00"],
+    ]);
     // The break-even month is marked on the forecast.
     expect(await page.locator("figure[data-chart=forecast] svg").textContent()).toContain("break-even: month 4");
     expect(leftThePage).toEqual([]);

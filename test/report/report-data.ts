@@ -63,7 +63,7 @@ function line(
 /** Every part present: three scans a fortnight apart, measured runs, a plan with waves, a forecast with a break-even. */
 export function fullReportData(): ReportData {
   const tiers = [
-    line({ location: "scratch", class: "" }, 1200, 800 * GiB, 8, 0),
+    line({ location: "scratch", class: "POSIX" }, 1200, 800 * GiB, 8, 0),
     line({ location: "archive", class: "STANDARD" }, 300, 120 * GiB, 2.76, 0),
     line({ location: "archive", class: "GLACIER" }, 900, 680 * GiB, 2.448, 0.9),
   ];

@@ -46,7 +46,7 @@ async function tierMap(data: ReportData): Promise<Section> {
           count(t.objects),
           formatBytes(t.bytes),
           ageProfile(t),
-          orDash(costOf(costs, t), (line) => formatUsd(line.monthly)),
+          orDash(costOf(costs, t, data.tiers), (line) => formatUsd(line.monthly)),
         ]),
         [false, false, false, true, true, false, true],
       ),
@@ -81,9 +81,18 @@ async function tierMap(data: ReportData): Promise<Section> {
   return { title: "Storage tier map", blocks };
 }
 
-/** The cost line of a tier: the same location and class ("" and an absent class alike). */
-function costOf(lines: CostLine[], tier: TierProfile): CostLine | undefined {
-  return lines.find((l) => l.group.location === tier.location && (l.group.class ?? "") === tier.class);
+/**
+ * The cost line of a tier: the same location and class. Files with no class recorded (a POSIX
+ * tree) are priced in their location's default class (`POSIX`, or the price profile's), which
+ * the catalog does not know: such a tier takes the one line of its location no other tier claims.
+ */
+function costOf(lines: CostLine[], tier: TierProfile, tiers: TierProfile[]): CostLine | undefined {
+  const here = lines.filter((l) => l.group.location === tier.location);
+  const exact = here.find((l) => (l.group.class ?? "") === tier.class);
+  if (exact || tier.class !== "") return exact;
+  const claimed = new Set(tiers.filter((t) => t.location === tier.location).map((t) => t.class));
+  const unclaimed = here.filter((l) => !claimed.has(l.group.class ?? ""));
+  return unclaimed.length === 1 ? unclaimed[0] : undefined;
 }
 
 function ageProfile(tier: TierProfile): string {

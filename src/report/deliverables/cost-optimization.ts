@@ -21,7 +21,7 @@ function costTable(cost: CostNow, dimension: "tier" | "owner" | "project"): Bloc
       ? tierName(group.location ?? "", group.class)
       : dimension === "owner"
         ? `uid ${group.owner ?? "—"}`
-        : (group.project ?? "(no project tag)");
+        : group.project || "(no project tag)";
   const rows = cost.lines.map((l) => [
     label(l.group),
     count(l.objects),
