@@ -82,6 +82,8 @@ export async function gatherReport(
   const growth = await scanGrowth(catalog);
   const rates = await transferRates(catalog);
   const flow = dataFlow(config);
+  const byTier = await costNow(catalog, config, { by: ["location", "class"], now });
+  const comparison = await compareCosts(catalog, config, { recall: REPORT_RECALL, now });
   return {
     at: new Date(now).toISOString(),
     months,
@@ -93,11 +95,12 @@ export async function gatherReport(
     })),
     tiers: await tierProfiles(catalog, now),
     cost: {
-      byTier: await costNow(catalog, config, { by: ["location", "class"], now }),
+      byTier,
       byOwner: await costNow(catalog, config, { by: ["owner"], now }),
       byProject: await costNow(catalog, config, { by: ["project"], now }),
     },
-    comparison: await compareCosts(catalog, config, { recall: REPORT_RECALL, now }),
+    // What the data costs where it is now is cost now's total: compare leaves it to its caller.
+    comparison: { ...comparison, currentMonthly: byTier.total.monthly },
     forecast: await forecastCosts(catalog, config, { months, now }),
     growth,
     rates,

@@ -163,7 +163,8 @@ async function growthSection(data: ReportData): Promise<Section> {
       [false, false, true, true, true],
     ),
   );
-  if (data.growth.some((g) => g.points.length >= 2)) {
+  // Drawn once a rate exists: scans within one day would draw a flat line of one date.
+  if (data.growth.some((g) => g.bytesPerDay !== undefined)) {
     const samples = data.growth.flatMap((g) =>
       g.points.map((p) => ({ location: g.location, at: p.at, bytes: p.bytes })),
     );

@@ -7,8 +7,17 @@ export function tierName(location: string, cls: string | undefined): string {
   return cls ? `${location} / ${cls}` : location;
 }
 
+const DAY_MS = 86_400_000;
+
+/** A span of time people plan with: days from a day up ("400 days", not "9600 h 0 min"). */
+export function span(ms: number): string {
+  if (ms < DAY_MS) return formatDuration(ms);
+  const days = ms / DAY_MS;
+  return `${days.toLocaleString("en", { maximumFractionDigits: 1 })} ${days === 1 ? "day" : "days"}`;
+}
+
 export function seconds(value: number): string {
-  return formatDuration(value * 1000);
+  return span(value * 1000);
 }
 
 export function count(value: number): string {

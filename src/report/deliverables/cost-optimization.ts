@@ -79,7 +79,7 @@ function comparison(data: ReportData): Section {
     paragraph(
       `The same files priced in every provider's classes and on premises, under a recall scenario of ${percent(c.recall.sharePerYear)} of the bytes read back per year ` +
         `(the report's default scenario; strata cost compare --recall prices others), with access rates estimated from each file's last access. ` +
-        `Today: ${formatUsd(c.currentMonthly)} per month; the cheapest placement of each group together: ${formatUsd(c.cheapestMix.monthly)} per month.`,
+        `Today: ${formatUsd(data.cost.byTier.total.monthly)} per month; the cheapest placement of each group together: ${formatUsd(c.cheapestMix.monthly)} per month.`,
     ),
   ];
   if (c.totals.length > 0) {

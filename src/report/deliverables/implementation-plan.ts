@@ -1,8 +1,8 @@
-import { formatBytes, formatDuration, formatUsd } from "../../config/units.js";
+import { formatBytes, formatUsd } from "../../config/units.js";
 import type { Procedure, ReportData } from "../gather.js";
 import { renderChart, wavesSpec } from "../render/charts.js";
 import { type Block, list, paragraph, type ReportDocument, type Section, table, unknown } from "../render/document.js";
-import { count, orDash, percent, seconds } from "./common.js";
+import { count, orDash, percent, seconds, span } from "./common.js";
 
 /** The implementation plan: migration waves, synchronization procedures, monitoring and alerting. */
 export async function implementationPlan(data: ReportData): Promise<ReportDocument> {
@@ -117,7 +117,7 @@ function procedureLines(p: Procedure): string[] {
   ];
   if (p.purge) {
     lines.push(
-      `Purge: announced after ${formatDuration(p.purge.afterMs)} unread, deleted no sooner than ${formatDuration(p.purge.graceMs)} later if still unread` +
+      `Purge: announced after ${span(p.purge.afterMs)} unread, deleted no sooner than ${span(p.purge.graceMs)} later if still unread` +
         `${p.purge.notices ? `; notices written to ${p.purge.notices}` : ""}${p.purge.webhook ? `; announced to ${p.purge.webhook}` : ""}.`,
     );
   }
@@ -133,7 +133,7 @@ function monitoring(data: ReportData): Section {
       : "Daemon schedules: none; no policy runs by itself.",
     `Verification: every copy is read back and checked when written; ${count(m.replicas.verified)} of ${count(m.replicas.total)} copies have a recorded verification` +
       `${m.replicas.total > 0 ? ` (${percent(m.replicas.verified / m.replicas.total)})` : ""}. Periodic re-reads (strata verify) are not scheduled in strata.yaml; run them from cron or a timer.`,
-    `Events retention: ${m.eventsRetention === "forever" ? "kept forever" : `${formatDuration(m.eventsRetention)}, pruned at the end of each run that changes something`}.`,
+    `Events retention: ${m.eventsRetention === "forever" ? "kept forever" : `${span(m.eventsRetention)}, pruned at the end of each run that changes something`}.`,
     `Purge notices: ${count(m.pendingPurgeNotices)} announced and not yet carried out${data.procedures.some((p) => p.purge?.notices || p.purge?.webhook) ? "" : "; no policy writes notices"}.`,
   ];
   const runs =

@@ -31,7 +31,7 @@ function base(title: string) {
       font: FONT,
       background: "white",
       view: { stroke: null },
-      axis: { labelFontSize: 11, titleFontSize: 12 },
+      axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 220 },
       legend: { labelFontSize: 11, titleFontSize: 12, orient: "bottom" },
       title: { fontSize: 14, anchor: "start" },
     },
