@@ -132,6 +132,15 @@ async function forecast(data: ReportData): Promise<Section> {
       `Monthly cost over ${data.months} months with the growth measured from scan history, as-is against with the enabled policies' current plan applied once now.`,
     ),
   ];
+  const ungrown = data.growth.filter((g) => g.bytesPerDay === undefined).map((g) => g.location);
+  if (ungrown.length > 0 && f.months.length > 0) {
+    blocks.push(
+      paragraph(
+        `The growth of ${ungrown.join(", ")} cannot be known yet (see below), so the forecast does not grow ${ungrown.length === 1 ? "it" : "them"}: ` +
+          "their cost holds today's data until scans a day or more apart measure a rate.",
+      ),
+    );
+  }
   if (f.months.length > 0) {
     const points: ForecastPoint[] = f.months.flatMap((m) => [
       { month: m.month, series: "as-is" as const, usd: m.asIs },

@@ -114,7 +114,7 @@ export function forecastSpec(points: ForecastPoint[], breakEvenMonth?: number): 
   const lines = {
     mark: { type: "line", point: points.length <= 40, strokeWidth: 2 },
     encoding: {
-      x: { field: "month", type: "quantitative", title: "month", axis: { tickMinStep: 1 } },
+      x: { field: "month", type: "quantitative", title: "month", axis: { tickMinStep: 1 }, scale: { nice: false } },
       y: { field: "usd", type: "quantitative", title: "USD per month", scale: { zero: true } },
       color: { field: "series", type: "nominal", title: null, scale: { range: ["#c53030", "#2f855a"] } },
     },
@@ -152,7 +152,7 @@ export function tierForecastSpec(points: TierMonth[]): TopLevelSpec {
     data: { values: points },
     mark: { type: "line", strokeWidth: 2 },
     encoding: {
-      x: { field: "month", type: "quantitative", title: "month", axis: { tickMinStep: 1 } },
+      x: { field: "month", type: "quantitative", title: "month", axis: { tickMinStep: 1 }, scale: { nice: false } },
       y: { field: "usd", type: "quantitative", title: "USD per month", scale: { zero: true } },
       color: { field: "tier", type: "nominal", title: "tier" },
       strokeDash: {
