@@ -13,7 +13,7 @@ import {
 } from "../render/charts.js";
 import { flowSvg } from "../render/diagram.js";
 import { type Block, list, paragraph, type ReportDocument, type Section, table, unknown } from "../render/document.js";
-import { count, orDash, percent, seconds, tierName, unknowns } from "./common.js";
+import { count, orDash, percent, seconds, tierName, times, unknowns } from "./common.js";
 
 /** The hybrid storage architecture: the tier map, the data-flow diagram, the performance requirements. */
 export async function architecture(data: ReportData): Promise<ReportDocument> {
@@ -245,7 +245,7 @@ function scheduleSection(data: ReportData): Section {
         seconds(s.windowSeconds),
         orDash(s.bytesPerRun, formatBytes),
         orDash(s.secondsNeeded, seconds),
-        orDash(s.headroom, (h) => `${h.toFixed(1)}×`),
+        orDash(s.headroom, times),
         s.basis,
       ]),
       [false, false, true, true, true, true, false],
@@ -260,6 +260,6 @@ function scheduleSection(data: ReportData): Section {
 function keepsUp(need: ReportData["schedules"][number]): string {
   const headroom = need.headroom as number;
   return headroom >= 1
-    ? `${need.policy} keeps up: its window is ${headroom.toFixed(1)} times the time a run needs.`
-    : `${need.policy} does not keep up: a run needs ${(1 / headroom).toFixed(1)} times its window.`;
+    ? `${need.policy} keeps up: its window is ${times(headroom)} the time a run needs.`
+    : `${need.policy} does not keep up: a run needs ${times(1 / headroom)} its window.`;
 }

@@ -38,3 +38,8 @@ export function unknowns(...lists: (readonly string[] | undefined)[]): Block[] {
 export function orDash<T>(value: T | undefined, format: (v: T) => string): string {
   return value === undefined ? "—" : format(value);
 }
+
+/** How many times over: "2.4×", "1,896×" (digits past the point say nothing once it is large). */
+export function times(ratio: number): string {
+  return `${ratio.toLocaleString("en", { maximumFractionDigits: ratio >= 10 ? 0 : 1 })}×`;
+}

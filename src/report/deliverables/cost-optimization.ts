@@ -168,7 +168,9 @@ async function forecast(data: ReportData): Promise<Section> {
       `Applying the plan costs ${formatUsd(oneTime)} once (transfer, requests, early deletion, retrieval, egress) and ` +
         (monthlySaving > 0
           ? `saves ${formatUsd(monthlySaving)} per month. `
-          : `saves nothing per month (${formatUsd(monthlySaving)}). `) +
+          : monthlySaving < 0
+            ? `costs ${formatUsd(-monthlySaving)} more per month than leaving the data as it is. `
+            : "saves nothing per month. ") +
         (f.months.length > 0
           ? breakEvenText(breakEvenMonth, oneTime, monthlySaving, data.months)
           : "Without a forecast the break-even month and the return cannot be worked out yet (see below).") +

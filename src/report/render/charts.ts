@@ -32,7 +32,7 @@ function base(title: string) {
       background: "white",
       view: { stroke: null },
       axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 220 },
-      legend: { labelFontSize: 11, titleFontSize: 12, orient: "bottom" },
+      legend: { labelFontSize: 11, titleFontSize: 12, orient: "bottom", labelLimit: 260 },
       title: { fontSize: 14, anchor: "start" },
     },
   };
@@ -207,7 +207,7 @@ export function throughputSpec(pairs: PairThroughput[]): TopLevelSpec {
     data: { values: pairs.map((p) => ({ ...p, rate: p.bytesPerSecond / divisor })) },
     mark: { type: "bar", color: "#2b6cb0" },
     encoding: {
-      y: { field: "pair", type: "nominal", title: null },
+      y: { field: "pair", type: "nominal", title: null, axis: { labelLimit: 360 } },
       x: { field: "rate", type: "quantitative", title: `${unit}/s` },
     },
   } as TopLevelSpec;
@@ -227,7 +227,7 @@ export function wavesSpec(waves: WaveBar[]): TopLevelSpec {
     data: { values: waves.map((w, i) => ({ ...w, order: i, amount: w.bytes / divisor })) },
     mark: { type: "bar", color: "#6b46c1" },
     encoding: {
-      y: { field: "wave", type: "nominal", title: null, sort: { field: "order" } },
+      y: { field: "wave", type: "nominal", title: null, sort: { field: "order" }, axis: { labelLimit: 360 } },
       x: { field: "amount", type: "quantitative", title: unit },
     },
   } as TopLevelSpec;
