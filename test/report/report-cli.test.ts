@@ -66,6 +66,12 @@ describe.each(CATALOG_KINDS)("strata report on %s", (kind) => {
       expect.arrayContaining(["data-flow.svg", "tier-bytes.svg"]),
     );
     expect(snapshot(join(dir, ".strata"))).toEqual(before);
+    const json = await run("--json", "report", "--out", out);
+    expectOk(json, "report --json");
+    const printed = JSON.parse(json.stdout) as { out: string; files: string[]; data: { tiers: unknown[]; at: string } };
+    expect(printed.out).toBe(out);
+    expect(printed.files).toContain(join(out, "report.html"));
+    expect(printed.data.tiers.length).toBeGreaterThan(0);
 
     // One scan and one run: growth cannot be known yet, and the report says so.
     const architecture = readFileSync(join(out, "architecture.md"), "utf8");
