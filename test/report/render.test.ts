@@ -1,12 +1,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { ReportData } from "../../src/report/gather.js";
 import { figuresOf, toMarkdown } from "../../src/report/render/document.js";
 import { reportDocuments, reportHtml, writeReport } from "../../src/report/write.js";
 import { tempDir } from "../support/tmp.js";
+import { CHROMIUM, drawnFigures, type OpenedReport, openOffline } from "./open-report.js";
 import { fullReportData, HOSTILE_NAME, HOSTILE_PROJECT, MISSING, missingHistoryData } from "./report-data.js";
 
 /*
@@ -15,7 +15,6 @@ import { fullReportData, HOSTILE_NAME, HOSTILE_PROJECT, MISSING, missingHistoryD
  * have drawn (an <svg> with a non-empty box and marks inside); a screenshot is kept.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 let browser: Browser;
 
 beforeAll(async () => {
@@ -25,56 +24,18 @@ afterAll(async () => {
   await browser?.close();
 });
 
-interface Opened {
-  page: Page;
-  leftThePage: string[];
-  dir: string;
-}
-
-async function open(data: ReportData, label: string): Promise<Opened> {
+/** The report of `data` written as HTML into a temp dir and opened offline. */
+async function open(data: ReportData, label: string): Promise<OpenedReport> {
   const dir = tempDir(`strata-report-${label}-`);
   const html = join(dir, "report.html");
   writeFileSync(html, reportHtml(data, await reportDocuments(data)));
-  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  const leftThePage: string[] = [];
-  await page.route("**/*", (route) => {
-    const url = route.request().url();
-    if (url.startsWith("file:")) return route.continue();
-    leftThePage.push(url);
-    return route.abort();
-  });
-  await page.goto(pathToFileURL(html).href, { waitUntil: "load" });
-  const shot = join(dir, `${label}.png`);
-  await page.screenshot({ path: shot, fullPage: true });
-  console.log(`screenshot of the ${label} report: ${shot}`);
-  return { page, leftThePage, dir };
-}
-
-/** Each figure's drawn box and how many marks Vega (paths, rects, lines) or Graphviz (nodes, edges) put in it. */
-async function drawn(page: Page) {
-  return page.$$eval("figure[data-chart]", (figures) =>
-    figures.map((figure) => {
-      const svg = figure.querySelector("svg");
-      const box = svg?.getBoundingClientRect();
-      const marks = svg
-        ? svg.querySelectorAll("g[class*='mark-'] path, g[class*='mark-'] line, g.node, g.edge").length
-        : 0;
-      return {
-        name: figure.getAttribute("data-chart"),
-        width: box?.width ?? 0,
-        height: box?.height ?? 0,
-        marks,
-        nodes: svg?.querySelectorAll("g.node").length ?? 0,
-        edges: svg?.querySelectorAll("g.edge").length ?? 0,
-      };
-    }),
-  );
+  return openOffline(browser, html, dir, label);
 }
 
 describe("the report drawn in headless Chromium", () => {
   test("with every part present, every chart and the diagram draw, and nothing leaves the page", async () => {
     const { page, leftThePage } = await open(fullReportData(), "full");
-    const figures = await drawn(page);
+    const figures = await drawnFigures(page);
     expect(figures.map((f) => f.name).sort()).toEqual(
       ["data-flow", "forecast", "forecast-tiers", "growth", "throughput", "tier-bytes", "tier-cost", "waves"].sort(),
     );
@@ -105,7 +66,7 @@ describe("the report drawn in headless Chromium", () => {
 
   test("a catalog with one scan and no runs says what cannot be known yet, and draws no made-up figure", async () => {
     const { page, leftThePage } = await open(missingHistoryData(), "missing-history");
-    const figures = (await drawn(page)).map((f) => f.name);
+    const figures = (await drawnFigures(page)).map((f) => f.name);
     expect(figures).not.toContain("growth");
     expect(figures).not.toContain("throughput");
     expect(figures).not.toContain("forecast");

@@ -1,6 +1,5 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
@@ -8,6 +7,7 @@ import { type CliResult, strata } from "../support/cli.js";
 import { snapshot } from "../support/snapshot.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
+import { CHROMIUM, drawnFigures, openOffline } from "./open-report.js";
 
 /*
  * `strata report` end to end, as a site runs it: init, scan a tree, tag, sync to the embedded
@@ -78,27 +78,15 @@ describe.each(CATALOG_KINDS)("strata report on %s", (kind) => {
     expect(architecture).toContain("Cannot be known yet");
     expect(architecture).toContain("no growth rate yet");
 
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium" });
+    const browser = await chromium.launch({ executablePath: CHROMIUM });
     try {
-      const page = await browser.newPage();
-      const left: string[] = [];
-      await page.route("**/*", (route) => {
-        if (route.request().url().startsWith("file:")) return route.continue();
-        left.push(route.request().url());
-        return route.abort();
-      });
-      await page.goto(pathToFileURL(join(out, "report.html")).href);
-      const shot = join(dir, "report.png");
-      await page.screenshot({ path: shot, fullPage: true });
-      console.log(`screenshot of the ${kind} report: ${shot}`);
-      const boxes = await page.$$eval("figure[data-chart] svg", (svgs) =>
-        svgs.map((svg) => ({ width: svg.getBoundingClientRect().width, height: svg.getBoundingClientRect().height })),
-      );
-      expect(boxes.length).toBeGreaterThanOrEqual(3);
-      for (const box of boxes) expect(box.width * box.height).toBeGreaterThan(0);
+      const { page, leftThePage } = await openOffline(browser, join(out, "report.html"), dir, kind);
+      const figures = await drawnFigures(page);
+      expect(figures.length).toBeGreaterThanOrEqual(3);
+      for (const figure of figures) expect(figure.width * figure.height, figure.name ?? "").toBeGreaterThan(0);
       expect(await page.locator("script, img").count()).toBe(0);
       expect(await page.locator("body").textContent()).toContain(HOSTILE_PROJECT);
-      expect(left).toEqual([]);
+      expect(leftThePage).toEqual([]);
     } finally {
       await browser.close();
     }
