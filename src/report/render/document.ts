@@ -118,7 +118,7 @@ h1 { font-size: 1.9rem; border-bottom: 3px solid #2b6cb0; padding-bottom: .3rem;
 h2 { font-size: 1.35rem; margin-top: 2rem; } h3 { font-size: 1.1rem; } h4 { font-size: 1rem; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: 13px; }
 th, td { border: 1px solid #cbd2d9; padding: .25rem .55rem; text-align: left; vertical-align: top; }
-th { background: #edf2f7; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #edf2f7; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; } figcaption { color: #52606d; font-size: 13px; }
 .unknown { border-left: 4px solid #d69e2e; background: #fffbea; padding: .4rem 1rem; margin: .8rem 0; }
 .unknown p { margin: .2rem 0; font-weight: 600; }
