@@ -27,7 +27,7 @@ export function registerReport(program: Command, run: Runner): void {
       "also print report.pdf with headless Chromium ($STRATA_CHROMIUM, default /usr/bin/chromium)",
       false,
     )
-    .option("--months <n>", "forecast horizon in months", wholeNumber(1, 600), DEFAULT_MONTHS)
+    .option("--months <n>", "forecast horizon in months (1 to 120)", wholeNumber(1, 120), DEFAULT_MONTHS)
     .action(run(async (ctx, opts: ReportOptions) => report(ctx, opts)));
 }
 
