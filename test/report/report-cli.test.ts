@@ -1,7 +1,9 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
+import { openCatalog } from "../../src/catalog/db.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { snapshot } from "../support/snapshot.js";
@@ -48,12 +50,37 @@ async function workspace(kind: (typeof CATALOG_KINDS)[number]) {
   expectOk(await run("scan", "scratch"), "scan");
   expectOk(await run("tag", "set", "scratch:genomics", "--tag", `project=${HOSTILE_PROJECT}`), "tag");
   expectOk(await run("sync", "scratch", "archive"), "sync");
-  return { dir, run };
+  return { dir, run, catalog };
+}
+
+/** Rows per table of the catalog: on PostgreSQL the catalog is not under the workspace's files. */
+async function rowCounts(url: string): Promise<Record<string, number>> {
+  const catalog = await openCatalog(url);
+  try {
+    const counts: Record<string, number> = {};
+    for (const table of [
+      "locations",
+      "scans",
+      "files",
+      "replicas",
+      "runs",
+      "actions",
+      "events",
+      "usage_buckets",
+    ] as const) {
+      const row = await catalog.db.selectFrom(table).select(sql<number>`COUNT(*)`.as("n")).executeTakeFirstOrThrow();
+      counts[table] = Number(row.n);
+    }
+    return counts;
+  } finally {
+    await catalog.close();
+  }
 }
 
 describe.each(CATALOG_KINDS)("strata report on %s", (kind) => {
   it("writes the three deliverables, their charts and one self-contained HTML, and changes nothing", async () => {
-    const { dir, run } = await workspace(kind);
+    const { dir, run, catalog } = await workspace(kind);
+    const rowsBefore = await rowCounts(catalog);
     const before = snapshot(join(dir, ".strata"));
     const out = join(dir, "out");
     const result = await run("report", "--out", out);
@@ -66,6 +93,7 @@ describe.each(CATALOG_KINDS)("strata report on %s", (kind) => {
       expect.arrayContaining(["data-flow.svg", "tier-bytes.svg"]),
     );
     expect(snapshot(join(dir, ".strata"))).toEqual(before);
+    expect(await rowCounts(catalog)).toEqual(rowsBefore);
     const json = await run("--json", "report", "--out", out);
     expectOk(json, "report --json");
     const printed = JSON.parse(json.stdout) as { out: string; files: string[]; data: { tiers: unknown[]; at: string } };
