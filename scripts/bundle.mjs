@@ -18,7 +18,7 @@ await build({
   chunkNames: "[name]-[hash]",
   sourcemap: true,
   // Native or optional modules, and SDKs whose packaging reads files beside their own code.
-  external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*"],
+  external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*", "playwright-core"],
   // Bundled CommonJS modules call require() for Node built-ins.
   banner: {
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the test suite starts: PostgreSQL 15 and Ceph RGW (Azurite comes from
-# npm; GCS has a stand-in in test/). Idempotent: installs nothing that is already there.
+# npm; GCS has a stand-in in test/), and Chromium for the report. Idempotent: installs nothing that
+# is already there.
 set -euo pipefail
 apt_updated=""
 need() {
@@ -15,6 +16,11 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
 fi
 if ! command -v setpriv >/dev/null; then
   need util-linux
+fi
+# Debian's Chromium: the report tests open the HTML in it, and `strata report --pdf` prints with it
+# (playwright-core drives it; no browser is downloaded).
+if ! command -v chromium >/dev/null; then
+  need chromium
 fi
 # Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
 bash "$(dirname "$0")/rgw.sh" install

@@ -14,6 +14,7 @@ import { registerLog } from "./log.js";
 import { registerLs } from "./ls.js";
 import { duration } from "./options.js";
 import { registerPlan } from "./plan.js";
+import { registerReport } from "./report.js";
 import { registerRestore } from "./restore.js";
 import { commandRunner, EXIT } from "./runner.js";
 import { registerScan } from "./scan.js";
@@ -69,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     registerCatalog,
     registerDu,
     registerCost,
+    registerReport,
   ]) {
     register(program, run);
   }
