@@ -28,5 +28,7 @@ printf '\nAsk the catalog: the largest files with one verified copy, what each d
 strata find scratch -type f -copies 1 --sort -size --limit 3 -printf '%s\t%p\n'
 strata du scratch -d 1
 strata log scratch:project-climate/run-000/checkpoint.bin
+printf '\nWhat the stored data costs a month, by location and class:\n'
+strata cost
 printf '\nThe architecture, implementation plan and cost analysis, with charts, from what the catalog knows:\n'
 strata report --out work/report
