@@ -304,6 +304,19 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // API tokens of `strata serve`: only a token's SHA-256 is kept, so a stolen catalog grants nothing.
+  const tokens: Migration = {
+    async up(db: Kysely<unknown>) {
+      await id(db.schema.createTable("tokens"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("role", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull().unique())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("revoked_at", "bigint")
+        .execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -316,6 +329,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0008_find_indexes": findIndexes,
       "0009_du_summaries": duSummaries,
       "0010_events_by_run": eventsByRun,
+      "0011_tokens": tokens,
     }),
   };
 }

@@ -27,6 +27,7 @@ export interface CatalogSchema {
   usage_buckets: UsageBucketTable;
   usage_bucket_copies: UsageBucketCopiesTable;
   usage_tags: UsageTagTable;
+  tokens: TokenTable;
 }
 
 export interface LocationTable {
@@ -343,6 +344,21 @@ export interface UsageTagTable {
   copies: number;
   verified: number;
   stored_bytes: number;
+}
+
+export const TOKEN_ROLES = ["read", "operate", "admin"] as const;
+/** read < operate < admin: each role may do what the ones before it may. */
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/** A bearer token of `strata serve`; the token itself is shown once and never stored. */
+export interface TokenTable {
+  id: Generated<number>;
+  name: string;
+  role: TokenRole;
+  /** Hex SHA-256 of the token. */
+  hash: string;
+  created_at: number;
+  revoked_at: number | null;
 }
 
 export type FileRow = Selectable<FileTable>;

@@ -18,9 +18,11 @@ import { registerReport } from "./report.js";
 import { registerRestore } from "./restore.js";
 import { commandRunner, EXIT } from "./runner.js";
 import { registerScan } from "./scan.js";
+import { registerServe } from "./serve.js";
 import { registerShow } from "./show.js";
 import { registerSync } from "./sync.js";
 import { registerTag } from "./tag.js";
+import { registerToken } from "./token.js";
 import { registerVerify } from "./verify.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -71,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
     registerDu,
     registerCost,
     registerReport,
+    registerServe,
+    registerToken,
   ]) {
     register(program, run);
   }

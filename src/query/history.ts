@@ -14,6 +14,8 @@ export interface HistoryQuery {
    */
   files?: { locationId: number; path: string };
   runId?: number;
+  /** Only events after this id: a follower (the server's live run stream) asks for what is new. */
+  afterId?: number;
   /** Only events at or after this time (ms since the epoch). */
   sinceMs?: number;
   kinds?: readonly ActionKind[];
@@ -132,6 +134,7 @@ function matching(catalog: CatalogDb, query: HistoryQuery) {
     );
   }
   if (query.runId !== undefined) select = select.where("e.run_id", "=", query.runId);
+  if (query.afterId !== undefined) select = select.where("e.id", ">", query.afterId);
   if (query.sinceMs !== undefined) select = select.where("e.at", ">=", query.sinceMs);
   if (query.kinds && query.kinds.length > 0) select = select.where("e.kind", "in", query.kinds);
   return select;

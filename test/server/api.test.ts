@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createToken, revokeToken } from "../../src/catalog/tokens.js";
+import { CATALOG_KINDS } from "../support/catalogs.js";
+import { apiWorkspace, catalogRows, expectOk, serveInProcess } from "./workspace.js";
+
+type Served = Awaited<ReturnType<typeof serveInProcess>>;
+
+describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
+  let served: Served;
+  let tokens: { read: string; operate: string; revoked: string };
+
+  beforeAll(async () => {
+    const workspace = await apiWorkspace(kind);
+    expectOk(await workspace.run("scan", "scratch"), "scan");
+    expectOk(await workspace.run("apply", "--policy", "keep-results"), "apply");
+    served = await serveInProcess(workspace);
+    const make = async (role: "read" | "operate", name: string) =>
+      (await createToken(served.catalog, { role, name })).token;
+    tokens = { read: await make("read", "reader"), operate: await make("operate", "operator"), revoked: "" };
+    tokens.revoked = await make("read", "gone");
+    expect(await revokeToken(served.catalog, "gone")).toBe(1);
+  }, 120_000);
+
+  afterAll(async () => served?.close());
+
+  const get = (url: string, token?: string) =>
+    served.app.inject({ method: "GET", url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  function expectProblem(response: Awaited<ReturnType<typeof get>>, status: number): void {
+    expect(`${response.statusCode} ${response.headers["content-type"]}`).toBe(
+      `${status} application/problem+json; charset=utf-8`,
+    );
+    const body = response.json() as { status: number; title: string; detail: string };
+    expect(body.status).toBe(status);
+    expect(body.detail.length).toBeGreaterThan(0);
+  }
+
+  it("answers /healthz without a token", async () => {
+    const response = await get("/healthz");
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ ok: true });
+  });
+
+  it("refuses every other endpoint without a token, with an unknown one and with a revoked one", async () => {
+    for (const url of ["/api/v1/locations", "/metrics", "/openapi.json", "/api/v1/nowhere"]) {
+      const none = await get(url);
+      expectProblem(none, 401);
+      expect(none.headers["www-authenticate"]).toBe('Bearer realm="strata"');
+      expectProblem(await get(url, "strata_not-a-real-token"), 401);
+      expectProblem(await get(url, tokens.revoked), 401);
+    }
+    const basic = await served.app.inject({
+      method: "GET",
+      url: "/api/v1/locations",
+      headers: { authorization: `Basic ${Buffer.from(`x:${tokens.read}`).toString("base64")}` },
+    });
+    expectProblem(basic, 401);
+  });
+
+  it("answers a read token with the locations and their totals from the summaries", async () => {
+    const response = await get("/api/v1/locations", tokens.read);
+    expect(response.statusCode).toBe(200);
+    const locations = response.json() as { name: string; files: number; logicalBytes: number; storedBytes: number }[];
+    const byName = Object.fromEntries(locations.map((l) => [l.name, l]));
+    expect(byName.scratch).toMatchObject({ files: 3, logicalBytes: 4005, kind: "posix" });
+    // The archive holds the two results' copies.
+    expect(byName.archive).toMatchObject({ storedBytes: 4000 });
+  });
+
+  it("lists runs, a run's action counts, and streams a finished run's events then ends", async () => {
+    const runs = (await get("/api/v1/runs?limit=5", tokens.read)).json() as { id: number; command: string }[];
+    const apply = runs.find((r) => r.command === "apply keep-results");
+    expect(apply).toBeDefined();
+    const run = (await get(`/api/v1/runs/${apply?.id}`, tokens.read)).json() as {
+      actions: { kind: string; state: string; actions: number; bytes: number }[];
+    };
+    expect(run.actions).toEqual([{ kind: "copy", state: "done", actions: 2, bytes: 4000 }]);
+    const events = await get(`/api/v1/runs/${apply?.id}/events`, tokens.read);
+    expect(events.headers["content-type"]).toBe("text/event-stream");
+    const kinds = [...events.body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    expect(kinds).toEqual(["event", "event", "progress", "end"]);
+    expect(events.body).toContain('"path":"results/a.dat"');
+  });
+
+  it("shows a file with its replicas and history, du, find, policies, plan and cost", async () => {
+    const file = (await get("/api/v1/files/scratch/results/b.dat", tokens.read)).json() as {
+      file: { size: number };
+      replicas: { location: string }[];
+      events: { kind: string }[];
+    };
+    expect(file.file.size).toBe(3000);
+    expect(file.replicas.map((r) => r.location)).toEqual(["archive"]);
+    expect(file.events.map((e) => e.kind)).toEqual(["copy"]);
+
+    const du = (await get("/api/v1/du?location=scratch&path=results", tokens.read)).json() as {
+      rows: { name: string; files: number; bytes: number }[];
+    };
+    expect(du.rows).toMatchObject([{ name: "scratch:results", files: 2, bytes: 4000 }]);
+
+    const found = (await get(`/api/v1/find?expr=${encodeURIComponent("scratch -name *.txt")}`, tokens.read)).json();
+    expect(found).toMatchObject({ files: [{ path: "notes/c.txt" }], truncated: false });
+
+    const policies = (await get("/api/v1/policies", tokens.read)).json() as Record<string, unknown>[];
+    expect(policies).toHaveLength(1);
+    expect(policies[0]).toMatchObject({ name: "keep-results", lastRun: { status: "done" } });
+    expect(Date.parse(policies[0]?.nextRun as string)).toBeGreaterThan(Date.now());
+    expect(policies[0]?.lastSuccess).toEqual((policies[0]?.lastRun as { at: string } | undefined)?.at);
+
+    const plan = (await get("/api/v1/plan?policy=keep-results", tokens.read)).json();
+    expect(plan).toEqual({ policies: ["keep-results"], totals: [] });
+    expect((await get("/api/v1/cost", tokens.read)).statusCode).toBe(200);
+    expect((await get("/api/v1/cost/forecast?months=12", tokens.read)).statusCode).toBe(200);
+    expect((await get("/api/v1/restores", tokens.read)).json()).toEqual([]);
+  });
+
+  it("serves an OpenAPI document naming every route", async () => {
+    const document = (await get("/openapi.json", tokens.read)).json() as { paths: Record<string, unknown> };
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(["/api/v1/du", "/api/v1/files/{location}/{path}", "/api/v1/runs/{id}/events", "/metrics"]),
+    );
+  });
+
+  it("refuses hostile parameters with 4xx problem+json and changes nothing", async () => {
+    const before = await catalogRows(served.catalog);
+    const hostile: [string, number][] = [
+      ["/api/v1/du?location=scratch&path=../../etc", 400],
+      ["/api/v1/du?location=scratch&path=/etc/passwd", 400],
+      ["/api/v1/du?location=scratch&path=results/../..", 400],
+      ["/api/v1/du?location=..", 404],
+      ["/api/v1/du?path=results", 400],
+      ["/api/v1/du?location=scratch&depth=1e9", 400],
+      ["/api/v1/du?location=scratch&by=tag:x;drop", 400],
+      ["/api/v1/du?location=scratch&evil=1", 400],
+      // A URL parser resolves dot segments (%2E too) away, leaving no route; behind %2F they reach one.
+      ["/api/v1/files/scratch/../../etc/passwd", 404],
+      ["/api/v1/files/scratch/%2E%2E/%2E%2E/etc/passwd", 404],
+      ["/api/v1/files/scratch/results%2F..%2F..%2Fetc", 400],
+      ["/api/v1/files/scratch/%2Fetc%2Fpasswd", 400],
+      ["/api/v1/files/scratch/results/nothing.dat", 404],
+      ["/api/v1/runs?limit=100000000", 400],
+      ["/api/v1/runs?limit=-1", 400],
+      ["/api/v1/runs?limit=abc", 400],
+      ["/api/v1/runs/0", 400],
+      ["/api/v1/runs/99999", 404],
+      ["/api/v1/runs/1;DROP%20TABLE%20runs", 400],
+      ["/api/v1/find?expr=-delete", 400],
+      [`/api/v1/find?expr=${encodeURIComponent("scratch -exec rm {} ;")}`, 400],
+      ["/api/v1/find?limit=99999999", 400],
+      ["/api/v1/plan?policy=nope", 400],
+      ["/api/v1/cost/forecast?months=100000", 400],
+      [`/api/v1/find?expr=${"a".repeat(5000)}`, 414],
+    ];
+    for (const [url, status] of hostile) {
+      const response = await get(url, tokens.operate);
+      expect(`${url} → ${response.statusCode}`).toBe(`${url} → ${status}`);
+      expectProblem(response, status);
+    }
+    expect(await catalogRows(served.catalog)).toEqual(before);
+  });
+
+  it("logs one JSON line per request, with the token's name but never the token", async () => {
+    await get(`/api/v1/runs?access_token=${tokens.operate}`, tokens.read);
+    const lines = served
+      .log()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const requests = lines.filter((line) => line.msg === "request");
+    expect(requests.length).toBeGreaterThan(20);
+    // A token in the query string is no way in (and no parameter of /runs): refused, and not logged.
+    expect(requests.at(-1)).toMatchObject({ method: "GET", status: 400, tokenName: "reader", role: "read" });
+    expect(String(requests.at(-1)?.url)).toBe("/api/v1/runs?access_token=***");
+    for (const token of Object.values(tokens)) expect(served.log()).not.toContain(token);
+    expect(served.log()).not.toMatch(/strata_[A-Za-z0-9_-]{20}/);
+  });
+});
