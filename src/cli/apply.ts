@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration, formatUsd } from "../config/units.js";
-import { type ApplyReport, applyPlan, applyPolicies, type PolicyContext } from "../engine/apply.js";
+import { type ApplyReport, applyPlan, applyPolicies } from "../engine/apply.js";
 import type { TransferSettings } from "../engine/toolkit.js";
 import type { PlanTotal, PolicyAction } from "../policy/actions.js";
 import { readPlanFile } from "../policy/plan-file.js";
@@ -53,11 +53,11 @@ async function applyFile(
   const totals = plan.totals.filter((t) => wanted(t.policy));
   printPlan(ctx, `Plan ${basename(planPath)} of ${plan.header.createdAt}`, totals);
   if (opts.dryRun || totals.length === 0) return done(ctx, totals);
-  const deps = configuredOnly(ctx);
+  const deps = ctx.configuredOnly();
   const policies = plan.header.policies.filter(wanted);
-  await checkLocations(ctx, policies);
+  await ctx.locations.checkPolicyLocations(policies);
   const command = `apply ${basename(planPath)}`;
-  return ctx.holding(locationsOf(ctx, policies), command, async (signal) => {
+  return ctx.holding(ctx.locations.policyLocations(policies), command, async (signal) => {
     const progress = ctx.out.progress(sum(totals));
     const report = await applyPlan(deps, only(plan.actions, wanted), {
       ...settings,
@@ -76,7 +76,7 @@ async function applyPlanned(ctx: Context, opts: ApplyCliOptions, settings: Trans
   const names = policies.map((p) => p.name);
   if (names.length === 0) throw new UsageError("no enabled policies in the config: nothing to apply");
   // Planned under the leases too: a plan made while another run changes the files is stale at once.
-  return ctx.holding(locationsOf(ctx, names), `apply ${names.join(" ")}`, (signal) =>
+  return ctx.holding(ctx.locations.policyLocations(names), `apply ${names.join(" ")}`, (signal) =>
     planAndApply(ctx, opts, settings, policies, signal),
   );
 }
@@ -103,9 +103,9 @@ async function planAndApply(
     ctx.out.info(`  ${p.name}  then ${next} what these copies make safe, planned again once they are verified`);
   }
   if (opts.dryRun || totals.length === 0) return done(ctx, totals);
-  await checkLocations(ctx, names);
+  await ctx.locations.checkPolicyLocations(names);
   const progress = ctx.out.progress(sum(totals));
-  const report = await applyPolicies(configuredOnly(ctx), {
+  const report = await applyPolicies(ctx.configuredOnly(), {
     policies: opts.policy,
     force: opts.force,
     signal,
@@ -113,36 +113,6 @@ async function planAndApply(
     progress: { bytes: (n) => progress.addBytes(n), fileDone: () => progress.fileDone() },
   }).finally(() => progress.stop());
   return finish(ctx, totals, report);
-}
-
-/**
- * The context with locations limited to the config's names: an action naming a location the
- * config no longer has fails, rather than the name being taken for a relative path.
- */
-function configuredOnly(ctx: Context): PolicyContext {
-  return {
-    catalog: ctx.catalog,
-    retryPolicy: ctx.retryPolicy,
-    loaded: ctx.loaded,
-    defaults: ctx.defaults,
-    location: (name) =>
-      Object.hasOwn(ctx.loaded.config.locations, name)
-        ? ctx.location(name)
-        : Promise.reject(new Error(`location ${name} is not in the config`)),
-  };
-}
-
-/** The locations the policies read from or place into: what their runs change. */
-function locationsOf(ctx: Context, policyNames: readonly string[]): string[] {
-  const names = ctx.loaded.config.policies
-    .filter((p) => policyNames.includes(p.name))
-    .flatMap((p) => [...p.from, ...p.place.map((place) => place.to)]);
-  return [...new Set(names)];
-}
-
-/** A wrong bucket, key or endpoint is one clear line before anything runs, not a failure per file. */
-async function checkLocations(ctx: Context, policyNames: readonly string[]): Promise<void> {
-  await Promise.all(locationsOf(ctx, policyNames).map(async (name) => (await ctx.location(name)).backend.check()));
 }
 
 async function* only(actions: AsyncIterable<PolicyAction>, wanted: (policy: string) => boolean) {

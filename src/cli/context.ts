@@ -1,28 +1,16 @@
-import { existsSync, realpathSync } from "node:fs";
-import { hostname } from "node:os";
-import { resolve } from "node:path";
-import {
-  descriptorOf,
-  LocationUrlError,
-  openBackend,
-  type ParsedLocation,
-  parseLocationUrl,
-  serviceOf,
-} from "../backends/all.js";
-import type { Backend } from "../backends/backend.js";
+import { realpathSync } from "node:fs";
+import { type ParsedLocation, parseLocationUrl, serviceOf } from "../backends/all.js";
 import { type CatalogDb, openCatalog } from "../catalog/db.js";
-import { allLocations, forgetLocations, registerLocation } from "../catalog/locations.js";
-import { type LocationLockOptions, withLocations } from "../catalog/locks.js";
-import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
 import type { LoadedConfig } from "../config/load.js";
-import { formatDuration } from "../config/units.js";
+import type { PolicyContext } from "../engine/apply.js";
+import { Locations, type ResolvedLocation } from "../engine/locations.js";
 import { loadStrataConfig } from "../policy/config.js";
-import { type Config, type LocationConfig, locationSchema } from "../policy/config-schema.js";
-import { TokenBucket } from "../transfer/rate-limit.js";
-import { RateLimitedBackend } from "../transfer/rate-limited-backend.js";
+import type { Config, LocationConfig } from "../policy/config-schema.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "../transfer/retry.js";
 import { Output, type OutputOptions } from "./output.js";
+
+export type { ResolvedLocation };
 
 export interface GlobalOptions extends OutputOptions {
   config?: string;
@@ -31,23 +19,12 @@ export interface GlobalOptions extends OutputOptions {
   lockWait?: number;
 }
 
-const DEFAULT_LOCK_WAIT_MS = 15 * 60_000;
-/** A location lease outlives a killed holder by this much at most; renewed every third of it. */
-const LOCATION_LEASE_MS = 30_000;
-
-export interface ResolvedLocation {
-  name: string;
-  row: LocationRow;
-  parsed: ParsedLocation;
-  settings: LocationConfig;
-  backend: Backend;
-}
-
-/** What every command works with: the loaded config, the open catalog, its locations. */
+/**
+ * What every command works with: the loaded config, the open catalog, its locations (resolved,
+ * opened and held by the engine's Locations, which the server shares).
+ */
 export class Context {
-  private readonly backends = new Map<string, Promise<Backend>>();
-  /** Locations this command registered, unregistered again if it changes nothing after all. */
-  private readonly registered: number[] = [];
+  readonly locations: Locations;
   /** Set by a command run with --dry-run: closing then undoes what opening and resolving did. */
   dryRun = false;
 
@@ -55,8 +32,13 @@ export class Context {
     readonly loaded: LoadedConfig<Config>,
     readonly catalog: CatalogDb,
     readonly out: Output,
-    private readonly lockWaitMs = DEFAULT_LOCK_WAIT_MS,
-  ) {}
+    lockWaitMs: number | undefined,
+  ) {
+    this.locations = new Locations(loaded, catalog, {
+      ...(lockWaitMs === undefined ? {} : { lockWaitMs }),
+      warn: (line) => out.warn(line),
+    });
+  }
 
   static async open(options: GlobalOptions): Promise<Context> {
     const loaded = loadStrataConfig({
@@ -83,190 +65,47 @@ export class Context {
     return { ...DEFAULT_RETRY, retries: this.defaults.retries };
   }
 
-  /**
-   * A location by config name, URL or path. A URL or path that a configured location already
-   * names resolves to that location, so one place never has two identities in the catalog.
-   */
-  async location(arg: string, flag = "location"): Promise<ResolvedLocation> {
-    const configured = this.loaded.config.locations[arg];
-    if (!configured) await this.refuseUnknownWord(arg, flag);
-    try {
-      if (configured) {
-        return await this.register(arg, parseLocationUrl(configured.url, this.loaded.baseDir), configured);
-      }
-      // A name the catalog knows (a config that no longer lists it, or none at all): its recorded URL.
-      const recorded = (await allLocations(this.catalog)).find((l) => l.name === arg);
-      if (recorded) {
-        return await this.register(arg, parseLocationUrl(recorded.url), locationSchema.parse({ url: recorded.url }));
-      }
-      const parsed = parseLocationUrl(arg);
-      const named = Object.entries(this.loaded.config.locations).find(
-        ([, l]) => parseLocationUrl(l.url, this.loaded.baseDir).url === parsed.url,
-      );
-      if (named) return await this.register(named[0], parsed, named[1]);
-      const known = (await allLocations(this.catalog)).find((l) => l.url === parsed.url);
-      return await this.register(known?.name ?? parsed.url, parsed, locationSchema.parse({ url: parsed.url }));
-    } catch (err) {
-      if (err instanceof LocationUrlError) throw new UsageError(`${flag} ${err.message}`);
-      throw err;
-    }
-  }
-
-  /**
-   * A bare word (no slash, no scheme) that names no location and no existing path is a typo far
-   * more often than a new directory: syncing into it would copy everything to the wrong place.
-   */
-  private async refuseUnknownWord(arg: string, flag: string): Promise<void> {
-    if (/[/:]/.test(arg) || existsSync(resolve(arg))) return;
-    const names = [
-      ...new Set([
-        ...Object.keys(this.loaded.config.locations),
-        ...(await allLocations(this.catalog)).map((l) => l.name),
-      ]),
-    ].sort();
-    if (names.includes(arg)) return;
-    const closest = closestName(arg, names);
-    throw new UsageError(
-      `${flag} ${JSON.stringify(arg)}: no location of that name and no such path` +
-        `${closest ? `; did you mean ${closest}?` : ""} (locations: ${names.join(", ") || "none yet"}). ` +
-        `For a new directory, give a path: ./${arg}`,
-    );
-  }
-
-  /**
-   * Runs `work` holding the leases of the named locations (see withLocations): the command
-   * `command` waits, saying once who it waits for, while another run changes one of them.
-   */
-  holding<T>(locations: readonly string[], command: string, work: (lost: AbortSignal) => Promise<T>): Promise<T> {
-    const options: LocationLockOptions = {
-      catalog: this.catalog,
-      holder: `${hostname()}:${process.pid} strata ${command}`,
-      leaseMs: LOCATION_LEASE_MS,
-      waitMs: this.lockWaitMs,
-      waiting: (location, by) =>
-        this.out.warn(
-          `waiting for ${location}: in use by ${by.holder} since ${new Date(by.acquiredAt).toISOString()} ` +
-            `(up to ${formatDuration(this.lockWaitMs)}, --lock-wait)`,
-        ),
-      lost: (reason) => this.out.warn(`lost the lease on its locations (${reason}); stopping`),
-    };
-    return withLocations(options, locations, work);
-  }
-
-  /**
-   * Puts every configured location in the catalog (without opening it), so that a scan can tie
-   * a stub's replicas to them: a fresh catalog learns where released files are. A location the
-   * catalog records at another URL is left out here; using it by name reports that.
-   */
-  async registerConfigured(): Promise<void> {
-    for (const [name, settings] of Object.entries(this.loaded.config.locations)) {
-      const parsed = parseLocationUrl(settings.url, this.loaded.baseDir);
-      const spec = {
-        name,
-        url: parsed.url,
-        kind: parsed.kind,
-        ...(settings.class ? { defaultClass: settings.class } : {}),
-      };
-      const registered = await registerLocation(this.catalog, spec).catch((err: unknown) => {
-        if (!(err instanceof UsageError)) throw err;
-      });
-      if (registered?.created) this.registered.push(registered.row.id);
-    }
-  }
-
-  private async register(name: string, parsed: ParsedLocation, settings: LocationConfig): Promise<ResolvedLocation> {
-    const { row, created } = await registerLocation(this.catalog, {
-      name,
-      url: parsed.url,
-      kind: parsed.kind,
-      ...(settings.class ? { defaultClass: settings.class } : {}),
-    });
-    if (created) this.registered.push(row.id);
-    let backend = this.backends.get(parsed.url);
-    if (!backend) {
-      backend = openBackend(parsed, settings);
-      this.backends.set(parsed.url, backend);
-    }
-    return { name, row, parsed, settings, backend: this.limited(await backend, parsed, settings.tps ?? this.tps) };
-  }
-
-  /**
-   * A place in the catalog's namespace: `LOCATION:relative/path`, `LOCATION` alone, or an
-   * absolute path inside a POSIX location.
-   */
-  async reference(arg: string, flag: string): Promise<{ location: ResolvedLocation; path: string }> {
-    const known = new Set([
-      ...Object.keys(this.loaded.config.locations),
-      ...(await allLocations(this.catalog)).map((l) => l.name),
-    ]);
-    const named = /^([A-Za-z][A-Za-z0-9_.-]*)(?::(.*))?$/s.exec(arg);
-    if (named && known.has(named[1] as string)) {
-      return { location: await this.location(named[1] as string, flag), path: trimSlashes(named[2] ?? "") };
-    }
-    if (arg.startsWith("/")) {
-      const containing = (await allLocations(this.catalog))
-        .flatMap((row) => {
-          const parsed = parseLocationUrl(row.url);
-          return descriptorOf(parsed.kind).fileTree && "root" in parsed ? [{ row, root: parsed.root }] : [];
-        })
-        .filter(({ root }) => arg === root || arg.startsWith(`${root}/`))
-        .sort((a, b) => b.root.length - a.root.length)[0];
-      if (containing) {
-        return {
-          location: await this.location(containing.row.name, flag),
-          path: trimSlashes(arg.slice(containing.root.length)),
-        };
-      }
-    }
-    throw new UsageError(
-      `${flag} ${JSON.stringify(arg)}: not LOCATION:path for a known location, nor a path inside a scanned one ` +
-        `(known: ${[...known].sort().join(", ") || "none yet"})`,
-    );
-  }
-
   /** `--tps` for this command, applied to every cloud location it opens. */
-  tps: number | undefined;
+  get tps(): number | undefined {
+    return this.locations.tps;
+  }
 
-  /** Cloud locations draw each request from a bucket when a rate cap is set. */
-  private limited(backend: Backend, parsed: ParsedLocation, tps: number | undefined): Backend {
-    if (tps === undefined || descriptorOf(parsed.kind).onThisMachine) return backend;
-    return new RateLimitedBackend(backend, new TokenBucket(() => tps));
+  set tps(value: number | undefined) {
+    this.locations.tps = value;
+  }
+
+  /** A location by config name, URL or path (see Locations.location). */
+  location(arg: string, flag = "location"): Promise<ResolvedLocation> {
+    return this.locations.location(arg, flag);
+  }
+
+  /** `LOCATION:relative/path`, `LOCATION`, or an absolute path inside a POSIX location. */
+  reference(arg: string, flag: string): Promise<{ location: ResolvedLocation; path: string }> {
+    return this.locations.reference(arg, flag);
+  }
+
+  /** Runs `work` holding the leases of the named locations. */
+  holding<T>(locations: readonly string[], command: string, work: (lost: AbortSignal) => Promise<T>): Promise<T> {
+    return this.locations.holding(locations, command, work);
+  }
+
+  /** Puts every configured location in the catalog (without opening it). */
+  registerConfigured(): Promise<void> {
+    return this.locations.registerConfigured();
+  }
+
+  /** What applying policies needs, with locations limited to the config's names. */
+  configuredOnly(): PolicyContext {
+    return this.locations.configuredOnly(this.retryPolicy);
   }
 
   /** Closes; a command that was refused, or ran dry, leaves the catalog as it found it. */
   async close(outcome: "done" | "refused" = "done"): Promise<void> {
-    for (const backend of this.backends.values()) await (await backend).close();
+    await this.locations.closeBackends();
     if (outcome === "done" && !this.dryRun) return this.catalog.close();
-    await forgetLocations(this.catalog, this.registered);
+    await this.locations.forgetRegistered();
     await this.catalog.discard();
   }
-}
-
-/** The name within edit distance 2 (and less than half the word) of `word`, if one is closest. */
-function closestName(word: string, names: readonly string[]): string | undefined {
-  const scored = names
-    .map((name) => ({ name, distance: editDistance(word, name) }))
-    .filter(({ distance }) => distance <= Math.min(2, Math.floor(word.length / 2)))
-    .sort((a, b) => a.distance - b.distance);
-  return scored[0]?.name;
-}
-
-/** Levenshtein distance: insertions, deletions and substitutions. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
-}
-
-function trimSlashes(path: string): string {
-  return path.replace(/^\/+|\/+$/g, "");
 }
 
 /** A location as far as where its data lives: its parsed URL, and the settings naming its service. */

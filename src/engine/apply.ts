@@ -40,6 +40,8 @@ export interface ApplyOptions extends TransferSettings {
   progress?: ProgressListener;
   /** The run's name in the journal. */
   command?: string;
+  /** Told the run's id once it is journaled: the server answers with it while the run goes on. */
+  started?(runId: number): void;
   /**
    * When the plan was made (epoch ms). Notices then keep their whole grace period counted from
    * when they go out, however long after planning that is; without it, the planned dates hold.
@@ -120,6 +122,8 @@ export interface PolicyApplyOptions extends Partial<TransferSettings> {
   progress?: ProgressListener;
   /** Prune past the maxDeleteShare guard. */
   force?: boolean;
+  /** Told the run's id once it is journaled. */
+  started?(runId: number): void;
 }
 
 /** Rounds of plan-then-apply in one run at most; a third finds nothing left in practice. */
@@ -142,6 +146,7 @@ export async function applyPolicies(ctx: PolicyContext, options: PolicyApplyOpti
     command: `apply ${names.join(" ")}`,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.started ? { started: options.started } : {}),
   };
   // Refused before the run starts, so a refused prune leaves no run behind in the journal.
   if (!options.force) await guardPrunes(ctx.catalog, config, { policies: options.policies, now: Date.now() });
@@ -168,6 +173,7 @@ async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound):
   const started = Date.now();
   await closeDeadRuns(deps.catalog);
   const runId = await startRun(deps.catalog, options.command ?? "apply");
+  options.started?.(runId);
   const run = new ApplyRun(deps, options, runId);
   // What a killed run copied but never recorded is found before anything is planned.
   await reconcileInterruptedTargets(deps.catalog, async (name) => {

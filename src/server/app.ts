@@ -7,6 +7,7 @@ import type { Config } from "../policy/config-schema.js";
 import { registerDashboard } from "./dashboard.js";
 import { problemOf, sendProblem } from "./problem.js";
 import { openApiDocument, type RouteRegistry, route } from "./route.js";
+import { registerOperateRoutes } from "./routes/operate.js";
 import { registerReadRoutes } from "./routes/read.js";
 
 declare module "fastify" {
@@ -78,6 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     openApiDocument(registry),
   );
   registerReadRoutes(app, registry, options);
+  registerOperateRoutes(app, registry, options);
   // The dashboard's assets are public (the page asks for a token and sends it with its API calls);
   // its routes are marked so in a scope of their own, so every other route stays closed.
   await app.register(async (scope) => {

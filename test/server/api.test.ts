@@ -1,16 +1,19 @@
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken, revokeToken } from "../../src/catalog/tokens.js";
 import { CATALOG_KINDS } from "../support/catalogs.js";
+import { writeTree } from "../support/trees.js";
 import { apiWorkspace, catalogRows, expectOk, serveInProcess } from "./workspace.js";
 
 type Served = Awaited<ReturnType<typeof serveInProcess>>;
 
 describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
   let served: Served;
+  let workspace: Awaited<ReturnType<typeof apiWorkspace>>;
   let tokens: { read: string; operate: string; revoked: string };
 
   beforeAll(async () => {
-    const workspace = await apiWorkspace(kind);
+    workspace = await apiWorkspace(kind);
     expectOk(await workspace.run("scan", "scratch"), "scan");
     expectOk(await workspace.run("apply", "--policy", "keep-results"), "apply");
     served = await serveInProcess(workspace);
@@ -157,6 +160,68 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
     }
     expect(await catalogRows(served.catalog)).toEqual(before);
   });
+
+  const post = (url: string, token: string, payload?: string, contentType = "application/json") =>
+    served.app.inject({
+      method: "POST",
+      url,
+      headers: { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { "content-type": contentType }) },
+      ...(payload === undefined ? {} : { payload }),
+    });
+
+  it("refuses a read token on the operate API, and bad bodies, changing nothing", async () => {
+    const before = await catalogRows(served.catalog);
+    expectProblem(await post("/api/v1/policies/keep-results/apply", tokens.read), 403);
+    expectProblem(await post("/api/v1/runs/1/cancel", tokens.read), 403);
+    const bad: [string, string | undefined, number, string?][] = [
+      ["/api/v1/policies/keep-results/apply", "{not json", 400],
+      ["/api/v1/policies/keep-results/apply", '{"force": "yes"}', 400],
+      ["/api/v1/policies/keep-results/apply", '{"force": false, "rm": "-rf"}', 400],
+      ["/api/v1/policies/keep-results/apply", JSON.stringify({ pad: "x".repeat(100_000) }), 413],
+      ["/api/v1/policies/keep-results/apply", "force=true", 415, "application/x-www-form-urlencoded"],
+      ["/api/v1/policies/nope/apply", undefined, 404],
+      ["/api/v1/runs/1/cancel", undefined, 409],
+      ["/api/v1/runs/99999/cancel", undefined, 404],
+    ];
+    for (const [url, payload, status, type] of bad) {
+      const response = await post(url, tokens.operate, payload, type);
+      expect(`${url} ${payload?.slice(0, 30)} → ${response.statusCode}`).toBe(
+        `${url} ${payload?.slice(0, 30)} → ${status}`,
+      );
+      expectProblem(response, status);
+    }
+    expect(await catalogRows(served.catalog)).toEqual(before);
+  });
+
+  it("plans and applies a policy now through the engine, journaled, and stops a run it started", async () => {
+    writeTree(join(workspace.dir, "tree"), { "results/new.dat": Buffer.alloc(700, 3) });
+    expectOk(await workspace.run("scan", "scratch"), "scan");
+    const started = await post("/api/v1/policies/keep-results/apply", tokens.operate);
+    expect(started.statusCode).toBe(202);
+    const { runId } = started.json() as { runId: number };
+    const events = await get(`/api/v1/runs/${runId}/events`, tokens.read);
+    expect(events.body).toMatch(/event: end\ndata: \{"status":"done"\}/);
+    const run = (await get(`/api/v1/runs/${runId}`, tokens.read)).json() as { run: { command: string } };
+    expect(run).toMatchObject({
+      run: { command: "apply keep-results", status: "done" },
+      actions: [{ kind: "copy", state: "done", actions: 1, bytes: 700 }],
+    });
+
+    const many = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`results/many/${i}.dat`, `${i}`]));
+    writeTree(join(workspace.dir, "tree"), many);
+    expectOk(await workspace.run("scan", "scratch"), "scan");
+    const long = (await post("/api/v1/policies/keep-results/apply", tokens.operate)).json() as { runId: number };
+    const cancel = await post(`/api/v1/runs/${long.runId}/cancel`, tokens.operate);
+    expect(cancel.statusCode).toBe(202);
+    await get(`/api/v1/runs/${long.runId}/events`, tokens.read);
+    const stopped = (await get(`/api/v1/runs/${long.runId}`, tokens.read)).json() as {
+      run: { status: string; summary: { stopped?: boolean } };
+      actions: { state: string; actions: number }[];
+    };
+    expect(stopped.run.status).not.toBe("running");
+    const copied = stopped.actions.find((a) => a.state === "done")?.actions ?? 0;
+    expect(copied).toBeLessThan(400);
+  }, 120_000);
 
   it("logs one JSON line per request, with the token's name but never the token", async () => {
     await get(`/api/v1/runs?access_token=${tokens.operate}`, tokens.read);
