@@ -1,5 +1,4 @@
 import { type Command, Option } from "commander";
-import picomatch from "picomatch";
 import { descriptorOf, parseLocationUrl } from "../backends/all.js";
 import type { RestoreTier } from "../backends/backend.js";
 import { printablePath } from "../backends/keys.js";
@@ -20,6 +19,7 @@ import {
   waitForRestores,
   withRestoreRun,
 } from "../engine/restore.js";
+import { restoreSelector } from "../engine/restore-path.js";
 import type { TransferSettings } from "../engine/toolkit.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import {
@@ -148,7 +148,7 @@ async function restore(
 ): Promise<number> {
   const started = Date.now();
   const { out } = ctx;
-  const { prefix, matches } = selector(pattern);
+  const { prefix, matches } = restoreSelector(pattern);
   const tally = newTally();
   const thaw: ThawWish = {
     days: opts.days,
@@ -322,14 +322,4 @@ function directoryArg(dir: string): Promise<RestoreTarget> {
   if (!descriptorOf(parsed.kind).fileTree || !("root" in parsed))
     throw new UsageError(`--to ${dir}: restore writes to a directory`);
   return directoryTarget(parsed.root);
-}
-
-/** A path restores itself and its subtree; a glob matches paths; both narrow the catalog query. */
-function selector(pattern: string): { prefix: string; matches: (path: string) => boolean } {
-  const scan = picomatch.scan(pattern);
-  if (!scan.isGlob) {
-    return { prefix: pattern, matches: (p) => pattern === "" || p === pattern || p.startsWith(`${pattern}/`) };
-  }
-  const isMatch = picomatch(pattern, { dot: true });
-  return { prefix: scan.base === "" ? "" : `${scan.base}/`, matches: (p) => isMatch(p) };
 }

@@ -73,6 +73,9 @@ function parse<S extends Schema>(where: string, schema: S, value: unknown): z.in
   throw new ProblemError(400, `${where}: ${issues.join("; ")}`);
 }
 
+/** What a client sends is the schema's input (before transforms and defaults). */
+const JSON_SCHEMA_OPTIONS = { io: "input", unrepresentable: "any" } as const;
+
 /** The OpenAPI 3.1 document of the registered routes. */
 export function openApiDocument(registry: RouteRegistry): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -90,7 +93,12 @@ export function openApiDocument(registry: RouteRegistry): Record<string, unknown
       security: [{ bearer: [] }],
       parameters,
       ...(spec.body
-        ? { requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(spec.body) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { "application/json": { schema: z.toJSONSchema(spec.body, JSON_SCHEMA_OPTIONS) } },
+            },
+          }
         : {}),
       responses: {
         "200": { description: "OK", content: { [spec.produces ?? "application/json"]: {} } },
@@ -108,7 +116,7 @@ export function openApiDocument(registry: RouteRegistry): Record<string, unknown
 
 function parametersOf(schema: Schema | undefined, where: "query" | "path"): Record<string, unknown>[] {
   if (!schema) return [];
-  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as {
+  const json = z.toJSONSchema(schema, JSON_SCHEMA_OPTIONS) as {
     properties?: Record<string, unknown>;
     required?: string[];
   };

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken, revokeToken } from "../../src/catalog/tokens.js";
@@ -222,6 +223,30 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
     const copied = stopped.actions.find((a) => a.state === "done")?.actions ?? 0;
     expect(copied).toBeLessThan(400);
   }, 120_000);
+
+  it("restores a path in place through the engine, and refuses one outside the catalog", async () => {
+    const file = join(workspace.dir, "tree", "results", "a.dat");
+    rmSync(file);
+    const body = (location: string, path: string) => JSON.stringify({ location, path });
+    expectProblem(await post("/api/v1/restores", tokens.read, body("scratch", "results/a.dat")), 403);
+    expectProblem(await post("/api/v1/restores", tokens.operate, body("scratch", "../tree/results/a.dat")), 400);
+    expectProblem(await post("/api/v1/restores", tokens.operate, body("scratch", "/etc/passwd")), 400);
+    expectProblem(await post("/api/v1/restores", tokens.operate, body("/etc", "passwd")), 404);
+    expectProblem(await post("/api/v1/restores", tokens.operate, body("archive", "results/a.dat")), 400);
+    expect(existsSync(file)).toBe(false);
+    const restored = await post("/api/v1/restores", tokens.operate, body("scratch", "results/a.dat"));
+    expect(restored.statusCode).toBe(200);
+    expect(restored.json()).toEqual({
+      matched: 1,
+      restored: { files: 1, bytes: 1000 },
+      inPlace: 0,
+      thawing: 0,
+      failed: [],
+    });
+    expect(readFileSync(file)).toEqual(Buffer.alloc(1000, 1));
+    const runs = (await get("/api/v1/runs?limit=1", tokens.read)).json() as { command: string; status: string }[];
+    expect(runs[0]).toMatchObject({ command: "restore scratch:results/a.dat", status: "done" });
+  });
 
   it("logs one JSON line per request, with the token's name but never the token", async () => {
     await get(`/api/v1/runs?access_token=${tokens.operate}`, tokens.read);

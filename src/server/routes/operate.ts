@@ -1,13 +1,16 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { CatalogDb } from "../../catalog/db.js";
+import { allLocations } from "../../catalog/locations.js";
 import type { LoadedConfig } from "../../config/load.js";
 import { Locations } from "../../engine/locations.js";
+import { restorePathInPlace } from "../../engine/restore-path.js";
 import { applyPolicyNow, RunsInFlight } from "../../engine/runs-in-flight.js";
 import type { Config } from "../../policy/config-schema.js";
 import { DEFAULT_RETRY } from "../../transfer/retry.js";
 import { ProblemError } from "../problem.js";
 import { type RouteRegistry, route } from "../route.js";
+import { catalogPath } from "./read.js";
 
 /**
  * The operate API: runs started through the engine, journaled as the CLI's are, answered with
@@ -59,6 +62,35 @@ export function registerOperateRoutes(app: FastifyInstance, registry: RouteRegis
         (err) => request.log.error({ err }, `apply ${params.name} failed`),
       );
       return reply.code(202).send({ runId, events: `/api/v1/runs/${runId}/events` });
+    },
+  );
+
+  route(
+    app,
+    registry,
+    {
+      method: "POST",
+      url: "/api/v1/restores",
+      role: "operate",
+      summary: "restore a path (a file, a directory or a glob) of a POSIX location in place; answers when done",
+      body: z.strictObject({
+        location: z.string().min(1).max(256),
+        path: catalogPath,
+        days: z.number().int().min(1).max(365).default(1),
+      }),
+    },
+    async ({ body }) => {
+      const known = (await allLocations(catalog)).some((l) => l.name === body.location);
+      if (!known && !Object.hasOwn(loaded.config.locations, body.location)) {
+        throw new ProblemError(404, `no location ${JSON.stringify(body.location)}`);
+      }
+      const { defaults } = loaded.config;
+      const settings = {
+        transfers: defaults.transfers,
+        maxBuffer: defaults.maxBuffer,
+        streams: defaults.streams ?? "auto",
+      };
+      return restorePathInPlace(locations, retryPolicy, settings, body);
     },
   );
 

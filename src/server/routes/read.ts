@@ -37,7 +37,7 @@ const limit = (fallback: number) => z.coerce.number().int().min(1).max(MAX_LIMIT
  * segment and no NUL. The catalog is only read, but a path that names no catalog key is a
  * mistake worth saying (and `..` is how a client probes for one).
  */
-const catalogPath = z
+export const catalogPath = z
   .string()
   .max(4096)
   .refine((p) => !p.startsWith("/"), "must be relative to its location (no leading /)")
