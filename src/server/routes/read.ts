@@ -1,10 +1,11 @@
 import { Cron } from "croner";
 import type { FastifyInstance } from "fastify";
+import type { Selectable } from "kysely";
 import { z } from "zod";
 import type { CatalogDb } from "../../catalog/db.js";
 import { allLocations } from "../../catalog/locations.js";
 import { type PendingRestore, pendingRestores } from "../../catalog/restores.js";
-import type { LocationRow } from "../../catalog/schema.js";
+import type { LocationRow, RunTable } from "../../catalog/schema.js";
 import type { LoadedConfig } from "../../config/load.js";
 import type { Config } from "../../policy/config-schema.js";
 import { PlanTotals, planPolicies, selectPolicies } from "../../policy/planner.js";
@@ -403,18 +404,7 @@ function fileJson(file: FoundFile) {
   };
 }
 
-interface RunRow {
-  id: number;
-  command: string;
-  status: string;
-  started_at: number;
-  finished_at: number | null;
-  summary: string | null;
-  host: string;
-  pid: number;
-}
-
-function runJson(run: RunRow) {
+function runJson(run: Selectable<RunTable>) {
   return {
     id: run.id,
     command: run.command,
@@ -442,7 +432,7 @@ function restoreJson(r: PendingRestore) {
   };
 }
 
-/** The apply runs the engine journals name their policies: `apply NAME…`. */
+/** The newest apply runs read for the policies' last runs; the engine journals them as `apply NAME…`. */
 const RUNS_LOOKED_AT = 2000;
 
 /**
