@@ -181,9 +181,13 @@ export function registerReadRoutes(app: FastifyInstance, registry: RouteRegistry
         .orderBy("kind")
         .orderBy("state")
         .execute();
+      const actions: Record<string, number> = {};
+      for (const c of counts) actions[c.state] = (actions[c.state] ?? 0) + Number(c.actions);
       return {
         run: runJson(run),
-        actions: counts.map((c) => ({
+        // Counted by state, as the live stream's progress events count them; by kind and state beside.
+        actions,
+        kinds: counts.map((c) => ({
           kind: c.kind,
           state: c.state,
           actions: Number(c.actions),
@@ -456,7 +460,8 @@ async function policyTimes(catalog: CatalogDb, config: Config) {
       enabled: policy.enabled,
       schedule: policy.schedule ?? null,
       nextRun: next ? next.toISOString() : null,
-      lastRun: mine[0] ? { status: mine[0].status, at: new Date(mine[0].started_at).toISOString() } : null,
+      lastRun: mine[0] ? new Date(mine[0].started_at).toISOString() : null,
+      lastStatus: mine[0]?.status ?? null,
       lastSuccess: success ? new Date(success.started_at).toISOString() : null,
     };
   });
