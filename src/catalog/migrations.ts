@@ -7,6 +7,7 @@ import {
   sql,
 } from "kysely";
 import type { Dialect } from "./schema.js";
+import { createSnapshots } from "./snapshots.js";
 import { createSummaries } from "./summaries.js";
 
 export type { Dialect };
@@ -304,6 +305,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Capacity snapshots and the summaries metrics read (see src/catalog/snapshots.ts).
+  const snapshots: Migration = {
+    async up(db: Kysely<unknown>) {
+      await createSnapshots(db, dialect);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -316,6 +324,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0008_find_indexes": findIndexes,
       "0009_du_summaries": duSummaries,
       "0010_events_by_run": eventsByRun,
+      "0012_snapshots": snapshots,
     }),
   };
 }

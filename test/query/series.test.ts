@@ -1,0 +1,136 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { openCatalog } from "../../src/catalog/db.js";
+import { takeSnapshot } from "../../src/catalog/snapshots.js";
+import { type CapacityPoint, capacitySeries } from "../../src/query/series.js";
+import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
+import { type CliResult, strata } from "../support/cli.js";
+import { tempDir } from "../support/tmp.js";
+import { writeTree } from "../support/trees.js";
+import { catalogRows, type Rows } from "./du-brute.js";
+
+/**
+ * Capacity snapshots against the catalog summed the slow, obvious way: every files and replicas
+ * row, read directly, grouped per location, class and state in plain TypeScript.
+ */
+
+type Key = string;
+type Totals = { files: number; logicalBytes: number; storedBytes: number };
+
+function bruteCapacity(rows: Rows): Map<Key, Totals> {
+  const names = new Map(rows.locations.map((l) => [l.id, l.name]));
+  const fileById = new Map(rows.files.map((f) => [f.id, f]));
+  const sums = new Map<Key, Totals>();
+  const add = (location: number, storageClass: string, state: string, t: Totals) => {
+    const key = JSON.stringify([names.get(location), storageClass, state]);
+    const sum = sums.get(key) ?? { files: 0, logicalBytes: 0, storedBytes: 0 };
+    sums.set(key, {
+      files: sum.files + t.files,
+      logicalBytes: sum.logicalBytes + t.logicalBytes,
+      storedBytes: sum.storedBytes + t.storedBytes,
+    });
+  };
+  for (const f of rows.files) {
+    if (f.kind !== "file" || f.state === "deleted") continue;
+    add(f.location_id, "", f.state, {
+      files: 1,
+      logicalBytes: f.size,
+      storedBytes: f.state === "present" ? f.size : 0,
+    });
+  }
+  for (const r of rows.replicas) {
+    if (!fileById.has(r.file_id)) throw new Error(`replica ${r.id} of no file`);
+    add(r.location_id, r.storage_class ?? "", r.state, { files: 1, logicalBytes: r.source_size, storedBytes: r.size });
+  }
+  return sums;
+}
+
+/** The points of the latest snapshot, keyed as the brute force keys them. */
+function latest(points: CapacityPoint[]): Map<Key, Totals> {
+  const last = points.at(-1)?.at;
+  return new Map(
+    points
+      .filter((p) => p.at === last)
+      .map((p) => [
+        JSON.stringify([p.location, p.class, p.state]),
+        { files: p.files, logicalBytes: p.logicalBytes, storedBytes: p.storedBytes },
+      ]),
+  );
+}
+
+function expectOk(result: CliResult, what: string): void {
+  expect(`${what}: exit ${result.code}\n${result.stderr}`).toBe(`${what}: exit 0\n`);
+}
+
+function workspace(catalog: string) {
+  const dir = tempDir("strata-series-");
+  const config = join(dir, "strata.yaml");
+  writeFileSync(
+    config,
+    [
+      `catalog: ${catalog}`,
+      "locations:",
+      "  scratch:",
+      "    url: ./tree",
+      "  archive:",
+      "    url: local:store",
+      "policies:",
+      "  - name: release-old",
+      "    from: [scratch]",
+      '    match: { path: ["old/**"] }',
+      "    place: [{ to: archive, class: STANDARD_IA }]",
+      "    then: release",
+      "",
+    ].join("\n"),
+  );
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 12; i++) files[`${i % 2 === 0 ? "old" : "new"}/f${i}.dat`] = Buffer.alloc(1000 * (i + 1), i);
+  writeTree(join(dir, "tree"), files);
+  return { run: (...args: string[]) => strata(["--config", config, ...args], { cwd: dir }) };
+}
+
+describe.each(CATALOG_KINDS)("capacity snapshots on %s", (kind) => {
+  it("are taken after each scan and run, and equal the catalog summed row by row", async () => {
+    const url = await freshCatalogUrl(kind, tempDir("strata-series-db-"));
+    const ws = workspace(url);
+    const started = Date.now();
+    expectOk(await ws.run("scan", "scratch"), "scan");
+    expectOk(await ws.run("sync", "scratch", "archive"), "sync");
+    expectOk(await ws.run("apply", "--policy", "release-old"), "apply");
+
+    const catalog = await openCatalog(url);
+    try {
+      const points = await capacitySeries(catalog, { since: started });
+      const times = [...new Set(points.map((p) => p.at))];
+      // scan, sync's run, apply's scan-free run: at least three snapshots, each a full picture.
+      expect(times.length).toBeGreaterThanOrEqual(3);
+      const rows = await catalogRows(url);
+      expect(latest(points)).toEqual(bruteCapacity(rows));
+      // The released files and the archive's copies are both there, with their own states.
+      const states = [...latest(points).keys()].map((key) => JSON.parse(key).filter((_: string, i: number) => i !== 1));
+      expect(states).toEqual(
+        expect.arrayContaining([
+          ["scratch", "released"],
+          ["archive", "present"],
+        ]),
+      );
+
+      // Replica updates and deletes move the summary too: one copy lost, one forgotten.
+      const [first, second] = rows.replicas;
+      if (!first || !second) throw new Error("sync made no replicas");
+      await catalog.db.updateTable("replicas").set({ state: "lost" }).where("id", "=", first.id).execute();
+      await catalog.db.deleteFrom("replicas").where("id", "=", second.id).execute();
+      await takeSnapshot(catalog, Date.now() + 1000);
+      const after = await capacitySeries(catalog, { since: started });
+      expect(latest(after)).toEqual(bruteCapacity(await catalogRows(url)));
+      const lost = [...latest(after)].filter(([key]) => JSON.parse(key)[2] === "lost");
+      expect(lost.map(([, t]) => t.files)).toEqual([1]);
+
+      // since filters: nothing is later than the last snapshot.
+      expect(await capacitySeries(catalog, { since: Date.now() + 5000 })).toEqual([]);
+    } finally {
+      await catalog.close();
+    }
+  });
+});
