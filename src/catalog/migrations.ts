@@ -6,8 +6,8 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
+import { createSnapshots } from "./capacity-summaries.js";
 import type { Dialect } from "./schema.js";
-import { createSnapshots } from "./snapshots.js";
 import { createSummaries } from "./summaries.js";
 
 export type { Dialect };
@@ -305,7 +305,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
-  // Capacity snapshots and the summaries metrics read (see src/catalog/snapshots.ts).
+  // Capacity snapshots and the summaries metrics read (see src/catalog/capacity-summaries.ts).
   const snapshots: Migration = {
     async up(db: Kysely<unknown>) {
       await createSnapshots(db, dialect);
