@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { CatalogDb } from "./db.js";
+import type { SnapshotTable } from "./schema.js";
 
 /**
  * A snapshot is one row per (location, class, state) at one time, summed from usage_buckets
@@ -8,14 +9,7 @@ import type { CatalogDb } from "./db.js";
  */
 
 /** What a location holds at one state and class, now: its own files (class "") and the copies kept there. */
-export interface CapacityRow {
-  location_id: number;
-  storage_class: string;
-  state: string;
-  files: number;
-  logical_bytes: number;
-  stored_bytes: number;
-}
+export type CapacityRow = Omit<SnapshotTable, "id" | "at">;
 
 /**
  * The current capacity per location, class and state, from the summaries. A location's own

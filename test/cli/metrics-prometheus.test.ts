@@ -1,15 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
-import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
+import { finished, spawnStrata } from "../support/cli.js";
 import { freePort } from "../support/ports.js";
 import { promQuery, type Server, startAlertmanager, startPrometheus, waitReady } from "../support/prometheus.js";
 import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { copyPolicyWorkspace, expectExit } from "../support/workspace.js";
 
 /**
  * The shipped rules in a real Prometheus scraping a real `strata daemon --metrics-listen`: after
@@ -27,10 +26,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function expectExit(result: CliResult, what: string, code: number): void {
-  expect(`${what}: exit ${result.code}`, result.stderr).toBe(`${what}: exit ${code}`);
-}
 
 /** A webhook receiver keeping every message Alertmanager posts. */
 async function webhook(): Promise<{ url: string; messages: AlertmanagerMessage[] }> {
@@ -58,32 +53,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-function workspace() {
-  const dir = tempDir("strata-prometheus-");
-  const config = join(dir, "strata.yaml");
-  writeFileSync(
-    config,
-    [
-      `catalog: ${join(dir, "catalog.db")}`,
-      "locations:",
-      "  scratch:",
-      "    url: ./tree",
-      "  backup:",
-      "    url: ./backup",
-      "policies:",
-      "  - name: copy",
-      "    from: [scratch]",
-      '    match: { path: ["a/**", "b/**"] }',
-      "    place: [{ to: backup }]",
-      '    schedule: "0 3 * * *"',
-      "",
-    ].join("\n"),
-  );
-  writeTree(join(dir, "tree"), { "a/one.dat": Buffer.alloc(1000, 1), "a/two.dat": Buffer.alloc(2000, 2) });
-  mkdirSync(join(dir, "backup"));
-  return { dir, config, run: (...args: string[]) => strata(["--config", config, ...args], { cwd: dir }) };
-}
-
 function track(server: Server): Server {
   cleanups.push(() => server.stop());
   return server;
@@ -95,7 +64,7 @@ it("the shipped rules pass promtool", () => {
 });
 
 it("a failing run fires StrataRunsFailing in Prometheus, delivered by Alertmanager", { timeout: 60_000 }, async () => {
-  const ws = workspace();
+  const ws = copyPolicyWorkspace(join(tempDir("strata-prometheus-db-"), "catalog.db"), "strata-prometheus-");
   expectExit(await ws.run("scan", "scratch"), "scan", 0);
   expectExit(await ws.run("apply", "--policy", "copy"), "apply", 0);
 
@@ -135,8 +104,7 @@ it("a failing run fires StrataRunsFailing in Prometheus, delivered by Alertmanag
   expect(receiver.messages).toEqual([]);
 
   // A file in the way of b/ makes the next run's copies fail.
-  writeTree(join(ws.dir, "tree"), { "b/three.dat": Buffer.alloc(300, 3) });
-  writeFileSync(join(ws.dir, "backup", "b"), "in the way");
+  ws.blockB();
   expectExit(await ws.run("scan", "scratch"), "rescan", 0);
   expectExit(await ws.run("apply", "--policy", "copy"), "failing apply", 1);
 

@@ -1,4 +1,4 @@
-import { mkdirSync, statfsSync, writeFileSync } from "node:fs";
+import { statfsSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -6,10 +6,9 @@ import { openCatalog } from "../../src/catalog/db.js";
 import { parseStrataConfig } from "../../src/policy/config.js";
 import { createMetrics } from "../../src/query/metrics.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
-import { type CliResult, strata } from "../support/cli.js";
 import { parseExposition, type Sample, sampleValue } from "../support/exposition.js";
 import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { copyPolicyWorkspace, expectExit } from "../support/workspace.js";
 import { bruteCapacity } from "./capacity-brute.js";
 import { catalogRows } from "./du-brute.js";
 
@@ -28,40 +27,6 @@ const ALLOWED_LABELS = new Set([
   "le",
 ]);
 
-function expectExit(result: CliResult, what: string, code: number): void {
-  expect(`${what}: exit ${result.code}`, result.stderr).toBe(`${what}: exit ${code}`);
-}
-
-function workspace(catalog: string) {
-  const dir = tempDir("strata-metrics-");
-  const config = join(dir, "strata.yaml");
-  writeFileSync(
-    config,
-    [
-      `catalog: ${catalog}`,
-      "locations:",
-      "  scratch:",
-      "    url: ./tree",
-      "  backup:",
-      "    url: ./backup",
-      "  archive:",
-      "    url: local:store",
-      "policies:",
-      "  - name: copy",
-      "    from: [scratch]",
-      '    match: { path: ["a/**", "b/**"] }',
-      "    place: [{ to: backup }]",
-      '    schedule: "0 3 * * *"',
-      "",
-    ].join("\n"),
-  );
-  const files: Record<string, Buffer> = {};
-  for (let i = 0; i < 6; i++) files[`a/f${i}.dat`] = Buffer.alloc(700 * (i + 1), i);
-  writeTree(join(dir, "tree"), files);
-  mkdirSync(join(dir, "backup"));
-  return { dir, config, run: (...args: string[]) => strata(["--config", config, ...args], { cwd: dir }) };
-}
-
 /** Every sample of `name`, keyed by its labels in `keys` order. */
 function byLabels(samples: Sample[], name: string, keys: string[]): Map<string, number> {
   return new Map(
@@ -77,12 +42,11 @@ function tally(map: Map<string, number>, key: unknown[], add: number): void {
 describe.each(CATALOG_KINDS)("metrics on %s", (kind) => {
   it("expose the catalog's summaries, equal to its rows summed one by one", async () => {
     const url = await freshCatalogUrl(kind, tempDir("strata-metrics-db-"));
-    const ws = workspace(url);
+    const ws = copyPolicyWorkspace(url, "strata-metrics-");
     expectExit(await ws.run("scan", "scratch"), "scan", 0);
     expectExit(await ws.run("apply", "--policy", "copy"), "apply", 0);
     // A file where b/ must go makes the next copies fail: a partial run, with transfer errors.
-    writeTree(join(ws.dir, "tree"), { "b/g.dat": Buffer.alloc(123, 1) });
-    writeFileSync(join(ws.dir, "backup", "b"), "in the way");
+    ws.blockB();
     expectExit(await ws.run("scan", "scratch"), "rescan", 0);
     expectExit(await ws.run("apply", "--policy", "copy"), "failing apply", 1);
     expectExit(await ws.run("sync", "scratch", "archive"), "sync", 0);

@@ -1,13 +1,10 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { takeSnapshot } from "../../src/catalog/snapshots.js";
 import { type CapacityPoint, capacitySeries } from "../../src/query/series.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
-import { type CliResult, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { expectExit, workspaceWith } from "../support/workspace.js";
 import { bruteCapacity, type Key, type Totals } from "./capacity-brute.js";
 import { catalogRows } from "./du-brute.js";
 
@@ -26,15 +23,11 @@ function latest(points: CapacityPoint[]): Map<Key, Totals> {
   );
 }
 
-function expectOk(result: CliResult, what: string): void {
-  expect(`${what}: exit ${result.code}\n${result.stderr}`).toBe(`${what}: exit 0\n`);
-}
-
 function workspace(catalog: string) {
-  const dir = tempDir("strata-series-");
-  const config = join(dir, "strata.yaml");
-  writeFileSync(
-    config,
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 12; i++) files[`${i % 2 === 0 ? "old" : "new"}/f${i}.dat`] = Buffer.alloc(1000 * (i + 1), i);
+  return workspaceWith(
+    "strata-series-",
     [
       `catalog: ${catalog}`,
       "locations:",
@@ -48,13 +41,9 @@ function workspace(catalog: string) {
       '    match: { path: ["old/**"] }',
       "    place: [{ to: archive, class: STANDARD_IA }]",
       "    then: release",
-      "",
-    ].join("\n"),
+    ],
+    files,
   );
-  const files: Record<string, Buffer> = {};
-  for (let i = 0; i < 12; i++) files[`${i % 2 === 0 ? "old" : "new"}/f${i}.dat`] = Buffer.alloc(1000 * (i + 1), i);
-  writeTree(join(dir, "tree"), files);
-  return { run: (...args: string[]) => strata(["--config", config, ...args], { cwd: dir }) };
 }
 
 describe.each(CATALOG_KINDS)("capacity snapshots on %s", (kind) => {
@@ -62,9 +51,9 @@ describe.each(CATALOG_KINDS)("capacity snapshots on %s", (kind) => {
     const url = await freshCatalogUrl(kind, tempDir("strata-series-db-"));
     const ws = workspace(url);
     const started = Date.now();
-    expectOk(await ws.run("scan", "scratch"), "scan");
-    expectOk(await ws.run("sync", "scratch", "archive"), "sync");
-    expectOk(await ws.run("apply", "--policy", "release-old"), "apply");
+    expectExit(await ws.run("scan", "scratch"), "scan");
+    expectExit(await ws.run("sync", "scratch", "archive"), "sync");
+    expectExit(await ws.run("apply", "--policy", "release-old"), "apply");
 
     const catalog = await openCatalog(url);
     try {

@@ -1,13 +1,11 @@
-import Database from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
-import pg from "pg";
+import { Migrator } from "kysely";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { migrations } from "../../src/catalog/migrations.js";
-import type { CatalogSchema, EventOutcome, ReplicaState } from "../../src/catalog/schema.js";
+import type { EventOutcome, ReplicaState } from "../../src/catalog/schema.js";
 import { takeSnapshot } from "../../src/catalog/snapshots.js";
 import { capacitySeries } from "../../src/query/series.js";
-import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
+import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl, kyselyAt } from "../support/catalogs.js";
 import { tempDir } from "../support/tmp.js";
 import { bruteCapacity } from "./capacity-brute.js";
 import { catalogRows } from "./du-brute.js";
@@ -15,15 +13,6 @@ import { catalogRows } from "./du-brute.js";
 /** 0012 on a catalog that already holds files, replicas and events: its summaries start exact. */
 
 const BEFORE_SNAPSHOTS = "0010_events_by_run";
-
-function kyselyAt(kind: CatalogKind, url: string): Kysely<CatalogSchema> {
-  return new Kysely<CatalogSchema>({
-    dialect:
-      kind === "sqlite"
-        ? new SqliteDialect({ database: new Database(url) })
-        : new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }),
-  });
-}
 
 const REPLICA_STATES: ReplicaState[] = ["present", "archived", "restoring", "released", "lost", "replacing"];
 const OUTCOMES: EventOutcome[] = ["done", "failed", "done"];
