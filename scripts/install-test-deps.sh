@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite starts: PostgreSQL 15 and Ceph RGW (Azurite comes from
+# Installs the servers the test suite starts: PostgreSQL 15, Ceph RGW, Prometheus and Alertmanager (Azurite comes from
 # npm; GCS has a stand-in in test/), and Chromium for the report. Idempotent: installs nothing that
 # is already there.
 set -euo pipefail
@@ -21,6 +21,14 @@ fi
 # (playwright-core drives it; no browser is downloaded).
 if ! command -v chromium >/dev/null; then
   need chromium
+fi
+# Prometheus and Alertmanager: the metrics test loads the shipped rules (promtool checks them),
+# scrapes `strata daemon --metrics-listen` and has a firing alert delivered to its webhook.
+if ! command -v prometheus >/dev/null; then
+  need prometheus
+fi
+if ! command -v prometheus-alertmanager >/dev/null; then
+  need prometheus-alertmanager
 fi
 # Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
 bash "$(dirname "$0")/rgw.sh" install

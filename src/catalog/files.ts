@@ -10,6 +10,7 @@ import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
+import { takeSnapshot } from "./snapshots.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -377,6 +378,7 @@ export async function finishScan(
     })
     .where("id", "=", scanId)
     .execute();
+  await takeSnapshot(catalog);
   return result;
 }
 

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { processAlive } from "../backends/writers.js";
 import type { CatalogDb } from "./db.js";
 import type { ActionKind, ActionState, EventTable, RunTable } from "./schema.js";
+import { takeSnapshot } from "./snapshots.js";
 
 /** Runs, actions and events: what Strata did, so a killed run can be understood and finished. */
 
@@ -38,6 +39,8 @@ export async function finishRun(
     .set({ status, finished_at: Date.now(), summary: JSON.stringify(summary) })
     .where("id", "=", runId)
     .execute();
+  // Capacity history for the dashboard's series: every run that may have moved bytes ends here.
+  await takeSnapshot(catalog);
   if (catalog.eventsRetentionMs !== undefined) await pruneEvents(catalog, Date.now() - catalog.eventsRetentionMs);
 }
 

@@ -6,6 +6,7 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
+import { createSnapshots } from "./capacity-summaries.js";
 import type { Dialect } from "./schema.js";
 import { createSummaries } from "./summaries.js";
 
@@ -317,6 +318,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Capacity snapshots and the summaries metrics read (see src/catalog/capacity-summaries.ts).
+  const snapshots: Migration = {
+    async up(db: Kysely<unknown>) {
+      await createSnapshots(db, dialect);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -330,6 +338,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0009_du_summaries": duSummaries,
       "0010_events_by_run": eventsByRun,
       "0011_tokens": tokens,
+      "0012_snapshots": snapshots,
     }),
   };
 }

@@ -28,6 +28,9 @@ export interface CatalogSchema {
   usage_bucket_copies: UsageBucketCopiesTable;
   usage_tags: UsageTagTable;
   tokens: TokenTable;
+  usage_replica_states: UsageReplicaStateTable;
+  usage_transfers: UsageTransferTable;
+  snapshots: SnapshotTable;
 }
 
 export interface LocationTable {
@@ -364,3 +367,43 @@ export interface TokenTable {
 export type FileRow = Selectable<FileTable>;
 export type ReplicaRow = Selectable<ReplicaTable>;
 export type LocationRow = Selectable<LocationTable>;
+
+/** Replicas per (replica location, source location, class, state), lost ones included (src/catalog/snapshots.ts). */
+export interface UsageReplicaStateTable {
+  location_id: number;
+  /** The location of the replica's file. */
+  source_location_id: number;
+  /** "" for none. */
+  storage_class: string;
+  state: ReplicaState;
+  copies: number;
+  /** Sum of source_size: the bytes of the files the copies are of. */
+  logical_bytes: number;
+  stored_bytes: number;
+}
+
+/** Events with a target (copies, restores) ever recorded, per location pair and kind; pruning leaves it alone. */
+export interface UsageTransferTable {
+  /** 0 when the event had no source location. */
+  source_location_id: number;
+  target_location_id: number;
+  kind: ActionKind;
+  files: number;
+  bytes: number;
+  errors: number;
+}
+
+/** A location's capacity at one state and class, as of a scan's or a run's end. */
+export interface SnapshotTable {
+  id: Generated<number>;
+  /** Milliseconds since the epoch. */
+  at: number;
+  location_id: number;
+  /** "" for the location's own files; a replica's storage class ("" for none) for copies held there. */
+  storage_class: string;
+  /** A file state for the location's own files, a replica state for copies. */
+  state: string;
+  files: number;
+  logical_bytes: number;
+  stored_bytes: number;
+}

@@ -426,7 +426,7 @@ BEGIN
 END $$`;
 
 /** "SUMS": the first key of the PostgreSQL advisory locks taken on a location's summaries. */
-const SUMMARY_LOCK = 0x53554d53;
+export const SUMMARY_LOCK = 0x53554d53;
 
 /** The location whose summary rows a trigger writes: the file's (a replica's file's) location. */
 function summaryLocation(spec: TriggerSpec): string {

@@ -11,8 +11,11 @@ import { type Job, type JobOutcome, Scheduler, type SchedulerEvent } from "../en
 import type { TransferSettings } from "../engine/toolkit.js";
 import { ACTION_KINDS, selectPolicies } from "../policy/planner.js";
 import type { Policy } from "../policy/schema.js";
+import { createMetrics } from "../query/metrics.js";
+import { monthlyCostByLocation } from "../report/cost-now.js";
 import { scanLocation } from "../scan/scanner.js";
 import type { Context } from "./context.js";
+import { type ListenAddress, listenMetrics, type MetricsListener, parseListenAddress } from "./metrics-listener.js";
 import { collect, duration, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes, type OutputOptions } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
@@ -23,6 +26,7 @@ interface DaemonOptions extends TransferFlags {
   lease?: number;
   scan: boolean;
   force: boolean;
+  metricsListen?: ListenAddress;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
@@ -46,6 +50,11 @@ export function registerDaemon(program: Command, run: Runner): void {
       "--lease <duration>",
       "how long a run's lock outlives a daemon that died holding it; renewed every third of it (default: 1m)",
       duration,
+    )
+    .option(
+      "--metrics-listen <addr>",
+      "serve Prometheus metrics at http://ADDR/metrics while the daemon runs (HOST:PORT; no token: no paths or users in them)",
+      parseListenAddress,
     );
   transferOptions(command, "actions in flight per run").action(
     run(async (ctx, opts: DaemonOptions) => daemon(ctx, opts)),
@@ -73,6 +82,7 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
     restoresJob(ctx, log, settings),
     ...policies.map((policy) => policyJob(ctx, policy, log, opts, settings)),
   ];
+  const metrics = opts.metricsListen ? await serveMetrics(ctx, opts.metricsListen, log) : undefined;
   const stopper = stopOnSignal(() => scheduler.stop(), log);
   try {
     if (opts.once) {
@@ -89,7 +99,18 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
     return EXIT.ok;
   } finally {
     stopper.dispose();
+    await metrics?.close();
   }
+}
+
+async function serveMetrics(ctx: Context, address: ListenAddress, log: DaemonLog): Promise<MetricsListener> {
+  const { config } = ctx.loaded;
+  const metrics = createMetrics(ctx.catalog, config, {
+    monthlyCost: () => monthlyCostByLocation(ctx.catalog, config),
+  });
+  const listener = await listenMetrics(metrics, address, (message) => log.note(message, "warn"));
+  log.note(`metrics at ${listener.url}`);
+  return listener;
 }
 
 /** A wrong bucket, key or endpoint is one line and exit 2 at start, not a failure every night. */

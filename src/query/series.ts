@@ -14,7 +14,25 @@ export interface CapacityPoint {
   storedBytes: number;
 }
 
-// Placeholder until the metrics branch lands: the agreed signature only.
-export async function capacitySeries(_catalog: CatalogDb, _options: { since: number }): Promise<CapacityPoint[]> {
-  throw new Error("capacitySeries: not built yet");
+/** The capacity snapshots taken since `since` (ms since the epoch), oldest first. */
+export async function capacitySeries(catalog: CatalogDb, options: { since: number }): Promise<CapacityPoint[]> {
+  const rows = await catalog.db
+    .selectFrom("snapshots as s")
+    .innerJoin("locations as l", "l.id", "s.location_id")
+    .select(["s.at", "l.name", "s.storage_class", "s.state", "s.files", "s.logical_bytes", "s.stored_bytes"])
+    .where("s.at", ">=", options.since)
+    .orderBy("s.at")
+    .orderBy("l.name")
+    .orderBy("s.storage_class")
+    .orderBy("s.state")
+    .execute();
+  return rows.map((r) => ({
+    at: new Date(Number(r.at)).toISOString(),
+    location: r.name,
+    class: r.storage_class,
+    state: r.state,
+    files: Number(r.files),
+    logicalBytes: Number(r.logical_bytes),
+    storedBytes: Number(r.stored_bytes),
+  }));
 }

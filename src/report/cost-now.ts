@@ -320,3 +320,9 @@ function perClass(
   if (cases.length === 0) return otherwise;
   return sql`(CASE UPPER(o.class) ${sql.join(cases, sql` `)} ELSE ${otherwise} END)`;
 }
+
+/** Each location's monthly cost today, for the metrics' gauge. */
+export async function monthlyCostByLocation(catalog: CatalogDb, config: Config): Promise<Map<string, number>> {
+  const figures = await costNow(catalog, config, { by: ["location"], now: Date.now() });
+  return new Map(figures.lines.map((line) => [line.group.location ?? "", line.monthly]));
+}

@@ -1,26 +1,14 @@
-import Database from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
-import pg from "pg";
+import { Migrator } from "kysely";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { migrations } from "../../src/catalog/migrations.js";
-import type { CatalogSchema } from "../../src/catalog/schema.js";
-import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
+import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl, kyselyAt } from "../support/catalogs.js";
 import { strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 import { bruteDu, catalogRows, duArgs, duRows, type Request } from "./du-brute.js";
 
 const BEFORE_DU = "0007_engine_events";
 const DAY_US = 86_400_000_000;
-
-function kyselyAt(kind: CatalogKind, url: string): Kysely<CatalogSchema> {
-  return new Kysely<CatalogSchema>({
-    dialect:
-      kind === "sqlite"
-        ? new SqliteDialect({ database: new Database(url) })
-        : new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }),
-  });
-}
 
 /** A catalog as the release before du left it: every file state, kind, tag form and replica state. */
 async function writeRowsAtPreviousMigration(kind: CatalogKind, url: string): Promise<void> {

@@ -1,8 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { inject } from "vitest";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
+import type { CatalogSchema } from "../../src/catalog/schema.js";
 
 /** Each catalog test runs on both databases; each gets a fresh, empty catalog. */
 export const CATALOG_KINDS = ["sqlite", "postgres"] as const;
@@ -24,4 +27,14 @@ export async function freshCatalogUrl(kind: CatalogKind, dir: string): Promise<s
 
 export async function freshCatalog(kind: CatalogKind, dir: string): Promise<CatalogDb> {
   return openCatalog(await freshCatalogUrl(kind, dir));
+}
+
+/** A bare Kysely on a catalog's database, for tests that migrate it step by step. */
+export function kyselyAt(kind: CatalogKind, url: string): Kysely<CatalogSchema> {
+  return new Kysely<CatalogSchema>({
+    dialect:
+      kind === "sqlite"
+        ? new SqliteDialect({ database: new Database(url) })
+        : new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }),
+  });
 }
