@@ -72,7 +72,11 @@ export function barChart(
   const x = categories.map((_, index) => index);
   const options: uPlot.Options = {
     ...size(container),
-    scales: { x: { time: false, range: [-0.5, categories.length - 0.5] } },
+    // Bars grow from zero: a range fitted to the data would make small buckets look empty.
+    scales: {
+      x: { time: false, range: [-0.5, categories.length - 0.5] },
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.05 : 1] },
+    },
     series: [
       { label: "bucket", value: (_u, v) => categories[v] ?? "" },
       {

@@ -150,7 +150,7 @@ async function age(body: HTMLElement): Promise<void> {
   const categories = rows.map((row) => row.name);
   const files = figure("age-files", "Files by last access");
   const stored = figure("age-bytes", "Bytes by last access");
-  body.append(el("div", { class: "pair" }, files.figure, stored.figure));
+  body.append(files.figure, stored.figure);
   barChart(files.plot, categories, { label: "files", values: rows.map((row) => row.files) }, count);
   barChart(stored.plot, categories, { label: "bytes", values: rows.map((row) => row.bytes) }, bytes);
 }

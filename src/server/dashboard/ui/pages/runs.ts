@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { actionCountsSchema, get, type Run, runDetailSchema, runsSchema, streamEvents } from "../api.js";
-import { timeChart } from "../charts.js";
+import { barChart } from "../charts.js";
 import { el, errorNote, figure, stats, table } from "../dom.js";
 import { bytes, count, duration, when } from "../format.js";
 import { panel } from "../panel.js";
@@ -79,12 +79,13 @@ function throughput(body: HTMLElement, runs: Run[]): void {
     const seconds = Math.max(0.001, (Date.parse(run.finishedAt as string) - Date.parse(run.startedAt)) / 1000);
     return (figures?.bytes ?? 0) / seconds;
   });
+  // One bar per run (oldest first): runs are events, not a continuous signal to draw a line through.
   const chart = figure("throughput", "Bytes per second of each run that moved data");
   body.append(chart.figure);
-  timeChart(
+  barChart(
     chart.plot,
-    moving.map(({ run }) => Date.parse(run.startedAt) / 1000),
-    [{ label: "throughput", values: rate }],
+    moving.map(({ run }) => `#${run.id}`),
+    { label: "throughput", values: rate },
     (v) => `${bytes(v)}/s`,
   );
   const moved = moving.reduce((sum, { figures }) => sum + (figures?.bytes ?? 0), 0);
