@@ -35,16 +35,24 @@ function ranked(body: HTMLElement, what: string, rows: DuRow[]): void {
   }
   const chart = figure(`top-${what}`, `Bytes of the ${top.length} largest ${what}`);
   body.append(chart.figure);
+  // Bars are numbered by rank (names are too long for the axis); the table below names them.
   barChart(
     chart.plot,
-    top.map((row) => row.name),
+    top.map((_, index) => String(index + 1)),
     { label: "bytes", values: top.map((row) => row.bytes) },
     bytes,
   );
   body.append(
     table(
-      ["Name", "Files", "Bytes", "Copies", "Stored in copies"],
-      top.map((row) => [row.name, count(row.files), bytes(row.bytes), count(row.copies), bytes(row.stored_bytes)]),
+      ["#", "Name", "Files", "Bytes", "Copies", "Stored in copies"],
+      top.map((row, index) => [
+        index + 1,
+        row.name,
+        count(row.files),
+        bytes(row.bytes),
+        count(row.copies),
+        bytes(row.stored_bytes),
+      ]),
     ),
   );
 }
