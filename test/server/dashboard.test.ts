@@ -132,11 +132,10 @@ async function logIn(page: Page, token: string): Promise<void> {
 
 /** Every panel of the page settled (ready or failed): their data-state is set. */
 async function settled(page: Page): Promise<{ panel: string; state: string; text: string }[]> {
-  // A string: this runs in the page, and the test's own types have no DOM.
-  await page.waitForFunction(
-    `[...document.querySelectorAll("[data-panel]")].every((panel) => panel.dataset.state)
-      && document.querySelectorAll("[data-panel]").length > 0`,
-  );
+  // The page's panels are made together; then none is left without a state. (Not
+  // waitForFunction: the page's CSP forbids the eval it uses, as it should.)
+  await page.waitForSelector("[data-panel]");
+  await page.locator("[data-panel]:not([data-state])").first().waitFor({ state: "detached" });
   return page.$$eval("[data-panel]", (panels) =>
     panels.map((panel) => ({
       panel: panel.getAttribute("data-panel") ?? "",

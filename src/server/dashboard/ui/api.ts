@@ -1,4 +1,5 @@
-import { z } from "zod";
+// zod/mini: the same checks, tree-shaken to what is used (full zod would be most of the bundle).
+import * as z from "zod/mini";
 
 /**
  * The API as the dashboard reads it: each answer checked against the shape the page relies on,
@@ -26,7 +27,7 @@ export class Unauthorized extends Error {}
 /** An answer other than 2xx, with the problem document's title when there is one. */
 export class ApiError extends Error {}
 
-const problemSchema = z.object({ title: z.string().optional(), detail: z.string().optional() });
+const problemSchema = z.object({ title: z.optional(z.string()), detail: z.optional(z.string()) });
 
 async function failure(response: Response): Promise<Error> {
   if (response.status === 401) return new Unauthorized("the token was refused");
@@ -40,7 +41,7 @@ function headers(): HeadersInit {
 }
 
 /** GET path (same origin) and check its JSON against schema. */
-export async function get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+export async function get<S extends z.ZodMiniType>(path: string, schema: S): Promise<z.output<S>> {
   const response = await fetch(path, { headers: headers() });
   if (!response.ok) throw await failure(response);
   const parsed = schema.safeParse(await response.json());
@@ -89,7 +90,7 @@ function dispatch(block: string, onEvent: (event: string, data: string) => void)
 // ---- The answers' shapes (only the fields the pages read; the API may send more) -----------
 
 const num = z.number();
-const maybeIso = z.string().nullish();
+const maybeIso = z.nullish(z.string());
 
 export const capacityPointSchema = z.object({
   at: z.string(),
@@ -121,17 +122,17 @@ export const forecastSchema = z.object({
   at: z.string(),
   months: z.array(z.object({ month: num, asIs: num, withPolicies: num })),
   growth: z.array(
-    z.object({ location: z.string(), bytesPerDay: num.optional(), filesPerDay: num.optional(), basis: z.string() }),
+    z.object({ location: z.string(), bytesPerDay: z.optional(num), filesPerDay: z.optional(num), basis: z.string() }),
   ),
-  migration: z.object({ oneTime: num, monthlySaving: num, breakEvenMonth: num.optional() }),
+  migration: z.object({ oneTime: num, monthlySaving: num, breakEvenMonth: z.optional(num) }),
   unknown: z.array(z.string()),
 });
 export type Forecast = z.infer<typeof forecastSchema>;
 
 export const duRowSchema = z.object({
   name: z.string(),
-  files: num.nullable(),
-  bytes: num.nullable(),
+  files: z.nullable(num),
+  bytes: z.nullable(num),
   copies: num,
   stored_bytes: num,
 });
@@ -164,7 +165,7 @@ export const runDetailSchema = z.object({ run: runSchema, actions: actionCountsS
 
 export const policySchema = z.object({
   name: z.string(),
-  schedule: z.string().nullish(),
+  schedule: z.nullish(z.string()),
   nextRun: maybeIso,
   lastRun: maybeIso,
   lastSuccess: maybeIso,
@@ -183,9 +184,10 @@ const planTotalSchema = z.object({
 });
 export type PlanTotal = z.infer<typeof planTotalSchema>;
 /** As `strata plan --json` prints it ({…, totals}) or the totals alone. */
-export const planSchema = z
-  .union([z.array(planTotalSchema), z.object({ totals: z.array(planTotalSchema) })])
-  .transform((plan) => (Array.isArray(plan) ? plan : plan.totals));
+export const planSchema = z.pipe(
+  z.union([z.array(planTotalSchema), z.object({ totals: z.array(planTotalSchema) })]),
+  z.transform((plan: PlanTotal[] | { totals: PlanTotal[] }) => (Array.isArray(plan) ? plan : plan.totals)),
+);
 
 /** Pending restores and alerts are shown as tables of their fields. */
 export const rowsSchema = z.array(z.record(z.string(), z.unknown()));
@@ -198,7 +200,7 @@ export const alertSchema = z.object({
   severity: z.string(),
   summary: z.string(),
   startsAt: z.string(),
-  endsAt: z.string().optional(),
+  endsAt: z.optional(z.string()),
 });
 export type Alert = z.infer<typeof alertSchema>;
 export const alertsSchema = z.array(alertSchema);

@@ -68,6 +68,7 @@ export function barChart(
   categories: string[],
   bar: Line,
   format: (v: number) => string,
+  categoryLabel: string,
 ): uPlot {
   const x = categories.map((_, index) => index);
   const options: uPlot.Options = {
@@ -78,7 +79,7 @@ export function barChart(
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.05 : 1] },
     },
     series: [
-      { label: "bucket", value: (_u, v) => categories[v] ?? "" },
+      { label: categoryLabel, value: (_u, v) => categories[v] ?? "" },
       {
         label: bar.label,
         fill: colour(0),

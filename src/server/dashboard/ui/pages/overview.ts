@@ -151,6 +151,6 @@ async function age(body: HTMLElement): Promise<void> {
   const files = figure("age-files", "Files by last access");
   const stored = figure("age-bytes", "Bytes by last access");
   body.append(files.figure, stored.figure);
-  barChart(files.plot, categories, { label: "files", values: rows.map((row) => row.files) }, count);
-  barChart(stored.plot, categories, { label: "bytes", values: rows.map((row) => row.bytes) }, bytes);
+  barChart(files.plot, categories, { label: "files", values: rows.map((row) => row.files) }, count, "last access");
+  barChart(stored.plot, categories, { label: "bytes", values: rows.map((row) => row.bytes) }, bytes, "last access");
 }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { actionCountsSchema, get, type Run, runDetailSchema, runsSchema, streamEvents } from "../api.js";
 import { barChart } from "../charts.js";
 import { el, errorNote, figure, stats, table } from "../dom.js";
@@ -87,6 +87,7 @@ function throughput(body: HTMLElement, runs: Run[]): void {
     moving.map(({ run }) => `#${run.id}`),
     { label: "throughput", values: rate },
     (v) => `${bytes(v)}/s`,
+    "run",
   );
   const moved = moving.reduce((sum, { figures }) => sum + (figures?.bytes ?? 0), 0);
   body.append(
@@ -119,8 +120,11 @@ function failures(body: HTMLElement, runs: Run[]): void {
 
 /** A live event: the action counts now, and the run's status once it ends. */
 const progressSchema = z.union([
-  z.object({ actions: actionCountsSchema, status: z.string().optional() }),
-  actionCountsSchema.transform((actions) => ({ actions, status: undefined })),
+  z.object({ actions: actionCountsSchema, status: z.optional(z.string()) }),
+  z.pipe(
+    actionCountsSchema,
+    z.transform((actions: Record<string, number>) => ({ actions, status: undefined })),
+  ),
 ]);
 
 /** Settled actions over all actions: pending ones are still to do. */

@@ -41,6 +41,7 @@ function ranked(body: HTMLElement, what: string, rows: DuRow[]): void {
     top.map((_, index) => String(index + 1)),
     { label: "bytes", values: top.map((row) => row.bytes) },
     bytes,
+    "rank",
   );
   body.append(
     table(
