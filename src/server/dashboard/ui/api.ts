@@ -139,15 +139,6 @@ export const duRowSchema = z.object({
 export type DuRow = z.infer<typeof duRowSchema>;
 export const duSchema = z.array(duRowSchema);
 
-export const locationSchema = z.object({
-  name: z.string(),
-  kind: z.string(),
-  files: num,
-  logicalBytes: num,
-  storedBytes: num,
-});
-export const locationsSchema = z.array(locationSchema);
-
 const runSchema = z.object({
   id: num,
   command: z.string(),

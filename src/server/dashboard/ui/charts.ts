@@ -9,7 +9,7 @@ export interface Line {
   values: (number | null)[];
 }
 
-export function colour(index: number): string {
+function colour(index: number): string {
   return PALETTE[index % PALETTE.length] as string;
 }
 

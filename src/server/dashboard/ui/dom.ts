@@ -19,11 +19,6 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
-/** A titled panel of a page. */
-export function section(title: string, ...children: Child[]): HTMLElement {
-  return el("section", { class: "panel" }, el("h2", {}, title), ...children);
-}
-
 /** A table: one header row, then each row's cells as text (numbers right-aligned). */
 export function table(columns: readonly string[], rows: readonly (readonly (string | number)[])[]): HTMLElement {
   if (rows.length === 0) return el("p", { class: "empty" }, "None.");

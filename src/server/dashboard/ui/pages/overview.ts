@@ -43,7 +43,7 @@ function tier(point: CapacityPoint): string {
 }
 
 /** Stored bytes per tier at each snapshot time, summed over states (lost replicas excluded: they hold nothing). */
-export function capacityLines(points: CapacityPoint[]): {
+function capacityLines(points: CapacityPoint[]): {
   x: number[];
   lines: { label: string; values: (number | null)[] }[];
 } {

@@ -17,7 +17,7 @@ const applySummary = z.object({
 });
 
 /** Bytes moved and failures from a run's summary; undefined for runs that move nothing (verify, scan). */
-export function runFigures(summary: unknown): { bytes: number; failures: number } | undefined {
+function runFigures(summary: unknown): { bytes: number; failures: number } | undefined {
   const sync = syncSummary.safeParse(summary);
   if (sync.success) return { bytes: sync.data.copied.bytes, failures: sync.data.failures.length };
   const apply = applySummary.safeParse(summary);
@@ -128,7 +128,7 @@ const progressSchema = z.union([
 ]);
 
 /** Settled actions over all actions: pending ones are still to do. */
-export function settledShare(counts: Record<string, number>): { settled: number; total: number } {
+function settledShare(counts: Record<string, number>): { settled: number; total: number } {
   const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
   return { settled: total - (counts.pending ?? 0), total };
 }

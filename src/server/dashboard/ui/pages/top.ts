@@ -23,7 +23,7 @@ export function topPage(main: HTMLElement): void {
   );
 }
 
-export function largest(rows: DuRow[], top: number): DuRow[] {
+function largest(rows: DuRow[], top: number): DuRow[] {
   return [...rows].sort((a, b) => (b.bytes ?? 0) - (a.bytes ?? 0)).slice(0, top);
 }
 
