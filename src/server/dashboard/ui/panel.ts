@@ -12,6 +12,12 @@ export function whenUnauthorized(handler: (message: string) => void): void {
   onUnauthorized = handler;
 }
 
+/** What a call made outside a panel's fill (a live stream) does with its error. */
+export function settle(error: unknown, otherwise: (error: unknown) => void): void {
+  if (error instanceof Unauthorized) onUnauthorized(error.message);
+  else otherwise(error);
+}
+
 export function panel(title: string, fill: (body: HTMLElement) => Promise<void>): HTMLElement {
   const body = el("div", { class: "body" }, el("p", { class: "loading" }, "Loading…"));
   const section = el("section", { class: "panel", "data-panel": title }, el("h2", {}, title), body);

@@ -3,7 +3,7 @@ import { actionCountsSchema, get, type Run, runDetailSchema, runsSchema, streamE
 import { barChart } from "../charts.js";
 import { el, errorNote, figure, stats, table } from "../dom.js";
 import { bytes, count, duration, when } from "../format.js";
-import { panel } from "../panel.js";
+import { panel, settle } from "../panel.js";
 
 /** Run history, what the runs moved and how fast, their failures, and any run going on now. */
 
@@ -178,7 +178,7 @@ async function progress(run: Run, signal: AbortSignal): Promise<HTMLElement> {
     },
     signal,
   ).catch((error: unknown) => {
-    if (!signal.aborted) box.append(errorNote(error));
+    if (!signal.aborted) settle(error, (other) => box.append(errorNote(other)));
   });
   return box;
 }
