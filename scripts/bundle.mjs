@@ -2,6 +2,7 @@
 // module graph file by file: the hundreds of modules of kysely, zod and the AWS SDK cost
 // 0.3 s before the first line of Strata ran. One bundle starts in about half that, which is most
 // of the time of a sync with nothing to do. tsc's dist/ stays for the library and its types.
+import { copyFile } from "node:fs/promises";
 import { build } from "esbuild";
 
 await build({
@@ -25,3 +26,18 @@ await build({
   },
   logLevel: "warning",
 });
+
+// The dashboard served by `strata serve`: one script and one stylesheet (uPlot's CSS included),
+// for browsers, beside the page. All local, so it works with no internet and a strict CSP.
+await build({
+  entryPoints: { app: "src/server/dashboard/ui/main.ts" },
+  outdir: "dist/dashboard",
+  bundle: true,
+  minify: true,
+  format: "esm",
+  platform: "browser",
+  target: ["chrome110", "firefox115", "safari16"],
+  sourcemap: false,
+  logLevel: "warning",
+});
+await copyFile("src/server/dashboard/ui/index.html", "dist/dashboard/index.html");
