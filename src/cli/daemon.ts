@@ -12,6 +12,7 @@ import type { TransferSettings } from "../engine/toolkit.js";
 import { ACTION_KINDS, selectPolicies } from "../policy/planner.js";
 import type { Policy } from "../policy/schema.js";
 import { scanLocation } from "../scan/scanner.js";
+import { ALERTS_JOB, alertsJobs } from "./alerts.js";
 import type { Context } from "./context.js";
 import { collect, duration, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes, type OutputOptions } from "./output.js";
@@ -67,11 +68,13 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
   }
   await checkLocations(ctx, policies);
   const leases: LeaseOptions = { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs };
-  const log = new DaemonLog(ctx.out.options, new Set([RESTORES]));
+  const log = new DaemonLog(ctx.out.options, new Set([RESTORES, ALERTS_JOB]));
   const scheduler = new Scheduler({ ...leases, onEvent: (event) => log.event(event) });
   const jobs = [
     restoresJob(ctx, log, settings),
     ...policies.map((policy) => policyJob(ctx, policy, log, opts, settings)),
+    // Last, so that --once tells of the runs it just made.
+    ...alertsJobs(ctx),
   ];
   const stopper = stopOnSignal(() => scheduler.stop(), log);
   try {
