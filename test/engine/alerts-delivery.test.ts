@@ -65,7 +65,8 @@ describe.each(CATALOG_KINDS)("alert delivery on %s", (kind) => {
     for (const close of closers.splice(0)) await close();
   });
 
-  it("sends one message per alert, none again inside the repeat period, a resolved message once", async () => {
+  /** A webhook receiver, an SMTP server, a fresh catalog and the config that sends to both. */
+  async function setUp() {
     const dir = tempDir();
     const webhook = await startWebhookReceiver();
     const smtp = await startSmtpReceiver(dir, LOGIN);
@@ -74,6 +75,11 @@ describe.each(CATALOG_KINDS)("alert delivery on %s", (kind) => {
     const config = writeConfig(dir, webhook.url, smtp.port, smtp.caFile);
     const alerts = config.alerts;
     if (!alerts) throw new Error("the config has alerts");
+    return { dir, webhook, smtp, catalog, config, alerts };
+  }
+
+  it("sends one message per alert, none again inside the repeat period, a resolved message once", async () => {
+    const { dir, webhook, smtp, catalog, config, alerts } = await setUp();
     const sources = {
       catalog,
       config,
@@ -166,14 +172,7 @@ describe.each(CATALOG_KINDS)("alert delivery on %s", (kind) => {
   });
 
   it("records a failed delivery, keeps going, and retries it at the next evaluation", async () => {
-    const dir = tempDir();
-    const webhook = await startWebhookReceiver();
-    const smtp = await startSmtpReceiver(dir, LOGIN);
-    const catalog: CatalogDb = await freshCatalog(kind, dir);
-    closers.push(webhook.close, smtp.close, () => catalog.close());
-    const config = writeConfig(dir, webhook.url, smtp.port, smtp.caFile);
-    const alerts = config.alerts;
-    if (!alerts) throw new Error("the config has alerts");
+    const { dir, webhook, smtp, catalog, config, alerts } = await setUp();
     // The login's variables are not set: the mail fails, the webhook is down.
     const sources = { catalog, config, baseDir: dir, env: {}, monthlyCost: async () => 0 };
     webhook.failWith = 503;
