@@ -1,13 +1,17 @@
+import { hostname } from "node:os";
 import { type Command, Option } from "commander";
 import { UsageError } from "../config/errors.js";
 import { type AlertCheck, checkAlerts } from "../engine/alerts/check.js";
-import type { Job } from "../engine/scheduler.js";
+import { type Job, withLease } from "../engine/scheduler.js";
 import type { AlertsConfig } from "../policy/alerts-config.js";
 import { type AlertRecord, type AlertState, listAlerts } from "../query/alerts.js";
 import { costNow } from "../report/cost-now.js";
 import type { Context } from "./context.js";
 import { count } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
+
+/** An evaluation takes seconds; a check that dies holding the lease blocks the daemons this long at most. */
+const CHECK_LEASE_MS = 60_000;
 
 export function registerAlerts(program: Command, run: Runner): void {
   const alerts = program
@@ -30,7 +34,21 @@ export function registerAlerts(program: Command, run: Runner): void {
     .description("evaluate the alert conditions once, record what fires or resolved, and tell the receivers")
     .action(
       run(async (ctx) => {
-        const check = await checkAlertsNow(ctx, configuredAlerts(ctx), Date.now());
+        const alerts = configuredAlerts(ctx);
+        // Under the daemons' lease: a check beside a daemon's evaluation would send its messages twice.
+        const leased = await withLease(
+          { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs: CHECK_LEASE_MS },
+          ALERTS_JOB,
+          () => checkAlertsNow(ctx, alerts, Date.now()),
+          {
+            lost: (reason) => ctx.out.warn(`lost the alerts lease: ${reason}`),
+            unreleased: (reason) => ctx.out.warn(`the alerts lease was not released (it expires by itself): ${reason}`),
+          },
+        );
+        if (!leased.held) {
+          throw new UsageError(`alerts are being evaluated by ${leased.by?.holder ?? "another process"}; try again`);
+        }
+        const check = leased.value;
         printCheck(ctx, check);
         ctx.out.json({ check: { ...check.changes, delivery: check.delivery, findings: check.findings } });
         return check.delivery.failed > 0 ? EXIT.itemsFailed : EXIT.ok;

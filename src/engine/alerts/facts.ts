@@ -75,15 +75,21 @@ export async function gatherFacts(sources: FactSources, alerts: AlertsConfig, no
   };
 }
 
-/** Each POSIX location's fill; `only` narrows them to the named ones. */
+/** Each POSIX location's fill; `only` narrows them to the named ones (a name that is not one fails, to be told). */
 async function fills(sources: FactSources, only: readonly string[] | undefined): Promise<FillFact[]> {
-  const wanted = only ? new Set(only) : undefined;
-  const roots = Object.entries(sources.config.locations).flatMap(([name, settings]) => {
-    if (wanted && !wanted.has(name)) return [];
+  const { locations } = sources.config;
+  const roots = new Map<string, string>();
+  for (const [name, settings] of Object.entries(locations)) {
     const parsed = parseLocationUrl(settings.url, sources.baseDir);
-    return "root" in parsed ? [{ name, root: parsed.root }] : [];
-  });
-  return Promise.all(roots.map(({ name, root }) => fillOf(name, root)));
+    if ("root" in parsed) roots.set(name, parsed.root);
+  }
+  const names = only ?? [...roots.keys()];
+  return Promise.all(
+    names.map((name) => {
+      const root = roots.get(name);
+      return root === undefined ? { location: name, error: "not a POSIX location of the config" } : fillOf(name, root);
+    }),
+  );
 }
 
 async function fillOf(location: string, root: string): Promise<FillFact> {
