@@ -1,11 +1,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { finishRun, startRun } from "../../src/catalog/journal.js";
 import type { AlertRecord } from "../../src/query/alerts.js";
 import { startWebhookReceiver } from "../support/alert-receivers.js";
-import { strata } from "../support/cli.js";
+import { finished, spawnStrata, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
 
 /*
@@ -96,5 +97,24 @@ describe("strata alerts", () => {
     const resolved = await strata(["alerts", "--state", "resolved"], { cwd: dir });
     expect(resolved.stdout).toMatch(/^resolved {2}warning {2}run_failed {2}sync scratch archive {2}\S+ to \S+ {2}/m);
     expect((await strata(["alerts", "--state", "firing"], { cwd: dir })).stdout).toBe("no firing alerts\n");
+  });
+
+  it("is evaluated by the running daemon every minute", { timeout: 150_000 }, async () => {
+    const dir = workspace(true);
+    expect((await strata(["scan", "scratch"], { cwd: dir })).code).toBe(0);
+    await journalRun(dir, "apply nightly", "failed");
+    const before = webhook.posts.length;
+    const daemon = spawnStrata(["daemon"], { cwd: dir });
+    const done = finished(daemon);
+    // The first minute boundary comes within 60 s; a little more for a busy machine.
+    const deadline = Date.now() + 75_000;
+    while (webhook.posts.length === before && Date.now() < deadline) await sleep(500);
+    daemon.kill("SIGTERM");
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('@alerts: scheduled "* * * * *"');
+    expect(
+      webhook.posts.slice(before).map((p) => (p as { commonLabels: Record<string, string> }).commonLabels),
+    ).toEqual([expect.objectContaining({ alertname: "run_failed", subject: "apply nightly" })]);
   });
 });
