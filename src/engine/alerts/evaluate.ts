@@ -50,7 +50,7 @@ function fillFinding(
   const labels = { location: fact.location };
   // A tree that cannot be looked at is as worth telling as a full one: scratch unmounted, say.
   if (fact.usedPercent === undefined) {
-    return [finding("posix_fill", fact.location, severity, `${fact.location}: statfs failed: ${fact.error}`, labels)];
+    return [finding("posix_fill", fact.location, severity, `${fact.location}: ${fact.error}`, labels)];
   }
   if (fact.usedPercent < threshold) return [];
   const used = Math.ceil(fact.usedPercent);

@@ -15,6 +15,7 @@ export interface FillFact {
   location: string;
   /** Used share of the filesystem, 0 to 100, as df counts it; absent when statfs failed. */
   usedPercent?: number;
+  /** Why there is no fill: statfs failed, or the name is not a POSIX location. */
   error?: string;
 }
 
@@ -100,7 +101,7 @@ async function fillOf(location: string, root: string): Promise<FillFact> {
     const usable = used + fs.bavail;
     return { location, usedPercent: usable === 0 ? 0 : (used / usable) * 100 };
   } catch (err) {
-    return { location, error: (err as Error).message };
+    return { location, error: `statfs failed: ${(err as Error).message}` };
   }
 }
 
