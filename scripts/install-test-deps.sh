@@ -30,5 +30,9 @@ fi
 if ! command -v prometheus-alertmanager >/dev/null; then
   need prometheus-alertmanager
 fi
+# openssl makes the certificate of the SMTP server the alert tests start (STARTTLS).
+if ! command -v openssl >/dev/null; then
+  need openssl
+fi
 # Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
 bash "$(dirname "$0")/rgw.sh" install

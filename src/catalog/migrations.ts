@@ -318,6 +318,45 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Strata's own alerts (src/engine/alerts/): one row per episode of a rule firing for a
+  // subject, and every message sent about it. At most one firing row per rule and subject.
+  const alerts: Migration = {
+    async up(db: Kysely<unknown>) {
+      await id(db.schema.createTable("alerts"))
+        .addColumn("rule", "text", (c) => c.notNull())
+        .addColumn("subject", "text", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("severity", "text", (c) => c.notNull())
+        .addColumn("summary", "text", (c) => c.notNull())
+        .addColumn("labels", "text", (c) => c.notNull())
+        .addColumn("starts_at", "bigint", (c) => c.notNull())
+        .addColumn("ends_at", "bigint")
+        .addColumn("last_sent_at", "bigint")
+        .execute();
+      await db.schema
+        .createIndex("alerts_firing")
+        .on("alerts")
+        .columns(["rule", "subject"])
+        .unique()
+        .where(sql.ref("state"), "=", "firing")
+        .execute();
+      await db.schema.createIndex("alerts_state").on("alerts").columns(["state", "ends_at"]).execute();
+      await id(db.schema.createTable("alert_deliveries"))
+        .addColumn("alert_id", "bigint", (c) => c.notNull().references("alerts.id"))
+        .addColumn("receiver", "text", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("error", "text")
+        .execute();
+      await db.schema
+        .createIndex("alert_deliveries_alert")
+        .on("alert_deliveries")
+        .columns(["alert_id", "receiver", "kind", "at"])
+        .execute();
+    },
+  };
+
   // Capacity snapshots and the summaries metrics read (see src/catalog/capacity-summaries.ts).
   const snapshots: Migration = {
     async up(db: Kysely<unknown>) {
@@ -339,6 +378,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0010_events_by_run": eventsByRun,
       "0011_tokens": tokens,
       "0012_snapshots": snapshots,
+      "0013_alerts": alerts,
     }),
   };
 }

@@ -31,6 +31,8 @@ export interface CatalogSchema {
   usage_replica_states: UsageReplicaStateTable;
   usage_transfers: UsageTransferTable;
   snapshots: SnapshotTable;
+  alerts: AlertTable;
+  alert_deliveries: AlertDeliveryTable;
 }
 
 export interface LocationTable {
@@ -362,6 +364,37 @@ export interface TokenTable {
   hash: string;
   created_at: number;
   revoked_at: number | null;
+}
+
+export type AlertRowState = "firing" | "resolved";
+
+/** One episode of an alert rule firing for a subject (a location, a policy), until it resolved. */
+export interface AlertTable {
+  id: Generated<number>;
+  /** posix_fill, policy_stale, run_failed, replicas_lost, cost_over_budget, thaw_waiting. */
+  rule: string;
+  subject: string;
+  state: AlertRowState;
+  severity: "warning" | "critical";
+  /** One line for people, as of the latest evaluation that saw it firing. */
+  summary: string;
+  /** JSON object of the labels sent to receivers. */
+  labels: string;
+  starts_at: number;
+  ends_at: number | null;
+  /** When a firing message last reached a receiver; repeats wait `alerts.repeat` after it. */
+  last_sent_at: number | null;
+}
+
+/** One attempt to tell a receiver of an alert firing or resolved. */
+export interface AlertDeliveryTable {
+  id: Generated<number>;
+  alert_id: number;
+  receiver: string;
+  kind: "firing" | "resolved";
+  at: number;
+  outcome: "sent" | "failed";
+  error: string | null;
 }
 
 export type FileRow = Selectable<FileTable>;

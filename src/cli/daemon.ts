@@ -14,6 +14,7 @@ import type { Policy } from "../policy/schema.js";
 import { createMetrics } from "../query/metrics.js";
 import { monthlyCostByLocation } from "../report/cost-now.js";
 import { scanLocation } from "../scan/scanner.js";
+import { ALERTS_JOB, alertsJobs } from "./alerts.js";
 import type { Context } from "./context.js";
 import { type ListenAddress, listenMetrics, type MetricsListener, parseListenAddress } from "./metrics-listener.js";
 import { collect, duration, type TransferFlags, transferOptions, transferSettings } from "./options.js";
@@ -76,11 +77,13 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
   }
   await checkLocations(ctx, policies);
   const leases: LeaseOptions = { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs };
-  const log = new DaemonLog(ctx.out.options, new Set([RESTORES]));
+  const log = new DaemonLog(ctx.out.options, new Set([RESTORES, ALERTS_JOB]));
   const scheduler = new Scheduler({ ...leases, onEvent: (event) => log.event(event) });
   const jobs = [
     restoresJob(ctx, log, settings),
     ...policies.map((policy) => policyJob(ctx, policy, log, opts, settings)),
+    // Last, so that --once tells of the runs it just made.
+    ...alertsJobs(ctx),
   ];
   const metrics = opts.metricsListen ? await serveMetrics(ctx, opts.metricsListen, log) : undefined;
   const stopper = stopOnSignal(() => scheduler.stop(), log);

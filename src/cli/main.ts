@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { BackendError } from "../backends/backend.js";
 import { CatalogFullError } from "../catalog/db.js";
 import { UsageError } from "../config/errors.js";
+import { registerAlerts } from "./alerts.js";
 import { registerApply } from "./apply.js";
 import { registerCatalog } from "./catalog.js";
 import type { GlobalOptions } from "./context.js";
@@ -75,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     registerReport,
     registerServe,
     registerToken,
+    registerAlerts,
   ]) {
     register(program, run);
   }

@@ -14,6 +14,7 @@ export interface ConfigParts<
   Price extends z.ZodType = z.ZodType,
   Policy extends z.ZodType = z.ZodType,
   Costs extends z.ZodType = z.ZodType,
+  Alerts extends z.ZodType = z.ZodType,
 > {
   /** Each backend's options section of a location, by its key. */
   backendOptions: Sections;
@@ -23,6 +24,8 @@ export interface ConfigParts<
   policy: Policy;
   /** `costs:`: the site's own prices for the cost analysis (on-premises media). */
   costs: Costs;
+  /** `alerts:`: the conditions Strata watches itself and whom it tells. */
+  alerts: Alerts;
 }
 
 const tagMap = z.record(
@@ -93,7 +96,8 @@ export function configSchemaOf<
   Price extends z.ZodType,
   Policy extends z.ZodType,
   Costs extends z.ZodType,
->(parts: ConfigParts<Sections, Price, Policy, Costs>) {
+  Alerts extends z.ZodType,
+>(parts: ConfigParts<Sections, Price, Policy, Costs, Alerts>) {
   return z
     .object({
       catalog: z.string().min(1).optional(),
@@ -109,6 +113,7 @@ export function configSchemaOf<
       include: z.array(z.string().min(1, "an include names a file")).default([]),
       policies: z.array(parts.policy).default([]),
       costs: parts.costs.optional(),
+      alerts: parts.alerts.optional(),
     })
     .strict();
 }

@@ -1,3 +1,4 @@
+import { type AlertRow, alertRows } from "../catalog/alerts.js";
 import type { CatalogDb } from "../catalog/db.js";
 
 export type AlertState = "firing" | "resolved";
@@ -15,9 +16,34 @@ export interface AlertRecord {
   startsAt: string;
   endsAt?: string;
   labels: Record<string, string>;
+  /** When a firing message last reached a receiver. */
+  lastSentAt?: string;
 }
 
-// Placeholder until the alerts branch lands: the agreed signature only.
-export async function listAlerts(_catalog: CatalogDb, _options: { state?: AlertState }): Promise<AlertRecord[]> {
-  throw new Error("listAlerts: not built yet");
+/** Alerts listed at most, newest first: resolved ones pile up over the years. */
+export const ALERTS_LISTED = 500;
+
+/** The alerts the catalog recorded, newest first; firing or resolved ones only with `state`. */
+export async function listAlerts(
+  catalog: CatalogDb,
+  options: { state?: AlertState; limit?: number },
+): Promise<AlertRecord[]> {
+  const limit = Math.min(options.limit ?? ALERTS_LISTED, ALERTS_LISTED);
+  const rows = await alertRows(catalog, { limit, ...(options.state ? { state: options.state } : {}) });
+  return rows.map(asRecord);
+}
+
+function asRecord(row: AlertRow): AlertRecord {
+  return {
+    id: row.id,
+    rule: row.rule,
+    subject: row.subject,
+    state: row.state,
+    severity: row.severity,
+    summary: row.summary,
+    startsAt: new Date(row.starts_at).toISOString(),
+    ...(row.ends_at === null ? {} : { endsAt: new Date(row.ends_at).toISOString() }),
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    ...(row.last_sent_at === null ? {} : { lastSentAt: new Date(row.last_sent_at).toISOString() }),
+  };
 }
