@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { type Command, Option } from "commander";
 import { UsageError } from "../config/errors.js";
-import { type AlertCheck, checkAlerts } from "../engine/alerts/check.js";
+import { ALERTS_JOB, ALERTS_SCHEDULE, type AlertCheck, checkAlerts } from "../engine/alerts/check.js";
 import { type Job, withLease } from "../engine/scheduler.js";
 import type { AlertsConfig } from "../policy/alerts-config.js";
 import { type AlertRecord, type AlertState, listAlerts } from "../query/alerts.js";
@@ -95,10 +95,6 @@ function line(alert: AlertRecord): string {
   const when = alert.endsAt ? `${alert.startsAt} to ${alert.endsAt}` : `since ${alert.startsAt}`;
   return [alert.state, alert.severity, alert.rule, alert.subject, when, alert.summary].join("  ");
 }
-
-/** The daemon's lease for evaluating alerts: one evaluation at a time across daemons, so no message goes twice. */
-export const ALERTS_JOB = "@alerts";
-const ALERTS_SCHEDULE = "* * * * *";
 
 /** The daemon's alert evaluation, every minute, when the config has `alerts:`; quiet unless something changed. */
 export function alertsJobs(ctx: Context): Job[] {

@@ -4,6 +4,7 @@ import { TOKEN_ROLES, type TokenRole } from "../catalog/schema.js";
 import { authenticate, type TokenInfo } from "../catalog/tokens.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../policy/config-schema.js";
+import { evaluateAlertsEveryMinute } from "./alerts.js";
 import { registerDashboard } from "./dashboard.js";
 import { problemOf, sendProblem } from "./problem.js";
 import { openApiDocument, type RouteRegistry, route } from "./route.js";
@@ -88,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await registerDashboard(scope);
   });
+  evaluateAlertsEveryMinute(app, options.catalog, options.loaded);
   return app;
 }
 

@@ -5,6 +5,11 @@ import { evaluateAlerts } from "./evaluate.js";
 import { type FactSources, gatherFacts } from "./facts.js";
 import { type AlertChanges, recordFindings } from "./record.js";
 
+/** The lease of an evaluation: one at a time across daemons, servers and `alerts check`, so no message goes twice. */
+export const ALERTS_JOB = "@alerts";
+/** Daemons and servers evaluate every minute. */
+export const ALERTS_SCHEDULE = "* * * * *";
+
 export interface AlertCheck {
   findings: AlertFinding[];
   changes: AlertChanges;

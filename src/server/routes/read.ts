@@ -15,7 +15,7 @@ import { type FoundFile, findFiles, parseFindArgs } from "../../query/find/index
 import { type HistoryEntry, history } from "../../query/history.js";
 import { createMetrics, type MetricsSource } from "../../query/metrics.js";
 import { capacitySeries } from "../../query/series.js";
-import { costNow } from "../../report/cost-now.js";
+import { costNow, monthlyCostByLocation } from "../../report/cost-now.js";
 import { forecastCosts } from "../../report/forecast.js";
 import { ProblemError } from "../problem.js";
 import { type RouteRegistry, route } from "../route.js";
@@ -313,7 +313,7 @@ export function registerReadRoutes(app: FastifyInstance, registry: RouteRegistry
     registry,
     { method: "GET", url: "/metrics", role: "read", summary: "Prometheus metrics", produces: "text/plain" },
     async (_input, _request, reply) => {
-      metrics ??= createMetrics(catalog, config);
+      metrics ??= createMetrics(catalog, config, { monthlyCost: () => monthlyCostByLocation(catalog, config) });
       const text = await metrics.render();
       return reply.type(metrics.contentType).send(text);
     },
