@@ -137,7 +137,11 @@ export const duRowSchema = z.object({
   stored_bytes: num,
 });
 export type DuRow = z.infer<typeof duRowSchema>;
-export const duSchema = z.array(duRowSchema);
+/** As /api/v1/du answers: {rows}. */
+export const duSchema = z.pipe(
+  z.object({ rows: z.array(duRowSchema) }),
+  z.transform((du: { rows: DuRow[] }) => du.rows),
+);
 
 const runSchema = z.object({
   id: num,

@@ -62,8 +62,9 @@ function capacityLines(points: CapacityPoint[]): {
 }
 
 async function capacity(body: HTMLElement): Promise<void> {
-  const since = new Date(Date.now() - SERIES_DAYS * 86_400_000).toISOString();
-  const points = await get(`/api/v1/series?since=${encodeURIComponent(since)}`, seriesSchema);
+  // Milliseconds since the epoch, as the API reads `since`.
+  const since = Date.now() - SERIES_DAYS * 86_400_000;
+  const points = await get(`/api/v1/series?since=${since}`, seriesSchema);
   if (points.length === 0) {
     body.append(el("p", { class: "empty" }, "No snapshots yet: they are taken after each scan and run."));
     return;

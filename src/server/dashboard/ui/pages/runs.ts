@@ -118,14 +118,13 @@ function failures(body: HTMLElement, runs: Run[]): void {
   );
 }
 
-/** A live event: the action counts now, and the run's status once it ends. */
-const progressSchema = z.union([
-  z.object({ actions: actionCountsSchema, status: z.optional(z.string()) }),
-  z.pipe(
-    actionCountsSchema,
-    z.transform((actions: Record<string, number>) => ({ actions, status: undefined })),
-  ),
-]);
+/**
+ * The live stream's events (src/server/routes/events.ts): `progress` carries the actions
+ * counted by state, `end` the run's status once it has finished; `event` (each journal entry) is
+ * not shown here.
+ */
+const progressSchema = actionCountsSchema;
+const endSchema = z.object({ status: z.string() });
 
 /** Settled actions over all actions: pending ones are still to do. */
 function settledShare(counts: Record<string, number>): { settled: number; total: number } {
@@ -162,19 +161,28 @@ async function progress(run: Run, signal: AbortSignal): Promise<HTMLElement> {
     bar,
     words,
   );
-  const show = (counts: Record<string, number>, status?: string) => {
+  let counts: Record<string, number> = {};
+  let status: string | undefined;
+  const show = () => {
     const { settled, total } = settledShare(counts);
     bar.max = Math.max(1, total);
     bar.value = settled;
     box.dataset.settled = String(settled);
     words.textContent = ` ${count(settled)} of ${count(total)} actions settled${status ? ` · ${status}` : ""}`;
   };
-  show((await get(`/api/v1/runs/${run.id}`, runDetailSchema)).actions);
+  counts = (await get(`/api/v1/runs/${run.id}`, runDetailSchema)).actions;
+  show();
   streamEvents(
     `/api/v1/runs/${run.id}/events`,
-    (_event, data) => {
-      const parsed = progressSchema.safeParse(parseJson(data));
-      if (parsed.success) show(parsed.data.actions, parsed.data.status);
+    (event, data) => {
+      if (event === "progress") {
+        const parsed = progressSchema.safeParse(parseJson(data));
+        if (parsed.success) counts = parsed.data;
+      } else if (event === "end") {
+        const parsed = endSchema.safeParse(parseJson(data));
+        if (parsed.success) status = parsed.data.status;
+      } else return;
+      show();
     },
     signal,
   ).catch((error: unknown) => {
