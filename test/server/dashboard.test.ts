@@ -232,7 +232,7 @@ describe.each(CATALOG_KINDS)("the dashboard on strata serve (%s catalog)", (kind
   it("logs in with a token and draws every page from the catalog, offline; a live run's progress moves", async () => {
     const { page, leftTheServer, errors, asked } = await openDashboard();
     // In the test's temp dir (removed with it) unless STRATA_TEST_ARTIFACTS names a place to keep them.
-    const shots = join(process.env.STRATA_TEST_ARTIFACTS ?? workspace.cwd, "dashboard-screenshots");
+    const shots = join(process.env.STRATA_TEST_ARTIFACTS ?? workspace.cwd, "dashboard-screenshots", kind);
     mkdirSync(shots, { recursive: true });
     try {
       await logIn(page, token);
