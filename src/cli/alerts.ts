@@ -1,11 +1,11 @@
 import { hostname } from "node:os";
 import { type Command, Option } from "commander";
 import { UsageError } from "../config/errors.js";
-import { ALERTS_JOB, ALERTS_SCHEDULE, type AlertCheck, checkAlerts } from "../engine/alerts/check.js";
+import { ALERTS_JOB, ALERTS_SCHEDULE, type AlertCheck } from "../engine/alerts/check.js";
 import { type Job, withLease } from "../engine/scheduler.js";
 import type { AlertsConfig } from "../policy/alerts-config.js";
 import { type AlertRecord, type AlertState, listAlerts } from "../query/alerts.js";
-import { costNow } from "../report/cost-now.js";
+import { checkAlertsNow } from "../server/alerts.js";
 import type { Context } from "./context.js";
 import { count } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
@@ -39,7 +39,7 @@ export function registerAlerts(program: Command, run: Runner): void {
         const leased = await withLease(
           { catalog: ctx.catalog, holder: `${hostname()}:${process.pid}`, leaseMs: CHECK_LEASE_MS },
           ALERTS_JOB,
-          () => checkAlertsNow(ctx, alerts, Date.now()),
+          () => checkAlertsNow(ctx.catalog, ctx.loaded, alerts, Date.now()),
           {
             lost: (reason) => ctx.out.warn(`lost the alerts lease: ${reason}`),
             unreleased: (reason) => ctx.out.warn(`the alerts lease was not released (it expires by itself): ${reason}`),
@@ -61,22 +61,6 @@ export function configuredAlerts(ctx: Context): AlertsConfig {
   const { alerts } = ctx.loaded.config;
   if (!alerts) throw new UsageError(`no alerts: section in ${ctx.loaded.file ?? "the config"}`);
   return alerts;
-}
-
-/** One evaluation with this process's catalog, config and environment; the cost is `strata cost`'s total. */
-export function checkAlertsNow(ctx: Context, alerts: AlertsConfig, now: number): Promise<AlertCheck> {
-  const { catalog, loaded } = ctx;
-  return checkAlerts(
-    {
-      catalog,
-      config: loaded.config,
-      baseDir: loaded.baseDir,
-      env: process.env,
-      monthlyCost: async () => (await costNow(catalog, loaded.config, { by: [], now })).total.monthly,
-    },
-    alerts,
-    now,
-  );
 }
 
 function printCheck(ctx: Context, check: AlertCheck): void {
@@ -105,7 +89,7 @@ export function alertsJobs(ctx: Context): Job[] {
       name: ALERTS_JOB,
       schedule: ALERTS_SCHEDULE,
       run: async () => {
-        const { changes, delivery } = await checkAlertsNow(ctx, alerts, Date.now());
+        const { changes, delivery } = await checkAlertsNow(ctx.catalog, ctx.loaded, alerts, Date.now());
         const changed = changes.opened + changes.resolved + delivery.sent + delivery.failed > 0;
         const summary = changed
           ? `${count(changes.firing)} firing (${count(changes.opened)} new), ${count(changes.resolved)} resolved; ` +

@@ -3,8 +3,9 @@ import { Cron } from "croner";
 import type { FastifyInstance } from "fastify";
 import type { CatalogDb } from "../catalog/db.js";
 import type { LoadedConfig } from "../config/load.js";
-import { ALERTS_JOB, ALERTS_SCHEDULE, checkAlerts } from "../engine/alerts/check.js";
+import { ALERTS_JOB, ALERTS_SCHEDULE, type AlertCheck, checkAlerts } from "../engine/alerts/check.js";
 import { withLease } from "../engine/scheduler.js";
+import type { AlertsConfig } from "../policy/alerts-config.js";
 import type { Config } from "../policy/config-schema.js";
 import { costNow } from "../report/cost-now.js";
 
@@ -17,6 +18,26 @@ const LEASE_MS = 60_000;
  * daemon beside the server, each minute's messages go once. Nothing here throws into the
  * server: a failed evaluation is logged and the next minute tries again.
  */
+/** One evaluation with this process's catalog, config and environment; the cost is `strata cost`'s total. */
+export function checkAlertsNow(
+  catalog: CatalogDb,
+  loaded: LoadedConfig<Config>,
+  alerts: AlertsConfig,
+  now: number,
+): Promise<AlertCheck> {
+  return checkAlerts(
+    {
+      catalog,
+      config: loaded.config,
+      baseDir: loaded.baseDir,
+      env: process.env,
+      monthlyCost: async () => (await costNow(catalog, loaded.config, { by: [], now })).total.monthly,
+    },
+    alerts,
+    now,
+  );
+}
+
 export function evaluateAlertsEveryMinute(
   app: FastifyInstance,
   catalog: CatalogDb,
@@ -31,18 +52,7 @@ export function evaluateAlertsEveryMinute(
       const leased = await withLease(
         { catalog, holder, leaseMs: LEASE_MS },
         ALERTS_JOB,
-        () =>
-          checkAlerts(
-            {
-              catalog,
-              config: loaded.config,
-              baseDir: loaded.baseDir,
-              env: process.env,
-              monthlyCost: async () => (await costNow(catalog, loaded.config, { by: [], now })).total.monthly,
-            },
-            alerts,
-            now,
-          ),
+        () => checkAlertsNow(catalog, loaded, alerts, now),
         {
           lost: (reason) => app.log.warn({ reason }, "lost the alerts lease"),
           unreleased: (reason) => app.log.warn({ reason }, "the alerts lease was not released"),
