@@ -71,6 +71,31 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
     expect(byName.archive).toMatchObject({ storedBytes: 4000 });
   });
 
+  it("serves Prometheus metrics, the capacity series and the alerts from the catalog", async () => {
+    const metrics = await get("/metrics", tokens.read);
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.headers["content-type"]).toMatch(/^text\/plain/);
+    // The scanned tree's three files, as the locations route counts them (before the operate
+    // tests below add more).
+    expect(metrics.body).toMatch(/^strata_location_files\{[^}]*location="scratch"[^}]*state="present"[^}]*\} 3$/m);
+    expect(metrics.body).toMatch(/^strata_monthly_cost_usd\{location="archive"\} /m);
+    expect(metrics.body).not.toContain(workspace.dir);
+
+    const series = (await get("/api/v1/series?since=0", tokens.read)).json() as {
+      location: string;
+      files: number;
+    }[];
+    // A snapshot after the scan and after the apply: the latest scratch point holds the 3 files.
+    const scratch = series.filter((point) => point.location === "scratch");
+    expect(scratch.length).toBeGreaterThanOrEqual(2);
+    expect(scratch.at(-1)?.files).toBe(3);
+
+    const alerts = await get("/api/v1/alerts", tokens.read);
+    expect(alerts.statusCode).toBe(200);
+    // This workspace configures no alerts: nothing was ever evaluated.
+    expect(alerts.json()).toEqual([]);
+  });
+
   it("lists runs, a run's action counts, and streams a finished run's events then ends", async () => {
     const runs = (await get("/api/v1/runs?limit=5", tokens.read)).json() as { id: number; command: string }[];
     const apply = runs.find((r) => r.command === "apply keep-results");
@@ -245,30 +270,6 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
     expect(readFileSync(file)).toEqual(Buffer.alloc(1000, 1));
     const runs = (await get("/api/v1/runs?limit=1", tokens.read)).json() as { command: string; status: string }[];
     expect(runs[0]).toMatchObject({ command: "restore scratch:results/a.dat", status: "done" });
-  });
-
-  it("serves Prometheus metrics, the capacity series and the alerts from the catalog", async () => {
-    const metrics = await get("/metrics", tokens.read);
-    expect(metrics.statusCode).toBe(200);
-    expect(metrics.headers["content-type"]).toMatch(/^text\/plain/);
-    // The scanned tree's files, as the locations route counts them from the summaries.
-    expect(metrics.body).toMatch(/^strata_location_files\{[^}]*location="scratch"[^}]*state="present"[^}]*\} 3$/m);
-    expect(metrics.body).toMatch(/^strata_monthly_cost_usd\{location="archive"\} /m);
-    expect(metrics.body).not.toContain(workspace.dir);
-
-    const series = (await get("/api/v1/series?since=0", tokens.read)).json() as {
-      location: string;
-      files: number;
-    }[];
-    // A snapshot after the scan and after the apply: the latest scratch point holds the 3 files.
-    const scratch = series.filter((point) => point.location === "scratch");
-    expect(scratch.length).toBeGreaterThanOrEqual(2);
-    expect(scratch.at(-1)?.files).toBe(3);
-
-    const alerts = await get("/api/v1/alerts", tokens.read);
-    expect(alerts.statusCode).toBe(200);
-    // This workspace configures no alerts: nothing was ever evaluated.
-    expect(alerts.json()).toEqual([]);
   });
 
   it("logs one JSON line per request, with the token's name but never the token", async () => {
