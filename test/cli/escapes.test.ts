@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { put } from "../backends/contract.js";
-import { strata } from "../support/cli.js";
+import { STRATA_BIN, strata } from "../support/cli.js";
 import { failedPaths, makeJail, writePlantedConfig } from "../support/confinement.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
@@ -26,6 +26,18 @@ const HOSTILE_KEYS = [
   "nul\0/x",
 ];
 const MTIME_US = 1_600_000_000_000_000;
+
+const OTHER_USER = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/** The wrapper that runs the CLI as nobody, after checking nobody can reach the checkout at all. */
+function asNobody(): string[] {
+  try {
+    execFileSync(OTHER_USER[0] as string, [...OTHER_USER.slice(1), "test", "-r", STRATA_BIN], { stdio: "ignore" });
+  } catch {
+    throw new Error(`uid 65534 cannot read ${STRATA_BIN}: run the suite from a checkout every user can read`);
+  }
+  return OTHER_USER;
+}
 
 async function hostileStore(dir: string, extra: Record<string, string> = {}) {
   const store = await LocalStoreBackend.open(dir, `local://${dir}`, { restoreDelayMs: 0 });
@@ -107,7 +119,7 @@ describe("keys that try to leave the target (embedded store)", () => {
     writePlantedConfig(work);
     await hostileStore(join(work, "planted"), { "bin/suid": "6755" });
     execFileSync("chmod", ["-R", "a+rwX", join(work, "planted")]);
-    const asUser = { cwd: work, wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] };
+    const asUser = { cwd: work, wrapper: asNobody() };
     const plain = join(work, "plain");
     const kept = join(work, "kept");
     for (const [dir, flags] of [
@@ -131,7 +143,7 @@ describe("keys that try to leave the target (embedded store)", () => {
     writePlantedConfig(work);
     const result = await strata(["sync", "planted", join(work, "out"), "--preserve-root-owner"], {
       cwd: work,
-      wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+      wrapper: asNobody(),
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--preserve-root-owner: only root/);
