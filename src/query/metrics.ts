@@ -44,6 +44,7 @@ interface Instruments {
   runDuration: Histogram;
   policyLastRun: Gauge;
   policyLastSuccess: Gauge;
+  policyFirstRun: Gauge;
   policyInterval: Gauge;
   actionsPending: Gauge;
   scanEntries: Gauge;
@@ -96,6 +97,11 @@ function instruments(registry: Registry): Instruments {
     policyLastSuccess: gauge(
       "strata_policy_last_success_timestamp_seconds",
       "When a policy's last run without failure finished.",
+      ["policy"],
+    ),
+    policyFirstRun: gauge(
+      "strata_policy_first_run_timestamp_seconds",
+      "When a policy's first run finished: staleness counts from it while no run has succeeded.",
       ["policy"],
     ),
     policyInterval: gauge("strata_policy_interval_seconds", "Time between two runs of a policy's schedule.", [
@@ -241,28 +247,37 @@ class RunDurations {
 async function policies(catalog: CatalogDb, config: Config, m: Instruments): Promise<void> {
   const rows = await catalog.db
     .selectFrom("runs")
-    .select(["command", "status", (eb) => eb.fn.max<number>("finished_at").as("at")])
+    .select([
+      "command",
+      "status",
+      (eb) => eb.fn.max<number>("finished_at").as("at"),
+      (eb) => eb.fn.min<number>("finished_at").as("first"),
+    ])
     .where("command", "like", "apply %")
     .where("finished_at", "is not", null)
     .groupBy(["command", "status"])
     .execute();
   const lastRun = new Map<string, number>();
   const lastSuccess = new Map<string, number>();
+  const firstRun = new Map<string, number>();
   const later = (map: Map<string, number>, policy: string, at: number) =>
     map.set(policy, Math.max(map.get(policy) ?? 0, at));
   for (const r of rows) {
     for (const policy of r.command.split(" ").slice(1)) {
       later(lastRun, policy, Number(r.at));
       if (r.status === "done") later(lastSuccess, policy, Number(r.at));
+      firstRun.set(policy, Math.min(firstRun.get(policy) ?? Number.POSITIVE_INFINITY, Number(r.first)));
     }
   }
-  for (const g of [m.policyLastRun, m.policyLastSuccess, m.policyInterval]) g.reset();
+  for (const g of [m.policyLastRun, m.policyLastSuccess, m.policyFirstRun, m.policyInterval]) g.reset();
   for (const policy of config.policies) {
     const labels = { policy: policy.name };
     const run = lastRun.get(policy.name);
     const success = lastSuccess.get(policy.name);
     if (run !== undefined) m.policyLastRun.set(labels, run / 1000);
     if (success !== undefined) m.policyLastSuccess.set(labels, success / 1000);
+    const first = firstRun.get(policy.name);
+    if (first !== undefined) m.policyFirstRun.set(labels, first / 1000);
     if (policy.schedule !== undefined) m.policyInterval.set(labels, scheduleInterval(policy.schedule));
   }
 }

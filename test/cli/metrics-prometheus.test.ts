@@ -16,6 +16,7 @@ import { copyPolicyWorkspace, expectExit } from "../support/workspace.js";
  */
 
 const RULES = fileURLToPath(new URL("../../deploy/prometheus/strata.rules.yml", import.meta.url));
+const RULE_TESTS = fileURLToPath(new URL("../../deploy/prometheus/strata.rules.test.yml", import.meta.url));
 
 interface AlertmanagerMessage {
   status: "firing" | "resolved";
@@ -61,6 +62,12 @@ function track(server: Server): Server {
 it("the shipped rules pass promtool", () => {
   const out = execFileSync("promtool", ["check", "rules", RULES], { encoding: "utf8" });
   expect(out).toContain("SUCCESS: 5 rules found");
+});
+
+it("the shipped rules fire as their unit tests expect (promtool test rules: stale policies)", () => {
+  // promtool exits 1 and prints what it got on any failed expectation.
+  const out = execFileSync("promtool", ["test", "rules", RULE_TESTS], { encoding: "utf8" });
+  expect(out).toContain("SUCCESS");
 });
 
 it("a failing run fires StrataRunsFailing in Prometheus, delivered by Alertmanager", { timeout: 60_000 }, async () => {

@@ -129,6 +129,8 @@ describe.each(CATALOG_KINDS)("metrics on %s", (kind) => {
         finished("done"),
       );
       expect(finished()).toBeGreaterThan(finished("done"));
+      const firstApply = Math.min(...applies.map((r) => Number(r.finished_at))) / 1000;
+      expect(sampleValue(samples, "strata_policy_first_run_timestamp_seconds", { policy: "copy" })).toBe(firstApply);
       expect(sampleValue(samples, "strata_policy_interval_seconds", { policy: "copy" })).toBe(86_400);
 
       // Scans, pending actions, the filesystem under each tree, the cost.
