@@ -16,11 +16,29 @@ export async function startRun({ db }: CatalogDb, command: string): Promise<numb
       started_at: Date.now(),
       status: "running",
       finished_at: null,
+      stop_requested_at: null,
       summary: null,
     })
     .returning("id")
     .executeTakeFirstOrThrow();
   return row.id;
+}
+
+/** Asks a running run to stop, whichever process runs it; false when it is not running. */
+export async function requestRunStop({ db }: CatalogDb, runId: number): Promise<boolean> {
+  const result = await db
+    .updateTable("runs")
+    .set({ stop_requested_at: Date.now() })
+    .where("id", "=", runId)
+    .where("status", "=", "running")
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Whether someone asked run `runId` to stop. */
+export async function runStopRequested({ db }: CatalogDb, runId: number): Promise<boolean> {
+  const row = await db.selectFrom("runs").select("stop_requested_at").where("id", "=", runId).executeTakeFirst();
+  return row?.stop_requested_at != null;
 }
 
 /**

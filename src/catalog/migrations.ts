@@ -364,6 +364,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // A run another process asked to stop (the server's cancel): the run polls for it.
+  const runStopRequests: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("runs").addColumn("stop_requested_at", "bigint").execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -379,6 +386,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0011_tokens": tokens,
       "0012_snapshots": snapshots,
       "0013_alerts": alerts,
+      "0017_run_stop_requests": runStopRequests,
     }),
   };
 }

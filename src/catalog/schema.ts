@@ -151,6 +151,8 @@ export interface RunTable {
   started_at: number;
   finished_at: number | null;
   status: "running" | "done" | "failed" | "partial";
+  /** When another process asked this run to stop (the server's cancel); the run polls for it. */
+  stop_requested_at: number | null;
   /** JSON summary: counts, bytes, failures. */
   summary: string | null;
 }

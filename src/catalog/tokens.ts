@@ -13,6 +13,13 @@ export interface TokenInfo {
   revokedAt: number | null;
 }
 
+/**
+ * What a token may be named: visible ASCII, not all digits (digits name a token's id when one is
+ * revoked by id or name).
+ */
+export const TOKEN_NAME = /^(?!\d+$)[\x21-\x7e]{1,64}$/;
+export const TOKEN_NAME_RULE = "1 to 64 visible characters, not all digits (digits name a token's id)";
+
 /** The prefix makes a leaked token recognisable to secret scanners and people alike. */
 const TOKEN_PREFIX = "strata_";
 

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { TOKEN_ROLES, type TokenRole } from "../catalog/schema.js";
-import { createToken, listTokens, revokeToken } from "../catalog/tokens.js";
+import { createToken, listTokens, revokeToken, TOKEN_NAME, TOKEN_NAME_RULE } from "../catalog/tokens.js";
 import { UsageError } from "../config/errors.js";
 import { EXIT, type Runner } from "./runner.js";
 
@@ -10,8 +10,8 @@ function role(text: string): TokenRole {
 }
 
 function tokenName(text: string): string {
-  if (/^[\x21-\x7e]{1,64}$/.test(text) && !/^\d+$/.test(text)) return text;
-  throw new InvalidArgumentError("must be 1 to 64 visible characters, not all digits (digits name a token's id)");
+  if (TOKEN_NAME.test(text)) return text;
+  throw new InvalidArgumentError(`must be ${TOKEN_NAME_RULE}`);
 }
 
 export function registerToken(program: Command, run: Runner): void {

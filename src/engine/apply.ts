@@ -24,6 +24,7 @@ import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { reconcileInterruptedTargets } from "./reconcile.js";
 import { BATCH, Recorder } from "./recorder.js";
 import { releaseFile } from "./release.js";
+import { watchStopRequests } from "./stop-requests.js";
 import type { ProgressListener } from "./sync.js";
 import { Toolkit, type TransferSettings } from "./toolkit.js";
 
@@ -174,6 +175,22 @@ async function execute(deps: ApplyDeps, options: ApplyOptions, next: NextRound):
   await closeDeadRuns(deps.catalog);
   const runId = await startRun(deps.catalog, options.command ?? "apply");
   options.started?.(runId);
+  // Another process (a server's cancel) may ask this run to stop through the catalog.
+  const stopRequests = watchStopRequests(deps.catalog, runId, options.signal);
+  try {
+    return await executeRounds(deps, { ...options, signal: stopRequests.signal }, next, { runId, started });
+  } finally {
+    stopRequests.close();
+  }
+}
+
+/** The rounds of one journaled apply run, until nothing is left or the signal says stop. */
+async function executeRounds(
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  next: NextRound,
+  { runId, started }: { runId: number; started: number },
+): Promise<ApplyReport> {
   const run = new ApplyRun(deps, options, runId);
   // What a killed run copied but never recorded is found before anything is planned.
   await reconcileInterruptedTargets(deps.catalog, async (name) => {

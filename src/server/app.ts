@@ -8,6 +8,7 @@ import { evaluateAlertsEveryMinute } from "./alerts.js";
 import { registerDashboard } from "./dashboard.js";
 import { problemOf, sendProblem } from "./problem.js";
 import { openApiDocument, type RouteRegistry, route } from "./route.js";
+import { registerAdminRoutes } from "./routes/admin.js";
 import { registerOperateRoutes } from "./routes/operate.js";
 import { registerReadRoutes } from "./routes/read.js";
 
@@ -81,6 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   registerReadRoutes(app, registry, options);
   registerOperateRoutes(app, registry, options);
+  registerAdminRoutes(app, registry, options.catalog);
   // The dashboard's assets are public (the page asks for a token and sends it with its API calls);
   // its routes are marked so in a scope of their own, so every other route stays closed.
   await app.register(async (scope) => {

@@ -20,7 +20,7 @@ declare module "fastify" {
 type Schema = z.ZodType;
 
 export interface RouteSpec<Q extends Schema, P extends Schema, B extends Schema> {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** Fastify's path syntax: `:id` for a parameter, a trailing `*` for the rest of the path. */
   url: string;
   role: TokenRole;

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken, revokeToken } from "../../src/catalog/tokens.js";
 import { CATALOG_KINDS } from "../support/catalogs.js";
+import { finished, spawnStrata } from "../support/cli.js";
 import { writeTree } from "../support/trees.js";
 import { apiWorkspace, catalogRows, expectOk, serveInProcess } from "./workspace.js";
 
@@ -11,16 +12,21 @@ type Served = Awaited<ReturnType<typeof serveInProcess>>;
 describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
   let served: Served;
   let workspace: Awaited<ReturnType<typeof apiWorkspace>>;
-  let tokens: { read: string; operate: string; revoked: string };
+  let tokens: { read: string; operate: string; admin: string; revoked: string };
 
   beforeAll(async () => {
     workspace = await apiWorkspace(kind);
     expectOk(await workspace.run("scan", "scratch"), "scan");
     expectOk(await workspace.run("apply", "--policy", "keep-results"), "apply");
     served = await serveInProcess(workspace);
-    const make = async (role: "read" | "operate", name: string) =>
+    const make = async (role: "read" | "operate" | "admin", name: string) =>
       (await createToken(served.catalog, { role, name })).token;
-    tokens = { read: await make("read", "reader"), operate: await make("operate", "operator"), revoked: "" };
+    tokens = {
+      read: await make("read", "reader"),
+      operate: await make("operate", "operator"),
+      admin: await make("admin", "keeper"),
+      revoked: "",
+    };
     tokens.revoked = await make("read", "gone");
     expect(await revokeToken(served.catalog, "gone")).toBe(1);
   }, 120_000);
@@ -248,6 +254,99 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
     expect(stopped.actions.done ?? 0).toBeLessThan(400);
   }, 120_000);
 
+  it("stops another process's policy run through the catalog, and says which runs it cannot stop", async () => {
+    const slow = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [`results/slow/${i}.dat`, Buffer.alloc(8192, i)]),
+    );
+    writeTree(join(workspace.dir, "tree"), slow);
+    expectOk(await workspace.run("scan", "scratch"), "scan");
+    // 320 KiB at 16 KiB/s: about 20 s unless stopped.
+    const args = ["--config", workspace.configPath, "apply", "--policy", "keep-results", "--bwlimit", "16k"];
+    const cli = finished(spawnStrata([...args, "--transfers", "1"], { cwd: workspace.dir }));
+    const runId = await runningApply(served.catalog);
+    const cancel = await post(`/api/v1/runs/${runId}/cancel`, tokens.operate);
+    expect(cancel.statusCode).toBe(202);
+    const exited = await cli;
+    expect(exited.stdout).toMatch(/stopped: \d+ actions were not begun/);
+    const stopped = (await get(`/api/v1/runs/${runId}`, tokens.read)).json() as {
+      run: { status: string };
+      actions: Record<string, number>;
+    };
+    expect(stopped.run.status).toBe("partial");
+    expect(stopped.actions.skipped ?? 0).toBeGreaterThan(0);
+    const slowCopies = await served.catalog.db
+      .selectFrom("replicas")
+      .innerJoin("files", "files.id", "replicas.file_id")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("files.path", "like", "results/slow/%")
+      .executeTakeFirstOrThrow();
+    expect(Number(slowCopies.n)).toBeLessThan(40);
+
+    // A sync's run in another process does not watch for requests: refused, nothing recorded.'s run of another process does not watch for requests: refused, nothing recorded.
+    const scanRun = await served.catalog.db
+      .insertInto("runs")
+      .values({
+        command: "sync a b",
+        host: "elsewhere",
+        pid: 1,
+        started_at: Date.now(),
+        status: "running",
+        finished_at: null,
+        stop_requested_at: null,
+        summary: null,
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    const refused = await post(`/api/v1/runs/${scanRun.id}/cancel`, tokens.operate);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ detail: expect.stringMatching(/on elsewhere and takes no stop requests/) });
+    await served.catalog.db.deleteFrom("runs").where("id", "=", scanRun.id).execute();
+  }, 120_000);
+
+  it("gives token management to admin tokens only: make, list, revoke over HTTP", async () => {
+    const before = await catalogRows(served.catalog);
+    const body = JSON.stringify({ role: "read", name: "ci-reader" });
+    for (const weaker of [tokens.read, tokens.operate]) {
+      expectProblem(await get("/api/v1/tokens", weaker), 403);
+      expectProblem(await post("/api/v1/tokens", weaker, body), 403);
+      expectProblem(
+        await served.app.inject({
+          method: "DELETE",
+          url: "/api/v1/tokens/reader",
+          headers: { authorization: `Bearer ${weaker}` },
+        }),
+        403,
+      );
+    }
+    for (const bad of [
+      '{"role": "root", "name": "x"}',
+      '{"role": "read", "name": "12"}',
+      '{"role": "read", "name": "a b"}',
+      '{"role": "read"}',
+    ]) {
+      expectProblem(await post("/api/v1/tokens", tokens.admin, bad), 400);
+    }
+    expect(await catalogRows(served.catalog)).toEqual(before);
+
+    const made = await post("/api/v1/tokens", tokens.admin, body);
+    expect(made.statusCode).toBe(201);
+    const { token, id } = made.json() as { token: string; id: number };
+    expect((await get("/api/v1/locations", token)).statusCode).toBe(200);
+    const listed = (await get("/api/v1/tokens", tokens.admin)).json() as { tokens: { id: number; name: string }[] };
+    expect(listed.tokens.find((t) => t.id === id)).toMatchObject({ name: "ci-reader", role: "read", revokedAt: null });
+    expect(JSON.stringify(listed)).not.toContain(token);
+
+    const del = (target: string) =>
+      served.app.inject({
+        method: "DELETE",
+        url: `/api/v1/tokens/${target}`,
+        headers: { authorization: `Bearer ${tokens.admin}` },
+      });
+    expect((await del("ci-reader")).json()).toEqual({ revoked: 1 });
+    expectProblem(await get("/api/v1/locations", token), 401);
+    expectProblem(await del("ci-reader"), 404);
+  });
+
   it("restores a path in place through the engine, and refuses one outside the catalog", async () => {
     const file = join(workspace.dir, "tree", "results", "a.dat");
     rmSync(file);
@@ -290,3 +389,19 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
     expect(served.log()).not.toMatch(/strata_[A-Za-z0-9_-]{20}/);
   });
 });
+
+/** The id of the policy run another process has just started, once the catalog shows it. */
+async function runningApply(catalog: Served["catalog"]): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const row = await catalog.db
+      .selectFrom("runs")
+      .select("id")
+      .where("status", "=", "running")
+      .where("command", "=", "apply keep-results")
+      .executeTakeFirst();
+    if (row) return row.id;
+    if (Date.now() > deadline) throw new Error("the CLI's apply run never appeared in the catalog");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

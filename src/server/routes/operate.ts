@@ -6,6 +6,7 @@ import type { LoadedConfig } from "../../config/load.js";
 import { Locations } from "../../engine/locations.js";
 import { restorePathInPlace } from "../../engine/restore-path.js";
 import { applyPolicyNow, RunsInFlight } from "../../engine/runs-in-flight.js";
+import { requestStop } from "../../engine/stop-requests.js";
 import type { Config } from "../../policy/config-schema.js";
 import { DEFAULT_RETRY } from "../../transfer/retry.js";
 import { ProblemError } from "../problem.js";
@@ -101,7 +102,8 @@ export function registerOperateRoutes(app: FastifyInstance, registry: RouteRegis
       method: "POST",
       url: "/api/v1/runs/:id/cancel",
       role: "operate",
-      summary: "stop a run this server started: nothing new begins, what is in flight finishes",
+      summary:
+        "stop a run (this server's, or another process's policy run): nothing new begins, what is in flight finishes",
       params: z.strictObject({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
     },
     async ({ params }, _request, reply) => {
@@ -112,14 +114,16 @@ export function registerOperateRoutes(app: FastifyInstance, registry: RouteRegis
         .executeTakeFirst();
       if (!run) throw new ProblemError(404, `no run ${params.id}`);
       if (run.status !== "running") throw new ProblemError(409, `run ${params.id} has ended (${run.status})`);
-      if (!runs.cancel(params.id)) {
-        throw new ProblemError(
-          409,
-          `run ${params.id} (${run.command}) belongs to process ${run.pid} on ${run.host}, not this server: ` +
-            "stop it there (SIGTERM)",
-        );
+      if (runs.cancel(params.id)) return reply.code(202).send({ runId: params.id, stopping: true });
+      // Another process's apply run (the daemon, a CLI) polls the catalog for stop requests.
+      if (await requestStop(catalog, { id: params.id, command: run.command })) {
+        return reply.code(202).send({ runId: params.id, stopping: true });
       }
-      return reply.code(202).send({ runId: params.id, stopping: true });
+      throw new ProblemError(
+        409,
+        `run ${params.id} (${run.command}) belongs to process ${run.pid} on ${run.host} and takes no stop ` +
+          "requests: stop it there (SIGTERM)",
+      );
     },
   );
 }
