@@ -335,9 +335,14 @@ async function monthlyCost(cost: Cached<Map<string, number>>, m: Instruments): P
   for (const [location, value] of byLocation) m.monthlyCost.set({ location }, value);
 }
 
-/** A value computed at most once per `ttlMs`. */
+/**
+ * A value computed at most once per `ttlMs`. Once there is one, a stale value is served while
+ * the next is computed, so no scrape waits for pricing but the very first; a failed pricing
+ * keeps the last value and is tried again at the next scrape.
+ */
 class Cached<T> {
-  private value: { at: number; value: Promise<T> } | undefined;
+  private settled: { at: number; value: T } | undefined;
+  private pending: Promise<T> | undefined;
 
   constructor(
     private readonly compute: () => Promise<T>,
@@ -345,15 +350,20 @@ class Cached<T> {
   ) {}
 
   get(): Promise<T> {
-    const now = Date.now();
-    if (!this.value || now - this.value.at >= this.ttlMs) {
-      const value = this.compute();
-      // A failed pricing is retried at the next scrape, not served for the whole period.
-      value.catch(() => {
-        this.value = undefined;
-      });
-      this.value = { at: now, value };
+    const fresh = this.settled && Date.now() - this.settled.at < this.ttlMs;
+    if (!fresh && !this.pending) {
+      const startedAt = Date.now();
+      this.pending = this.compute()
+        .then((value) => {
+          this.settled = { at: startedAt, value };
+          return value;
+        })
+        .finally(() => {
+          this.pending = undefined;
+        });
+      // Heard by the caller when there is no value to serve; otherwise only the next try counts.
+      this.pending.catch(() => undefined);
     }
-    return this.value.value;
+    return this.settled ? Promise.resolve(this.settled.value) : (this.pending as Promise<T>);
   }
 }

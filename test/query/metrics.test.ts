@@ -1,4 +1,4 @@
-import { statfsSync } from "node:fs";
+import { statfsSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -158,6 +158,37 @@ describe.each(CATALOG_KINDS)("metrics on %s", (kind) => {
       const again = parseExposition(await metrics.render());
       expect(pricings).toBe(1);
       expect(byLabels(again, "strata_run_duration_seconds_count", ["command", "status"])).toEqual(observed);
+    } finally {
+      await catalog.close();
+    }
+  });
+
+  it("serve the last cost while the next is priced: only the very first scrape waits for pricing", async () => {
+    const dir = tempDir("strata-metrics-cost-");
+    const url = await freshCatalogUrl(kind, dir);
+    const config = join(dir, "strata.yaml");
+    writeFileSync(config, `catalog: ${url}\nlocations:\n  archive:\n    url: local:store\n`);
+    const catalog = await openCatalog(url);
+    let release: (() => void) | undefined;
+    let pricings = 0;
+    try {
+      const metrics = createMetrics(catalog, parseStrataConfig(config), {
+        costTtlMs: 0,
+        monthlyCost: async () => {
+          const price = pricings++ === 0 ? 1.25 : 2.5;
+          // The second pricing is slow: it ends only when the test says so.
+          if (pricings === 2) await new Promise<void>((resolve) => (release = resolve));
+          return new Map([["archive", price]]);
+        },
+      });
+      const cost = async () =>
+        sampleValue(parseExposition(await metrics.render()), "strata_monthly_cost_usd", { location: "archive" });
+      expect(await cost()).toBe(1.25);
+      expect(await cost()).toBe(1.25);
+      expect(pricings).toBe(2);
+      release?.();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await cost()).toBe(2.5);
     } finally {
       await catalog.close();
     }
