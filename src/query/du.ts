@@ -141,10 +141,12 @@ const STATE_ORDER = ["present", "released", "archived", "restoring", "lost", "de
 
 /**
  * A summary row's `dir` is `path` or below it: "a/b" itself, and "a/b/" up to "a/b0" ('0'
- * follows '/'), exactly the subtree in byte order, so one range of the table's key.
+ * follows '/'), exactly the subtree in byte order. Said as one range of the table's key from
+ * "a/b" to "a/b0", then narrowed to the two parts of it that are the subtree ("a/b-x" lies between
+ * and is not): an OR of the two ranges would make SQLite scan the whole location instead.
  */
 function inSubtree(path: string): RawBuilder<SqlBool> {
-  return sql<SqlBool>`(dir = ${path} OR (dir >= ${`${path}/`} AND dir < ${`${path}0`}))`;
+  return sql<SqlBool>`(dir >= ${path} AND dir < ${`${path}0`} AND (dir = ${path} OR dir >= ${`${path}/`}))`;
 }
 
 export class DuQuery {
@@ -161,35 +163,36 @@ export class DuQuery {
   async subtrees(operands: readonly DuOperand[], depth: number): Promise<DuRow[]> {
     const rows: DuRow[] = [];
     for (const operand of operands) {
+      // Summed under each directory's stored path; only the rows answered are given printable names.
       const groups = new Groups();
-      const name = (dir: string) => `${operand.location}:${printablePath(dir)}`;
-      groups.get(name(operand.path));
+      groups.get(operand.path);
       // Without -d the database adds the subtree up: one row back, however many directories.
       const perDir = depth > 0 ? "dir" : "subtree";
       for (const { dir, totals } of await this.dirTotals(operand, perDir)) {
-        for (const ancestor of ancestorsWithin(operand.path, dir, depth)) groups.get(name(ancestor)).addFiles(totals);
+        for (const ancestor of ancestorsWithin(operand.path, dir, depth)) groups.get(ancestor).addFiles(totals);
       }
       for (const { key: dir, replicaLocation, copies } of await this.dirCopies(operand, perDir)) {
         for (const ancestor of ancestorsWithin(operand.path, dir, depth)) {
-          groups.get(name(ancestor)).addCopies(this.locationName(replicaLocation), copies);
+          groups.get(ancestor).addCopies(this.locationName(replicaLocation), copies);
         }
       }
-      rows.push(...groups.rows().sort(byName));
+      rows.push(...groups.rows().map(inLocation(operand)).sort(byName));
     }
     return rows;
   }
 
   /** The directories holding the most logical bytes directly (their own files, not their subdirectories'). */
   async topDirectories(operands: readonly DuOperand[], top: number): Promise<DuRow[]> {
-    const groups = new Groups();
+    const rows: DuRow[] = [];
     for (const operand of operands) {
-      for (const { dir, totals } of await this.dirTotals(operand, "dir"))
-        groups.get(`${operand.location}:${printablePath(dir)}`).addFiles(totals);
+      const groups = new Groups();
+      for (const { dir, totals } of await this.dirTotals(operand, "dir")) groups.get(dir).addFiles(totals);
       for (const { key: dir, replicaLocation, copies } of await this.dirCopies(operand, "dir")) {
-        groups.get(`${operand.location}:${printablePath(dir)}`).addCopies(this.locationName(replicaLocation), copies);
+        groups.get(dir).addCopies(this.locationName(replicaLocation), copies);
       }
+      rows.push(...topRows(groups.rows(), top).map(inLocation(operand)));
     }
-    return topRows(groups.rows(), top);
+    return topRows(rows, top);
   }
 
   /** --by: one row per owner, group, state word, age class, size class, location, storage class or tag value. */
@@ -337,6 +340,11 @@ export class DuQuery {
     const rows = await query.groupBy([...groups, "replica_location_id"]).execute();
     return rows.map((r) => ({ key: r.key, replicaLocation: num(r.replica_location_id), copies: copyTotals(r) }));
   }
+}
+
+/** A directory's row, named LOCATION:PATH with the path made printable. */
+function inLocation(operand: DuOperand): (row: DuRow) => DuRow {
+  return (row) => ({ ...row, name: `${operand.location}:${printablePath(row.name)}` });
 }
 
 /** `dir` and its ancestors up to `depth` levels below `root` (dir is at or below root). */
