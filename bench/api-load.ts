@@ -7,7 +7,7 @@
  * bench/RESULTS.md between `<!-- api-load -->` markers.
  *
  *   node --import tsx bench/api-load.ts [--files 1000000] [--db sqlite,postgres]
- *        [--connections 50] [--requests 10000] [--scrapes 50] [--tmp DIR] [--seed 1]
+ *        [--connections 50] [--requests 10000] [--scrapes 50] [--workers 2] [--tmp DIR] [--seed 1]
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "50" },
     requests: { type: "string", default: "10000" },
     scrapes: { type: "string", default: "50" },
+    workers: { type: "string", default: "2" },
     tmp: { type: "string", default: process.env.TMPDIR ?? tmpdir() },
     seed: { type: "string", default: "1" },
     results: { type: "string", default: join(repo, "bench", "RESULTS.md") },
@@ -141,7 +142,8 @@ function cli(config: string, args: string[], cwd: string): string {
 
 /** `strata serve` on a free port; resolves with its base URL once it listens. */
 function serve(config: string, cwd: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [strata, "--config", config, "serve", "--listen", "127.0.0.1:0"], {
+  const argv = [strata, "--config", config, "serve", "--listen", "127.0.0.1:0", "--workers", values.workers];
+  const child = spawn(process.execPath, argv, {
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -294,7 +296,8 @@ function section(figures: Figures[]): string {
     "",
     `Run ${new Date().toISOString()} with \`node --import tsx bench/api-load.ts --files ${FILES}\` (bench/api-load.ts):`,
     "a synthetic catalog (bench/lib/synthetic-catalog.ts) with a history of",
-    `${RUNS.toLocaleString("en-US")} runs of ${ACTIONS_PER_RUN} actions, served by the built CLI's \`strata serve\`;`,
+    `${RUNS.toLocaleString("en-US")} runs of ${ACTIONS_PER_RUN} actions, served by the built CLI's`,
+    `\`strata serve --workers ${values.workers}\`;`,
     `autocannon's ${CONNECTIONS} connections send ${REQUESTS.toLocaleString("en-US")} reads with a read token, in turn:`,
     "`du` of a random project two levels deep, the runs list or a random run, and a selective",
     "`find` (a heavy user's files over 1, 4 or 10 GiB not read for 30, 180 or 365 days, 100 at most).",

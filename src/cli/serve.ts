@@ -3,10 +3,13 @@ import { type Command, InvalidArgumentError } from "commander";
 import { UsageError } from "../config/errors.js";
 import { buildApp } from "../server/app.js";
 import type { Context } from "./context.js";
+import { wholeNumber } from "./options.js";
 import { EXIT, type Runner } from "./runner.js";
+import { isServeWorker, leaveSupervisor, superviseWorkers } from "./serve-workers.js";
 
 interface ServeOptions {
   listen: { host: string; port: number };
+  workers: number;
   cert?: string;
   key?: string;
 }
@@ -33,6 +36,12 @@ export function registerServe(program: Command, run: Runner): void {
       listenAddress,
       listenAddress(DEFAULT_LISTEN),
     )
+    .option(
+      "--workers <n>",
+      "server processes sharing the port: one per core serves many clients of a large catalog",
+      wholeNumber(1, 64),
+      1,
+    )
     .option("--cert <file>", "TLS certificate (PEM); with --key, serve HTTPS")
     .option("--key <file>", "TLS private key (PEM)")
     .action(run(async (ctx, opts: ServeOptions) => serve(ctx, opts)));
@@ -40,6 +49,18 @@ export function registerServe(program: Command, run: Runner): void {
 
 async function serve(ctx: Context, opts: ServeOptions): Promise<number> {
   if ((opts.cert === undefined) !== (opts.key === undefined)) throw new UsageError("--cert and --key go together");
+  if (opts.workers === 1) return serveHere(ctx, opts);
+  // The supervisor only keeps its server processes; each of them serves as a single server does.
+  if (!isServeWorker()) return superviseWorkers(opts.workers, (line) => ctx.out.warn(line));
+  try {
+    return await serveHere(ctx, opts);
+  } finally {
+    leaveSupervisor();
+  }
+}
+
+/** Serves in this process until SIGTERM or SIGINT. */
+async function serveHere(ctx: Context, opts: ServeOptions): Promise<number> {
   const https = opts.cert !== undefined && opts.key !== undefined ? readTls(opts.cert, opts.key) : undefined;
   const app = await buildApp({ catalog: ctx.catalog, loaded: ctx.loaded, ...(https ? { https } : {}) });
   try {
@@ -48,11 +69,16 @@ async function serve(ctx: Context, opts: ServeOptions): Promise<number> {
     await app.close();
     throw new UsageError(`--listen ${opts.listen.host}:${opts.listen.port}: ${(err as Error).message}`);
   }
-  // Serves until told to stop; requests in flight finish before the catalog is closed.
-  await new Promise<void>((resolve) => {
-    for (const signal of STOP_SIGNALS) process.once(signal, () => resolve());
+  // Serves until told to stop; requests in flight finish before the catalog is closed. A second
+  // signal while closing (a supervisor and systemd both send one) asks the same, and is no kill.
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
   });
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  await stopped;
   await app.close();
+  for (const signal of STOP_SIGNALS) process.off(signal, stop);
   return EXIT.ok;
 }
 

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnStrata } from "../support/cli.js";
@@ -8,6 +9,7 @@ import { apiWorkspace, expectOk } from "./workspace.js";
 
 interface Server {
   url: string;
+  pid: number;
   output: () => string;
   stop: () => Promise<number | null>;
 }
@@ -30,6 +32,7 @@ async function serve(workspace: Awaited<ReturnType<typeof apiWorkspace>>, ...ext
   }
   return {
     url,
+    pid: child.pid as number,
     output: () => output,
     stop: () => {
       child.kill("SIGTERM");
@@ -121,4 +124,83 @@ describe("strata serve and strata token", () => {
     expect((await workspace.run("serve", "--cert", cert)).code).toBe(2);
     expect((await workspace.run("serve", "--listen", "nowhere")).code).toBe(2);
   }, 120_000);
+
+  it("--workers 2: two processes share the port, a crashed one is replaced, SIGTERM stops them all", async () => {
+    const workspace = await apiWorkspace("sqlite");
+    const created = await workspace.run("--json", "token", "create", "--role", "read", "--name", "load");
+    const { token } = JSON.parse(created.stdout) as { token: string };
+    const server = await serve(workspace, "--workers", "2");
+    servers.push(server);
+    const workers = () => childPids(server.pid);
+    // Connections go only to the processes that listen already.
+    await until(() => (server.output().match(/Server listening at/g) ?? []).length === 2);
+
+    // Each request on a connection of its own: the supervisor hands connections out in turn.
+    for (let i = 0; i < 6; i++) expect(await getOnNewConnection(`${server.url}/api/v1/locations`, token)).toBe(200);
+    const answeredBy = new Set(
+      server
+        .output()
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { msg: string; pid: number })
+        .filter((l) => l.msg === "request")
+        .map((l) => l.pid),
+    );
+    expect([...answeredBy].sort()).toEqual(workers().sort());
+
+    const [crashed] = workers();
+    process.kill(crashed as number, "SIGKILL");
+    await until(() => workers().length === 2 && !workers().includes(crashed as number));
+    await until(() => server.output().includes(`server process ${crashed} ended (signal SIGKILL): starting another`));
+    await until(async () => (await getOnNewConnection(`${server.url}/healthz`, token).catch(() => 0)) === 200);
+
+    const last = workers();
+    expect(await server.stop()).toBe(0);
+    for (const pid of last) expect(alive(pid)).toBe(false);
+  }, 120_000);
+
+  it("--workers 2 on a port already taken exits 2 and leaves no process behind", async () => {
+    const workspace = await apiWorkspace("sqlite");
+    const first = await serve(workspace);
+    servers.push(first);
+    const port = new URL(first.url).port;
+    const second = await workspace.run("serve", "--listen", `127.0.0.1:${port}`, "--workers", "2");
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/--listen 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    expect(second.stderr).toMatch(/ended \(exit 2\) as it started: stopping the others/);
+  }, 120_000);
 });
+
+function childPids(parent: number): number[] {
+  const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(parent)], { encoding: "utf8" }).trim();
+  return out === "" ? [] : out.split(/\s+/).map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** GET on a connection of its own (no keep-alive agent), resolving with the status. */
+function getOnNewConnection(url: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
