@@ -364,6 +364,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The bytes a replica's store holds, when not its logical size (a compressed object's frames).
+  const storedSize: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("replicas").addColumn("stored_size", "bigint").execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -379,6 +386,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0011_tokens": tokens,
       "0012_snapshots": snapshots,
       "0013_alerts": alerts,
+      "0014_stored_size": storedSize,
     }),
   };
 }

@@ -1,3 +1,4 @@
+import { codecSettingOf } from "../codec/choose.js";
 import type { Command } from "commander";
 import { descriptorOf } from "../backends/all.js";
 import { printablePath } from "../backends/keys.js";
@@ -143,6 +144,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         locationId: target.row.id,
         ...(storageClass ? { storageClass } : {}),
         tags: { ...target.settings.tags, ...opts.tag },
+        codec: codecSettingOf(target.settings.codec),
       },
       ...transferSettings(ctx, opts, trustFrom(opts)),
       retry: ctx.retryPolicy,

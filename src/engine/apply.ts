@@ -1,3 +1,4 @@
+import { codecSettingOf } from "../codec/choose.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
@@ -458,6 +459,7 @@ async function copyWith(
       key: action.key,
       storageClass: action.storageClass,
       tags: target.settings.tags,
+      codec: codecSettingOf(action.codec ?? target.settings.codec),
     },
     expectedHash: file.hash,
     onBytes: (n) => run.options.progress?.bytes(n),
