@@ -20,7 +20,15 @@ await build({
   sourcemap: true,
   // Native or optional modules, and SDKs whose packaging reads files beside their own code.
   // zstd is WebAssembly read from beside its own module; lz4-napi loads its native build.
-  external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*", "playwright-core", "@bokuweb/zstd-wasm", "lz4-napi"],
+  external: [
+    "better-sqlite3",
+    "pg-native",
+    "@azure/*",
+    "@google-cloud/*",
+    "playwright-core",
+    "@bokuweb/zstd-wasm",
+    "lz4-napi",
+  ],
   // Bundled CommonJS modules call require() for Node built-ins.
   banner: {
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',

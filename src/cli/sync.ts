@@ -1,7 +1,7 @@
-import { codecSettingOf } from "../codec/choose.js";
 import type { Command } from "commander";
 import { descriptorOf } from "../backends/all.js";
 import { printablePath } from "../backends/keys.js";
+import { codecSettingOf } from "../codec/choose.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
 import { abortStaleUploads, emptyReport, prepareSync, runSync } from "../engine/sync.js";

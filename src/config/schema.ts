@@ -41,7 +41,12 @@ export function locationSchemaOf<
   Sections extends Record<string, z.ZodType>,
   Price extends z.ZodType,
   CodecSetting extends z.ZodType,
->(parts: Pick<ConfigParts<Sections, Price, z.ZodType, z.ZodType, z.ZodType, CodecSetting>, "backendOptions" | "price" | "codec">) {
+>(
+  parts: Pick<
+    ConfigParts<Sections, Price, z.ZodType, z.ZodType, z.ZodType, CodecSetting>,
+    "backendOptions" | "price" | "codec"
+  >,
+) {
   // Credentials are never written here: each SDK's standard chain finds them (environment,
   // profiles, instance metadata), so they never reach the config, the catalog, a log or an error.
   const sections = Object.fromEntries(

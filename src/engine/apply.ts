@@ -1,9 +1,9 @@
-import { codecSettingOf } from "../codec/choose.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
 import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
 import type { FileRow, FileState } from "../catalog/schema.js";
+import { codecSettingOf } from "../codec/choose.js";
 import type {
   CopyPolicyAction,
   DeletePolicyAction,

@@ -1,8 +1,8 @@
 import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
-import type { CodecSetting } from "../codec/choose.js";
 import { markReplacing, type ReplicaRecord, settleReplacing } from "../catalog/replicas.js";
 import { uploadJournal } from "../catalog/uploads.js";
+import type { CodecSetting } from "../codec/choose.js";
 import { withRetry } from "../transfer/retry.js";
 import { claimKey } from "./key-claim.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";

@@ -1,8 +1,8 @@
 import type { Backend, ObjectInfo } from "../backends/backend.js";
+import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { startScan } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
-import { contentSha256, contentSize } from "../backends/metadata.js";
 import { closeListing, type FoundCopy, type LinkOutcome, linkCopies, recordReadHash } from "../catalog/repair.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { type ScanReport, scanLocation } from "../scan/scanner.js";

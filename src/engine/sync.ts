@@ -1,7 +1,7 @@
 import type { CatalogDb } from "../catalog/db.js";
-import type { CodecSetting } from "../codec/choose.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
 import { forgetUploads, staleUploads } from "../catalog/uploads.js";
+import type { CodecSetting } from "../codec/choose.js";
 import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
 import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
