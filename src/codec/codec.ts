@@ -2,7 +2,7 @@ import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
 import { init as initZstd, compress as zstdCompress, decompress as zstdDecompress } from "@bokuweb/zstd-wasm";
 import { compressFrame as lz4Compress, decompressFrame as lz4Decompress } from "lz4-napi";
-import { contentFrames, type FrameLength, lz4FrameLength, zstdFrameLength } from "./frames.js";
+import { contentFrames, FrameError, type FrameLength, lz4FrameLength, zstdFrameLength } from "./frames.js";
 
 /**
  * A compression format whose frames its own command-line tool reads. Frames concatenate into one
@@ -16,8 +16,14 @@ export interface Codec {
   compress(data: Buffer): Promise<Buffer>;
   /** The content of one frame or of several concatenated. */
   decompress(data: Buffer): Promise<Buffer>;
-  /** Where a frame of this codec ends, for readers that split a stream into frames (zstd, LZ4). */
-  readonly frameLength?: FrameLength;
+  /** zstd and LZ4: how a run splits into frames and one frame decodes, for readers of a stream. */
+  readonly frames?: FrameFormat;
+}
+
+/** Where a frame ends, and the content of one whole frame. */
+export interface FrameFormat {
+  length: FrameLength;
+  decode(frame: Buffer): Promise<Buffer>;
 }
 
 export type CodecName = "none" | "gzip" | "zstd" | "lz4";
@@ -56,33 +62,52 @@ const zstdLoaded = () => {
 export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
   return {
     name: "zstd",
-    frameLength: zstdFrameLength,
+    frames: ZSTD_FRAMES,
     compress: async (data) => {
       await zstdLoaded();
       return Buffer.from(zstdCompress(data, level));
     },
-    decompress: async (data) => {
-      await zstdLoaded();
-      return eachFrame(data, zstdFrameLength, async (frame) => Buffer.from(zstdDecompress(frame)));
-    },
+    decompress: (data) => eachFrame(data, ZSTD_FRAMES),
   };
 }
 
+const ZSTD_FRAMES: FrameFormat = {
+  length: zstdFrameLength,
+  decode: async (frame) => {
+    await zstdLoaded();
+    return Buffer.from(zstdDecompress(frame));
+  },
+};
+
 const ZSTD = zstdCodec();
+
+const LZ4_FRAMES: FrameFormat = { length: lz4FrameLength, decode: lz4Decompress };
 
 const LZ4: Codec = {
   name: "lz4",
-  frameLength: lz4FrameLength,
+  frames: LZ4_FRAMES,
   // A content checksum in every frame, as the `lz4` CLI writes by default: `lz4 -dc` checks it.
   compress: (data) => lz4Compress(data, { contentChecksum: true }),
-  decompress: (data) => eachFrame(data, lz4FrameLength, lz4Decompress),
+  decompress: (data) => eachFrame(data, LZ4_FRAMES),
 };
 
 /** The libraries decode one frame per call: split the run and join what each frame holds. */
-async function eachFrame(data: Buffer, frameLength: FrameLength, decode: (frame: Buffer) => Promise<Buffer>) {
+async function eachFrame(data: Buffer, format: FrameFormat) {
   const parts: Buffer[] = [];
-  for (const frame of contentFrames(data, frameLength)) parts.push(await decode(frame));
+  for (const { frame, offset } of contentFrames(data, format.length)) parts.push(await decodeAt(format, frame, offset));
   return Buffer.concat(parts);
+}
+
+/**
+ * The content of the frame found at byte `offset` of a run; one that does not decode is named by
+ * where it starts (the libraries' own words are obscure: zstd-wasm says "Failed to compress").
+ */
+export async function decodeAt(format: FrameFormat, frame: Buffer, offset: number): Promise<Buffer> {
+  try {
+    return await format.decode(frame);
+  } catch (err) {
+    throw new FrameError(`the frame at byte ${offset} does not decode (${(err as Error).message})`);
+  }
 }
 
 const CODECS: ReadonlyMap<CodecName, Codec> = new Map([

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import type { Codec } from "./codec.js";
+import { type Codec, decodeAt, type FrameFormat } from "./codec.js";
 import { FrameError, isSkippableFrame } from "./frames.js";
 
 /**
@@ -47,12 +47,12 @@ export function decodedStream(body: Readable, codec: Codec): Readable {
     body.on("error", (err) => gunzip.destroy(err));
     return body.pipe(gunzip);
   }
-  return Readable.from(decodeFrames(body, codec), { objectMode: false });
+  if (!codec.frames) throw new Error(`codec ${codec.name} has no frames to split`);
+  return Readable.from(decodeFrames(body, codec.frames), { objectMode: false });
 }
 
-async function* decodeFrames(body: Readable, codec: Codec): AsyncGenerator<Buffer> {
-  const frameLength = codec.frameLength;
-  if (!frameLength) throw new Error(`codec ${codec.name} has no frames to split`);
+async function* decodeFrames(body: Readable, format: FrameFormat): AsyncGenerator<Buffer> {
+  const frameLength = format.length;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let consumed = 0;
@@ -62,7 +62,7 @@ async function* decodeFrames(body: Readable, codec: Codec): AsyncGenerator<Buffe
     let offset = 0;
     for (let length = frameLength(data, offset); length !== undefined; length = frameLength(data, offset)) {
       const frame = data.subarray(offset, offset + length);
-      if (!isSkippableFrame(frame)) yield await codec.decompress(frame);
+      if (!isSkippableFrame(frame)) yield await decodeAt(format, frame, consumed + offset);
       offset += length;
       if (offset === data.length) break;
     }

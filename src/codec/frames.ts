@@ -90,13 +90,13 @@ export function isSkippableFrame(frame: Buffer): boolean {
  * The frames of a whole run that hold content (skippable frames left out); a run that stops
  * inside a frame is truncated, and said so.
  */
-export function* contentFrames(data: Buffer, frameLength: FrameLength): Generator<Buffer> {
+export function* contentFrames(data: Buffer, frameLength: FrameLength): Generator<{ frame: Buffer; offset: number }> {
   let offset = 0;
   while (offset < data.length) {
     const length = frameLength(data, offset);
     if (length === undefined) throw new FrameError(`truncated: the frame at byte ${offset} does not end`);
     const frame = data.subarray(offset, offset + length);
-    if (!isSkippableFrame(frame)) yield frame;
+    if (!isSkippableFrame(frame)) yield { frame, offset };
     offset += length;
   }
 }

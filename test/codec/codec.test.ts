@@ -78,7 +78,7 @@ describe("codecs", () => {
     ] as const) {
       const codec = codecNamed(name);
       const run = Buffer.concat([await codec.compress(SAMPLES.text), await codec.compress(SAMPLES.random)]);
-      const first = [...contentFrames(run, frameLength)][0]?.length as number;
+      const first = [...contentFrames(run, frameLength)][0]?.frame.length as number;
       const cut = run.subarray(0, run.length - 10);
       expect(() => [...contentFrames(cut, frameLength)], name).toThrow(`the frame at byte ${first} does not end`);
       await expect(codec.decompress(cut), name).rejects.toThrow(/truncated/);
