@@ -6,7 +6,11 @@ import { copyFile } from "node:fs/promises";
 import { build } from "esbuild";
 
 await build({
-  entryPoints: { strata: "src/cli/main.ts", "walk-worker": "src/scan/walk-worker.ts" },
+  entryPoints: {
+    strata: "src/cli/main.ts",
+    "walk-worker": "src/scan/walk-worker.ts",
+    "compress-worker": "src/transfer/compress-worker.ts",
+  },
   outdir: "dist/bundle",
   bundle: true,
   // Cloud SDKs load only when a location needs them; splitting keeps them in their own files.

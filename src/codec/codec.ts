@@ -12,6 +12,8 @@ import { contentFrames, FrameError, type FrameLength, lz4FrameLength, zstdFrameL
 export interface Codec {
   /** As recorded in the catalog's `replicas.codec` and in object metadata; "none" is stored raw. */
   readonly name: CodecName;
+  /** zstd's compression level; other codecs have none. */
+  readonly level?: number;
   /** One independent frame holding `data`. */
   compress(data: Buffer): Promise<Buffer>;
   /** The content of one frame or of several concatenated. */
@@ -62,6 +64,7 @@ const zstdLoaded = () => {
 export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
   return {
     name: "zstd",
+    level,
     frames: ZSTD_FRAMES,
     compress: async (data) => {
       await zstdLoaded();
