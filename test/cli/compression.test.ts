@@ -2,9 +2,11 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
+import { finished, spawnStrata } from "../support/cli.js";
 import { sqliteRows } from "../support/sqlite-rows.js";
 import { expectExit, type Workspace, workspaceWith } from "../support/workspace.js";
 
@@ -82,6 +84,12 @@ function replicas(ws: Workspace, store: string): Map<string, ReplicaRow> {
     store,
   );
   return new Map(rows.map((r) => [r.key, r]));
+}
+
+function objectCount(index: string): number {
+  // The store may be caught between creating its index file and its table.
+  const tables = sqliteRows<{ n: number }>(index, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'objects'");
+  return tables[0]?.n ? (sqliteRows<{ n: number }>(index, "SELECT count(*) AS n FROM objects")[0]?.n ?? 0) : 0;
 }
 
 async function synced(ws: Workspace, ...stores: string[]): Promise<void> {
@@ -185,7 +193,9 @@ describe("compression on the embedded store", () => {
     expect(zs.stderr).toContain("zs:table.csv");
     // Damage inside a frame is caught by the decoder or, when the frame still decodes, by the hash.
     const expected = sha256Hex(FILES["table.csv"] as Buffer);
-    expect(zs.stderr).toMatch(new RegExp(`zstd object does not decode: the frame at byte 0 does not decode|expected ${expected}`));
+    expect(zs.stderr).toMatch(
+      new RegExp(`zstd object does not decode: the frame at byte 0 does not decode|expected ${expected}`),
+    );
     const lz = await ws.run("verify", "lz");
     expectExit(lz, "verify of a truncated lz4 object", 1);
     expect(lz.stderr).toContain("big/series.csv");
@@ -199,6 +209,82 @@ describe("compression on the embedded store", () => {
     expect(result.stderr).toContain("locations.zs.codec");
     expect(result.stderr).toContain("zstd:LEVEL (LEVEL 1 to 19)");
   });
+
+  it("a policy placement's codec: wins over the location's", async () => {
+    const ws = workspaceWith(
+      "strata-codec-placement-",
+      [
+        "catalog: cat.db",
+        "locations:",
+        "  scratch:",
+        "    url: ./tree",
+        "  plain:",
+        "    url: local:plain-store",
+        "    codec: zstd",
+        "  packed:",
+        "    url: local:packed-store",
+        "policies:",
+        "  - name: keep-both",
+        "    from: [scratch]",
+        '    place: [{ to: plain, codec: none }, { to: packed, codec: "lz4" }]',
+        '    schedule: "0 3 * * *"',
+      ],
+      { "table.csv": FILES["table.csv"] as Buffer },
+    );
+    expectExit(await ws.run("scan", "scratch"), "scan");
+    expectExit(await ws.run("apply"), "apply");
+    expect(replicas(ws, "plain").get("table.csv")?.codec).toBeNull();
+    expect(storedObject(ws, "plain", "table.csv").bytes.equals(FILES["table.csv"] as Buffer)).toBe(true);
+    expect(replicas(ws, "packed").get("table.csv")?.codec).toBe("lz4");
+    const lz4 = execFileSync("lz4", ["-dc", storedObject(ws, "packed", "table.csv").path]);
+    expect(lz4.equals(FILES["table.csv"] as Buffer)).toBe(true);
+  });
+
+  it("a compressed sync killed with SIGKILL mid-run converges on a re-run; every object decodes to its file", async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 300; i++)
+      files[`runs/r${i}.csv`] = Buffer.concat([Buffer.from(`run ${i}\n`), csv(400 + (i % 50))]);
+    const ws = workspaceWith(
+      "strata-codec-kill-",
+      [
+        "catalog: cat.db",
+        "locations:",
+        "  scratch:",
+        "    url: ./tree",
+        "  zs:",
+        "    url: local:zs-store",
+        "    codec: zstd",
+      ],
+      files,
+    );
+    expectExit(await ws.run("scan", "scratch"), "scan");
+    const index = join(ws.dir, "zs-store", "index.db");
+    const child = spawnStrata(["--config", ws.config, "sync", "scratch", "zs", "--transfers", "2"], { cwd: ws.dir });
+    const done = finished(child);
+    let atKill = 0;
+    for (let i = 0; i < 3000 && atKill < 60; i++) {
+      await sleep(10);
+      atKill = existsSync(index) ? objectCount(index) : 0;
+    }
+    child.kill("SIGKILL");
+    expect((await done).signal).toBe("SIGKILL");
+    expect(objectCount(index)).toBeLessThan(300);
+    const rerun = await ws.run("sync", "scratch", "zs");
+    expectExit(rerun, "sync after the kill");
+    const verified = await ws.run("--json", "verify", "zs");
+    expectExit(verified, "verify");
+    expect(JSON.parse(verified.stdout).verified).toBe(300);
+    const rows = replicas(ws, "zs");
+    expect(rows.size).toBe(300);
+    const blobs = new Map(
+      sqliteRows<{ key: string; blob: string }>(index, "SELECT key, blob FROM objects").map((o) => [o.key, o.blob]),
+    );
+    for (const [path, content] of Object.entries(files)) {
+      expect(rows.get(path)?.codec, path).toBe("zstd");
+      const blob = join(ws.dir, "zs-store", "blobs", blobs.get(path) as string);
+      expect(execFileSync("zstd", ["-dc", blob]).equals(content), path).toBe(true);
+    }
+  }, 240_000);
 
   it("a catalog rebuilt from the stores relinks compressed objects with the content's hash, size and codec", async () => {
     const ws = workspace("strata-codec-rebuild-", { zs: "zstd", lz: "lz4" });
