@@ -242,6 +242,8 @@ export interface ReplicaEntry {
   id: number;
   key: string;
   size: number;
+  /** Bytes the store holds when not `size` (a compressed copy). */
+  stored_size: number | null;
   state: ReplicaState;
   /** Whose copy it is: the file's location and path. */
   file_location: string;
@@ -254,7 +256,7 @@ function replicaEntries({ db }: CatalogDb, locationId: number) {
     .selectFrom("replicas as r")
     .innerJoin("files as f", "f.id", "r.file_id")
     .innerJoin("locations as l", "l.id", "f.location_id")
-    .select(["r.id", "r.key", "r.size", "r.state", "l.name as file_location", "f.path"])
+    .select(["r.id", "r.key", "r.size", "r.stored_size", "r.state", "l.name as file_location", "f.path"])
     .where("r.location_id", "=", locationId);
 }
 

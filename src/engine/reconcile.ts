@@ -79,7 +79,7 @@ async function lookAt(
   }
   const replica = await replicaAt(catalog, file.id, target.locationId);
   if (replica?.state === "replacing") {
-    const intact = info !== undefined && info.size === replica.size && (await hashOf(info)) === replica.hash;
+    const intact = info !== undefined && contentSize(info) === replica.size && (await hashOf(info)) === replica.hash;
     await settleReplacing(catalog, file.id, target.locationId, intact ? "present" : "lost");
   }
   return "settled";

@@ -129,6 +129,9 @@ describe("compression on the embedded store", () => {
         });
       }
     }
+    const check = await ws.run("catalog", "check", "zs", "lz", "gz");
+    expectExit(check, "catalog check");
+    expect(check.stdout).toContain("catalog and stores agree");
     const big = storedObject(ws, "zs", "big/series.csv");
     expect(big.bytes.length).toBeLessThan(FILES["big/series.csv"]?.length as number);
   });
@@ -238,6 +241,36 @@ describe("compression on the embedded store", () => {
     expect(replicas(ws, "packed").get("table.csv")?.codec).toBe("lz4");
     const lz4 = execFileSync("lz4", ["-dc", storedObject(ws, "packed", "table.csv").path]);
     expect(lz4.equals(FILES["table.csv"] as Buffer)).toBe(true);
+  });
+
+  it("release frees files whose only copy is compressed; restore brings them back byte for byte", async () => {
+    const ws = workspaceWith(
+      "strata-codec-release-",
+      [
+        "catalog: cat.db",
+        "locations:",
+        "  scratch:",
+        "    url: ./tree",
+        "  zs:",
+        "    url: local:zs-store",
+        "    codec: zstd",
+        "policies:",
+        "  - name: release-all",
+        "    from: [scratch]",
+        "    place: [{ to: zs }]",
+        "    then: release",
+      ],
+      FILES,
+    );
+    expectExit(await ws.run("scan", "scratch"), "scan");
+    expectExit(await ws.run("apply"), "apply: copy");
+    expectExit(await ws.run("apply"), "apply: release");
+    const released = readFileSync(join(ws.dir, "tree", "big/series.csv"));
+    expect(released.toString()).toMatch(/^# strata stub v1 /);
+    expectExit(await ws.run("restore", "scratch:"), "restore in place");
+    for (const [path, content] of Object.entries(FILES)) {
+      expect(readFileSync(join(ws.dir, "tree", path)).equals(content), path).toBe(true);
+    }
   });
 
   it("a compressed sync killed with SIGKILL mid-run converges on a re-run; every object decodes to its file", async () => {
