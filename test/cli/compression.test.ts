@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
 import { finished, spawnStrata } from "../support/cli.js";
+import { csvTable, float64Field } from "../support/research-data.js";
 import { sqliteRows } from "../support/sqlite-rows.js";
 import { expectExit, type Workspace, workspaceWith } from "../support/workspace.js";
 
@@ -16,37 +17,25 @@ import { expectExit, type Workspace, workspaceWith } from "../support/workspace.
  * rebuild all see the logical content, and damage is named.
  */
 
-/** A table as a simulation logs it; `rows` of about 40 bytes. */
-function csv(rows: number): Buffer {
-  const lines = ["step,temperature,pressure,label"];
-  for (let i = 0; i < rows; i++)
-    lines.push(`${i},${(280 + Math.sin(i / 50) * 12).toFixed(4)},${1000 + (i % 97)},run-${i % 13}`);
-  return Buffer.from(`${lines.join("\n")}\n`);
-}
-
-function float64Array(count: number): Buffer {
-  const values = new Float64Array(count);
-  for (let i = 0; i < count; i++) values[i] = Math.round(Math.cos(i / 700) * 1e3) / 1e3;
-  return Buffer.from(values.buffer);
-}
-
 const FILES: Record<string, Buffer> = {
-  "table.csv": csv(5_000),
+  "table.csv": csvTable(5_000),
   // Over two frames of 4 MiB: a run of three frames.
-  "big/series.csv": csv(250_000),
-  "field.f64": float64Array(200_000),
-  "reads.gz": gzipSync(csv(20_000)),
+  "big/series.csv": csvTable(250_000),
+  "field.f64": float64Field(200_000),
+  "reads.gz": gzipSync(csvTable(20_000)),
   "noise.bin": randomBytes(200_000),
   "empty.txt": Buffer.alloc(0),
 };
 
-function workspace(label: string, codecs: Record<string, string>): Workspace {
+/** `scratch` (./tree holding `files`) and one embedded store per entry of `codecs`, then `extra` lines. */
+function workspace(label: string, codecs: Record<string, string>, files = FILES, extra: string[] = []): Workspace {
   const stores = Object.entries(codecs).flatMap(([name, codec]) => [
     `  ${name}:`,
     `    url: local:${name}-store`,
     `    codec: "${codec}"`,
   ]);
-  return workspaceWith(label, ["catalog: cat.db", "locations:", "  scratch:", "    url: ./tree", ...stores], FILES);
+  const config = ["catalog: cat.db", "locations:", "  scratch:", "    url: ./tree", ...stores, ...extra];
+  return workspaceWith(label, config, files);
 }
 
 interface StoredObject {
@@ -214,25 +203,17 @@ describe("compression on the embedded store", () => {
   });
 
   it("a policy placement's codec: wins over the location's", async () => {
-    const ws = workspaceWith(
+    const ws = workspace(
       "strata-codec-placement-",
+      { plain: "zstd", packed: "none" },
+      { "table.csv": FILES["table.csv"] as Buffer },
       [
-        "catalog: cat.db",
-        "locations:",
-        "  scratch:",
-        "    url: ./tree",
-        "  plain:",
-        "    url: local:plain-store",
-        "    codec: zstd",
-        "  packed:",
-        "    url: local:packed-store",
         "policies:",
         "  - name: keep-both",
         "    from: [scratch]",
         '    place: [{ to: plain, codec: none }, { to: packed, codec: "lz4" }]',
         '    schedule: "0 3 * * *"',
       ],
-      { "table.csv": FILES["table.csv"] as Buffer },
     );
     expectExit(await ws.run("scan", "scratch"), "scan");
     expectExit(await ws.run("apply"), "apply");
@@ -244,24 +225,13 @@ describe("compression on the embedded store", () => {
   });
 
   it("release frees files whose only copy is compressed; restore brings them back byte for byte", async () => {
-    const ws = workspaceWith(
-      "strata-codec-release-",
-      [
-        "catalog: cat.db",
-        "locations:",
-        "  scratch:",
-        "    url: ./tree",
-        "  zs:",
-        "    url: local:zs-store",
-        "    codec: zstd",
-        "policies:",
-        "  - name: release-all",
-        "    from: [scratch]",
-        "    place: [{ to: zs }]",
-        "    then: release",
-      ],
-      FILES,
-    );
+    const ws = workspace("strata-codec-release-", { zs: "zstd" }, FILES, [
+      "policies:",
+      "  - name: release-all",
+      "    from: [scratch]",
+      "    place: [{ to: zs }]",
+      "    then: release",
+    ]);
     expectExit(await ws.run("scan", "scratch"), "scan");
     expectExit(await ws.run("apply"), "apply: copy");
     expectExit(await ws.run("apply"), "apply: release");
@@ -276,20 +246,8 @@ describe("compression on the embedded store", () => {
   it("a compressed sync killed with SIGKILL mid-run converges on a re-run; every object decodes to its file", async () => {
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 300; i++)
-      files[`runs/r${i}.csv`] = Buffer.concat([Buffer.from(`run ${i}\n`), csv(400 + (i % 50))]);
-    const ws = workspaceWith(
-      "strata-codec-kill-",
-      [
-        "catalog: cat.db",
-        "locations:",
-        "  scratch:",
-        "    url: ./tree",
-        "  zs:",
-        "    url: local:zs-store",
-        "    codec: zstd",
-      ],
-      files,
-    );
+      files[`runs/r${i}.csv`] = Buffer.concat([Buffer.from(`run ${i}\n`), csvTable(400 + (i % 50))]);
+    const ws = workspace("strata-codec-kill-", { zs: "zstd" }, files);
     expectExit(await ws.run("scan", "scratch"), "scan");
     const index = join(ws.dir, "zs-store", "index.db");
     const child = spawnStrata(["--config", ws.config, "sync", "scratch", "zs", "--transfers", "2"], { cwd: ws.dir });

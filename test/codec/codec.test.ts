@@ -7,21 +7,7 @@ import { chooseCodec, codecSetting, codecSettingSchema } from "../../src/codec/c
 import { CODEC_NAMES, codecNamed, zstdCodec } from "../../src/codec/codec.js";
 import { decodedStream, inPieces } from "../../src/codec/frame-stream.js";
 import { contentFrames, lz4FrameLength, zstdFrameLength } from "../../src/codec/frames.js";
-
-/** Text as research logs and tables are: repetitive, not uniform. */
-function csv(rows: number): Buffer {
-  const lines = ["step,temperature,pressure,label"];
-  for (let i = 0; i < rows; i++)
-    lines.push(`${i},${(280 + Math.sin(i / 50) * 12).toFixed(4)},${1000 + (i % 97)},run-${i % 13}`);
-  return Buffer.from(`${lines.join("\n")}\n`);
-}
-
-/** A smooth field of float64 values, as a simulation writes it. */
-function float64Array(count: number): Buffer {
-  const values = new Float64Array(count);
-  for (let i = 0; i < count; i++) values[i] = Math.round(Math.sin(i / 1000) * 1e4) / 1e4;
-  return Buffer.from(values.buffer);
-}
+import { csvTable, float64Field } from "../support/research-data.js";
 
 /** What a codec's own CLI makes of `stored` (`zstd -dc`, `lz4 -dc`, `gzip -dc`). */
 function cliDecoded(codec: string, stored: Buffer): Buffer {
@@ -30,8 +16,8 @@ function cliDecoded(codec: string, stored: Buffer): Buffer {
 
 const SAMPLES = {
   empty: Buffer.alloc(0),
-  text: csv(20_000),
-  floats: float64Array(100_000),
+  text: csvTable(20_000),
+  floats: float64Field(100_000),
   random: randomBytes(300_000),
 };
 
