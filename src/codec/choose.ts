@@ -103,23 +103,41 @@ export const AUTO_MIN_SAVING = 0.05;
 /** The trial compresses this much of the first chunk: enough to see the data's nature, cheap beside the file. */
 const TRIAL_BYTES = 1024 * 1024;
 
-/** The codec `setting` picks for a file whose content begins with `sample` (its first chunk). */
-export async function chooseCodec(setting: CodecSetting, sample: Buffer): Promise<Codec> {
-  if (setting.kind === "fixed") return setting.codec;
+/** A codec chosen, and the frame of the whole sample when the choice made it already (`auto`'s trial). */
+export interface CodecChoice {
+  codec: Codec;
+  frame?: Buffer;
+}
+
+/** Makes one frame: the caller's threads, or the calling one. */
+export type FrameMaker = (codec: Codec, data: Buffer) => Promise<Buffer>;
+
+/**
+ * The codec `setting` picks for a file whose content begins with `sample` (its first chunk).
+ * `auto`'s trial frame is made by `makeFrame`; when the trial covered the whole sample and won,
+ * that frame is handed back, so the sample is not compressed twice.
+ */
+export async function chooseCodec(
+  setting: CodecSetting,
+  sample: Buffer,
+  makeFrame: FrameMaker = (codec, data) => codec.compress(data),
+): Promise<CodecChoice> {
+  if (setting.kind === "fixed") return { codec: setting.codec };
   // An empty file is stored as it is: no codec's CLI makes anything of zero frames.
-  if (sample.length === 0) return NONE;
+  if (sample.length === 0) return { codec: NONE };
   const detected = await fileTypeFromBuffer(sample);
   if (setting.kind === "seed") {
     // The seed: libmagic's MIME type, text/* → gzip, application/* → LZ4, anything else (image/,
     // audio/, video/) left as it is. Content that no magic number names is text or octet-stream.
     const mime = detected?.mime ?? (looksLikeText(sample) ? "text/plain" : "application/octet-stream");
-    if (mime.startsWith("text/")) return GZIP;
-    return mime.startsWith("application/") ? LZ4 : NONE;
+    if (mime.startsWith("text/")) return { codec: GZIP };
+    return { codec: mime.startsWith("application/") ? LZ4 : NONE };
   }
-  if (detected && ALREADY_COMPRESSED.has(detected.ext)) return NONE;
+  if (detected && ALREADY_COMPRESSED.has(detected.ext)) return { codec: NONE };
   const trial = sample.subarray(0, TRIAL_BYTES);
-  const compressed = await AUTO_ZSTD.compress(trial);
-  return compressed.length <= trial.length * (1 - AUTO_MIN_SAVING) ? AUTO_ZSTD : NONE;
+  const frame = await makeFrame(AUTO_ZSTD, trial);
+  if (frame.length > trial.length * (1 - AUTO_MIN_SAVING)) return { codec: NONE };
+  return trial.length === sample.length ? { codec: AUTO_ZSTD, frame } : { codec: AUTO_ZSTD };
 }
 
 /**

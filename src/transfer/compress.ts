@@ -29,8 +29,13 @@ export async function compressInto(spool: Spool, body: Readable, setting: CodecS
   for await (const piece of inPieces(body)) {
     hash.update(piece);
     size += piece.length;
-    codec ??= await chooseCodec(setting, piece);
-    const frame = compressOffThread(codec, piece);
+    let frame: Promise<Buffer>;
+    if (codec) frame = compressOffThread(codec, piece);
+    else {
+      const choice = await chooseCodec(setting, piece, compressOffThread);
+      codec = choice.codec;
+      frame = choice.frame ? Promise.resolve(choice.frame) : compressOffThread(codec, piece);
+    }
     // Awaited in turn below; a frame that fails while an earlier one is awaited is not unhandled.
     frame.catch(() => undefined);
     frames.push(frame);

@@ -4,7 +4,7 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { chooseCodec, codecSetting, codecSettingSchema } from "../../src/codec/choose.js";
-import { CODEC_NAMES, codecNamed, zstdCodec } from "../../src/codec/codec.js";
+import { CODEC_NAMES, type Codec, codecNamed, zstdCodec } from "../../src/codec/codec.js";
 import { decodedStream, inPieces } from "../../src/codec/frame-stream.js";
 import { contentFrames, lz4FrameLength, zstdFrameLength } from "../../src/codec/frames.js";
 import { csvTable, float64Field } from "../support/research-data.js";
@@ -111,26 +111,42 @@ describe("codec: settings", () => {
 
   it("auto: text and numeric arrays get zstd; compressed formats and noise are stored raw", async () => {
     const auto = codecSetting("auto");
-    expect((await chooseCodec(auto, SAMPLES.text)).name).toBe("zstd");
-    expect((await chooseCodec(auto, SAMPLES.floats)).name).toBe("zstd");
-    expect((await chooseCodec(auto, gzipSync(SAMPLES.text))).name).toBe("none");
-    expect((await chooseCodec(auto, SAMPLES.random)).name).toBe("none");
-    expect((await chooseCodec(auto, SAMPLES.empty)).name).toBe("none");
+    expect((await chooseCodec(auto, SAMPLES.text)).codec.name).toBe("zstd");
+    expect((await chooseCodec(auto, SAMPLES.floats)).codec.name).toBe("zstd");
+    expect((await chooseCodec(auto, gzipSync(SAMPLES.text))).codec.name).toBe("none");
+    expect((await chooseCodec(auto, SAMPLES.random)).codec.name).toBe("none");
+    expect((await chooseCodec(auto, SAMPLES.empty)).codec.name).toBe("none");
   });
 
   it("seed: gzip for text, LZ4 for binary (application/*), as the seed's rule", async () => {
     const seed = codecSetting("seed");
-    expect((await chooseCodec(seed, SAMPLES.text)).name).toBe("gzip");
-    expect((await chooseCodec(seed, SAMPLES.floats)).name).toBe("lz4");
-    expect((await chooseCodec(seed, gzipSync(SAMPLES.text))).name).toBe("lz4");
+    expect((await chooseCodec(seed, SAMPLES.text)).codec.name).toBe("gzip");
+    expect((await chooseCodec(seed, SAMPLES.floats)).codec.name).toBe("lz4");
+    expect((await chooseCodec(seed, gzipSync(SAMPLES.text))).codec.name).toBe("lz4");
     // A JPEG is image/jpeg: neither text/ nor application/, which the seed leaves as it is.
     const jpeg = Buffer.concat([Buffer.from("ffd8ffe000104a46494600", "hex"), randomBytes(64)]);
-    expect((await chooseCodec(seed, jpeg)).name).toBe("none");
+    expect((await chooseCodec(seed, jpeg)).codec.name).toBe("none");
+  });
+
+  it("auto hands back its trial frame when the trial covered the whole sample, made where it is told", async () => {
+    const made: number[] = [];
+    const makeFrame = (codec: Codec, data: Buffer) => {
+      made.push(data.length);
+      return codec.compress(data);
+    };
+    const small = SAMPLES.text.subarray(0, 100_000);
+    const choice = await chooseCodec(codecSetting("auto"), small, makeFrame);
+    expect(made).toEqual([small.length]);
+    expect((await choice.codec.decompress(choice.frame as Buffer)).equals(small)).toBe(true);
+    // A sample longer than the trial gets no frame: the trial saw only its first MiB.
+    const long = Buffer.concat([SAMPLES.text, SAMPLES.text, SAMPLES.text]);
+    expect((await chooseCodec(codecSetting("auto"), long, makeFrame)).frame).toBeUndefined();
+    expect(made[1]).toBe(1024 * 1024);
   });
 
   it("a fixed codec is used whatever the content", async () => {
-    expect((await chooseCodec(codecSetting("zstd:7"), SAMPLES.random)).name).toBe("zstd");
-    expect((await chooseCodec(codecSetting("lz4"), SAMPLES.text)).name).toBe("lz4");
+    expect((await chooseCodec(codecSetting("zstd:7"), SAMPLES.random)).codec.name).toBe("zstd");
+    expect((await chooseCodec(codecSetting("lz4"), SAMPLES.text)).codec.name).toBe("lz4");
   });
 });
 
