@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { formatBytes } from "../../src/config/units.js";
 import { sha256Hex } from "../support/bytes.js";
 import { finished, spawnStrata } from "../support/cli.js";
 import { csvTable, float64Field } from "../support/research-data.js";
@@ -121,6 +122,10 @@ describe("compression on the embedded store", () => {
     const check = await ws.run("catalog", "check", "zs", "lz", "gz");
     expectExit(check, "catalog check");
     expect(check.stdout).toContain("catalog and stores agree");
+    const shown = await ws.run("show", "scratch:table.csv");
+    expectExit(shown, "show");
+    const stored = replicas(ws, "lz").get("table.csv")?.stored_size;
+    expect(shown.stdout).toContain(`lz4, ${formatBytes(stored as number)} stored (${stored} bytes)`);
     const big = storedObject(ws, "zs", "big/series.csv");
     expect(big.bytes.length).toBeLessThan(FILES["big/series.csv"]?.length as number);
   });
