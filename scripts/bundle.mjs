@@ -6,7 +6,11 @@ import { copyFile } from "node:fs/promises";
 import { build } from "esbuild";
 
 await build({
-  entryPoints: { strata: "src/cli/main.ts", "walk-worker": "src/scan/walk-worker.ts" },
+  entryPoints: {
+    strata: "src/cli/main.ts",
+    "walk-worker": "src/scan/walk-worker.ts",
+    "compress-worker": "src/transfer/compress-worker.ts",
+  },
   outdir: "dist/bundle",
   bundle: true,
   // Cloud SDKs load only when a location needs them; splitting keeps them in their own files.
@@ -19,7 +23,16 @@ await build({
   chunkNames: "[name]-[hash]",
   sourcemap: true,
   // Native or optional modules, and SDKs whose packaging reads files beside their own code.
-  external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*", "playwright-core"],
+  // zstd is WebAssembly read from beside its own module; lz4-napi loads its native build.
+  external: [
+    "better-sqlite3",
+    "pg-native",
+    "@azure/*",
+    "@google-cloud/*",
+    "playwright-core",
+    "@bokuweb/zstd-wasm",
+    "lz4-napi",
+  ],
   // Bundled CommonJS modules call require() for Node built-ins.
   banner: {
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',

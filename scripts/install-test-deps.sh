@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite starts: PostgreSQL 15, Ceph RGW, Prometheus and Alertmanager (Azurite comes from
+# Installs the servers the test suite starts: PostgreSQL 15, Ceph RGW, Prometheus and Alertmanager, zstd and lz4 (Azurite comes from
 # npm; GCS has a stand-in in test/), and Chromium for the report. Idempotent: installs nothing that
 # is already there.
 set -euo pipefail
@@ -34,5 +34,12 @@ fi
 if ! command -v openssl >/dev/null; then
   need openssl
 fi
+# The codecs' own CLIs: the compression tests check that `zstd -dc`, `lz4 -dc` (and gzip) alone
+# read what Strata stored.
+for tool in zstd lz4 gzip; do
+  if ! command -v "$tool" >/dev/null; then
+    need "$tool"
+  fi
+done
 # Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
 bash "$(dirname "$0")/rgw.sh" install

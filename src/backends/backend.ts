@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { CodecName } from "../codec/codec.js";
 
 /**
  * The one contract every storage place implements: a POSIX tree, the embedded object store, S3,
@@ -146,6 +147,13 @@ export interface FileAttributes {
    * is, so a copy of another file bound for its key (another project, another catalog) is refused.
    */
   origin?: string;
+  /**
+   * Set on an object that holds the content compressed (never "none": a raw object has no codec):
+   * its bytes are a run of this codec's frames, and `sha256` and `size` are the content's.
+   */
+  codec?: Exclude<CodecName, "none">;
+  /** With `codec`: the content's size in bytes (the object's own size is what it stores). */
+  size?: number;
 }
 
 export interface ObjectInfo {

@@ -1,4 +1,5 @@
-import type { AttributeTrust, FileAttributes } from "./backend.js";
+import { CODEC_NAMES } from "../codec/codec.js";
+import type { AttributeTrust, FileAttributes, ObjectInfo } from "./backend.js";
 
 /**
  * How a file's attributes ride along with its object as user metadata, the same on every
@@ -16,6 +17,8 @@ export function attributesToMetadata(attrs: FileAttributes): Record<string, stri
   if (attrs.path !== undefined) meta[`${PREFIX}path`] = encodeURIComponent(attrs.path);
   if (attrs.sha256 !== undefined) meta[`${PREFIX}sha256`] = attrs.sha256;
   if (attrs.origin !== undefined) meta[`${PREFIX}origin`] = encodeURIComponent(attrs.origin);
+  if (attrs.codec !== undefined) meta[`${PREFIX}codec`] = attrs.codec;
+  if (attrs.size !== undefined) meta[`${PREFIX}size`] = String(attrs.size);
   return meta;
 }
 
@@ -36,7 +39,25 @@ export function metadataToAttributes(meta: Record<string, string>): FileAttribut
   if (sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)) attrs.sha256 = sha256;
   const origin = decodePath(meta[`${PREFIX}origin`]);
   if (origin !== undefined) attrs.origin = origin;
+  const codec = CODEC_NAMES.find((name) => name !== "none" && name === meta[`${PREFIX}codec`]);
+  if (codec !== undefined && codec !== "none") attrs.codec = codec;
+  const size = integer(meta[`${PREFIX}size`]);
+  if (size !== undefined && size >= 0) attrs.size = size;
   return attrs;
+}
+
+/**
+ * The SHA-256 of an object's content. A compressed object's is the one its metadata records (the
+ * store's own, where it keeps one, is of the frames); a raw object's is the store's, else its
+ * metadata's.
+ */
+export function contentSha256(info: ObjectInfo): string | undefined {
+  return info.attributes?.codec ? info.attributes.sha256 : (info.sha256 ?? info.attributes?.sha256);
+}
+
+/** The size of an object's content: a compressed object's metadata records it, a raw one's is its own. */
+export function contentSize(info: ObjectInfo): number {
+  return info.attributes?.codec ? (info.attributes.size ?? info.size) : info.size;
 }
 
 // Declared with the contract (WriteInfo.trust), which must not import this module back.

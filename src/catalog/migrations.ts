@@ -364,6 +364,13 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The bytes a replica's store holds, when not its logical size (a compressed object's frames).
+  const storedSize: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("replicas").addColumn("stored_size", "bigint").execute();
+    },
+  };
+
   // A run another process asked to stop (the server's cancel): the run polls for it.
   const runStopRequests: Migration = {
     async up(db: Kysely<unknown>) {
@@ -386,6 +393,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0011_tokens": tokens,
       "0012_snapshots": snapshots,
       "0013_alerts": alerts,
+      "0014_stored_size": storedSize,
       "0017_run_stop_requests": runStopRequests,
     }),
   };

@@ -14,6 +14,8 @@ export interface FoundCopy {
   hash: string;
   storageClass: string | null;
   etag: string | null;
+  /** A compressed object's codec and the bytes it stores (its metadata says); absent: raw. */
+  compressed?: { codec: string; storedSize: number };
   /** The file it was copied from, as the object's metadata describes that version. */
   source: { locationId: number; path: string; mtimeUs: number; mode?: number; uid?: number; gid?: number };
 }
@@ -132,6 +134,8 @@ export async function linkCopies(
             source_size: copy.size,
             source_mtime_us: copy.source.mtimeUs,
             etag: copy.etag,
+            codec: copy.compressed?.codec ?? null,
+            stored_size: copy.compressed?.storedSize ?? null,
             created_at: now,
             // Nothing read these bytes back against the source: `strata verify` will.
             verified_at: null,
@@ -238,6 +242,8 @@ export interface ReplicaEntry {
   id: number;
   key: string;
   size: number;
+  /** Bytes the store holds when not `size` (a compressed copy). */
+  stored_size: number | null;
   state: ReplicaState;
   /** Whose copy it is: the file's location and path. */
   file_location: string;
@@ -250,7 +256,7 @@ function replicaEntries({ db }: CatalogDb, locationId: number) {
     .selectFrom("replicas as r")
     .innerJoin("files as f", "f.id", "r.file_id")
     .innerJoin("locations as l", "l.id", "f.location_id")
-    .select(["r.id", "r.key", "r.size", "r.state", "l.name as file_location", "f.path"])
+    .select(["r.id", "r.key", "r.size", "r.stored_size", "r.state", "l.name as file_location", "f.path"])
     .where("r.location_id", "=", locationId);
 }
 

@@ -15,6 +15,10 @@ export interface ReplicaRecord {
   sourceMtimeUs: number;
   etag: string | null;
   verifiedAt: number | null;
+  /** How the store holds the content; absent or null: raw. */
+  codec?: string | null;
+  /** Bytes the store holds, when not `size`; absent or null: `size`. */
+  storedSize?: number | null;
 }
 
 /** Records a replica that was written and checked; called only after the check passed. */
@@ -37,6 +41,8 @@ export async function recordReplicas({ db }: CatalogDb, records: readonly Replic
         etag: r.etag,
         created_at: now,
         verified_at: r.verifiedAt,
+        codec: r.codec ?? null,
+        stored_size: r.storedSize ?? null,
       })),
     )
     .onConflict((oc) =>
@@ -51,6 +57,8 @@ export async function recordReplicas({ db }: CatalogDb, records: readonly Replic
         etag: eb.ref("excluded.etag"),
         created_at: eb.ref("excluded.created_at"),
         verified_at: eb.ref("excluded.verified_at"),
+        codec: eb.ref("excluded.codec"),
+        stored_size: eb.ref("excluded.stored_size"),
       })),
     )
     .execute();

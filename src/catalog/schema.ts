@@ -120,8 +120,14 @@ export interface ReplicaTable {
   hash: string;
   storage_class: string | null;
   state: ReplicaState;
+  /** How the store holds the content: null (or "none") raw, else a codec's frames (src/codec/codec.ts). */
   codec: string | null;
   pack_id: number | null;
+  /**
+   * Bytes the store holds for this copy, when not `size` (the logical size): a compressed
+   * object's frames. Null means the same as `size`; what is stored reads coalesce(stored_size, size).
+   */
+  stored_size: number | null;
   /** The version of the source this copy was made from, for incremental sync. */
   source_size: number;
   source_mtime_us: number;

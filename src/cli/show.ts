@@ -32,6 +32,10 @@ export function registerShow(program: Command, run: Runner): void {
           const verified = r.verified_at ? `verified ${new Date(r.verified_at).toISOString()}` : "not verified";
           out.data(`  replica ${r.location_name}: ${r.state}, ${r.storage_class ?? "-"}, ${verified}`);
           out.data(`          key ${printablePath(r.key)}  sha256 ${r.hash}`);
+          if (r.codec && r.codec !== "none") {
+            const stored = r.stored_size ?? r.size;
+            out.data(`          ${r.codec}, ${formatBytes(stored)} stored (${stored} bytes)`);
+          }
         }
         return EXIT.ok;
       }),

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { descriptorOf } from "../backends/all.js";
 import { printablePath } from "../backends/keys.js";
+import { codecSettingOf } from "../codec/choose.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
 import { abortStaleUploads, emptyReport, prepareSync, runSync } from "../engine/sync.js";
@@ -143,6 +144,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
         locationId: target.row.id,
         ...(storageClass ? { storageClass } : {}),
         tags: { ...target.settings.tags, ...opts.tag },
+        codec: codecSettingOf(target.settings.codec),
       },
       ...transferSettings(ctx, opts, trustFrom(opts)),
       retry: ctx.retryPolicy,

@@ -15,6 +15,7 @@ export interface ConfigParts<
   Policy extends z.ZodType = z.ZodType,
   Costs extends z.ZodType = z.ZodType,
   Alerts extends z.ZodType = z.ZodType,
+  CodecSetting extends z.ZodType = z.ZodType,
 > {
   /** Each backend's options section of a location, by its key. */
   backendOptions: Sections;
@@ -26,6 +27,8 @@ export interface ConfigParts<
   costs: Costs;
   /** `alerts:`: the conditions Strata watches itself and whom it tells. */
   alerts: Alerts;
+  /** A location's `codec:`: how an object store holds what is copied there (codec/). */
+  codec: CodecSetting;
 }
 
 const tagMap = z.record(
@@ -34,8 +37,15 @@ const tagMap = z.record(
 );
 
 /** A location's settings: its URL, class and tags, and the sections its domains define. */
-export function locationSchemaOf<Sections extends Record<string, z.ZodType>, Price extends z.ZodType>(
-  parts: Pick<ConfigParts<Sections, Price>, "backendOptions" | "price">,
+export function locationSchemaOf<
+  Sections extends Record<string, z.ZodType>,
+  Price extends z.ZodType,
+  CodecSetting extends z.ZodType,
+>(
+  parts: Pick<
+    ConfigParts<Sections, Price, z.ZodType, z.ZodType, z.ZodType, CodecSetting>,
+    "backendOptions" | "price" | "codec"
+  >,
 ) {
   // Credentials are never written here: each SDK's standard chain finds them (environment,
   // profiles, instance metadata), so they never reach the config, the catalog, a log or an error.
@@ -55,6 +65,8 @@ export function locationSchemaOf<Sections extends Record<string, z.ZodType>, Pri
       tps: z.number().positive().optional(),
       ...sections,
       price: parts.price.optional(),
+      /** Compression of what is copied here (object stores; a POSIX tree always gets plain files). */
+      codec: parts.codec.optional(),
     })
     .strict();
 }
@@ -97,7 +109,8 @@ export function configSchemaOf<
   Policy extends z.ZodType,
   Costs extends z.ZodType,
   Alerts extends z.ZodType,
->(parts: ConfigParts<Sections, Price, Policy, Costs, Alerts>) {
+  CodecSetting extends z.ZodType,
+>(parts: ConfigParts<Sections, Price, Policy, Costs, Alerts, CodecSetting>) {
   return z
     .object({
       catalog: z.string().min(1).optional(),

@@ -3,6 +3,7 @@ import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
 import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
 import type { FileRow, FileState } from "../catalog/schema.js";
+import { codecSettingOf } from "../codec/choose.js";
 import type {
   CopyPolicyAction,
   DeletePolicyAction,
@@ -475,6 +476,7 @@ async function copyWith(
       key: action.key,
       storageClass: action.storageClass,
       tags: target.settings.tags,
+      codec: codecSettingOf(action.codec ?? target.settings.codec),
     },
     expectedHash: file.hash,
     onBytes: (n) => run.options.progress?.bytes(n),

@@ -113,7 +113,7 @@ class LocationCheck {
       this.tally.replicas += 1;
       const object = await this.target.backend.stat(replica.key);
       if (!object) await this.missing(replica);
-      else if (object.size !== replica.size) await this.sizeDiffers(replica, object);
+      else if (object.size !== storedBytes(replica)) await this.sizeDiffers(replica, object);
     }
   }
 
@@ -143,7 +143,7 @@ class LocationCheck {
         if (order === 0) {
           objectClaimed = true;
           const listed = object.value as ObjectInfo;
-          if (vouched && listed.size !== replica.size) await this.sizeDiffers(replica, listed);
+          if (vouched && listed.size !== storedBytes(replica)) await this.sizeDiffers(replica, listed);
         } else if (vouched && !(await this.target.backend.stat(replica.key))) {
           await this.missing(replica);
         }
@@ -164,7 +164,7 @@ class LocationCheck {
     return this.unfounded(
       replica,
       "size",
-      `${copyName(replica)} recorded as ${replica.size} bytes, the object has ${object.size}`,
+      `${copyName(replica)} recorded as ${storedBytes(replica)} bytes, the object has ${object.size}`,
     );
   }
 
@@ -329,4 +329,9 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
   for await (const item of items) all.push(item);
   return all;
+}
+
+/** What the store holds for a replica: a compressed copy's frames, else the content itself. */
+function storedBytes(replica: ReplicaEntry): number {
+  return replica.stored_size ?? replica.size;
 }

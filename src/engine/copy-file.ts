@@ -2,6 +2,7 @@ import type { FileAttributes } from "../backends/backend.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { markReplacing, type ReplicaRecord, settleReplacing } from "../catalog/replicas.js";
 import { uploadJournal } from "../catalog/uploads.js";
+import type { CodecSetting } from "../codec/choose.js";
 import { withRetry } from "../transfer/retry.js";
 import { claimKey } from "./key-claim.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";
@@ -22,7 +23,13 @@ export interface FileCopy {
   toolkit: Toolkit;
   file: SourceFile;
   source: Endpoint;
-  target: Endpoint & { key: string; storageClass?: string | null; tags: Record<string, string> };
+  target: Endpoint & {
+    key: string;
+    storageClass?: string | null;
+    tags: Record<string, string>;
+    /** How an object store holds the copy (`codec:`); absent: raw. */
+    codec?: CodecSetting | undefined;
+  };
   /** The hash the bytes read must have: the catalog's, or one just read; none when unknown. */
   expectedHash?: string | null;
   onBytes?: (count: number) => void;
@@ -70,6 +77,7 @@ export async function copyFile(req: FileCopy): Promise<FileCopied> {
       attributes: { ...attributesOf(file), origin: source.backend.url },
       ...(target.storageClass ? { storageClass: target.storageClass } : {}),
       tags: target.tags,
+      ...(target.codec ? { codec: target.codec } : {}),
       ...(req.expectedHash ? { expectedHash: req.expectedHash } : {}),
       ...(req.onBytes ? { onBytes: req.onBytes } : {}),
       journal: uploadJournal(catalog, {
@@ -92,6 +100,8 @@ export async function copyFile(req: FileCopy): Promise<FileCopied> {
       sourceMtimeUs: file.mtime_us,
       etag: result.stored.etag ?? null,
       verifiedAt: Date.now(),
+      codec: result.codec === "none" ? null : result.codec,
+      storedSize: result.storedSize === result.size ? null : result.storedSize,
     };
     return { attempts, replica };
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { Backend, ObjectInfo } from "../backends/backend.js";
+import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { startScan } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
@@ -193,14 +194,16 @@ export function copyOf(
   if (!source) return { reason: `its source ${attrs.origin} is no location of this catalog` };
   if (source.id === at.id) return { reason: "its metadata names this very location as its source" };
   if (!plausibleKey(attrs.path)) return { reason: `its metadata names an unusable path ${JSON.stringify(attrs.path)}` };
-  const hash = object.sha256 ?? attrs.sha256;
+  // A compressed object's metadata holds its content's hash and size: those are the file's.
+  const hash = contentSha256(object);
   if (!hash) return { reason: "its metadata has no SHA-256 (read it with `strata verify` once recorded)" };
   return {
     key: object.key,
-    size: object.size,
+    size: contentSize(object),
     hash,
     storageClass: object.storageClass ?? null,
     etag: object.etag ?? null,
+    ...(attrs.codec ? { compressed: { codec: attrs.codec, storedSize: object.size } } : {}),
     source: {
       locationId: source.id,
       path: attrs.path,

@@ -1,4 +1,5 @@
 import type { ObjectInfo } from "../backends/backend.js";
+import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeInterrupted, interruptedCopies, interruptedCopyTargets } from "../catalog/journal.js";
@@ -51,7 +52,7 @@ async function lookAt(
   key: string,
 ): Promise<"recorded" | "settled" | "gone"> {
   const info = await target.backend.stat(key);
-  const hashOf = async (object: ObjectInfo) => object.sha256 ?? (await hashObject(target.backend, key));
+  const hashOf = async (object: ObjectInfo) => contentSha256(object) ?? (await hashObject(target.backend, key));
   if (info && isVersionOf(info, file)) {
     const hash = await hashOf(info);
     if (file.hash === null || file.hash === hash) {
@@ -60,7 +61,7 @@ async function lookAt(
           fileId: file.id,
           locationId: target.locationId,
           key,
-          size: info.size,
+          size: contentSize(info),
           hash,
           storageClass: info.storageClass ?? null,
           state: "present",
@@ -68,6 +69,8 @@ async function lookAt(
           sourceMtimeUs: file.mtime_us,
           etag: info.etag ?? null,
           verifiedAt: Date.now(),
+          codec: info.attributes?.codec ?? null,
+          storedSize: info.attributes?.codec ? info.size : null,
         },
       ]);
       await setFileHashes(catalog, [{ fileId: file.id, hash }]);
@@ -76,7 +79,7 @@ async function lookAt(
   }
   const replica = await replicaAt(catalog, file.id, target.locationId);
   if (replica?.state === "replacing") {
-    const intact = info !== undefined && info.size === replica.size && (await hashOf(info)) === replica.hash;
+    const intact = info !== undefined && contentSize(info) === replica.size && (await hashOf(info)) === replica.hash;
     await settleReplacing(catalog, file.id, target.locationId, intact ? "present" : "lost");
   }
   return "settled";
@@ -84,5 +87,5 @@ async function lookAt(
 
 /** Whether an object carries the size and mtime of the file's version in the catalog. */
 function isVersionOf(info: ObjectInfo, file: FileRow): boolean {
-  return info.size === file.size && (info.attributes?.mtimeUs ?? info.modifiedUs) === file.mtime_us;
+  return contentSize(info) === file.size && (info.attributes?.mtimeUs ?? info.modifiedUs) === file.mtime_us;
 }

@@ -3,6 +3,7 @@ import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/prom
 import { type FileTree, NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
 import { printablePath } from "../backends/keys.js";
+import { contentSha256, contentSize } from "../backends/metadata.js";
 import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
@@ -87,7 +88,8 @@ async function checkReplica(run: PolicyRun, file: FileRow, replica: Replica): Pr
     if (backend.caps.archiveClasses.includes(replica.storage_class ?? "")) {
       const info = await withRetry(run.retry, () => backend.stat(replica.key)).then((r) => r.value);
       if (!info) throw new NotFoundError(backend.url, replica.key);
-      seen = info.size === file.size ? (info.sha256 ?? info.attributes?.sha256) : `a size of ${info.size} bytes`;
+      const size = contentSize(info);
+      seen = size === file.size ? contentSha256(info) : `a size of ${size} bytes`;
       if (seen === undefined) return "archived, and the store reports no SHA-256 to check: thaw it first";
     } else {
       seen = (await withRetry(run.retry, () => hashObject(backend, replica.key))).value;

@@ -1,6 +1,7 @@
 import type { CatalogDb } from "../catalog/db.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
 import { forgetUploads, staleUploads } from "../catalog/uploads.js";
+import type { CodecSetting } from "../codec/choose.js";
 import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
 import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
@@ -15,7 +16,7 @@ import { type Endpoint, Toolkit, type TransferSettings } from "./toolkit.js";
 export interface ExecuteOptions extends TransferSettings {
   runId: number;
   source: Endpoint;
-  target: Endpoint & { storageClass?: string; tags: Record<string, string> };
+  target: Endpoint & { storageClass?: string; tags: Record<string, string>; codec?: CodecSetting | undefined };
   retry: RetryPolicy;
   progress?: ProgressListener;
 }

@@ -36,6 +36,8 @@ export interface CopyPolicyAction extends ActionBase {
   to: string;
   key: string;
   storageClass: string | null;
+  /** The placement's `codec:` when it has one; absent: the target location's. */
+  codec?: string;
 }
 
 /** An existing replica changes storage class in place. */

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { backendOptionSchemas } from "../backends/all.js";
+import { codecSettingSchema } from "../codec/choose.js";
 import { configSchemaOf, locationSchemaOf } from "../config/schema.js";
 import { costsSchema } from "../cost/costs-config.js";
 import { priceOverrideSchema } from "../cost/override.js";
@@ -9,7 +10,7 @@ import { policySchema } from "./schema.js";
 /*
  * strata.yaml's schema, assembled by config/ from the input schemas that live beside their
  * domains: each backend's options section, a location's `price:`, the policy language, the
- * cost analysis's `costs:`, the `alerts:` Strata evaluates itself. Here, at the layer that sees
+ * cost analysis's `costs:`, the `alerts:` Strata evaluates itself, a location's `codec:`. Here, at the layer that sees
  * them all, so that config/ imports none of them.
  */
 const parts = {
@@ -18,6 +19,7 @@ const parts = {
   policy: policySchema,
   costs: costsSchema,
   alerts: alertsSchema,
+  codec: codecSettingSchema,
 };
 
 export const locationSchema = locationSchemaOf(parts);

@@ -342,7 +342,15 @@ function* planFile(ctx: FileContext): Generator<PolicyAction> {
       copying = true;
       const storageClass = desiredClass(t, file, undefined, now);
       const delta = copyDelta({ profile: source.profile }, { profile: t.profile, storageClass }, file.size);
-      yield { ...base(delta), kind: "copy", to: t.place.to, key: file.path, storageClass: storageClass ?? null };
+      const codec = t.place.codec ? { codec: t.place.codec } : {};
+      yield {
+        ...base(delta),
+        kind: "copy",
+        to: t.place.to,
+        key: file.path,
+        storageClass: storageClass ?? null,
+        ...codec,
+      };
       continue;
     }
     if (counts(replica, file)) verified.push({ at: t.place.to, replicaId: replica.id });

@@ -1,5 +1,6 @@
 import { CronPattern } from "croner";
 import { z } from "zod";
+import { codecSettingSchema } from "../codec/choose.js";
 import { parseDuration } from "../config/units.js";
 import { durationMs, sizeBytes } from "../config/units-schema.js";
 
@@ -124,6 +125,8 @@ const placeSchema = z
     tiering: z.enum(TIERINGS).optional(),
     maxRestoreLatency: durationMs.optional(),
     horizon: horizonMs.optional(),
+    /** Compression at this place, instead of the location's own `codec:`. */
+    codec: codecSettingSchema.optional(),
   })
   .strict()
   .superRefine((place, ctx) => {

@@ -13,7 +13,7 @@ import type { CostDimension, CostLine, CostNow, PriceSource } from "./model.js";
  * `strata cost`: what the data costs this month, where it is. Billed at a location are
  *  - the replicas held there that are not lost (present, archived, restoring, replacing,
  *    released: each is an object the store keeps, in the class the row records), at their
- *    stored size (replicas.size) and aged from replicas.created_at;
+ *    stored size (coalesce(replicas.stored_size, replicas.size): a compressed copy bills its frames) and aged from replicas.created_at;
  *  - the files a scan recorded there (present; released ones as their stub, stub_size bytes;
  *    a purged file, released with no stub, holds nothing), at the location's default class.
  * A location both scanned as a source and holding replicas (a bucket some tool writes and
@@ -250,7 +250,7 @@ async function billedGroups(
   const defaultClass = sql`CAST(${place.defaultClass} AS text)`;
   // Replicas not lost; then scanned files that are not a live replica's object (see the top).
   const objects = sql`
-    SELECT COALESCE(r.storage_class, ${defaultClass}) AS class, r.size AS stored, f.size AS logical,
+    SELECT COALESCE(r.storage_class, ${defaultClass}) AS class, COALESCE(r.stored_size, r.size) AS stored, f.size AS logical,
            r.created_at AS created_at, f.uid AS uid, f.tags AS tags
       FROM replicas r JOIN files f ON f.id = r.file_id
      WHERE r.location_id = ${id} AND r.state <> 'lost'

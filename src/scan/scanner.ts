@@ -1,5 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import type { Backend, FileTree, ObjectInfo } from "../backends/backend.js";
+import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import {
   abandonScan,
@@ -139,7 +140,7 @@ function objectToStat(object: ObjectInfo): FileStat {
   const stat: FileStat = {
     path: object.key,
     kind: "file",
-    size: object.size,
+    size: contentSize(object),
     mtimeUs,
     atimeUs: mtimeUs,
     ctimeUs: object.modifiedUs,
@@ -148,7 +149,7 @@ function objectToStat(object: ObjectInfo): FileStat {
     gid: attrs?.gid ?? 0,
     inode: 0,
   };
-  const hash = object.sha256 ?? attrs?.sha256;
+  const hash = contentSha256(object);
   if (hash) stat.hash = hash;
   return stat;
 }

@@ -1,5 +1,6 @@
 import type { Backend, FileAttributes, UploadJournal } from "../backends/backend.js";
 import type { AttributeTrust } from "../backends/metadata.js";
+import type { CodecSetting } from "../codec/choose.js";
 import type { TokenBucket } from "./rate-limit.js";
 
 /*
@@ -28,4 +29,6 @@ export interface CopyRequest {
   streams?: number;
   /** What a target that writes files may take of the attributes beyond permission bits. */
   trust?: AttributeTrust;
+  /** How an object-store target stores the content; a file tree always gets the plain file. */
+  codec?: CodecSetting;
 }

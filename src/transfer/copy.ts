@@ -1,19 +1,31 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Backend, ObjectInfo } from "../backends/backend.js";
+import type { Backend, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
+import { contentSize } from "../backends/metadata.js";
+import { type CodecSetting, storesRaw } from "../codec/choose.js";
+import { type CodecName, codecNamed } from "../codec/codec.js";
+import { decodedStream } from "../codec/frame-stream.js";
 import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
+import { compressInto } from "./compress.js";
 import type { CopyRequest } from "./copy-request.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
 import { MeteredStream } from "./rate-limit.js";
+import { Spool } from "./spool.js";
 
 // Callers take the request from where they take the copy.
 export type { CopyRequest } from "./copy-request.js";
 
 export interface CopyResult {
+  /** The SHA-256 of the content (decompressed, whatever the target stores). */
   sha256: string;
+  /** The content's size in bytes. */
   size: number;
   stored: ObjectInfo;
+  /** How the target stores the content: "none" for the plain bytes. */
+  codec: CodecName;
+  /** The bytes the target holds: the frames' for a compressed object. */
+  storedSize: number;
 }
 
 /**
@@ -23,37 +35,67 @@ export interface CopyResult {
  * visible, leaving what was at the target exactly as it was. Only a copy that passed is
  * returned. A large object bound for a file (POSIX, the embedded store) comes down in ranges
  * read in parallel.
+ *
+ * A compressed source object is decoded on the way (its content is what is copied and checked);
+ * a target object store with a codec gets the content compressed (see `writeCompressed`).
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
-  const ranged = planRanges(req.target, req.size, req.streams);
-  const read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  const compressing = compressionFor(req);
+  let ranged = compressing ? undefined : planRanges(req.target, req.size, req.streams);
+  let read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  const storedCodec = read.info.attributes?.codec;
+  if (storedCodec && ranged) {
+    // A compressed object's byte ranges are ranges of its frames, not of its content: read it whole.
+    read.body.destroy();
+    ranged = undefined;
+    read = await req.source.read(req.sourceKey);
+  }
   const { info } = read;
+  const size = storedCodec ? contentSize(info) : req.size;
+  const content = storedCodec ? decodedStream(read.body, codecNamed(storedCodec)) : read.body;
   // Only a small source can be a stub; large ones pay nothing for the check.
-  const body = !ranged && req.size <= STUB_MAX_BYTES ? await unlessStub(req, read.body) : read.body;
+  const body = !ranged && size <= STUB_MAX_BYTES ? await unlessStub(req, content) : content;
   // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
-  // origin is where this copy comes from, never where the source object once came from.
-  const carried = info.attributes;
-  const attributes = carried
+  // origin is where this copy comes from, never where the source object once came from. How the
+  // source stored its content is no attribute of the content.
+  const { codec: _codec, size: _size, ...carried } = info.attributes ?? { mtimeUs: 0 };
+  const attributes = info.attributes
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
   // The catalog's hash, else the one Strata stored with the object: damage since is caught too.
-  const expectedHash = req.expectedHash ?? carried?.sha256;
-  const checked = { ...req, attributes, ...(expectedHash ? { expectedHash } : {}) };
+  const expectedHash = req.expectedHash ?? carried.sha256;
+  const checked = { ...req, size, attributes, ...(expectedHash ? { expectedHash } : {}) };
   if (ranged) return accepted(checked, await copyInRanges({ ...checked, ...ranged, first: { body, info } }));
+  if (compressing) return writeCompressed(checked, body, compressing);
+  return accepted(checked, await writeBody(checked, body, { size, attributes, expectedHash }));
+}
+
+/** The codec setting a copy applies: object stores only, a file tree always gets the plain file. */
+function compressionFor(req: CopyRequest): CodecSetting | undefined {
+  if (!req.codec || req.target.tree || storesRaw(req.codec)) return undefined;
+  return req.codec;
+}
+
+/** Hands `body` to the target's write, metered, with the request's class, tags, journal and trust. */
+async function writeBody(
+  req: CopyRequest,
+  body: Readable,
+  object: { size: number; attributes: FileAttributes; expectedHash: string | undefined },
+): Promise<ObjectInfo> {
   const metered = new MeteredStream({
     ...(req.bandwidth ? { bucket: req.bandwidth } : {}),
     ...(req.onBytes ? { onBytes: req.onBytes } : {}),
   });
   body.on("error", (err) => metered.destroy(err));
-  const stored = await req.target
+  return req.target
     .write(req.targetKey, body.pipe(metered), {
-      size: req.size,
-      attributes,
+      size: object.size,
+      attributes: object.attributes,
       ...(req.storageClass ? { storageClass: req.storageClass } : {}),
       ...(req.tags ? { tags: req.tags } : {}),
       ...(req.journal ? { journal: req.journal } : {}),
       ...(req.streams ? { streams: req.streams } : {}),
-      ...(expectedHash ? { expectedSha256: expectedHash } : {}),
+      ...(object.expectedHash ? { expectedSha256: object.expectedHash } : {}),
       ...(req.trust ? { trust: req.trust } : {}),
     })
     .catch((err: unknown) => {
@@ -61,7 +103,47 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
       body.destroy();
       throw err;
     });
-  return accepted(checked, stored);
+}
+
+/**
+ * Reads the content once, hashing it, choosing the codec from its first chunk and compressing
+ * it frame by frame (off the main thread) into a spool; then writes the frames, asking the
+ * target to check their SHA-256. The content's hash and size are checked before anything is
+ * written, so a source that changed or a damaged one replaces nothing. The object's metadata
+ * records the codec and the content's size and SHA-256 (docs/formats.md).
+ */
+async function writeCompressed(req: CopyRequest, body: Readable, setting: CodecSetting): Promise<CopyResult> {
+  const spool = new Spool();
+  try {
+    const content = await compressInto(spool, body, setting).catch((err: unknown) => {
+      body.destroy();
+      throw err;
+    });
+    const framesHash = spool.sha256();
+    if (content.size !== req.size) {
+      const detail = `the source read ${content.size} bytes, expected ${req.size}`;
+      throw new IntegrityError(req.target.url, req.targetKey, detail);
+    }
+    if (req.expectedHash && req.expectedHash !== content.sha256) {
+      const detail = `expected ${req.expectedHash}, the source read ${content.sha256}`;
+      throw new IntegrityError(req.target.url, req.targetKey, detail);
+    }
+    const codec = content.codec.name;
+    const attributes: FileAttributes = {
+      ...req.attributes,
+      sha256: content.sha256,
+      ...(codec === "none" ? {} : { codec, size: content.size }),
+    };
+    const frames = await spool.reader();
+    const stored = await writeBody(req, frames, { size: spool.size, attributes, expectedHash: framesHash });
+    if (stored.sha256 !== framesHash) {
+      const detail = `the target stored ${stored.sha256 ?? "bytes it did not hash"}, expected ${framesHash}`;
+      throw new IntegrityError(req.target.url, req.targetKey, detail);
+    }
+    return { sha256: content.sha256, size: content.size, stored, codec, storedSize: stored.size };
+  } finally {
+    await spool.dispose();
+  }
 }
 
 /**
@@ -109,13 +191,24 @@ function accepted(req: CopyRequest, stored: ObjectInfo): CopyResult {
     const detail = `expected ${req.expectedHash}, the target stored ${stored.sha256}`;
     throw new IntegrityError(req.target.url, req.targetKey, detail);
   }
-  return { sha256: stored.sha256, size: stored.size, stored };
+  return { sha256: stored.sha256, size: stored.size, stored, codec: "none", storedSize: stored.size };
 }
 
-/** Reads an object through once and returns its SHA-256. */
+/**
+ * Reads an object through once and returns the SHA-256 of its content: a compressed object (as
+ * its metadata says) is decoded first, so a damaged frame fails here, naming the object.
+ */
 export async function hashObject(backend: Backend, key: string): Promise<string> {
-  const { body } = await backend.read(key);
+  const { body, info } = await backend.read(key);
+  const codec = info.attributes?.codec;
   const hash = createHash("sha256");
-  for await (const chunk of body) hash.update(chunk as Buffer);
+  try {
+    for await (const chunk of codec ? decodedStream(body, codecNamed(codec)) : body) hash.update(chunk as Buffer);
+  } catch (err) {
+    body.destroy();
+    if (!codec) throw err;
+    const detail = `${codec} object does not decode: ${(err as Error).message}`;
+    throw new IntegrityError(backend.url, key, detail);
+  }
   return hash.digest("hex");
 }

@@ -191,7 +191,8 @@ export class S3Backend implements Backend {
     const sha256 = createHash("sha256").update(data).digest("hex");
     checkExpectedHash(this.url, key, info, sha256);
     const md5 = createHash("md5").update(data);
-    const attributes = { ...info.attributes, sha256 };
+    // A compressed object's writer gives its content's hash; the bytes hashed here are its frames.
+    const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
     const put = await this.attempt(key, () =>
       this.client.send(
         new PutObjectCommand({

@@ -1,0 +1,66 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Spool } from "../../src/transfer/spool.js";
+import { sha256Hex } from "../support/bytes.js";
+import { tempDir } from "../support/tmp.js";
+
+/*
+ * The spool holds a compressed object's frames until their size is known: in memory when small,
+ * in a temp file when large; a killed process's temp files are removed by a later one.
+ */
+
+let savedTmp: string | undefined;
+let tmp: string;
+
+beforeEach(() => {
+  savedTmp = process.env.TMPDIR;
+  tmp = tempDir("strata-spool-test-");
+  process.env.TMPDIR = tmp;
+});
+
+afterEach(() => {
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+});
+
+async function readAll(spool: Spool): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of await spool.reader()) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+describe("spool", () => {
+  it("gives back what was appended, with its SHA-256, from memory and from a temp file", async () => {
+    for (const sizes of [
+      [1000, 2000],
+      [5 << 20, 5 << 20, 123],
+    ]) {
+      const spool = new Spool();
+      const parts = sizes.map((n) => randomBytes(n));
+      for (const part of parts) await spool.append(part);
+      const whole = Buffer.concat(parts);
+      expect(spool.size).toBe(whole.length);
+      expect(spool.sha256()).toBe(sha256Hex(whole));
+      expect((await readAll(spool)).equals(whole)).toBe(true);
+      await spool.dispose();
+      expect(readdirSync(tmp), "nothing left once disposed").toEqual([]);
+    }
+  });
+
+  it("removes the temp dirs of processes killed while spooling, and keeps those of running ones", async () => {
+    const gone = spawnSync(process.execPath, ["-e", "process.pid"]).pid as number;
+    const dead = join(tmp, `strata-spool-${gone}-abc123`);
+    const alive = join(tmp, `strata-spool-${process.ppid}-def456`);
+    const other = join(tmp, "strata-spool-not-a-pid");
+    for (const dir of [dead, alive, other]) mkdirSync(dir);
+    const spool = new Spool();
+    await spool.append(randomBytes(9 << 20));
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(alive)).toBe(true);
+    expect(existsSync(other)).toBe(true);
+    await spool.dispose();
+  });
+});
