@@ -1,8 +1,8 @@
 /**
  * The HTTP API under load (issue 14): a synthetic catalog of N files (1,000,000 by default) with
  * a history of runs, served by the built CLI's `strata serve` as users run it. autocannon's 50
- * connections issue 10,000 reads, a third each: du of one project two levels deep, the runs
- * list or one run, and a selective find, each request with other parameters (a random project,
+ * connections issue 10,000 reads, a third each: du of a project or of a user's directory one
+ * level deep, the runs list or one run, and a selective find, each request with other parameters (a random project,
  * run, user and size). Then `/metrics` is timed alone, scrape after scrape. The figures go to
  * bench/RESULTS.md between `<!-- api-load -->` markers.
  *
@@ -176,22 +176,29 @@ function chooser(seed: number) {
   };
 }
 
-/** Projects and heavy users of the loaded catalog, to aim the queries at real rows. */
-function queryTargets(config: string, cwd: string): { projects: string[]; users: number[] } {
+/** Projects, their users' directories and heavy users of the loaded catalog, to aim the queries at real rows. */
+function queryTargets(config: string, cwd: string): Targets {
   const rows = (args: string[]) =>
     (JSON.parse(cli(config, ["--json", "du", ...args], cwd)) as { rows: { name: string }[] }).rows;
-  const projects = rows(["scratch", "-d", "1"])
-    .map((r) => r.name.replace(/^scratch:/, ""))
-    .filter((p) => /^proj\d{4}$/.test(p));
+  const dirs = rows(["scratch", "-d", "2"]).map((r) => r.name.replace(/^scratch:/, ""));
+  const projects = dirs.filter((p) => /^proj\d{4}$/.test(p));
+  const userDirs = dirs.filter((p) => /^proj\d{4}\/[^/]+$/.test(p));
   const users = rows(["scratch", "--by", "owner", "--top", "20"])
     .map((r) => Number(r.name))
     .filter((u) => Number.isInteger(u));
-  if (projects.length === 0 || users.length === 0)
-    throw new Error("the catalog has no projects or owners to ask about");
-  return { projects, users };
+  if (projects.length === 0 || userDirs.length === 0 || users.length === 0) {
+    throw new Error("the catalog has no projects, user directories or owners to ask about");
+  }
+  return { projects, userDirs, users };
 }
 
-async function loadTest(base: string, token: string, targets: { projects: string[]; users: number[] }) {
+interface Targets {
+  projects: string[];
+  userDirs: string[];
+  users: number[];
+}
+
+async function loadTest(base: string, token: string, targets: Targets) {
   const pick = chooser(Number(values.seed));
   const kinds = ["du", "runs", "find"] as const;
   const latencies: Record<string, number[]> = { du: [], runs: [], find: [] };
@@ -199,8 +206,9 @@ async function loadTest(base: string, token: string, targets: { projects: string
   const ages = ["+30", "+180", "+365"];
   const pathOf = (kind: (typeof kinds)[number]): string => {
     if (kind === "du") {
-      const project = targets.projects[pick(targets.projects.length)];
-      return `/api/v1/du?location=scratch&path=${project}&depth=2`;
+      // A project's total (one row), or a user's directory with its runs (one level).
+      if (pick(2) === 0) return `/api/v1/du?location=scratch&path=${targets.projects[pick(targets.projects.length)]}`;
+      return `/api/v1/du?location=scratch&path=${targets.userDirs[pick(targets.userDirs.length)]}&depth=1`;
     }
     if (kind === "runs") return pick(2) === 0 ? "/api/v1/runs?limit=50" : `/api/v1/runs/${1 + pick(RUNS)}`;
     const user = targets.users[pick(targets.users.length)];
@@ -299,7 +307,8 @@ function section(figures: Figures[]): string {
     `${RUNS.toLocaleString("en-US")} runs of ${ACTIONS_PER_RUN} actions, served by the built CLI's`,
     `\`strata serve --workers ${values.workers}\`;`,
     `autocannon's ${CONNECTIONS} connections send ${REQUESTS.toLocaleString("en-US")} reads with a read token, in turn:`,
-    "`du` of a random project two levels deep, the runs list or a random run, and a selective",
+    "`du` of a random project (its total) or of a random user's directory one level deep (its runs),",
+    "the runs list or a random run, and a selective",
     "`find` (a heavy user's files over 1, 4 or 10 GiB not read for 30, 180 or 365 days, 100 at most).",
     `Then \`/metrics\` is scraped ${SCRAPES} times in a row, after a first scrape that prices the catalog.`,
     "Same 2-core machine; the load tool runs on it too.",
