@@ -15,10 +15,23 @@ export interface ReplicaRecord {
   sourceMtimeUs: number;
   etag: string | null;
   verifiedAt: number | null;
+  /** A pack member: where its frame lies in which pack, and the frame's codec. Absent: a whole object. */
+  member?: PackPlace;
+}
+
+/** Where a pack member's frame lies. */
+export interface PackPlace {
+  packId: number;
+  offset: number;
+  length: number;
+  codec: string;
 }
 
 /** Records a replica that was written and checked; called only after the check passed. */
-export async function recordReplicas({ db }: CatalogDb, records: readonly ReplicaRecord[]): Promise<void> {
+export async function recordReplicas(
+  { db }: { db: Kysely<CatalogSchema> },
+  records: readonly ReplicaRecord[],
+): Promise<void> {
   if (records.length === 0) return;
   const now = Date.now();
   await db
@@ -37,10 +50,19 @@ export async function recordReplicas({ db }: CatalogDb, records: readonly Replic
         etag: r.etag,
         created_at: now,
         verified_at: r.verifiedAt,
+        // A whole object written over a member's replica is no longer in the pack: all four reset.
+        pack_id: r.member?.packId ?? null,
+        pack_offset: r.member?.offset ?? null,
+        pack_length: r.member?.length ?? null,
+        codec: r.member?.codec ?? null,
       })),
     )
     .onConflict((oc) =>
       oc.columns(["file_id", "location_id"]).doUpdateSet((eb) => ({
+        pack_id: eb.ref("excluded.pack_id"),
+        pack_offset: eb.ref("excluded.pack_offset"),
+        pack_length: eb.ref("excluded.pack_length"),
+        codec: eb.ref("excluded.codec"),
         key: eb.ref("excluded.key"),
         size: eb.ref("excluded.size"),
         hash: eb.ref("excluded.hash"),
@@ -164,6 +186,10 @@ export async function* replicasToVerify(catalog: CatalogDb, locationId: number |
         "replicas.key",
         "replicas.hash",
         "replicas.size",
+        "replicas.pack_id",
+        "replicas.pack_offset",
+        "replicas.pack_length",
+        "replicas.codec",
         "locations.name as location_name",
       ])
       .where("replicas.state", "in", ["present", "lost"])

@@ -53,6 +53,8 @@ export interface DeleteAction {
   fileId: number;
   key: string;
   bytes: number;
+  /** A pack member: its row goes, the pack (holding other files) stays until it is repacked. */
+  inPack: boolean;
 }
 
 export interface PlanSummary {
@@ -156,7 +158,7 @@ export async function* planDeletes(catalog: CatalogDb, scope: SyncScope): AsyncG
     const rows = await catalog.db
       .selectFrom("replicas as r")
       .innerJoin("files as f", "f.id", "r.file_id")
-      .select(["r.id", "r.file_id", "r.key", "r.size"])
+      .select(["r.id", "r.file_id", "r.key", "r.size", "r.pack_id"])
       .where("r.location_id", "=", scope.targetLocationId)
       .where("f.location_id", "=", scope.sourceLocationId)
       .where("f.state", "=", "deleted")
@@ -164,7 +166,16 @@ export async function* planDeletes(catalog: CatalogDb, scope: SyncScope): AsyncG
       .orderBy("r.id")
       .limit(PAGE)
       .execute();
-    for (const r of rows) yield { kind: "delete", replicaId: r.id, fileId: r.file_id, key: r.key, bytes: r.size };
+    for (const r of rows) {
+      yield {
+        kind: "delete",
+        replicaId: r.id,
+        fileId: r.file_id,
+        key: r.key,
+        bytes: r.size,
+        inPack: r.pack_id !== null,
+      };
+    }
     const last = rows.at(-1);
     if (!last || rows.length < PAGE) return;
     afterId = last.id;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Backend, ObjectInfo } from "../backends/backend.js";
+import type { Backend, ByteRange, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
 import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
 import type { CopyRequest } from "./copy-request.js";
@@ -118,4 +118,19 @@ export async function hashObject(backend: Backend, key: string): Promise<string>
   const hash = createHash("sha256");
   for await (const chunk of body) hash.update(chunk as Buffer);
   return hash.digest("hex");
+}
+
+/**
+ * Reads an object, or one range of it, into memory: for what is small by construction (a stub, a
+ * file below a pack's threshold, one pack member's frame, an index object).
+ */
+export async function readObject(backend: Backend, key: string, range?: ByteRange): Promise<Buffer> {
+  const { body } = await backend.read(key, range);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function sha256Of(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
 }
