@@ -194,6 +194,7 @@ export class Packer {
           format: "strata-pack-index",
           version: 1,
           pack: key,
+          origin: this.run.source.backend.url,
           codec: built.codec,
           size: built.size,
           sha256: built.sha256,

@@ -20,6 +20,8 @@ export const packHeaderSchema = z.object({
   version: z.literal(1),
   /** The pack's key at its location. */
   pack: z.string().min(1),
+  /** The URL of the location its members were copied from: their paths are paths there. */
+  origin: z.string().min(1),
   codec: codecName,
   /** Bytes of the pack object, and their SHA-256. */
   size: count,
