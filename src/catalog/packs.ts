@@ -1,4 +1,5 @@
 import type { CatalogDb } from "./db.js";
+import { setFileHashes } from "./files.js";
 import { type ReplicaRecord, recordReplicas } from "./replicas.js";
 import type { ActionKind } from "./schema.js";
 
@@ -18,12 +19,14 @@ export type MemberReplica = Omit<ReplicaRecord, "member"> & { offset: number; le
 /**
  * Records a pack and the replicas of its members in one transaction, so no member is ever on
  * record in a pack that is not (called only once the pack and its index are written and checked).
- * A pack already on record (a rebuild, or a re-run that found it) keeps its row.
+ * A pack already on record (a rebuild, or a re-run that found it) keeps its row. `fileHashes`:
+ * the hashes of the files just read to pack them (a rebuild learns none from the store).
  */
 export async function recordPack(
   { db }: CatalogDb,
   pack: PackRecord,
   members: readonly MemberReplica[],
+  fileHashes: readonly { fileId: number; hash: string }[] = [],
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
     await trx
@@ -52,6 +55,9 @@ export async function recordPack(
       }));
       await recordReplicas({ db: trx }, records);
     }
+    // With the replicas, not after: a file whose copy is on record without its hash is planned
+    // for a compare by content, which must not find a member half recorded.
+    await setFileHashes({ db: trx }, fileHashes);
     return id;
   });
 }
@@ -85,4 +91,24 @@ export async function interruptedPacks({ db }: CatalogDb, targetLocationId: numb
     byKey.set(row.key, pack);
   }
   return [...byKey.values()];
+}
+
+/**
+ * A compare by content found a file's version in its pack member: the member now stands for that
+ * version (its size and mtime), where it is. Only a member holding that very content is touched.
+ */
+export async function confirmMemberVersion(
+  { db }: CatalogDb,
+  fileId: number,
+  locationId: number,
+  version: { sourceSize: number; sourceMtimeUs: number; hash: string },
+): Promise<void> {
+  await db
+    .updateTable("replicas")
+    .set({ source_size: version.sourceSize, source_mtime_us: version.sourceMtimeUs, verified_at: Date.now() })
+    .where("file_id", "=", fileId)
+    .where("location_id", "=", locationId)
+    .where("hash", "=", version.hash)
+    .where("pack_id", "is not", null)
+    .execute();
 }

@@ -246,13 +246,13 @@ export class Packer {
         members: packed.length,
       },
       replicas,
+      replicas.map((r) => ({ fileId: r.fileId, hash: r.hash })),
     );
     for (const [i, { file, actionId }] of packed.entries()) {
       const member = built.members[i] as BuiltPack["members"][number];
       run.heard("copied", file.path, { bytes: member.size });
       await run.recorder.add({
         outcome: { id: actionId, state: "done", attempts: 1, error: null },
-        fileHash: { fileId: file.id, hash: member.sha256 },
         event: this.event(file, "done", { key: file.path, pack: key, offset: member.offset }),
       });
     }

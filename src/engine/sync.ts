@@ -1,5 +1,7 @@
 import type { CatalogDb } from "../catalog/db.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
+import { confirmMemberVersion } from "../catalog/packs.js";
+import type { ReplicaRecord } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
 import { hashObject } from "../transfer/copy.js";
@@ -252,21 +254,32 @@ async function confirmCopy(
   run.report.confirmed += 1;
   run.options.progress?.fileDone();
   run.options.progress?.acted?.("unchanged", file.path);
-  await run.recorder.add({
-    outcome: { id: actionId, state: "done", attempts, error: null },
-    replica: {
-      fileId: file.id,
-      locationId: target.locationId,
-      key: file.path,
-      size: file.size,
-      hash: sha256,
-      storageClass: target.storageClass ?? null,
-      state: "present",
+  // A member stays the replica it is, in its pack: only the version it was made from is news.
+  const replica: ReplicaRecord | undefined = action.replicaInPack
+    ? undefined
+    : {
+        fileId: file.id,
+        locationId: target.locationId,
+        key: file.path,
+        size: file.size,
+        hash: sha256,
+        storageClass: target.storageClass ?? null,
+        state: "present",
+        sourceSize: file.size,
+        sourceMtimeUs: file.mtime_us,
+        etag: null,
+        verifiedAt: Date.now(),
+      };
+  if (action.replicaInPack) {
+    await confirmMemberVersion(run.catalog, file.id, target.locationId, {
       sourceSize: file.size,
       sourceMtimeUs: file.mtime_us,
-      etag: null,
-      verifiedAt: Date.now(),
-    },
+      hash: sha256,
+    });
+  }
+  await run.recorder.add({
+    outcome: { id: actionId, state: "done", attempts, error: null },
+    ...(replica ? { replica } : {}),
     fileHash: { fileId: file.id, hash: sha256 },
     event: {
       kind: "copy",

@@ -3,15 +3,18 @@ import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { gunzipSync } from "node:zlib";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { openCatalog } from "../../src/catalog/db.js";
-import { tarMember } from "../../src/codec/pack/tar.js";
+import { parseTarMember, tarMember } from "../../src/codec/pack/tar.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
-import { type CliResult, strata } from "../support/cli.js";
+import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
-import { oddTree, writeTree } from "../support/trees.js";
+import { oddTree, randomTree, writeTree } from "../support/trees.js";
 
 /**
  * Issue 15, packs, on the embedded store: small files written into standard tar packs that `tar`
@@ -332,3 +335,91 @@ describe.each(CATALOG_KINDS)("packs on the embedded store (%s catalog)", (kind) 
     expect(alone.code).toBe(2);
   });
 });
+
+describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) => {
+  it("converges: nothing lost, no member recorded in a pack that does not hold it, no pack left unrecorded", async () => {
+    const p = await project(kind);
+    const files = randomTree(p.tree, 2500, 4096);
+    const sync = [
+      "sync",
+      "tree",
+      "local:store",
+      "--pack-below",
+      "8KiB",
+      "--pack-size",
+      "48KiB",
+      "--pack-codec",
+      "gzip",
+    ];
+    const child = spawnStrata(["--catalog", p.catalogUrl, ...sync], { cwd: p.work });
+    const done = finished(child);
+    let packsAtKill = 0;
+    for (let i = 0; i < 2000 && packsAtKill < 20; i++) {
+      await sleep(10);
+      packsAtKill = existsSync(join(p.store, "index.db")) ? storePackCount(p.store) : 0;
+    }
+    child.kill("SIGKILL");
+    expect((await done).signal).toBe("SIGKILL");
+    expect(packsAtKill).toBeGreaterThanOrEqual(20);
+
+    // Every member on record is in a pack on record that holds it, whole.
+    await expectMembersHeld(p);
+
+    const rerun = await p.run("--json", "sync", ...sync.slice(1));
+    expect(rerun.stderr).toBe("");
+    expect(rerun.code).toBe(0);
+    expect(JSON.parse(rerun.stdout).result.failures).toEqual([]);
+    await expectMembersHeld(p);
+
+    // No pack object or index without its pack row; every file has its copy.
+    const { members, packs } = await catalogRows(p.catalogUrl);
+    const recorded = new Set(packs.map((pack) => pack.key));
+    for (const key of await keysUnder(p.store, ".strata-packs/")) {
+      expect(recorded.has(key.endsWith(INDEX) ? key.slice(0, -INDEX.length) : key), key).toBe(true);
+    }
+    expect(
+      members
+        .filter((m) => m.state === "present")
+        .map((m) => m.path)
+        .sort(),
+    ).toEqual(Object.keys(files).sort());
+    const verify = ok(await p.run("--json", "verify", "local:store"));
+    expect(JSON.parse(verify.stdout).verified).toBe(2500);
+    const into = join(p.work, "back");
+    ok(await p.run("restore", p.tree, "--to", into));
+    for (const [path, content] of Object.entries(files))
+      expect(readFileSync(join(into, path)).equals(content)).toBe(true);
+  });
+});
+
+/** Pack objects (not indexes) in the embedded store's own index. */
+function storePackCount(store: string): number {
+  const db = new Database(join(store, "index.db"), { readonly: true, fileMustExist: true });
+  try {
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'objects'").get();
+    if (!exists) return 0;
+    const rows = db.prepare("SELECT key FROM objects WHERE key LIKE '.strata-packs/%'").all() as { key: string }[];
+    return rows.filter((r) => !r.key.endsWith(INDEX)).length;
+  } finally {
+    db.close();
+  }
+}
+
+/** Each member the catalog records lies in a pack the catalog records, and reads back by its hash. */
+async function expectMembersHeld(p: Project): Promise<void> {
+  const { members, packs } = await catalogRows(p.catalogUrl);
+  const byId = new Map(packs.map((pack) => [pack.id, pack]));
+  const bytes = new Map<string, Buffer>();
+  for (const m of members) {
+    const pack = byId.get(m.pack_id as number);
+    expect(pack?.key, m.path).toBe(m.key);
+    if (!bytes.has(m.key)) bytes.set(m.key, await objectBytes(p.store, m.key));
+    const whole = bytes.get(m.key) as Buffer;
+    expect(sha256Hex(whole)).toBe(pack?.hash);
+    const frame = whole.subarray(m.pack_offset as number, (m.pack_offset as number) + (m.pack_length as number));
+    const records = gunzipSync(frame);
+    const parsed = parseTarMember(records);
+    expect(parsed.path.toString("latin1")).toBe(m.path);
+    expect(sha256Hex(records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size))).toBe(m.hash);
+  }
+}
