@@ -6,7 +6,7 @@ import type { CatalogDb } from "../catalog/db.js";
 import { journalActions } from "../catalog/journal.js";
 import { type MemberReplica, recordPack } from "../catalog/packs.js";
 import type { CodecName } from "../codec/codec.js";
-import { type BuiltPack, PackFileWriter } from "../codec/pack/pack-file.js";
+import { type BuiltPack, type EncodedMember, PackFileWriter } from "../codec/pack/pack-file.js";
 import { encodePackIndex, packIndexKey } from "../codec/pack/pack-index.js";
 import type { PlannedFile } from "../policy/sync-plan.js";
 import { readObject, sha256Of } from "../transfer/copy.js";
@@ -28,6 +28,8 @@ export interface PackSettings {
 
 /** The most members one pack holds, whatever their size: bounds a pack's index and its catalog transaction. */
 const MAX_MEMBERS = 100_000;
+/** Members read and compressed at once while a pack is written in order: so many files, so many bytes at most. */
+const READ_AHEAD = { files: 32, bytes: 32 * 1024 ** 2 };
 
 /** Where packing reports to: the run's journal, its recorder, its progress. */
 export interface PackRun {
@@ -94,9 +96,15 @@ export class Packer {
     // Members already settled (stale, unreadable) when something fails the whole pack.
     const settled = new Set<number>();
     try {
-      for (const member of members) {
-        if (await this.addMember(writer, member, key)) packed.push(member);
-        else settled.add(member.actionId);
+      for (const window of readWindows(members)) {
+        const encoded = await Promise.all(window.map((member) => this.encodeMember(writer, member, key)));
+        for (const [j, member] of window.entries()) {
+          const frame = encoded[j];
+          if (frame) {
+            await writer.append(frame);
+            packed.push(member);
+          } else settled.add(member.actionId);
+        }
       }
       if (packed.length === 0) return;
       const built = await writer.finish();
@@ -134,20 +142,24 @@ export class Packer {
     return members;
   }
 
-  /** Reads one file into the pack; a file changed since the plan is skipped as stale. */
-  private async addMember(writer: PackFileWriter, { file, actionId }: Member, key: string): Promise<boolean> {
+  /** Reads one file and makes its frame; a file changed since the plan is skipped as stale (undefined). */
+  private async encodeMember(
+    writer: PackFileWriter,
+    { file, actionId }: Member,
+    key: string,
+  ): Promise<EncodedMember | undefined> {
     const stale = await changedSince(this.run.source.backend, file).catch(() => undefined);
     if (stale) {
       this.run.heard("stale", file.path, {});
       await this.run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: stale } });
-      return false;
+      return undefined;
     }
     const read = await withRetry(this.run.retry, () => readObject(this.run.source.backend, file.path)).catch(
       (err: unknown) => err as Error,
     );
     if (read instanceof Error) {
       await this.settleFailed(file, actionId, read.message, attemptsOf(read), key);
-      return false;
+      return undefined;
     }
     const data = read.value;
     const sha256 = sha256Of(data);
@@ -156,10 +168,10 @@ export class Packer {
       const why = "the file changed since the plan";
       this.run.heard("stale", file.path, {});
       await this.run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: why } });
-      return false;
+      return undefined;
     }
     this.run.onBytes(data.length);
-    await writer.add(
+    return writer.encode(
       {
         path: file.path,
         pathBytes: keyToBytes(file.path),
@@ -171,7 +183,6 @@ export class Packer {
       },
       sha256,
     );
-    return true;
   }
 
   /** The pack object, then its index: each written atomically and checked by its SHA-256. */
@@ -277,4 +288,20 @@ export class Packer {
       detail,
     };
   }
+}
+
+/** Members in runs read at once: READ_AHEAD files or bytes at most, and at least one file. */
+function* readWindows(members: readonly Member[]): Generator<Member[]> {
+  let window: Member[] = [];
+  let bytes = 0;
+  for (const member of members) {
+    if (window.length > 0 && (window.length >= READ_AHEAD.files || bytes + member.file.size > READ_AHEAD.bytes)) {
+      yield window;
+      window = [];
+      bytes = 0;
+    }
+    window.push(member);
+    bytes += member.file.size;
+  }
+  if (window.length > 0) yield window;
 }

@@ -17,6 +17,12 @@ export interface MemberInput {
   data: Buffer;
 }
 
+/** One member's frame and what the index says of it, but where it lies. */
+export interface EncodedMember {
+  frame: Buffer;
+  member: Omit<PackMember, "offset" | "length">;
+}
+
 /** A pack built in a local temp file, ready to be written to a store. */
 export interface BuiltPack {
   file: string;
@@ -57,29 +63,26 @@ export class PackFileWriter {
     return this.members.length;
   }
 
-  async add(input: MemberInput, sha256: string): Promise<PackMember> {
+  /**
+   * A member's frame, ready to append: made apart from `append` so several are read and
+   * compressed at once while the pack is written in order.
+   */
+  async encode(input: MemberInput, sha256: string): Promise<EncodedMember> {
     const { data, pathBytes, mtimeUs, mode, uid, gid } = input;
-    const records = tarMember({ path: pathBytes, mtimeUs, mode, uid, gid }, data);
-    const frame = await this.codec.compress(records);
-    const member: PackMember = {
-      path: input.path,
-      offset: this.offset,
-      length: frame.length,
-      size: input.data.length,
-      sha256,
-      mtimeUs: input.mtimeUs,
-      mode: input.mode & 0o7777,
-      uid: input.uid,
-      gid: input.gid,
-    };
-    await this.append(frame);
-    this.members.push(member);
-    return member;
+    const frame = await this.codec.compress(tarMember({ path: pathBytes, mtimeUs, mode, uid, gid }, data));
+    return { frame, member: { path: input.path, size: data.length, sha256, mtimeUs, mode: mode & 0o7777, uid, gid } };
+  }
+
+  async append({ frame, member }: EncodedMember): Promise<PackMember> {
+    const placed: PackMember = { ...member, offset: this.offset, length: frame.length };
+    await this.write(frame);
+    this.members.push(placed);
+    return placed;
   }
 
   /** Ends the tar stream and closes the file; the caller removes it with `discard`. */
   async finish(): Promise<BuiltPack> {
-    await this.append(await this.codec.compress(TAR_END));
+    await this.write(await this.codec.compress(TAR_END));
     await this.handle.close();
     return {
       file: join(this.dir, "pack"),
@@ -95,7 +98,7 @@ export class PackFileWriter {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  private async append(bytes: Buffer): Promise<void> {
+  private async write(bytes: Buffer): Promise<void> {
     await this.handle.write(bytes, 0, bytes.length, this.offset);
     this.hash.update(bytes);
     this.offset += bytes.length;
