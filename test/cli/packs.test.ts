@@ -322,6 +322,52 @@ describe.each(CATALOG_KINDS)("packs on the embedded store (%s catalog)", (kind) 
     expect(existsSync(join(p.work, "x"))).toBe(false);
   });
 
+  it("releases a file whose copy is a checked pack member, and brings it back from the pack; a damaged member frees nothing", async () => {
+    const p = await project(kind);
+    writeTree(p.tree, { "keep/a.txt": "alpha content", "keep/b.txt": "beta content", "bad/c.txt": "gamma content" });
+    writeFileSync(
+      join(p.work, "strata.yaml"),
+      [
+        "locations:",
+        "  scratch:",
+        "    url: ./tree",
+        "  archive:",
+        "    url: local:store",
+        "policies:",
+        "  - name: free-packed",
+        "    from: [scratch]",
+        "    place:",
+        "      - to: archive",
+        "    then: release",
+        "",
+      ].join("\n"),
+    );
+    ok(await p.run("sync", "scratch", "archive", "--pack-below", "1MiB"));
+    const { members } = await catalogRows(p.catalogUrl);
+    const bad = members.find((m) => m.path === "bad/c.txt") as (typeof members)[0];
+    // The pack as the store holds it, with bad/c.txt's bytes changed inside its frame.
+    const whole = await objectBytes(p.store, bad.key);
+    const damaged = Buffer.from(whole);
+    const at = damaged.indexOf("gamma content", bad.pack_offset as number);
+    damaged.write("GAMMA", at);
+    await putObject(p.store, bad.key, damaged);
+
+    const applied = await p.run("apply");
+    expect(applied.code).toBe(1);
+    expect(applied.stderr).toContain("bad/c.txt");
+    expect(applied.stderr).toContain("a damaged member");
+    expect(readFileSync(join(p.tree, "bad/c.txt"), "utf8")).toBe("gamma content");
+    expect((await catalogRows(p.catalogUrl)).members.find((m) => m.path === "bad/c.txt")?.state).toBe("lost");
+    for (const name of ["keep/a.txt", "keep/b.txt"]) {
+      expect(readFileSync(join(p.tree, name), "utf8")).toContain("strata stub v1");
+    }
+
+    await putObject(p.store, bad.key, whole);
+    ok(await p.run("restore", "scratch:keep"));
+    expect(readFileSync(join(p.tree, "keep/a.txt"), "utf8")).toBe("alpha content");
+    expect(readFileSync(join(p.tree, "keep/b.txt"), "utf8")).toBe("beta content");
+  });
+
   it("refuses pack options that make no sense, naming the flag (exit 2)", async () => {
     const p = await project(kind);
     writeTree(p.tree, { "a.txt": "a" });
