@@ -19,6 +19,7 @@ import { copyFile } from "./copy-file.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import { memberRecordOf } from "./pack-store.js";
 import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { reconcileInterruptedTargets } from "./reconcile.js";
@@ -503,6 +504,8 @@ async function confirmUnchanged(
       sourceMtimeUs: file.mtime_us,
       etag: replica.etag,
       verifiedAt: replica.verified_at,
+      // A pack member stays where it is in its pack.
+      ...memberRecordOf(replica),
     },
   ]);
   await setFileHashes(run.catalog, [{ fileId: file.id, hash: sha256 }]);

@@ -4,6 +4,7 @@ import type { CatalogDb } from "../catalog/db.js";
 import { fileById } from "../catalog/files.js";
 import { closeInterrupted } from "../catalog/journal.js";
 import { interruptedPacks, type MemberReplica, packAt, recordPack } from "../catalog/packs.js";
+import type { ReplicaRecord } from "../catalog/replicas.js";
 import { memberContent, PackMemberError } from "../codec/pack/pack-file.js";
 import {
   type PackHeader,
@@ -38,6 +39,13 @@ export function memberPlaceOf(replica: {
     length: replica.pack_length,
     codec: replica.codec ?? "none",
   };
+}
+
+/** A replica row's pack placement as `recordReplicas` takes it: `{ member }`, or nothing for a whole object. */
+export function memberRecordOf(replica: Parameters<typeof memberPlaceOf>[0]): Pick<ReplicaRecord, "member"> {
+  const place = memberPlaceOf(replica);
+  if (!place || replica.pack_id === null) return {};
+  return { member: { packId: replica.pack_id, offset: place.offset, length: place.length, codec: place.codec } };
 }
 
 /**
