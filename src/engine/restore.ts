@@ -440,13 +440,7 @@ async function copyInto(
       targetKey: file.path,
       size: from.size,
       // What the object carries (Strata wrote the file's attributes with it) takes precedence.
-      attributes: {
-        mtimeUs: from.mtimeUs,
-        atimeUs: file.atime_us,
-        mode: file.mode & 0o7777,
-        uid: file.uid,
-        gid: file.gid,
-      },
+      attributes: restoredAttributes(from),
       expectedHash: from.hash,
     });
   }
@@ -464,6 +458,11 @@ async function copyInto(
   return there ? "already there" : "copied";
 }
 
+/** What a restored file gets back: the version's mtime, the catalog's atime, mode and owner. */
+function restoredAttributes({ file, mtimeUs }: CopySource) {
+  return { mtimeUs, atimeUs: file.atime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid };
+}
+
 /**
  * A pack member back to its file: one ranged read of its frame, checked (path, size, SHA-256),
  * then written atomically with its attributes, the target checking the SHA-256 again.
@@ -477,13 +476,7 @@ async function restoreMember(deps: RestoreDeps, from: CopySource, member: Member
   await withRetry(deps.retryPolicy, () =>
     target.backend.write(file.path, Readable.from([data]), {
       size: data.length,
-      attributes: {
-        mtimeUs: from.mtimeUs,
-        atimeUs: file.atime_us,
-        mode: file.mode & 0o7777,
-        uid: file.uid,
-        gid: file.gid,
-      },
+      attributes: restoredAttributes(from),
       expectedSha256: from.hash,
       ...(trust ? { trust } : {}),
     }),

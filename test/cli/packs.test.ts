@@ -112,6 +112,20 @@ async function catalogRows(url: string) {
   }
 }
 
+/** strata.yaml with `scratch` (the tree), `archive` (the store) and one policy placing scratch there. */
+function writePolicy(p: Project, extra: string[]): void {
+  const policy = [
+    "- name: to-archive",
+    "  from: [scratch]",
+    "  place:",
+    "    - to: archive",
+    ...extra.map((l) => `  ${l}`),
+  ];
+  const locations = ["  scratch:", "    url: ./tree", "  archive:", "    url: local:store"];
+  const lines = ["locations:", ...locations, "policies:", ...policy.map((line) => `  ${line}`), ""];
+  writeFileSync(join(p.work, "strata.yaml"), lines.join("\n"));
+}
+
 /** Every regular file under `root`, relative path bytes (as latin1 keys) → content. */
 function filesUnder(root: string, rel = Buffer.alloc(0)): Map<string, Buffer> {
   const found = new Map<string, Buffer>();
@@ -335,23 +349,7 @@ describe.each(CATALOG_KINDS)("packs on the embedded store (%s catalog)", (kind) 
   it("releases a file whose copy is a checked pack member, and brings it back from the pack; a damaged member frees nothing", async () => {
     const p = await project(kind);
     writeTree(p.tree, { "keep/a.txt": "alpha content", "keep/b.txt": "beta content", "bad/c.txt": "gamma content" });
-    writeFileSync(
-      join(p.work, "strata.yaml"),
-      [
-        "locations:",
-        "  scratch:",
-        "    url: ./tree",
-        "  archive:",
-        "    url: local:store",
-        "policies:",
-        "  - name: free-packed",
-        "    from: [scratch]",
-        "    place:",
-        "      - to: archive",
-        "    then: release",
-        "",
-      ].join("\n"),
-    );
+    writePolicy(p, ["then: release"]);
     ok(await p.run("sync", "scratch", "archive", "--pack-below", "1MiB"));
     const { members } = await catalogRows(p.catalogUrl);
     const bad = members.find((m) => m.path === "bad/c.txt") as (typeof members)[0];
@@ -381,12 +379,7 @@ describe.each(CATALOG_KINDS)("packs on the embedded store (%s catalog)", (kind) 
   it("a policy that finds a touched file's content in its pack member leaves the member in its pack", async () => {
     const p = await project(kind);
     writeTree(p.tree, { "a.txt": "alpha content", "b.txt": "beta content" });
-    writeFileSync(
-      join(p.work, "strata.yaml"),
-      ["locations:", "  scratch:", "    url: ./tree", "  archive:", "    url: local:store", "policies:"]
-        .concat(["  - name: keep-copy", "    from: [scratch]", "    place:", "      - to: archive", ""])
-        .join("\n"),
-    );
+    writePolicy(p, []);
     ok(await p.run("sync", "scratch", "archive", "--pack-below", "1MiB"));
     const before = (await catalogRows(p.catalogUrl)).members;
     // A chmod moves the ctime: the next scan clears the hash, and apply compares by content.
