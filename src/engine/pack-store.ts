@@ -180,7 +180,7 @@ async function settleInterruptedPack(
 }
 
 /** Whether a member holds the file's version in the catalog: size, mtime, and hash when known. */
-export function isVersion(member: PackMember, file: { size: number; mtime_us: number; hash: string | null }): boolean {
+function isVersion(member: PackMember, file: { size: number; mtime_us: number; hash: string | null }): boolean {
   return (
     member.size === file.size && member.mtimeUs === file.mtime_us && (file.hash === null || file.hash === member.sha256)
   );

@@ -7,7 +7,7 @@ import { journalActions } from "../catalog/journal.js";
 import { type MemberReplica, recordPack } from "../catalog/packs.js";
 import type { CodecName } from "../codec/codec.js";
 import { type BuiltPack, type EncodedMember, PackFileWriter } from "../codec/pack/pack-file.js";
-import { encodePackIndex, packIndexKey } from "../codec/pack/pack-index.js";
+import { encodePackIndex, PACK_INDEX_FORMAT, packIndexKey } from "../codec/pack/pack-index.js";
 import type { PlannedFile } from "../policy/sync-plan.js";
 import { readObject, sha256Of } from "../transfer/copy.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
@@ -202,7 +202,7 @@ export class Packer {
     const index = Buffer.from(
       encodePackIndex(
         {
-          format: "strata-pack-index",
+          format: PACK_INDEX_FORMAT,
           version: 1,
           pack: key,
           origin: this.run.source.backend.url,

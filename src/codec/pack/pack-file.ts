@@ -55,14 +55,6 @@ export class PackFileWriter {
     return new PackFileWriter(dir, handle, codecNamed(codecName));
   }
 
-  get bytes(): number {
-    return this.offset;
-  }
-
-  get count(): number {
-    return this.members.length;
-  }
-
   /**
    * A member's frame, ready to append: made apart from `append` so several are read and
    * compressed at once while the pack is written in order.

@@ -15,7 +15,7 @@ const codecName = z.enum(["none", "gzip", "zstd", "lz4"]) satisfies z.ZodType<Co
 const count = z.number().int().nonnegative();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
-export const packHeaderSchema = z.object({
+const packHeaderSchema = z.object({
   format: z.literal(PACK_INDEX_FORMAT),
   version: z.literal(1),
   /** The pack's key at its location. */
@@ -29,7 +29,7 @@ export const packHeaderSchema = z.object({
   members: count,
 });
 
-export const packMemberSchema = z.object({
+const packMemberSchema = z.object({
   /** The file's path as a key (the reversible name encoding of docs/key-encoding.md). */
   path: z.string().min(1),
   /** Where the member's frame (or, raw, its tar records) lies in the pack. */
