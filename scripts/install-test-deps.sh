@@ -34,5 +34,12 @@ fi
 if ! command -v openssl >/dev/null; then
   need openssl
 fi
+# tar and gzip: the packs tests extract Strata's packs with them alone (test/cli/packs*.test.ts).
+if ! command -v tar >/dev/null; then
+  need tar
+fi
+if ! command -v gzip >/dev/null; then
+  need gzip
+fi
 # Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
 bash "$(dirname "$0")/rgw.sh" install
