@@ -34,9 +34,9 @@ fi
 if ! command -v openssl >/dev/null; then
   need openssl
 fi
-# The codecs' own CLIs: the compression tests check that `zstd -dc`, `lz4 -dc` (and gzip) alone
-# read what Strata stored.
-for tool in zstd lz4 gzip; do
+# The codecs' own CLIs and tar: the compression and packs tests check that `zstd -dc`, `lz4 -dc`,
+# `gzip -dc` and `tar -x` alone read what Strata stored.
+for tool in zstd lz4 gzip tar; do
   if ! command -v "$tool" >/dev/null; then
     need "$tool"
   fi

@@ -27,7 +27,10 @@ export type SyntheticFile = Omit<
 >;
 
 /** The columns of a replicas row the generator chooses; the rest keep their defaults (null). */
-export type SyntheticReplica = Omit<ReplicaRow, "id" | "codec" | "pack_id" | "stored_size" | "etag">;
+export type SyntheticReplica = Omit<
+  ReplicaRow,
+  "id" | "codec" | "pack_id" | "pack_offset" | "pack_length" | "stored_size" | "etag"
+>;
 
 export interface SyntheticOptions {
   files: number;

@@ -2,6 +2,7 @@ import {
   CompiledQuery,
   type ExpressionBuilder,
   type InsertObject,
+  type Kysely,
   type RawBuilder,
   sql,
   type Transaction,
@@ -401,7 +402,10 @@ export async function abandonScan({ db }: CatalogDb, scanId: number): Promise<vo
 }
 
 /** Records content hashes learnt while copying, one statement per batch. */
-export async function setFileHashes({ db }: CatalogDb, hashes: readonly { fileId: number; hash: string }[]) {
+export async function setFileHashes(
+  { db }: { db: Kysely<CatalogSchema> },
+  hashes: readonly { fileId: number; hash: string }[],
+) {
   for (let start = 0; start < hashes.length; start += 500) {
     const batch = hashes.slice(start, start + 500);
     await db

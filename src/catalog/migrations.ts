@@ -371,6 +371,18 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Pack members (docs/formats.md, "Packs"): where a member's frame lies in its pack, and the
+  // pack's own codec. One pack row per key, so recording a pack found again is idempotent.
+  const packMembers: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("replicas").addColumn("pack_offset", "bigint").execute();
+      await db.schema.alterTable("replicas").addColumn("pack_length", "bigint").execute();
+      await db.schema.alterTable("packs").addColumn("codec", "text").execute();
+      await db.schema.createIndex("packs_location_key").on("packs").columns(["location_id", "key"]).unique().execute();
+      await db.schema.createIndex("replicas_pack").on("replicas").column("pack_id").execute();
+    },
+  };
+
   // A run another process asked to stop (the server's cancel): the run polls for it.
   const runStopRequests: Migration = {
     async up(db: Kysely<unknown>) {
@@ -394,6 +406,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0012_snapshots": snapshots,
       "0013_alerts": alerts,
       "0014_stored_size": storedSize,
+      "0015_pack_members": packMembers,
       "0017_run_stop_requests": runStopRequests,
     }),
   };

@@ -19,10 +19,23 @@ export interface ReplicaRecord {
   codec?: string | null;
   /** Bytes the store holds, when not `size`; absent or null: `size`. */
   storedSize?: number | null;
+  /** A pack member: where its frame lies in which pack, and the frame's codec. Absent: a whole object. */
+  member?: PackPlace;
+}
+
+/** Where a pack member's frame lies. */
+export interface PackPlace {
+  packId: number;
+  offset: number;
+  length: number;
+  codec: string;
 }
 
 /** Records a replica that was written and checked; called only after the check passed. */
-export async function recordReplicas({ db }: CatalogDb, records: readonly ReplicaRecord[]): Promise<void> {
+export async function recordReplicas(
+  { db }: { db: Kysely<CatalogSchema> },
+  records: readonly ReplicaRecord[],
+): Promise<void> {
   if (records.length === 0) return;
   const now = Date.now();
   await db
@@ -41,12 +54,20 @@ export async function recordReplicas({ db }: CatalogDb, records: readonly Replic
         etag: r.etag,
         created_at: now,
         verified_at: r.verifiedAt,
-        codec: r.codec ?? null,
-        stored_size: r.storedSize ?? null,
+        // A whole object written over a member's replica is no longer in the pack: all four reset.
+        pack_id: r.member?.packId ?? null,
+        pack_offset: r.member?.offset ?? null,
+        pack_length: r.member?.length ?? null,
+        codec: r.member?.codec ?? r.codec ?? null,
+        // A member's stored bytes are its frame in the pack.
+        stored_size: r.member?.length ?? r.storedSize ?? null,
       })),
     )
     .onConflict((oc) =>
       oc.columns(["file_id", "location_id"]).doUpdateSet((eb) => ({
+        pack_id: eb.ref("excluded.pack_id"),
+        pack_offset: eb.ref("excluded.pack_offset"),
+        pack_length: eb.ref("excluded.pack_length"),
         key: eb.ref("excluded.key"),
         size: eb.ref("excluded.size"),
         hash: eb.ref("excluded.hash"),
@@ -172,6 +193,10 @@ export async function* replicasToVerify(catalog: CatalogDb, locationId: number |
         "replicas.key",
         "replicas.hash",
         "replicas.size",
+        "replicas.pack_id",
+        "replicas.pack_offset",
+        "replicas.pack_length",
+        "replicas.codec",
         "locations.name as location_name",
       ])
       .where("replicas.state", "in", ["present", "lost"])

@@ -122,12 +122,15 @@ export interface ReplicaTable {
   state: ReplicaState;
   /** How the store holds the content: null (or "none") raw, else a codec's frames (src/codec/codec.ts). */
   codec: string | null;
+  /** A pack member: its pack, and where its frame (its tar records, compressed or raw) lies in it. */
   pack_id: number | null;
   /**
    * Bytes the store holds for this copy, when not `size` (the logical size): a compressed
    * object's frames. Null means the same as `size`; what is stored reads coalesce(stored_size, size).
    */
   stored_size: number | null;
+  pack_offset: number | null;
+  pack_length: number | null;
   /** The version of the source this copy was made from, for incremental sync. */
   source_size: number;
   source_mtime_us: number;
@@ -136,14 +139,17 @@ export interface ReplicaTable {
   verified_at: number | null;
 }
 
-/** One object holding many small files (standard tar), for what comes next. */
+/** One object holding many small files (standard tar, docs/formats.md), its index object beside it. */
 export interface PackTable {
   id: Generated<number>;
   location_id: number;
   key: string;
+  /** Bytes of the pack object and their SHA-256, checked when it was written. */
   size: number;
   members: number;
   hash: string;
+  /** The codec of every member's frame; null for packs from before 0015 (raw). */
+  codec: string | null;
   created_at: number;
 }
 

@@ -4,9 +4,11 @@ import { printablePath } from "../backends/keys.js";
 import { codecSettingOf } from "../codec/choose.js";
 import { UsageError } from "../config/errors.js";
 import { formatDuration } from "../config/units.js";
+import type { PackSettings } from "../engine/pack.js";
 import { abortStaleUploads, emptyReport, prepareSync, runSync } from "../engine/sync.js";
 import { refuseDeleteShare } from "../policy/delete-guard.js";
 import type { FileFilter } from "../policy/filter.js";
+import { packSchema } from "../policy/schema.js";
 import { type PlanSummary, planCopies, planDeletes, type SyncScope, summarizePlan } from "../policy/sync-plan.js";
 import { type Context, overlaps, type ResolvedLocation } from "./context.js";
 import {
@@ -39,6 +41,9 @@ interface SyncOptions extends TrustFlags, TransferFlags {
   maxAge?: number;
   tag: Record<string, string>;
   class?: string;
+  packBelow?: number;
+  packSize?: number;
+  packCodec?: string;
 }
 
 export function registerSync(program: Command, run: Runner): void {
@@ -60,6 +65,9 @@ export function registerSync(program: Command, run: Runner): void {
     .option("--max-age <duration>", "only files modified at most this long ago", duration)
     .option("--tag <key=value>", "tag every object written (repeatable)", tag, {})
     .option("--class <storage-class>", "storage class at <dst> (default: the location's class)")
+    .option("--pack-below <size>", "write files smaller than this into tar packs at <dst> (an object store)", size)
+    .option("--pack-size <size>", "with --pack-below: close a pack at about this size (default 256MiB)", size)
+    .option("--pack-codec <codec>", "with --pack-below: compress each member as its own frame (none, gzip, zstd, lz4)")
     .addOption(preserveSpecialBitsOption())
     .addOption(preserveRootOwnerOption())
     .action(
@@ -69,10 +77,11 @@ export function registerSync(program: Command, run: Runner): void {
         const source = await ctx.location(srcArg, "<src>");
         const target = await ctx.location(dstArg, "<dst>");
         checkPair(source, target, opts);
+        const pack = packFrom(target, opts);
         // A wrong bucket, key or endpoint is one clear line now, not a retry storm later.
         await Promise.all([source.backend.check(), target.backend.check()]);
         return ctx.holding([source.name, target.name], `sync ${source.name} ${target.name}`, () =>
-          sync(ctx, source, target, opts),
+          sync(ctx, source, target, { ...opts, pack }),
         );
       }),
     );
@@ -94,7 +103,36 @@ function checkPair(source: ResolvedLocation, target: ResolvedLocation, opts: Syn
   }
 }
 
-async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLocation, opts: SyncOptions) {
+/** --pack-*: checked as a placement's `pack:` is; packs go to object stores, whose objects cost per request. */
+function packFrom(target: ResolvedLocation, opts: SyncOptions): PackSettings | undefined {
+  if (opts.packBelow === undefined) {
+    if (opts.packSize !== undefined || opts.packCodec !== undefined) {
+      throw new UsageError("--pack-size and --pack-codec go with --pack-below");
+    }
+    return undefined;
+  }
+  if (descriptorOf(target.parsed.kind).fileTree) {
+    throw new UsageError(`--pack-below: ${target.name} is a POSIX tree; packs are written to object stores`);
+  }
+  const parsed = packSchema.safeParse({
+    below: opts.packBelow,
+    ...(opts.packSize !== undefined ? { size: opts.packSize } : {}),
+    ...(opts.packCodec !== undefined ? { codec: opts.packCodec } : {}),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const flag = { below: "--pack-below", size: "--pack-size", codec: "--pack-codec" }[String(issue?.path[0])];
+    throw new UsageError(`${flag ?? "--pack-below"}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+async function sync(
+  ctx: Context,
+  source: ResolvedLocation,
+  target: ResolvedLocation,
+  opts: SyncOptions & { pack: PackSettings | undefined },
+) {
   const { out, catalog } = ctx;
   const started = Date.now();
   await prepareSync(catalog, { backend: target.backend, locationId: target.row.id });
@@ -148,6 +186,7 @@ async function sync(ctx: Context, source: ResolvedLocation, target: ResolvedLoca
       },
       ...transferSettings(ctx, opts, trustFrom(opts)),
       retry: ctx.retryPolicy,
+      ...(opts.pack ? { pack: opts.pack } : {}),
       progress: {
         bytes: (n) => progress.addBytes(n),
         fileDone: () => progress.fileDone(),

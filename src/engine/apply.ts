@@ -20,6 +20,7 @@ import { copyFile } from "./copy-file.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import { memberRecordOf } from "./pack-store.js";
 import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { reconcileInterruptedTargets } from "./reconcile.js";
@@ -522,6 +523,8 @@ async function confirmUnchanged(
       sourceMtimeUs: file.mtime_us,
       etag: replica.etag,
       verifiedAt: replica.verified_at,
+      // A pack member stays where it is in its pack.
+      ...memberRecordOf(replica),
     },
   ]);
   await setFileHashes(run.catalog, [{ fileId: file.id, hash: sha256 }]);
@@ -541,6 +544,8 @@ async function transition(run: ApplyRun, action: TransitionPolicyAction, file: F
   if (replica.state !== "present") return stale(`the replica at ${action.at} is ${replica.state}`);
   if (replica.storage_class === action.toClass)
     return stale(`the replica at ${action.at} is ${action.toClass} already`);
+  // Changing the class of a member's key would move its whole pack, other files' copies included.
+  if (replica.pack_id !== null) return stale(`the replica at ${action.at} is in a pack; the pack changes class whole`);
   const at = await run.resolve(action.at);
   const { value: info, attempts } = await withRetry(run.retry, () =>
     at.backend.copy(replica.key, replica.key, { storageClass: action.toClass }),
@@ -561,7 +566,9 @@ async function deleteReplica(run: ApplyRun, action: DeletePolicyAction, file: Fi
     return failed(`the replica at ${action.at} is the last verified copy of a released file; not deleted`);
   }
   const at = await run.resolve(action.at);
-  const { attempts } = await withRetry(run.retry, () => at.backend.delete([replica.key]));
+  // A pack member's key is its pack's, which holds other files: only its row goes.
+  const { attempts } =
+    replica.pack_id === null ? await withRetry(run.retry, () => at.backend.delete([replica.key])) : { attempts: 0 };
   await removeReplicas(run.catalog, [replica.id]);
   return { state: "done", attempts, bytes: replica.size };
 }

@@ -3,12 +3,16 @@ import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { startScan } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
+import { type MemberReplica, recordPack } from "../catalog/packs.js";
 import { closeListing, type FoundCopy, type LinkOutcome, linkCopies, recordReadHash } from "../catalog/repair.js";
 import type { LocationRow } from "../catalog/schema.js";
+import { PACK_INDEX_SUFFIX } from "../codec/pack/pack-index.js";
 import { type ScanReport, scanLocation } from "../scan/scanner.js";
 import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { changedSince } from "./on-disk.js";
+import { PACK_PREFIX } from "./pack.js";
+import { type CheckedPack, checkedPack, memberReplica } from "./pack-store.js";
 
 /*
  * `strata catalog rebuild`: the catalog's files and replicas from the stores alone. A POSIX tree
@@ -104,6 +108,12 @@ async function relinkStore(
     for (const object of batch) {
       tally.objects += 1;
       tally.bytes += object.size;
+      // A pack is linked through its index object; the pack object itself is no one file's copy.
+      if (object.key.startsWith(PACK_PREFIX)) {
+        if (object.key.endsWith(PACK_INDEX_SUFFIX))
+          await relinkPack(catalog, target, object.key, sources, tally, unlinked);
+        continue;
+      }
       const found = copyOf(object, row, sources);
       if ("reason" in found) unlinked(object.key, found.reason);
       else copies.push(found);
@@ -120,6 +130,70 @@ async function relinkStore(
   }
   await closeListing(catalog, scanId, { ...tally, unlinked: tally.unlinked.length });
   return tally;
+}
+
+/**
+ * The members of one pack, from its index object checked against the pack: each tied to its file
+ * by the index's origin and the member's path, then recorded with its place in the pack. The
+ * replicas are linked first and placed in the pack after; a rebuild killed in between places
+ * them when run again (both steps keep what is recorded).
+ */
+async function relinkPack(
+  catalog: CatalogDb,
+  target: RebuildTarget,
+  indexKey: string,
+  sources: ReadonlyMap<string, LocationRow>,
+  tally: StoreTally,
+  unlinked: (key: string, reason: string) => void,
+): Promise<void> {
+  const key = indexKey.slice(0, -PACK_INDEX_SUFFIX.length);
+  let pack: CheckedPack | undefined;
+  try {
+    pack = await checkedPack(target.backend, key);
+  } catch (err) {
+    unlinked(key, (err as Error).message);
+    return;
+  }
+  if (!pack) return unlinked(indexKey, "its pack is gone (a write that never finished)");
+  const source = sources.get(pack.header.origin);
+  if (!source) return unlinked(key, `its source ${pack.header.origin} is no location of this catalog`);
+  const copies: FoundCopy[] = pack.members.map((member) => ({
+    key,
+    size: member.size,
+    hash: member.sha256,
+    storageClass: null,
+    etag: null,
+    source: {
+      locationId: source.id,
+      path: member.path,
+      mtimeUs: member.mtimeUs,
+      mode: member.mode,
+      uid: member.uid,
+      gid: member.gid,
+    },
+  }));
+  const members: MemberReplica[] = [];
+  for (const [i, outcome] of (await linkCopies(catalog, target.row.id, copies, undefined)).entries()) {
+    const member = pack.members[i] as CheckedPack["members"][number];
+    tallyOutcome(tally, outcome, (reason) => unlinked(`${key} member ${member.path}`, reason));
+    if (outcome.kind !== "linked" && outcome.kind !== "known") continue;
+    members.push(
+      memberReplica(target.row.id, pack, member, { id: outcome.fileId, size: member.size, mtime_us: member.mtimeUs }),
+    );
+  }
+  const { header } = pack;
+  await recordPack(
+    catalog,
+    {
+      locationId: target.row.id,
+      key,
+      size: header.size,
+      hash: header.sha256,
+      codec: header.codec,
+      members: header.members,
+    },
+    members,
+  );
 }
 
 /**

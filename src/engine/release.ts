@@ -1,18 +1,20 @@
 import type { Stats } from "node:fs";
 import { chmod, chown, lstat, rename, rm, utimes, writeFile } from "node:fs/promises";
-import { type FileTree, NotFoundError } from "../backends/backend.js";
+import { type Backend, type FileTree, NotFoundError } from "../backends/backend.js";
 import { unlessPermission } from "../backends/fs-errors.js";
 import { printablePath } from "../backends/keys.js";
 import { contentSha256, contentSize } from "../backends/metadata.js";
 import { forgetStub, markReleased, recordStub, type StubStat } from "../catalog/files.js";
 import { markVerified, replicasOfFile } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
+import { PackMemberError } from "../codec/pack/pack-file.js";
 import { renderStub, type StubRecord } from "../codec/stub.js";
 import type { ReleasePolicyAction } from "../policy/actions.js";
 import { hashObject } from "../transfer/copy.js";
 import { withRetry } from "../transfer/retry.js";
 import { changedOnDisk, lstatIfAny, usOf } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import { type MemberPlace, memberPlaceOf, readPackMember } from "./pack-store.js";
 import type { PolicyRun } from "./policy-run.js";
 
 type Replica = Awaited<ReturnType<typeof replicasOfFile>>[number];
@@ -85,7 +87,14 @@ async function checkReplica(run: PolicyRun, file: FileRow, replica: Replica): Pr
   const { backend } = await run.resolve(replica.location_name);
   let seen: string | undefined;
   try {
-    if (backend.caps.archiveClasses.includes(replica.storage_class ?? "")) {
+    const member = memberPlaceOf(replica);
+    if (member) {
+      // An archived member is read only after a thaw of its whole pack: not for a release.
+      if (backend.caps.archiveClasses.includes(replica.storage_class ?? "")) {
+        return "archived in a pack: thaw the pack and check it first";
+      }
+      seen = await memberSeen(run, backend, member, file);
+    } else if (backend.caps.archiveClasses.includes(replica.storage_class ?? "")) {
       const info = await withRetry(run.retry, () => backend.stat(replica.key)).then((r) => r.value);
       if (!info) throw new NotFoundError(backend.url, replica.key);
       const size = contentSize(info);
@@ -105,6 +114,18 @@ async function checkReplica(run: PolicyRun, file: FileRow, replica: Replica): Pr
   }
   await markVerified(run.catalog, replica.id, { ok: true, at: Date.now() });
   return undefined;
+}
+
+/** What a pack member holds, read alone and checked against the file (path, size, SHA-256). */
+async function memberSeen(run: PolicyRun, backend: Backend, member: MemberPlace, file: FileRow): Promise<string> {
+  const expected = { path: file.path, size: file.size, sha256: file.hash as string };
+  try {
+    await withRetry(run.retry, () => readPackMember(backend, member, expected));
+    return file.hash as string;
+  } catch (err) {
+    if (err instanceof PackMemberError) return `a damaged member (${err.message})`;
+    throw err;
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { lstat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openBackend, type ParsedLocation, parseLocationUrl } from "../backends/all.js";
 import type { Backend, ObjectInfo, RestoreStatus, RestoreTier } from "../backends/backend.js";
@@ -29,11 +30,12 @@ import {
   restoreDelta,
 } from "../cost/index.js";
 import { classPrice } from "../cost/profile.js";
-import { hashObject } from "../transfer/copy.js";
+import { hashObject, readObject } from "../transfer/copy.js";
 import { runPool } from "../transfer/pool.js";
 import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type { EngineEvent } from "./events.js";
 import { usOf } from "./on-disk.js";
+import { type MemberPlace, memberPlaceOf, readPackMember } from "./pack-store.js";
 import { JournaledRun } from "./run.js";
 import { Toolkit, type TransferSettings } from "./toolkit.js";
 
@@ -404,11 +406,15 @@ interface CopySource {
   hash: string;
   size: number;
   mtimeUs: number;
+  /** A pack member: where its frame lies in the pack at `key`. */
+  member?: MemberPlace;
 }
 
 /** The version a replica holds: its bytes, and the mtime of the source it was copied from. */
 function versionOf(replica: ReplicaCandidate) {
-  return { key: replica.key, hash: replica.hash, size: replica.size, mtimeUs: replica.source_mtime_us };
+  const version = { key: replica.key, hash: replica.hash, size: replica.size, mtimeUs: replica.source_mtime_us };
+  const member = memberPlaceOf(replica);
+  return member ? { ...version, member } : version;
 }
 
 /**
@@ -422,7 +428,8 @@ async function copyInto(
   target: RestoreTarget,
 ): Promise<"copied" | "already there"> {
   const there = await alreadyThere(deps, from, target);
-  if (!there) {
+  if (!there && from.member) await restoreMember(deps, from, from.member, target);
+  else if (!there) {
     const { file } = from;
     if (!deps.run) throw new Error("a restore that copies runs in a journaled run");
     // The whole toolkit: ranges read in parallel into the file, the byte budget, the bandwidth cap, retries.
@@ -433,13 +440,7 @@ async function copyInto(
       targetKey: file.path,
       size: from.size,
       // What the object carries (Strata wrote the file's attributes with it) takes precedence.
-      attributes: {
-        mtimeUs: from.mtimeUs,
-        atimeUs: file.atime_us,
-        mode: file.mode & 0o7777,
-        uid: file.uid,
-        gid: file.gid,
-      },
+      attributes: restoredAttributes(from),
       expectedHash: from.hash,
     });
   }
@@ -455,6 +456,31 @@ async function copyInto(
     });
   }
   return there ? "already there" : "copied";
+}
+
+/** What a restored file gets back: the version's mtime, the catalog's atime, mode and owner. */
+function restoredAttributes({ file, mtimeUs }: CopySource) {
+  return { mtimeUs, atimeUs: file.atime_us, mode: file.mode & 0o7777, uid: file.uid, gid: file.gid };
+}
+
+/**
+ * A pack member back to its file: one ranged read of its frame, checked (path, size, SHA-256),
+ * then written atomically with its attributes, the target checking the SHA-256 again.
+ */
+async function restoreMember(deps: RestoreDeps, from: CopySource, member: MemberPlace, target: RestoreTarget) {
+  const { file } = from;
+  const { value: data } = await withRetry(deps.retryPolicy, () =>
+    readPackMember(from.source.backend, member, { path: file.path, size: from.size, sha256: from.hash }),
+  );
+  const trust = deps.run?.toolkit.settings.trust;
+  await withRetry(deps.retryPolicy, () =>
+    target.backend.write(file.path, Readable.from([data]), {
+      size: data.length,
+      attributes: restoredAttributes(from),
+      expectedSha256: from.hash,
+      ...(trust ? { trust } : {}),
+    }),
+  );
 }
 
 /**
@@ -488,10 +514,7 @@ function unchangedSinceScan(from: CopySource, onDisk: ObjectInfo): boolean {
 }
 
 async function isStub(backend: Backend, path: string): Promise<boolean> {
-  const { body } = await backend.read(path);
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return parseStub(Buffer.concat(chunks).toString("utf8")) !== undefined;
+  return parseStub((await readObject(backend, path)).toString("utf8")) !== undefined;
 }
 
 /** The file's place holds data a restore must not overwrite. */
@@ -577,6 +600,8 @@ async function advance(deps: RestoreDeps, pending: PendingRestore, target: Resto
     size: pending.replica_size,
     mtimeUs: pending.source_mtime_us,
   };
+  const member = memberPlaceOf({ ...pending, key: pending.replica_key });
+  if (member) copy.member = member;
   const file = { id: pending.file_id, path: pending.path, size: pending.replica_size };
   return journaled(deps, file, source, target, async () => {
     let done: "copied" | "already there";

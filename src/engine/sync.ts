@@ -1,5 +1,7 @@
 import type { CatalogDb } from "../catalog/db.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
+import { confirmMemberVersion } from "../catalog/packs.js";
+import type { ReplicaRecord } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads } from "../catalog/uploads.js";
 import type { CodecSetting } from "../codec/choose.js";
 import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
@@ -8,6 +10,8 @@ import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { copyFile } from "./copy-file.js";
 import { changedSince } from "./on-disk.js";
+import { Packer, type PackRun, type PackSettings } from "./pack.js";
+import { reconcileInterruptedPacks } from "./pack-store.js";
 import { reconcileInterrupted } from "./reconcile.js";
 import { Recorder } from "./recorder.js";
 import { journalInBatches } from "./run.js";
@@ -19,6 +23,8 @@ export interface ExecuteOptions extends TransferSettings {
   target: Endpoint & { storageClass?: string; tags: Record<string, string>; codec?: CodecSetting | undefined };
   retry: RetryPolicy;
   progress?: ProgressListener;
+  /** Files below `pack.below` new at the target go into packs (docs/formats.md, "Packs"). */
+  pack?: PackSettings;
 }
 
 export interface ProgressListener {
@@ -66,6 +72,7 @@ interface SyncRun {
 export async function prepareSync(catalog: CatalogDb, target: Endpoint): Promise<void> {
   await closeDeadRuns(catalog);
   await reconcileInterrupted(catalog, target);
+  await reconcileInterruptedPacks(catalog, target);
 }
 
 /** A sync plan carried out as one journaled run, "partial" when anything failed. */
@@ -112,7 +119,8 @@ export async function executePlan(
   const toolkit = new Toolkit(options, options.retry);
   const run: SyncRun = { catalog, options, toolkit, recorder: new Recorder(catalog, options.runId), report };
   report.abortedUploads = await abortStaleUploads(catalog, options.target);
-  const journaledCopies = journalInBatches(catalog, options.runId, copies, (a) => ({
+  const packer = options.pack && new Packer(packRun(run), options.pack);
+  const journaledCopies = journalInBatches(catalog, options.runId, packer ? diverted(copies, packer) : copies, (a) => ({
     kind: "copy",
     fileId: a.file.id,
     sourceLocationId: options.source.locationId,
@@ -133,6 +141,40 @@ export async function executePlan(
   await run.recorder.flush();
   report.bufferPeak = toolkit.budget.peak;
   return report;
+}
+
+/** The copies not packed, as they come; small new files go to the packer, which writes a pack when one is full. */
+async function* diverted(copies: AsyncIterable<CopyAction>, packer: Packer): AsyncGenerator<CopyAction> {
+  for await (const action of copies) {
+    if (!action.onlyIfContentDiffers && packer.accepts(action.file, action.replicaHash)) await packer.add(action.file);
+    else yield action;
+  }
+  await packer.flush();
+}
+
+/** The packer reports into the same report, progress and recorder as the run's copies. */
+function packRun({ catalog, options, recorder, report }: SyncRun): PackRun {
+  return {
+    catalog,
+    runId: options.runId,
+    source: options.source,
+    target: options.target,
+    retry: options.retry,
+    recorder,
+    onBytes: (n) => {
+      report.readBytes += n;
+      options.progress?.bytes(n);
+    },
+    heard: (outcome, path, detail) => {
+      if (outcome === "copied") {
+        report.copied.files += 1;
+        report.copied.bytes += detail.bytes ?? 0;
+      } else if (outcome === "stale") report.stale += 1;
+      else report.failures.push({ path, error: detail.error ?? "failed" });
+      options.progress?.fileDone();
+      options.progress?.acted?.(outcome, path);
+    },
+  };
 }
 
 async function skipStale(run: SyncRun, action: CopyAction, actionId: number, why: string): Promise<void> {
@@ -213,21 +255,32 @@ async function confirmCopy(
   run.report.confirmed += 1;
   run.options.progress?.fileDone();
   run.options.progress?.acted?.("unchanged", file.path);
-  await run.recorder.add({
-    outcome: { id: actionId, state: "done", attempts, error: null },
-    replica: {
-      fileId: file.id,
-      locationId: target.locationId,
-      key: file.path,
-      size: file.size,
-      hash: sha256,
-      storageClass: target.storageClass ?? null,
-      state: "present",
+  // A member stays the replica it is, in its pack: only the version it was made from is news.
+  const replica: ReplicaRecord | undefined = action.replicaInPack
+    ? undefined
+    : {
+        fileId: file.id,
+        locationId: target.locationId,
+        key: file.path,
+        size: file.size,
+        hash: sha256,
+        storageClass: target.storageClass ?? null,
+        state: "present",
+        sourceSize: file.size,
+        sourceMtimeUs: file.mtime_us,
+        etag: null,
+        verifiedAt: Date.now(),
+      };
+  if (action.replicaInPack) {
+    await confirmMemberVersion(run.catalog, file.id, target.locationId, {
       sourceSize: file.size,
       sourceMtimeUs: file.mtime_us,
-      etag: null,
-      verifiedAt: Date.now(),
-    },
+      hash: sha256,
+    });
+  }
+  await run.recorder.add({
+    outcome: { id: actionId, state: "done", attempts, error: null },
+    ...(replica ? { replica } : {}),
     fileHash: { fileId: file.id, hash: sha256 },
     event: {
       kind: "copy",
@@ -250,9 +303,10 @@ async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run
     bytes: action.bytes,
   });
   try {
-    const { attempts } = await withRetry(options.retry, () =>
-      options.target.backend.delete(chunk.map(({ item }) => item.key)),
-    );
+    // A pack member's key is its pack's: only whole objects are deleted from the store.
+    const keys = chunk.flatMap(({ item }) => (item.inPack ? [] : [item.key]));
+    const { attempts } =
+      keys.length > 0 ? await withRetry(options.retry, () => options.target.backend.delete(keys)) : { attempts: 0 };
     await recorder.removeReplicas(chunk.map(({ item }) => item.replicaId));
     for (const { item: action, actionId } of chunk) {
       report.deleted.files += 1;

@@ -1,6 +1,7 @@
 import { CronPattern } from "croner";
 import { z } from "zod";
 import { codecSettingSchema } from "../codec/choose.js";
+import { codecNamed } from "../codec/codec.js";
 import { parseDuration } from "../config/units.js";
 import { durationMs, sizeBytes } from "../config/units-schema.js";
 
@@ -114,9 +115,38 @@ export const selectorSchema: z.ZodType<Selector, unknown> = z.lazy(() =>
 
 const TIERINGS = ["seed", "cost"] as const;
 
+/** The largest file a pack takes: each member is read whole into memory before it is packed. */
+export const PACK_BELOW_MAX = 64 * 1024 ** 2;
+
+/** `pack:` on a placement (and `--pack-below`/`--pack-size`/`--pack-codec` on sync): small files go into tar packs. */
+export const packSchema = z
+  .object({
+    /** Files smaller than this are packed. */
+    below: sizeBytes.refine((n) => n > 0 && n <= PACK_BELOW_MAX, `pack.below must be above 0 and at most 64MiB`),
+    /** A pack is closed once its members reach this size. */
+    size: sizeBytes.default(256 * 1024 ** 2),
+    /** Each member one independent frame of this codec; none: plain tar. */
+    codec: z
+      .enum(["none", "gzip", "zstd", "lz4"])
+      .refine(codecAvailable, "this codec is not in this build")
+      .default("none"),
+  })
+  .strict()
+  .refine((pack) => pack.size >= pack.below, { path: ["size"], message: "pack.size must be at least pack.below" });
+
+function codecAvailable(name: string): boolean {
+  try {
+    codecNamed(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const placeSchema = z
   .object({
     to: locationName,
+    pack: packSchema.optional(),
     /** A fixed class; without class or tiering, the location's own class. */
     class: z
       .string()

@@ -45,6 +45,8 @@ export interface CopyAction {
   /** Copy only if the source's hash differs from the replica's (checksum mode, hash unknown). */
   onlyIfContentDiffers: boolean;
   replicaHash: string | null;
+  /** The target's replica is a pack member: a compare that finds it the same keeps it where it is. */
+  replicaInPack: boolean;
 }
 
 export interface DeleteAction {
@@ -53,6 +55,8 @@ export interface DeleteAction {
   fileId: number;
   key: string;
   bytes: number;
+  /** A pack member: its row goes, the pack (holding other files) stays until it is repacked. */
+  inPack: boolean;
 }
 
 export interface PlanSummary {
@@ -69,7 +73,7 @@ const PAGE = 1000;
 
 interface Candidate {
   file: PlannedFile;
-  replica?: { state: string; hash: string; source_size: number; source_mtime_us: number };
+  replica?: { state: string; hash: string; source_size: number; source_mtime_us: number; inPack: boolean };
 }
 
 /** Source entries in scope with their replica at the target, page by page in path order. */
@@ -90,6 +94,7 @@ async function* candidates(catalog: CatalogDb, scope: SyncScope): AsyncGenerator
         "r.hash as r_hash",
         "r.source_size as r_source_size",
         "r.source_mtime_us as r_source_mtime_us",
+        "r.pack_id as r_pack_id",
       ])
       .where("f.location_id", "=", scope.sourceLocationId)
       .where("f.state", "=", "present")
@@ -102,13 +107,19 @@ async function* candidates(catalog: CatalogDb, scope: SyncScope): AsyncGenerator
     if (maxAgeMs !== undefined) query = query.where("f.mtime_us", ">=", (now - maxAgeMs) * 1000);
     const rows = await query.orderBy("f.path").limit(PAGE).execute();
     for (const row of rows) {
-      const { r_state, r_hash, r_source_size, r_source_mtime_us, ...file } = row;
+      const { r_state, r_hash, r_source_size, r_source_mtime_us, r_pack_id, ...file } = row;
       if (!matches(file.path)) continue;
       yield r_state === null || r_hash === null || r_source_size === null || r_source_mtime_us === null
         ? { file }
         : {
             file,
-            replica: { state: r_state, hash: r_hash, source_size: r_source_size, source_mtime_us: r_source_mtime_us },
+            replica: {
+              state: r_state,
+              hash: r_hash,
+              source_size: r_source_size,
+              source_mtime_us: r_source_mtime_us,
+              inPack: r_pack_id !== null,
+            },
           };
     }
     const last = rows.at(-1);
@@ -128,6 +139,7 @@ function decide(candidate: Candidate, scope: SyncScope): CopyAction | undefined 
     file,
     onlyIfContentDiffers,
     replicaHash: replica?.hash ?? null,
+    replicaInPack: replica?.inPack ?? false,
   });
   if (!replica) return copy("new");
   // An archived or thawing replica is still a good copy; only a lost (or released) one is not.
@@ -156,7 +168,7 @@ export async function* planDeletes(catalog: CatalogDb, scope: SyncScope): AsyncG
     const rows = await catalog.db
       .selectFrom("replicas as r")
       .innerJoin("files as f", "f.id", "r.file_id")
-      .select(["r.id", "r.file_id", "r.key", "r.size"])
+      .select(["r.id", "r.file_id", "r.key", "r.size", "r.pack_id"])
       .where("r.location_id", "=", scope.targetLocationId)
       .where("f.location_id", "=", scope.sourceLocationId)
       .where("f.state", "=", "deleted")
@@ -164,7 +176,16 @@ export async function* planDeletes(catalog: CatalogDb, scope: SyncScope): AsyncG
       .orderBy("r.id")
       .limit(PAGE)
       .execute();
-    for (const r of rows) yield { kind: "delete", replicaId: r.id, fileId: r.file_id, key: r.key, bytes: r.size };
+    for (const r of rows) {
+      yield {
+        kind: "delete",
+        replicaId: r.id,
+        fileId: r.file_id,
+        key: r.key,
+        bytes: r.size,
+        inPack: r.pack_id !== null,
+      };
+    }
     const last = rows.at(-1);
     if (!last || rows.length < PAGE) return;
     afterId = last.id;

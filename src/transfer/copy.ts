@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Backend, FileAttributes, ObjectInfo } from "../backends/backend.js";
+import type { Backend, ByteRange, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
 import { contentSize } from "../backends/metadata.js";
 import { type CodecSetting, storesRaw } from "../codec/choose.js";
@@ -211,4 +211,19 @@ export async function hashObject(backend: Backend, key: string): Promise<string>
     throw new IntegrityError(backend.url, key, detail);
   }
   return hash.digest("hex");
+}
+
+/**
+ * Reads an object, or one range of it, into memory: for what is small by construction (a stub, a
+ * file below a pack's threshold, one pack member's frame, an index object).
+ */
+export async function readObject(backend: Backend, key: string, range?: ByteRange): Promise<Buffer> {
+  const { body } = await backend.read(key, range);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function sha256Of(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
 }

@@ -1,0 +1,307 @@
+import { randomUUID } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import { keyToBytes } from "../backends/keys.js";
+import type { CatalogDb } from "../catalog/db.js";
+import { journalActions } from "../catalog/journal.js";
+import { type MemberReplica, recordPack } from "../catalog/packs.js";
+import type { CodecName } from "../codec/codec.js";
+import { type BuiltPack, type EncodedMember, PackFileWriter } from "../codec/pack/pack-file.js";
+import { encodePackIndex, PACK_INDEX_FORMAT, packIndexKey } from "../codec/pack/pack-index.js";
+import type { PlannedFile } from "../policy/sync-plan.js";
+import { readObject, sha256Of } from "../transfer/copy.js";
+import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import type { EngineEvent } from "./events.js";
+import { changedSince } from "./on-disk.js";
+import { BATCH, type Recorder } from "./recorder.js";
+import type { Endpoint } from "./toolkit.js";
+
+/** `pack: { below, size }` of a placement, `--pack-below`/`--pack-size` of a sync. */
+export interface PackSettings {
+  /** Files smaller than this go into packs. */
+  below: number;
+  /** A pack is closed once its members reach this many bytes. */
+  size: number;
+  /** The codec of each member's frame; "none" writes plain tar. */
+  codec: CodecName;
+}
+
+/** The most members one pack holds, whatever their size: bounds a pack's index and its catalog transaction. */
+const MAX_MEMBERS = 100_000;
+/** Members read and compressed at once while a pack is written in order: so many files, so many bytes at most. */
+const READ_AHEAD = { files: 32, bytes: 32 * 1024 ** 2 };
+
+/** Where packing reports to: the run's journal, its recorder, its progress. */
+export interface PackRun {
+  catalog: CatalogDb;
+  runId: number;
+  source: Endpoint;
+  target: Endpoint & { storageClass?: string; tags: Record<string, string> };
+  retry: RetryPolicy;
+  recorder: Recorder;
+  onBytes(count: number): void;
+  heard(outcome: "copied" | "stale" | "failed", path: string, detail: { bytes?: number; error?: string }): void;
+}
+
+interface Member {
+  file: PlannedFile;
+  actionId: number;
+}
+
+/** Pack keys live under this prefix of their location, apart from the files' own keys. */
+export const PACK_PREFIX = ".strata-packs/";
+
+const EXTENSIONS: Record<CodecName, string> = { none: "", gzip: ".gz", zstd: ".zst", lz4: ".lz4" };
+
+/**
+ * Gathers small files into packs and writes each pack in the kill-safe order: the pack object,
+ * written and checked by its SHA-256; then its index object; then, in one catalog transaction,
+ * the pack and its members' replicas. Every member is journaled as a "pack" action naming the
+ * pack's key before the pack is built, so a run killed anywhere leaves the next one the keys to
+ * look at (`reconcileInterruptedPacks`).
+ */
+export class Packer {
+  private group: PlannedFile[] = [];
+  private groupBytes = 0;
+
+  constructor(
+    private readonly run: PackRun,
+    private readonly settings: PackSettings,
+  ) {}
+
+  /** Small files new at the target are packed; a changed one is copied whole over its old replica. */
+  accepts(file: PlannedFile, replicaHash: string | null): boolean {
+    return file.size < this.settings.below && replicaHash === null;
+  }
+
+  async add(file: PlannedFile): Promise<void> {
+    this.group.push(file);
+    this.groupBytes += file.size;
+    if (this.groupBytes >= this.settings.size || this.group.length >= MAX_MEMBERS) await this.flush();
+  }
+
+  /** Writes the pack of what is gathered, if anything. */
+  async flush(): Promise<void> {
+    const files = this.group;
+    this.group = [];
+    this.groupBytes = 0;
+    if (files.length > 0) await this.writePack(files);
+  }
+
+  private async writePack(files: PlannedFile[]): Promise<void> {
+    const key = `${PACK_PREFIX}${new Date().toISOString().slice(0, 10)}/${randomUUID()}.tar${EXTENSIONS[this.settings.codec]}`;
+    const members = await this.journal(files, key);
+    const writer = await PackFileWriter.create(this.settings.codec);
+    const packed: Member[] = [];
+    // Members already settled (stale, unreadable) when something fails the whole pack.
+    const settled = new Set<number>();
+    try {
+      for (const window of readWindows(members)) {
+        const encoded = await Promise.all(window.map((member) => this.encodeMember(writer, member, key)));
+        for (const [j, member] of window.entries()) {
+          const frame = encoded[j];
+          if (frame) {
+            await writer.append(frame);
+            packed.push(member);
+          } else settled.add(member.actionId);
+        }
+      }
+      if (packed.length === 0) return;
+      const built = await writer.finish();
+      await this.store(built, key);
+      await this.record(built, key, packed);
+    } catch (err) {
+      // Nothing of this pack is on record: its members are failed, and the next run packs them again.
+      const message = (err as Error).message;
+      for (const { file, actionId } of members) {
+        if (!settled.has(actionId)) await this.settleFailed(file, actionId, message, attemptsOf(err), key);
+      }
+    } finally {
+      await writer.discard();
+    }
+  }
+
+  private async journal(files: PlannedFile[], key: string): Promise<Member[]> {
+    const members: Member[] = [];
+    for (let i = 0; i < files.length; i += BATCH) {
+      const chunk = files.slice(i, i + BATCH);
+      const ids = await journalActions(
+        this.run.catalog,
+        this.run.runId,
+        chunk.map((file) => ({
+          kind: "pack" as const,
+          fileId: file.id,
+          sourceLocationId: this.run.source.locationId,
+          targetLocationId: this.run.target.locationId,
+          key,
+          bytes: file.size,
+        })),
+      );
+      for (const [j, file] of chunk.entries()) members.push({ file, actionId: ids[j] as number });
+    }
+    return members;
+  }
+
+  /** Reads one file and makes its frame; a file changed since the plan is skipped as stale (undefined). */
+  private async encodeMember(
+    writer: PackFileWriter,
+    { file, actionId }: Member,
+    key: string,
+  ): Promise<EncodedMember | undefined> {
+    const stale = await changedSince(this.run.source.backend, file).catch(() => undefined);
+    if (stale) {
+      this.run.heard("stale", file.path, {});
+      await this.run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: stale } });
+      return undefined;
+    }
+    const read = await withRetry(this.run.retry, () => readObject(this.run.source.backend, file.path)).catch(
+      (err: unknown) => err as Error,
+    );
+    if (read instanceof Error) {
+      await this.settleFailed(file, actionId, read.message, attemptsOf(read), key);
+      return undefined;
+    }
+    const data = read.value;
+    const sha256 = sha256Of(data);
+    // Read whole, the bytes must be the version planned: its size, and its hash when the catalog knows it.
+    if (data.length !== file.size || (file.hash !== null && file.hash !== sha256)) {
+      const why = "the file changed since the plan";
+      this.run.heard("stale", file.path, {});
+      await this.run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: why } });
+      return undefined;
+    }
+    this.run.onBytes(data.length);
+    return writer.encode(
+      {
+        path: file.path,
+        pathBytes: keyToBytes(file.path),
+        mtimeUs: file.mtime_us,
+        mode: file.mode,
+        uid: file.uid,
+        gid: file.gid,
+        data,
+      },
+      sha256,
+    );
+  }
+
+  /** The pack object, then its index: each written atomically and checked by its SHA-256. */
+  private async store(built: BuiltPack, key: string): Promise<void> {
+    const { target, retry } = this.run;
+    const attributes = { mtimeUs: Date.now() * 1000, mode: 0o644, path: key };
+    await withRetry(retry, () =>
+      target.backend.write(key, createReadStream(built.file), {
+        size: built.size,
+        attributes,
+        expectedSha256: built.sha256,
+        metadata: { "strata-pack": "1" },
+        ...(target.storageClass ? { storageClass: target.storageClass } : {}),
+        tags: target.tags,
+      }),
+    );
+    const index = Buffer.from(
+      encodePackIndex(
+        {
+          format: PACK_INDEX_FORMAT,
+          version: 1,
+          pack: key,
+          origin: this.run.source.backend.url,
+          codec: built.codec,
+          size: built.size,
+          sha256: built.sha256,
+          members: built.members.length,
+        },
+        built.members,
+      ),
+    );
+    const indexKey = packIndexKey(key);
+    await withRetry(retry, () =>
+      target.backend.write(indexKey, Readable.from([index]), {
+        size: index.length,
+        attributes: { ...attributes, path: indexKey },
+        expectedSha256: sha256Of(index),
+        tags: target.tags,
+      }),
+    );
+  }
+
+  private async record(built: BuiltPack, key: string, packed: Member[]): Promise<void> {
+    const { run } = this;
+    const now = Date.now();
+    const replicas: MemberReplica[] = packed.map(({ file }, i) => {
+      const member = built.members[i] as BuiltPack["members"][number];
+      return {
+        fileId: file.id,
+        locationId: run.target.locationId,
+        key,
+        size: member.size,
+        hash: member.sha256,
+        storageClass: run.target.storageClass ?? null,
+        state: "present",
+        sourceSize: file.size,
+        sourceMtimeUs: file.mtime_us,
+        etag: null,
+        verifiedAt: now,
+        offset: member.offset,
+        length: member.length,
+      };
+    });
+    await recordPack(
+      run.catalog,
+      {
+        locationId: run.target.locationId,
+        key,
+        size: built.size,
+        hash: built.sha256,
+        codec: built.codec,
+        members: packed.length,
+      },
+      replicas,
+      replicas.map((r) => ({ fileId: r.fileId, hash: r.hash })),
+    );
+    for (const [i, { file, actionId }] of packed.entries()) {
+      const member = built.members[i] as BuiltPack["members"][number];
+      run.heard("copied", file.path, { bytes: member.size });
+      await run.recorder.add({
+        outcome: { id: actionId, state: "done", attempts: 1, error: null },
+        event: this.event(file, "done", { key: file.path, pack: key, offset: member.offset }),
+      });
+    }
+  }
+
+  private async settleFailed(file: PlannedFile, actionId: number, error: string, attempts: number, key?: string) {
+    this.run.heard("failed", file.path, { error });
+    await this.run.recorder.add({
+      outcome: { id: actionId, state: "failed", attempts, error },
+      event: this.event(file, "failed", { key: file.path, ...(key ? { pack: key } : {}), error }),
+    });
+  }
+
+  private event(file: PlannedFile, outcome: "done" | "failed", detail: Record<string, unknown>): EngineEvent {
+    return {
+      kind: "pack",
+      fileId: file.id,
+      locationId: this.run.source.locationId,
+      targetLocationId: this.run.target.locationId,
+      bytes: outcome === "done" ? file.size : 0,
+      outcome,
+      detail,
+    };
+  }
+}
+
+/** Members in runs read at once: READ_AHEAD files or bytes at most, and at least one file. */
+function* readWindows(members: readonly Member[]): Generator<Member[]> {
+  let window: Member[] = [];
+  let bytes = 0;
+  for (const member of members) {
+    if (window.length > 0 && (window.length >= READ_AHEAD.files || bytes + member.file.size > READ_AHEAD.bytes)) {
+      yield window;
+      window = [];
+      bytes = 0;
+    }
+    window.push(member);
+    bytes += member.file.size;
+  }
+  if (window.length > 0) yield window;
+}
