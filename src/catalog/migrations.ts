@@ -364,6 +364,17 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Deduplication looks a content up by hash and size among one location's replicas.
+  const dedup: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("replicas_location_hash")
+        .on("replicas")
+        .columns(["location_id", "hash", "size"])
+        .execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -379,6 +390,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0011_tokens": tokens,
       "0012_snapshots": snapshots,
       "0013_alerts": alerts,
+      "0016_dedup": dedup,
     }),
   };
 }

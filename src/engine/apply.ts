@@ -16,6 +16,7 @@ import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { copyFile } from "./copy-file.js";
+import { unsharedKeys } from "./dedup.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
@@ -458,6 +459,7 @@ async function copyWith(
       key: action.key,
       storageClass: action.storageClass,
       tags: target.settings.tags,
+      dedup: target.settings.dedup,
     },
     expectedHash: file.hash,
     onBytes: (n) => run.options.progress?.bytes(n),
@@ -542,7 +544,8 @@ async function deleteReplica(run: ApplyRun, action: DeletePolicyAction, file: Fi
     return failed(`the replica at ${action.at} is the last verified copy of a released file; not deleted`);
   }
   const at = await run.resolve(action.at);
-  const { attempts } = await withRetry(run.retry, () => at.backend.delete([replica.key]));
+  const doomed = await unsharedKeys(run.catalog, at.row.id, [{ key: replica.key, replicaId: replica.id }]);
+  const { attempts } = await withRetry(run.retry, () => at.backend.delete(doomed));
   await removeReplicas(run.catalog, [replica.id]);
   return { state: "done", attempts, bytes: replica.size };
 }

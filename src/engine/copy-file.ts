@@ -3,6 +3,7 @@ import type { CatalogDb } from "../catalog/db.js";
 import { markReplacing, type ReplicaRecord, settleReplacing } from "../catalog/replicas.js";
 import { uploadJournal } from "../catalog/uploads.js";
 import { withRetry } from "../transfer/retry.js";
+import { copyDeduplicated } from "./dedup.js";
 import { claimKey } from "./key-claim.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";
 
@@ -22,7 +23,7 @@ export interface FileCopy {
   toolkit: Toolkit;
   file: SourceFile;
   source: Endpoint;
-  target: Endpoint & { key: string; storageClass?: string | null; tags: Record<string, string> };
+  target: Endpoint & { key: string; storageClass?: string | null; tags: Record<string, string>; dedup?: boolean };
   /** The hash the bytes read must have: the catalog's, or one just read; none when unknown. */
   expectedHash?: string | null;
   onBytes?: (count: number) => void;
@@ -33,6 +34,8 @@ export interface FileCopy {
 export interface FileCopied {
   attempts: number;
   replica: ReplicaRecord;
+  /** No bytes moved: the replica shares an object the target already held (`dedup: true`). */
+  shared?: boolean;
 }
 
 /**
@@ -43,6 +46,10 @@ export interface FileCopied {
  * the previous object, and so the replica, as they were.
  */
 export async function copyFile(req: FileCopy): Promise<FileCopied> {
+  return req.target.dedup ? copyDeduplicated(req, writeCopy) : writeCopy(req);
+}
+
+async function writeCopy(req: FileCopy): Promise<FileCopied> {
   const { catalog, file, source, target } = req;
   const replacing = req.replaces && (await markReplacing(catalog, file.id, target.locationId));
   try {

@@ -15,7 +15,7 @@ export interface ApplyLocation {
   name: string;
   row: LocationRow;
   backend: Backend;
-  settings: { tags: Record<string, string> };
+  settings: { tags: Record<string, string>; dedup?: boolean };
 }
 
 /** An action with its journal row. */

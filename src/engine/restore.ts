@@ -439,6 +439,7 @@ async function copyInto(
         mode: file.mode & 0o7777,
         uid: file.uid,
         gid: file.gid,
+        path: file.path,
       },
       expectedHash: from.hash,
     });

@@ -6,6 +6,7 @@ import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { copyFile } from "./copy-file.js";
+import { unsharedKeys } from "./dedup.js";
 import { changedSince } from "./on-disk.js";
 import { reconcileInterrupted } from "./reconcile.js";
 import { Recorder } from "./recorder.js";
@@ -15,7 +16,7 @@ import { type Endpoint, Toolkit, type TransferSettings } from "./toolkit.js";
 export interface ExecuteOptions extends TransferSettings {
   runId: number;
   source: Endpoint;
-  target: Endpoint & { storageClass?: string; tags: Record<string, string> };
+  target: Endpoint & { storageClass?: string; tags: Record<string, string>; dedup?: boolean };
   retry: RetryPolicy;
   progress?: ProgressListener;
 }
@@ -36,6 +37,8 @@ export interface Failure {
 
 export interface ExecutionReport {
   copied: { files: number; bytes: number };
+  /** Copies that moved no bytes: the target held their content already and shares it (`dedup: true`). */
+  deduplicated: { files: number; bytes: number };
   /** Checksum mode: files read and found identical, so not copied. */
   confirmed: number;
   deleted: { files: number; bytes: number };
@@ -85,6 +88,7 @@ export async function runSync(
 export function emptyReport(): ExecutionReport {
   return {
     copied: { files: 0, bytes: 0 },
+    deduplicated: { files: 0, bytes: 0 },
     confirmed: 0,
     deleted: { files: 0, bytes: 0 },
     stale: 0,
@@ -162,7 +166,7 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number): Prom
       await confirmCopy(run, action, actionId, read);
       return;
     }
-    const { attempts, replica } = await copyFile({
+    const { attempts, replica, shared } = await copyFile({
       catalog: run.catalog,
       toolkit: run.toolkit,
       file,
@@ -175,8 +179,9 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number): Prom
       },
       replaces: action.replicaHash !== null,
     });
-    report.copied.files += 1;
-    report.copied.bytes += replica.size;
+    const counted = shared ? report.deduplicated : report.copied;
+    counted.files += 1;
+    counted.bytes += replica.size;
     options.progress?.fileDone();
     options.progress?.acted?.("copied", file.path);
     await recorder.add({
@@ -249,9 +254,8 @@ async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run
     bytes: action.bytes,
   });
   try {
-    const { attempts } = await withRetry(options.retry, () =>
-      options.target.backend.delete(chunk.map(({ item }) => item.key)),
-    );
+    const doomed = await unsharedKeys(run.catalog, options.target.locationId, chunk.map(({ item }) => item));
+    const { attempts } = await withRetry(options.retry, () => options.target.backend.delete(doomed));
     await recorder.removeReplicas(chunk.map(({ item }) => item.replicaId));
     for (const { item: action, actionId } of chunk) {
       report.deleted.files += 1;

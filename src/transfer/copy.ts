@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Backend, ObjectInfo } from "../backends/backend.js";
+import type { Backend, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
 import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
 import type { CopyRequest } from "./copy-request.js";
@@ -32,7 +32,8 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const body = !ranged && req.size <= STUB_MAX_BYTES ? await unlessStub(req, read.body) : read.body;
   // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
   // origin is where this copy comes from, never where the source object once came from.
-  const carried = info.attributes;
+  // An object carrying another path's attributes is shared by deduplication: they are that file's, not this one's.
+  const carried = isOtherFiles(info.attributes, req.attributes.path) ? undefined : info.attributes;
   const attributes = carried
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
@@ -118,4 +119,9 @@ export async function hashObject(backend: Backend, key: string): Promise<string>
   const hash = createHash("sha256");
   for await (const chunk of body) hash.update(chunk as Buffer);
   return hash.digest("hex");
+}
+
+/** Whether an object's attributes name another path than the file read for: a deduplicated object's. */
+function isOtherFiles(carried: FileAttributes | undefined, path: string | undefined): boolean {
+  return carried?.path !== undefined && path !== undefined && carried.path !== path;
 }
