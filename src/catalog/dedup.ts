@@ -103,11 +103,7 @@ export async function deduplicatedByLocation(
 ): Promise<Deduplicated[]> {
   let query = db
     .selectFrom("replicas as r")
-    .select([
-      "r.location_id",
-      sql<number>`count(*)`.as("replicas"),
-      sql<number>`coalesce(sum(r.size), 0)`.as("bytes"),
-    ])
+    .select(["r.location_id", sql<number>`count(*)`.as("replicas"), sql<number>`coalesce(sum(r.size), 0)`.as("bytes")])
     .where("r.state", "!=", "lost")
     .where(({ exists, selectFrom }) =>
       exists(

@@ -1,5 +1,6 @@
 import type { CatalogDb } from "../catalog/db.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
+import { replicaAt } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads } from "../catalog/uploads.js";
 import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
 import { hashObject } from "../transfer/copy.js";
@@ -214,6 +215,8 @@ async function confirmCopy(
 ): Promise<void> {
   const { file } = action;
   const { target } = run.options;
+  // The replica keeps its key: a deduplicated one points at another file's object, not at its path.
+  const key = (await replicaAt(run.catalog, file.id, target.locationId))?.key ?? file.path;
   run.report.confirmed += 1;
   run.options.progress?.fileDone();
   run.options.progress?.acted?.("unchanged", file.path);
@@ -222,7 +225,7 @@ async function confirmCopy(
     replica: {
       fileId: file.id,
       locationId: target.locationId,
-      key: file.path,
+      key,
       size: file.size,
       hash: sha256,
       storageClass: target.storageClass ?? null,
@@ -240,7 +243,7 @@ async function confirmCopy(
       targetLocationId: target.locationId,
       bytes: 0,
       outcome: "done",
-      detail: { key: file.path, confirmed: true },
+      detail: { key, confirmed: true },
     },
   });
 }
@@ -254,7 +257,11 @@ async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run
     bytes: action.bytes,
   });
   try {
-    const doomed = await unsharedKeys(run.catalog, options.target.locationId, chunk.map(({ item }) => item));
+    const doomed = await unsharedKeys(
+      run.catalog,
+      options.target.locationId,
+      chunk.map(({ item }) => item),
+    );
     const { attempts } = await withRetry(options.retry, () => options.target.backend.delete(doomed));
     await recorder.removeReplicas(chunk.map(({ item }) => item.replicaId));
     for (const { item: action, actionId } of chunk) {
