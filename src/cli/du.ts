@@ -72,7 +72,11 @@ function printRows(ctx: Context, rows: readonly DuRow[]): void {
       "NAME  [verified/copies per location]",
   );
   for (const row of rows) {
-    const perLocation = Object.entries(row.at).map(([at, c]) => `${at} ${count(c.verified)}/${count(c.copies)}`);
+    const perLocation = Object.entries(row.at).map(
+      ([at, c]) =>
+        `${at} ${count(c.verified)}/${count(c.copies)}` +
+        (c.deduplicated_bytes > 0 ? `, ${formatBytes(c.deduplicated_bytes)} deduplicated` : ""),
+    );
     // Tag rows keep copies summed over every location only.
     const copies = (
       perLocation.length > 0 || row.copies === 0 ? perLocation : [`all ${count(row.verified)}/${count(row.copies)}`]

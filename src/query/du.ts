@@ -24,6 +24,8 @@ export interface CopiesAt {
   copies: number;
   verified: number;
   stored_bytes: number;
+  /** Bytes of copies that share an object another copy there holds (`dedup: true`), not in stored_bytes. */
+  deduplicated_bytes: number;
 }
 
 /** One line of du's answer. */
@@ -37,6 +39,7 @@ export interface DuRow {
   copies: number;
   verified: number;
   stored_bytes: number;
+  deduplicated_bytes: number;
   at: Record<string, CopiesAt>;
   /**
    * The start of the 30-day period holding the oldest access time of the counted files (the
@@ -71,11 +74,17 @@ class Accumulator {
   }
 
   addCopies(location: string, copies: CopiesAt): void {
-    const sum = this.at.get(location) ?? { copies: 0, verified: 0, stored_bytes: 0 };
+    const sum = this.at.get(location) ?? { copies: 0, verified: 0, stored_bytes: 0, deduplicated_bytes: 0 };
     sum.copies += copies.copies;
     sum.verified += copies.verified;
     sum.stored_bytes += copies.stored_bytes;
+    sum.deduplicated_bytes += copies.deduplicated_bytes;
     this.at.set(location, sum);
+  }
+
+  /** Copies at a location that share another's object: their bytes move from stored to deduplicated. */
+  addDeduplicated(location: string, bytes: number): void {
+    this.addCopies(location, { copies: 0, verified: 0, stored_bytes: -bytes, deduplicated_bytes: bytes });
   }
 
   row(withFiles = true): DuRow {
@@ -88,6 +97,7 @@ class Accumulator {
       copies: total("copies"),
       verified: total("verified"),
       stored_bytes: total("stored_bytes"),
+      deduplicated_bytes: total("deduplicated_bytes"),
       at,
       oldest_access_us: this.oldestPeriod === null ? null : this.oldestPeriod * AGE_PERIOD_US,
     };
@@ -117,7 +127,12 @@ class Groups {
 const num = (value: unknown): number => Number(value ?? 0);
 
 function copyTotals(row: { copies: unknown; verified: unknown; stored_bytes: unknown }): CopiesAt {
-  return { copies: num(row.copies), verified: num(row.verified), stored_bytes: num(row.stored_bytes) };
+  return {
+    copies: num(row.copies),
+    verified: num(row.verified),
+    stored_bytes: num(row.stored_bytes),
+    deduplicated_bytes: 0,
+  };
 }
 
 /** The measures of every copies table, summed. */
@@ -173,6 +188,10 @@ export class DuQuery {
         for (const ancestor of ancestorsWithin(operand.path, dir, depth)) {
           groups.get(name(ancestor)).addCopies(this.locationName(replicaLocation), copies);
         }
+      }
+      // Kept for the operand as a whole only: the summaries do not know which copies share objects.
+      for (const { locationId, bytes } of await this.deduplicated(operand)) {
+        groups.get(name(operand.path)).addDeduplicated(this.locationName(locationId), bytes);
       }
       rows.push(...groups.rows().sort(byName));
     }
@@ -296,6 +315,39 @@ export class DuQuery {
       at: {},
       oldest_access_us: null,
     }));
+  }
+
+  /**
+   * Bytes of the operand's copies, per location holding them, whose key an older copy there holds.
+   * Read from replicas, not the summaries: a walk of the operand's files with copies.
+   */
+  private async deduplicated(operand: DuOperand): Promise<{ locationId: number; bytes: number }[]> {
+    let query = this.catalog.db
+      .selectFrom("replicas as r")
+      .innerJoin("files as f", "f.id", "r.file_id")
+      .select(["r.location_id", sql<number>`SUM(r.size)`.as("bytes")])
+      .where("f.location_id", "=", operand.locationId)
+      .where("r.state", "!=", "lost")
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom("replicas as o")
+            .select("o.id")
+            .whereRef("o.location_id", "=", "r.location_id")
+            .whereRef("o.key", "=", "r.key")
+            .whereRef("o.id", "<", "r.id")
+            .where("o.state", "!=", "lost"),
+        ),
+      );
+    if (operand.path !== "") {
+      query = query.where((eb) =>
+        eb.or([
+          eb("f.path", "=", operand.path),
+          eb.and([eb("f.path", ">=", `${operand.path}/`), eb("f.path", "<", `${operand.path}0`)]),
+        ]),
+      );
+    }
+    const rows = await query.groupBy("r.location_id").execute();
+    return rows.map((r) => ({ locationId: num(r.location_id), bytes: num(r.bytes) }));
   }
 
   /** Files under an operand, per directory or ("subtree") all together, named as the operand's path. */

@@ -95,6 +95,24 @@ describe.each(CATALOG_KINDS)("dedup: true on a location (%s catalog)", (kind) =>
     expect(stored).toBe(uniqueBytes(files));
     expect(stored / logical).toBeLessThan(0.8);
 
+    // du and cost: logical bytes, what the store holds, and what deduplication kept from being stored.
+    const du = await ws.run("--json", "du", "tree");
+    expectExit(du, "du");
+    const vaultCopies = JSON.parse(du.stdout).rows[0].at.vault;
+    expect(vaultCopies.stored_bytes).toBe(stored);
+    expect(vaultCopies.deduplicated_bytes).toBe(logical - stored);
+    const cost = await ws.run("--json", "cost", "--by", "location");
+    expectExit(cost, "cost");
+    const vaultCost = JSON.parse(cost.stdout).lines.find(
+      (l: { group: { location: string } }) => l.group.location === "vault",
+    );
+    expect(vaultCost).toMatchObject({
+      objects: 70,
+      logicalBytes: logical,
+      storedBytes: stored,
+      deduplicatedBytes: logical - stored,
+    });
+
     expectExit(await ws.run("restore", "tree:", "--to", "back"), "restore");
     expectRestored(join(ws.dir, "back"), files);
     const verify = await ws.run("--json", "verify", "vault");
