@@ -4,7 +4,7 @@ import { keyHeldByOthers, keysStillReferenced, type ShareCandidate, shareCandida
 import { type ReplicaRecord, recordReplicas, replicaAt } from "../catalog/replicas.js";
 import { hashObject } from "../transfer/copy.js";
 import { withRetry } from "../transfer/retry.js";
-import type { FileCopied, FileCopy } from "./copy-file.js";
+import type { Endpoint, Toolkit } from "./toolkit.js";
 
 /**
  * `dedup: true` on a location: a copy whose content (SHA-256 and size) an object there already
@@ -19,8 +19,22 @@ export function contentAddressedKey(hash: string): string {
   return `.strata-dedup/sha256/${hash}`;
 }
 
-/** Writes the bytes of one copy, as the engine's one copy step does without deduplication. */
-export type WriteCopy = (req: FileCopy) => Promise<FileCopied>;
+/** What deduplication reads of a copy request (the engine's one copy step, copy-file.ts, passes its own). */
+export interface DedupCopy {
+  catalog: CatalogDb;
+  toolkit: Toolkit;
+  file: { id: number; path: string; size: number; mtime_us: number };
+  source: Endpoint;
+  target: Endpoint & { key: string; storageClass?: string | null };
+  expectedHash?: string | null;
+}
+
+/** A copy made or shared: the replica that results. */
+export interface DedupCopied {
+  attempts: number;
+  replica: ReplicaRecord;
+  shared?: boolean;
+}
 
 /**
  * One copy to a dedup location: the content's hash known first (the catalog's, or read once
@@ -28,7 +42,10 @@ export type WriteCopy = (req: FileCopy) => Promise<FileCopied>;
  * of the same content in this process go one after the other, so the second finds the first's.
  * The replica is recorded at once, not in the run's next batch, for the same reason.
  */
-export async function copyDeduplicated(req: FileCopy, write: WriteCopy): Promise<FileCopied> {
+export async function copyDeduplicated<Req extends DedupCopy, Copied extends DedupCopied>(
+  req: Req,
+  write: (req: Req) => Promise<Copied>,
+): Promise<DedupCopied> {
   const { catalog, file, target } = req;
   const hashed = req.expectedHash
     ? { value: req.expectedHash, attempts: 0 }
@@ -37,7 +54,7 @@ export async function copyDeduplicated(req: FileCopy, write: WriteCopy): Promise
   return oneAtATime(`${target.locationId}:${content.hash}:${content.size}`, async () => {
     const previous = await replicaAt(catalog, file.id, target.locationId);
     const shared = await sharedObject(catalog, req, content);
-    const copied: FileCopied = shared
+    const copied: DedupCopied = shared
       ? { attempts: hashed.attempts, replica: sharedReplica(req, shared, content), shared: true }
       : await write({
           ...req,
@@ -51,7 +68,7 @@ export async function copyDeduplicated(req: FileCopy, write: WriteCopy): Promise
 }
 
 /** The copy's own key, unless another file's replica shares the object there. */
-async function keyToWrite(catalog: CatalogDb, req: FileCopy, hash: string): Promise<string> {
+async function keyToWrite(catalog: CatalogDb, req: DedupCopy, hash: string): Promise<string> {
   const held = await keyHeldByOthers(catalog, req.target.locationId, req.target.key, req.file.id);
   return held ? contentAddressedKey(hash) : req.target.key;
 }
@@ -63,7 +80,7 @@ async function keyToWrite(catalog: CatalogDb, req: FileCopy, hash: string): Prom
  */
 async function sharedObject(
   catalog: CatalogDb,
-  req: FileCopy,
+  req: DedupCopy,
   content: { hash: string; size: number },
 ): Promise<(ShareCandidate & { etag: string | null }) | undefined> {
   const wantedClass = req.target.storageClass ?? null;
@@ -80,7 +97,7 @@ async function sharedObject(
 }
 
 function sharedReplica(
-  req: FileCopy,
+  req: DedupCopy,
   shared: ShareCandidate & { etag: string | null },
   content: { hash: string; size: number },
 ): ReplicaRecord {
