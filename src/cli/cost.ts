@@ -120,12 +120,12 @@ function printCostNow(ctx: Context, figures: CostNow): void {
     count(line.objects),
     formatBytes(line.logicalBytes),
     formatBytes(line.storedBytes),
-    formatBytes(line.deduplicatedBytes),
     formatBytes(line.billableBytes),
     formatUsd(line.storage),
     formatUsd(line.overheads),
     formatUsd(line.monthly),
     formatUsd(line.minimumDurationExposure),
+    formatBytes(line.deduplicatedBytes),
   ];
   const rows = figures.lines.map((line) => [...groupName(line), ...measures(line)]);
   rows.push([...figures.by.map((_, i) => (i === 0 ? "total" : "")), ...measures(figures.total)]);
@@ -136,12 +136,13 @@ function printCostNow(ctx: Context, figures: CostNow): void {
       "OBJECTS",
       "LOGICAL",
       "STORED",
-      "DEDUPLICATED",
       "BILLABLE",
       "STORAGE",
       "OVERHEADS",
       "MONTHLY",
       "MIN-DURATION EXPOSURE",
+      // Last, so the columns before keep their places for scripts that read them.
+      "DEDUPLICATED",
     ],
     rows,
     figures.by.length,
