@@ -185,6 +185,62 @@ describe.each(CATALOG_KINDS)("dedup: true on a location (%s catalog)", (kind) =>
   });
 });
 
+describe("dedup through policies and a rebuilt catalog", () => {
+  it("a policy copies into a dedup location and prunes: a shared object stays until its last file goes", async () => {
+    const x = randomBytes(6000);
+    // keep.txt stays, so the tree is never empty (a scan would take an empty tree for unmounted).
+    const firsts = { "a.bin": x, "keep.txt": Buffer.from("kept") };
+    const ws = dedupWorkspace(join(tempDir("strata-dedup-cat-"), "catalog.db"), firsts, [
+      "policies:",
+      "  - name: keep",
+      "    from: tree",
+      "    place: [{ to: vault }]",
+      "    prune: true",
+      "    maxDeleteShare: 1",
+      '    schedule: "0 3 * * *"',
+    ]);
+    const store = join(ws.dir, "store");
+    const apply = async (what: string) => {
+      expectExit(await ws.run("scan", "tree"), `scan (${what})`);
+      expectExit(await ws.run("apply"), `apply (${what})`);
+    };
+    await apply("first");
+    writeTree(join(ws.dir, "tree"), { "b.bin": x });
+    await apply("the copy");
+    expect(storeKeys(store)).toEqual(["a.bin", "keep.txt"]);
+
+    rmSync(join(ws.dir, "tree", "a.bin"));
+    await apply("a.bin deleted");
+    expect(storeKeys(store)).toEqual(["a.bin", "keep.txt"]);
+    expectExit(await ws.run("restore", "tree:b.bin", "--to", "back"), "restore");
+    expectRestored(join(ws.dir, "back"), { "b.bin": x });
+
+    rmSync(join(ws.dir, "tree", "b.bin"));
+    await apply("b.bin deleted");
+    expect(storeKeys(store)).toEqual(["keep.txt"]);
+  });
+
+  it("a catalog rebuilt from the store knows the first writer; the next sync links the others, moving nothing", async () => {
+    const files = treeWithDuplicates(20, 10);
+    const catalogDir = tempDir("strata-dedup-cat-");
+    const ws = dedupWorkspace(join(catalogDir, "catalog.db"), files);
+    expectExit(await ws.run("sync", "tree", "vault"), "sync");
+    const before = storeKeys(join(ws.dir, "store"));
+    rmSync(catalogDir, { recursive: true });
+
+    const rebuild = await ws.run("--json", "catalog", "rebuild", "tree", "vault");
+    expectExit(rebuild, "catalog rebuild");
+    const relink = await ws.run("--json", "sync", "tree", "vault");
+    expectExit(relink, "sync after the rebuild");
+    const { result } = JSON.parse(relink.stdout);
+    expect(result.copied.files).toBe(0);
+    expect(result.deduplicated.files).toBe(10);
+    expect(storeKeys(join(ws.dir, "store"))).toEqual(before);
+    expectExit(await ws.run("restore", "tree:", "--to", "back"), "restore");
+    expectRestored(join(ws.dir, "back"), files);
+  });
+});
+
 describe("dedup under interruption and concurrency", () => {
   it("kill -9 mid-sync, then a re-run: converges, every file restores, nothing shared lost", async () => {
     const files = treeWithDuplicates(420, 180);
