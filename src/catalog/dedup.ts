@@ -86,40 +86,38 @@ export async function keyHeldByOthers(
   return row !== undefined;
 }
 
-/** Per location: replicas that share an object another replica there holds, and their bytes. */
-export interface Deduplicated {
-  locationId: number;
-  replicas: number;
-  bytes: number;
-}
-
 /**
- * The replicas (not lost) at each location whose key an older replica there already holds: the
- * copies deduplication kept from being stored again. Read through the (location, key) index.
+ * Bytes of the copies of a location's files under `path` ("" for all), per location holding
+ * them, whose key an older copy there (lower id, not lost) already holds: what deduplication kept
+ * from being stored again. Read from replicas through the (location, key) index.
  */
-export async function deduplicatedByLocation(
+export async function deduplicatedUnder(
   { db }: CatalogDb,
-  locationIds?: readonly number[],
-): Promise<Deduplicated[]> {
+  locationId: number,
+  path: string,
+): Promise<{ locationId: number; bytes: number }[]> {
   let query = db
     .selectFrom("replicas as r")
-    .select(["r.location_id", sql<number>`count(*)`.as("replicas"), sql<number>`coalesce(sum(r.size), 0)`.as("bytes")])
+    .innerJoin("files as f", "f.id", "r.file_id")
+    .select(["r.location_id", sql<number>`SUM(r.size)`.as("bytes")])
+    .where("f.location_id", "=", locationId)
     .where("r.state", "!=", "lost")
     .where(({ exists, selectFrom }) =>
       exists(
-        selectFrom("replicas as older")
-          .select("older.id")
-          .whereRef("older.location_id", "=", "r.location_id")
-          .whereRef("older.key", "=", "r.key")
-          .whereRef("older.id", "<", "r.id")
-          .where("older.state", "!=", "lost"),
+        selectFrom("replicas as o")
+          .select("o.id")
+          .whereRef("o.location_id", "=", "r.location_id")
+          .whereRef("o.key", "=", "r.key")
+          .whereRef("o.id", "<", "r.id")
+          .where("o.state", "!=", "lost"),
       ),
-    )
-    .groupBy("r.location_id");
-  if (locationIds !== undefined) {
-    if (locationIds.length === 0) return [];
-    query = query.where("r.location_id", "in", locationIds);
+    );
+  if (path !== "") {
+    // The path itself, and "path/" up to "path0" ('0' follows '/'): the subtree in byte order.
+    query = query.where((eb) =>
+      eb.or([eb("f.path", "=", path), eb.and([eb("f.path", ">=", `${path}/`), eb("f.path", "<", `${path}0`)])]),
+    );
   }
-  const rows = await query.execute();
-  return rows.map((r) => ({ locationId: Number(r.location_id), replicas: Number(r.replicas), bytes: Number(r.bytes) }));
+  const rows = await query.groupBy("r.location_id").execute();
+  return rows.map((r) => ({ locationId: Number(r.location_id), bytes: Number(r.bytes) }));
 }

@@ -1,6 +1,7 @@
 import { type RawBuilder, type SqlBool, sql } from "kysely";
 import { printablePath } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
+import { deduplicatedUnder } from "../catalog/dedup.js";
 import { AGE_PERIOD_US, agePeriod, FLAG, SIZE_BUCKET_BOUNDS } from "../catalog/summaries.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes } from "../config/units.js";
@@ -190,7 +191,7 @@ export class DuQuery {
         }
       }
       // Kept for the operand as a whole only: the summaries do not know which copies share objects.
-      for (const { locationId, bytes } of await this.deduplicated(operand)) {
+      for (const { locationId, bytes } of await deduplicatedUnder(this.catalog, operand.locationId, operand.path)) {
         groups.get(name(operand.path)).addDeduplicated(this.locationName(locationId), bytes);
       }
       rows.push(...groups.rows().sort(byName));
@@ -315,39 +316,6 @@ export class DuQuery {
       at: {},
       oldest_access_us: null,
     }));
-  }
-
-  /**
-   * Bytes of the operand's copies, per location holding them, whose key an older copy there holds.
-   * Read from replicas, not the summaries: a walk of the operand's files with copies.
-   */
-  private async deduplicated(operand: DuOperand): Promise<{ locationId: number; bytes: number }[]> {
-    let query = this.catalog.db
-      .selectFrom("replicas as r")
-      .innerJoin("files as f", "f.id", "r.file_id")
-      .select(["r.location_id", sql<number>`SUM(r.size)`.as("bytes")])
-      .where("f.location_id", "=", operand.locationId)
-      .where("r.state", "!=", "lost")
-      .where(({ exists, selectFrom }) =>
-        exists(
-          selectFrom("replicas as o")
-            .select("o.id")
-            .whereRef("o.location_id", "=", "r.location_id")
-            .whereRef("o.key", "=", "r.key")
-            .whereRef("o.id", "<", "r.id")
-            .where("o.state", "!=", "lost"),
-        ),
-      );
-    if (operand.path !== "") {
-      query = query.where((eb) =>
-        eb.or([
-          eb("f.path", "=", operand.path),
-          eb.and([eb("f.path", ">=", `${operand.path}/`), eb("f.path", "<", `${operand.path}0`)]),
-        ]),
-      );
-    }
-    const rows = await query.groupBy("r.location_id").execute();
-    return rows.map((r) => ({ locationId: num(r.location_id), bytes: num(r.bytes) }));
   }
 
   /** Files under an operand, per directory or ("subtree") all together, named as the operand's path. */
