@@ -439,8 +439,8 @@ async function copyInto(
         mode: file.mode & 0o7777,
         uid: file.uid,
         gid: file.gid,
-        path: file.path,
       },
+      ownerPath: file.path,
       expectedHash: from.hash,
     });
   }

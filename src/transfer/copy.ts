@@ -32,8 +32,7 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const body = !ranged && req.size <= STUB_MAX_BYTES ? await unlessStub(req, read.body) : read.body;
   // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
   // origin is where this copy comes from, never where the source object once came from.
-  // An object carrying another path's attributes is shared by deduplication: they are that file's, not this one's.
-  const carried = isOtherFiles(info.attributes, req.attributes.path) ? undefined : info.attributes;
+  const carried = isOtherFiles(info.attributes, req.ownerPath) ? undefined : info.attributes;
   const attributes = carried
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
@@ -121,7 +120,7 @@ export async function hashObject(backend: Backend, key: string): Promise<string>
   return hash.digest("hex");
 }
 
-/** Whether an object's attributes name another path than the file read for: a deduplicated object's. */
+/** Whether an object's attributes name another path than the file it is read for (a deduplicated object's). */
 function isOtherFiles(carried: FileAttributes | undefined, path: string | undefined): boolean {
   return carried?.path !== undefined && path !== undefined && carried.path !== path;
 }

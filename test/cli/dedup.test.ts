@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
@@ -83,6 +83,12 @@ describe.each(CATALOG_KINDS)("dedup: true on a location (%s catalog)", (kind) =>
   it("a tree with 30% duplicate content stores 30% fewer bytes; every file restores and verifies", async () => {
     const files = treeWithDuplicates(70, 30);
     const ws = dedupWorkspace(await freshCatalogUrl(kind, tempDir("strata-dedup-cat-")), files);
+    // The duplicates' own mode and mtime differ from their first writers': a restore gives each its own.
+    for (const path of Object.keys(files).filter((p) => p.startsWith("copies/"))) {
+      chmodSync(join(ws.dir, "tree", path), 0o600);
+      utimesSync(join(ws.dir, "tree", path), new Date("2020-02-02T02:02:02Z"), new Date("2020-02-02T02:02:02Z"));
+    }
+    const original = snapshot(join(ws.dir, "tree"));
 
     const up = await ws.run("--json", "sync", "tree", "vault");
     expectExit(up, "sync");
@@ -115,6 +121,11 @@ describe.each(CATALOG_KINDS)("dedup: true on a location (%s catalog)", (kind) =>
 
     expectExit(await ws.run("restore", "tree:", "--to", "back"), "restore");
     expectRestored(join(ws.dir, "back"), files);
+    const restored = snapshot(join(ws.dir, "back"));
+    for (const [path, file] of original) {
+      const name = Buffer.from(path, "hex").toString();
+      expect([restored.get(path)?.mode, restored.get(path)?.mtimeUs], name).toEqual([file.mode, file.mtimeUs]);
+    }
     const verify = await ws.run("--json", "verify", "vault");
     expectExit(verify, "verify");
     expect(JSON.parse(verify.stdout).verified).toBe(100);
