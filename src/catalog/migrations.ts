@@ -383,6 +383,17 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // Deduplication looks a content up by hash and size among one location's replicas.
+  const dedup: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("replicas_location_hash")
+        .on("replicas")
+        .columns(["location_id", "hash", "size"])
+        .execute();
+    },
+  };
+
   // A run another process asked to stop (the server's cancel): the run polls for it.
   const runStopRequests: Migration = {
     async up(db: Kysely<unknown>) {
@@ -407,6 +418,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0013_alerts": alerts,
       "0014_stored_size": storedSize,
       "0015_pack_members": packMembers,
+      "0016_dedup": dedup,
       "0017_run_stop_requests": runStopRequests,
     }),
   };

@@ -125,6 +125,7 @@ function printCostNow(ctx: Context, figures: CostNow): void {
     formatUsd(line.overheads),
     formatUsd(line.monthly),
     formatUsd(line.minimumDurationExposure),
+    formatBytes(line.deduplicatedBytes),
   ];
   const rows = figures.lines.map((line) => [...groupName(line), ...measures(line)]);
   rows.push([...figures.by.map((_, i) => (i === 0 ? "total" : "")), ...measures(figures.total)]);
@@ -140,6 +141,8 @@ function printCostNow(ctx: Context, figures: CostNow): void {
       "OVERHEADS",
       "MONTHLY",
       "MIN-DURATION EXPOSURE",
+      // Last, so the columns before keep their places for scripts that read them.
+      "DEDUPLICATED",
     ],
     rows,
     figures.by.length,

@@ -1,7 +1,15 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { allLocations } from "../catalog/locations.js";
 import { formatBytes } from "../config/units.js";
-import { type DuOperand, DuQuery, type DuRow, GROUPINGS, type Grouping, topRows } from "../query/du.js";
+import {
+  type DuOperand,
+  DuQuery,
+  type DuRow,
+  dedupLocationIds,
+  GROUPINGS,
+  type Grouping,
+  topRows,
+} from "../query/du.js";
 import type { Context } from "./context.js";
 import { wholeNumber } from "./options.js";
 import { count } from "./output.js";
@@ -39,8 +47,9 @@ export function registerDu(program: Command, run: Runner): void {
         // Read-only: a configured location named here for the first time is not left registered.
         ctx.dryRun = true;
         const operands = await resolveOperands(ctx, refs);
-        const names = new Map((await allLocations(ctx.catalog)).map((l) => [l.id, l.name]));
-        const query = new DuQuery(ctx.catalog, names);
+        const known = await allLocations(ctx.catalog);
+        const names = new Map(known.map((l) => [l.id, l.name]));
+        const query = new DuQuery(ctx.catalog, names, dedupLocationIds(known, ctx.loaded.config.locations));
         let rows: DuRow[];
         if (opts.by !== undefined) rows = await query.grouped(operands, opts.by, Date.now() * 1000);
         else if (opts.top !== undefined && opts.depth === undefined)
@@ -72,7 +81,11 @@ function printRows(ctx: Context, rows: readonly DuRow[]): void {
       "NAME  [verified/copies per location]",
   );
   for (const row of rows) {
-    const perLocation = Object.entries(row.at).map(([at, c]) => `${at} ${count(c.verified)}/${count(c.copies)}`);
+    const perLocation = Object.entries(row.at).map(
+      ([at, c]) =>
+        `${at} ${count(c.verified)}/${count(c.copies)}` +
+        (c.deduplicated_bytes > 0 ? `, ${formatBytes(c.deduplicated_bytes)} deduplicated` : ""),
+    );
     // Tag rows keep copies summed over every location only.
     const copies = (
       perLocation.length > 0 || row.copies === 0 ? perLocation : [`all ${count(row.verified)}/${count(row.copies)}`]

@@ -183,6 +183,7 @@ async function sync(
         ...(storageClass ? { storageClass } : {}),
         tags: { ...target.settings.tags, ...opts.tag },
         codec: codecSettingOf(target.settings.codec),
+        dedup: target.settings.dedup,
       },
       ...transferSettings(ctx, opts, trustFrom(opts)),
       retry: ctx.retryPolicy,
@@ -200,6 +201,9 @@ async function sync(
   for (const failure of report.failures) out.warn(`failed: ${printablePath(failure.path)}: ${failure.error}`);
   out.info(
     `Synced ${source.name} → ${target.name}: copied ${filesAndBytes(report.copied.files, report.copied.bytes)}, ` +
+      (report.deduplicated.files > 0
+        ? `deduplicated ${filesAndBytes(report.deduplicated.files, report.deduplicated.bytes)}, `
+        : "") +
       `unchanged ${count(plan.unchanged.files + report.confirmed)}, deleted ${count(report.deleted.files)}, ` +
       `skipped ${count(plan.skipped.symlinks + plan.skipped.other)}, ${count(report.stale)} stale, ` +
       `failed ${count(report.failures.length)} ` +

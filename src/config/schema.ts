@@ -63,6 +63,8 @@ export function locationSchemaOf<
       restoreDelay: durationMs.default(0),
       /** Requests per second at most, to stay under a store's rate limit (cloud locations). */
       tps: z.number().positive().optional(),
+      /** Content already held here (same SHA-256 and size) is not stored again: the new copy shares its key. */
+      dedup: z.boolean().default(false),
       ...sections,
       price: parts.price.optional(),
       /** Compression of what is copied here (object stores; a POSIX tree always gets plain files). */

@@ -17,6 +17,7 @@ import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { copyFile } from "./copy-file.js";
+import { unsharedKeys } from "./dedup.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
@@ -478,6 +479,7 @@ async function copyWith(
       storageClass: action.storageClass,
       tags: target.settings.tags,
       codec: codecSettingOf(action.codec ?? target.settings.codec),
+      dedup: target.settings.dedup,
     },
     expectedHash: file.hash,
     onBytes: (n) => run.options.progress?.bytes(n),
@@ -566,9 +568,13 @@ async function deleteReplica(run: ApplyRun, action: DeletePolicyAction, file: Fi
     return failed(`the replica at ${action.at} is the last verified copy of a released file; not deleted`);
   }
   const at = await run.resolve(action.at);
-  // A pack member's key is its pack's, which holds other files: only its row goes.
-  const { attempts } =
-    replica.pack_id === null ? await withRetry(run.retry, () => at.backend.delete([replica.key])) : { attempts: 0 };
+  // A pack member's key is its pack's, which holds other files: only its row goes. A whole
+  // object another file still shares stays too.
+  const doomed =
+    replica.pack_id === null
+      ? await unsharedKeys(run.catalog, at.row.id, [{ key: replica.key, replicaId: replica.id }])
+      : [];
+  const { attempts } = await withRetry(run.retry, () => at.backend.delete(doomed));
   await removeReplicas(run.catalog, [replica.id]);
   return { state: "done", attempts, bytes: replica.size };
 }

@@ -4,6 +4,7 @@ import { markReplacing, type ReplicaRecord, settleReplacing } from "../catalog/r
 import { uploadJournal } from "../catalog/uploads.js";
 import type { CodecSetting } from "../codec/choose.js";
 import { withRetry } from "../transfer/retry.js";
+import { copyDeduplicated } from "./dedup.js";
 import { claimKey } from "./key-claim.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";
 
@@ -29,6 +30,7 @@ export interface FileCopy {
     tags: Record<string, string>;
     /** How an object store holds the copy (`codec:`); absent: raw. */
     codec?: CodecSetting | undefined;
+    dedup?: boolean;
   };
   /** The hash the bytes read must have: the catalog's, or one just read; none when unknown. */
   expectedHash?: string | null;
@@ -40,6 +42,8 @@ export interface FileCopy {
 export interface FileCopied {
   attempts: number;
   replica: ReplicaRecord;
+  /** No bytes moved: the replica shares an object the target already held (`dedup: true`). */
+  shared?: boolean;
 }
 
 /**
@@ -50,6 +54,10 @@ export interface FileCopied {
  * the previous object, and so the replica, as they were.
  */
 export async function copyFile(req: FileCopy): Promise<FileCopied> {
+  return req.target.dedup ? copyDeduplicated(req, writeCopy) : writeCopy(req);
+}
+
+async function writeCopy(req: FileCopy): Promise<FileCopied> {
   const { catalog, file, source, target } = req;
   const replacing = req.replaces && (await markReplacing(catalog, file.id, target.locationId));
   try {

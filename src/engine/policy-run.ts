@@ -15,7 +15,7 @@ export interface ApplyLocation {
   name: string;
   row: LocationRow;
   backend: Backend;
-  settings: { tags: Record<string, string>; codec?: string | undefined };
+  settings: { tags: Record<string, string>; codec?: string | undefined; dedup?: boolean };
 }
 
 /** An action with its journal row. */

@@ -441,6 +441,7 @@ async function copyInto(
       size: from.size,
       // What the object carries (Strata wrote the file's attributes with it) takes precedence.
       attributes: restoredAttributes(from),
+      ownerPath: from.file.path,
       expectedHash: from.hash,
     });
   }

@@ -2,6 +2,7 @@ import type { CatalogDb } from "../catalog/db.js";
 import { closeDeadRuns, finishRun, type PlannedAction, startRun } from "../catalog/journal.js";
 import { confirmMemberVersion } from "../catalog/packs.js";
 import type { ReplicaRecord } from "../catalog/replicas.js";
+import { replicaAt } from "../catalog/replicas.js";
 import { forgetUploads, staleUploads } from "../catalog/uploads.js";
 import type { CodecSetting } from "../codec/choose.js";
 import type { CopyAction, DeleteAction } from "../policy/sync-plan.js";
@@ -9,6 +10,7 @@ import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { copyFile } from "./copy-file.js";
+import { unsharedKeys } from "./dedup.js";
 import { changedSince } from "./on-disk.js";
 import { Packer, type PackRun, type PackSettings } from "./pack.js";
 import { reconcileInterruptedPacks } from "./pack-store.js";
@@ -20,7 +22,12 @@ import { type Endpoint, Toolkit, type TransferSettings } from "./toolkit.js";
 export interface ExecuteOptions extends TransferSettings {
   runId: number;
   source: Endpoint;
-  target: Endpoint & { storageClass?: string; tags: Record<string, string>; codec?: CodecSetting | undefined };
+  target: Endpoint & {
+    storageClass?: string;
+    tags: Record<string, string>;
+    codec?: CodecSetting | undefined;
+    dedup?: boolean;
+  };
   retry: RetryPolicy;
   progress?: ProgressListener;
   /** Files below `pack.below` new at the target go into packs (docs/formats.md, "Packs"). */
@@ -43,6 +50,8 @@ export interface Failure {
 
 export interface ExecutionReport {
   copied: { files: number; bytes: number };
+  /** Copies that moved no bytes: the target held their content already and shares it (`dedup: true`). */
+  deduplicated: { files: number; bytes: number };
   /** Checksum mode: files read and found identical, so not copied. */
   confirmed: number;
   deleted: { files: number; bytes: number };
@@ -93,6 +102,7 @@ export async function runSync(
 export function emptyReport(): ExecutionReport {
   return {
     copied: { files: 0, bytes: 0 },
+    deduplicated: { files: 0, bytes: 0 },
     confirmed: 0,
     deleted: { files: 0, bytes: 0 },
     stale: 0,
@@ -205,7 +215,7 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number): Prom
       await confirmCopy(run, action, actionId, read);
       return;
     }
-    const { attempts, replica } = await copyFile({
+    const { attempts, replica, shared } = await copyFile({
       catalog: run.catalog,
       toolkit: run.toolkit,
       file,
@@ -218,8 +228,9 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number): Prom
       },
       replaces: action.replicaHash !== null,
     });
-    report.copied.files += 1;
-    report.copied.bytes += replica.size;
+    const counted = shared ? report.deduplicated : report.copied;
+    counted.files += 1;
+    counted.bytes += replica.size;
     options.progress?.fileDone();
     options.progress?.acted?.("copied", file.path);
     await recorder.add({
@@ -255,13 +266,23 @@ async function confirmCopy(
   run.report.confirmed += 1;
   run.options.progress?.fileDone();
   run.options.progress?.acted?.("unchanged", file.path);
-  // A member stays the replica it is, in its pack: only the version it was made from is news.
+  // The replica stays what it is: a deduplicated one keeps another file's key, a compressed one
+  // its codec, a pack member its place in its pack. Only the version it was made from is news.
+  const held = await replicaAt(run.catalog, file.id, target.locationId);
+  const key = held?.key ?? file.path;
+  if (action.replicaInPack) {
+    await confirmMemberVersion(run.catalog, file.id, target.locationId, {
+      sourceSize: file.size,
+      sourceMtimeUs: file.mtime_us,
+      hash: sha256,
+    });
+  }
   const replica: ReplicaRecord | undefined = action.replicaInPack
     ? undefined
     : {
         fileId: file.id,
         locationId: target.locationId,
-        key: file.path,
+        key,
         size: file.size,
         hash: sha256,
         storageClass: target.storageClass ?? null,
@@ -270,14 +291,9 @@ async function confirmCopy(
         sourceMtimeUs: file.mtime_us,
         etag: null,
         verifiedAt: Date.now(),
+        codec: held?.codec ?? null,
+        storedSize: held?.stored_size ?? null,
       };
-  if (action.replicaInPack) {
-    await confirmMemberVersion(run.catalog, file.id, target.locationId, {
-      sourceSize: file.size,
-      sourceMtimeUs: file.mtime_us,
-      hash: sha256,
-    });
-  }
   await run.recorder.add({
     outcome: { id: actionId, state: "done", attempts, error: null },
     ...(replica ? { replica } : {}),
@@ -289,7 +305,7 @@ async function confirmCopy(
       targetLocationId: target.locationId,
       bytes: 0,
       outcome: "done",
-      detail: { key: file.path, confirmed: true },
+      detail: { key, confirmed: true },
     },
   });
 }
@@ -303,10 +319,15 @@ async function runDeletes(chunk: { item: DeleteAction; actionId: number }[], run
     bytes: action.bytes,
   });
   try {
-    // A pack member's key is its pack's: only whole objects are deleted from the store.
-    const keys = chunk.flatMap(({ item }) => (item.inPack ? [] : [item.key]));
+    // A pack member's key is its pack's, and a shared object's is another file's too: only whole
+    // objects that no other replica holds are deleted from the store.
+    const doomed = await unsharedKeys(
+      run.catalog,
+      options.target.locationId,
+      chunk.flatMap(({ item }) => (item.inPack ? [] : [item])),
+    );
     const { attempts } =
-      keys.length > 0 ? await withRetry(options.retry, () => options.target.backend.delete(keys)) : { attempts: 0 };
+      doomed.length > 0 ? await withRetry(options.retry, () => options.target.backend.delete(doomed)) : { attempts: 0 };
     await recorder.removeReplicas(chunk.map(({ item }) => item.replicaId));
     for (const { item: action, actionId } of chunk) {
       report.deleted.files += 1;

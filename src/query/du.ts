@@ -1,6 +1,7 @@
 import { type RawBuilder, type SqlBool, sql } from "kysely";
 import { printablePath } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
+import { deduplicatedUnder } from "../catalog/dedup.js";
 import { AGE_PERIOD_US, agePeriod, FLAG, SIZE_BUCKET_BOUNDS } from "../catalog/summaries.js";
 import { UsageError } from "../config/errors.js";
 import { formatBytes } from "../config/units.js";
@@ -24,6 +25,8 @@ export interface CopiesAt {
   copies: number;
   verified: number;
   stored_bytes: number;
+  /** Bytes of copies that share an object another copy there holds (`dedup: true`), not in stored_bytes. */
+  deduplicated_bytes: number;
 }
 
 /** One line of du's answer. */
@@ -37,6 +40,7 @@ export interface DuRow {
   copies: number;
   verified: number;
   stored_bytes: number;
+  deduplicated_bytes: number;
   at: Record<string, CopiesAt>;
   /**
    * The start of the 30-day period holding the oldest access time of the counted files (the
@@ -71,11 +75,17 @@ class Accumulator {
   }
 
   addCopies(location: string, copies: CopiesAt): void {
-    const sum = this.at.get(location) ?? { copies: 0, verified: 0, stored_bytes: 0 };
+    const sum = this.at.get(location) ?? { copies: 0, verified: 0, stored_bytes: 0, deduplicated_bytes: 0 };
     sum.copies += copies.copies;
     sum.verified += copies.verified;
     sum.stored_bytes += copies.stored_bytes;
+    sum.deduplicated_bytes += copies.deduplicated_bytes;
     this.at.set(location, sum);
+  }
+
+  /** Copies at a location that share another's object: their bytes move from stored to deduplicated. */
+  addDeduplicated(location: string, bytes: number): void {
+    this.addCopies(location, { copies: 0, verified: 0, stored_bytes: -bytes, deduplicated_bytes: bytes });
   }
 
   row(withFiles = true): DuRow {
@@ -88,6 +98,7 @@ class Accumulator {
       copies: total("copies"),
       verified: total("verified"),
       stored_bytes: total("stored_bytes"),
+      deduplicated_bytes: total("deduplicated_bytes"),
       at,
       oldest_access_us: this.oldestPeriod === null ? null : this.oldestPeriod * AGE_PERIOD_US,
     };
@@ -117,7 +128,12 @@ class Groups {
 const num = (value: unknown): number => Number(value ?? 0);
 
 function copyTotals(row: { copies: unknown; verified: unknown; stored_bytes: unknown }): CopiesAt {
-  return { copies: num(row.copies), verified: num(row.verified), stored_bytes: num(row.stored_bytes) };
+  return {
+    copies: num(row.copies),
+    verified: num(row.verified),
+    stored_bytes: num(row.stored_bytes),
+    deduplicated_bytes: 0,
+  };
 }
 
 /** The measures of every copies table, summed. */
@@ -150,9 +166,11 @@ function inSubtree(path: string): RawBuilder<SqlBool> {
 }
 
 export class DuQuery {
+  /** `dedupLocationIds`: the locations configured with `dedup: true`, whose shared copies du counts. */
   constructor(
     private readonly catalog: CatalogDb,
     private readonly locationNames: ReadonlyMap<number, string>,
+    private readonly dedupLocationIds: ReadonlySet<number> = new Set(),
   ) {}
 
   private locationName(id: number): string {
@@ -174,6 +192,14 @@ export class DuQuery {
       for (const { key: dir, replicaLocation, copies } of await this.dirCopies(operand, perDir)) {
         for (const ancestor of ancestorsWithin(operand.path, dir, depth)) {
           groups.get(ancestor).addCopies(this.locationName(replicaLocation), copies);
+        }
+      }
+      // Kept for the operand as a whole only: the summaries do not know which copies share
+      // objects, so this reads the replicas, and only where a location deduplicates.
+      if (this.dedupLocationIds.size > 0) {
+        const shared = await deduplicatedUnder(this.catalog, operand.locationId, operand.path, this.dedupLocationIds);
+        for (const { locationId, bytes } of shared) {
+          groups.get(operand.path).addDeduplicated(this.locationName(locationId), bytes);
         }
       }
       rows.push(...groups.rows().map(inLocation(operand)).sort(byName));
@@ -340,6 +366,14 @@ export class DuQuery {
     const rows = await query.groupBy([...groups, "replica_location_id"]).execute();
     return rows.map((r) => ({ key: r.key, replicaLocation: num(r.replica_location_id), copies: copyTotals(r) }));
   }
+}
+
+/** The ids of the catalog's locations that the config says deduplicate. */
+export function dedupLocationIds(
+  rows: readonly { id: number; name: string }[],
+  configured: Readonly<Record<string, { dedup?: boolean | undefined }>>,
+): Set<number> {
+  return new Set(rows.filter((l) => configured[l.name]?.dedup === true).map((l) => l.id));
 }
 
 /** A directory's row, named LOCATION:PATH with the path made printable. */

@@ -181,6 +181,7 @@ function zero(): Measures {
     objects: 0,
     logicalBytes: 0,
     storedBytes: 0,
+    deduplicatedBytes: 0,
     billableBytes: 0,
     storage: 0,
     overheads: 0,
@@ -207,6 +208,8 @@ interface BilledGroup {
   objects: number;
   logical: number;
   stored: number;
+  /** Logical bytes of replicas sharing another's object. */
+  deduplicated: number;
   /** Σ max(stored, class minimum billable size). */
   raised: number;
   /** Objects at or above the class's monitoring threshold. */
@@ -233,6 +236,7 @@ function priced(profile: PriceProfile, storageClass: string, group: BilledGroup)
     objects: group.objects,
     logicalBytes: group.logical,
     storedBytes: group.stored,
+    deduplicatedBytes: group.deduplicated,
     billableBytes: classRated + metadataBytes,
     storage,
     overheads,
@@ -249,14 +253,19 @@ async function billedGroups(
   const id = (place.row as LocationRow).id;
   const defaultClass = sql`CAST(${place.defaultClass} AS text)`;
   // Replicas not lost; then scanned files that are not a live replica's object (see the top).
+  // A replica whose key an older live replica there holds shares that object (dedup): `shared`,
+  // billed nothing of its own.
   const objects = sql`
     SELECT COALESCE(r.storage_class, ${defaultClass}) AS class, COALESCE(r.stored_size, r.size) AS stored, f.size AS logical,
-           r.created_at AS created_at, f.uid AS uid, f.tags AS tags
+           r.created_at AS created_at, f.uid AS uid, f.tags AS tags,
+           CASE WHEN EXISTS (SELECT 1 FROM replicas o
+                              WHERE o.location_id = r.location_id AND o.key = r.key AND o.id < r.id
+                                AND o.state <> 'lost') THEN 1 ELSE 0 END AS shared
       FROM replicas r JOIN files f ON f.id = r.file_id
      WHERE r.location_id = ${id} AND r.state <> 'lost'
     UNION ALL
     SELECT ${defaultClass}, CASE WHEN f.state = 'released' THEN f.stub_size ELSE f.size END, f.size,
-           f.ctime_us / 1000, f.uid, f.tags
+           f.ctime_us / 1000, f.uid, f.tags, 0
       FROM files f
      WHERE f.location_id = ${id} AND f.kind = 'file'
        AND (f.state = 'present' OR (f.state = 'released' AND f.stub_size IS NOT NULL))
@@ -280,11 +289,13 @@ async function billedGroups(
   if (byOwner) keys.push(sql`o.uid AS uid`);
   if (byProject) keys.push(sql`${project} AS project`);
   const groupBy = sql.raw(keys.map((_, i) => String(i + 1)).join(", "));
+  const own = (measure: RawBuilder<unknown>) => sql`CASE WHEN o.shared = 1 THEN 0 ELSE ${measure} END`;
   const result = await sql<Record<string, unknown>>`
     SELECT ${sql.join(keys)},
-           COUNT(*) AS objects, SUM(o.logical) AS logical, SUM(o.stored) AS stored, SUM(${raised}) AS raised,
-           SUM(CASE WHEN o.stored >= ${monitorFrom} THEN 1 ELSE 0 END) AS monitored,
-           SUM(${exposure}) AS exposure
+           SUM(1 - o.shared) AS objects, SUM(o.logical) AS logical, SUM(${own(sql`o.stored`)}) AS stored,
+           SUM(${own(raised)}) AS raised,
+           SUM(${own(sql`CASE WHEN o.stored >= ${monitorFrom} THEN 1 ELSE 0 END`)}) AS monitored,
+           SUM(${own(exposure)}) AS exposure, SUM(o.shared * o.logical) AS deduplicated
       FROM (${objects}) o
      GROUP BY ${groupBy}`.execute(catalog.db);
   return result.rows.map((row) => ({
@@ -294,6 +305,7 @@ async function billedGroups(
     objects: Number(row.objects),
     logical: Number(row.logical ?? 0),
     stored: Number(row.stored ?? 0),
+    deduplicated: Number(row.deduplicated ?? 0),
     raised: Number(row.raised ?? 0),
     monitored: Number(row.monitored ?? 0),
     exposureDayBytes: Number(row.exposure ?? 0),

@@ -30,8 +30,10 @@ export interface CostLine {
   objects: number;
   /** The files' own sizes. */
   logicalBytes: number;
-  /** What the store holds (after compression or packing: replicas.size). */
+  /** What the store holds (after compression or packing: replicas.size); a shared object once. */
   storedBytes: number;
+  /** Logical bytes of replicas that share an object another replica there holds (`dedup: true`): not stored again. */
+  deduplicatedBytes: number;
   /** What is billed: stored bytes raised to each class's minimum billable size, plus per-object index bytes. */
   billableBytes: number;
   /** Monthly storage of the stored bytes at the class's rate. */

@@ -19,6 +19,11 @@ export interface CopyRequest {
   tags?: Record<string, string>;
   /** The content hash the catalog expects of the source, when it knows one. */
   expectedHash?: string;
+  /**
+   * Take the source object's own attributes only when it carries this path: an object shared by
+   * deduplication carries its first writer's, which are not the file's being restored.
+   */
+  ownerPath?: string;
   /** Called with each chunk's size as it passes, for progress. */
   onBytes?: (count: number) => void;
   /** The bandwidth cap shared by all transfers, if any. */

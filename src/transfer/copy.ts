@@ -57,13 +57,15 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const body = !ranged && size <= STUB_MAX_BYTES ? await unlessStub(req, content) : content;
   // An object's own metadata knows its file's mtime, mode and owner; a listing (S3's) may not. The
   // origin is where this copy comes from, never where the source object once came from. How the
-  // source stored its content is no attribute of the content.
-  const { codec: _codec, size: _size, ...carried } = info.attributes ?? { mtimeUs: 0 };
-  const attributes = info.attributes
+  // source stored its content is no attribute of the content, and a deduplicated object's
+  // attributes are the first writer's, not this file's.
+  const { codec: _codec, size: _size, ...held } = info.attributes ?? { mtimeUs: 0 };
+  const carried = info.attributes && !isOtherFiles(info.attributes, req.ownerPath) ? held : undefined;
+  const attributes = carried
     ? { ...req.attributes, ...carried, path: req.attributes.path ?? carried.path, origin: req.attributes.origin }
     : req.attributes;
   // The catalog's hash, else the one Strata stored with the object: damage since is caught too.
-  const expectedHash = req.expectedHash ?? carried.sha256;
+  const expectedHash = req.expectedHash ?? held.sha256;
   const checked = { ...req, size, attributes, ...(expectedHash ? { expectedHash } : {}) };
   if (ranged) return accepted(checked, await copyInRanges({ ...checked, ...ranged, first: { body, info } }));
   if (compressing) return writeCompressed(checked, body, compressing);
@@ -226,4 +228,9 @@ export async function readObject(backend: Backend, key: string, range?: ByteRang
 
 export function sha256Of(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
+}
+
+/** Whether an object's attributes name another path than the file it is read for (a deduplicated object's). */
+function isOtherFiles(carried: FileAttributes | undefined, path: string | undefined): boolean {
+  return carried?.path !== undefined && path !== undefined && carried.path !== path;
 }

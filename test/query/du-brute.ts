@@ -53,6 +53,8 @@ class Table {
         copies: 0,
         verified: 0,
         stored_bytes: 0,
+        // The brute force knows no shared objects: its catalogs have none.
+        deduplicated_bytes: 0,
         at: {},
         oldest_access_us: null,
       };
@@ -71,7 +73,7 @@ class Table {
 
   addReplica(name: string, at: string, r: ReplicaRow): void {
     const sum = this.get(name);
-    const there = sum.at[at] ?? { copies: 0, verified: 0, stored_bytes: 0 };
+    const there = sum.at[at] ?? { copies: 0, verified: 0, stored_bytes: 0, deduplicated_bytes: 0 };
     sum.at[at] = there;
     for (const target of [sum, there]) {
       target.copies += 1;

@@ -10,7 +10,7 @@ import type { LoadedConfig } from "../../config/load.js";
 import type { Config } from "../../policy/config-schema.js";
 import { PlanTotals, planPolicies, selectPolicies } from "../../policy/planner.js";
 import { listAlerts } from "../../query/alerts.js";
-import { type DuOperand, DuQuery, GROUPINGS, type Grouping, topRows } from "../../query/du.js";
+import { type DuOperand, DuQuery, dedupLocationIds, GROUPINGS, type Grouping, topRows } from "../../query/du.js";
 import { type FoundFile, findFiles, parseFindArgs } from "../../query/find/index.js";
 import { type HistoryEntry, history } from "../../query/history.js";
 import { createMetrics, type MetricsSource } from "../../query/metrics.js";
@@ -67,7 +67,7 @@ export function registerReadRoutes(app: FastifyInstance, registry: RouteRegistry
     app,
     registry,
     { method: "GET", url: "/api/v1/locations", role: "read", summary: "locations with their totals" },
-    async () => locationTotals(catalog),
+    async () => locationTotals(catalog, config),
   );
 
   route(
@@ -90,7 +90,7 @@ export function registerReadRoutes(app: FastifyInstance, registry: RouteRegistry
       const rows = await allLocations(catalog);
       const names = new Map(rows.map((l) => [l.id, l.name]));
       const operands = duOperands(rows, query.location, query.path);
-      const du = new DuQuery(catalog, names);
+      const du = new DuQuery(catalog, names, dedupLocationIds(rows, config.locations));
       let result =
         query.by !== undefined
           ? await du.grouped(operands, query.by, Date.now() * 1000)
@@ -335,9 +335,9 @@ function duOperands(rows: readonly LocationRow[], location: string | undefined, 
  * Each location with its own files (logical bytes) and the bytes of the copies it holds of
  * other locations' files (stored bytes), from du's summaries: never a walk of the files table.
  */
-async function locationTotals(catalog: CatalogDb) {
+async function locationTotals(catalog: CatalogDb, config: Config) {
   const rows = await allLocations(catalog);
-  const du = new DuQuery(catalog, new Map(rows.map((l) => [l.id, l.name])));
+  const du = new DuQuery(catalog, new Map(rows.map((l) => [l.id, l.name])), dedupLocationIds(rows, config.locations));
   const totals = await du.subtrees(
     rows.map((l) => ({ locationId: l.id, location: l.name, path: "" })),
     0,
