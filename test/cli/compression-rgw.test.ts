@@ -1,14 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
-import { strata } from "../support/cli.js";
-import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { rgwProject } from "../support/rgw-project.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { sqliteRows } from "../support/sqlite-rows.js";
-import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 import { expectExit } from "../support/workspace.js";
 
@@ -41,22 +40,12 @@ async function objectBytes(key: string): Promise<Buffer> {
 describe("compression on Ceph RGW", () => {
   for (const codec of ["zstd", "lz4"] as const) {
     it(`${codec}: objects sent whole and in parts are read by \`${codec} -dc\` alone; verify and restore read them back`, async () => {
-      const work = tempDir(`strata-codec-rgw-${codec}-`);
-      const prefix = randomBytes(4).toString("hex");
-      writeFileSync(
-        join(work, "strata.yaml"),
-        [
-          "catalog: cat.db",
-          "locations:",
-          "  scratch:",
-          "    url: ./tree",
-          ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { s3: { partSize: "5MiB" } }),
-          `    codec: ${codec}`,
-          "",
-        ].join("\n"),
-      );
+      const { work, prefix, run } = rgwProject(rgw, {
+        bucket: BUCKET,
+        s3: { partSize: "5MiB" },
+        archive: [`    codec: ${codec}`],
+      });
       writeTree(join(work, "tree"), FILES);
-      const run = (...args: string[]) => strata(args, { cwd: work, env: rgw.env });
       expectExit(await run("scan", "scratch"), "scan");
       expectExit(await run("sync", "scratch", "archive"), "sync");
       const rows = sqliteRows<{ key: string; size: number; stored_size: number; codec: string; hash: string }>(

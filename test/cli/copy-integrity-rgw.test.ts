@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { agedTree, CONTENT, RELEASE_OLD } from "../policy/apply-workspace.js";
 import { sha256Hex } from "../support/bytes.js";
-import { type CliResult, strata } from "../support/cli.js";
+import type { CliResult } from "../support/cli.js";
 import { corruptObject } from "../support/damage.js";
-import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { rgwProject } from "../support/rgw-project.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { sqliteRows } from "../support/sqlite-rows.js";
-import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 import { keepRewriting } from "../support/writers.js";
 
@@ -32,24 +32,7 @@ afterAll(() => rgw?.stop());
 
 /** A work dir with `scratch` (./tree) and `archive` on RGW under its own prefix (5 MiB parts). */
 function project(extra: string[] = []) {
-  const work = tempDir("strata-integrity-rgw-");
-  const prefix = randomBytes(4).toString("hex");
-  writeFileSync(
-    join(work, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      "  scratch:",
-      "    url: ./tree",
-      ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { s3: { partSize: "5MiB" } }),
-      "defaults:",
-      "  retries: 1",
-      ...extra,
-      "",
-    ].join("\n"),
-  );
-  const run = (...args: string[]) => strata(args, { cwd: work, env: rgw.env });
-  return { work, tree: join(work, "tree"), key: (path: string) => `${prefix}/${path}`, run };
+  return rgwProject(rgw, { bucket: BUCKET, s3: { partSize: "5MiB" }, extra: ["defaults:", "  retries: 1", ...extra] });
 }
 
 function ok(result: CliResult): CliResult {

@@ -1,13 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
-import { strata } from "../support/cli.js";
-import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { rgwProject } from "../support/rgw-project.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { snapshot } from "../support/snapshot.js";
-import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 import { expectExit } from "../support/workspace.js";
 
@@ -42,20 +40,12 @@ async function bucketUsage(prefix: string): Promise<{ objects: number; bytes: nu
 
 describe("dedup: true on Ceph RGW", () => {
   it("a tree with 30% duplicate content, a multipart object among them, stores its content once", async () => {
-    const work = tempDir("strata-dedup-rgw-");
-    const prefix = randomBytes(4).toString("hex");
-    writeFileSync(
-      join(work, "strata.yaml"),
-      [
-        "catalog: cat.db",
-        "locations:",
-        "  tree:",
-        "    url: ./tree",
-        ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, rgw.endpoint, { s3: { partSize: "5MiB" } }),
-        "    dedup: true",
-        "",
-      ].join("\n"),
-    );
+    const { work, prefix, run } = rgwProject(rgw, {
+      bucket: BUCKET,
+      source: "tree",
+      s3: { partSize: "5MiB" },
+      archive: ["    dedup: true"],
+    });
     const files: Record<string, Buffer> = {};
     const originals: Buffer[] = [];
     for (let i = 0; i < 35; i++) {
@@ -68,7 +58,6 @@ describe("dedup: true on Ceph RGW", () => {
     files["big/one.bin"] = large;
     files["big/two.bin"] = large;
     writeTree(join(work, "tree"), files);
-    const run = (...args: string[]) => strata(args, { cwd: work, env: rgw.env });
 
     const sync = await run("--json", "sync", "tree", "archive");
     expectExit(sync, "sync");

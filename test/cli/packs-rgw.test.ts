@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
-import { type CliResult, strata } from "../support/cli.js";
+import type { CliResult } from "../support/cli.js";
 import { type RequestLogProxy, startRequestLogProxy } from "../support/request-log-proxy.js";
-import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
-import { tempDir } from "../support/tmp.js";
+import { rgwProject } from "../support/rgw-project.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { writeTree } from "../support/trees.js";
 
 /**
@@ -44,27 +44,15 @@ async function objectBytes(key: string): Promise<Buffer> {
 
 describe("packs on RGW", () => {
   it("packs small files, tar reads the pack, one member comes back with one ranged GET", async () => {
-    const work = tempDir("strata-packs-rgw-");
-    const prefix = randomBytes(4).toString("hex");
-    writeFileSync(
-      join(work, "strata.yaml"),
-      [
-        "catalog: cat.db",
-        "locations:",
-        "  scratch:",
-        "    url: ./tree",
-        ...rgwLocationYaml("archive", `s3://${BUCKET}/${prefix}`, proxy.endpoint),
-        "defaults:",
-        "  retries: 1",
-        "",
-      ].join("\n"),
-    );
-    const tree = join(work, "tree");
+    const { work, prefix, tree, run } = rgwProject(rgw, {
+      bucket: BUCKET,
+      endpoint: proxy.endpoint,
+      extra: ["defaults:", "  retries: 1"],
+    });
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 200; i++) files[`run-${i % 4}/sample-${i}.dat`] = randomBytes(500 + ((i * 131) % 4000));
     files["big/whole.bin"] = randomBytes(2 * 1024 * 1024);
     writeTree(tree, files);
-    const run = (...args: string[]) => strata(args, { cwd: work, env: rgw.env });
 
     const synced = ok(
       await run("--json", "sync", "scratch", "archive", "--pack-below", "1MiB", "--pack-codec", "gzip"),
