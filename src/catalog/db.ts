@@ -155,6 +155,10 @@ class CachedStatements implements SqliteDatabase {
     // SQLite ends the transaction itself on SQLITE_FULL or an I/O error; a second rollback
     // would fail and its "no transaction is active" would replace the cause.
     if (sql === "rollback" && !this.database.inTransaction) return this.database.prepare("SELECT 1");
+    // A deferred transaction that reads, then writes after another process wrote, fails at once
+    // with "database is locked" (SQLite will not wait there: it could deadlock). Taking the write
+    // lock at the start waits its turn under busy_timeout instead.
+    if (sql === "begin") return this.prepare("begin immediate");
     let statement = this.cache.get(sql);
     if (!statement) {
       if (this.cache.size >= 500) this.cache.clear();

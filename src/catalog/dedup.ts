@@ -15,7 +15,9 @@ const SHAREABLE: readonly ReplicaState[] = ["present", "archived"];
 export interface ShareCandidate {
   key: string;
   storageClass: string | null;
+  /** How the object holds the content, and the bytes it takes: a sharer records the same. */
   codec: string | null;
+  storedSize: number | null;
   state: ReplicaState;
 }
 
@@ -31,17 +33,25 @@ export async function shareCandidates(
 ): Promise<ShareCandidate[]> {
   const rows = await db
     .selectFrom("replicas")
-    .select(["key", "storage_class", "codec", "state", sql<number>`min(id)`.as("first_id")])
+    .select(["key", "storage_class", "codec", "stored_size", "state", sql<number>`min(id)`.as("first_id")])
     .where("location_id", "=", locationId)
     .where("hash", "=", content.hash)
     .where("size", "=", content.size)
     .where("state", "in", SHAREABLE)
     .where("file_id", "!=", fileId)
-    .groupBy(["key", "storage_class", "codec", "state"])
+    // A pack member's key is its pack's: the pack is not the content.
+    .where("pack_id", "is", null)
+    .groupBy(["key", "storage_class", "codec", "stored_size", "state"])
     .orderBy("first_id")
     .limit(4)
     .execute();
-  return rows.map((r) => ({ key: r.key, storageClass: r.storage_class, codec: r.codec, state: r.state }));
+  return rows.map((r) => ({
+    key: r.key,
+    storageClass: r.storage_class,
+    codec: r.codec,
+    storedSize: r.stored_size === null ? null : Number(r.stored_size),
+    state: r.state,
+  }));
 }
 
 /**

@@ -114,6 +114,8 @@ function sharedReplica(
     etag: shared.etag,
     // Not read back here: the object's size and recorded hash agree; `verify` reads its bytes.
     verifiedAt: null,
+    codec: shared.codec,
+    storedSize: shared.storedSize,
   };
 }
 

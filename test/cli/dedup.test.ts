@@ -196,6 +196,38 @@ describe.each(CATALOG_KINDS)("dedup: true on a location (%s catalog)", (kind) =>
   });
 });
 
+describe("dedup with compression", () => {
+  it("a file sharing a compressed object records its codec and stored size; check and restore agree", async () => {
+    const text = Buffer.from("time,value\n".concat("2026-12-05T00:00:00Z,42.0\n".repeat(4000)));
+    const files = { "a/series.csv": text, "b/series-copy.csv": text };
+    const catalog = join(tempDir("strata-dedup-zstd-"), "cat.db");
+    const ws = dedupWorkspace(catalog, files, ["    codec: zstd"]);
+    const up = await ws.run("--json", "sync", "tree", "vault");
+    expectExit(up, "sync");
+    expect(JSON.parse(up.stdout).result.deduplicated.files).toBe(1);
+
+    const db = new Database(catalog, { readonly: true });
+    const rows = db.prepare("SELECT key, codec, size, stored_size FROM replicas ORDER BY id").all() as {
+      key: string;
+      codec: string | null;
+      size: number;
+      stored_size: number | null;
+    }[];
+    db.close();
+    expect(rows).toHaveLength(2);
+    expect(rows[1]).toEqual(rows[0]);
+    expect(rows[0]?.codec).toBe("zstd");
+    expect(rows[0]?.stored_size).toBeLessThan(text.length / 10);
+    expect(storedBytes(join(ws.dir, "store"))).toBe(rows[0]?.stored_size);
+
+    expectExit(await ws.run("catalog", "check", "vault"), "catalog check");
+    expectExit(await ws.run("verify", "vault"), "verify");
+    rmSync(join(ws.dir, "tree"), { recursive: true });
+    expectExit(await ws.run("restore", "tree:"), "restore");
+    expectRestored(join(ws.dir, "tree"), files);
+  }, 120_000);
+});
+
 describe("dedup through policies and a rebuilt catalog", () => {
   it("a policy copies into a dedup location and prunes: a shared object stays until its last file goes", async () => {
     const x = randomBytes(6000);
