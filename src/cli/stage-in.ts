@@ -36,9 +36,6 @@ export interface StageInOptions {
   dryRun: boolean;
 }
 
-/** EX_TEMPFAIL (sysexits.h): not done yet, try again later. */
-export const EXIT_STILL_THAWING = 75;
-
 interface InputLine {
   number: number;
   text: string;
@@ -176,7 +173,7 @@ async function stageLocations(
   }
   const code = summary(ctx, tally, started, opts.dryRun);
   if (code !== EXIT.ok || opts.dryRun || tally.stillThawing.length === 0) return code;
-  return EXIT_STILL_THAWING;
+  return EXIT.tempFail;
 }
 
 /**
