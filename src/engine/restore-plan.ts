@@ -1,8 +1,8 @@
 /**
  * The restore planner: orders and batches what a restore is asked for, as it streams in. A file
- * whose bytes come from a whole object is its own batch, handed on at once (whole objects keep
- * the catalog's order, location by location); the members of one pack are held and handed on
- * together, in offset order, so the pack is thawed once for all of them and read front to back.
+ * whose bytes come from a whole object is its own batch, handed on at once in the catalog's
+ * order; the members of one pack are held and handed on together, in offset order, so the pack
+ * is thawed once for all of them and read front to back.
  *
  * Memory stays bounded whatever the request: a pack's batch is handed on once it holds
  * `members` files, and when more than `held` members wait in all, the largest batch goes first.

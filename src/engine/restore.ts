@@ -279,22 +279,23 @@ async function restorePack(
   heard: (file: FileRow, outcome: FileOutcome) => void,
 ): Promise<void> {
   const { target, thaw, dryRun } = options;
-  let first: FileOutcome | undefined;
+  /** The first outcome that says what became of the pack (a file in place or failed says nothing). */
+  let telling: FileOutcome | undefined;
   for (const { candidate, source } of members) {
     const { file, replicas } = candidate;
+    const planned = telling?.kind === "would-read" || telling?.kind === "would-thaw";
     let outcome: FileOutcome;
-    if (dryRun && (first?.kind === "would-read" || first?.kind === "would-thaw")) outcome = first;
+    if (dryRun && planned && telling && !unsafeRelativeKey(file.path)) outcome = telling;
     else {
       outcome = await restoreFile(deps, { file, replicas, target, thaw, dryRun });
       if (outcome.kind === "would-read" || outcome.kind === "would-thaw") {
         outcome = { ...outcome, cost: undefined, pack: source.pack };
       }
     }
-    first ??= outcome;
-    if (first.kind === "in-place" || first.kind === "failed") first = outcome;
+    if (!telling || telling.kind === "in-place" || telling.kind === "failed") telling = outcome;
     heard(file, outcome);
   }
-  const plan = first && (await packPlan(deps, members, first, thaw));
+  const plan = telling && (await packPlan(deps, members, telling, thaw));
   if (plan) options.onPack?.(plan);
 }
 
