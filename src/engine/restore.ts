@@ -757,10 +757,6 @@ function describe(location: string, err: unknown): string {
   return `${location}: ${(err as Error).message}${archived} after ${attemptsOf(err)} attempt(s)`;
 }
 
-/**
- * Moves one pending request on: finishes the copy when the object is readable, asks again when
- * the thaw lapsed before it was used, or says it is still thawing.
- */
 /** Where a pending request's object stands: gone, still (or again) thawing, or readable. */
 type ThawState =
   | { kind: "gone" }
@@ -810,6 +806,11 @@ function sharedThawState(
   return state;
 }
 
+/**
+ * Moves one pending request on: finishes the copy when the object is readable, asks again when
+ * the thaw lapsed before it was used, or says it is still thawing. `states` shares one look per
+ * pack among the members finished in one round.
+ */
 async function advance(
   deps: RestoreDeps,
   pending: PendingRestore,

@@ -7,17 +7,17 @@ import { openCatalog } from "../../src/catalog/db.js";
 import { markReleased, recordStub } from "../../src/catalog/files.js";
 import { renderStub } from "../../src/codec/stub.js";
 import { sha256Hex } from "../support/bytes.js";
-import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
+import { type CliResult, finished, spawnStrata } from "../support/cli.js";
 import {
   isObjectGet,
   type LoggedRequest,
   type RequestLogProxy,
   startRequestLogProxy,
 } from "../support/request-log-proxy.js";
-import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { rgwProject } from "../support/rgw-project.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
 import { snapshot } from "../support/snapshot.js";
-import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 
 /**
@@ -46,39 +46,30 @@ interface Project {
   /** What reached the store (through the archive proxy) since the last reset. */
   log: RequestLogProxy;
   run(...args: string[]): Promise<CliResult>;
-  /** The object path the proxies see for a key of `cold`. */
+  /** The object path the proxies see for a key of `archive`. */
   objectPath(key: string): string;
 }
 
 /**
- * A work dir with `scratch` (./tree), `cold` on RGW in GLACIER whose thaws take `delayMs`, and
- * `warm` (the embedded store, readable at once).
+ * A work dir with `scratch` (./tree), `archive` on RGW in GLACIER whose thaws take `delayMs`,
+ * and `warm` (the embedded store, readable at once).
  */
 async function project(delayMs: number): Promise<Project> {
   const archive: ArchiveProxy = await startArchiveProxy(rgw.endpoint, delayMs);
   const log = await startRequestLogProxy(archive.endpoint);
   closers.push(log, archive);
-  const work = tempDir("strata-grouped-");
-  const prefix = randomBytes(4).toString("hex");
-  writeFileSync(
-    join(work, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      "  scratch:",
-      "    url: ./tree",
-      ...rgwLocationYaml("cold", `s3://${BUCKET}/${prefix}`, log.endpoint, { class: "GLACIER" }),
-      "  warm:",
-      "    url: local:warm",
-      "",
-    ].join("\n"),
-  );
+  const { work, tree, run, key } = rgwProject(rgw, {
+    bucket: BUCKET,
+    endpoint: log.endpoint,
+    archive: ["    class: GLACIER"],
+    extra: ["  warm:", "    url: local:warm"],
+  });
   return {
     work,
-    tree: join(work, "tree"),
+    tree,
     log,
-    run: (...args) => strata(args, { cwd: work, env: rgw.env }),
-    objectPath: (key) => `/${BUCKET}/${prefix}/${key}`,
+    run,
+    objectPath: (k) => `/${BUCKET}/${key(k)}`,
   };
 }
 
@@ -98,7 +89,7 @@ function smallFiles(dir: string, count: number): Record<string, Buffer> {
   return files;
 }
 
-/** Every member replica at `cold`: its file's path, pack key and offset. */
+/** Every member replica at `archive`: its file's path, pack key and offset. */
 async function members(work: string) {
   const catalog = await openCatalog(join(work, "cat.db"));
   try {
@@ -107,7 +98,7 @@ async function members(work: string) {
       .innerJoin("files", "files.id", "replicas.file_id")
       .innerJoin("locations", "locations.id", "replicas.location_id")
       .select(["files.path", "replicas.key", "replicas.pack_offset"])
-      .where("locations.name", "=", "cold")
+      .where("locations.name", "=", "archive")
       .where("replicas.pack_id", "is not", null)
       .orderBy("files.path")
       .execute();
@@ -142,11 +133,11 @@ describe("restores from an archive class, grouped by pack", () => {
     const p = await project(3000);
     const first = smallFiles("in/a", 3);
     writeTree(p.tree, first);
-    ok(await p.run("sync", "scratch", "cold", ...PACK));
+    ok(await p.run("sync", "scratch", "archive", ...PACK));
     // A second sync packs what is new into a pack of its own; the large file stays whole.
     const second = { ...smallFiles("in/b", 1), "out/whole.bin": randomBytes(2 * 1024 * 1024) };
     writeTree(p.tree, second);
-    ok(await p.run("sync", "scratch", "cold", ...PACK));
+    ok(await p.run("sync", "scratch", "archive", ...PACK));
     const placed = await members(p.work);
     const packs = [...new Set(placed.map((m) => m.key))];
     expect(packs).toHaveLength(2);
@@ -196,7 +187,7 @@ describe("restores from an archive class, grouped by pack", () => {
     ok(await p.run("sync", "scratch", "warm"));
     const rest = { "in/p.dat": randomBytes(2000), "in/m1.dat": randomBytes(4000), "in/m2.dat": randomBytes(1500) };
     writeTree(p.tree, rest);
-    ok(await p.run("sync", "scratch", "cold", ...PACK));
+    ok(await p.run("sync", "scratch", "archive", ...PACK));
     const all = { ...released, ...rest };
     rmSync(join(p.tree, "in/m1.dat"));
     rmSync(join(p.tree, "in/m2.dat"));
@@ -254,7 +245,19 @@ describe("restores from an archive class, grouped by pack", () => {
     // A file outside in/ keeps the tree from looking unmounted once in/ is gone.
     const files = { ...smallFiles("in/a", 150), ...smallFiles("in/b", 150), "keep.txt": "stays" };
     writeTree(p.tree, files);
-    ok(await p.run("sync", "scratch", "cold", "--pack-below", "8KiB", "--pack-size", "200KiB", "--pack-codec", "gzip"));
+    ok(
+      await p.run(
+        "sync",
+        "scratch",
+        "archive",
+        "--pack-below",
+        "8KiB",
+        "--pack-size",
+        "200KiB",
+        "--pack-codec",
+        "gzip",
+      ),
+    );
     const packs = [...new Set((await members(p.work)).map((m) => m.key))];
     expect(packs.length).toBeGreaterThanOrEqual(2);
     const before = snapshot(p.tree);
