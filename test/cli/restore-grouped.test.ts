@@ -118,6 +118,8 @@ async function requestStates(work: string): Promise<string[]> {
 }
 
 const PACK = ["--pack-below", "1MiB", "--pack-codec", "gzip"];
+/** Thaws in the stage-in test: three CLI runs fit in it on a loaded machine. */
+const STAGE_THAW_MS = 30_000;
 /** Thaws in the kill test: long enough for a re-run to see them pending on a loaded machine. */
 const THAW_MS = 20_000;
 
@@ -181,7 +183,7 @@ describe("restores from an archive class, grouped by pack", () => {
   });
 
   it("--stage-in: bad lines refused by number; present left alone, released restored, packed-archived thawed (exit 75), then --wait", async () => {
-    const p = await project(15_000);
+    const p = await project(STAGE_THAW_MS);
     const released = { "in/r.dat": randomBytes(3000) };
     writeTree(p.tree, released);
     ok(await p.run("sync", "scratch", "warm"));
@@ -216,6 +218,7 @@ describe("restores from an archive class, grouped by pack", () => {
     expect(readFileSync(join(p.tree, "in/r.dat"), "utf8")).toMatch(/^# strata stub v1 /);
 
     writeFileSync(join(p.work, "inputs.txt"), `${lines.slice(0, 6).join("\n")}\n`);
+    const askedAt = Date.now();
     const started = await p.run("--json", "restore", "--stage-in", "inputs.txt");
     expect(started.stderr).toBe("");
     expect(started.code).toBe(75);
@@ -227,6 +230,11 @@ describe("restores from an archive class, grouped by pack", () => {
     const human = await p.run("restore", "--stage-in", "inputs.txt");
     expect(human.code).toBe(75);
     expect(human.stdout).toMatch(/Still thawing: 2 file\(s\), expected by \d{4}-/);
+    // --deadline bounds the wait: still thawing when it passes, exit 75.
+    const bounded = await p.run("restore", "--stage-in", "inputs.txt", "--wait", "--deadline", "2s");
+    expect(bounded.stderr).toBe("");
+    expect(bounded.code).toBe(75);
+    expect(Date.now()).toBeLessThan(askedAt + STAGE_THAW_MS);
 
     const waited = ok(await p.run("--json", "restore", "--stage-in", "inputs.txt", "--wait"));
     expect(JSON.parse(waited.stdout).stillThawing).toEqual([]);
