@@ -137,39 +137,51 @@ export async function stageIn(
     if (given !== undefined) throw new UsageError(`--stage-in restores files into their own places: drop ${flag}`);
   }
   const locations = await checkedLocations(ctx, file);
-  const work = (deps: RestoreDeps) => stageLocations(ctx, deps, file, locations, settings, opts);
-  return ctx.holding(
-    locations.map((l) => l.name),
-    `restore --stage-in ${file}`,
-    () => (opts.dryRun ? work(ctx) : withRestoreRun(ctx, `restore --stage-in ${file}`, settings, work)),
-  );
+  const command = `restore --stage-in ${file}`;
+  // Held while asking and copying, not while waiting for thaws (hours, in a job script): other
+  // jobs' stage-ins and the location's syncs go on meanwhile.
+  const held = <T>(work: () => Promise<T>) =>
+    ctx.holding(
+      locations.map((l) => l.name),
+      command,
+      work,
+    );
+  const work = (deps: RestoreDeps) => stageLocations(ctx, deps, { file, locations, held }, settings, opts);
+  return opts.dryRun ? work(ctx) : withRestoreRun(ctx, command, settings, work);
+}
+
+/** The checked input list, its locations, and how to hold their leases for a while. */
+interface Staging {
+  file: string;
+  locations: ResolvedLocation[];
+  held: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 async function stageLocations(
   ctx: Context,
   deps: RestoreDeps,
-  file: string,
-  locations: ResolvedLocation[],
+  { file, locations, held }: Staging,
   settings: TransferSettings,
   opts: StageInOptions,
 ): Promise<number> {
   const started = Date.now();
   const tally = newTally();
   const thaw = thawWish(opts);
-  for (const location of locations) {
-    const target = { dir: null, backend: location.backend, locationId: location.row.id };
-    const options = { target, thaw, dryRun: opts.dryRun, transfers: settings.transfers, onPack: packHeard(ctx, tally) };
-    await restoreFiles(deps, needed(ctx, file, location, tally), options, (f, outcome) =>
-      count(ctx, tally, f.path, outcome),
-    );
-  }
+  await held(async () => {
+    for (const location of locations) {
+      const target = { dir: null, backend: location.backend, locationId: location.row.id };
+      const { transfers } = settings;
+      const options = { target, thaw, dryRun: opts.dryRun, transfers, onPack: packHeard(ctx, tally) };
+      await restoreFiles(deps, needed(ctx, file, location, tally), options, (f, outcome) =>
+        count(ctx, tally, f.path, outcome),
+      );
+    }
+  });
   if (opts.wait && tally.waitFor.length > 0) {
     ctx.out.info(`Waiting for ${tally.waitFor.length} thaw(s) to complete…`);
     const signal = opts.deadline === undefined ? undefined : AbortSignal.timeout(opts.deadline);
-    merge(
-      tally,
-      await waitForRestores(deps, tally.waitFor, { transfers: settings.transfers, ...(signal ? { signal } : {}) }),
-    );
+    const waiting = { transfers: settings.transfers, round: held, ...(signal ? { signal } : {}) };
+    merge(tally, await waitForRestores(deps, tally.waitFor, waiting));
   }
   const code = summary(ctx, tally, started, opts.dryRun);
   if (code !== EXIT.ok || opts.dryRun || tally.stillThawing.length === 0) return code;

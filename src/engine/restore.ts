@@ -955,13 +955,19 @@ const POLL = { firstMs: 500, factor: 1.5, maxMs: 10 * 60_000 };
 export async function waitForRestores(
   deps: RestoreDeps,
   ids: readonly number[],
-  opts: Omit<FinishOptions, "ids"> & { signal?: AbortSignal; onRound?: (report: PendingReport) => void } = {},
+  opts: Omit<FinishOptions, "ids"> & {
+    signal?: AbortSignal;
+    onRound?: (report: PendingReport) => void;
+    /** Runs each round (under the locations' leases, say), leaving the pauses between free. */
+    round?: (finish: () => Promise<PendingReport>) => Promise<PendingReport>;
+  } = {},
 ): Promise<PendingReport> {
   const total: PendingReport = { restored: [], inPlace: [], thawing: [], failed: [] };
   let delay = POLL.firstMs;
   let waiting = [...ids];
   while (waiting.length > 0 && !opts.signal?.aborted) {
-    const round = await finishPendingRestores(deps, { ...opts, ids: waiting });
+    const finish = () => finishPendingRestores(deps, { ...opts, ids: waiting });
+    const round = await (opts.round ? opts.round(finish) : finish());
     opts.onRound?.(round);
     total.restored.push(...round.restored);
     total.inPlace.push(...round.inPlace);

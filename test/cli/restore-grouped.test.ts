@@ -236,8 +236,16 @@ describe("restores from an archive class, grouped by pack", () => {
     expect(bounded.code).toBe(75);
     expect(Date.now()).toBeLessThan(askedAt + STAGE_THAW_MS);
 
-    const waited = ok(await p.run("--json", "restore", "--stage-in", "inputs.txt", "--wait"));
-    expect(JSON.parse(waited.stdout).stillThawing).toEqual([]);
+    // While it waits for the thaw, the location's lease is free: a scan of it does not wait.
+    const waiting = spawnStrata(["restore", "--stage-in", "inputs.txt", "--wait"], { cwd: p.work, env: rgw.env });
+    let said = "";
+    waiting.stdout?.on("data", (d: Buffer) => (said += d.toString()));
+    const waitingDone = finished(waiting);
+    while (!said.includes("Waiting for 2 thaw(s)") && waiting.exitCode === null) await sleep(20);
+    ok(await p.run("--lock-wait", "1s", "scan", "scratch"));
+    expect(waiting.exitCode).toBeNull();
+    expect(Date.now()).toBeLessThan(askedAt + STAGE_THAW_MS);
+    ok(await waitingDone);
     for (const [path, content] of Object.entries(all)) {
       expect(readFileSync(join(p.tree, path)).equals(content), path).toBe(true);
     }
