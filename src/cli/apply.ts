@@ -12,6 +12,7 @@ import type { Policy } from "../policy/schema.js";
 import type { Context } from "./context.js";
 import { collect, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes } from "./output.js";
+import { gcSummary } from "./pack.js";
 import { EXIT, type Runner } from "./runner.js";
 
 interface ApplyCliOptions extends TransferFlags {
@@ -157,6 +158,8 @@ function finish(ctx: Context, totals: readonly PlanTotal[], report: ApplyReport)
     );
   }
   if (report.stopped) out.info(`  stopped: ${count(report.notStarted)} actions were not begun`);
+  for (const gc of report.packGc ?? []) out.info(`  pack gc    ${gcSummary(gc.location, gc, false)}`);
   out.json({ plan: totals, result: report });
-  return report.failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+  const gcFailed = (report.packGc ?? []).some((gc) => gc.failed > 0);
+  return report.failures.length > 0 || gcFailed ? EXIT.itemsFailed : EXIT.ok;
 }

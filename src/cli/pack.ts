@@ -72,7 +72,7 @@ export function registerPack(program: Command, run: Runner): void {
           // A dry run only reads; a real one holds the location as every run that writes it does.
           const report = opts.dryRun ? await gc() : await ctx.holding([target.name], `pack gc ${target.name}`, gc);
           reports.push({ location: target.name, ...report });
-          ctx.out.info(summaryLine(target.name, report, opts.dryRun));
+          ctx.out.info(gcSummary(target.name, report, opts.dryRun));
         }
         ctx.out.info(`Done in ${formatDuration(Date.now() - started)}`);
         ctx.out.json({ dryRun: opts.dryRun, locations: reports, packs: verdicts });
@@ -142,7 +142,8 @@ function usd(amount: number): string {
   return amount === 0 ? "0" : amount.toPrecision(3);
 }
 
-function summaryLine(location: string, r: PackGcReport, dryRun: boolean): string {
+/** `LOCATION: N packs: repacked …, deleted …, kept …`: one location's gc in a line. */
+export function gcSummary(location: string, r: PackGcReport, dryRun: boolean): string {
   const verb = dryRun ? "would repack" : "repacked";
   const freed = dryRun ? "" : `; ${formatBytes(Math.max(0, r.bytesFreed))} freed`;
   return (

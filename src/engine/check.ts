@@ -225,7 +225,8 @@ class LocationCheck {
       this.report({ kind: "pack", location: this.name, key: replica.key, detail });
     }
     const pack = (await this.packRowsOf()).byId.get(replica.pack_id as number);
-    if (pack && pack.size !== listed.size && !this.packSizeReported.has(pack.id)) {
+    // A row naming another pack's id was reported by memberOfPack; its size is not this object's.
+    if (pack && pack.key === replica.key && pack.size !== listed.size && !this.packSizeReported.has(pack.id)) {
       this.packSizeReported.add(pack.id);
       const detail = `pack recorded as ${pack.size} bytes, the object has ${listed.size}`;
       this.report({ kind: "pack", location: this.name, key: replica.key, detail });

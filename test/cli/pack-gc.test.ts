@@ -10,7 +10,7 @@ import { parseTarMember } from "../../src/codec/pack/tar.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
 import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
-import { keysUnder, objectBytes } from "../support/pack-store.js";
+import { keysUnder, objectBytes, putObject, withStore } from "../support/pack-store.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 
@@ -213,6 +213,59 @@ describe.each(CATALOG_KINDS)("strata pack gc on the embedded store (%s catalog)"
     expect(json.get(standard)).toMatchObject({ decision: "repack" });
     expect(json.get(standard)?.cost?.earlyDeletion).toBeGreaterThan(0);
     await expectRestored(p, "keep", keep);
+  });
+
+  it("catalog check reports pack problems, read-only: member in no pack row, outside its pack, memberless pack, orphan pack", async () => {
+    const p = await project(kind);
+    for (const dir of ["a", "b", "c", "e"]) {
+      writeTree(p.tree, files(dir, 3, 2000));
+      ok(await p.run("sync", "scratch", "archive", "--pack-below", "64KiB"));
+    }
+    ok(await p.run("catalog", "check"));
+    rmSync(join(p.tree, "b"), { recursive: true });
+    ok(await p.run("sync", "scratch", "archive", "--delete", "--force"));
+    const { packs } = await catalogRows(p.catalogUrl);
+    const [a, b, c, e] = packs as [(typeof packs)[0], (typeof packs)[0], (typeof packs)[0], (typeof packs)[0]];
+    const catalog = await openCatalog(p.catalogUrl);
+    try {
+      const member = (path: string) =>
+        catalog.db.selectFrom("files").select("id").where("path", "=", path).executeTakeFirstOrThrow();
+      const first = await member("a/000.bin");
+      await catalog.db.updateTable("replicas").set({ pack_id: c.id }).where("file_id", "=", first.id).execute();
+      const second = await member("a/001.bin");
+      await catalog.db
+        .updateTable("replicas")
+        .set({ pack_offset: a.size - 100 })
+        .where("file_id", "=", second.id)
+        .execute();
+    } finally {
+      await catalog.close();
+    }
+    await withStore(p.store, (backend) => backend.delete([e.key]));
+    const stray = ".strata-packs/2026-01-01/stray.tar";
+    await putObject(p.store, stray, Buffer.alloc(1024));
+    await putObject(p.store, `${stray}${INDEX}`, Buffer.from("{}\n"));
+    const rowsBefore = await catalogRows(p.catalogUrl);
+
+    const checked = await p.run("--json", "catalog", "check");
+    expect(checked.code).toBe(1);
+    const problems: { kind: string; key: string; detail: string }[] = JSON.parse(checked.stdout).check.problems;
+    const at = (kind: string, key: string) => problems.filter((x) => x.kind === kind && x.key === key);
+    expect(at("pack", a.key).map((x) => x.detail)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`a/000\\.bin is recorded in pack #${c.id}, which lies at`)),
+        expect.stringMatching(
+          new RegExp(`a/001\\.bin lies at bytes ${a.size - 100}–\\d+ of the pack, which has ${a.size}`),
+        ),
+      ]),
+    );
+    expect(at("pack", b.key).map((x) => x.detail)).toEqual([expect.stringContaining("pack records no member")]);
+    expect(at("missing", e.key)).toHaveLength(3);
+    expect(at("orphan", stray)[0]?.detail).toContain("no pack row records");
+    expect(at("orphan", `${stray}${INDEX}`)[0]?.detail).toContain("no pack row records");
+    // Nothing else: the sound packs and their indexes are not called orphans or the wrong size.
+    expect(problems).toHaveLength(8);
+    expect(await catalogRows(p.catalogUrl)).toEqual(rowsBefore);
   });
 
   it("refuses a threshold or horizon that makes no sense, naming the flag (exit 2)", async () => {
