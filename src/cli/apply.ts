@@ -103,7 +103,9 @@ async function planAndApply(
     const next = p.then === "release" ? "releases" : "announces for purge";
     ctx.out.info(`  ${p.name}  then ${next} what these copies make safe, planned again once they are verified`);
   }
-  if (opts.dryRun || totals.length === 0) return done(ctx, totals);
+  // A placement's `pack.gc` has work to do even when no file has.
+  const packGc = policies.some((p) => p.place.some((place) => place.pack?.gc));
+  if (opts.dryRun || (totals.length === 0 && !packGc)) return done(ctx, totals);
   await ctx.locations.checkPolicyLocations(names);
   const progress = ctx.out.progress(sum(totals));
   const report = await applyPolicies(ctx.configuredOnly(), {

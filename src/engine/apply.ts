@@ -5,6 +5,7 @@ import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun 
 import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
 import type { FileRow, FileState } from "../catalog/schema.js";
 import { codecSettingOf } from "../codec/choose.js";
+import { profileFor } from "../cost/override.js";
 import type {
   CopyPolicyAction,
   DeletePolicyAction,
@@ -12,7 +13,6 @@ import type {
   PolicyActionKind,
   TransitionPolicyAction,
 } from "../policy/actions.js";
-import { profileFor } from "../cost/override.js";
 import type { Config } from "../policy/config-schema.js";
 import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "../policy/planner.js";
 import { MONTH_MS, type PackGcSettings, type Policy } from "../policy/schema.js";

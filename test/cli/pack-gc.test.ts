@@ -268,6 +268,47 @@ describe.each(CATALOG_KINDS)("strata pack gc on the embedded store (%s catalog)"
     expect(await catalogRows(p.catalogUrl)).toEqual(rowsBefore);
   });
 
+  it("a policy whose placement says pack.gc repacks its location's packs when it applies", async () => {
+    const p = await project(kind);
+    const policy = [
+      "policies:",
+      "  - name: to-archive",
+      "    from: [scratch]",
+      "    place:",
+      "      - to: archive",
+      "        pack: { below: 64KiB, gc: { liveBelow: 0.6, horizon: 12mo } }",
+      "",
+    ];
+    writeFileSync(
+      join(p.work, "strata.yaml"),
+      `${readFileSync(join(p.work, "strata.yaml"), "utf8")}${policy.join("\n")}`,
+    );
+    const keep = files("keep", 4, 3000);
+    writeTree(p.tree, { ...keep, ...files("gone", 4, 3000) });
+    ok(await p.run("sync", "scratch", "archive", "--pack-below", "64KiB"));
+    const [old] = (await catalogRows(p.catalogUrl)).packs.map((pack) => pack.key);
+    rmSync(join(p.tree, "gone"), { recursive: true });
+    ok(await p.run("sync", "scratch", "archive", "--delete", "--force"));
+
+    const applied = ok(await p.run("--json", "apply"));
+    expect(JSON.parse(applied.stdout).result.packGc).toEqual([
+      expect.objectContaining({ location: "archive", repacked: 1 }),
+    ]);
+    const { members, packs } = await catalogRows(p.catalogUrl);
+    expect(packs.map((pack) => pack.key)).not.toContain(old);
+    expect(members.map((m) => m.key)).toEqual(Object.keys(keep).map(() => packs[0]?.key));
+    await expectMembersHeld(p);
+    await expectRestored(p, "keep", keep);
+
+    writeFileSync(
+      join(p.work, "strata.yaml"),
+      readFileSync(join(p.work, "strata.yaml"), "utf8").replace("liveBelow: 0.6", "liveBelow: 2"),
+    );
+    const refused = await p.run("apply");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("liveBelow");
+  });
+
   it("refuses a threshold or horizon that makes no sense, naming the flag (exit 2)", async () => {
     const p = await project(kind);
     for (const [flag, value] of [
