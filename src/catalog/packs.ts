@@ -32,15 +32,7 @@ export async function recordPack(
   return db.transaction().execute(async (trx) => {
     await trx
       .insertInto("packs")
-      .values({
-        location_id: pack.locationId,
-        key: pack.key,
-        size: pack.size,
-        members: pack.members,
-        hash: pack.hash,
-        codec: pack.codec,
-        created_at: Date.now(),
-      })
+      .values(packRow(pack))
       .onConflict((oc) => oc.columns(["location_id", "key"]).doNothing())
       .execute();
     const { id } = await trx
@@ -61,6 +53,19 @@ export async function recordPack(
     await setFileHashes({ db: trx }, fileHashes);
     return id;
   });
+}
+
+/** A pack's row as inserted: created now, which is the age its class's minimum duration counts from. */
+function packRow(pack: PackRecord) {
+  return {
+    location_id: pack.locationId,
+    key: pack.key,
+    size: pack.size,
+    members: pack.members,
+    hash: pack.hash,
+    codec: pack.codec,
+    created_at: Date.now(),
+  };
 }
 
 /** The pack on record at a key of a location, if any. */
@@ -246,19 +251,7 @@ export async function movePackMembers(
   moves: readonly FrameMove[],
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const { id } = await trx
-      .insertInto("packs")
-      .values({
-        location_id: pack.locationId,
-        key: pack.key,
-        size: pack.size,
-        members: pack.members,
-        hash: pack.hash,
-        codec: pack.codec,
-        created_at: Date.now(),
-      })
-      .returning("id")
-      .executeTakeFirstOrThrow();
+    const { id } = await trx.insertInto("packs").values(packRow(pack)).returning("id").executeTakeFirstOrThrow();
     let moved = 0;
     for (const { from, to } of moves) {
       const result = await trx
