@@ -267,22 +267,35 @@ export async function movePackMembers(
   });
 }
 
-/** Whether any replica row, at any location, still names this pack or its key. */
-export async function packReferenced({ db }: CatalogDb, packId: number, key: string): Promise<boolean> {
+/** A pack on record: its row's id, and its key at its location. */
+export interface PackPlace {
+  id: number;
+  locationId: number;
+  key: string;
+}
+
+/**
+ * Whether any replica row still names this pack: by its id (a member at any location) or by its
+ * key at its location (a deduplicated sharer, or a whole-object row at that key). Both through
+ * an index: by pack_id, and by (location_id, key).
+ */
+export async function packReferenced({ db }: CatalogDb, pack: PackPlace): Promise<boolean> {
   const row = await db
     .selectFrom("replicas")
     .select("id")
-    .where((eb) => eb.or([eb("pack_id", "=", packId), eb("key", "=", key)]))
+    .where((eb) =>
+      eb.or([eb("pack_id", "=", pack.id), eb.and([eb("location_id", "=", pack.locationId), eb("key", "=", pack.key)])]),
+    )
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
 }
 
 /** Drops a pack's row once no replica row names it (its objects deleted first); false if one does. */
-export async function forgetPack(catalog: CatalogDb, packId: number, key: string): Promise<boolean> {
+export async function forgetPack(catalog: CatalogDb, pack: PackPlace): Promise<boolean> {
   return catalog.db.transaction().execute(async (trx) => {
-    if (await packReferenced({ ...catalog, db: trx }, packId, key)) return false;
-    await trx.deleteFrom("packs").where("id", "=", packId).execute();
+    if (await packReferenced({ ...catalog, db: trx }, pack)) return false;
+    await trx.deleteFrom("packs").where("id", "=", pack.id).execute();
     return true;
   });
 }

@@ -184,10 +184,11 @@ class PackCollector {
 
   /** The old pack's objects, then its row, once no replica row names it: never the other way round. */
   private async deleteIfUnreferenced(pack: PackUsage): Promise<boolean> {
-    if (await packReferenced(this.catalog, pack.id, pack.key)) return false;
-    const { backend } = this.options.target;
+    const { backend, locationId } = this.options.target;
+    const place = { id: pack.id, locationId, key: pack.key };
+    if (await packReferenced(this.catalog, place)) return false;
     await withRetry(this.options.retry, () => backend.delete([pack.key, packIndexKey(pack.key)]));
-    return forgetPack(this.catalog, pack.id, pack.key);
+    return forgetPack(this.catalog, place);
   }
 
   /**
