@@ -46,6 +46,7 @@ export function registerPack(program: Command, run: Runner): void {
         const settings = gcSettings(opts);
         ctx.dryRun = opts.dryRun;
         const targets = await locationsOf(ctx, opts.location);
+        if (targets.length === 0) ctx.out.info("No packs in the catalog: nothing to do");
         const verdicts: (PackVerdict & { location: string })[] = [];
         const reports: (PackGcReport & { location: string })[] = [];
         for (const target of targets) {
