@@ -7,7 +7,7 @@ export interface RepackInput {
   /** Bytes of the pack object now, and of the pack that would replace it (live frames and the tar end). */
   size: number;
   newSize: number;
-  /** Ranged reads to rewrite it: one per live frame. */
+  /** Ranged reads to rewrite it: one per live frame at most (gc reads adjacent frames in one). */
   liveFrames: number;
   ageDays: number;
   horizonMonths: number;

@@ -79,8 +79,9 @@ export interface PackGcReport {
 }
 
 const DAY_MS = 86_400_000;
-/** Live frames read at once while a pack is rewritten in order. */
+/** Runs of live frames read at once while a pack is rewritten in order, and the bytes of one run at most. */
 const READ_AHEAD = 8;
+const RUN_BYTES = 4 * 1024 ** 2;
 
 /** Weighs every pack at the location and, unless a dry run, rewrites or deletes those it pays to. */
 export async function gcPacks(catalog: CatalogDb, options: PackGcOptions): Promise<PackGcReport> {
@@ -205,13 +206,16 @@ class PackCollector {
     const writer = await PackFileWriter.create(codecOf(pack));
     try {
       const moves: FrameMove[] = [];
-      for (let i = 0; i < frames.length; i += READ_AHEAD) {
-        const window = frames.slice(i, i + READ_AHEAD);
-        const read = await Promise.all(window.map((member) => this.readFrame(pack, member)));
-        for (const [j, member] of window.entries()) {
-          const { offset, length, ...rest } = member;
-          const placed = await writer.append({ frame: read[j] as Buffer, member: rest });
-          moves.push({ from: { offset, length }, to: { offset: placed.offset, length: placed.length } });
+      const runs = [...adjacentRuns(frames)];
+      for (let i = 0; i < runs.length; i += READ_AHEAD) {
+        const window = runs.slice(i, i + READ_AHEAD);
+        const read = await Promise.all(window.map((run) => this.readRun(pack, run)));
+        for (const [j, run] of window.entries()) {
+          for (const [k, member] of run.entries()) {
+            const { offset, length, ...rest } = member;
+            const placed = await writer.append({ frame: read[j]?.[k] as Buffer, member: rest });
+            moves.push({ from: { offset, length }, to: { offset: placed.offset, length: placed.length } });
+          }
         }
       }
       const built = await writer.finish();
@@ -302,20 +306,52 @@ class PackCollector {
     );
   }
 
-  /** One ranged read of a live frame, checked by decoding it: the path and SHA-256 the index gives. */
-  private async readFrame(pack: PackUsage, member: PackMember): Promise<Buffer> {
+  /**
+   * One ranged read of a run of adjacent live frames, each checked by decoding it: the path,
+   * size and SHA-256 the index gives. Returns the frames as read, to be copied unchanged.
+   */
+  private async readRun(pack: PackUsage, run: readonly PackMember[]): Promise<Buffer[]> {
     const { backend } = this.options.target;
-    const range = { start: member.offset, end: member.offset + member.length - 1 };
-    const frame = (await withRetry(this.options.retry, () => readObject(backend, pack.key, range))).value;
-    if (frame.length !== member.length) {
+    const first = run[0] as PackMember;
+    const last = run.at(-1) as PackMember;
+    const end = last.offset + last.length;
+    const range = { start: first.offset, end: end - 1 };
+    const bytes = (await withRetry(this.options.retry, () => readObject(backend, pack.key, range))).value;
+    if (bytes.length !== end - first.offset) {
       throw new Error(
-        `pack ${pack.key}, member ${JSON.stringify(member.path)}: truncated: ${frame.length} of ${member.length} bytes`,
+        `pack ${pack.key}: truncated: ${bytes.length} of ${end - first.offset} bytes at offset ${first.offset}`,
       );
     }
-    const where = { pack: pack.key, path: member.path, pathBytes: keyToBytes(member.path) };
-    await memberContent(where, frame, { codec: codecOf(pack), size: member.size, sha256: member.sha256 });
-    return frame;
+    const frames: Buffer[] = [];
+    for (const member of run) {
+      const frame = bytes.subarray(member.offset - first.offset, member.offset - first.offset + member.length);
+      const where = { pack: pack.key, path: member.path, pathBytes: keyToBytes(member.path) };
+      await memberContent(where, frame, { codec: codecOf(pack), size: member.size, sha256: member.sha256 });
+      frames.push(frame);
+    }
+    return frames;
   }
+}
+
+/**
+ * Live frames in runs of adjacent ones (each ends where the next begins), RUN_BYTES at most unless
+ * one frame alone is more: one ranged read per run, so a pack that lost a few members is read
+ * in a few requests, not one per member.
+ */
+function* adjacentRuns(frames: readonly PackMember[]): Generator<PackMember[]> {
+  let run: PackMember[] = [];
+  let bytes = 0;
+  for (const frame of frames) {
+    const last = run.at(-1);
+    if (last && (last.offset + last.length !== frame.offset || bytes + frame.length > RUN_BYTES)) {
+      yield run;
+      run = [];
+      bytes = 0;
+    }
+    run.push(frame);
+    bytes += frame.length;
+  }
+  if (run.length > 0) yield run;
 }
 
 /** The pack's codec as this build names it; one it does not know fails the pack, named. */

@@ -11,7 +11,7 @@ import { writeTree } from "../support/trees.js";
 
 /**
  * Issue 15, packs age, on Ceph RGW: `strata pack gc` rewrites a pack most of whose members were
- * deleted by reading each live member with one ranged GET (never the whole pack), writes the new
+ * deleted by reading its live members with ranged GETs (never the whole pack), writes the new
  * pack and its index, deletes the old ones, and every remaining file restores byte for byte.
  */
 
@@ -65,9 +65,11 @@ describe("pack gc on RGW", () => {
     proxy.reset();
     const gc = JSON.parse(ok(await run("--json", "pack", "gc", "--location", "archive")).stdout);
     expect(gc.packs).toEqual([expect.objectContaining({ decision: "repack" })]);
+    // The kept files sort after the deleted ones: their frames are adjacent at the pack's end,
+    // read with one ranged GET that starts past every deleted member.
     const packGets = proxy.requests.filter((r) => r.method === "GET" && r.path === `/${BUCKET}/${old}`);
-    expect(packGets).toHaveLength(Object.keys(keep).length);
-    for (const get of packGets) expect(get.rangeStart).toBeDefined();
+    expect(packGets).toHaveLength(1);
+    expect(packGets[0]?.rangeStart).toBeGreaterThan(Object.values(gone).reduce((n, data) => n + data.length, 0));
 
     const fresh = `${prefix}/${gc.packs[0].newKey}`;
     expect(await keysUnder(prefix)).toEqual([fresh, `${fresh}.index.jsonl`].sort());
