@@ -145,12 +145,16 @@ function weigh(pack: PackUsage, options: PackGcOptions): PackVerdict {
     ageDays: Math.max(0, Date.now() - pack.createdAt) / DAY_MS,
     horizonMonths: options.horizonMonths,
   });
+  if (!cost.repack && cost.saving >= 0) {
+    return { ...base, decision: "keep", reason: "a rewrite would be no smaller (the end of the tar stream)", cost };
+  }
   if (!cost.repack) {
+    const over = `over ${Number(options.horizonMonths.toFixed(1))} months`;
     const why =
       cost.earlyDeletion > 0
-        ? `rewriting costs $${money(-cost.saving)} more than it saves over ${options.horizonMonths} months ` +
+        ? `rewriting costs $${money(-cost.saving)} more than it saves ${over} ` +
           `(early deletion $${money(cost.earlyDeletion)}: its minimum storage duration is not served)`
-        : `rewriting costs $${money(-cost.saving)} more than it saves over ${options.horizonMonths} months`;
+        : `rewriting costs $${money(-cost.saving)} more than it saves ${over}`;
     return { ...base, decision: "keep", reason: why, cost };
   }
   return { ...base, decision: "repack", cost };
@@ -176,7 +180,12 @@ class PackCollector {
       }
       if (verdict.decision !== "repack") return verdict;
       const written = await this.repack(pack);
-      await this.deleteIfUnreferenced(pack);
+      // The members are safe in the new pack now; an old pack left behind is the next gc's to delete.
+      const deleted = await this.deleteIfUnreferenced(pack).catch((err: Error) => err);
+      if (deleted instanceof Error) {
+        const reason = `rewritten, but the old pack was not deleted (the next gc deletes it): ${deleted.message}`;
+        return { ...verdict, ...written, decision: "failed", reason };
+      }
       return { ...verdict, ...written };
     } catch (err) {
       return { ...verdict, decision: "failed", reason: (err as Error).message };
