@@ -30,10 +30,10 @@ type PackRow = Awaited<ReturnType<typeof packRowsAt>>[number];
  * held nothing anyway), an orphan that names a file the catalog knows is recorded as its copy,
  * an unfinished upload past its grace period is aborted (its parts are no file's only copy), and
  * a replica row whose hash disagrees with its file is corrected from the object's bytes, or
- * marked lost when its file is still on disk. Packs are checked too, and never repaired here: a
- * member row naming no pack row or lying outside its pack, a pack row nothing references (a
- * `pack gc` candidate), a pack object or index no pack row records. An object is never deleted: an orphan nothing
- * claims may be the only copy of someone's data, and is only reported.
+ * marked lost when its file is still on disk. An object is never deleted: an orphan nothing
+ * claims may be the only copy of someone's data, and is only reported. Packs are checked too and
+ * never repaired here: a member row naming no pack row at its key or lying outside its pack, a
+ * pack row nothing references (a `pack gc` candidate), a pack object or index no row records.
  */
 
 export type ProblemKind = "missing" | "size" | "orphan" | "upload" | "hash" | "pack";
