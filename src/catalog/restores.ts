@@ -159,6 +159,32 @@ export async function pendingRestoreOf(
     .executeTakeFirst();
 }
 
+/**
+ * The thaw pending for an object of a location, as its oldest pending request recorded it: the
+ * members of one pack share their pack's key, so a request for any of them names the pack's thaw.
+ */
+export async function pendingThawOf(
+  { db }: CatalogDb,
+  locationId: number,
+  key: string,
+): Promise<{ tier: RestoreTier; expected_at: number | null } | undefined> {
+  return db
+    .selectFrom("restore_requests as q")
+    .innerJoin("replicas as r", "r.id", "q.replica_id")
+    .select(["q.tier", "q.expected_at"])
+    .where("r.location_id", "=", locationId)
+    .where("r.key", "=", key)
+    .where("q.state", "=", "pending")
+    .orderBy("q.id")
+    .executeTakeFirst();
+}
+
+/** The size of the pack a member's thaw brings back whole (members are read from it by range). */
+export async function packSize({ db }: CatalogDb, packId: number): Promise<number | undefined> {
+  const row = await db.selectFrom("packs").select("size").where("id", "=", packId).executeTakeFirst();
+  return row?.size;
+}
+
 /** A thaw asked again (the earlier one lapsed before its copy was made). */
 export async function rescheduleRestore({ db }: CatalogDb, id: number, expectedAt: number | null): Promise<void> {
   await db.updateTable("restore_requests").set({ expected_at: expectedAt }).where("id", "=", id).execute();

@@ -1,21 +1,16 @@
 import { type Command, Option } from "commander";
 import { descriptorOf, parseLocationUrl } from "../backends/all.js";
 import type { RestoreTier } from "../backends/backend.js";
-import { printablePath } from "../backends/keys.js";
 import { filesWithReplicas } from "../catalog/replicas.js";
 import { locationsRestoredInPlace } from "../catalog/restores.js";
 import { UsageError } from "../config/errors.js";
-import { formatDuration } from "../config/units.js";
 import {
   directoryTarget,
-  type FileOutcome,
   finishPendingRestores,
-  type PendingReport,
   type RestoreCandidate,
   type RestoreDeps,
   type RestoreTarget,
   restoreFiles,
-  type ThawWish,
   waitForRestores,
   withRestoreRun,
 } from "../engine/restore.js";
@@ -33,8 +28,9 @@ import {
   trustFrom,
   wholeNumber,
 } from "./options.js";
-import { filesAndBytes, rates } from "./output.js";
-import { EXIT, type Runner } from "./runner.js";
+import { count, merge, newTally, packHeard, summary, thawWish } from "./restore-report.js";
+import type { Runner } from "./runner.js";
+import { stageIn } from "./stage-in.js";
 
 interface RestoreOptions extends TrustFlags, TransferFlags {
   to?: string;
@@ -44,6 +40,7 @@ interface RestoreOptions extends TrustFlags, TransferFlags {
   days: number;
   wait: boolean;
   dryRun: boolean;
+  stageIn?: string;
 }
 
 export function registerRestore(program: Command, run: Runner): void {
@@ -65,6 +62,11 @@ export function registerRestore(program: Command, run: Runner): void {
     .option("--days <n>", "days a thawed copy stays readable", wholeNumber(1, 365), 1)
     .option("--wait", "wait for thaws, then finish the copies (else a later restore or the daemon does)", false)
     .option("-n, --dry-run", "list what would be restored or thawed, change nothing", false)
+    .option(
+      "--stage-in <file>",
+      "restore the input paths a job lists in FILE (one a line, # comments) that are not on disk; " +
+        "exits 75 while some are still thawing (with --wait: waits, until --deadline if given)",
+    )
     .addOption(preserveSpecialBitsOption())
     .addOption(preserveRootOwnerOption())
     .action(
@@ -75,6 +77,7 @@ export function registerRestore(program: Command, run: Runner): void {
           throw new UsageError("--tier and --deadline: give one of them, not both");
         }
         ctx.dryRun = opts.dryRun;
+        if (opts.stageIn !== undefined) return stageIn(ctx, ref, opts.stageIn, settings, opts);
         if (ref === undefined) {
           // Copies back into their own place change those locations: held as any such command does.
           return ctx.holding(await locationsRestoredInPlace(ctx.catalog), "restore", () =>
@@ -99,38 +102,6 @@ export function registerRestore(program: Command, run: Runner): void {
     );
 }
 
-interface Tally {
-  restored: { files: number; bytes: number };
-  /** Files whose place already held the version: left alone. */
-  inPlace: number;
-  /** Files restored per replica location. */
-  sources: Record<string, number>;
-  thawRequested: Thaw[];
-  stillThawing: Thaw[];
-  failures: { path: string; error: string }[];
-  /** Restore requests to wait for. */
-  waitFor: number[];
-}
-
-interface Thaw {
-  path: string;
-  from: string;
-  tier: RestoreTier;
-  expectedAt: string | null;
-}
-
-function newTally(): Tally {
-  return {
-    restored: { files: 0, bytes: 0 },
-    inPlace: 0,
-    sources: {},
-    thawRequested: [],
-    stillThawing: [],
-    failures: [],
-    waitFor: [],
-  };
-}
-
 /** What to restore, from where, to where. */
 interface RestoreWhat {
   location: ResolvedLocation;
@@ -150,11 +121,7 @@ async function restore(
   const { out } = ctx;
   const { prefix, matches } = restoreSelector(pattern);
   const tally = newTally();
-  const thaw: ThawWish = {
-    days: opts.days,
-    ...(opts.tier ? { tier: opts.tier } : {}),
-    ...(opts.deadline !== undefined ? { deadlineMs: opts.deadline } : {}),
-  };
+  const thaw = thawWish(opts);
   let matched = 0;
   const progress = out.progress();
   /** The catalog's files the pattern matches, with the replicas --from allows; a file with none fails here. */
@@ -168,7 +135,7 @@ async function restore(
       else tally.failures.push({ path: file.path, error: from ? `no replica at ${from.name}` : "no replica" });
     }
   }
-  const options = { target, thaw, dryRun: opts.dryRun, transfers: settings.transfers };
+  const options = { target, thaw, dryRun: opts.dryRun, transfers: settings.transfers, onPack: packHeard(ctx, tally) };
   await restoreFiles(deps, candidates(), options, (file, outcome) => {
     progress.fileDone();
     if (outcome.kind === "restored") progress.addBytes(outcome.bytes);
@@ -215,106 +182,6 @@ async function finishPending(
     );
   }
   return summary(ctx, tally, started, false);
-}
-
-function count(ctx: Context, tally: Tally, path: string, outcome: FileOutcome): void {
-  const shown = printablePath(path);
-  switch (outcome.kind) {
-    case "restored":
-      tally.restored.files += 1;
-      tally.restored.bytes += outcome.bytes;
-      tally.sources[outcome.from] = (tally.sources[outcome.from] ?? 0) + 1;
-      ctx.out.detail(`restored ${shown} from ${outcome.from}`);
-      return;
-    case "in-place":
-      tally.inPlace += 1;
-      ctx.out.detail(`already in place: ${shown}`);
-      return;
-    case "thawing": {
-      const thaw = { path, from: outcome.from, tier: outcome.tier, expectedAt: isoOrNull(outcome.expectedAt) };
-      if (outcome.requested) tally.thawRequested.push(thaw);
-      tally.stillThawing.push(thaw);
-      tally.waitFor.push(outcome.requestId);
-      if (outcome.requested) ctx.out.detail(`thaw requested: ${shown} at ${outcome.from} (tier ${outcome.tier})`);
-      return;
-    }
-    case "would-read":
-      ctx.out.info(`would restore ${shown} from ${outcome.from}${costNote(outcome.cost)}`);
-      return;
-    case "would-thaw":
-      ctx.out.info(`would thaw ${shown} at ${outcome.from} (tier ${outcome.tier})${costNote(outcome.cost)}`);
-      return;
-    case "failed":
-      tally.failures.push({ path, error: outcome.error });
-  }
-}
-
-/** Folds pending restores into the tally: what is still thawing is its latest word. */
-function merge(tally: Tally, report: PendingReport): void {
-  for (const r of report.restored) {
-    tally.restored.files += 1;
-    tally.restored.bytes += r.bytes;
-    tally.sources[r.from] = (tally.sources[r.from] ?? 0) + 1;
-  }
-  tally.inPlace += report.inPlace.length;
-  tally.stillThawing = report.thawing.map((t) => ({
-    path: t.path,
-    from: t.from,
-    tier: t.tier,
-    expectedAt: isoOrNull(t.expectedAt),
-  }));
-  for (const f of report.failed) tally.failures.push({ path: f.path, error: f.error });
-}
-
-function summary(ctx: Context, tally: Tally, started: number, dryRun: boolean): number {
-  const { out } = ctx;
-  for (const f of tally.failures) out.warn(`not restored: ${printablePath(f.path)}: ${f.error}`);
-  const thawsOnly =
-    tally.restored.files + tally.inPlace === 0 && tally.failures.length === 0 && tally.stillThawing.length > 0;
-  if (!dryRun && !thawsOnly) {
-    const { files, bytes } = tally.restored;
-    const inPlace = tally.inPlace > 0 ? `, ${tally.inPlace} already in place` : "";
-    out.info(
-      `Restored ${filesAndBytes(files, bytes)}${inPlace}, ${tally.failures.length} failed ${rates(files, bytes, Date.now() - started)}`,
-    );
-  }
-  if (tally.thawRequested.length > 0) {
-    const tiers = [...new Set(tally.thawRequested.map((t) => t.tier))].join(", ");
-    out.info(`Thaw requested for ${tally.thawRequested.length} file(s) (tier ${tiers})`);
-  }
-  if (tally.stillThawing.length > 0) {
-    out.info(
-      `Still thawing: ${tally.stillThawing.length} file(s), ${expectation(tally.stillThawing)}; ` +
-        "run strata restore again then (or use --wait) to finish the copies",
-    );
-    for (const t of tally.stillThawing) out.detail(`still thawing: ${printablePath(t.path)} at ${t.from}`);
-  }
-  out.json({
-    restored: tally.restored,
-    inPlace: tally.inPlace,
-    sources: tally.sources,
-    thawRequested: tally.thawRequested,
-    stillThawing: tally.stillThawing,
-    failures: tally.failures,
-    dryRun,
-  });
-  return tally.failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
-}
-
-/** "expected by 2026-11-24T14:05:00.000Z (in 2 h 0 min)", from the latest expected time. */
-function expectation(thaws: Thaw[]): string {
-  const times = thaws.map((t) => (t.expectedAt === null ? Number.NaN : Date.parse(t.expectedAt)));
-  if (times.some(Number.isNaN)) return "expected time unknown";
-  const latest = Math.max(...times);
-  return `expected by ${new Date(latest).toISOString()} (in ${formatDuration(Math.max(0, latest - Date.now()))})`;
-}
-
-function isoOrNull(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
-
-function costNote(cost: number | undefined): string {
-  return cost === undefined || cost === 0 ? "" : `, about $${cost.toFixed(cost < 0.01 ? 6 : 2)}`;
 }
 
 function directoryArg(dir: string): Promise<RestoreTarget> {

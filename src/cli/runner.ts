@@ -7,8 +7,11 @@ import { Context, type GlobalOptions } from "./context.js";
  * the context. Kept apart from main.ts, which imports every command, so no command imports main.
  */
 
-/** Exit codes: 0 done, 1 some items failed (listed), 2 bad usage or config (nothing changed). */
-export const EXIT = { ok: 0, itemsFailed: 1, usage: 2 } as const;
+/**
+ * Exit codes: 0 done, 1 some items failed (listed), 2 bad usage or config (nothing changed), 75
+ * not done yet, try again later (EX_TEMPFAIL of sysexits.h: `restore --stage-in` while thawing).
+ */
+export const EXIT = { ok: 0, itemsFailed: 1, usage: 2, tempFail: 75 } as const;
 
 /** Runs a command body inside an open context and hands its exit code back to `main`. */
 export type Runner = <A extends unknown[]>(

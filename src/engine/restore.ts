@@ -9,8 +9,10 @@ import type { CatalogDb } from "../catalog/db.js";
 import {
   markRestoredInPlace,
   type PendingRestore,
+  packSize,
   pendingRestoreOf,
   pendingRestores,
+  pendingThawOf,
   recordRestoreRequest,
   rescheduleRestore,
   settleRestore,
@@ -21,6 +23,7 @@ import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
 import { formatDuration } from "../config/units.js";
 import {
   cheapestRetrieval,
+  copyDelta,
   oneTimeTotal,
   onpremProfile,
   type Placement,
@@ -36,6 +39,7 @@ import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfe
 import type { EngineEvent } from "./events.js";
 import { usOf } from "./on-disk.js";
 import { type MemberPlace, memberPlaceOf, readPackMember } from "./pack-store.js";
+import { type PackSource, packGroupKey, restoreBatches } from "./restore-plan.js";
 import { JournaledRun } from "./run.js";
 import { Toolkit, type TransferSettings } from "./toolkit.js";
 
@@ -119,10 +123,16 @@ export type FileOutcome =
       expectedAt: number | null;
       /** Asked by this call, rather than found pending. */
       requested: boolean;
+      /**
+       * This call asked the store to thaw; false when the request joined a thaw already under
+       * way (another member of the same pack asked for it, or an earlier run).
+       */
+      asked: boolean;
       requestId: number;
     }
-  | { kind: "would-read"; from: string; cost: number | undefined }
-  | { kind: "would-thaw"; from: string; tier: RestoreTier; cost: number | undefined }
+  /** `cost` is undefined for a pack member: its pack's plan carries the cost, once. */
+  | { kind: "would-read"; from: string; cost: number | undefined; pack?: string }
+  | { kind: "would-thaw"; from: string; tier: RestoreTier; cost: number | undefined; pack?: string }
   | { kind: "failed"; error: string };
 
 export interface RestoreFileRequest {
@@ -151,6 +161,10 @@ export async function restoreFile(deps: RestoreDeps, req: RestoreFileRequest): P
   const archived = await Promise.all(ranked.map(async (c) => ({ ...c, ...(await restoreStatus(deps, c)) })));
   const thawed = archived.filter((c) => c.status?.state === "restored" || c.status?.state === "not-archived");
   if (thawed.length > 0) return readOrPlan(deps, req, thawed);
+  // One being thawed already (for another member of its pack, or by a run killed before it
+  // recorded its request) is waited for, never asked again.
+  const ongoing = archived.find((c) => c.status?.state === "restoring");
+  if (ongoing) return joinThaw(deps, req, ongoing, ongoing.status as RestoreStatus);
 
   const reasons = archived.flatMap((c) => (c.problem ? [c.problem] : []));
   const viable = archived.flatMap((c) => {
@@ -172,17 +186,186 @@ export interface RestoreCandidate {
   replicas: ReplicaCandidate[];
 }
 
-/** Restores files, `transfers` at once; `heard` is told each file's outcome as it comes. */
+/** What a restore did, or would do, with one pack: shown once per pack, with its cost. */
+export interface PackPlan {
+  location: string;
+  pack: string;
+  /** Files asked for that it holds, and their bytes. */
+  files: number;
+  bytes: number;
+  /**
+   * `thaw-asked`: this run asked the store to thaw it; `thawing`: the files joined a thaw under
+   * way; `read`: it was readable (members read by range); `would-*`: a dry run's plan.
+   */
+  action: "thaw-asked" | "thawing" | "read" | "would-thaw" | "would-read";
+  tier?: RestoreTier;
+  /** The one-time cost of the thaw (on the whole pack) and the members' ranged reads, if priced. */
+  cost?: number;
+  /** When the thaw should be done (a thaw under way), or how long the tier takes (a plan). */
+  expectedAt?: number | null;
+  latencyMs?: number;
+}
+
+export interface RestoreFilesOptions {
+  target: RestoreTarget;
+  thaw: ThawWish;
+  dryRun: boolean;
+  transfers: number;
+  /** Hears each pack's plan once its files are dealt with. */
+  onPack?: (plan: PackPlan) => void;
+}
+
+/**
+ * Restores files, `transfers` batches at once, as the planner orders them: a file read from a
+ * whole object on its own, the members of one pack together in offset order (one thaw for them
+ * all). `heard` is told each file's outcome as it comes.
+ */
 export async function restoreFiles(
   deps: RestoreDeps,
   files: AsyncIterable<RestoreCandidate>,
-  options: { target: RestoreTarget; thaw: ThawWish; dryRun: boolean; transfers: number },
+  options: RestoreFilesOptions,
   heard: (file: FileRow, outcome: FileOutcome) => void,
 ): Promise<void> {
   const { target, thaw, dryRun } = options;
-  await runPool(files, options.transfers, async ({ file, replicas }) => {
-    heard(file, await restoreFile(deps, { file, replicas, target, thaw, dryRun }));
+  // Batches of one pack run one after another: the first asks for the thaw, the next join it.
+  const packChains = new Map<string, Promise<void>>();
+  const batches = restoreBatches(files, (candidate) => packSourceOf(deps, candidate, thaw.days));
+  await runPool(batches, options.transfers, async (batch) => {
+    if (batch.kind === "file") {
+      const { file, replicas } = batch.candidate;
+      heard(file, await restoreFile(deps, { file, replicas, target, thaw, dryRun }));
+      return;
+    }
+    const key = packGroupKey(batch);
+    const run = (packChains.get(key) ?? Promise.resolve()).then(() => restorePack(deps, batch.members, options, heard));
+    const settled = run.catch(() => undefined);
+    packChains.set(key, settled);
+    try {
+      await run;
+    } finally {
+      if (packChains.get(key) === settled) packChains.delete(key);
+    }
   });
+}
+
+/** The pack member a candidate would be read (or thawed) from: its cheapest source, readable first. */
+async function packSourceOf(
+  deps: RestoreDeps,
+  { replicas }: RestoreCandidate,
+  days: number,
+): Promise<PackSource | undefined> {
+  const ranked = await rank(deps, replicas, days);
+  const chosen = ranked.find((c) => !c.archived) ?? ranked[0];
+  const place = chosen && memberPlaceOf(chosen.replica);
+  if (!chosen || !place || chosen.replica.pack_id === null) return undefined;
+  return {
+    location: chosen.location.name,
+    pack: place.pack,
+    packId: chosen.replica.pack_id,
+    offset: place.offset,
+    length: place.length,
+  };
+}
+
+/**
+ * The members of one pack, in offset order: each restored by one ranged read once the pack is
+ * readable; from an archive class the first asks for the pack's thaw and the others join it. A
+ * dry run looks at the first member only: the others come from the same pack the same way.
+ */
+async function restorePack(
+  deps: RestoreDeps,
+  members: { candidate: RestoreCandidate; source: PackSource }[],
+  options: RestoreFilesOptions,
+  heard: (file: FileRow, outcome: FileOutcome) => void,
+): Promise<void> {
+  const { target, thaw, dryRun } = options;
+  /** The first outcome that says what became of the pack (a file in place or failed says nothing). */
+  let telling: FileOutcome | undefined;
+  for (const { candidate, source } of members) {
+    const { file, replicas } = candidate;
+    const planned = telling?.kind === "would-read" || telling?.kind === "would-thaw";
+    let outcome: FileOutcome;
+    if (dryRun && planned && telling && !unsafeRelativeKey(file.path)) outcome = telling;
+    else {
+      outcome = await restoreFile(deps, { file, replicas, target, thaw, dryRun });
+      if (outcome.kind === "would-read" || outcome.kind === "would-thaw") {
+        outcome = { ...outcome, cost: undefined, pack: source.pack };
+      }
+    }
+    if (!telling || telling.kind === "in-place" || telling.kind === "failed") telling = outcome;
+    heard(file, outcome);
+  }
+  const plan = telling && (await packPlan(deps, members, telling, thaw));
+  if (plan) options.onPack?.(plan);
+}
+
+/** The pack's line of the plan: what was (or would be) done with it, for how much, by when. */
+async function packPlan(
+  deps: RestoreDeps,
+  members: { candidate: RestoreCandidate; source: PackSource }[],
+  outcome: FileOutcome,
+  thaw: ThawWish,
+): Promise<PackPlan | undefined> {
+  const head = members[0];
+  if (!head) return undefined;
+  const { source } = head;
+  const files = members.length;
+  const bytes = members.reduce((sum, m) => sum + m.candidate.file.size, 0);
+  const base = { location: source.location, pack: source.pack, files, bytes };
+  if (outcome.kind === "thawing" && !outcome.asked) {
+    return { ...base, action: "thawing", tier: outcome.tier, expectedAt: outcome.expectedAt };
+  }
+  const location = await deps.location(source.location);
+  const profile = priceProfile(location);
+  const storageClass = head.candidate.replicas.find((r) => r.pack_id === source.packId)?.storage_class ?? null;
+  const size = (await packSize(deps.catalog, source.packId)) ?? 0;
+  const lengths = members.map((m) => m.source.length);
+  const priced = (tier: RestoreTier | undefined) => {
+    const cost = profile && packEstimate(profile, storageClass, size, lengths, tier, thaw.days);
+    return cost === undefined ? {} : { cost };
+  };
+  switch (outcome.kind) {
+    case "thawing":
+      return {
+        ...base,
+        action: "thaw-asked",
+        tier: outcome.tier,
+        expectedAt: outcome.expectedAt,
+        ...priced(outcome.tier),
+      };
+    case "would-thaw": {
+      const tier = chooseTier(profile, storageClass, size, { ...thaw, tier: outcome.tier });
+      const latency = "error" in tier || tier.latencyMs === undefined ? {} : { latencyMs: tier.latencyMs };
+      return { ...base, action: "would-thaw", tier: outcome.tier, ...latency, ...priced(outcome.tier) };
+    }
+    case "would-read":
+      return { ...base, action: "would-read", ...priced(undefined) };
+    default:
+      return { ...base, action: "read" };
+  }
+}
+
+/**
+ * What bringing members of a pack home costs once: the thaw is billed on the whole pack (and its
+ * thawed copy kept `days`), each member's read and egress on its own frame.
+ */
+function packEstimate(
+  profile: PriceProfile,
+  storageClass: string | null,
+  packBytes: number,
+  memberLengths: readonly number[],
+  tier: RestoreTier | undefined,
+  days: number,
+): number | undefined {
+  try {
+    const from = { profile, storageClass: storageClass ?? undefined };
+    const wholePack = oneTimeTotal(restoreDelta(from, ON_PREMISES, packBytes, tier, days));
+    const thawOnly = wholePack - oneTimeTotal(copyDelta(from, ON_PREMISES, packBytes));
+    const reads = memberLengths.reduce((sum, length) => sum + oneTimeTotal(copyDelta(from, ON_PREMISES, length)), 0);
+    return thawOnly + reads;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Ranked {
@@ -390,7 +573,47 @@ async function requestThaw(
     expectedAt,
     targetDir: req.target.dir,
   });
-  return { kind: "thawing", from: location.name, tier, expectedAt, requested: true, requestId };
+  return { kind: "thawing", from: location.name, tier, expectedAt, requested: true, asked: true, requestId };
+}
+
+/**
+ * Records this file's request against a thaw already under way for its object: the tier and
+ * expected time of the thaw asked earlier (as the catalog or the store knows them), no new thaw.
+ */
+async function joinThaw(
+  deps: RestoreDeps,
+  req: RestoreFileRequest,
+  choice: Ranked,
+  status: RestoreStatus,
+): Promise<FileOutcome> {
+  const { replica, location } = choice;
+  const earlier = await pendingThawOf(deps.catalog, location.row.id, replica.key);
+  const tier = earlier?.tier ?? req.thaw.tier ?? "standard";
+  if (req.dryRun) return { kind: "would-thaw", from: location.name, tier, cost: undefined };
+  try {
+    const from = { ...versionOf(replica), file: req.file, source: location };
+    if (await alreadyThere(deps, from, req.target)) return { kind: "in-place" };
+  } catch (err) {
+    return { kind: "failed", error: describe(location.name, err) };
+  }
+  const expectedAt = (status.state === "restoring" ? status.readyAt?.getTime() : undefined) ?? earlier?.expected_at;
+  const requestId = await recordRestoreRequest(deps.catalog, {
+    replicaId: replica.id,
+    fileId: req.file.id,
+    tier,
+    days: req.thaw.days,
+    expectedAt: expectedAt ?? null,
+    targetDir: req.target.dir,
+  });
+  return {
+    kind: "thawing",
+    from: location.name,
+    tier,
+    expectedAt: expectedAt ?? null,
+    requested: true,
+    asked: false,
+    requestId,
+  };
 }
 
 /** When a thaw should be done: as the store says, or else as the tier's published latency says. */
@@ -534,21 +757,68 @@ function describe(location: string, err: unknown): string {
   return `${location}: ${(err as Error).message}${archived} after ${attemptsOf(err)} attempt(s)`;
 }
 
+/** Where a pending request's object stands: gone, still (or again) thawing, or readable. */
+type ThawState =
+  | { kind: "gone" }
+  | { kind: "thawing"; expectedAt: number | null; asked: boolean }
+  | { kind: "readable" };
+
+/**
+ * Memoised thaw states of one round of finishing, by pack (location and key): the members of a
+ * pack share one look at the store and, should the thaw have lapsed, one request to thaw again.
+ * Whole objects are not kept: one request each, and the map stays as small as the packs.
+ */
+type ThawStates = Map<string, Promise<ThawState>>;
+
+async function thawStateOf(source: RestoreLocation, pending: PendingRestore, deps: RestoreDeps): Promise<ThawState> {
+  const info = (await withRetry(deps.retryPolicy, () => source.backend.stat(pending.replica_key))).value;
+  if (!info) return { kind: "gone" };
+  const status = info.restore ?? { state: "not-archived" };
+  if (status.state === "restoring") {
+    return { kind: "thawing", expectedAt: status.readyAt?.getTime() ?? pending.expected_at, asked: false };
+  }
+  if (status.state !== "archived") return { kind: "readable" };
+  // The thaw lapsed before its copy was made (or the store never began it): ask again.
+  const again = (
+    await withRetry(deps.retryPolicy, () =>
+      source.backend.restore(pending.replica_key, { days: pending.days, tier: pending.tier }),
+    )
+  ).value;
+  if (again.state === "restored" || again.state === "not-archived") return { kind: "readable" };
+  const profile = priceProfile(source);
+  const latency = profile && archiveTiers(profile, pending.storage_class ?? undefined)?.[pending.tier]?.latencyMs;
+  return { kind: "thawing", expectedAt: expected(again, latency), asked: true };
+}
+
+function sharedThawState(
+  states: ThawStates | undefined,
+  source: RestoreLocation,
+  pending: PendingRestore,
+  deps: RestoreDeps,
+): Promise<ThawState> {
+  if (!states || pending.pack_id === null) return thawStateOf(source, pending, deps);
+  const key = packGroupKey({ location: source.name, pack: pending.replica_key });
+  let state = states.get(key);
+  if (!state) {
+    state = thawStateOf(source, pending, deps);
+    states.set(key, state);
+  }
+  return state;
+}
+
 /**
  * Moves one pending request on: finishes the copy when the object is readable, asks again when
- * the thaw lapsed before it was used, or says it is still thawing.
+ * the thaw lapsed before it was used, or says it is still thawing. `states` shares one look per
+ * pack among the members finished in one round.
  */
-async function advance(deps: RestoreDeps, pending: PendingRestore, target: RestoreTarget): Promise<FileOutcome> {
+async function advance(
+  deps: RestoreDeps,
+  pending: PendingRestore,
+  target: RestoreTarget,
+  states?: ThawStates,
+): Promise<FileOutcome> {
   const source = await deps.location(pending.replica_location);
   const from = source.name;
-  const thawing = (expectedAt: number | null, requested: boolean): FileOutcome => ({
-    kind: "thawing",
-    from,
-    tier: pending.tier,
-    expectedAt,
-    requested,
-    requestId: pending.id,
-  });
   const settle = (replicaState: ReplicaState, error?: string) =>
     settleRestore(
       deps.catalog,
@@ -556,28 +826,16 @@ async function advance(deps: RestoreDeps, pending: PendingRestore, target: Resto
       error === undefined ? { state: "done", replicaState } : { state: "failed", error, replicaState },
     );
   try {
-    const info = (await withRetry(deps.retryPolicy, () => source.backend.stat(pending.replica_key))).value;
-    if (!info) {
+    const state = await sharedThawState(states, source, pending, deps);
+    if (state.kind === "gone") {
       const error = `${from}: the archived object ${JSON.stringify(pending.replica_key)} is gone`;
       await settle("lost", error);
       return { kind: "failed", error };
     }
-    const status = info.restore ?? { state: "not-archived" };
-    if (status.state === "restoring") return thawing(status.readyAt?.getTime() ?? pending.expected_at, false);
-    if (status.state === "archived") {
-      // The thaw lapsed before its copy was made (or the store never began it): ask again.
-      const again = (
-        await withRetry(deps.retryPolicy, () =>
-          source.backend.restore(pending.replica_key, { days: pending.days, tier: pending.tier }),
-        )
-      ).value;
-      if (again.state !== "restored" && again.state !== "not-archived") {
-        const profile = priceProfile(source);
-        const latency = profile && archiveTiers(profile, pending.storage_class ?? undefined)?.[pending.tier]?.latencyMs;
-        const expectedAt = expected(again, latency);
-        await rescheduleRestore(deps.catalog, pending.id, expectedAt);
-        return thawing(expectedAt, true);
-      }
+    if (state.kind === "thawing") {
+      if (state.asked) await rescheduleRestore(deps.catalog, pending.id, state.expectedAt);
+      const { expectedAt, asked } = state;
+      return { kind: "thawing", from, tier: pending.tier, expectedAt, requested: asked, asked, requestId: pending.id };
     }
   } catch (err) {
     return { kind: "failed", error: describe(from, err) };
@@ -644,6 +902,7 @@ export interface FinishOptions {
 export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptions = {}): Promise<PendingReport> {
   const report: PendingReport = { restored: [], inPlace: [], thawing: [], failed: [] };
   const targets = new Map<string, Promise<RestoreTarget>>();
+  const states: ThawStates = new Map();
   const targetOf = async (pending: PendingRestore): Promise<RestoreTarget> => {
     if (pending.target_dir === null) {
       const home = await deps.location(pending.file_location);
@@ -660,7 +919,7 @@ export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptio
     const where = { id: pending.id, location: pending.file_location, path: pending.path };
     let outcome: FileOutcome;
     try {
-      outcome = await advance(deps, pending, await targetOf(pending));
+      outcome = await advance(deps, pending, await targetOf(pending), states);
     } catch (err) {
       // A location that cannot be opened any more fails its requests, not the whole round.
       outcome = { kind: "failed", error: (err as Error).message };
@@ -696,13 +955,19 @@ const POLL = { firstMs: 500, factor: 1.5, maxMs: 10 * 60_000 };
 export async function waitForRestores(
   deps: RestoreDeps,
   ids: readonly number[],
-  opts: Omit<FinishOptions, "ids"> & { signal?: AbortSignal; onRound?: (report: PendingReport) => void } = {},
+  opts: Omit<FinishOptions, "ids"> & {
+    signal?: AbortSignal;
+    onRound?: (report: PendingReport) => void;
+    /** Runs each round (under the locations' leases, say), leaving the pauses between free. */
+    round?: (finish: () => Promise<PendingReport>) => Promise<PendingReport>;
+  } = {},
 ): Promise<PendingReport> {
   const total: PendingReport = { restored: [], inPlace: [], thawing: [], failed: [] };
   let delay = POLL.firstMs;
   let waiting = [...ids];
   while (waiting.length > 0 && !opts.signal?.aborted) {
-    const round = await finishPendingRestores(deps, { ...opts, ids: waiting });
+    const finish = () => finishPendingRestores(deps, { ...opts, ids: waiting });
+    const round = await (opts.round ? opts.round(finish) : finish());
     opts.onRound?.(round);
     total.restored.push(...round.restored);
     total.inPlace.push(...round.inPlace);
