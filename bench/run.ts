@@ -12,7 +12,6 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatBytes } from "../src/config/units.js";
-import { type RgwServer, startRgw } from "../test/support/rgw-server.js";
 import { type Baseline, prepareBaseline } from "./lib/baseline.js";
 import { Bench } from "./lib/bench.js";
 import { killRunning } from "./lib/measure.js";
@@ -25,9 +24,10 @@ import {
   installTools,
   loadAverage,
   machine,
-  memAvailable,
+  memstoreBytes,
   rgwDaemons,
   rssBytes,
+  startSizedRgw,
   versions,
 } from "./lib/setup.js";
 import { Store } from "./lib/store.js";
@@ -35,7 +35,6 @@ import { SYNC_TOOLS, type SyncTool, Tools } from "./lib/tools.js";
 import { bigTreeArgs, copyTree, generate, mainTreeArgs, scanTreeArgs, type Tree } from "./lib/trees.js";
 import * as workloads from "./lib/workloads.js";
 
-const GiB = 1024 ** 3;
 // The bench's own S3 client would print the SDK's Node 20 notice, as Strata's CLI does not.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -123,12 +122,8 @@ async function startBench(
   info: RunInfo,
   baseline: Baseline | undefined,
 ): Promise<Bench> {
-  // The OSD keeps objects in RAM (rgw.sh's default device is 5 GiB); give it a share of what is
-  // free, through CEPH_ARGS, which every Ceph daemon reads, as rgw.sh cannot be changed here.
-  info.memstoreBytes = Math.max(5 * GiB, Math.floor(memAvailable() * 0.45));
-  const server = await timedAsync("RGW start", () =>
-    withCephArgs(`--memstore_device_bytes=${info.memstoreBytes}`, startRgw),
-  );
+  info.memstoreBytes = memstoreBytes();
+  const server = await timedAsync("RGW start", () => startSizedRgw(info.memstoreBytes));
   cleanups.push(() => server.stop());
   log(`RGW at ${server.endpoint}`);
 
@@ -157,17 +152,6 @@ async function startBench(
   const osd = daemons?.pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("ceph-osd"));
   const osdLog = (line: string) => log(osd ? `${line}  [OSD RSS ${formatBytes(rssBytes(osd))}]` : line);
   return new Bench(options, repo, work, tools, syncTools, store, daemons?.pids ?? [], osdLog);
-}
-
-async function withCephArgs(extra: string, start: () => Promise<RgwServer>): Promise<RgwServer> {
-  const before = process.env.CEPH_ARGS;
-  process.env.CEPH_ARGS = [before, extra].filter(Boolean).join(" ");
-  try {
-    return await start();
-  } finally {
-    if (before === undefined) delete process.env.CEPH_ARGS;
-    else process.env.CEPH_ARGS = before;
-  }
 }
 
 /**
