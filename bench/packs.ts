@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { Cleanups } from "./lib/cleanup.js";
 import { measureCodecAuto } from "./lib/codec-auto.js";
 import { killRunning } from "./lib/measure.js";
 import { bytes, duration, wholeNumber } from "./lib/options.js";
@@ -89,27 +90,7 @@ for (const name of only) {
 if (only.has("cost")) only.add("sync");
 const wants = (step: Step) => only.has(step);
 
-// Undone in reverse order, once: at the end, on an error, or on Ctrl-C.
-const cleanups: Array<() => unknown> = [];
-async function cleanUp(): Promise<void> {
-  for (const undo of cleanups.splice(0).reverse()) {
-    try {
-      await undo();
-    } catch (err) {
-      log(`cleanup: ${(err as Error).message}`);
-    }
-  }
-}
-for (const [signal, code] of [
-  ["SIGINT", 130],
-  ["SIGTERM", 143],
-] as const) {
-  process.on(signal, () => {
-    log(`\n${signal}: stopping the running command and RGW, removing temp files`);
-    killRunning();
-    void cleanUp().then(() => process.exit(code));
-  });
-}
+const cleanups = new Cleanups(log);
 
 async function main(): Promise<number> {
   const started = new Date();
@@ -185,14 +166,14 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  async (code) => {
-    await cleanUp();
+  (code) => {
+    cleanups.run();
     process.exitCode = code;
   },
-  async (err: unknown) => {
+  (err: unknown) => {
     log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     killRunning();
-    await cleanUp();
+    cleanups.run();
     process.exitCode = 1;
   },
 );

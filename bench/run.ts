@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { formatBytes } from "../src/config/units.js";
 import { type Baseline, prepareBaseline } from "./lib/baseline.js";
 import { Bench } from "./lib/bench.js";
+import { Cleanups } from "./lib/cleanup.js";
 import { killRunning } from "./lib/measure.js";
 import { type BenchOptions, parseOptions, USAGE } from "./lib/options.js";
 import { printSummary, type RunInfo, writeResults } from "./lib/results.js";
@@ -40,29 +41,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-// Undone in reverse order, once: at the end, on an error, or on Ctrl-C.
-const cleanups: Array<() => void> = [];
-function cleanUp(): void {
-  for (const undo of cleanups.splice(0).reverse()) {
-    try {
-      undo();
-    } catch (err) {
-      log(`cleanup: ${(err as Error).message}`);
-    }
-  }
-}
-
-for (const [signal, code] of [
-  ["SIGINT", 130],
-  ["SIGTERM", 143],
-] as const) {
-  process.on(signal, () => {
-    log(`\n${signal}: stopping the running command and RGW, removing temp files`);
-    killRunning();
-    cleanUp();
-    process.exit(code);
-  });
-}
+const cleanups = new Cleanups(log);
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
@@ -230,13 +209,13 @@ async function timedAsync<T>(what: string, work: () => Promise<T>): Promise<T> {
 
 main().then(
   (code) => {
-    cleanUp();
+    cleanups.run();
     process.exitCode = code;
   },
   (err: unknown) => {
     log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     killRunning();
-    cleanUp();
+    cleanups.run();
     process.exitCode = 1;
   },
 );

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AWS_PROFILE, monthlyStorageCost } from "../../src/cost/index.js";
 import { classPrice, GIB } from "../../src/cost/profile.js";
+import type { CostLine } from "../../src/report/model.js";
 import { startCountingProxy } from "./counting-proxy.js";
 import { type Command, type Measurement, measure } from "./measure.js";
 import type { Store } from "./store.js";
@@ -113,19 +114,6 @@ export async function packedSyncVsRclone(bench: PacksBench, tree: Tree, runs: nu
     await bench.store.purge(rclonePlace.bucket, rclonePlace.prefix);
   }
   return { strata, rclone, packs, indexes, kept: kept as SyncFigures["kept"] };
-}
-
-/** One location's line of `strata --json cost`. */
-interface CostLine {
-  group: { location: string; class: string };
-  objects: number;
-  logicalBytes: number;
-  storedBytes: number;
-  deduplicatedBytes: number;
-  billableBytes: number;
-  storage: number;
-  overheads: number;
-  monthly: number;
 }
 
 export interface CostFigures {
