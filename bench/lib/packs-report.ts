@@ -146,6 +146,7 @@ function syncLines(s: SyncFigures, tree: Tree): string[] {
     `### a) ${tree.files.toLocaleString("en-US")} files of 1–16 KiB (${formatBytes(tree.bytes)}) into a fresh prefix`,
     "",
     "Runs alternate (Strata, then rclone, run after run); every run starts from an empty prefix and a fresh catalog.",
+    "Strata writes into GLACIER (for b), rclone into STANDARD: one pool at the RGW, the same work for it.",
     "",
     markdownTable([
       ["tool", "runs", "median wall s", "median CPU s", "files/s", "objects written"],
@@ -168,8 +169,8 @@ function costLines(c: CostFigures): string[] {
   return [
     "### b) The cost report for that tree in GLACIER",
     "",
-    "`strata --json cost` on each sync's catalog, with the remote location priced as AWS GLACIER",
-    "(`class: GLACIER`, `price: { profile: aws }`: RGW has no GLACIER, so the class is the report's, not the store's).",
+    "`strata --json cost` on each sync's catalog, the remote location priced by AWS's list (`price: { profile: aws }`);",
+    "Strata's syncs wrote into GLACIER (`class: GLACIER` on the location: the RGW has the class).",
     `The unpacked catalog comes from a plain \`strata sync\` of the same tree (${c.unpackedSync.wallS.toFixed(1)} s wall).`,
     "",
     markdownTable([

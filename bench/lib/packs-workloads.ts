@@ -31,6 +31,12 @@ export const PACKED_SYNC = ["--pack-below", "1MiB", "--pack-size", "256MiB"];
 /** The 1 GiB pack of the one-member restore. */
 const BIG_PACK = ["--pack-below", "1MiB", "--pack-size", "1GiB"];
 const PACK_PREFIX = ".strata-packs/";
+/**
+ * Strata's syncs of the small files write into GLACIER (the RGW has the class), so the cost report
+ * prices packed and unpacked copies in the class they are in; rclone's objects go to STANDARD,
+ * which costs the RGW the same.
+ */
+const GLACIER = ["class: GLACIER"];
 
 /** Runs a command under time -v, notes a failure, logs a line. */
 async function timed(bench: PacksBench, step: string, cmd: Command): Promise<Measurement> {
@@ -90,7 +96,10 @@ export async function packedSyncVsRclone(bench: PacksBench, tree: Tree, runs: nu
   for (let run = 1; run <= runs; run++) {
     const place = { bucket: "packs-strata", prefix: `run-${run}` };
     const catalog = catalogPath(bench, `packed-${run}`);
-    const cmd = bench.tools.sync("strata", { dir: tree.dir }, place, catalog, `packed-${run}`, { args: PACKED_SYNC });
+    const cmd = bench.tools.sync("strata", { dir: tree.dir }, place, catalog, `packed-${run}`, {
+      args: PACKED_SYNC,
+      location: GLACIER,
+    });
     strata.push(await timed(bench, `a) strata packed sync, run ${run}`, cmd));
     const copied = copiedFiles(cmd);
     if (copied !== tree.files) bench.notes.push(`packed sync run ${run}: copied ${copied} of ${tree.files} files`);
@@ -125,10 +134,10 @@ export interface CostFigures {
   model: { packed: number; unpacked: number; packs: number; files: number };
 }
 
-/** `strata --json cost` of the remote location priced as AWS GLACIER (the class every replica there is billed in). */
+/** `strata --json cost` of the remote location, priced by AWS's list (its replicas are in GLACIER). */
 async function glacierCost(bench: PacksBench, place: Place, catalog: string, label: string): Promise<CostLine> {
   const config = bench.tools.strataConfig(place, {
-    location: ["class: GLACIER", "price: { profile: aws }"],
+    location: [...GLACIER, "price: { profile: aws }"],
     configName: "glacier",
   });
   const cmd = bench.tools.strataCommand(["--config", config, "--catalog", catalog, "cost"], label);
@@ -163,7 +172,7 @@ export async function packedVsUnpackedCost(bench: PacksBench, tree: Tree, synced
 
   const place = { bucket: "packs-strata", prefix: "unpacked" };
   const catalog = catalogPath(bench, "unpacked");
-  const cmd = bench.tools.sync("strata", { dir: tree.dir }, place, catalog, "unpacked");
+  const cmd = bench.tools.sync("strata", { dir: tree.dir }, place, catalog, "unpacked", { location: GLACIER });
   const unpackedSync = await timed(bench, "b) strata sync, unpacked", cmd);
   const unpacked = await glacierCost(bench, place, catalog, "unpacked");
   let modelUnpacked = 0;
