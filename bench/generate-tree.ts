@@ -3,7 +3,7 @@
  * text and binary, some duplicates, spread over run/step directories. The same arguments
  * always give the same bytes.
  *
- *   node --import tsx bench/generate-tree.ts DIR [--files N] [--small-max 64KiB]
+ *   node --import tsx bench/generate-tree.ts DIR [--files N] [--small-min 1] [--small-max 64KiB]
  *        [--medium-share 0.05] [--medium-max 4MiB] [--large N] [--large-size 64MiB]
  *        [--duplicate-share 0.02] [--per-dir 1000] [--seed 1]
  */
@@ -16,6 +16,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     files: { type: "string", default: "10000" },
+    "small-min": { type: "string", default: "1" },
     "small-max": { type: "string", default: "64KiB" },
     "medium-share": { type: "string", default: "0.05" },
     "medium-max": { type: "string", default: "4MiB" },
@@ -35,6 +36,7 @@ const size = (name: string) => {
   return bytes;
 };
 const files = Number(values.files);
+const smallMin = size("small-min");
 const smallMax = size("small-max");
 const mediumMax = size("medium-max");
 const mediumShare = Number(values["medium-share"]);
@@ -95,7 +97,7 @@ for (let i = 0; i < files; i++) {
   if (previous.length > 0 && roll < duplicateShare) data = previous[Math.floor(random() * previous.length)] as Buffer;
   else if (roll < duplicateShare + mediumShare)
     data = content(smallMax + Math.floor(random() * (mediumMax - smallMax)), isText, i * 7919);
-  else data = content(1 + Math.floor(random() * smallMax), isText, i * 7919);
+  else data = content(smallMin + Math.floor(random() * (smallMax - smallMin + 1)), isText, i * 7919);
   if (previous.length < 64 && data.length < 1024 * 1024) previous.push(Buffer.from(data));
   write(join(dir, `${isText ? "log" : "out"}-${String(i).padStart(8, "0")}.${isText ? "txt" : "dat"}`), data);
   total += data.length;

@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatBytes } from "../src/config/units.js";
-import { type RgwServer, startRgw } from "../test/support/rgw-server.js";
 import { type Baseline, prepareBaseline } from "./lib/baseline.js";
 import { Bench } from "./lib/bench.js";
+import { Cleanups } from "./lib/cleanup.js";
 import { killRunning } from "./lib/measure.js";
 import { type BenchOptions, parseOptions, USAGE } from "./lib/options.js";
 import { printSummary, type RunInfo, writeResults } from "./lib/results.js";
@@ -25,9 +25,10 @@ import {
   installTools,
   loadAverage,
   machine,
-  memAvailable,
+  memstoreBytes,
   rgwDaemons,
   rssBytes,
+  startSizedRgw,
   versions,
 } from "./lib/setup.js";
 import { Store } from "./lib/store.js";
@@ -35,35 +36,12 @@ import { SYNC_TOOLS, type SyncTool, Tools } from "./lib/tools.js";
 import { bigTreeArgs, copyTree, generate, mainTreeArgs, scanTreeArgs, type Tree } from "./lib/trees.js";
 import * as workloads from "./lib/workloads.js";
 
-const GiB = 1024 ** 3;
 // The bench's own S3 client would print the SDK's Node 20 notice, as Strata's CLI does not.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-// Undone in reverse order, once: at the end, on an error, or on Ctrl-C.
-const cleanups: Array<() => void> = [];
-function cleanUp(): void {
-  for (const undo of cleanups.splice(0).reverse()) {
-    try {
-      undo();
-    } catch (err) {
-      log(`cleanup: ${(err as Error).message}`);
-    }
-  }
-}
-
-for (const [signal, code] of [
-  ["SIGINT", 130],
-  ["SIGTERM", 143],
-] as const) {
-  process.on(signal, () => {
-    log(`\n${signal}: stopping the running command and RGW, removing temp files`);
-    killRunning();
-    cleanUp();
-    process.exit(code);
-  });
-}
+const cleanups = new Cleanups(log);
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
@@ -123,12 +101,8 @@ async function startBench(
   info: RunInfo,
   baseline: Baseline | undefined,
 ): Promise<Bench> {
-  // The OSD keeps objects in RAM (rgw.sh's default device is 5 GiB); give it a share of what is
-  // free, through CEPH_ARGS, which every Ceph daemon reads, as rgw.sh cannot be changed here.
-  info.memstoreBytes = Math.max(5 * GiB, Math.floor(memAvailable() * 0.45));
-  const server = await timedAsync("RGW start", () =>
-    withCephArgs(`--memstore_device_bytes=${info.memstoreBytes}`, startRgw),
-  );
+  info.memstoreBytes = memstoreBytes();
+  const server = await timedAsync("RGW start", () => startSizedRgw(info.memstoreBytes));
   cleanups.push(() => server.stop());
   log(`RGW at ${server.endpoint}`);
 
@@ -157,17 +131,6 @@ async function startBench(
   const osd = daemons?.pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("ceph-osd"));
   const osdLog = (line: string) => log(osd ? `${line}  [OSD RSS ${formatBytes(rssBytes(osd))}]` : line);
   return new Bench(options, repo, work, tools, syncTools, store, daemons?.pids ?? [], osdLog);
-}
-
-async function withCephArgs(extra: string, start: () => Promise<RgwServer>): Promise<RgwServer> {
-  const before = process.env.CEPH_ARGS;
-  process.env.CEPH_ARGS = [before, extra].filter(Boolean).join(" ");
-  try {
-    return await start();
-  } finally {
-    if (before === undefined) delete process.env.CEPH_ARGS;
-    else process.env.CEPH_ARGS = before;
-  }
 }
 
 /**
@@ -246,13 +209,13 @@ async function timedAsync<T>(what: string, work: () => Promise<T>): Promise<T> {
 
 main().then(
   (code) => {
-    cleanUp();
+    cleanups.run();
     process.exitCode = code;
   },
   (err: unknown) => {
     log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     killRunning();
-    cleanUp();
+    cleanups.run();
     process.exitCode = 1;
   },
 );

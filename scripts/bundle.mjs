@@ -23,16 +23,8 @@ await build({
   chunkNames: "[name]-[hash]",
   sourcemap: true,
   // Native or optional modules, and SDKs whose packaging reads files beside their own code.
-  // zstd is WebAssembly read from beside its own module; lz4-napi loads its native build.
-  external: [
-    "better-sqlite3",
-    "pg-native",
-    "@azure/*",
-    "@google-cloud/*",
-    "playwright-core",
-    "@bokuweb/zstd-wasm",
-    "lz4-napi",
-  ],
+  // zstd-napi and lz4-napi load their native builds (a .node file found beside their own code).
+  external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*", "playwright-core", "lz4-napi", "zstd-napi"],
   // Bundled CommonJS modules call require() for Node built-ins.
   banner: {
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the test suite starts: PostgreSQL 15, Ceph RGW, Prometheus and Alertmanager, zstd and lz4 (Azurite comes from
-# npm; GCS has a stand-in in test/), and Chromium for the report. Idempotent: installs nothing that
-# is already there.
+# npm; GCS has a stand-in in test/), Chromium for the report, and the C/C++ toolchain native modules build with.
+# Idempotent: installs nothing that is already there.
 set -euo pipefail
 apt_updated=""
 need() {
@@ -41,5 +41,13 @@ for tool in zstd lz4 gzip tar; do
     need "$tool"
   fi
 done
+# A C/C++ compiler, make and Python 3: node-gyp builds zstd-napi's bundled zstd with them
+# (`npm ci` needs them before this script runs; here for `npm rebuild` on a machine set up by it).
+if ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
+  need build-essential
+fi
+if ! command -v python3 >/dev/null; then
+  need python3
+fi
 # Ceph RGW, the real S3 server of the backend tests (scripts/rgw.sh starts and stops it).
 bash "$(dirname "$0")/rgw.sh" install

@@ -63,19 +63,19 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   };
 }
 
-function wholeNumber(flag: string, text: string, min: number): number {
+export function wholeNumber(flag: string, text: string, min: number): number {
   const n = Number(text.replaceAll("_", ""));
   if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected a whole number ≥ ${min}, got ${text}`);
   return n;
 }
 
-function bytes(flag: string, text: string): number {
+export function bytes(flag: string, text: string): number {
   const n = parseSize(text);
   if (n === undefined || n < 1) throw new Error(`${flag}: expected a size such as 2GiB, got ${text}`);
   return n;
 }
 
-function duration(flag: string, text: string): number {
+export function duration(flag: string, text: string): number {
   const ms = parseDuration(text);
   if (ms === undefined || ms < 1000) throw new Error(`${flag}: expected a duration such as 90m, got ${text}`);
   return ms;

@@ -13,7 +13,7 @@ import {
   textTable,
   workloadTable,
 } from "./report.js";
-import { markedSection } from "./results-section.js";
+import { markedSection, sectionOf } from "./results-section.js";
 import type { Machine, Versions } from "./setup.js";
 import { evaluateTargets, type TargetResult } from "./targets.js";
 import type { Tree } from "./trees.js";
@@ -86,6 +86,7 @@ export function writeResults(path: string, bench: Bench, info: RunInfo): void {
     comparisonSection(bench, info),
     analysisSection(dirname(path)),
     catalogScaleSection(dirname(path)),
+    ...carriedSections(path),
     ...ran(bench).map((w) => workloadSection(bench, info, w)),
     notesSection(bench),
     commandsSection(bench, info),
@@ -107,6 +108,13 @@ function analysisSection(dir: string): string {
 function catalogScaleSection(dir: string): string {
   const file = join(dir, "CATALOG-SCALE.md");
   return existsSync(file) ? markedSection("catalog-scale", readFileSync(file, "utf8")) : "";
+}
+
+/** Sections other scripts write into RESULTS.md (api-load.ts, packs.ts), kept when this one rewrites it. */
+function carriedSections(path: string): string[] {
+  if (!existsSync(path)) return [];
+  const previous = readFileSync(path, "utf8");
+  return ["api-load", "packs"].flatMap((name) => sectionOf(previous, name) ?? []);
 }
 
 /** The current build against the `--baseline` one, every workload both ran. */

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { type RgwServer, startRgw } from "../../test/support/rgw-server.js";
 
 /** Runs a command to completion and returns its stdout; throws with its stderr on failure. */
 export function sh(argv: string[], options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
@@ -121,6 +122,29 @@ export function builtAt(repo: string): string {
 export function memAvailable(): number {
   const kb = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
   return Number(kb ?? 0) * 1024;
+}
+
+/**
+ * The OSD keeps objects in RAM (rgw.sh's default device is 5 GiB): a share of what is free now,
+ * at least that.
+ */
+export function memstoreBytes(): number {
+  return Math.max(5 * 1024 ** 3, Math.floor(memAvailable() * 0.45));
+}
+
+/**
+ * Starts the RGW with an OSD of `bytes`, through CEPH_ARGS, which every Ceph daemon reads, as
+ * rgw.sh cannot be changed here.
+ */
+export async function startSizedRgw(bytes: number): Promise<RgwServer> {
+  const before = process.env.CEPH_ARGS;
+  process.env.CEPH_ARGS = [before, `--memstore_device_bytes=${bytes}`].filter(Boolean).join(" ");
+  try {
+    return await startRgw();
+  } finally {
+    if (before === undefined) delete process.env.CEPH_ARGS;
+    else process.env.CEPH_ARGS = before;
+  }
 }
 
 /** The RGW started by scripts/rgw.sh: its ceph.conf and the pids of its daemons. */

@@ -45,13 +45,18 @@ export class Store {
   async count(bucket: string, prefix: string): Promise<{ objects: number; bytes: number }> {
     let objects = 0;
     let bytes = 0;
-    for await (const page of this.pages(bucket, prefix)) {
-      for (const object of page.Contents ?? []) {
-        objects += 1;
-        bytes += object.Size ?? 0;
-      }
+    for await (const object of this.objects(bucket, prefix)) {
+      objects += 1;
+      bytes += object.size;
     }
     return { objects, bytes };
+  }
+
+  /** Each object under a prefix: its key and size. */
+  async *objects(bucket: string, prefix: string): AsyncGenerator<{ key: string; size: number }> {
+    for await (const page of this.pages(bucket, prefix)) {
+      for (const object of page.Contents ?? []) yield { key: object.Key ?? "", size: object.Size ?? 0 };
+    }
   }
 
   /** Deletes everything under a prefix and has RGW free the data at once (not in 2 h). */

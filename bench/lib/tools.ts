@@ -14,6 +14,18 @@ export function isStrata(tool: Tool): tool is "strata" | BaselineTool {
   return tool === "strata" || tool.startsWith("strata-");
 }
 
+/** What the packs bench asks of a Strata sync beyond the transfer bench's plain one. */
+export interface StrataOptions {
+  /** More arguments of `strata sync` (`--pack-below 1MiB`). */
+  args?: string[];
+  /** More YAML lines of the remote location (`dedup: true`). */
+  location?: string[];
+  /** Another endpoint for the remote location (a counting proxy in front of the RGW). */
+  endpoint?: string;
+  /** Told apart from the plain config of the same place: a config file of its own. */
+  configName?: string;
+}
+
 /** A local directory or a bucket/prefix on the RGW. */
 export type Place = { dir: string } | { bucket: string; prefix: string };
 
@@ -60,26 +72,35 @@ export class Tools {
     };
   }
 
+  /** The RGW's endpoint the tools are pointed at. */
+  get endpoint(): string {
+    return this.setup.endpoint;
+  }
+
   /** rclone.conf as RESULTS.md shows it: the keys replaced by placeholders. */
   rcloneConfigShown(): string {
     return rcloneConfig(this.setup, "$AWS_ACCESS_KEY_ID", "$AWS_SECRET_ACCESS_KEY");
   }
 
-  /** strata.yaml for one S3 place: the location is named so its URL picks up the RGW settings. */
-  strataConfig(place: Place): string {
+  /**
+   * strata.yaml for one S3 place: the location is named so its URL picks up the RGW settings.
+   * `options` are more YAML lines of that location (`dedup: true`, `class: GLACIER`).
+   */
+  strataConfig(place: Place, options: StrataOptions = {}): string {
     const name = "bucket" in place ? `${place.bucket}-${place.prefix.replaceAll("/", "_")}` : "none";
-    const path = join(this.confDir, `strata-${name}.yaml`);
-    writeFileSync(path, strataYaml(place, this.setup.endpoint));
+    const path = join(this.confDir, `strata-${name}${options.configName ? `-${options.configName}` : ""}.yaml`);
+    writeFileSync(path, strataYaml(place, options.endpoint ?? this.setup.endpoint, options.location ?? []));
     return path;
   }
 
-  sync(tool: SyncTool, from: Place, to: Place, catalog: string, label: string): Command {
+  sync(tool: SyncTool, from: Place, to: Place, catalog: string, label: string, options: StrataOptions = {}): Command {
     if (isStrata(tool)) {
       const remote = "bucket" in from ? from : to;
-      const config = this.strataConfig(remote);
+      const config = this.strataConfig(remote, options);
       const argv = [...this.strata(tool), "--config", config, "--catalog", catalog, "--json", "sync"];
       // --json: the report (files and bytes copied) is read back from stdout.
-      return this.command([...argv, this.path(from, tool), this.path(to, tool)], label, true);
+      const paths = [this.path(from, tool), this.path(to, tool)];
+      return this.command([...argv, ...paths, ...(options.args ?? [])], label, true);
     }
     switch (tool) {
       case "rclone":
@@ -111,6 +132,11 @@ export class Tools {
     const config = this.strataConfig({ dir });
     const argv = [...this.strata(tool), "--config", config, "--catalog", catalog, "--json", "scan", dir];
     return this.command(argv, label, true);
+  }
+
+  /** Another command of the current build (`restore`, `cost`), its --json report kept: `args` name the config. */
+  strataCommand(args: string[], label: string): Command {
+    return this.command([...this.strata("strata"), "--json", ...args], label, true);
   }
 
   /** How to start this build's CLI: the current one from the repository, an older one from its tree. */
@@ -173,13 +199,14 @@ function rcloneConfig(setup: ToolSetup, accessKeyId: string, secretAccessKey: st
   ].join("\n");
 }
 
-function strataYaml(place: Place, endpoint: string): string {
+function strataYaml(place: Place, endpoint: string, options: readonly string[]): string {
   if ("dir" in place) return "locations: {}\n";
   return [
     "locations:",
     "  remote:",
     `    url: s3://${place.bucket}/${place.prefix}`,
     `    s3: { endpoint: "${endpoint}", forcePathStyle: true, checksums: when_required }`,
+    ...options.map((line) => `    ${line}`),
     "",
   ].join("\n");
 }

@@ -248,6 +248,10 @@ export interface ReplicaEntry {
   /** Whose copy it is: the file's location and path. */
   file_location: string;
   path: string;
+  /** A pack member: its pack row and where its frame lies in the pack. */
+  pack_id: number | null;
+  pack_offset: number | null;
+  pack_length: number | null;
 }
 
 /** Replica rows at a location with the file each is a copy of. */
@@ -257,6 +261,7 @@ function replicaEntries({ db }: CatalogDb, locationId: number) {
     .innerJoin("files as f", "f.id", "r.file_id")
     .innerJoin("locations as l", "l.id", "f.location_id")
     .select(["r.id", "r.key", "r.size", "r.stored_size", "r.state", "l.name as file_location", "f.path"])
+    .select(["r.pack_id", "r.pack_offset", "r.pack_length"])
     .where("r.location_id", "=", locationId);
 }
 

@@ -12,6 +12,7 @@ import type { Policy } from "../policy/schema.js";
 import type { Context } from "./context.js";
 import { collect, type TransferFlags, transferOptions, transferSettings } from "./options.js";
 import { count, filesAndBytes } from "./output.js";
+import { gcSummary } from "./pack.js";
 import { EXIT, type Runner } from "./runner.js";
 
 interface ApplyCliOptions extends TransferFlags {
@@ -102,7 +103,9 @@ async function planAndApply(
     const next = p.then === "release" ? "releases" : "announces for purge";
     ctx.out.info(`  ${p.name}  then ${next} what these copies make safe, planned again once they are verified`);
   }
-  if (opts.dryRun || totals.length === 0) return done(ctx, totals);
+  // A placement's `pack.gc` has work to do even when no file has.
+  const packGc = policies.some((p) => p.place.some((place) => place.pack?.gc));
+  if (opts.dryRun || (totals.length === 0 && !packGc)) return done(ctx, totals);
   await ctx.locations.checkPolicyLocations(names);
   const progress = ctx.out.progress(sum(totals));
   const report = await applyPolicies(ctx.configuredOnly(), {
@@ -157,6 +160,8 @@ function finish(ctx: Context, totals: readonly PlanTotal[], report: ApplyReport)
     );
   }
   if (report.stopped) out.info(`  stopped: ${count(report.notStarted)} actions were not begun`);
+  for (const gc of report.packGc ?? []) out.info(`  pack gc    ${gcSummary(gc.location, gc, false)}`);
   out.json({ plan: totals, result: report });
-  return report.failures.length > 0 ? EXIT.itemsFailed : EXIT.ok;
+  const gcFailed = (report.packGc ?? []).some((gc) => gc.failed > 0);
+  return report.failures.length > 0 || gcFailed ? EXIT.itemsFailed : EXIT.ok;
 }

@@ -54,7 +54,9 @@ export function registerCatalog(program: Command, run: Runner): void {
 
   catalog
     .command("check")
-    .description("compare the catalog with the stores: missing replicas, orphans, unfinished uploads, hash mismatches")
+    .description(
+      "compare the catalog with the stores: missing replicas, orphans, unfinished uploads, hash mismatches, pack problems",
+    )
     .argument("[location...]", "locations to check (default: every location in the catalog)")
     .option(
       "--repair",
@@ -122,6 +124,7 @@ const KIND_NAMES: Record<ProblemKind, string> = {
   orphan: "orphan",
   upload: "unfinished upload",
   hash: "hash mismatch",
+  pack: "pack problem",
 };
 
 function summaryLine(tally: CheckTally, repair: boolean): string {

@@ -14,6 +14,7 @@ import { registerInit } from "./init.js";
 import { registerLog } from "./log.js";
 import { registerLs } from "./ls.js";
 import { duration } from "./options.js";
+import { registerPack } from "./pack.js";
 import { registerPlan } from "./plan.js";
 import { registerReport } from "./report.js";
 import { registerRestore } from "./restore.js";
@@ -77,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     registerServe,
     registerToken,
     registerAlerts,
+    registerPack,
   ]) {
     register(program, run);
   }

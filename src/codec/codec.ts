@@ -1,7 +1,7 @@
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import { init as initZstd, compress as zstdCompress, decompress as zstdDecompress } from "@bokuweb/zstd-wasm";
 import { compressFrame as lz4Compress, decompressFrame as lz4Decompress } from "lz4-napi";
+import { Compressor, Decompressor } from "zstd-napi";
 import { contentFrames, FrameError, type FrameLength, lz4FrameLength, zstdFrameLength } from "./frames.js";
 
 /**
@@ -53,12 +53,21 @@ const GZIP: Codec = {
   decompress: (data) => gunzipAsync(data),
 };
 
-// The zstd module is WebAssembly, compiled once per thread on first use.
-let zstdReady: Promise<void> | undefined;
-const zstdLoaded = () => {
-  zstdReady ??= initZstd();
-  return zstdReady;
-};
+// zstd-napi is libzstd itself (bundled, built with node-gyp): one compression context per level
+// and one decompression context, made on first use in each thread (a worker has its own).
+const zstdCompressors = new Map<number, Compressor>();
+let zstdDecompressor: Decompressor | undefined;
+
+function zstdCompressor(level: number): Compressor {
+  let compressor = zstdCompressors.get(level);
+  if (!compressor) {
+    compressor = new Compressor();
+    // A content checksum in every frame, as the `zstd` CLI writes by default: `zstd -dc` checks it.
+    compressor.setParameters({ compressionLevel: level, checksumFlag: true });
+    zstdCompressors.set(level, compressor);
+  }
+  return compressor;
+}
 
 /** The zstd codec compressing at `level` (1–19); any level's frames decode the same. */
 export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
@@ -66,10 +75,7 @@ export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
     name: "zstd",
     level,
     frames: ZSTD_FRAMES,
-    compress: async (data) => {
-      await zstdLoaded();
-      return Buffer.from(zstdCompress(data, level));
-    },
+    compress: async (data) => zstdCompressor(level).compress(data),
     decompress: (data) => eachFrame(data, ZSTD_FRAMES),
   };
 }
@@ -77,8 +83,8 @@ export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
 const ZSTD_FRAMES: FrameFormat = {
   length: zstdFrameLength,
   decode: async (frame) => {
-    await zstdLoaded();
-    return Buffer.from(zstdDecompress(frame));
+    zstdDecompressor ??= new Decompressor();
+    return zstdDecompressor.decompress(frame);
   },
 };
 
@@ -103,7 +109,7 @@ async function eachFrame(data: Buffer, format: FrameFormat) {
 
 /**
  * The content of the frame found at byte `offset` of a run; one that does not decode is named by
- * where it starts (the libraries' own words are obscure: zstd-wasm says "Failed to compress").
+ * where it starts (the libraries' own words are obscure, or an assertion of sizes).
  */
 export async function decodeAt(format: FrameFormat, frame: Buffer, offset: number): Promise<Buffer> {
   try {

@@ -19,6 +19,7 @@
  *   earlyDeletionCharge(profile, class, ageDays, bytes)
  *   readCost, restoreCost(…, tier), retrievalCost(profile, class, bytes, tier?)
  *   restoredCopyCost(profile, bytes, days = 1)      a thawed copy kept at the default class
+ *   repackCost(profile, { size, newSize, … })       whether rewriting a pack's live members pays
  *   cheapestRetrieval(profile, class, bytes, maxLatencyMs?) → { cost, tier?, latencyMs } | undefined
  *
  * Placement
@@ -97,3 +98,4 @@ export {
   type RestoreTierPrice,
   resolveClass,
 } from "./profile.js";
+export { type RepackCost, type RepackInput, repackCost } from "./repack.js";

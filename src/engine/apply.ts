@@ -1,9 +1,11 @@
+import type { BackendKind } from "../backends/all.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById, setFileHashes } from "../catalog/files.js";
 import { closeDeadRuns, finishRun, journalActions, type PlannedAction, startRun } from "../catalog/journal.js";
 import { recordReplicas, removeReplicas, replicasOfFile, setReplicaClass } from "../catalog/replicas.js";
 import type { FileRow, FileState } from "../catalog/schema.js";
 import { codecSettingOf } from "../codec/choose.js";
+import { profileFor } from "../cost/override.js";
 import type {
   CopyPolicyAction,
   DeletePolicyAction,
@@ -13,6 +15,7 @@ import type {
 } from "../policy/actions.js";
 import type { Config } from "../policy/config-schema.js";
 import { ACTION_KINDS, guardPrunes, planPolicies, selectPolicies } from "../policy/planner.js";
+import { MONTH_MS, type PackGcSettings, type Policy } from "../policy/schema.js";
 import { hashObject } from "../transfer/copy.js";
 import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
@@ -21,6 +24,7 @@ import { unsharedKeys } from "./dedup.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
+import { gcPacks, type PackGcReport } from "./pack-gc.js";
 import { memberRecordOf } from "./pack-store.js";
 import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
@@ -81,7 +85,11 @@ export interface ApplyReport {
   notStarted: number;
   bufferPeak: number;
   elapsedMs: number;
+  /** The placements' `pack.gc`, per location, when any asks for it. */
+  packGc?: PackGcLocation[];
 }
+
+export type PackGcLocation = PackGcReport & { location: string };
 
 const MAX_LISTED_STALE = 1000;
 
@@ -154,12 +162,52 @@ export async function applyPolicies(ctx: PolicyContext, options: PolicyApplyOpti
   };
   // Refused before the run starts, so a refused prune leaves no run behind in the journal.
   if (!options.force) await guardPrunes(ctx.catalog, config, { policies: options.policies, now: Date.now() });
-  return execute(ctx, applyOptions, (round, last) => {
+  const report = await execute(ctx, applyOptions, (round, last) => {
     if (round > 0 && (round >= MAX_ROUNDS || last.done === 0 || last.failed > 0)) return undefined;
     const now = Date.now();
     const planOptions = { policies: options.policies, now, force: options.force ?? false };
     return { actions: planPolicies(ctx.catalog, config, planOptions), plannedAt: now };
   });
+  if (!report.stopped) {
+    const gc = await gcPolicyPacks(ctx, selectPolicies(config, options.policies));
+    if (gc.length > 0) report.packGc = gc;
+  }
+  return report;
+}
+
+/**
+ * The policies' own `pack.gc`: after their actions, the packs at each placement that asks for it
+ * are weighed and repacked as `strata pack gc` does (its own journaled run), once per location
+ * (the first placement's settings win), under the leases the policies' run already holds.
+ */
+async function gcPolicyPacks(ctx: PolicyContext, policies: readonly Policy[]): Promise<PackGcLocation[]> {
+  const wanted = new Map<string, PackGcSettings>();
+  for (const place of policies.flatMap((policy) => policy.place)) {
+    if (place.pack?.gc && !wanted.has(place.to)) wanted.set(place.to, place.pack.gc);
+  }
+  const reports: PackGcLocation[] = [];
+  for (const [name, gc] of wanted) {
+    const location = await ctx.location(name);
+    const configured = ctx.loaded.config.locations[name];
+    const kind = location.row.kind as BackendKind;
+    const report = await gcPacks(ctx.catalog, {
+      liveBelow: gc.liveBelow,
+      horizonMonths: gc.horizon / MONTH_MS,
+      dryRun: false,
+      profile: profileFor({ kind, url: location.row.url, price: configured?.price }),
+      retry: ctx.retryPolicy,
+      target: {
+        name,
+        backend: location.backend,
+        locationId: location.row.id,
+        ...(configured?.class ? { storageClass: configured.class } : {}),
+        tags: location.settings.tags,
+      },
+      heard: () => undefined,
+    });
+    reports.push({ location: name, ...report });
+  }
+  return reports;
 }
 
 interface RoundResult {

@@ -2,6 +2,7 @@ import { type Backend, NeedsRestoreError, type ObjectInfo, type PendingUpload } 
 import { printablePath } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileByPath } from "../catalog/files.js";
+import { packRowsAt, packUsage } from "../catalog/packs.js";
 import {
   correctReplicaHash,
   type HashDisagreement,
@@ -16,8 +17,12 @@ import {
 } from "../catalog/repair.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { forgetUploads } from "../catalog/uploads.js";
+import { PACK_INDEX_SUFFIX } from "../codec/pack/pack-index.js";
 import { hashObject } from "../transfer/copy.js";
+import { PACK_PREFIX } from "./pack.js";
 import { copyOf, locationsByUrl, withMetadata } from "./rebuild.js";
+
+type PackRow = Awaited<ReturnType<typeof packRowsAt>>[number];
 
 /*
  * `strata catalog check`: does the catalog agree with the stores? Read-only unless asked to
@@ -26,10 +31,12 @@ import { copyOf, locationsByUrl, withMetadata } from "./rebuild.js";
  * an unfinished upload past its grace period is aborted (its parts are no file's only copy), and
  * a replica row whose hash disagrees with its file is corrected from the object's bytes, or
  * marked lost when its file is still on disk. An object is never deleted: an orphan nothing
- * claims may be the only copy of someone's data, and is only reported.
+ * claims may be the only copy of someone's data, and is only reported. Packs are checked too and
+ * never repaired here: a member row naming no pack row at its key or lying outside its pack, a
+ * pack row nothing references (a `pack gc` candidate), a pack object or index no row records.
  */
 
-export type ProblemKind = "missing" | "size" | "orphan" | "upload" | "hash";
+export type ProblemKind = "missing" | "size" | "orphan" | "upload" | "hash" | "pack";
 
 export interface Problem {
   kind: ProblemKind;
@@ -71,7 +78,7 @@ export async function checkCatalog(
     locations: targets.length,
     replicas: 0,
     objects: 0,
-    problems: { missing: 0, size: 0, orphan: 0, upload: 0, hash: 0 },
+    problems: { missing: 0, size: 0, orphan: 0, upload: 0, hash: 0, pack: 0 },
     repaired: 0,
     recentUploads: 0,
   };
@@ -83,7 +90,10 @@ export async function checkCatalog(
   for (const target of targets) {
     const checker = new LocationCheck(catalog, target, options, tally, report);
     if (target.backend.tree) await checker.replicasOneByOne();
-    else await checker.replicasAgainstListing();
+    else {
+      await checker.replicasAgainstListing();
+      await checker.packRows();
+    }
     await checker.uploads();
     await checker.hashes();
   }
@@ -93,6 +103,10 @@ export async function checkCatalog(
 class LocationCheck {
   private readonly name: string;
   private sourcesByUrl: Map<string, LocationRow> | undefined;
+  /** The location's pack rows by id and by key (a pack holds many files: far fewer rows than files). */
+  private packs: { byId: Map<number, PackRow>; byKey: Map<string, PackRow> } | undefined;
+  /** A pack whose size disagreement was reported: once per pack, not once per member. */
+  private readonly packSizeReported = new Set<number>();
 
   constructor(
     private readonly catalog: CatalogDb,
@@ -140,10 +154,13 @@ class LocationCheck {
         const replica = row.value as ReplicaEntry;
         const vouched = VOUCHED_STATES.includes(replica.state);
         if (vouched) this.tally.replicas += 1;
+        if (replica.pack_id !== null) await this.memberOfPack(replica);
         if (order === 0) {
           objectClaimed = true;
           const listed = object.value as ObjectInfo;
-          if (vouched && listed.size !== storedBytes(replica)) await this.sizeDiffers(replica, listed);
+          if (replica.pack_id !== null) {
+            if (vouched) await this.memberWithin(replica, listed);
+          } else if (vouched && listed.size !== storedBytes(replica)) await this.sizeDiffers(replica, listed);
         } else if (vouched && !(await this.target.backend.stat(replica.key))) {
           await this.missing(replica);
         }
@@ -182,8 +199,69 @@ class LocationCheck {
     return this.sourcesByUrl;
   }
 
+  private async packRowsOf(): Promise<{ byId: Map<number, PackRow>; byKey: Map<string, PackRow> }> {
+    if (!this.packs) {
+      const rows = await packRowsAt(this.catalog, this.target.row.id);
+      this.packs = { byId: new Map(rows.map((r) => [r.id, r])), byKey: new Map(rows.map((r) => [r.key, r])) };
+    }
+    return this.packs;
+  }
+
+  /** A member row must name a pack row of this location at its own key. */
+  private async memberOfPack(replica: ReplicaEntry): Promise<void> {
+    const pack = (await this.packRowsOf()).byId.get(replica.pack_id as number);
+    if (pack && pack.key === replica.key) return;
+    const detail = pack
+      ? `${copyName(replica)} is recorded in pack #${pack.id}, which lies at ${JSON.stringify(pack.key)}`
+      : `${copyName(replica)} is recorded in pack #${replica.pack_id}, which the catalog does not record here`;
+    this.report({ kind: "pack", location: this.name, key: replica.key, detail });
+  }
+
+  /** A member's frame must lie inside the pack object, and the object be the size its row says. */
+  private async memberWithin(replica: ReplicaEntry, listed: ObjectInfo): Promise<void> {
+    const end = (replica.pack_offset ?? 0) + (replica.pack_length ?? 0);
+    if (end > listed.size) {
+      const detail = `${copyName(replica)} lies at bytes ${replica.pack_offset}–${end} of the pack, which has ${listed.size}`;
+      this.report({ kind: "pack", location: this.name, key: replica.key, detail });
+    }
+    const pack = (await this.packRowsOf()).byId.get(replica.pack_id as number);
+    // A row naming another pack's id was reported by memberOfPack; its size is not this object's.
+    if (pack && pack.key === replica.key && pack.size !== listed.size && !this.packSizeReported.has(pack.id)) {
+      this.packSizeReported.add(pack.id);
+      const detail = `pack recorded as ${pack.size} bytes, the object has ${listed.size}`;
+      this.report({ kind: "pack", location: this.name, key: replica.key, detail });
+    }
+  }
+
+  /**
+   * An object under the packs' prefix that no replica row names: a pack (or the index of one)
+   * whose row is on record is no orphan; one without is a pack nobody recorded.
+   */
+  private async unclaimedPackObject(listed: ObjectInfo): Promise<boolean> {
+    if (!listed.key.startsWith(PACK_PREFIX)) return false;
+    const isIndex = listed.key.endsWith(PACK_INDEX_SUFFIX);
+    const packKey = isIndex ? listed.key.slice(0, -PACK_INDEX_SUFFIX.length) : listed.key;
+    if ((await this.packRowsOf()).byKey.has(packKey)) return true;
+    const detail = isIndex
+      ? "a pack index whose pack no pack row records"
+      : "a pack object no pack row records (`strata catalog rebuild` relinks it from its index)";
+    this.report({ kind: "orphan", location: this.name, key: listed.key, detail });
+    return true;
+  }
+
+  /** Pack rows nothing references (gc candidates), and memberless ones whose object is gone. */
+  async packRows(): Promise<void> {
+    for await (const pack of packUsage(this.catalog, this.target.row.id)) {
+      if (pack.liveFrames > 0) continue;
+      const gone = !(await this.target.backend.stat(pack.key));
+      const detail = `pack records no member${gone ? " and its object is gone" : ""}: a candidate for \`strata pack gc\``;
+      this.report({ kind: "pack", location: this.name, key: pack.key, detail });
+    }
+  }
+
   /** An object no replica row names; known all the same if it is a file of this location (a scanned store). */
   private async orphan(listed: ObjectInfo): Promise<void> {
+    if (await this.unclaimedPackObject(listed)) return;
     const own = await fileByPath(this.catalog, this.target.row.id, listed.key);
     if (own && own.state !== "deleted") return;
     const object = await withMetadata(this.target.backend, listed);

@@ -36,7 +36,7 @@ export interface PackRun {
   catalog: CatalogDb;
   runId: number;
   source: Endpoint;
-  target: Endpoint & { storageClass?: string; tags: Record<string, string> };
+  target: PackTarget;
   retry: RetryPolicy;
   recorder: Recorder;
   onBytes(count: number): void;
@@ -52,6 +52,62 @@ interface Member {
 export const PACK_PREFIX = ".strata-packs/";
 
 const EXTENSIONS: Record<CodecName, string> = { none: "", gzip: ".gz", zstd: ".zst", lz4: ".lz4" };
+
+/** A new pack's key: under the packs' prefix, by day, unique, named for its codec as tar's users expect. */
+export function newPackKey(codec: CodecName): string {
+  return `${PACK_PREFIX}${new Date().toISOString().slice(0, 10)}/${randomUUID()}.tar${EXTENSIONS[codec]}`;
+}
+
+/** Where a pack is written: its location, the class and tags its objects get. */
+export type PackTarget = Endpoint & { storageClass?: string; tags: Record<string, string> };
+
+/**
+ * A built pack's objects, in the kill-safe order: the pack, then its index (which names the
+ * location its members' paths belong to, `origin`), each written atomically and checked by its
+ * SHA-256. A pack without its index is an unfinished write; with it, whole and checkable.
+ */
+export async function storePack(
+  target: PackTarget,
+  retry: RetryPolicy,
+  built: BuiltPack,
+  { key, origin }: { key: string; origin: string },
+): Promise<void> {
+  const attributes = { mtimeUs: Date.now() * 1000, mode: 0o644, path: key };
+  await withRetry(retry, () =>
+    target.backend.write(key, createReadStream(built.file), {
+      size: built.size,
+      attributes,
+      expectedSha256: built.sha256,
+      metadata: { "strata-pack": "1" },
+      ...(target.storageClass ? { storageClass: target.storageClass } : {}),
+      tags: target.tags,
+    }),
+  );
+  const index = Buffer.from(
+    encodePackIndex(
+      {
+        format: PACK_INDEX_FORMAT,
+        version: 1,
+        pack: key,
+        origin,
+        codec: built.codec,
+        size: built.size,
+        sha256: built.sha256,
+        members: built.members.length,
+      },
+      built.members,
+    ),
+  );
+  const indexKey = packIndexKey(key);
+  await withRetry(retry, () =>
+    target.backend.write(indexKey, Readable.from([index]), {
+      size: index.length,
+      attributes: { ...attributes, path: indexKey },
+      expectedSha256: sha256Of(index),
+      tags: target.tags,
+    }),
+  );
+}
 
 /**
  * Gathers small files into packs and writes each pack in the kill-safe order: the pack object,
@@ -89,7 +145,7 @@ export class Packer {
   }
 
   private async writePack(files: PlannedFile[]): Promise<void> {
-    const key = `${PACK_PREFIX}${new Date().toISOString().slice(0, 10)}/${randomUUID()}.tar${EXTENSIONS[this.settings.codec]}`;
+    const key = newPackKey(this.settings.codec);
     const members = await this.journal(files, key);
     const writer = await PackFileWriter.create(this.settings.codec);
     const packed: Member[] = [];
@@ -185,44 +241,8 @@ export class Packer {
     );
   }
 
-  /** The pack object, then its index: each written atomically and checked by its SHA-256. */
-  private async store(built: BuiltPack, key: string): Promise<void> {
-    const { target, retry } = this.run;
-    const attributes = { mtimeUs: Date.now() * 1000, mode: 0o644, path: key };
-    await withRetry(retry, () =>
-      target.backend.write(key, createReadStream(built.file), {
-        size: built.size,
-        attributes,
-        expectedSha256: built.sha256,
-        metadata: { "strata-pack": "1" },
-        ...(target.storageClass ? { storageClass: target.storageClass } : {}),
-        tags: target.tags,
-      }),
-    );
-    const index = Buffer.from(
-      encodePackIndex(
-        {
-          format: PACK_INDEX_FORMAT,
-          version: 1,
-          pack: key,
-          origin: this.run.source.backend.url,
-          codec: built.codec,
-          size: built.size,
-          sha256: built.sha256,
-          members: built.members.length,
-        },
-        built.members,
-      ),
-    );
-    const indexKey = packIndexKey(key);
-    await withRetry(retry, () =>
-      target.backend.write(indexKey, Readable.from([index]), {
-        size: index.length,
-        attributes: { ...attributes, path: indexKey },
-        expectedSha256: sha256Of(index),
-        tags: target.tags,
-      }),
-    );
+  private store(built: BuiltPack, key: string): Promise<void> {
+    return storePack(this.run.target, this.run.retry, built, { key, origin: this.run.source.backend.url });
   }
 
   private async record(built: BuiltPack, key: string, packed: Member[]): Promise<void> {

@@ -118,6 +118,20 @@ const TIERINGS = ["seed", "cost"] as const;
 /** The largest file a pack takes: each member is read whole into memory before it is packed. */
 export const PACK_BELOW_MAX = 64 * 1024 ** 2;
 
+/**
+ * `pack.gc` of a placement (and `strata pack gc`'s flags): packs whose live share (bytes still
+ * referenced over the pack's bytes) is below `liveBelow` are rewritten, when that saves more over
+ * `horizon` than it costs (early deletion, requests, reads), on the policy's schedule.
+ */
+export const packGcSchema = z
+  .object({
+    liveBelow: z.number().gt(0, "liveBelow must be above 0").lte(1, "liveBelow must be at most 1").default(0.5),
+    horizon: horizonMs.default(12 * MONTH_MS),
+  })
+  .strict();
+
+export type PackGcSettings = z.infer<typeof packGcSchema>;
+
 /** `pack:` on a placement (and `--pack-below`/`--pack-size`/`--pack-codec` on sync): small files go into tar packs. */
 export const packSchema = z
   .object({
@@ -130,6 +144,8 @@ export const packSchema = z
       .enum(["none", "gzip", "zstd", "lz4"])
       .refine(codecAvailable, "this codec is not in this build")
       .default("none"),
+    /** Repack this placement's packs as their members go (absent: never on the policy's schedule). */
+    gc: packGcSchema.optional(),
   })
   .strict()
   .refine((pack) => pack.size >= pack.below, { path: ["size"], message: "pack.size must be at least pack.below" });

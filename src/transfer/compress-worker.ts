@@ -3,9 +3,9 @@ import { codecNamed, zstdCodec } from "../codec/codec.js";
 import type { CompressReply, CompressRequest } from "./compress-protocol.js";
 
 /**
- * A compression thread: one frame per request. zstd (WebAssembly) computes on the thread that
- * calls it, so frames are made here, in as many threads as there are cores, and the main thread
- * keeps reading, hashing and writing.
+ * A compression thread: one frame per request. zstd (zstd-napi) computes synchronously on the
+ * thread that calls it, so frames are made here, in as many threads as there are cores, and the
+ * main thread keeps reading, hashing and writing.
  */
 const port = parentPort;
 if (!port) throw new Error("compress-worker must run as a worker thread");

@@ -43,6 +43,19 @@ describe("codecs", () => {
     });
   }
 
+  it("zstd honours its level, and every frame carries the content checksum `zstd -dc` checks", async () => {
+    const data = SAMPLES.text;
+    const [fast, small] = await Promise.all([1, 19].map((level) => zstdCodec(level).compress(data)));
+    expect((fast as Buffer).length).toBeGreaterThan((small as Buffer).length * 1.1);
+    for (const frame of [fast, small]) expect(cliDecoded("zstd", frame as Buffer).equals(data)).toBe(true);
+    const frame = await zstdCodec(3).compress(data);
+    const damaged = Buffer.from(frame);
+    // The last 4 bytes are the checksum: flipping one leaves a frame that decodes but does not match it.
+    damaged[damaged.length - 1] = (damaged[damaged.length - 1] as number) ^ 0xff;
+    expect(() => cliDecoded("zstd", damaged)).toThrow();
+    await expect(codecNamed("zstd").decompress(damaged)).rejects.toThrow(/frame at byte 0 does not decode.*checksum/);
+  });
+
   it("frames written by the CLIs are split and decoded too (several frames, checksums on)", async () => {
     const data = SAMPLES.text;
     const zstdRun = Buffer.concat([

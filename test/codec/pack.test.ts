@@ -1,7 +1,9 @@
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { codecNamed } from "../../src/codec/codec.js";
-import { memberContent, PackMemberError } from "../../src/codec/pack/pack-file.js";
+import { memberContent, PackFileWriter, PackMemberError } from "../../src/codec/pack/pack-file.js";
 import { parsePackIndex } from "../../src/codec/pack/pack-index.js";
 import { parseTarMember, TarFormatError, tarMember } from "../../src/codec/pack/tar.js";
 
@@ -11,6 +13,38 @@ const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex")
 const attrs = { mtimeUs: 1_700_000_000_123_456, mode: 0o640, uid: 1001, gid: 1002 };
 
 describe("pack members", () => {
+  for (const codec of ["none", "zstd"] as const) {
+    it(`${codec}: a pack of thousands of small members has each one at its recorded offset, and the whole pack's SHA-256`, async () => {
+      const writer = await PackFileWriter.create(codec);
+      try {
+        const contents = Array.from({ length: 3000 }, (_, i) => randomBytes(100 + ((i * 7919) % 2000)));
+        for (const [i, data] of contents.entries()) {
+          const path = `d/m-${i}`;
+          const input = { path, pathBytes: Buffer.from(path), ...attrs, data };
+          await writer.append(await writer.encode(input, sha256(data)));
+        }
+        const built = await writer.finish();
+        const pack = readFileSync(built.file);
+        expect(pack.length).toBe(built.size);
+        expect(sha256(pack)).toBe(built.sha256);
+        for (const [i, member] of built.members.entries()) {
+          const where = { pack: "p", path: member.path, pathBytes: Buffer.from(member.path) };
+          const frame = pack.subarray(member.offset, member.offset + member.length);
+          const read = await memberContent(where, frame, { codec, size: member.size, sha256: member.sha256 });
+          expect(read.data.equals(contents[i] as Buffer), member.path).toBe(true);
+        }
+        const tarInput = codec === "zstd" ? execFileSync("zstd", ["-dc", built.file], { maxBuffer: 64 << 20 }) : pack;
+        const listed = execFileSync("tar", ["-t"], { input: tarInput, maxBuffer: 64 << 20 })
+          .toString()
+          .trim()
+          .split("\n");
+        expect(listed).toEqual(built.members.map((m) => m.path));
+      } finally {
+        await writer.discard();
+      }
+    });
+  }
+
   it("round-trips long and non-UTF-8 names, exact mtime, mode and owner", () => {
     for (const path of [Buffer.from(`${"d/".repeat(120)}f.txt`), Buffer.from([0x72, 0xe9, 0x73, 0x2e, 0x64])]) {
       const data = Buffer.from("content");

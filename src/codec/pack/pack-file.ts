@@ -32,6 +32,9 @@ export interface BuiltPack {
   members: PackMember[];
 }
 
+/** Frames are written to the pack's temp file in runs of about this many bytes: a small member costs no write call of its own. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 /**
  * Builds one pack in a temp file, member by member: each member's tar records are one frame of
  * the codec (or raw), so the pack is one valid tar (compressed) stream and each member one ranged
@@ -39,9 +42,13 @@ export interface BuiltPack {
  * told an object's size before its bytes.
  */
 export class PackFileWriter {
+  /** Bytes of the pack so far, those still waiting to be written included. */
   private offset = 0;
   private readonly hash: Hash = createHash("sha256");
   private readonly members: PackMember[] = [];
+  /** Frames not yet on disk: written together, one call per MiB rather than one per member. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   private constructor(
     private readonly dir: string,
@@ -75,6 +82,7 @@ export class PackFileWriter {
   /** Ends the tar stream and closes the file; the caller removes it with `discard`. */
   async finish(): Promise<BuiltPack> {
     await this.write(await this.codec.compress(TAR_END));
+    await this.flushPending();
     await this.handle.close();
     return {
       file: join(this.dir, "pack"),
@@ -91,9 +99,23 @@ export class PackFileWriter {
   }
 
   private async write(bytes: Buffer): Promise<void> {
-    await this.handle.write(bytes, 0, bytes.length, this.offset);
     this.hash.update(bytes);
     this.offset += bytes.length;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flushPending();
+  }
+
+  private async flushPending(): Promise<void> {
+    const batch = Buffer.concat(this.pending, this.pendingBytes);
+    const position = this.offset - this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (let done = 0; done < batch.length; ) {
+      const { bytesWritten } = await this.handle.write(batch, done, batch.length - done, position + done);
+      if (bytesWritten === 0) throw new Error(`writing the pack's temp file: no byte written at ${position + done}`);
+      done += bytesWritten;
+    }
   }
 }
 
