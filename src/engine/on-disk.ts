@@ -1,6 +1,6 @@
-import type { Stats } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
-import type { Backend } from "../backends/backend.js";
+import type { Backend, FileTree } from "../backends/backend.js";
 import type { FileRow } from "../catalog/schema.js";
 
 /** Microseconds of a stat time, as the scanner records them. */
@@ -46,4 +46,52 @@ export async function changedSince(
     return "the file changed on disk since the plan";
   }
   return undefined;
+}
+
+/** A file's bytes as planned, or why the file is no longer the version planned. */
+export type FreshRead = { data: Buffer } | { stale: string };
+
+/**
+ * A small file of a tree read whole with one positional read, or why it is not the version
+ * planned: its size and mtime are checked on the open file before the read, and the file must
+ * still have them (and its ctime) after it, as the backend's stream read checks. One byte more
+ * than planned is asked for, so a file that grew is seen. Undefined when the file cannot be
+ * opened or read this way (a symlink now, a permission, an I/O error): the backend's read then
+ * tells, and retries what is worth retrying.
+ */
+export function readSmallFile(
+  tree: FileTree,
+  file: { path: string; size: number; mtime_us: number },
+): FreshRead | undefined {
+  let fd: number;
+  try {
+    // No atime update, as the backend's reads; O_NOFOLLOW: a symlink put in its place is not followed.
+    fd = openSync(tree.fsPath(file.path), constants.O_RDONLY | constants.O_NOATIME | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const before = fstatSync(fd);
+    if (!before.isFile()) return { stale: "the path is no longer a regular file" };
+    if (before.size !== file.size || usOf(before.mtimeMs) !== file.mtime_us) {
+      return { stale: "the file changed on disk since the plan" };
+    }
+    const buffer = Buffer.allocUnsafe(file.size + 1);
+    let filled = 0;
+    for (let got = -1; got !== 0 && filled < buffer.length; filled += got) {
+      got = readSync(fd, buffer, filled, buffer.length - filled, filled);
+    }
+    if (filled !== file.size || !heldStill(before, fstatSync(fd))) {
+      return { stale: "the file changed while it was being read" };
+    }
+    return { data: buffer.subarray(0, filled) };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function heldStill(before: Stats, after: Stats): boolean {
+  return after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from "node:fs";
+import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
-import type { FileTree } from "../backends/backend.js";
 import { keyToBytes } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { journalActions } from "../catalog/journal.js";
@@ -13,7 +12,7 @@ import type { PlannedFile } from "../policy/sync-plan.js";
 import { readObject, sha256Of } from "../transfer/copy.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type { EngineEvent } from "./events.js";
-import { changedSince, usOf } from "./on-disk.js";
+import { changedSince, type FreshRead, readSmallFile } from "./on-disk.js";
 import { BATCH, type Recorder } from "./recorder.js";
 import type { Endpoint } from "./toolkit.js";
 
@@ -251,9 +250,9 @@ export class Packer {
    * a small file of a tree; otherwise (or when the direct read cannot tell) through the backend,
    * with its retries and its own check that the file held still while it was read.
    */
-  private async readMember(file: PlannedFile): Promise<MemberRead | Error> {
+  private async readMember(file: PlannedFile): Promise<FreshRead | Error> {
     const { backend } = this.run.source;
-    const direct = backend.tree && file.size <= DIRECT_READ_MAX ? readTreeFile(backend.tree, file) : undefined;
+    const direct = backend.tree && file.size <= DIRECT_READ_MAX ? readSmallFile(backend.tree, file) : undefined;
     if (direct) return direct;
     const stale = await changedSince(backend, file).catch(() => undefined);
     if (stale) return { stale };
@@ -346,48 +345,4 @@ function* readWindows(members: readonly Member[]): Generator<Member[]> {
     bytes += member.file.size;
   }
   if (window.length > 0) yield window;
-}
-
-type MemberRead = { data: Buffer } | { stale: string };
-
-/**
- * A small file of a tree read whole with one positional read, or why it is not the version
- * planned: its size and mtime are checked on the open file before the read, and the file must
- * still have them (and its ctime) after it, as the backend's stream read checks. One byte more
- * than planned is asked for, so a file that grew is seen. Undefined when the file cannot be
- * opened or read this way (a symlink now, a permission, an I/O error): the backend's read then
- * tells, and retries what is worth retrying.
- */
-function readTreeFile(tree: FileTree, file: PlannedFile): MemberRead | undefined {
-  let fd: number;
-  try {
-    // No atime update, as the backend's reads; O_NOFOLLOW: a symlink put in its place is not followed.
-    fd = openSync(tree.fsPath(file.path), constants.O_RDONLY | constants.O_NOATIME | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    const before = fstatSync(fd);
-    if (!before.isFile()) return { stale: "the path is no longer a regular file" };
-    if (before.size !== file.size || usOf(before.mtimeMs) !== file.mtime_us) {
-      return { stale: "the file changed on disk since the plan" };
-    }
-    const buffer = Buffer.allocUnsafe(file.size + 1);
-    let filled = 0;
-    for (let got = -1; got !== 0 && filled < buffer.length; filled += got) {
-      got = readSync(fd, buffer, filled, buffer.length - filled, filled);
-    }
-    if (filled !== file.size || !heldStill(before, fstatSync(fd))) {
-      return { stale: "the file changed while it was being read" };
-    }
-    return { data: buffer.subarray(0, filled) };
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function heldStill(before: Stats, after: Stats): boolean {
-  return after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
 }
