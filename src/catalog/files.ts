@@ -401,13 +401,18 @@ export async function abandonScan({ db }: CatalogDb, scanId: number): Promise<vo
   await db.updateTable("scans").set({ finished_at: Date.now(), status: "failed" }).where("id", "=", scanId).execute();
 }
 
-/** Records content hashes learnt while copying, one statement per batch. */
+const HASH_BATCH = 64;
+
+/**
+ * Records content hashes learnt while copying, one statement per batch. Batches are small: the
+ * CASE is searched branch by branch for each row, so a statement costs its batch size squared.
+ */
 export async function setFileHashes(
   { db }: { db: Kysely<CatalogSchema> },
   hashes: readonly { fileId: number; hash: string }[],
 ) {
-  for (let start = 0; start < hashes.length; start += 500) {
-    const batch = hashes.slice(start, start + 500);
+  for (let start = 0; start < hashes.length; start += HASH_BATCH) {
+    const batch = hashes.slice(start, start + HASH_BATCH);
     await db
       .updateTable("files")
       .set({
