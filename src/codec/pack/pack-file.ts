@@ -106,17 +106,29 @@ export class PackFileWriter {
     if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flushPending();
   }
 
+  /** Writes the pending frames with one gathered write (a copy into one batch cost more than the write). */
   private async flushPending(): Promise<void> {
-    const batch = Buffer.concat(this.pending, this.pendingBytes);
-    const position = this.offset - this.pendingBytes;
+    let buffers = this.pending;
+    let position = this.offset - this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    for (let done = 0; done < batch.length; ) {
-      const { bytesWritten } = await this.handle.write(batch, done, batch.length - done, position + done);
-      if (bytesWritten === 0) throw new Error(`writing the pack's temp file: no byte written at ${position + done}`);
-      done += bytesWritten;
+    while (buffers.length > 0) {
+      const { bytesWritten } = await this.handle.writev(buffers, position);
+      if (bytesWritten === 0) throw new Error(`writing the pack's temp file: no byte written at ${position}`);
+      position += bytesWritten;
+      buffers = unwritten(buffers, bytesWritten);
     }
   }
+}
+
+/** What is left of `buffers` once their first `written` bytes are written (a short write, or more than IOV_MAX buffers). */
+function unwritten(buffers: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  let i = 0;
+  while (i < buffers.length && skip >= (buffers[i] as Buffer).length) skip -= (buffers[i++] as Buffer).length;
+  const rest = buffers.slice(i);
+  if (rest.length > 0 && skip > 0) rest[0] = (rest[0] as Buffer).subarray(skip);
+  return rest;
 }
 
 /** Why a member read from a pack cannot be trusted, naming the pack and the member. */

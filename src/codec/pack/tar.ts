@@ -9,6 +9,8 @@
  */
 
 const BLOCK = 512;
+/** The longest padding a record takes, read-only. */
+const ZEROS = Buffer.alloc(BLOCK);
 /** The largest value the 11 octal digits of a ustar numeric field hold; pax carries the exact one. */
 const OCTAL_MAX = 0o77777777777;
 
@@ -58,7 +60,9 @@ export function tarMember(member: TarMember, data: Buffer): Buffer {
     mtimeS: Math.floor(member.mtimeUs / 1e6),
     type: "0",
   });
-  return Buffer.concat([paxHeader, padded(pax), header, padded(data)]);
+  // One copy of the data, not two: its padding is a part of its own instead of a padded copy.
+  const parts = [paxHeader, padded(pax), header, data, ZEROS.subarray(0, roundUp(data.length) - data.length)];
+  return Buffer.concat(parts, paxHeader.length + roundUp(pax.length) + header.length + roundUp(data.length));
 }
 
 /** A member's records parsed back: its attributes and where its data lies in `records`. */
