@@ -36,7 +36,7 @@ export interface PackRun {
   catalog: CatalogDb;
   runId: number;
   source: Endpoint;
-  target: Endpoint & { storageClass?: string; tags: Record<string, string> };
+  target: Endpoint & { storageClass?: string; tags: Record<string, string>; dedup?: boolean };
   retry: RetryPolicy;
   recorder: Recorder;
   onBytes(count: number): void;
