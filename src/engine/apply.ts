@@ -320,12 +320,13 @@ export class ApplyRun implements PolicyRun, PackingRun {
   /** A packed copy's outcome: the packer journals, records and writes its event; this counts it. */
   heard(
     action: CopyPolicyAction,
-    outcome: "copied" | "stale" | "failed",
+    outcome: "copied" | "shared" | "stale" | "failed",
     detail: { bytes?: number; error?: string },
   ): void {
     const totals = this.report.kinds.copy;
     this.options.progress?.fileDone();
-    if (outcome === "copied") {
+    // A copy that shares bytes already there (dedup) is a copy done, as apply's whole copies count it.
+    if (outcome === "copied" || outcome === "shared") {
       totals.files += 1;
       totals.bytes += detail.bytes ?? 0;
     } else if (outcome === "stale") {

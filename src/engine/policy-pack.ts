@@ -28,7 +28,7 @@ export interface PackingRun {
   /** A packed copy's outcome, counted in the run's report as a copy. */
   heard(
     action: CopyPolicyAction,
-    outcome: "copied" | "stale" | "failed",
+    outcome: Parameters<PackRun["heard"]>[0],
     detail: { bytes?: number; error?: string },
   ): void;
 }
