@@ -149,6 +149,51 @@ describe.each(CATALOG_KINDS)("a policy placement with pack: (%s catalog)", (kind
   });
 });
 
+describe("cost of a packed location", () => {
+  it("bills a pack in GLACIER as ONE object: 40 KiB of per-object overhead per pack, not per member", async () => {
+    const p = await project("sqlite");
+    const files = randomTree(p.tree, 60, 4096);
+    writeFileSync(
+      join(p.work, "strata.yaml"),
+      [
+        "locations:",
+        "  scratch:",
+        "    url: ./tree",
+        "  archive:",
+        "    url: local:store",
+        "    price: { profile: aws }",
+        "  flat:",
+        "    url: local:flat",
+        "    price: { profile: aws }",
+        "policies:",
+        "  - name: packed",
+        "    from: [scratch]",
+        "    place:",
+        "      - to: archive",
+        "        class: GLACIER",
+        "        pack: { below: 1MiB, codec: gzip }",
+        "      - to: flat",
+        "        class: GLACIER",
+        "",
+      ].join("\n"),
+    );
+    ok(await p.run("scan", "scratch"));
+    ok(await p.run("apply"));
+    const { packs } = await catalogRows(p.catalogUrl);
+    expect(packs).toHaveLength(1);
+    const packSize = (await objectBytes(p.store, packs[0]?.key as string)).length;
+    const cost = ok(await p.run("--json", "cost", "--by", "location,class"));
+    const lines: { group: { location: string }; objects: number; storedBytes: number; billableBytes: number }[] =
+      JSON.parse(cost.stdout).lines;
+    const at = (name: string) => lines.find((l) => l.group.location === name) as (typeof lines)[0];
+    // S3 Glacier Flexible Retrieval bills 32 KiB in the class and 8 KiB at STANDARD per object.
+    const overhead = 40 * 1024;
+    expect(at("archive")).toMatchObject({ objects: 1, storedBytes: packSize, billableBytes: packSize + overhead });
+    const logical = Object.values(files).reduce((n, b) => n + b.length, 0);
+    expect(at("flat")).toMatchObject({ objects: 60, storedBytes: logical, billableBytes: logical + 60 * overhead });
+  });
+});
+
 describe.each(CATALOG_KINDS)("a policy's packing killed with SIGKILL (%s catalog)", (kind) => {
   it("converges: nothing lost, no member recorded in a pack that does not hold it, no pack left unrecorded", async () => {
     const p = await project(kind);
