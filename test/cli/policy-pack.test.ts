@@ -10,6 +10,7 @@ import { finished, spawnStrata } from "../support/cli.js";
 import {
   catalogRows,
   expectMembersHeld,
+  expectPackingConverged,
   filesUnder,
   INDEX,
   keysUnder,
@@ -219,25 +220,6 @@ describe.each(CATALOG_KINDS)("a policy's packing killed with SIGKILL (%s catalog
     expect(rerun.stderr).toBe("");
     expect(rerun.code).toBe(0);
     expect(JSON.parse(rerun.stdout).result.failures).toEqual([]);
-    await expectMembersHeld(p);
-
-    const { members, packs } = await catalogRows(p.catalogUrl);
-    const recorded = new Set(packs.map((pack) => pack.key));
-    for (const key of await keysUnder(p.store, ".strata-packs/")) {
-      expect(recorded.has(key.endsWith(INDEX) ? key.slice(0, -INDEX.length) : key), key).toBe(true);
-    }
-    expect(
-      members
-        .filter((m) => m.state === "present" && m.pack_id !== null)
-        .map((m) => m.path)
-        .sort(),
-    ).toEqual(Object.keys(files).sort());
-    const verify = ok(await p.run("--json", "verify", "local:store"));
-    expect(JSON.parse(verify.stdout).verified).toBe(1500);
-    const into = join(p.work, "back");
-    ok(await p.run("restore", p.tree, "--to", into));
-    for (const [path, content] of Object.entries(files)) {
-      expect(readFileSync(join(into, path)).equals(content)).toBe(true);
-    }
+    await expectPackingConverged(p, files);
   });
 });

@@ -138,3 +138,29 @@ export async function expectMembersHeld(p: Project): Promise<void> {
     expect(sha256Hex(records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size))).toBe(m.hash);
   }
 }
+
+/**
+ * After a killed packing run and its re-run: no pack object or index without its pack row, every
+ * file a present member, and every file verifies and restores byte for byte.
+ */
+export async function expectPackingConverged(p: Project, files: Record<string, Buffer>): Promise<void> {
+  await expectMembersHeld(p);
+  const { members, packs } = await catalogRows(p.catalogUrl);
+  const recorded = new Set(packs.map((pack) => pack.key));
+  for (const key of await keysUnder(p.store, ".strata-packs/")) {
+    expect(recorded.has(key.endsWith(INDEX) ? key.slice(0, -INDEX.length) : key), key).toBe(true);
+  }
+  expect(
+    members
+      .filter((m) => m.state === "present" && m.pack_id !== null)
+      .map((m) => m.path)
+      .sort(),
+  ).toEqual(Object.keys(files).sort());
+  const verify = ok(await p.run("--json", "verify", "local:store"));
+  expect(JSON.parse(verify.stdout).verified).toBe(Object.keys(files).length);
+  const into = join(p.work, "back");
+  ok(await p.run("restore", p.tree, "--to", into));
+  for (const [path, content] of Object.entries(files)) {
+    expect(readFileSync(join(into, path)).equals(content), path).toBe(true);
+  }
+}
