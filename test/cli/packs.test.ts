@@ -2,13 +2,12 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { tarMember } from "../../src/codec/pack/tar.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
-import { finished, spawnStrata, strata } from "../support/cli.js";
+import { strata } from "../support/cli.js";
 import {
   catalogRows,
   expectMembersHeld,
@@ -16,12 +15,12 @@ import {
   filesUnder,
   INDEX,
   keysUnder,
+  killAfterTenPacks,
   objectBytes,
   ok,
   type Project,
   project,
   putObject,
-  storePackCount,
 } from "../support/packs.js";
 import { oddTree, randomTree, writeTree } from "../support/trees.js";
 
@@ -329,16 +328,7 @@ describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) 
       "--pack-codec",
       "gzip",
     ];
-    const child = spawnStrata(["--catalog", p.catalogUrl, ...sync], { cwd: p.work });
-    const done = finished(child);
-    let packsAtKill = 0;
-    for (let i = 0; i < 2000 && packsAtKill < 10; i++) {
-      await sleep(10);
-      packsAtKill = existsSync(join(p.store, "index.db")) ? storePackCount(p.store) : 0;
-    }
-    child.kill("SIGKILL");
-    expect((await done).signal).toBe("SIGKILL");
-    expect(packsAtKill).toBeGreaterThanOrEqual(10);
+    await killAfterTenPacks(p, sync);
 
     // Every member on record is in a pack on record that holds it, whole.
     await expectMembersHeld(p);

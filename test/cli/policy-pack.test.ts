@@ -1,12 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS } from "../support/catalogs.js";
-import { finished, spawnStrata } from "../support/cli.js";
 import {
   catalogRows,
   expectMembersHeld,
@@ -14,11 +12,11 @@ import {
   filesUnder,
   INDEX,
   keysUnder,
+  killAfterTenPacks,
   objectBytes,
   ok,
   type Project,
   project,
-  storePackCount,
   withStore,
 } from "../support/packs.js";
 import { randomTree, writeTree } from "../support/trees.js";
@@ -204,16 +202,7 @@ describe.each(CATALOG_KINDS)("a policy's packing killed with SIGKILL (%s catalog
     const files = randomTree(p.tree, 1500, 4096);
     writePackPolicy(p, ["pack: { below: 8KiB, size: 48KiB, codec: gzip }"]);
     ok(await p.run("scan", "scratch"));
-    const child = spawnStrata(["--catalog", p.catalogUrl, "apply"], { cwd: p.work });
-    const done = finished(child);
-    let packsAtKill = 0;
-    for (let i = 0; i < 2000 && packsAtKill < 10; i++) {
-      await sleep(10);
-      packsAtKill = existsSync(join(p.store, "index.db")) ? storePackCount(p.store) : 0;
-    }
-    child.kill("SIGKILL");
-    expect((await done).signal).toBe("SIGKILL");
-    expect(packsAtKill).toBeGreaterThanOrEqual(10);
+    await killAfterTenPacks(p, ["apply"]);
     await expectMembersHeld(p);
 
     const rerun = await p.run("--json", "apply");

@@ -1,6 +1,7 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { gunzipSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { expect } from "vitest";
@@ -9,7 +10,7 @@ import { openCatalog } from "../../src/catalog/db.js";
 import { parseTarMember } from "../../src/codec/pack/tar.js";
 import { sha256Hex } from "./bytes.js";
 import { type CatalogKind, freshCatalogUrl } from "./catalogs.js";
-import { type CliResult, strata } from "./cli.js";
+import { type CliResult, finished, spawnStrata, strata } from "./cli.js";
 import { tempDir } from "./tmp.js";
 
 /** A work dir with a tree and an embedded store, and the helpers the pack tests read stores and catalogs with. */
@@ -163,4 +164,18 @@ export async function expectPackingConverged(p: Project, files: Record<string, B
   for (const [path, content] of Object.entries(files)) {
     expect(readFileSync(join(into, path)).equals(content), path).toBe(true);
   }
+}
+
+/** Runs strata with `args` in the project and kills it with SIGKILL once it has written 10 packs. */
+export async function killAfterTenPacks(p: Project, args: string[]): Promise<void> {
+  const child = spawnStrata(["--catalog", p.catalogUrl, ...args], { cwd: p.work });
+  const done = finished(child);
+  let packsAtKill = 0;
+  for (let i = 0; i < 2000 && packsAtKill < 10; i++) {
+    await sleep(10);
+    packsAtKill = existsSync(join(p.store, "index.db")) ? storePackCount(p.store) : 0;
+  }
+  child.kill("SIGKILL");
+  expect((await done).signal).toBe("SIGKILL");
+  expect(packsAtKill).toBeGreaterThanOrEqual(10);
 }
