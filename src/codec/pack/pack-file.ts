@@ -104,12 +104,13 @@ export class PackMemberError extends Error {
 
 /**
  * A member's content from the bytes of its frame (one ranged read), checked against what the
- * catalog or index says of it: the tar records name this very path (or hold this very content:
- * a member deduplication shares), hold `size` bytes, and the bytes hash to `sha256`. Anything
- * else, a truncated frame included, throws PackMemberError.
+ * catalog or index says of it: the tar records name this very path (or another name
+ * `acceptsName` allows, holding this very content: a member deduplication shares), hold `size`
+ * bytes, and the bytes hash to `sha256`. Anything else, a truncated frame included, throws
+ * PackMemberError.
  */
 export async function memberContent(
-  where: { pack: string; path: string; pathBytes: Buffer },
+  where: { pack: string; path: string; pathBytes: Buffer; acceptsName?: (name: Buffer) => boolean },
   frame: Buffer,
   expected: { codec: string; size: number; sha256: string },
 ): Promise<{ data: Buffer; tar: TarMember }> {
@@ -128,10 +129,12 @@ export async function memberContent(
   }
   const data = records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size);
   const sha256 = createHash("sha256").update(data).digest("hex");
-  const content = parsed.size === expected.size && sha256 === expected.sha256;
-  // Another path with this very content is a member shared by deduplication (the first writer's
-  // name is in the tar records); with other content, the catalog points at another member.
-  if (!parsed.path.equals(where.pathBytes) && !content) {
+  // Another name with this very content, where the caller accepts that name, is a member shared by
+  // deduplication (the first writer's name is in the tar records); with other content the catalog
+  // points at another member.
+  const sharedMember =
+    parsed.size === expected.size && sha256 === expected.sha256 && (where.acceptsName?.(parsed.path) ?? false);
+  if (!parsed.path.equals(where.pathBytes) && !sharedMember) {
     throw fail(`the pack holds ${JSON.stringify(parsed.path.toString("utf8"))} at that offset`);
   }
   if (parsed.size !== expected.size) throw fail(`holds ${parsed.size} bytes, ${expected.size} expected`);
