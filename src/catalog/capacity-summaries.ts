@@ -1,6 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { Dialect } from "./schema.js";
-import { SUMMARY_LOCK } from "./summaries.js";
+import { type StoredBytes, SUMMARY_LOCK } from "./summaries.js";
 
 /**
  * Migration 0012: capacity snapshots and the two summaries that metrics read besides du's (summaries.ts):
@@ -20,12 +20,13 @@ import { SUMMARY_LOCK } from "./summaries.js";
 const REPLICA_KEYS = ["location_id", "source_location_id", "storage_class", "state"] as const;
 const REPLICA_MEASURES = ["copies", "logical_bytes", "stored_bytes"] as const;
 
-function replicaContribution(row: "NEW" | "OLD", sign: 1 | -1): string {
+function replicaContribution(row: "NEW" | "OLD", sign: 1 | -1, stored: StoredBytes): string {
   const m = sign === 1 ? "" : "-";
+  const storedBytes = stored === "stored" ? `COALESCE(${row}.stored_size, ${row}.size)` : `${row}.size`;
   return (
     `INSERT INTO usage_replica_states (${[...REPLICA_KEYS, ...REPLICA_MEASURES].join(", ")}) ` +
     `SELECT ${row}.location_id, f.location_id, COALESCE(${row}.storage_class, ''), ${row}.state, ` +
-    `${m}1, ${m}${row}.source_size, ${m}${row}.size FROM files f WHERE f.id = ${row}.file_id ` +
+    `${m}1, ${m}${row}.source_size, ${m}${storedBytes} FROM files f WHERE f.id = ${row}.file_id ` +
     `ON CONFLICT (${REPLICA_KEYS.join(", ")}) DO UPDATE SET ` +
     REPLICA_MEASURES.map((c) => `${c} = usage_replica_states.${c} + excluded.${c}`).join(", ")
   );
@@ -33,11 +34,12 @@ function replicaContribution(row: "NEW" | "OLD", sign: 1 | -1): string {
 
 const DROP_EMPTY_REPLICA_ROWS = "DELETE FROM usage_replica_states WHERE copies = 0";
 
-function replicaChanged(dialect: Dialect): string {
+function replicaChanged(dialect: Dialect, stored: StoredBytes): string {
   const distinct = dialect === "sqlite" ? "IS NOT" : "IS DISTINCT FROM";
   return [
     ...["file_id", "location_id", "state", "size", "source_size"].map((c) => `OLD.${c} <> NEW.${c}`),
     `OLD.storage_class ${distinct} NEW.storage_class`,
+    ...(stored === "stored" ? [`OLD.stored_size ${distinct} NEW.stored_size`] : []),
   ].join(" OR ");
 }
 
@@ -50,23 +52,40 @@ interface Trigger {
   statements: string[];
 }
 
-function replicaTriggers(dialect: Dialect): Trigger[] {
+function replicaTriggers(dialect: Dialect, stored: StoredBytes): Trigger[] {
   return [
-    { name: "usage_replica_states_insert", event: "INSERT", row: "NEW", statements: [replicaContribution("NEW", 1)] },
+    {
+      name: "usage_replica_states_insert",
+      event: "INSERT",
+      row: "NEW",
+      statements: [replicaContribution("NEW", 1, stored)],
+    },
     {
       name: "usage_replica_states_update",
       event: "UPDATE",
-      when: replicaChanged(dialect),
+      when: replicaChanged(dialect, stored),
       row: "NEW",
-      statements: [replicaContribution("NEW", 1), replicaContribution("OLD", -1), DROP_EMPTY_REPLICA_ROWS],
+      statements: [
+        replicaContribution("NEW", 1, stored),
+        replicaContribution("OLD", -1, stored),
+        DROP_EMPTY_REPLICA_ROWS,
+      ],
     },
     {
       name: "usage_replica_states_delete",
       event: "DELETE",
       row: "OLD",
-      statements: [replicaContribution("OLD", -1), DROP_EMPTY_REPLICA_ROWS],
+      statements: [replicaContribution("OLD", -1, stored), DROP_EMPTY_REPLICA_ROWS],
     },
   ];
+}
+
+/** usage_replica_states summed from the replicas there, reading stored bytes as `stored` says. */
+function backfillReplicaStates(stored: StoredBytes): string {
+  const storedBytes = stored === "stored" ? "COALESCE(r.stored_size, r.size)" : "r.size";
+  return `INSERT INTO usage_replica_states (${[...REPLICA_KEYS, ...REPLICA_MEASURES].join(", ")})
+      SELECT r.location_id, f.location_id, COALESCE(r.storage_class, ''), r.state, COUNT(*), SUM(r.source_size), SUM(${storedBytes})
+      FROM replicas r JOIN files f ON f.id = r.file_id GROUP BY 1, 2, 3, 4`;
 }
 
 function createReplicaTrigger(dialect: Dialect, t: Trigger): string[] {
@@ -126,10 +145,8 @@ export async function createSnapshots(db: Kysely<unknown>, dialect: Dialect): Pr
       storage_class text NOT NULL, state text NOT NULL,
       copies bigint NOT NULL, logical_bytes bigint NOT NULL, stored_bytes bigint NOT NULL,
       PRIMARY KEY (${REPLICA_KEYS.join(", ")}))`,
-    `INSERT INTO usage_replica_states (${[...REPLICA_KEYS, ...REPLICA_MEASURES].join(", ")})
-      SELECT r.location_id, f.location_id, COALESCE(r.storage_class, ''), r.state, COUNT(*), SUM(r.source_size), SUM(r.size)
-      FROM replicas r JOIN files f ON f.id = r.file_id GROUP BY 1, 2, 3, 4`,
-    ...replicaTriggers(dialect).flatMap((t) => createReplicaTrigger(dialect, t)),
+    backfillReplicaStates("logical"),
+    ...replicaTriggers(dialect, "logical").flatMap((t) => createReplicaTrigger(dialect, t)),
     `CREATE TABLE usage_transfers (source_location_id bigint NOT NULL, target_location_id bigint NOT NULL,
       kind text NOT NULL, files bigint NOT NULL, bytes bigint NOT NULL, errors bigint NOT NULL,
       PRIMARY KEY (${TRANSFER_KEYS.join(", ")}))`,
@@ -138,6 +155,21 @@ export async function createSnapshots(db: Kysely<unknown>, dialect: Dialect): Pr
     // Metrics read each policy's last run and success, and the pending actions, by these.
     "CREATE INDEX runs_command ON runs (command, status, finished_at)",
     "CREATE INDEX actions_state ON actions (state, kind)",
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
+
+/** Migration 0020's work for usage_replica_states: stored bytes read as coalesce(stored_size, size). */
+export async function sumStoredReplicaBytes(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const statements = [
+    ...replicaTriggers(dialect, "logical").flatMap((t) =>
+      dialect === "sqlite"
+        ? [`DROP TRIGGER ${t.name}`]
+        : [`DROP TRIGGER ${t.name} ON replicas`, `DROP FUNCTION ${t.name}()`],
+    ),
+    "DELETE FROM usage_replica_states",
+    backfillReplicaStates("stored"),
+    ...replicaTriggers(dialect, "stored").flatMap((t) => createReplicaTrigger(dialect, t)),
   ];
   for (const statement of statements) await sql.raw(statement).execute(db);
 }

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { CatalogDb } from "./db.js";
+import type { PackPlace } from "./replicas.js";
 import type { ReplicaState } from "./schema.js";
 
 /**
@@ -11,7 +12,7 @@ import type { ReplicaState } from "./schema.js";
 /** Replica states whose object may hold the content and be shared: the object is there to read or thaw. */
 const SHAREABLE: readonly ReplicaState[] = ["present", "archived"];
 
-/** A replica at a location whose object may already hold a given content. */
+/** A replica at a location whose object (or pack member) may already hold a given content. */
 export interface ShareCandidate {
   key: string;
   storageClass: string | null;
@@ -19,11 +20,14 @@ export interface ShareCandidate {
   codec: string | null;
   storedSize: number | null;
   state: ReplicaState;
+  /** A pack member: where its frame lies, and the pack object's size and SHA-256 as recorded. */
+  member?: PackPlace & { packSize: number; packHash: string | null };
 }
 
 /**
- * Replicas of other files at a location with this SHA-256 and size, present or archived, one per
- * key, oldest first: the objects a new copy of that content could point at instead.
+ * Replicas of other files at a location with this SHA-256 and size, present or archived, one
+ * per object or pack member, oldest first: the bytes a new copy of that content could point at
+ * instead of storing them again.
  */
 export async function shareCandidates(
   { db }: CatalogDb,
@@ -32,16 +36,18 @@ export async function shareCandidates(
   fileId: number,
 ): Promise<ShareCandidate[]> {
   const rows = await db
-    .selectFrom("replicas")
-    .select(["key", "storage_class", "codec", "stored_size", "state", sql<number>`min(id)`.as("first_id")])
-    .where("location_id", "=", locationId)
-    .where("hash", "=", content.hash)
-    .where("size", "=", content.size)
-    .where("state", "in", SHAREABLE)
-    .where("file_id", "!=", fileId)
-    // A pack member's key is its pack's: the pack is not the content.
-    .where("pack_id", "is", null)
-    .groupBy(["key", "storage_class", "codec", "stored_size", "state"])
+    .selectFrom("replicas as r")
+    .leftJoin("packs as p", "p.id", "r.pack_id")
+    .select(["r.key", "r.storage_class", "r.codec", "r.stored_size", "r.state"])
+    .select(["r.pack_id", "r.pack_offset", "r.pack_length", "p.size as pack_size", "p.hash as pack_hash"])
+    .select(sql<number>`min(r.id)`.as("first_id"))
+    .where("r.location_id", "=", locationId)
+    .where("r.hash", "=", content.hash)
+    .where("r.size", "=", content.size)
+    .where("r.state", "in", SHAREABLE)
+    .where("r.file_id", "!=", fileId)
+    .groupBy(["r.key", "r.storage_class", "r.codec", "r.stored_size", "r.state"])
+    .groupBy(["r.pack_id", "r.pack_offset", "r.pack_length", "p.size", "p.hash"])
     .orderBy("first_id")
     .limit(4)
     .execute();
@@ -51,6 +57,18 @@ export async function shareCandidates(
     codec: r.codec,
     storedSize: r.stored_size === null ? null : Number(r.stored_size),
     state: r.state,
+    ...(r.pack_id !== null && r.pack_offset !== null && r.pack_length !== null && r.pack_size !== null
+      ? {
+          member: {
+            packId: Number(r.pack_id),
+            offset: Number(r.pack_offset),
+            length: Number(r.pack_length),
+            codec: r.codec ?? "none",
+            packSize: Number(r.pack_size),
+            packHash: r.pack_hash,
+          },
+        }
+      : {}),
   }));
 }
 
@@ -97,20 +115,26 @@ export async function keyHeldByOthers(
 }
 
 /**
- * Bytes of the copies of a location's files under `path` ("" for all), per location holding
- * them, whose key an older copy there (lower id, not lost) already holds: what deduplication kept
- * from being stored again. Read from replicas through the (location, key) index.
+ * The copies of a location's files under `path` ("" for all), per location holding them, whose
+ * bytes an older copy there (lower id, not lost) already holds: the same key, and for a pack
+ * member the same member (other members of its pack hold other files). Their logical bytes are
+ * what deduplication kept from being stored again; their stored bytes (coalesce(stored_size,
+ * size)) are what the summaries counted for them. Read through the (location, key) index.
  */
 export async function deduplicatedUnder(
   { db }: CatalogDb,
   locationId: number,
   path: string,
   replicaLocationIds: ReadonlySet<number>,
-): Promise<{ locationId: number; bytes: number }[]> {
+): Promise<{ locationId: number; bytes: number; storedBytes: number }[]> {
   let query = db
     .selectFrom("replicas as r")
     .innerJoin("files as f", "f.id", "r.file_id")
-    .select(["r.location_id", sql<number>`SUM(r.size)`.as("bytes")])
+    .select([
+      "r.location_id",
+      sql<number>`SUM(r.size)`.as("bytes"),
+      sql<number>`SUM(COALESCE(r.stored_size, r.size))`.as("stored_bytes"),
+    ])
     .where("f.location_id", "=", locationId)
     .where("r.location_id", "in", [...replicaLocationIds])
     .where("r.state", "!=", "lost")
@@ -121,7 +145,13 @@ export async function deduplicatedUnder(
           .whereRef("o.location_id", "=", "r.location_id")
           .whereRef("o.key", "=", "r.key")
           .whereRef("o.id", "<", "r.id")
-          .where("o.state", "!=", "lost"),
+          .where("o.state", "!=", "lost")
+          .where((eb) =>
+            eb.or([
+              eb("o.pack_offset", "=", eb.ref("r.pack_offset")),
+              eb.and([eb("o.pack_offset", "is", null), eb("r.pack_offset", "is", null)]),
+            ]),
+          ),
       ),
     );
   if (path !== "") {
@@ -131,5 +161,9 @@ export async function deduplicatedUnder(
     );
   }
   const rows = await query.groupBy("r.location_id").execute();
-  return rows.map((r) => ({ locationId: Number(r.location_id), bytes: Number(r.bytes) }));
+  return rows.map((r) => ({
+    locationId: Number(r.location_id),
+    bytes: Number(r.bytes),
+    storedBytes: Number(r.stored_bytes),
+  }));
 }

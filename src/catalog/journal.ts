@@ -213,15 +213,16 @@ export async function interruptedCopies({ db }: CatalogDb, targetLocationId: num
   return [...byFile.values()];
 }
 
-/** Names of the locations that copies of dead runs were writing into, not yet looked at. */
+/** Names of the locations that copies (whole or into packs) of dead runs were writing into, not yet looked at. */
 export async function interruptedCopyTargets({ db }: CatalogDb): Promise<string[]> {
+  const kinds: ActionKind[] = ["copy", "pack"];
   const rows = await db
     .selectFrom("actions")
     .innerJoin("locations", "locations.id", "actions.target_location_id")
     .select("locations.name")
     .distinct()
     .where("actions.state", "=", "interrupted")
-    .where("actions.kind", "=", "copy")
+    .where("actions.kind", "in", kinds)
     .execute();
   return rows.map((r) => r.name);
 }

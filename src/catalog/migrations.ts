@@ -6,9 +6,9 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
-import { createSnapshots } from "./capacity-summaries.js";
+import { createSnapshots, sumStoredReplicaBytes } from "./capacity-summaries.js";
 import type { Dialect } from "./schema.js";
-import { createSummaries } from "./summaries.js";
+import { createSummaries, sumStoredBytes } from "./summaries.js";
 
 export type { Dialect };
 
@@ -401,6 +401,15 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // du's and metrics' summaries count a copy's stored bytes as coalesce(stored_size, size): a
+  // compressed copy or a pack member at what its store holds, not its logical size.
+  const policyPack: Migration = {
+    async up(db: Kysely<unknown>) {
+      await sumStoredBytes(db, dialect);
+      await sumStoredReplicaBytes(db, dialect);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -420,6 +429,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0015_pack_members": packMembers,
       "0016_dedup": dedup,
       "0017_run_stop_requests": runStopRequests,
+      "0020_policy_pack": policyPack,
     }),
   };
 }

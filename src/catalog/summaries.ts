@@ -55,11 +55,24 @@ interface Part {
   where: string[];
 }
 
+/**
+ * How a copy's stored bytes are read: "stored" is coalesce(stored_size, size), the bytes its store
+ * holds (a compressed object's frames, a pack member's frame); "logical" is its size, what the
+ * summaries summed before migration 0020 (stored_size did not exist when 0009 made them).
+ */
+export type StoredBytes = "logical" | "stored";
+
+const storedExpr = (r: string, stored: StoredBytes) =>
+  stored === "stored" ? `COALESCE(${r}.stored_size, ${r}.size)` : `${r}.size`;
+
 const verifiedExpr = (r: string) =>
   `CASE WHEN ${r}.state IN ('present', 'archived') AND ${r}.verified_at IS NOT NULL THEN 1 ELSE 0 END`;
 
 class Contribution {
-  constructor(private readonly dialect: Dialect) {}
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly stored: StoredBytes,
+  ) {}
 
   private dir(f: FileSource): string {
     // Strip the last name: rtrim drops trailing characters of the set of non-slash characters.
@@ -124,7 +137,7 @@ class Contribution {
     const copyMeasures: [string, string][] = [
       ["copies", "1"],
       ["verified", verifiedExpr("r")],
-      ["stored_bytes", "r.size"],
+      ["stored_bytes", storedExpr("r", this.stored)],
     ];
     const replicaTotal = (measure: string) =>
       `(SELECT COALESCE(SUM(${measure}), 0) FROM replicas r WHERE r.file_id = ${f.col("id")} AND r.state <> 'lost'${andAll(keep("r"))})`;
@@ -187,7 +200,7 @@ class Contribution {
           ["bytes", `CASE WHEN ${counted} THEN ${size} ELSE 0 END`],
           ["copies", replicaTotal("1")],
           ["verified", replicaTotal(verifiedExpr("r"))],
-          ["stored_bytes", replicaTotal("r.size")],
+          ["stored_bytes", replicaTotal(storedExpr("r", this.stored))],
         ],
         from: [...f.from, this.tagPairs(f)],
         where: [...f.where, `${f.col("kind")} = 'file'`, `${f.col("tags")} IS NOT NULL`],
@@ -243,11 +256,12 @@ function fileChanged(dialect: Dialect): string {
   ].join(" OR ");
 }
 
-function replicaChanged(dialect: Dialect): string {
+function replicaChanged(dialect: Dialect, stored: StoredBytes): string {
   const distinct = dialect === "sqlite" ? "IS NOT" : "IS DISTINCT FROM";
   return [
     ...["file_id", "location_id", "state", "size"].map((c) => `OLD.${c} <> NEW.${c}`),
     `OLD.storage_class ${distinct} NEW.storage_class`,
+    ...(stored === "stored" ? [`OLD.stored_size ${distinct} NEW.stored_size`] : []),
     "(OLD.verified_at IS NULL) <> (NEW.verified_at IS NULL)",
   ].join(" OR ");
 }
@@ -261,8 +275,8 @@ interface TriggerSpec {
   statements: string[];
 }
 
-function triggerSpecs(dialect: Dialect): TriggerSpec[] {
-  const c = new Contribution(dialect);
+function triggerSpecs(dialect: Dialect, stored: StoredBytes): TriggerSpec[] {
+  const c = new Contribution(dialect, stored);
   const add = (f: FileSource, keep: ReplicaFilter = ALL_REPLICAS) => c.parts(f, keep).flatMap((p) => applyPart(p, 1));
   const take = (f: FileSource, keep: ReplicaFilter = ALL_REPLICAS) => c.parts(f, keep).flatMap((p) => applyPart(p, -1));
   // A replica just inserted (or upserted: an upsert that updates fires the UPDATE triggers
@@ -291,12 +305,12 @@ function triggerSpecs(dialect: Dialect): TriggerSpec[] {
     },
     {
       ...on("replicas", "BEFORE", "UPDATE"),
-      when: replicaChanged(dialect),
+      when: replicaChanged(dialect, stored),
       statements: [...take(fileOfReplica("OLD")), ...take(otherFile("NEW"))],
     },
     {
       ...on("replicas", "AFTER", "UPDATE"),
-      when: replicaChanged(dialect),
+      when: replicaChanged(dialect, stored),
       statements: [...add(fileOfReplica("NEW")), ...add(otherFile("OLD"))],
     },
     { ...on("replicas", "BEFORE", "DELETE"), statements: take(fileOfReplica("OLD")) },
@@ -392,12 +406,12 @@ function applyGrouped(part: Part, sign: 1 | -1): string[] {
  * rows a rescan rewrites without a change that counts, where a statement trigger would have to
  * join every batch's old and new rows to find the few that changed.
  */
-function pgFilesInsertTrigger(): string[] {
+function pgFilesInsertTrigger(stored: StoredBytes): string[] {
   const inserted: FileSource = { from: ["inserted n"], where: [], col: (column) => `n.${column}` };
   const statements = [
     // The locations' locks in one order, as the row triggers take theirs (see createTrigger).
     `PERFORM pg_advisory_xact_lock(${SUMMARY_LOCK}, l::integer) FROM (SELECT DISTINCT location_id AS l FROM inserted ORDER BY 1) s`,
-    ...new Contribution("postgres").parts(inserted, ALL_REPLICAS).flatMap((part) => applyGrouped(part, 1)),
+    ...new Contribution("postgres", stored).parts(inserted, ALL_REPLICAS).flatMap((part) => applyGrouped(part, 1)),
   ];
   return [
     `CREATE FUNCTION usage_files_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${statements
@@ -452,18 +466,44 @@ function createTrigger(dialect: Dialect, spec: TriggerSpec): string[] {
   ];
 }
 
-/** The migration's work: tables, triggers, and the summaries of the rows already in the catalog. */
+/** The triggers and the backfill of every file's contribution, reading stored bytes as `stored` says. */
+function triggersAndBackfill(dialect: Dialect, stored: StoredBytes): string[] {
+  return [
+    ...new Contribution(dialect, stored)
+      .parts({ from: ["files f"], where: [], col: (c) => `f.${c}` }, ALL_REPLICAS)
+      .flatMap((part) => applyGrouped(part, 1)),
+    ...triggerSpecs(dialect, stored)
+      .filter((spec) => dialect === "sqlite" || spec.table === "replicas" || spec.event !== "INSERT")
+      .flatMap((spec) => createTrigger(dialect, spec)),
+    ...(dialect === "postgres" ? pgFilesInsertTrigger(stored) : []),
+  ];
+}
+
+/** Migration 0009's work: tables, triggers, and the summaries of the rows already in the catalog. */
 export async function createSummaries(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
   const statements = [
     ...Object.keys(TABLES).map((name) => createTable(dialect, name)),
     ...(dialect === "postgres" ? [PG_TAG_PAIRS] : []),
-    ...new Contribution(dialect)
-      .parts({ from: ["files f"], where: [], col: (c) => `f.${c}` }, ALL_REPLICAS)
-      .flatMap((part) => applyGrouped(part, 1)),
-    ...triggerSpecs(dialect)
-      .filter((spec) => dialect === "sqlite" || spec.table === "replicas" || spec.event !== "INSERT")
-      .flatMap((spec) => createTrigger(dialect, spec)),
-    ...(dialect === "postgres" ? pgFilesInsertTrigger() : []),
+    ...triggersAndBackfill(dialect, "logical"),
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
+
+/**
+ * Migration 0020's work: copies' stored bytes become coalesce(stored_size, size), so a compressed
+ * copy or a pack member counts the bytes its store holds. Every trigger is made again and the
+ * summaries summed again from the rows, in the migration's transaction.
+ */
+export async function sumStoredBytes(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const drops = triggerSpecs(dialect, "logical").flatMap((spec) =>
+    dialect === "sqlite"
+      ? [`DROP TRIGGER ${spec.name}`]
+      : [`DROP TRIGGER ${spec.name} ON ${spec.table}`, `DROP FUNCTION ${spec.name}()`],
+  );
+  const statements = [
+    ...drops,
+    ...Object.keys(TABLES).map((name) => `DELETE FROM ${name}`),
+    ...triggersAndBackfill(dialect, "stored"),
   ];
   for (const statement of statements) await sql.raw(statement).execute(db);
 }

@@ -26,6 +26,7 @@ import { changedSince } from "./on-disk.js";
 import { failed, type Outcome, stale } from "./outcome.js";
 import { gcPacks, type PackGcReport } from "./pack-gc.js";
 import { memberRecordOf } from "./pack-store.js";
+import { type PackingRun, PolicyPackers } from "./policy-pack.js";
 import type { ApplyLocation, Journaled, PolicyRun } from "./policy-run.js";
 import { NoticeBatcher, notifyFile, purgeFile } from "./purge.js";
 import { reconcileInterruptedTargets } from "./reconcile.js";
@@ -255,7 +256,9 @@ async function executeRounds(
       if (!planned) break;
       run.plannedAt = planned.plannedAt;
       const before = run.counts();
-      await runPool(run.journaled(planned.actions), options.transfers, async (item) => {
+      // Copies into a placement with `pack:` are gathered into packs before they are journaled.
+      const unpacked = new PolicyPackers(run).diverted(planned.actions);
+      await runPool(run.journaled(unpacked), options.transfers, async (item) => {
         await run.settle(item, await carryOut(run, item));
       });
       await run.notices.flushAll();
@@ -277,13 +280,13 @@ async function executeRounds(
 }
 
 /** The state of one apply run: locations, the toolkit, the tally, what is not yet recorded. */
-export class ApplyRun implements PolicyRun {
+export class ApplyRun implements PolicyRun, PackingRun {
   readonly report: ApplyReport;
   readonly toolkit: Toolkit;
   readonly notices: NoticeBatcher;
   /** When the actions now running were planned; notices count their grace from their own sending. */
   plannedAt: number | undefined;
-  private readonly recorder: Recorder;
+  readonly recorder: Recorder;
   private readonly locations = new Map<string, Promise<ApplyLocation>>();
 
   constructor(
@@ -313,6 +316,10 @@ export class ApplyRun implements PolicyRun {
 
   get retry(): RetryPolicy {
     return this.deps.retryPolicy;
+  }
+
+  get runId(): number {
+    return this.report.runId;
   }
 
   resolve(name: string): Promise<ApplyLocation> {
@@ -348,18 +355,44 @@ export class ApplyRun implements PolicyRun {
     }
   }
 
+  async current(action: PolicyAction): Promise<FileRow | undefined> {
+    const file = await fileById(this.catalog, action.file.fileId);
+    const from = await this.resolve(action.file.location);
+    return staleness(action, file, from.row.id) === undefined ? file : undefined;
+  }
+
+  onBytes(count: number): void {
+    this.options.progress?.bytes(count);
+  }
+
+  /** A packed copy's outcome: the packer journals, records and writes its event; this counts it. */
+  heard(
+    action: CopyPolicyAction,
+    outcome: "copied" | "shared" | "stale" | "failed",
+    detail: { bytes?: number; error?: string },
+  ): void {
+    const totals = this.report.kinds.copy;
+    this.options.progress?.fileDone();
+    // A copy that shares bytes already there (dedup) is a copy done, as apply's whole copies count it.
+    if (outcome === "copied" || outcome === "shared") {
+      totals.files += 1;
+      totals.bytes += detail.bytes ?? 0;
+    } else if (outcome === "stale") {
+      totals.stale += 1;
+      const why = "the file changed since the plan";
+      if (this.report.stale.length < MAX_LISTED_STALE) this.report.stale.push(issueOf(action, why));
+    } else {
+      totals.failed += 1;
+      this.report.failures.push(issueOf(action, detail.error ?? "failed"));
+    }
+  }
+
   /** Counts an outcome and hands its journal entry, replica and event to the Recorder's batches. */
   async settle(item: Journaled, outcome: Outcome): Promise<void> {
     if (outcome.state === "deferred") return;
     const { action, actionId: id } = item;
     const totals = this.report.kinds[action.kind];
-    const issue = (reason: string): ApplyIssue => ({
-      kind: action.kind,
-      policy: action.policy,
-      location: action.file.location,
-      path: action.file.path,
-      reason,
-    });
+    const issue = (reason: string) => issueOf(action, reason);
     this.options.progress?.fileDone();
     if (outcome.state === "done") {
       totals.files += 1;
@@ -449,6 +482,10 @@ export class ApplyRun implements PolicyRun {
         return { ...base, sourceLocationId: source, targetLocationId: null, key: action.file.path };
     }
   }
+}
+
+function issueOf(action: PolicyAction, reason: string): ApplyIssue {
+  return { kind: action.kind, policy: action.policy, location: action.file.location, path: action.file.path, reason };
 }
 
 /** One action: checked against the catalog as it is now, then carried out. Never throws. */

@@ -3,7 +3,7 @@ import type { CatalogDb } from "../catalog/db.js";
 import { keyHeldByOthers, keysStillReferenced, type ShareCandidate, shareCandidates } from "../catalog/dedup.js";
 import { type ReplicaRecord, recordReplicas, replicaAt } from "../catalog/replicas.js";
 import { hashObject } from "../transfer/copy.js";
-import { withRetry } from "../transfer/retry.js";
+import { type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";
 
 /**
@@ -27,6 +27,13 @@ export interface DedupCopy {
   source: Endpoint;
   target: Endpoint & { key: string; storageClass?: string | null };
   expectedHash?: string | null;
+}
+
+/** Who looks for bytes to share: a file, the place it goes, and how to retry the store's answers. */
+interface ShareLookup {
+  retry: RetryPolicy;
+  file: DedupCopy["file"];
+  target: DedupCopy["target"];
 }
 
 /** A copy made or shared: the replica that results. */
@@ -53,16 +60,20 @@ export async function copyDeduplicated<Req extends DedupCopy, Copied extends Ded
   const content = { hash: hashed.value, size: file.size };
   return oneAtATime(`${target.locationId}:${content.hash}:${content.size}`, async () => {
     const previous = await replicaAt(catalog, file.id, target.locationId);
-    const shared = await sharedObject(catalog, req, content);
+    const lookup = { retry: req.toolkit.retry, file, target };
+    const shared = await sharedObject(catalog, lookup, content);
     const copied: DedupCopied = shared
-      ? { attempts: hashed.attempts, replica: sharedReplica(req, shared, content), shared: true }
+      ? { attempts: hashed.attempts, replica: sharedReplica(lookup, shared, content), shared: true }
       : await write({
           ...req,
           expectedHash: content.hash,
           target: { ...target, key: await keyToWrite(catalog, req, content.hash) },
         });
     await recordReplicas(catalog, [copied.replica]);
-    if (previous && previous.key !== copied.replica.key) await dropIfUnreferenced(catalog, target, previous.key);
+    // A pack's key holds other members: a pack is only ever removed by its gc.
+    if (previous && previous.pack_id === null && previous.key !== copied.replica.key) {
+      await dropIfUnreferenced(catalog, target, previous.key);
+    }
     return copied;
   });
 }
@@ -74,33 +85,41 @@ async function keyToWrite(catalog: CatalogDb, req: DedupCopy, hash: string): Pro
 }
 
 /**
- * An object at the target that the catalog says holds this content and that is there now, of
- * the size recorded and without a `strata-sha256` that says otherwise (the catalog may be wrong),
- * in the storage class the copy asks for.
+ * An object (or pack member) at the target that the catalog says holds this content and that is
+ * there now, of the size recorded and without a `strata-sha256` that says otherwise (the catalog
+ * may be wrong), in the storage class the copy asks for. A member's pack must be the object on
+ * record: its size, and its SHA-256 where the store tells it.
  */
 async function sharedObject(
   catalog: CatalogDb,
-  req: DedupCopy,
+  req: ShareLookup,
   content: { hash: string; size: number },
 ): Promise<(ShareCandidate & { etag: string | null }) | undefined> {
   const wantedClass = req.target.storageClass ?? null;
   for (const candidate of await shareCandidates(catalog, req.target.locationId, content, req.file.id)) {
     if (wantedClass !== null && candidate.storageClass !== wantedClass) continue;
-    const info = (await withRetry(req.toolkit.retry, () => req.target.backend.stat(candidate.key))).value;
+    const info = (await withRetry(req.retry, () => req.target.backend.stat(candidate.key))).value;
     if (!info) continue;
-    const claimed = info.attributes?.sha256 ?? (candidate.codec === null ? info.sha256 : undefined);
-    if (claimed !== undefined && claimed !== content.hash) continue;
-    if (candidate.codec === null && info.size !== content.size) continue;
+    const { member } = candidate;
+    if (member) {
+      if (info.size !== member.packSize) continue;
+      if (info.sha256 !== undefined && member.packHash !== null && info.sha256 !== member.packHash) continue;
+    } else {
+      const claimed = info.attributes?.sha256 ?? (candidate.codec === null ? info.sha256 : undefined);
+      if (claimed !== undefined && claimed !== content.hash) continue;
+      if (candidate.codec === null && info.size !== content.size) continue;
+    }
     return { ...candidate, etag: info.etag ?? null };
   }
   return undefined;
 }
 
 function sharedReplica(
-  req: DedupCopy,
+  req: ShareLookup,
   shared: ShareCandidate & { etag: string | null },
   content: { hash: string; size: number },
 ): ReplicaRecord {
+  const { member } = shared;
   return {
     fileId: req.file.id,
     locationId: req.target.locationId,
@@ -116,7 +135,30 @@ function sharedReplica(
     verifiedAt: null,
     codec: shared.codec,
     storedSize: shared.storedSize,
+    // A member shared is a member of the same pack: gc and deletes see this row as its reference.
+    ...(member
+      ? { member: { packId: member.packId, offset: member.offset, length: member.length, codec: member.codec } }
+      : {}),
   };
+}
+
+/**
+ * The replica a file gets at a dedup location whose content (SHA-256 and size, just read) an
+ * object or pack member there already holds; undefined when none does. For the packer: a small
+ * file whose content is there is not packed again. Recorded at once, as copyDeduplicated does.
+ */
+export async function shareExisting(
+  catalog: CatalogDb,
+  req: ShareLookup,
+  content: { hash: string; size: number },
+): Promise<ReplicaRecord | undefined> {
+  return oneAtATime(`${req.target.locationId}:${content.hash}:${content.size}`, async () => {
+    const shared = await sharedObject(catalog, req, content);
+    if (!shared) return undefined;
+    const replica = sharedReplica(req, shared, content);
+    await recordReplicas(catalog, [replica]);
+    return replica;
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Backend } from "../backends/backend.js";
-import { keyToBytes, unsafeRelativeKey } from "../backends/keys.js";
+import { bytesToKey, keyToBytes, unsafeRelativeKey } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { fileById } from "../catalog/files.js";
 import { closeInterrupted } from "../catalog/journal.js";
@@ -60,7 +60,14 @@ export async function readPackMember(
   member: { path: string; size: number; sha256: string },
 ): Promise<Buffer> {
   const frame = await readObject(backend, place.pack, { start: place.offset, end: place.offset + place.length - 1 });
-  const where = { pack: place.pack, path: member.path, pathBytes: keyToBytes(member.path) };
+  const where = {
+    pack: place.pack,
+    path: member.path,
+    pathBytes: keyToBytes(member.path),
+    // A member shared by deduplication names its first writer: a plain relative path, never one
+    // that is absolute or climbs out.
+    acceptsName: (name: Buffer) => unsafeRelativeKey(bytesToKey(name)) === undefined,
+  };
   if (frame.length !== place.length) {
     throw new PackMemberError(
       `pack ${place.pack}, member ${JSON.stringify(member.path)}: truncated: ${frame.length} of ${place.length} bytes at offset ${place.offset}`,

@@ -11,6 +11,7 @@ import { encodePackIndex, PACK_INDEX_FORMAT, packIndexKey } from "../codec/pack/
 import type { PlannedFile } from "../policy/sync-plan.js";
 import { readObject, sha256Of } from "../transfer/copy.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { shareExisting } from "./dedup.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince, type FreshRead, readSmallFile } from "./on-disk.js";
 import { BATCH, type Recorder } from "./recorder.js";
@@ -47,12 +48,24 @@ export interface PackRun {
   retry: RetryPolicy;
   recorder: Recorder;
   onBytes(count: number): void;
-  heard(outcome: "copied" | "stale" | "failed", path: string, detail: { bytes?: number; error?: string }): void;
+  /** `shared`: a dedup target held the content already (an object, a member): the file points at it, nothing packed. */
+  heard(
+    outcome: "copied" | "shared" | "stale" | "failed",
+    path: string,
+    detail: { bytes?: number; error?: string },
+  ): void;
 }
 
 interface Member {
   file: PlannedFile;
   actionId: number;
+}
+
+/** At a dedup target, a member whose content an earlier member of the same pack holds: it shares that one's frame. */
+interface Twin {
+  member: Member;
+  /** The index in the pack's members of the one it shares. */
+  of: number;
 }
 
 /** Pack keys live under this prefix of their location, apart from the files' own keys. */
@@ -66,7 +79,7 @@ export function newPackKey(codec: CodecName): string {
 }
 
 /** Where a pack is written: its location, the class and tags its objects get. */
-export type PackTarget = Endpoint & { storageClass?: string; tags: Record<string, string> };
+export type PackTarget = Endpoint & { storageClass?: string; tags: Record<string, string>; dedup?: boolean };
 
 /**
  * A built pack's objects, in the kill-safe order: the pack, then its index (which names the
@@ -156,23 +169,35 @@ export class Packer {
     const members = await this.journal(files, key);
     const writer = await PackFileWriter.create(this.settings.codec);
     const packed: Member[] = [];
-    // Members already settled (stale, unreadable) when something fails the whole pack.
+    const twins: Twin[] = [];
+    // At a dedup target: the index in `packed` of each content (SHA-256 and size) this pack holds.
+    const contents = new Map<string, number>();
+    // Members already settled (stale, unreadable, shared) when something fails the whole pack.
     const settled = new Set<number>();
     try {
       for (const window of readWindows(members)) {
         const encoded = await Promise.all(window.map((member) => this.encodeMember(writer, member, key)));
         for (const [j, member] of window.entries()) {
           const frame = encoded[j];
-          if (frame) {
-            await writer.append(frame);
-            packed.push(member);
-          } else settled.add(member.actionId);
+          if (!frame) {
+            settled.add(member.actionId);
+            continue;
+          }
+          const content = `${frame.member.sha256}:${frame.member.size}`;
+          const twin = contents.get(content);
+          if (twin !== undefined) {
+            twins.push({ member, of: twin });
+            continue;
+          }
+          if (this.run.target.dedup) contents.set(content, packed.length);
+          await writer.append(frame);
+          packed.push(member);
         }
       }
       if (packed.length === 0) return;
       const built = await writer.finish();
       await this.store(built, key);
-      await this.record(built, key, packed);
+      await this.record(built, key, packed, twins);
     } catch (err) {
       // Nothing of this pack is on record: its members are failed, and the next run packs them again.
       const message = (err as Error).message;
@@ -231,6 +256,7 @@ export class Packer {
       return undefined;
     }
     this.run.onBytes(data.length);
+    if (this.run.target.dedup && (await this.sharedAlready({ file, actionId }, sha256, key))) return undefined;
     return writer.encode(
       {
         path: file.path,
@@ -266,10 +292,37 @@ export class Packer {
     return storePack(this.run.target, this.run.retry, built, { key, origin: this.run.source.backend.url });
   }
 
-  private async record(built: BuiltPack, key: string, packed: Member[]): Promise<void> {
+  /**
+   * At a dedup target: a file whose content an object or a pack member there holds already is
+   * not packed again; its replica points at those bytes, recorded now, and its action is done.
+   */
+  private async sharedAlready({ file, actionId }: Member, sha256: string, key: string): Promise<boolean> {
+    const { run } = this;
+    const replica = await shareExisting(
+      run.catalog,
+      {
+        retry: run.retry,
+        file,
+        target: { ...run.target, key: file.path, storageClass: run.target.storageClass ?? null },
+      },
+      { hash: sha256, size: file.size },
+    );
+    if (!replica) return false;
+    run.heard("shared", file.path, { bytes: file.size });
+    await run.recorder.add({
+      outcome: { id: actionId, state: "done", attempts: 1, error: null },
+      fileHash: { fileId: file.id, hash: sha256 },
+      event: this.event(file, "done", { key: file.path, pack: key, shared: replica.key }),
+    });
+    return true;
+  }
+
+  private async record(built: BuiltPack, key: string, packed: Member[], twins: Twin[]): Promise<void> {
     const { run } = this;
     const now = Date.now();
-    const replicas: MemberReplica[] = packed.map(({ file }, i) => {
+    // A twin's replica is a member's row of its own at the frame of the member it shares.
+    const rows = [...packed.map((m, i) => ({ ...m, at: i })), ...twins.map((t) => ({ ...t.member, at: t.of }))];
+    const replicas: MemberReplica[] = rows.map(({ file, at: i }) => {
       const member = built.members[i] as BuiltPack["members"][number];
       return {
         fileId: file.id,
@@ -300,9 +353,9 @@ export class Packer {
       replicas,
       replicas.map((r) => ({ fileId: r.fileId, hash: r.hash })),
     );
-    for (const [i, { file, actionId }] of packed.entries()) {
+    for (const [n, { file, actionId, at: i }] of rows.entries()) {
       const member = built.members[i] as BuiltPack["members"][number];
-      run.heard("copied", file.path, { bytes: member.size });
+      run.heard(n < packed.length ? "copied" : "shared", file.path, { bytes: member.size });
       await run.recorder.add({
         outcome: { id: actionId, state: "done", attempts: 1, error: null },
         event: this.event(file, "done", { key: file.path, pack: key, offset: member.offset }),

@@ -6,6 +6,7 @@ import { closeInterrupted, interruptedCopies, interruptedCopyTargets } from "../
 import { recordReplicas, replicaAt, settleReplacing } from "../catalog/replicas.js";
 import type { FileRow } from "../catalog/schema.js";
 import { hashObject } from "../transfer/copy.js";
+import { reconcileInterruptedPacks } from "./pack-store.js";
 import type { Endpoint } from "./toolkit.js";
 
 /**
@@ -32,8 +33,9 @@ export async function reconcileInterrupted(catalog: CatalogDb, target: Endpoint)
 }
 
 /**
- * The same for every location dead runs were copying into that `resolve` can open (apply: the
- * config's locations); one it cannot open keeps its copies for a later run.
+ * The same, packs included (reconcileInterruptedPacks), for every location dead runs were copying
+ * into that `resolve` can open (apply: the config's locations); one it cannot open keeps its
+ * copies for a later run.
  */
 export async function reconcileInterruptedTargets(
   catalog: CatalogDb,
@@ -41,7 +43,9 @@ export async function reconcileInterruptedTargets(
 ): Promise<void> {
   for (const name of await interruptedCopyTargets(catalog)) {
     const target = await resolve(name).catch(() => undefined);
-    if (target) await reconcileInterrupted(catalog, target);
+    if (!target) continue;
+    await reconcileInterrupted(catalog, target);
+    await reconcileInterruptedPacks(catalog, target);
   }
 }
 

@@ -176,13 +176,14 @@ function packRun({ catalog, options, recorder, report }: SyncRun): PackRun {
       options.progress?.bytes(n);
     },
     heard: (outcome, path, detail) => {
-      if (outcome === "copied") {
-        report.copied.files += 1;
-        report.copied.bytes += detail.bytes ?? 0;
+      if (outcome === "copied" || outcome === "shared") {
+        const counted = outcome === "shared" ? report.deduplicated : report.copied;
+        counted.files += 1;
+        counted.bytes += detail.bytes ?? 0;
       } else if (outcome === "stale") report.stale += 1;
       else report.failures.push({ path, error: detail.error ?? "failed" });
       options.progress?.fileDone();
-      options.progress?.acted?.(outcome, path);
+      options.progress?.acted?.(outcome === "shared" ? "copied" : outcome, path);
     },
   };
 }

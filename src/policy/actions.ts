@@ -5,6 +5,8 @@
  * an action whose file changed since is skipped as stale, never applied to the new content.
  */
 
+import type { CodecName } from "../codec/codec.js";
+
 export type PolicyActionKind = "copy" | "transition" | "restore" | "release" | "notify" | "purge" | "delete";
 
 /** The file an action is about, as the catalog knew it when the plan was made. */
@@ -38,6 +40,15 @@ export interface CopyPolicyAction extends ActionBase {
   storageClass: string | null;
   /** The placement's `codec:` when it has one; absent: the target location's. */
   codec?: string;
+  /** The placement's `pack:`, on copies of files below its threshold: the file goes into a pack. */
+  pack?: PackPlacement;
+}
+
+/** `pack: { below, size, codec }` of a placement, in bytes. */
+export interface PackPlacement {
+  below: number;
+  size: number;
+  codec: CodecName;
 }
 
 /** An existing replica changes storage class in place. */

@@ -212,6 +212,10 @@ export const policyActionSchema: z.ZodType<PolicyAction> = z.discriminatedUnion(
     to: z.string(),
     key: z.string(),
     storageClass: z.string().nullable(),
+    pack: z
+      .object({ below: count, size: count, codec: z.enum(["none", "gzip", "zstd", "lz4"]) })
+      .strict()
+      .optional(),
   }),
   z.looseObject({
     ...base,

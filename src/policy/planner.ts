@@ -343,6 +343,7 @@ function* planFile(ctx: FileContext): Generator<PolicyAction> {
       const storageClass = desiredClass(t, file, undefined, now);
       const delta = copyDelta({ profile: source.profile }, { profile: t.profile, storageClass }, file.size);
       const codec = t.place.codec ? { codec: t.place.codec } : {};
+      const pack = t.place.pack && file.size < t.place.pack.below ? { pack: t.place.pack } : {};
       yield {
         ...base(delta),
         kind: "copy",
@@ -350,6 +351,7 @@ function* planFile(ctx: FileContext): Generator<PolicyAction> {
         key: file.path,
         storageClass: storageClass ?? null,
         ...codec,
+        ...pack,
       };
       continue;
     }

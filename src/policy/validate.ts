@@ -107,6 +107,9 @@ function checkPlace(
   if (place.tiering !== undefined && backend.fileTree) {
     report("tiering", `tiering: ${place.tiering} chooses among storage classes; ${place.to} is a POSIX tree`);
   }
+  if (place.pack !== undefined && backend.fileTree) {
+    report("pack", `pack: writes tar packs to object stores; ${place.to} is a POSIX tree`);
+  }
   const flat = settings.price?.perTBMonth !== undefined || settings.price?.profile === "onprem";
   if (place.tiering === "cost" && flat) {
     report("tiering", `tiering: cost compares class prices; ${place.to} has one flat price (price.perTBMonth)`);

@@ -83,9 +83,17 @@ class Accumulator {
     this.at.set(location, sum);
   }
 
-  /** Copies at a location that share another's object: their bytes move from stored to deduplicated. */
-  addDeduplicated(location: string, bytes: number): void {
-    this.addCopies(location, { copies: 0, verified: 0, stored_bytes: -bytes, deduplicated_bytes: bytes });
+  /**
+   * Copies at a location that share another's bytes: the stored bytes the summaries counted for
+   * them come off stored, and their logical bytes are the deduplicated ones.
+   */
+  addDeduplicated(location: string, shared: { bytes: number; storedBytes: number }): void {
+    this.addCopies(location, {
+      copies: 0,
+      verified: 0,
+      stored_bytes: -shared.storedBytes,
+      deduplicated_bytes: shared.bytes,
+    });
   }
 
   row(withFiles = true): DuRow {
@@ -198,7 +206,7 @@ export class DuQuery {
       // objects, so this reads the replicas, and only where a location deduplicates.
       if (this.dedupLocationIds.size > 0) {
         const shared = await deduplicatedUnder(this.catalog, operand.locationId, operand.path, this.dedupLocationIds);
-        for (const { locationId, bytes } of shared) {
+        for (const { locationId, ...bytes } of shared) {
           groups.get(operand.path).addDeduplicated(this.locationName(locationId), bytes);
         }
       }

@@ -14,6 +14,7 @@ import type { CostDimension, CostLine, CostNow, PriceSource } from "./model.js";
  *  - the replicas held there that are not lost (present, archived, restoring, replacing,
  *    released: each is an object the store keeps, in the class the row records), at their
  *    stored size (coalesce(replicas.stored_size, replicas.size): a compressed copy bills its frames) and aged from replicas.created_at;
+ *    a pack is one object of its whole size, however many members it holds (billedObjects);
  *  - the files a scan recorded there (present; released ones as their stub, stub_size bytes;
  *    a purged file, released with no stub, holds nothing), at the location's default class.
  * A location both scanned as a source and holding replicas (a bucket some tool writes and
@@ -252,35 +253,18 @@ async function billedGroups(
 ): Promise<BilledGroup[]> {
   const id = (place.row as LocationRow).id;
   const defaultClass = sql`CAST(${place.defaultClass} AS text)`;
-  // Replicas not lost; then scanned files that are not a live replica's object (see the top).
-  // A replica whose key an older live replica there holds shares that object (dedup): `shared`,
-  // billed nothing of its own.
-  const objects = sql`
-    SELECT COALESCE(r.storage_class, ${defaultClass}) AS class, COALESCE(r.stored_size, r.size) AS stored, f.size AS logical,
-           r.created_at AS created_at, f.uid AS uid, f.tags AS tags,
-           CASE WHEN EXISTS (SELECT 1 FROM replicas o
-                              WHERE o.location_id = r.location_id AND o.key = r.key AND o.id < r.id
-                                AND o.state <> 'lost') THEN 1 ELSE 0 END AS shared
-      FROM replicas r JOIN files f ON f.id = r.file_id
-     WHERE r.location_id = ${id} AND r.state <> 'lost'
-    UNION ALL
-    SELECT ${defaultClass}, CASE WHEN f.state = 'released' THEN f.stub_size ELSE f.size END, f.size,
-           f.ctime_us / 1000, f.uid, f.tags, 0
-      FROM files f
-     WHERE f.location_id = ${id} AND f.kind = 'file'
-       AND (f.state = 'present' OR (f.state = 'released' AND f.stub_size IS NOT NULL))
-       AND NOT EXISTS (SELECT 1 FROM replicas h
-                        WHERE h.location_id = f.location_id AND h.key = f.path AND h.state <> 'lost')`;
+  const objects = billedObjects(id, defaultClass);
   const { profile } = place;
   const minimum = perClass(profile, (p) => p.minBillableBytes || undefined, sql`0`);
-  const raised = sql`(CASE WHEN o.stored < ${minimum} THEN ${minimum} ELSE o.stored END)`;
+  // An object's shortfall below the class minimum is billed once, on the row that stands for the object.
+  const raised = sql`(o.stored + CASE WHEN o.objects = 1 AND o.object_size < ${minimum} THEN ${minimum} - o.object_size ELSE 0 END)`;
   const monitorFrom = perClass(profile, (p) => p.monitoring?.minBytes, sql`NULL`);
   const minimumMs = perClass(profile, (p) => p.minStorageDays * DAY_MS || undefined, sql`0`);
   const indexBytes = perClass(profile, (p) => p.overhead?.classBytes, sql`0`);
   const now = sql.lit(options.now);
   const age = sql`(CASE WHEN ${now} > o.created_at THEN ${now} - o.created_at ELSE 0 END)`;
   const exposure = sql`CASE WHEN ${age} < ${minimumMs}
-    THEN (${minimumMs} - ${age}) / ${sql.raw(`${DAY_MS}.0`)} * (${raised} + ${indexBytes}) ELSE 0 END`;
+    THEN (${minimumMs} - ${age}) / ${sql.raw(`${DAY_MS}.0`)} * (${raised} + o.objects * ${indexBytes}) ELSE 0 END`;
   const project =
     catalog.dialect === "postgres" ? sql`(o.tags::jsonb ->> 'project')` : sql`json_extract(o.tags, '$.project')`;
   const byOwner = options.by.includes("owner");
@@ -292,9 +276,9 @@ async function billedGroups(
   const own = (measure: RawBuilder<unknown>) => sql`CASE WHEN o.shared = 1 THEN 0 ELSE ${measure} END`;
   const result = await sql<Record<string, unknown>>`
     SELECT ${sql.join(keys)},
-           SUM(1 - o.shared) AS objects, SUM(o.logical) AS logical, SUM(${own(sql`o.stored`)}) AS stored,
+           SUM(o.objects) AS objects, SUM(o.logical) AS logical, SUM(${own(sql`o.stored`)}) AS stored,
            SUM(${own(raised)}) AS raised,
-           SUM(${own(sql`CASE WHEN o.stored >= ${monitorFrom} THEN 1 ELSE 0 END`)}) AS monitored,
+           SUM(CASE WHEN o.objects = 1 AND o.object_size >= ${monitorFrom} THEN 1 ELSE 0 END) AS monitored,
            SUM(${own(exposure)}) AS exposure, SUM(o.shared * o.logical) AS deduplicated
       FROM (${objects}) o
      GROUP BY ${groupBy}`.execute(catalog.db);
@@ -310,6 +294,54 @@ async function billedGroups(
     monitored: Number(row.monitored ?? 0),
     exposureDayBytes: Number(row.exposure ?? 0),
   }));
+}
+
+/**
+ * The rows billed at a location, one per replica not lost and per scanned file that is not a live
+ * replica's object (see the top), each with:
+ *  - `stored`: the bytes this row bills. A whole object's coalesce(stored_size, size); a pack
+ *    member's frame, and on its pack's first member the rest of the pack object too (tar headers,
+ *    the frames of members no longer on record): a pack bills its whole size, once.
+ *  - `objects`: 1 on the row that stands for a store object, else 0. A pack is ONE object,
+ *    whatever its members: per-object overheads, minimum sizes and fees count packs, not members.
+ *  - `object_size`: that object's size, for the class's minimum billable size and monitoring.
+ *  - `shared`: 1 for a copy that points at bytes an older copy there holds (dedup: the same key,
+ *    and within a pack the same member): billed nothing of its own.
+ */
+function billedObjects(id: number, defaultClass: RawBuilder<unknown>): RawBuilder<unknown> {
+  const copies = sql`
+    SELECT r.id AS id, r.pack_id AS pack_id, COALESCE(r.storage_class, ${defaultClass}) AS class,
+           COALESCE(r.stored_size, r.size) AS stored, f.size AS logical, r.created_at AS created_at,
+           f.uid AS uid, f.tags AS tags,
+           CASE WHEN EXISTS (SELECT 1 FROM replicas o
+                              WHERE o.location_id = r.location_id AND o.key = r.key AND o.id < r.id
+                                AND o.state <> 'lost'
+                                AND (o.pack_offset = r.pack_offset OR (o.pack_offset IS NULL AND r.pack_offset IS NULL)))
+                THEN 1 ELSE 0 END AS shared
+      FROM replicas r JOIN files f ON f.id = r.file_id
+     WHERE r.location_id = ${id} AND r.state <> 'lost'`;
+  // Per pack: its first member on record here, and the pack's bytes its members' own frames leave out.
+  const packs = sql`
+    SELECT c.pack_id AS pack_id, MIN(c.id) AS first_id, p.size AS size,
+           p.size - SUM(CASE WHEN c.shared = 1 THEN 0 ELSE c.stored END) AS rest
+      FROM copies c JOIN packs p ON p.id = c.pack_id
+     GROUP BY c.pack_id, p.size`;
+  return sql`
+    WITH copies AS (${copies}), packed AS (${packs})
+    SELECT c.class AS class,
+           c.stored + CASE WHEN c.id = k.first_id THEN k.rest ELSE 0 END AS stored,
+           c.logical AS logical, c.created_at AS created_at, c.uid AS uid, c.tags AS tags, c.shared AS shared,
+           CASE WHEN c.pack_id IS NULL THEN 1 - c.shared WHEN c.id = k.first_id THEN 1 ELSE 0 END AS objects,
+           CASE WHEN c.pack_id IS NULL THEN c.stored WHEN c.id = k.first_id THEN k.size ELSE 0 END AS object_size
+      FROM copies c LEFT JOIN packed k ON k.pack_id = c.pack_id
+    UNION ALL
+    SELECT ${defaultClass}, CASE WHEN f.state = 'released' THEN f.stub_size ELSE f.size END, f.size,
+           f.ctime_us / 1000, f.uid, f.tags, 0, 1, CASE WHEN f.state = 'released' THEN f.stub_size ELSE f.size END
+      FROM files f
+     WHERE f.location_id = ${id} AND f.kind = 'file'
+       AND (f.state = 'present' OR (f.state = 'released' AND f.stub_size IS NOT NULL))
+       AND NOT EXISTS (SELECT 1 FROM replicas h
+                        WHERE h.location_id = f.location_id AND h.key = f.path AND h.state <> 'lost')`;
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { openCatalog } from "../../src/catalog/db.js";
 import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
 import { finished, spawnStrata } from "../support/cli.js";
@@ -323,5 +324,99 @@ describe("dedup under interruption and concurrency", () => {
     expectExit(await ws.run("restore", "twin:", "--to", "back-twin"), "restore twin");
     expectRestored(join(ws.dir, "back-tree"), files);
     expectRestored(join(ws.dir, "back-twin"), files);
+  });
+});
+
+describe.each(CATALOG_KINDS)("dedup against pack members (%s catalog)", (kind) => {
+  it("content stored once, as a member or whole: packs share, copies point at members; nothing shared is lost", async () => {
+    const files = treeWithDuplicates(20, 10);
+    const url = await freshCatalogUrl(kind, tempDir("strata-dedup-cat-"));
+    const ws = dedupWorkspace(url, files);
+    const store = join(ws.dir, "store");
+    // Duplicates within one packed sync share the first one's member: 20 frames in the pack, 30 rows.
+    const packed = await ws.run("--json", "sync", "tree", "vault", "--pack-below", "64KiB");
+    expectExit(packed, "packed sync");
+    expect(JSON.parse(packed.stdout).result).toMatchObject({ copied: { files: 20 }, deduplicated: { files: 10 } });
+    const packKeys = storeKeys(store).filter((k) => !k.endsWith(".index.jsonl"));
+    expect(packKeys).toHaveLength(1);
+    const catalog = await openCatalog(url);
+    const rows = async () =>
+      catalog.db
+        .selectFrom("replicas as r")
+        .innerJoin("files as f", "f.id", "r.file_id")
+        .select(["f.path", "r.key", "r.pack_id", "r.pack_offset", "r.pack_length", "r.codec", "r.stored_size"])
+        .orderBy("f.path")
+        .execute();
+    try {
+      const pack = await catalog.db.selectFrom("packs").selectAll().executeTakeFirstOrThrow();
+      expect(pack.members).toBe(20);
+      const members = await rows();
+      expect(members).toHaveLength(30);
+      expect(new Set(members.map((m) => m.pack_offset)).size).toBe(20);
+      for (const m of members) expect(m).toMatchObject({ key: pack.key, pack_id: pack.id });
+
+      // A large file whose content lies in the pack points at that member; a small one whose content
+      // lies there as a whole object shares it rather than being packed again.
+      const member = members.find((m) => m.path === "data/u3.bin") as (typeof members)[0];
+      const whole = randomBytes(200_000);
+      writeTree(join(ws.dir, "tree"), { "big/whole.bin": whole });
+      expectExit(await ws.run("sync", "tree", "vault"), "sync of a whole object");
+      writeTree(join(ws.dir, "tree"), {
+        "later/u3-again.bin": files["data/u3.bin"] as Buffer,
+        "later/whole-again.bin": whole,
+      });
+      const later = await ws.run("--json", "sync", "tree", "vault", "--pack-below", "1MiB");
+      expectExit(later, "sync of the copies");
+      expect(JSON.parse(later.stdout).result).toMatchObject({ copied: { files: 0 }, deduplicated: { files: 2 } });
+      const after = await rows();
+      expect(after.find((m) => m.path === "later/u3-again.bin")).toEqual({ ...member, path: "later/u3-again.bin" });
+      expect(after.find((m) => m.path === "later/whole-again.bin")).toMatchObject({
+        key: "big/whole.bin",
+        pack_id: null,
+      });
+      expect(storeKeys(store).filter((k) => !k.endsWith(".index.jsonl"))).toEqual(
+        ["big/whole.bin", packKeys[0]].sort(),
+      );
+
+      // du and cost: the pack is one object; the sharers' bytes are deduplicated, not stored.
+      const logical = sum(Object.values(files)) + 2 * whole.length + (files["data/u3.bin"] as Buffer).length;
+      const cost = await ws.run("--json", "cost", "--by", "location");
+      expectExit(cost, "cost");
+      const vault = JSON.parse(cost.stdout).lines.find(
+        (l: { group: { location: string } }) => l.group.location === "vault",
+      );
+      const duplicated = logical - uniqueBytes({ ...files, "big/whole.bin": whole });
+      expect(vault).toMatchObject({
+        objects: 2,
+        logicalBytes: logical,
+        storedBytes: Number(pack.size) + whole.length,
+        deduplicatedBytes: duplicated,
+      });
+      const du = await ws.run("--json", "du", "tree");
+      expectExit(du, "du");
+      expect(JSON.parse(du.stdout).rows[0].at.vault.deduplicated_bytes).toBe(duplicated);
+
+      // The first writer of a shared member goes: the pack stays, the sharer restores and verifies.
+      rmSync(join(ws.dir, "tree", "data", "u3.bin"));
+      expectExit(await ws.run("sync", "tree", "vault", "--delete", "--force"), "sync --delete");
+      expect(storeKeys(store).filter((k) => !k.endsWith(".index.jsonl"))).toEqual(
+        ["big/whole.bin", packKeys[0]].sort(),
+      );
+      const now: Record<string, Buffer> = {
+        ...files,
+        "big/whole.bin": whole,
+        "later/u3-again.bin": files["data/u3.bin"] as Buffer,
+        "later/whole-again.bin": whole,
+      };
+      delete now["data/u3.bin"];
+      // Each file by name: the deleted one has no copy left to restore.
+      for (const path of Object.keys(now)) expectExit(await ws.run("restore", `tree:${path}`, "--to", "back"), path);
+      expectRestored(join(ws.dir, "back"), now);
+      const verify = await ws.run("--json", "verify", "vault");
+      expectExit(verify, "verify");
+      expect(JSON.parse(verify.stdout).verified).toBe(Object.keys(now).length);
+    } finally {
+      await catalog.close();
+    }
   });
 });

@@ -1,29 +1,27 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
-import { gunzipSync } from "node:zlib";
-import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { openCatalog } from "../../src/catalog/db.js";
-import { parseTarMember, tarMember } from "../../src/codec/pack/tar.js";
+import { tarMember } from "../../src/codec/pack/tar.js";
 import { sha256Hex } from "../support/bytes.js";
-import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
-import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
-import { tempDir } from "../support/tmp.js";
+import { CATALOG_KINDS, freshCatalogUrl } from "../support/catalogs.js";
+import { strata } from "../support/cli.js";
+import {
+  catalogRows,
+  expectMembersHeld,
+  expectPackingConverged,
+  filesUnder,
+  INDEX,
+  keysUnder,
+  killAfterTenPacks,
+  objectBytes,
+  ok,
+  type Project,
+  project,
+  putObject,
+} from "../support/packs.js";
 import { oddTree, randomTree, writeTree } from "../support/trees.js";
 
 /**
@@ -32,85 +30,6 @@ import { oddTree, randomTree, writeTree } from "../support/trees.js";
  * relinked by `catalog rebuild` from the index objects, and hostile packs refused with a message
  * naming the pack and the member.
  */
-
-const INDEX = ".index.jsonl";
-
-interface Project {
-  work: string;
-  tree: string;
-  store: string;
-  run(...args: string[]): Promise<CliResult>;
-  catalogUrl: string;
-}
-
-async function project(kind: CatalogKind): Promise<Project> {
-  const work = tempDir("strata-packs-");
-  const catalogUrl = await freshCatalogUrl(kind, work);
-  const tree = join(work, "tree");
-  mkdirSync(tree);
-  return {
-    work,
-    tree,
-    store: join(work, "store"),
-    catalogUrl,
-    run: (...args) => strata(["--catalog", catalogUrl, ...args], { cwd: work }),
-  };
-}
-
-function ok(result: CliResult): CliResult {
-  expect(result.stderr).toBe("");
-  expect(result.code).toBe(0);
-  return result;
-}
-
-async function withStore<T>(store: string, use: (backend: LocalStoreBackend) => Promise<T>): Promise<T> {
-  const backend = await LocalStoreBackend.open(store, `local://${store}`, { restoreDelayMs: 0 });
-  try {
-    return await use(backend);
-  } finally {
-    await backend.close();
-  }
-}
-
-async function keysUnder(store: string, prefix: string): Promise<string[]> {
-  return withStore(store, async (backend) => {
-    const keys: string[] = [];
-    for await (const object of backend.list(prefix)) keys.push(object.key);
-    return keys;
-  });
-}
-
-async function objectBytes(store: string, key: string): Promise<Buffer> {
-  return withStore(store, async (backend) => {
-    const { body } = await backend.read(key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  });
-}
-
-async function putObject(store: string, key: string, data: Buffer): Promise<void> {
-  await withStore(store, async (backend) => {
-    await backend.write(key, Readable.from([data]), { size: data.length, attributes: { mtimeUs: 0 } });
-  });
-}
-
-async function catalogRows(url: string) {
-  const catalog = await openCatalog(url);
-  try {
-    const members = await catalog.db
-      .selectFrom("replicas")
-      .innerJoin("files", "files.id", "replicas.file_id")
-      .select(["files.path", "replicas.key", "replicas.pack_id", "replicas.pack_offset", "replicas.pack_length"])
-      .select(["replicas.codec", "replicas.hash", "replicas.state"])
-      .orderBy("files.path")
-      .execute();
-    const packs = await catalog.db.selectFrom("packs").selectAll().execute();
-    return { members, packs };
-  } finally {
-    await catalog.close();
-  }
-}
 
 /** strata.yaml with `scratch` (the tree), `archive` (the store) and one policy placing scratch there. */
 function writePolicy(p: Project, extra: string[]): void {
@@ -124,20 +43,6 @@ function writePolicy(p: Project, extra: string[]): void {
   const locations = ["  scratch:", "    url: ./tree", "  archive:", "    url: local:store"];
   const lines = ["locations:", ...locations, "policies:", ...policy.map((line) => `  ${line}`), ""];
   writeFileSync(join(p.work, "strata.yaml"), lines.join("\n"));
-}
-
-/** Every regular file under `root`, relative path bytes (as latin1 keys) → content. */
-function filesUnder(root: string, rel = Buffer.alloc(0)): Map<string, Buffer> {
-  const found = new Map<string, Buffer>();
-  const dir = Buffer.concat([Buffer.from(`${root}/`), rel]);
-  for (const name of readdirSync(dir, { encoding: "buffer" })) {
-    const path = rel.length > 0 ? Buffer.concat([rel, Buffer.from("/"), name]) : name;
-    const full = Buffer.concat([Buffer.from(`${root}/`), path]);
-    const stats = lstatSync(full);
-    if (stats.isDirectory()) for (const [k, v] of filesUnder(root, path)) found.set(k, v);
-    else if (stats.isFile()) found.set(path.toString("latin1"), readFileSync(full));
-  }
-  return found;
 }
 
 /** A tree with the odd names (not UTF-8, a newline, 255 bytes, 100 levels deep), small files and one large. */
@@ -423,16 +328,7 @@ describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) 
       "--pack-codec",
       "gzip",
     ];
-    const child = spawnStrata(["--catalog", p.catalogUrl, ...sync], { cwd: p.work });
-    const done = finished(child);
-    let packsAtKill = 0;
-    for (let i = 0; i < 2000 && packsAtKill < 10; i++) {
-      await sleep(10);
-      packsAtKill = existsSync(join(p.store, "index.db")) ? storePackCount(p.store) : 0;
-    }
-    child.kill("SIGKILL");
-    expect((await done).signal).toBe("SIGKILL");
-    expect(packsAtKill).toBeGreaterThanOrEqual(10);
+    await killAfterTenPacks(p, sync);
 
     // Every member on record is in a pack on record that holds it, whole.
     await expectMembersHeld(p);
@@ -441,57 +337,6 @@ describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) 
     expect(rerun.stderr).toBe("");
     expect(rerun.code).toBe(0);
     expect(JSON.parse(rerun.stdout).result.failures).toEqual([]);
-    await expectMembersHeld(p);
-
-    // No pack object or index without its pack row; every file has its copy.
-    const { members, packs } = await catalogRows(p.catalogUrl);
-    const recorded = new Set(packs.map((pack) => pack.key));
-    for (const key of await keysUnder(p.store, ".strata-packs/")) {
-      expect(recorded.has(key.endsWith(INDEX) ? key.slice(0, -INDEX.length) : key), key).toBe(true);
-    }
-    expect(
-      members
-        .filter((m) => m.state === "present")
-        .map((m) => m.path)
-        .sort(),
-    ).toEqual(Object.keys(files).sort());
-    const verify = ok(await p.run("--json", "verify", "local:store"));
-    expect(JSON.parse(verify.stdout).verified).toBe(1500);
-    const into = join(p.work, "back");
-    ok(await p.run("restore", p.tree, "--to", into));
-    for (const [path, content] of Object.entries(files))
-      expect(readFileSync(join(into, path)).equals(content)).toBe(true);
+    await expectPackingConverged(p, files);
   });
 });
-
-/** Pack objects (not indexes) in the embedded store's own index. */
-function storePackCount(store: string): number {
-  const db = new Database(join(store, "index.db"), { readonly: true, fileMustExist: true });
-  try {
-    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'objects'").get();
-    if (!exists) return 0;
-    const rows = db.prepare("SELECT key FROM objects WHERE key LIKE '.strata-packs/%'").all() as { key: string }[];
-    return rows.filter((r) => !r.key.endsWith(INDEX)).length;
-  } finally {
-    db.close();
-  }
-}
-
-/** Each member the catalog records lies in a pack the catalog records, and reads back by its hash. */
-async function expectMembersHeld(p: Project): Promise<void> {
-  const { members, packs } = await catalogRows(p.catalogUrl);
-  const byId = new Map(packs.map((pack) => [pack.id, pack]));
-  const bytes = new Map<string, Buffer>();
-  for (const m of members) {
-    const pack = byId.get(m.pack_id as number);
-    expect(pack?.key, m.path).toBe(m.key);
-    if (!bytes.has(m.key)) bytes.set(m.key, await objectBytes(p.store, m.key));
-    const whole = bytes.get(m.key) as Buffer;
-    expect(sha256Hex(whole)).toBe(pack?.hash);
-    const frame = whole.subarray(m.pack_offset as number, (m.pack_offset as number) + (m.pack_length as number));
-    const records = gunzipSync(frame);
-    const parsed = parseTarMember(records);
-    expect(parsed.path.toString("latin1")).toBe(m.path);
-    expect(sha256Hex(records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size))).toBe(m.hash);
-  }
-}

@@ -32,7 +32,11 @@ export function bruteCapacity(rows: Rows): Map<Key, Totals> {
   }
   for (const r of rows.replicas) {
     if (!fileById.has(r.file_id)) throw new Error(`replica ${r.id} of no file`);
-    add(r.location_id, r.storage_class ?? "", r.state, { files: 1, logicalBytes: r.source_size, storedBytes: r.size });
+    add(r.location_id, r.storage_class ?? "", r.state, {
+      files: 1,
+      logicalBytes: r.source_size,
+      storedBytes: r.stored_size ?? r.size,
+    });
   }
   return sums;
 }

@@ -78,7 +78,7 @@ class Table {
     for (const target of [sum, there]) {
       target.copies += 1;
       target.verified += isVerified(r) ? 1 : 0;
-      target.stored_bytes += Number(r.size);
+      target.stored_bytes += Number(r.stored_size ?? r.size);
     }
   }
 
@@ -176,7 +176,7 @@ export function bruteDu(rows: Rows, request: Request): Record<string, Sum> {
         const sum = table.get(name);
         sum.copies += 1;
         sum.verified += isVerified(r) ? 1 : 0;
-        sum.stored_bytes += Number(r.size);
+        sum.stored_bytes += Number(r.stored_size ?? r.size);
       }
       continue;
     }

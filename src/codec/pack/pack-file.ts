@@ -138,11 +138,13 @@ export class PackMemberError extends Error {
 
 /**
  * A member's content from the bytes of its frame (one ranged read), checked against what the
- * catalog or index says of it: the tar records name this very path, hold `size` bytes, and the
- * bytes hash to `sha256`. Anything else, a truncated frame included, throws PackMemberError.
+ * catalog or index says of it: the tar records name this very path (or another name
+ * `acceptsName` allows, holding this very content: a member deduplication shares), hold `size`
+ * bytes, and the bytes hash to `sha256`. Anything else, a truncated frame included, throws
+ * PackMemberError.
  */
 export async function memberContent(
-  where: { pack: string; path: string; pathBytes: Buffer },
+  where: { pack: string; path: string; pathBytes: Buffer; acceptsName?: (name: Buffer) => boolean },
   frame: Buffer,
   expected: { codec: string; size: number; sha256: string },
 ): Promise<{ data: Buffer; tar: TarMember }> {
@@ -159,12 +161,17 @@ export async function memberContent(
   } catch (err) {
     throw fail((err as Error).message);
   }
-  if (!parsed.path.equals(where.pathBytes)) {
+  const data = records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size);
+  const sha256 = createHash("sha256").update(data).digest("hex");
+  // Another name with this very content, where the caller accepts that name, is a member shared by
+  // deduplication (the first writer's name is in the tar records); with other content the catalog
+  // points at another member.
+  const sharedMember =
+    parsed.size === expected.size && sha256 === expected.sha256 && (where.acceptsName?.(parsed.path) ?? false);
+  if (!parsed.path.equals(where.pathBytes) && !sharedMember) {
     throw fail(`the pack holds ${JSON.stringify(parsed.path.toString("utf8"))} at that offset`);
   }
   if (parsed.size !== expected.size) throw fail(`holds ${parsed.size} bytes, ${expected.size} expected`);
-  const data = records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size);
-  const sha256 = createHash("sha256").update(data).digest("hex");
   if (sha256 !== expected.sha256) throw fail(`SHA-256 ${sha256} does not match the recorded ${expected.sha256}`);
   return { data, tar: parsed };
 }
