@@ -65,8 +65,7 @@ export function readSmallFile(
 ): FreshRead | undefined {
   let fd: number;
   try {
-    // No atime update, as the backend's reads; O_NOFOLLOW: a symlink put in its place is not followed.
-    fd = openSync(tree.fsPath(file.path), constants.O_RDONLY | constants.O_NOATIME | constants.O_NOFOLLOW);
+    fd = openNoFollow(tree.fsPath(file.path));
   } catch {
     return undefined;
   }
@@ -89,6 +88,20 @@ export function readSmallFile(
     return undefined;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Opens without updating atime, as the backend's reads do (O_NOATIME is refused, EPERM, on a
+ * file not the caller's: then opened plainly); O_NOFOLLOW: a symlink put in its place is not followed.
+ */
+function openNoFollow(path: string | Buffer): number {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+  try {
+    return openSync(path, flags | constants.O_NOATIME);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+    return openSync(path, flags);
   }
 }
 
