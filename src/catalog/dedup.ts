@@ -138,22 +138,21 @@ export async function deduplicatedUnder(
     .where("f.location_id", "=", locationId)
     .where("r.location_id", "in", [...replicaLocationIds])
     .where("r.state", "!=", "lost")
-    .where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom("replicas as o")
-          .select("o.id")
-          .whereRef("o.location_id", "=", "r.location_id")
-          .whereRef("o.key", "=", "r.key")
-          .whereRef("o.id", "<", "r.id")
-          .where("o.state", "!=", "lost")
-          .where((eb) =>
-            eb.or([
-              eb("o.pack_offset", "=", eb.ref("r.pack_offset")),
-              eb.and([eb("o.pack_offset", "is", null), eb("r.pack_offset", "is", null)]),
-            ]),
-          ),
-      ),
-    );
+    .where((eb) => {
+      // Whole objects and members apart, so each lookup seeks (location, key, offset) rather than
+      // scanning every member of a pack (quadratic in its members).
+      const older = eb
+        .selectFrom("replicas as o")
+        .select("o.id")
+        .whereRef("o.location_id", "=", "r.location_id")
+        .whereRef("o.key", "=", "r.key")
+        .whereRef("o.id", "<", "r.id")
+        .where("o.state", "!=", "lost");
+      return eb.or([
+        eb.and([eb("r.pack_offset", "is", null), eb.exists(older.where("o.pack_offset", "is", null))]),
+        eb.and([eb("r.pack_offset", "is not", null), eb.exists(older.whereRef("o.pack_offset", "=", "r.pack_offset"))]),
+      ]);
+    });
   if (path !== "") {
     // The path itself, and "path/" up to "path0" ('0' follows '/'): the subtree in byte order.
     query = query.where((eb) =>

@@ -410,6 +410,19 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // "Does an older copy hold these bytes?" (cost's and du's deduplicated bytes) is asked per
+  // replica: for a pack member that is (location, key, offset). With (location, key) alone each
+  // member scanned every member of its pack before it: quadratic, minutes at 100,000 members.
+  const replicasAtMember: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("replicas_location_key_offset")
+        .on("replicas")
+        .columns(["location_id", "key", "pack_offset"])
+        .execute();
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -430,6 +443,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0016_dedup": dedup,
       "0017_run_stop_requests": runStopRequests,
       "0020_policy_pack": policyPack,
+      "0021_replicas_at_member": replicasAtMember,
     }),
   };
 }

@@ -313,10 +313,13 @@ function billedObjects(id: number, defaultClass: RawBuilder<unknown>): RawBuilde
     SELECT r.id AS id, r.pack_id AS pack_id, COALESCE(r.storage_class, ${defaultClass}) AS class,
            COALESCE(r.stored_size, r.size) AS stored, f.size AS logical, r.created_at AS created_at,
            f.uid AS uid, f.tags AS tags,
-           CASE WHEN EXISTS (SELECT 1 FROM replicas o
-                              WHERE o.location_id = r.location_id AND o.key = r.key AND o.id < r.id
-                                AND o.state <> 'lost'
-                                AND (o.pack_offset = r.pack_offset OR (o.pack_offset IS NULL AND r.pack_offset IS NULL)))
+           CASE WHEN r.pack_offset IS NULL AND EXISTS (SELECT 1 FROM replicas o
+                              WHERE o.location_id = r.location_id AND o.key = r.key AND o.pack_offset IS NULL
+                                AND o.id < r.id AND o.state <> 'lost')
+                THEN 1
+                WHEN r.pack_offset IS NOT NULL AND EXISTS (SELECT 1 FROM replicas o
+                              WHERE o.location_id = r.location_id AND o.key = r.key AND o.pack_offset = r.pack_offset
+                                AND o.id < r.id AND o.state <> 'lost')
                 THEN 1 ELSE 0 END AS shared
       FROM replicas r JOIN files f ON f.id = r.file_id
      WHERE r.location_id = ${id} AND r.state <> 'lost'`;
