@@ -2,15 +2,21 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { gunzipSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
-import { parseTarMember } from "../../src/codec/pack/tar.js";
-import { sha256Hex } from "../support/bytes.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
 import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
-import { keysUnder, objectBytes, putObject, withStore } from "../support/pack-store.js";
+import {
+  catalogRows,
+  expectMembersHeld,
+  INDEX,
+  keysUnder,
+  ok,
+  type Project,
+  putObject,
+  withStore,
+} from "../support/packs.js";
 import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 
@@ -21,19 +27,10 @@ import { writeTree } from "../support/trees.js";
  * with the reason; a gc killed with SIGKILL at any moment converges on its re-run.
  */
 
-const INDEX = ".index.jsonl";
 /** Many CLI processes per test: minutes, not the default minute, on a loaded machine. */
 const CLI_RUNS = 240_000;
 const KILL_RUNS = 480_000;
 const PACKS = ".strata-packs/";
-
-interface Project {
-  work: string;
-  tree: string;
-  store: string;
-  catalogUrl: string;
-  run(...args: string[]): Promise<CliResult>;
-}
 
 /** `scratch` (the tree) and `archive` (the embedded store), with the archive's extra config lines. */
 async function project(kind: CatalogKind, archive: string[] = []): Promise<Project> {
@@ -52,34 +49,11 @@ async function project(kind: CatalogKind, archive: string[] = []): Promise<Proje
   };
 }
 
-function ok(result: CliResult): CliResult {
-  expect(result.stderr).toBe("");
-  expect(result.code).toBe(0);
-  return result;
-}
-
 /** `count` files of random (incompressible) bytes of one size under `dir`. */
 function files(dir: string, count: number, size: number): Record<string, Buffer> {
   const made: Record<string, Buffer> = {};
   for (let i = 0; i < count; i++) made[`${dir}/${String(i).padStart(3, "0")}.bin`] = randomBytes(size);
   return made;
-}
-
-async function catalogRows(url: string) {
-  const catalog = await openCatalog(url);
-  try {
-    const members = await catalog.db
-      .selectFrom("replicas")
-      .innerJoin("files", "files.id", "replicas.file_id")
-      .select(["files.path", "replicas.key", "replicas.pack_id", "replicas.pack_offset", "replicas.pack_length"])
-      .select(["replicas.hash", "replicas.state"])
-      .orderBy("files.path")
-      .execute();
-    const packs = await catalog.db.selectFrom("packs").selectAll().orderBy("id").execute();
-    return { members, packs };
-  } finally {
-    await catalog.close();
-  }
 }
 
 interface Verdict {
@@ -104,25 +78,6 @@ async function expectNoOrphanPack(p: Project): Promise<void> {
   for (const key of stored)
     expect(recorded.has(key.endsWith(INDEX) ? key.slice(0, -INDEX.length) : key), key).toBe(true);
   for (const key of recorded) expect(stored, key).toEqual(expect.arrayContaining([key, `${key}${INDEX}`]));
-}
-
-/** Every member row lies in a pack on record whose object holds, at its offset, a frame of its content. */
-async function expectMembersHeld(p: Project): Promise<void> {
-  const { members, packs } = await catalogRows(p.catalogUrl);
-  const byId = new Map(packs.map((pack) => [pack.id, pack]));
-  const bytes = new Map<string, Buffer>();
-  for (const m of members.filter((row) => row.pack_id !== null)) {
-    const pack = byId.get(m.pack_id as number);
-    expect(pack?.key, m.path).toBe(m.key);
-    if (!bytes.has(m.key)) bytes.set(m.key, await objectBytes(p.store, m.key));
-    const whole = bytes.get(m.key) as Buffer;
-    expect(sha256Hex(whole), m.key).toBe(pack?.hash);
-    const frame = whole.subarray(m.pack_offset as number, (m.pack_offset as number) + (m.pack_length as number));
-    const records = pack?.codec === "gzip" ? gunzipSync(frame) : frame;
-    const parsed = parseTarMember(records);
-    expect(parsed.path.toString("latin1")).toBe(m.path);
-    expect(sha256Hex(records.subarray(parsed.dataOffset, parsed.dataOffset + parsed.size))).toBe(m.hash);
-  }
 }
 
 /** Restores `scratch:<dir>` into a fresh directory and compares every file with `expected`. */
