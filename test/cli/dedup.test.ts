@@ -328,6 +328,8 @@ describe("dedup under interruption and concurrency", () => {
 });
 
 describe.each(CATALOG_KINDS)("dedup against pack members (%s catalog)", (kind) => {
+  // About 40 CLI processes (one restore per file), each opening the catalog: on PostgreSQL with
+  // the suite running beside it, more than the default minute.
   it("content stored once, as a member or whole: packs share, copies point at members; nothing shared is lost", async () => {
     const files = treeWithDuplicates(20, 10);
     const url = await freshCatalogUrl(kind, tempDir("strata-dedup-cat-"));
@@ -418,5 +420,5 @@ describe.each(CATALOG_KINDS)("dedup against pack members (%s catalog)", (kind) =
     } finally {
       await catalog.close();
     }
-  });
+  }, 240_000);
 });
