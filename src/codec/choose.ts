@@ -103,10 +103,13 @@ export const AUTO_MIN_SAVING = 0.05;
 /** The trial compresses this much of the first chunk: enough to see the data's nature, cheap beside the file. */
 const TRIAL_BYTES = 1024 * 1024;
 
-/** A codec chosen, and the frame of the whole sample when the choice made it already (`auto`'s trial). */
+/**
+ * A codec chosen, and when the choice made one already (`auto`'s trial), the frame of the
+ * sample's first `covers` bytes: the caller keeps it and compresses only the rest.
+ */
 export interface CodecChoice {
   codec: Codec;
-  frame?: Buffer;
+  frame?: { data: Buffer; covers: number };
 }
 
 /** Makes one frame: the caller's threads, or the calling one. */
@@ -114,8 +117,8 @@ export type FrameMaker = (codec: Codec, data: Buffer) => Promise<Buffer>;
 
 /**
  * The codec `setting` picks for a file whose content begins with `sample` (its first chunk).
- * `auto`'s trial frame is made by `makeFrame`; when the trial covered the whole sample and won,
- * that frame is handed back, so the sample is not compressed twice.
+ * `auto`'s trial frame is made by `makeFrame`; when the trial won, that frame is handed back
+ * with the bytes it covers, so no byte is compressed twice (the trial was an eighth of the work).
  */
 export async function chooseCodec(
   setting: CodecSetting,
@@ -137,7 +140,7 @@ export async function chooseCodec(
   const trial = sample.subarray(0, TRIAL_BYTES);
   const frame = await makeFrame(AUTO_ZSTD, trial);
   if (frame.length > trial.length * (1 - AUTO_MIN_SAVING)) return { codec: NONE };
-  return trial.length === sample.length ? { codec: AUTO_ZSTD, frame } : { codec: AUTO_ZSTD };
+  return { codec: AUTO_ZSTD, frame: { data: frame, covers: trial.length } };
 }
 
 /**

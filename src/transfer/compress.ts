@@ -29,17 +29,23 @@ export async function compressInto(spool: Spool, body: Readable, setting: CodecS
   for await (const piece of inPieces(body)) {
     hash.update(piece);
     size += piece.length;
-    let frame: Promise<Buffer>;
-    if (codec) frame = compressOffThread(codec, piece);
-    else {
+    let rest = piece;
+    if (!codec) {
       const choice = await chooseCodec(setting, piece, compressOffThread);
       codec = choice.codec;
-      frame = choice.frame ? Promise.resolve(choice.frame) : compressOffThread(codec, piece);
+      // The trial's frame is the first of the object; the piece's rest becomes a frame of its own.
+      if (choice.frame) {
+        frames.push(Promise.resolve(choice.frame.data));
+        rest = piece.subarray(choice.frame.covers);
+      }
     }
-    // Awaited in turn below; a frame that fails while an earlier one is awaited is not unhandled.
-    frame.catch(() => undefined);
-    frames.push(frame);
-    if (frames.length >= FRAMES_IN_FLIGHT) await spool.append(await (frames.shift() as Promise<Buffer>));
+    if (rest.length > 0) {
+      const frame = compressOffThread(codec, rest);
+      // Awaited in turn below; a frame that fails while an earlier one is awaited is not unhandled.
+      frame.catch(() => undefined);
+      frames.push(frame);
+    }
+    while (frames.length >= FRAMES_IN_FLIGHT) await spool.append(await (frames.shift() as Promise<Buffer>));
   }
   while (frames.length > 0) await spool.append(await (frames.shift() as Promise<Buffer>));
   return { sha256: hash.digest("hex"), size, codec: codec ?? codecNamed("none") };

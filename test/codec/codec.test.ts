@@ -141,7 +141,7 @@ describe("codec: settings", () => {
     expect((await chooseCodec(seed, jpeg)).codec.name).toBe("none");
   });
 
-  it("auto hands back its trial frame when the trial covered the whole sample, made where it is told", async () => {
+  it("auto hands back its trial frame with the bytes it covers, made where it is told", async () => {
     const made: number[] = [];
     const makeFrame = (codec: Codec, data: Buffer) => {
       made.push(data.length);
@@ -150,11 +150,15 @@ describe("codec: settings", () => {
     const small = SAMPLES.text.subarray(0, 100_000);
     const choice = await chooseCodec(codecSetting("auto"), small, makeFrame);
     expect(made).toEqual([small.length]);
-    expect((await choice.codec.decompress(choice.frame as Buffer)).equals(small)).toBe(true);
-    // A sample longer than the trial gets no frame: the trial saw only its first MiB.
+    expect(choice.frame?.covers).toBe(small.length);
+    expect((await choice.codec.decompress(choice.frame?.data as Buffer)).equals(small)).toBe(true);
+    // A sample longer than the trial: the frame covers the trial's first MiB only.
     const long = Buffer.concat([SAMPLES.text, SAMPLES.text, SAMPLES.text]);
-    expect((await chooseCodec(codecSetting("auto"), long, makeFrame)).frame).toBeUndefined();
+    const longChoice = await chooseCodec(codecSetting("auto"), long, makeFrame);
     expect(made[1]).toBe(1024 * 1024);
+    expect(longChoice.frame?.covers).toBe(1024 * 1024);
+    const decoded = await longChoice.codec.decompress(longChoice.frame?.data as Buffer);
+    expect(decoded.equals(long.subarray(0, 1024 * 1024))).toBe(true);
   });
 
   it("a fixed codec is used whatever the content", async () => {
