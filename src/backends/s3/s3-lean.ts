@@ -1,0 +1,208 @@
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { rootCertificates } from "node:tls";
+import { type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { Pool } from "undici";
+import { isThrottling } from "../errors.js";
+
+/**
+ * A lean signed request path for single-request PUTs, beside the AWS SDK's command stack.
+ *
+ * The SDK spends about 2 ms of client CPU per PutObject in its middleware, signing and response
+ * handling (bench/ANALYSIS.md), which is what limits an upload of many small files on a machine
+ * that also runs the store. This path signs with the SDK's own SigV4 signer, credential chain,
+ * region and endpoint resolution, retries with the SDK client's own retry strategy (attempts,
+ * backoff and retry quota), and answers failures as the SDK's S3ServiceException, so s3Error
+ * maps them exactly as it maps the SDK's. It sends over an undici keep-alive pool.
+ */
+
+/** What one lean PUT sends besides the body; header names lower case. */
+export interface LeanPut {
+  /** The key in the bucket, prefix included, unencoded. */
+  objectKey: string;
+  body: Buffer;
+  /** The body's SHA-256 in hex, known already: it is the signed payload hash, which S3 checks too. */
+  sha256: string;
+  headers: Record<string, string>;
+}
+
+/** The answer's headers a caller checks, named as the SDK's PutObject output names them. */
+export interface LeanAnswer {
+  ETag?: string;
+  ServerSideEncryption?: string;
+}
+
+/** The SDK's retry strategy with retry tokens (StandardRetryStrategy), the one its clients make. */
+type RetryStrategy = Extract<Awaited<ReturnType<S3Client["config"]["retryStrategy"]>>, { recordSuccess: unknown }>;
+type RetryToken = Awaited<ReturnType<RetryStrategy["acquireInitialRetryToken"]>>;
+
+/** Keep-alive sockets per store, as the SDK client's agents allow. */
+const CONNECTIONS = 256;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export class LeanS3 {
+  private constructor(
+    /** Scheme, host and port of the resolved endpoint. */
+    private readonly origin: URL,
+    /** The endpoint's path, bucket included for path-style, without a trailing slash. */
+    private readonly basePath: string,
+    private readonly signer: SignatureV4,
+    private readonly retries: RetryStrategy,
+    private readonly pool: Pool,
+  ) {}
+
+  /**
+   * The endpoint, signing name and region of `bucket` as `client` resolves them; undefined when
+   * the client retries with a legacy strategy whose tokens this path cannot share.
+   */
+  static async open(client: S3Client, bucket: string): Promise<LeanS3 | undefined> {
+    const config = client.config;
+    const retries = await config.retryStrategy();
+    if (!("recordSuccess" in retries)) return undefined;
+    const region = await config.region();
+    const endpoint = config.endpoint ? await config.endpoint() : undefined;
+    const resolved = config.endpointProvider({
+      Bucket: bucket,
+      Region: region,
+      UseFIPS: await config.useFipsEndpoint(),
+      UseDualStack: await config.useDualstackEndpoint(),
+      ForcePathStyle: config.forcePathStyle ?? false,
+      Accelerate: config.useAccelerateEndpoint ?? false,
+      ...(endpoint
+        ? {
+            Endpoint: `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ""}${endpoint.path}`,
+          }
+        : {}),
+    });
+    const url = new URL(resolved.url.href);
+    const scheme = (
+      resolved.properties?.authSchemes as { signingName?: string; signingRegion?: string }[] | undefined
+    )?.[0];
+    const signer = new SignatureV4({
+      service: scheme?.signingName ?? "s3",
+      region: scheme?.signingRegion ?? region,
+      credentials: config.credentials,
+      sha256: config.sha256,
+      // S3 signs the path as sent: the key is encoded once, here, not again by the signer.
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
+    const pool = new Pool(url.origin, {
+      connections: CONNECTIONS,
+      connect: { timeout: CONNECT_TIMEOUT_MS, ...(url.protocol === "https:" ? trustedCertificates() : {}) },
+    });
+    return new LeanS3(url, url.pathname.replace(/\/+$/, ""), signer, retries, pool);
+  }
+
+  /** One PUT, retried as the SDK client retries; failures are thrown as the SDK throws them. */
+  async put(request: LeanPut): Promise<LeanAnswer> {
+    let token: RetryToken = await this.retries.acquireInitialRetryToken("s3:PutObject");
+    for (;;) {
+      try {
+        const answer = await this.send(request);
+        this.retries.recordSuccess(token);
+        return answer;
+      } catch (err) {
+        token = await this.retries.refreshRetryTokenForRetry(token, { errorType: retryType(err) }).catch(() => {
+          throw err;
+        });
+        await sleep(token.getRetryDelay());
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async send({ objectKey, body, sha256, headers }: LeanPut): Promise<LeanAnswer> {
+    const path = `${this.basePath}/${encodeKey(objectKey)}`;
+    const signed = await this.signer.sign({
+      method: "PUT",
+      protocol: this.origin.protocol,
+      hostname: this.origin.hostname,
+      ...(this.origin.port ? { port: Number(this.origin.port) } : {}),
+      path,
+      query: {},
+      headers: {
+        ...headers,
+        host: this.origin.host,
+        "content-length": String(body.length),
+        "x-amz-content-sha256": sha256,
+      },
+    });
+    const answer = await this.pool.request({ method: "PUT", path, headers: signed.headers, body });
+    if (answer.statusCode >= 300) throw serviceException(answer.statusCode, answer.headers, await answer.body.text());
+    await answer.body.dump();
+    const etag = header(answer.headers, "etag");
+    const sse = header(answer.headers, "x-amz-server-side-encryption");
+    return { ...(etag ? { ETag: etag } : {}), ...(sse ? { ServerSideEncryption: sse } : {}) };
+  }
+}
+
+/**
+ * A key as S3's SigV4 wants it in the path: each segment percent-encoded except RFC 3986's
+ * unreserved characters, slashes kept (the SDK's greedy `{Key+}` label encodes the same way).
+ */
+export function encodeKey(key: string): string {
+  return key
+    .split("/")
+    .map((segment) =>
+      encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`),
+    )
+    .join("/");
+}
+
+/** An error answer as the SDK raises it: S3's XML error body read for its Code and Message. */
+function serviceException(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+): S3ServiceException {
+  const code = xmlText(body, "Code") ?? `HTTP ${status}`;
+  const requestId = header(headers, "x-amz-request-id");
+  return new S3ServiceException({
+    name: code,
+    $fault: status >= 500 ? "server" : "client",
+    $metadata: { httpStatusCode: status, ...(requestId ? { requestId } : {}) },
+    message: xmlText(body, "Message") ?? "UnknownError",
+  });
+}
+
+/** How the SDK's retry strategy is told a failure: slow-downs back off longer; 4xx is final. */
+function retryType(err: unknown): "THROTTLING" | "TRANSIENT" | "CLIENT_ERROR" {
+  if (!(err instanceof S3ServiceException)) {
+    // No answer (reset, refused, timed out) is worth another try; missing credentials are not.
+    return (err as Error).name === "CredentialsProviderError" ? "CLIENT_ERROR" : "TRANSIENT";
+  }
+  const status = err.$metadata.httpStatusCode ?? 0;
+  if (isThrottling({ status, code: err.name })) return "THROTTLING";
+  return status >= 500 || status === 408 ? "TRANSIENT" : "CLIENT_ERROR";
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+function xmlText(xml: string, element: string): string | undefined {
+  const text = new RegExp(`<${element}>([^<]*)</${element}>`).exec(xml)?.[1];
+  return text?.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? "");
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * AWS_CA_BUNDLE as the aws CLI reads it: the certificates an https endpoint is checked against.
+ * Node's own roots (and NODE_EXTRA_CA_CERTS) stay trusted, as they are for the SDK's requests,
+ * so the two paths accept the same servers.
+ */
+function trustedCertificates(): { ca?: string[] } {
+  const bundle = process.env.AWS_CA_BUNDLE;
+  if (!bundle) return {};
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  return {
+    ca: [...rootCertificates, readFileSync(bundle, "utf8"), ...(extra ? [readFileSync(extra, "utf8")] : [])],
+  };
+}
