@@ -101,7 +101,18 @@ describe("lean PUT against RGW", () => {
       expect(viaLean.metadata?.project).toBe("climate");
       expect(viaLean.metadata?.["strata-sha256"]).toBe(written.sha256);
       expect(viaLean.tags).toEqual({ owner: "lab a+b", "cost centre": "42/7" });
+      // stat() reads the head and tags through the lean path: the same as the SDK reads them.
+      const leanStat = await lean.stat(`${prefix}/sdk/${key}`);
+      expect(leanStat).toEqual(await sdk.stat(`${prefix}/sdk/${key}`));
+      expect(leanStat?.tags).toEqual({ owner: "lab a+b", "cost centre": "42/7" });
+      expect(leanStat?.sha256).toBe(written.sha256);
     }
+    await expect(lean.stat(`${prefix}/never written`)).resolves.toBeUndefined();
+    await lean.updateTags(`${prefix}/lean/${AWKWARD_KEYS[0]}`, {
+      set: { markup: `<a href="x">&amp;</a>` },
+      remove: [],
+    });
+    expect((await lean.stat(`${prefix}/lean/${AWKWARD_KEYS[0]}`))?.tags?.markup).toBe(`<a href="x">&amp;</a>`);
     const listed: string[] = [];
     for await (const object of lean.list(`${prefix}/lean/`)) listed.push(object.key);
     expect(listed.sort()).toEqual(AWKWARD_KEYS.map((key) => `${prefix}/lean/${key}`).sort());

@@ -147,18 +147,25 @@ export class S3Backend implements Backend {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
-    const request = { Bucket: this.location.bucket, Key: this.objectKey(key) };
     try {
-      const [head, tagging] = await Promise.all([
-        this.client.send(new HeadObjectCommand(request)),
-        this.client.send(new GetObjectTaggingCommand(request)),
-      ]);
-      return infoFrom(key, head, Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])));
+      const [head, tags] = this.lean
+        ? await Promise.all([this.lean.head(this.objectKey(key)), this.lean.tags(this.objectKey(key))])
+        : await this.statWithSdk(key);
+      return infoFrom(key, head, tags);
     } catch (err) {
       const mapped = this.error(err, key);
       if (mapped instanceof NotFoundError) return undefined;
       throw mapped;
     }
+  }
+
+  private async statWithSdk(key: string): Promise<[HeadObjectCommandOutput, Record<string, string>]> {
+    const request = { Bucket: this.location.bucket, Key: this.objectKey(key) };
+    const [head, tagging] = await Promise.all([
+      this.client.send(new HeadObjectCommand(request)),
+      this.client.send(new GetObjectTaggingCommand(request)),
+    ]);
+    return [head, Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]))];
   }
 
   async read(key: string, range?: ByteRange): Promise<ObjectReader> {
@@ -619,7 +626,9 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
 
 function infoFrom(
   key: string,
-  out: HeadObjectCommandOutput | GetObjectCommandOutput,
+  out: Pick<HeadObjectCommandOutput, "ContentLength" | "LastModified" | "Metadata" | "ETag" | "Restore"> & {
+    StorageClass?: string | undefined;
+  },
   tags?: Record<string, string>,
 ): ObjectInfo {
   const metadata = out.Metadata ?? {};

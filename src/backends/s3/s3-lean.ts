@@ -7,7 +7,8 @@ import { Pool } from "undici";
 import { isThrottling } from "../errors.js";
 
 /**
- * A lean signed request path for single-request PUTs, beside the AWS SDK's command stack.
+ * A lean signed request path for single-request PUTs and object HEADs and tag reads, beside the
+ * AWS SDK's command stack.
  *
  * The SDK spends about 2 ms of client CPU per PutObject in its middleware, signing and response
  * handling (bench/ANALYSIS.md), which is what limits an upload of many small files on a machine
@@ -32,6 +33,32 @@ export interface LeanAnswer {
   ETag?: string;
   ServerSideEncryption?: string;
 }
+
+/** An object's head, named as the SDK's HeadObject output names it. */
+export interface LeanHead extends LeanAnswer {
+  ContentLength?: number;
+  LastModified?: Date;
+  StorageClass?: string;
+  Restore?: string;
+  Metadata: Record<string, string>;
+}
+
+/** One signed request: `subresource` is a query like `tagging`. */
+interface LeanRequest {
+  method: "PUT" | "HEAD" | "GET";
+  objectKey: string;
+  subresource?: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** The body's SHA-256 in hex. */
+  sha256?: string;
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** The SHA-256 of no body, the payload hash of a HEAD or GET. */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const META_PREFIX = "x-amz-meta-";
 
 /** The SDK's retry strategy with retry tokens (StandardRetryStrategy), the one its clients make. */
 type RetryStrategy = Extract<Awaited<ReturnType<S3Client["config"]["retryStrategy"]>>, { recordSuccess: unknown }>;
@@ -95,9 +122,42 @@ export class LeanS3 {
     return new LeanS3(url, url.pathname.replace(/\/+$/, ""), signer, retries, pool);
   }
 
-  /** One PUT, retried as the SDK client retries; failures are thrown as the SDK throws them. */
-  async put(request: LeanPut): Promise<LeanAnswer> {
-    let token: RetryToken = await this.retries.acquireInitialRetryToken("s3:PutObject");
+  async put({ objectKey, body, sha256, headers }: LeanPut): Promise<LeanAnswer> {
+    return answerOf((await this.request({ method: "PUT", objectKey, body, sha256, headers })).headers);
+  }
+
+  async head(objectKey: string): Promise<LeanHead> {
+    const { headers } = await this.request({ method: "HEAD", objectKey });
+    const metadata: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.startsWith(META_PREFIX) && typeof value === "string") metadata[name.slice(META_PREFIX.length)] = value;
+    }
+    const length = header(headers, "content-length");
+    const modified = header(headers, "last-modified");
+    const storageClass = header(headers, "x-amz-storage-class");
+    const restore = header(headers, "x-amz-restore");
+    return {
+      ...answerOf(headers),
+      ...(length ? { ContentLength: Number(length) } : {}),
+      ...(modified ? { LastModified: new Date(modified) } : {}),
+      ...(storageClass ? { StorageClass: storageClass } : {}),
+      ...(restore ? { Restore: restore } : {}),
+      Metadata: metadata,
+    };
+  }
+
+  /** The object's tags (GetObjectTagging). */
+  async tags(objectKey: string): Promise<Record<string, string>> {
+    const { text } = await this.request({ method: "GET", objectKey, subresource: "tagging" });
+    const tags: Record<string, string> = {};
+    for (const [, tag = ""] of text.matchAll(/<Tag>(.*?)<\/Tag>/gs))
+      tags[xmlText(tag, "Key") ?? ""] = xmlText(tag, "Value") ?? "";
+    return tags;
+  }
+
+  /** One request, retried as the SDK client retries; failures are thrown as the SDK throws them. */
+  private async request(request: LeanRequest): Promise<{ headers: Headers; text: string }> {
+    let token: RetryToken = await this.retries.acquireInitialRetryToken("s3");
     for (;;) {
       try {
         const answer = await this.send(request);
@@ -116,29 +176,38 @@ export class LeanS3 {
     await this.pool.close();
   }
 
-  private async send({ objectKey, body, sha256, headers }: LeanPut): Promise<LeanAnswer> {
+  private async send({ method, objectKey, subresource, headers, body, sha256 }: LeanRequest) {
     const path = `${this.basePath}/${encodeKey(objectKey)}`;
     const signed = await this.signer.sign({
-      method: "PUT",
+      method,
       protocol: this.origin.protocol,
       hostname: this.origin.hostname,
       ...(this.origin.port ? { port: Number(this.origin.port) } : {}),
       path,
-      query: {},
+      query: subresource ? { [subresource]: "" } : {},
       headers: {
         ...headers,
         host: this.origin.host,
-        "content-length": String(body.length),
-        "x-amz-content-sha256": sha256,
+        ...(body ? { "content-length": String(body.length) } : {}),
+        "x-amz-content-sha256": sha256 ?? EMPTY_SHA256,
       },
     });
-    const answer = await this.pool.request({ method: "PUT", path, headers: signed.headers, body });
-    if (answer.statusCode >= 300) throw serviceException(answer.statusCode, answer.headers, await answer.body.text());
-    await answer.body.dump();
-    const etag = header(answer.headers, "etag");
-    const sse = header(answer.headers, "x-amz-server-side-encryption");
-    return { ...(etag ? { ETag: etag } : {}), ...(sse ? { ServerSideEncryption: sse } : {}) };
+    const answer = await this.pool.request({
+      method,
+      path: subresource ? `${path}?${subresource}` : path,
+      headers: signed.headers,
+      ...(body ? { body } : {}),
+    });
+    const text = await answer.body.text();
+    if (answer.statusCode >= 300) throw serviceException(answer.statusCode, answer.headers, text);
+    return { headers: answer.headers, text };
   }
+}
+
+function answerOf(headers: Headers): LeanAnswer {
+  const etag = header(headers, "etag");
+  const sse = header(headers, "x-amz-server-side-encryption");
+  return { ...(etag ? { ETag: etag } : {}), ...(sse ? { ServerSideEncryption: sse } : {}) };
 }
 
 /**
@@ -154,13 +223,12 @@ export function encodeKey(key: string): string {
     .join("/");
 }
 
-/** An error answer as the SDK raises it: S3's XML error body read for its Code and Message. */
-function serviceException(
-  status: number,
-  headers: Record<string, string | string[] | undefined>,
-  body: string,
-): S3ServiceException {
-  const code = xmlText(body, "Code") ?? `HTTP ${status}`;
+/**
+ * An error answer as the SDK raises it: S3's XML error body read for its Code and Message. A
+ * HEAD's answer has no body: its 404 is NotFound, as the SDK names it.
+ */
+function serviceException(status: number, headers: Headers, body: string): S3ServiceException {
+  const code = xmlText(body, "Code") ?? (status === 404 ? "NotFound" : `HTTP ${status}`);
   const requestId = header(headers, "x-amz-request-id");
   return new S3ServiceException({
     name: code,
@@ -183,12 +251,17 @@ function retryType(err: unknown): "THROTTLING" | "TRANSIENT" | "CLIENT_ERROR" {
 
 const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
+/** An element's text in S3's flat XML answers, its entities and character references decoded. */
 function xmlText(xml: string, element: string): string | undefined {
   const text = new RegExp(`<${element}>([^<]*)</${element}>`).exec(xml)?.[1];
-  return text?.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? "");
+  return text?.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_, name: string) =>
+    name.startsWith("#")
+      ? String.fromCodePoint(Number.parseInt(name.slice(name[1] === "x" ? 2 : 1), name[1] === "x" ? 16 : 10))
+      : (XML_ENTITIES[name] ?? ""),
+  );
 }
 
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+function header(headers: Headers, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
