@@ -151,7 +151,7 @@ export class S3Backend implements Backend {
       const [head, tags] = this.lean
         ? await Promise.all([this.lean.head(this.objectKey(key)), this.lean.tags(this.objectKey(key))])
         : await this.statWithSdk(key);
-      return infoFrom(key, head, tags);
+      return head && tags ? infoFrom(key, head, tags) : undefined;
     } catch (err) {
       const mapped = this.error(err, key);
       if (mapped instanceof NotFoundError) return undefined;

@@ -52,6 +52,14 @@ interface LeanRequest {
   body?: Buffer;
   /** The body's SHA-256 in hex. */
   sha256?: string;
+  /** A 404 is an answer (the object is absent), not a failure: no exception built for it. */
+  absentIsAnswer?: boolean;
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
 }
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -126,8 +134,10 @@ export class LeanS3 {
     return answerOf((await this.request({ method: "PUT", objectKey, body, sha256, headers })).headers);
   }
 
-  async head(objectKey: string): Promise<LeanHead> {
-    const { headers } = await this.request({ method: "HEAD", objectKey });
+  /** The object's head; undefined when it is absent (or its bucket is: the SDK path's stat says the same). */
+  async head(objectKey: string): Promise<LeanHead | undefined> {
+    const { status, headers } = await this.request({ method: "HEAD", objectKey, absentIsAnswer: true });
+    if (status === 404) return undefined;
     const metadata: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) {
       if (name.startsWith(META_PREFIX) && typeof value === "string") metadata[name.slice(META_PREFIX.length)] = value;
@@ -146,9 +156,15 @@ export class LeanS3 {
     };
   }
 
-  /** The object's tags (GetObjectTagging). */
-  async tags(objectKey: string): Promise<Record<string, string>> {
-    const { text } = await this.request({ method: "GET", objectKey, subresource: "tagging" });
+  /** The object's tags (GetObjectTagging); undefined when it is absent. */
+  async tags(objectKey: string): Promise<Record<string, string> | undefined> {
+    const { status, text } = await this.request({
+      method: "GET",
+      objectKey,
+      subresource: "tagging",
+      absentIsAnswer: true,
+    });
+    if (status === 404) return undefined;
     const tags: Record<string, string> = {};
     for (const [, tag = ""] of text.matchAll(/<Tag>(.*?)<\/Tag>/gs))
       tags[xmlText(tag, "Key") ?? ""] = xmlText(tag, "Value") ?? "";
@@ -156,7 +172,7 @@ export class LeanS3 {
   }
 
   /** One request, retried as the SDK client retries; failures are thrown as the SDK throws them. */
-  private async request(request: LeanRequest): Promise<{ headers: Headers; text: string }> {
+  private async request(request: LeanRequest): Promise<Answer> {
     let token: RetryToken = await this.retries.acquireInitialRetryToken("s3");
     for (;;) {
       try {
@@ -176,7 +192,8 @@ export class LeanS3 {
     await this.pool.close();
   }
 
-  private async send({ method, objectKey, subresource, headers, body, sha256 }: LeanRequest) {
+  private async send(request: LeanRequest): Promise<Answer> {
+    const { method, objectKey, subresource, headers, body, sha256 } = request;
     const path = `${this.basePath}/${encodeKey(objectKey)}`;
     const signed = await this.signer.sign({
       method,
@@ -197,10 +214,16 @@ export class LeanS3 {
       path: subresource ? `${path}?${subresource}` : path,
       headers: signed.headers,
       ...(body ? { body } : {}),
+      // undici closes a connection after each HEAD by default (a guard against servers that send
+      // a HEAD answer a body); S3 does not, and a new connection per stat costs more than the HEAD.
+      ...(method === "HEAD" ? { reset: false } : {}),
     });
     const text = await answer.body.text();
-    if (answer.statusCode >= 300) throw serviceException(answer.statusCode, answer.headers, text);
-    return { headers: answer.headers, text };
+    const status = answer.statusCode;
+    if (status >= 300 && !(status === 404 && request.absentIsAnswer)) {
+      throw serviceException(status, answer.headers, text);
+    }
+    return { status, headers: answer.headers, text };
   }
 }
 
