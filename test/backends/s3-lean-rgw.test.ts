@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { createServer, request } from "node:http";
-import { join } from "node:path";
 import { GetObjectTaggingCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseLocationUrl } from "../../src/backends/all.js";
@@ -14,9 +12,8 @@ import {
 import { S3Backend } from "../../src/backends/s3/s3-backend.js";
 import { s3OptionsSchema } from "../../src/backends/s3/s3-options.js";
 import { type LocalServer, listenLocally, relay } from "../support/http-proxy.js";
-import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
+import { type RgwWithBuckets, startRgwWithBuckets, useRgwCredentials } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
-import { tempDir } from "../support/tmp.js";
 import { get, put } from "./contract.js";
 
 /*
@@ -46,10 +43,7 @@ beforeAll(async () => {
   rgw = await startRgwWithBuckets([BUCKET]);
   faults = await startFaultProxy(rgw.endpoint);
   damaging = await startDamagingProxy(rgw.endpoint);
-  Object.assign(process.env, rgw.env);
-  const profiles = join(tempDir(), "credentials");
-  writeFileSync(profiles, "[wrong]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n");
-  process.env.AWS_SHARED_CREDENTIALS_FILE = profiles;
+  useRgwCredentials(rgw);
 }, 180_000);
 
 afterAll(async () => {
