@@ -167,6 +167,15 @@ describe("lean PUT against RGW", () => {
   });
 });
 
+describe("lean path over https", () => {
+  it("opens with AWS_CA_BUNDLE set, and a store that does not answer is a transient failure after the retries", async () => {
+    process.env.AWS_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+    const b = await open(BUCKET, "https://127.0.0.1:9");
+    await expect(put(b, "nowhere", "x")).rejects.toBeInstanceOf(TransientError);
+    await b.close();
+  });
+});
+
 /** Forwards every request to RGW but flips a byte of each PUT's body: a body damaged in flight. */
 async function startDamagingProxy(upstream: string): Promise<LocalServer> {
   const target = new URL(upstream);
