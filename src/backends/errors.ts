@@ -98,6 +98,11 @@ export function isNetworkCode(code: string | undefined): boolean {
   return code !== undefined && NETWORK.has(code);
 }
 
+/** A slow-down answer (429, or a throttling code whatever the status): retries wait longer for it. */
+export function isThrottling(failure: Pick<Failure, "status" | "code">): boolean {
+  return failure.status === 429 || (failure.code !== undefined && THROTTLED.has(failure.code));
+}
+
 /** The typed error for one failed request. */
 export function classifyFailure(failure: Failure, context: FailureContext): BackendError {
   const { url, key } = context;

@@ -1,6 +1,4 @@
 import { createHash, randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,10 +6,9 @@ import { parseLocationUrl } from "../../src/backends/all.js";
 import { AccessDeniedError, NotFoundError, TransientError, UnreachableError } from "../../src/backends/backend.js";
 import { S3Backend } from "../../src/backends/s3/s3-backend.js";
 import { s3OptionsSchema as s3Schema } from "../../src/backends/s3/s3-options.js";
-import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
+import { type RgwWithBuckets, startRgwWithBuckets, useRgwCredentials } from "../support/rgw-server.js";
 import { type ArchiveProxy, startArchiveProxy } from "../support/s3-archive-proxy.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
-import { tempDir } from "../support/tmp.js";
 import { backendContract, get, info, put } from "./contract.js";
 import { failingAfter, memoryJournal } from "./upload-journal.js";
 
@@ -26,10 +23,7 @@ beforeAll(async () => {
   proxy = await startArchiveProxy(rgw.endpoint, RESTORE_DELAY_MS);
   faults = await startFaultProxy(proxy.endpoint);
   // Credentials reach the backend the standard way: environment, and a shared profile file.
-  Object.assign(process.env, rgw.env);
-  const profiles = join(tempDir(), "credentials");
-  writeFileSync(profiles, "[wrong]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n");
-  process.env.AWS_SHARED_CREDENTIALS_FILE = profiles;
+  useRgwCredentials(rgw);
 }, 180_000);
 
 afterAll(async () => {

@@ -3,6 +3,7 @@ import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { crc32 } from "node:zlib";
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -49,6 +50,7 @@ import { attributesToMetadata, metadataToAttributes, userMetadata } from "../met
 import { BufferPool, type PartStore, writeInParts } from "../multipart.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
 import { s3Error } from "./s3-errors.js";
+import { type LeanAnswer, LeanS3 } from "./s3-lean.js";
 import type { S3Options } from "./s3-options.js";
 import { multipartEtag, type S3Upload, s3PartStore } from "./s3-upload.js";
 
@@ -86,13 +88,17 @@ export class S3Backend implements Backend {
     private readonly client: S3Client,
     /** A client that fails fast, for `check()`: one attempt, short timeouts. */
     private readonly probe: S3Client,
+    /** Single-request PUTs without the SDK's command stack; absent when `leanRequests` is off. */
+    private readonly lean: LeanS3 | undefined,
   ) {
     this.url = location.url;
     this.checksummed = options.checksums === "when_supported";
   }
 
   static async open(location: S3Location, options: S3Options): Promise<S3Backend> {
-    return new S3Backend(location, options, makeClient(options, false), makeClient(options, true));
+    const client = makeClient(options, false);
+    const lean = options.leanRequests ? await LeanS3.open(client, location.bucket) : undefined;
+    return new S3Backend(location, options, client, makeClient(options, true), lean);
   }
 
   /**
@@ -141,18 +147,25 @@ export class S3Backend implements Backend {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
-    const request = { Bucket: this.location.bucket, Key: this.objectKey(key) };
     try {
-      const [head, tagging] = await Promise.all([
-        this.client.send(new HeadObjectCommand(request)),
-        this.client.send(new GetObjectTaggingCommand(request)),
-      ]);
-      return infoFrom(key, head, Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])));
+      const [head, tags] = this.lean
+        ? await Promise.all([this.lean.head(this.objectKey(key)), this.lean.tags(this.objectKey(key))])
+        : await this.statWithSdk(key);
+      return head && tags ? infoFrom(key, head, tags) : undefined;
     } catch (err) {
       const mapped = this.error(err, key);
       if (mapped instanceof NotFoundError) return undefined;
       throw mapped;
     }
+  }
+
+  private async statWithSdk(key: string): Promise<[HeadObjectCommandOutput, Record<string, string>]> {
+    const request = { Bucket: this.location.bucket, Key: this.objectKey(key) };
+    const [head, tagging] = await Promise.all([
+      this.client.send(new HeadObjectCommand(request)),
+      this.client.send(new GetObjectTaggingCommand(request)),
+    ]);
+    return [head, Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]))];
   }
 
   async read(key: string, range?: ByteRange): Promise<ObjectReader> {
@@ -193,22 +206,15 @@ export class S3Backend implements Backend {
     const md5 = createHash("md5").update(data);
     // A compressed object's writer gives its content's hash; the bytes hashed here are its frames.
     const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
-    const put = await this.attempt(key, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.location.bucket,
-          Key: this.objectKey(key),
-          Body: data,
-          ContentLength: data.length,
-          ContentMD5: md5.copy().digest("base64"),
-          StorageClass: storageClass,
-          Metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) },
-          ...(info.tags && Object.keys(info.tags).length > 0
-            ? { Tagging: new URLSearchParams(info.tags).toString() }
-            : {}),
-        }),
-      ),
-    );
+    const object = {
+      data,
+      sha256,
+      contentMd5: md5.copy().digest("base64"),
+      storageClass,
+      metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) },
+      ...(info.tags && Object.keys(info.tags).length > 0 ? { tagging: taggingHeader(info.tags) } : {}),
+    };
+    const put = await this.attempt(key, () => (this.lean ? this.putLean(key, object) : this.putWithSdk(key, object)));
     // The server checked Content-MD5 on arrival and answers with the ETag: no HEAD needed.
     await this.checkStoredEtag(key, put, md5.digest("hex"));
     return {
@@ -222,6 +228,38 @@ export class S3Backend implements Backend {
       tags: info.tags ?? {},
       ...(put.ETag ? { etag: put.ETag } : {}),
     };
+  }
+
+  private putWithSdk(key: string, object: WholeObject): Promise<LeanAnswer> {
+    return this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: this.objectKey(key),
+        Body: object.data,
+        ContentLength: object.data.length,
+        ContentMD5: object.contentMd5,
+        StorageClass: object.storageClass,
+        Metadata: object.metadata,
+        ...(object.tagging ? { Tagging: object.tagging } : {}),
+      }),
+    );
+  }
+
+  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 is the signed payload hash. */
+  private putLean(key: string, object: WholeObject): Promise<LeanAnswer> {
+    const headers: Record<string, string> = {
+      "content-md5": object.contentMd5,
+      "x-amz-storage-class": object.storageClass,
+    };
+    for (const [name, value] of Object.entries(object.metadata)) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+    if (object.tagging) headers["x-amz-tagging"] = object.tagging;
+    if (this.checksummed) headers["x-amz-checksum-crc32"] = crc32Base64(object.data);
+    return (this.lean as LeanS3).put({
+      objectKey: this.objectKey(key),
+      body: object.data,
+      sha256: object.sha256,
+      headers,
+    });
   }
 
   /**
@@ -420,6 +458,7 @@ export class S3Backend implements Backend {
     this.buffers.clear();
     this.client.destroy();
     this.probe.destroy();
+    await this.lean?.close();
   }
 
   /**
@@ -539,6 +578,33 @@ export class S3Backend implements Backend {
   }
 }
 
+/** A body under one part, hashed, and what its PUT carries. */
+interface WholeObject {
+  data: Buffer;
+  sha256: string;
+  contentMd5: string;
+  storageClass: StorageClass;
+  metadata: Record<string, string>;
+  tagging?: string;
+}
+
+/**
+ * x-amz-tagging's query string. Spaces are written %20: URLSearchParams writes them `+`, which RGW
+ * stores as a plus sign.
+ */
+function taggingHeader(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+    .join("&");
+}
+
+/** x-amz-checksum-crc32: the CRC32 as four big-endian bytes, base64. */
+function crc32Base64(data: Buffer): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(crc32(data));
+  return bytes.toString("base64");
+}
+
 function makeClient(options: S3Options, failFast: boolean): S3Client {
   const agent = { keepAlive: true, maxSockets: 256 };
   return new S3Client({
@@ -560,7 +626,9 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
 
 function infoFrom(
   key: string,
-  out: HeadObjectCommandOutput | GetObjectCommandOutput,
+  out: Pick<HeadObjectCommandOutput, "ContentLength" | "LastModified" | "Metadata" | "ETag" | "Restore"> & {
+    StorageClass?: string | undefined;
+  },
   tags?: Record<string, string>,
 ): ObjectInfo {
   const metadata = out.Metadata ?? {};

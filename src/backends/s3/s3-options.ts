@@ -22,6 +22,13 @@ export const s3OptionsSchema = z
     checksums: z.enum(["when_supported", "when_required"]).default("when_supported"),
     partSize: sizeBytes.optional(),
     partsInFlight: z.number().int().min(1).max(64).default(4),
+    /**
+     * Bodies under one part go up through a lean signed PUT (the SDK's signer, credentials,
+     * endpoint and retry strategy over a keep-alive pool) instead of the SDK's command stack,
+     * for a fraction of its CPU per request; false sends them through the SDK, for a store
+     * where the lean path misbehaves.
+     */
+    leanRequests: z.boolean().default(true),
   })
   .strict();
 

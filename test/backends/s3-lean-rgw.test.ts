@@ -1,0 +1,195 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, request } from "node:http";
+import { GetObjectTaggingCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseLocationUrl } from "../../src/backends/all.js";
+import {
+  AccessDeniedError,
+  BucketNotFoundError,
+  InvalidRequestError,
+  TransientError,
+} from "../../src/backends/backend.js";
+import { S3Backend } from "../../src/backends/s3/s3-backend.js";
+import { s3OptionsSchema } from "../../src/backends/s3/s3-options.js";
+import { type LocalServer, listenLocally, relay } from "../support/http-proxy.js";
+import { type RgwWithBuckets, startRgwWithBuckets, useRgwCredentials } from "../support/rgw-server.js";
+import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
+import { get, put } from "./contract.js";
+
+/*
+ * The lean signed PUT (s3-lean.ts) against a real RGW: what it stores must be what the SDK's
+ * PutObject stores, and its failures must be retried and typed as the SDK path's are.
+ */
+
+const BUCKET = "strata-lean";
+let rgw: RgwWithBuckets;
+let faults: FaultProxy;
+let damaging: LocalServer;
+
+/** Keys whose SigV4 canonical path differs from a naive one: spaces, unicode, `+ % ~ /` and RFC 3986's sub-delims. */
+const AWKWARD_KEYS = [
+  "with space.txt",
+  "ünïcødé/файл 数据.bin",
+  "plus+sign",
+  "per%cent%20literal",
+  "tilde~and-dot_.x",
+  "deep/er/path/file",
+  "bang!quote'(paren)*star",
+  "amp&eq=semi;colon,comma@at$dollar",
+  "double//slash",
+];
+
+beforeAll(async () => {
+  rgw = await startRgwWithBuckets([BUCKET]);
+  faults = await startFaultProxy(rgw.endpoint);
+  damaging = await startDamagingProxy(rgw.endpoint);
+  useRgwCredentials(rgw);
+}, 180_000);
+
+afterAll(async () => {
+  await damaging?.close();
+  await faults?.close();
+  rgw?.stop();
+});
+
+function open(bucket: string, endpoint: string, extra: Record<string, unknown> = {}): Promise<S3Backend> {
+  const location = parseLocationUrl(`s3://${bucket}`);
+  if (location.kind !== "s3") throw new Error("not s3");
+  const options = s3OptionsSchema.parse({ endpoint, forcePathStyle: true, checksums: "when_required", ...extra });
+  return S3Backend.open(location, options);
+}
+
+async function stored(objectKey: string) {
+  const request = { Bucket: BUCKET, Key: objectKey };
+  const head = await rgw.client.send(new HeadObjectCommand(request));
+  const tagging = await rgw.client.send(new GetObjectTaggingCommand(request));
+  return {
+    etag: head.ETag,
+    size: head.ContentLength,
+    storageClass: head.StorageClass ?? "STANDARD",
+    metadata: head.Metadata,
+    tags: Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key, t.Value])),
+  };
+}
+
+describe("lean PUT against RGW", () => {
+  it("stores awkward keys with their metadata, tags and class, as the SDK's PutObject does", async () => {
+    const prefix = randomBytes(6).toString("hex");
+    const lean = await open(BUCKET, rgw.endpoint);
+    const sdk = await open(BUCKET, rgw.endpoint, { leanRequests: false });
+    for (const [n, key] of AWKWARD_KEYS.entries()) {
+      const body = randomBytes(100 + n);
+      const extra = {
+        storageClass: "STANDARD_IA",
+        metadata: { project: "climate" },
+        tags: { owner: "lab a+b", "cost centre": "42/7" },
+      };
+      const written = await put(lean, `${prefix}/lean/${key}`, body, extra);
+      await put(sdk, `${prefix}/sdk/${key}`, body, extra);
+      expect(written.sha256).toBe(createHash("sha256").update(body).digest("hex"));
+      expect(written.etag).toBe(`"${createHash("md5").update(body).digest("hex")}"`);
+      expect((await get(lean, `${prefix}/lean/${key}`)).equals(body)).toBe(true);
+      const viaLean = await stored(`${prefix}/lean/${key}`);
+      expect(viaLean).toEqual(await stored(`${prefix}/sdk/${key}`));
+      expect(viaLean.storageClass).toBe("STANDARD_IA");
+      expect(viaLean.metadata?.project).toBe("climate");
+      expect(viaLean.metadata?.["strata-sha256"]).toBe(written.sha256);
+      expect(viaLean.tags).toEqual({ owner: "lab a+b", "cost centre": "42/7" });
+      // stat() reads the head and tags through the lean path: the same as the SDK reads them.
+      const leanStat = await lean.stat(`${prefix}/sdk/${key}`);
+      expect(leanStat).toEqual(await sdk.stat(`${prefix}/sdk/${key}`));
+      expect(leanStat?.tags).toEqual({ owner: "lab a+b", "cost centre": "42/7" });
+      expect(leanStat?.sha256).toBe(written.sha256);
+    }
+    await expect(lean.stat(`${prefix}/never written`)).resolves.toBeUndefined();
+    await lean.updateTags(`${prefix}/lean/${AWKWARD_KEYS[0]}`, {
+      set: { markup: `<a href="x">&amp;</a>` },
+      remove: [],
+    });
+    expect((await lean.stat(`${prefix}/lean/${AWKWARD_KEYS[0]}`))?.tags?.markup).toBe(`<a href="x">&amp;</a>`);
+    const listed: string[] = [];
+    for await (const object of lean.list(`${prefix}/lean/`)) listed.push(object.key);
+    expect(listed.sort()).toEqual(AWKWARD_KEYS.map((key) => `${prefix}/lean/${key}`).sort());
+    await lean.close();
+    await sdk.close();
+  });
+
+  it("is refused when the body changes in flight: nothing is stored", async () => {
+    const b = await open(BUCKET, damaging.endpoint);
+    const key = `${randomBytes(6).toString("hex")}/damaged`;
+    await expect(put(b, key, randomBytes(2000))).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(rgw.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toThrow();
+    await b.close();
+  });
+
+  it("backs off and retries on 503 SlowDown, 500 and a reset, then stores the object", async () => {
+    const b = await open(BUCKET, faults.endpoint);
+    const key = `${randomBytes(6).toString("hex")}/busy`;
+    faults.resetCounts();
+    faults.failNext(1, "slowDown");
+    faults.failNext(1, "internalError");
+    faults.failNext(1, "reset");
+    const body = randomBytes(5000);
+    await put(b, key, body);
+    expect(faults.count("PutObject")).toBe(4);
+    expect(faults.faults).toEqual({ slowDown: 1, internalError: 1, reset: 1 });
+    expect((await get(b, key)).equals(body)).toBe(true);
+    await b.close();
+  });
+
+  it("gives up after the SDK's four attempts on a persistent 5xx, with a typed error naming the key", async () => {
+    const b = await open(BUCKET, faults.endpoint);
+    faults.resetCounts();
+    faults.setFaults({ slowDown: 1 });
+    try {
+      const failed = put(b, "always-busy", "x");
+      await expect(failed).rejects.toBeInstanceOf(TransientError);
+      await expect(failed).rejects.toThrow(
+        /"always-busy": SlowDown \(Please reduce your request rate\.\) \(HTTP 503\)/,
+      );
+      expect(faults.count("PutObject")).toBe(4);
+    } finally {
+      faults.setFaults({});
+    }
+    await b.close();
+  });
+
+  it("maps refused credentials and a missing bucket to the SDK path's typed errors, without retrying", async () => {
+    const wrong = await open(BUCKET, faults.endpoint, { profile: "wrong" });
+    faults.resetCounts();
+    await expect(put(wrong, "denied", "x")).rejects.toBeInstanceOf(AccessDeniedError);
+    expect(faults.count("PutObject")).toBe(1);
+    await wrong.close();
+
+    const missing = await open("strata-no-such-bucket", faults.endpoint);
+    await expect(put(missing, "nowhere", "x")).rejects.toBeInstanceOf(BucketNotFoundError);
+    await missing.close();
+  });
+});
+
+describe("lean path over https", () => {
+  it("opens with AWS_CA_BUNDLE set, and a store that does not answer is a transient failure after the retries", async () => {
+    process.env.AWS_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+    const b = await open(BUCKET, "https://127.0.0.1:9");
+    await expect(put(b, "nowhere", "x")).rejects.toBeInstanceOf(TransientError);
+    await b.close();
+  });
+});
+
+/** Forwards every request to RGW but flips a byte of each PUT's body: a body damaged in flight. */
+async function startDamagingProxy(upstream: string): Promise<LocalServer> {
+  const target = new URL(upstream);
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    if (req.method === "PUT" && body.length > 0) body[0] = (body[0] ?? 0) ^ 0xff;
+    const out = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => relay(answer, res),
+    );
+    out.on("error", () => res.destroy());
+    out.end(body);
+  });
+  return listenLocally(server);
+}
