@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Codec } from "./codec.js";
-import type { CompressRequest, DigestAlgorithm, DigestRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+import type { DigestAlgorithm, FileExtent, Unnumbered, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 interface Job {
   request: WorkerRequest;
@@ -28,9 +28,10 @@ class WorkerPool {
 
   constructor(private readonly size: number) {}
 
-  run(request: Omit<CompressRequest, "id"> | Omit<DigestRequest, "id">): Promise<Buffer> {
+  run(request: Unnumbered<WorkerRequest>): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ request: { ...request, id: this.nextId++ }, resolve, reject });
+      // Spreading a member of the union gives back that member with its id.
+      this.waiting.push({ request: { ...request, id: this.nextId++ } as WorkerRequest, resolve, reject });
       this.dispatch();
     });
   }
@@ -161,6 +162,13 @@ export class OrderedDigest {
   update(data: Buffer): Promise<void> {
     return pool()
       .run({ kind: "digest", algorithm: this.algorithm, data, session: this.session })
+      .then(() => undefined);
+  }
+
+  /** Adds a file's bytes, read by the thread: the file must stay open and those bytes unchanged until this resolves. */
+  updateFromFile(file: FileExtent): Promise<void> {
+    return pool()
+      .run({ kind: "digest", algorithm: this.algorithm, file, session: this.session })
       .then(() => undefined);
   }
 

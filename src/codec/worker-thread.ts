@@ -1,7 +1,8 @@
 import { createHash, type Hash } from "node:crypto";
+import { readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { codecNamed, zstdCodec } from "./codec.js";
-import type { CompressRequest, DigestRequest, WorkerReply, WorkerRequest } from "./worker-protocol.js";
+import type { CompressRequest, DigestRequest, FileExtent, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 /**
  * A worker thread: compresses frames and hashes content. zstd (zstd-napi) and the hashes compute
@@ -32,14 +33,29 @@ async function compress({ codec, level, data }: CompressRequest): Promise<Uint8A
   return chosen.compress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
 
-function digest({ algorithm, data, session, final }: DigestRequest): Uint8Array {
-  if (session === undefined) return createHash(algorithm).update(data).digest();
-  const hash = sessions.get(session) ?? createHash(algorithm);
-  hash.update(data);
+function digest(request: DigestRequest): Uint8Array {
+  const { algorithm, session, final } = request;
+  const hash = (session === undefined ? undefined : sessions.get(session)) ?? createHash(algorithm);
+  if ("data" in request) hash.update(request.data);
+  else hashFile(hash, request.file);
+  if (session === undefined) return hash.digest();
   if (!final) {
     sessions.set(session, hash);
     return new Uint8Array(0);
   }
   sessions.delete(session);
   return hash.digest();
+}
+
+/** Read-back buffer of a file's extents (one per thread, reused). */
+let readBuffer: Buffer | undefined;
+
+function hashFile(hash: Hash, { fd, start, end }: FileExtent): void {
+  readBuffer ??= Buffer.allocUnsafe(1024 * 1024);
+  for (let position = start; position < end; ) {
+    const count = readSync(fd, readBuffer, 0, Math.min(readBuffer.length, end - position), position);
+    if (count === 0) throw new Error(`the file ends at ${position} bytes, before ${end}`);
+    hash.update(readBuffer.subarray(0, count));
+    position += count;
+  }
 }
