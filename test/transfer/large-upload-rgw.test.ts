@@ -7,15 +7,14 @@
 
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../support/bytes.js";
-import { strata } from "../support/cli.js";
-import { type RgwWithBuckets, rgwLocationYaml, startRgwWithBuckets } from "../support/rgw-server.js";
+import { rgwProject } from "../support/rgw-project.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
-import { tempDir } from "../support/tmp.js";
 import { writeTree } from "../support/trees.js";
 
 const BUCKET = "strata-large-upload";
@@ -37,28 +36,16 @@ afterAll(async () => {
   rgw?.stop();
 });
 
-/** A work dir whose `cloud` location is a fresh prefix behind the proxy (5 MiB parts), with big.bin in its tree. */
+/** A work dir whose `archive` is a fresh prefix behind the proxy (5 MiB parts), with big.bin in its tree. */
 function workspace() {
-  const work = tempDir();
-  const prefix = randomBytes(6).toString("hex");
-  writeFileSync(
-    join(work, "strata.yaml"),
-    [
-      "catalog: cat.db",
-      "locations:",
-      "  scratch:",
-      "    url: ./tree",
-      ...rgwLocationYaml("cloud", `s3://${BUCKET}/${prefix}`, proxy.endpoint, {
-        s3: { partSize: "5MiB", partsInFlight: 2 },
-      }),
-      "defaults:",
-      "  retries: 1",
-      "",
-    ].join("\n"),
-  );
-  writeTree(join(work, "tree"), { "big.bin": randomBytes(BIG) });
-  const run = (...args: string[]) => strata(args, { cwd: work, env: rgw.env });
-  return { big: join(work, "tree", "big.bin"), key: `${prefix}/big.bin`, run };
+  const { tree, key, run } = rgwProject(rgw, {
+    bucket: BUCKET,
+    endpoint: proxy.endpoint,
+    s3: { partSize: "5MiB", partsInFlight: 2 },
+    extra: ["defaults:", "  retries: 1"],
+  });
+  writeTree(tree, { "big.bin": randomBytes(BIG) });
+  return { big: join(tree, "big.bin"), key: key("big.bin"), run };
 }
 
 /** What the sha256sum tool says of a file. */
@@ -82,7 +69,7 @@ describe("a large file up to RGW, read by offset and hashed off the main thread"
   it("records the SHA-256 that sha256sum gives of the file, and stores the same bytes", async () => {
     const { big, key, run } = workspace();
     proxy.resetCounts();
-    const sync = await run("sync", "scratch", "cloud");
+    const sync = await run("sync", "scratch", "archive");
     expect(sync.stderr).toBe("");
     expect(sync.code).toBe(0);
     expect(proxy.count("UploadPart")).toBe(TOTAL_PARTS);
@@ -98,7 +85,7 @@ describe("a large file up to RGW, read by offset and hashed off the main thread"
     proxy.damagePart(2);
     let failed: Awaited<ReturnType<typeof run>>;
     try {
-      failed = await run("sync", "scratch", "cloud");
+      failed = await run("sync", "scratch", "archive");
     } finally {
       proxy.damagePart(undefined);
     }
@@ -110,7 +97,7 @@ describe("a large file up to RGW, read by offset and hashed off the main thread"
     await expect(rgw.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toThrow();
 
     proxy.resetCounts();
-    const again = await run("sync", "scratch", "cloud");
+    const again = await run("sync", "scratch", "archive");
     expect(again.stderr).toBe("");
     expect(again.code).toBe(0);
     // The journaled parts the store acknowledged are not sent again.
