@@ -98,7 +98,7 @@ export async function writeInParts<Completed>(
   let sent: PartedBody;
   let completed: Completed;
   try {
-    sent = await sendParts(store, parts, upload, write);
+    sent = await sendParts(store, parts, upload, { ...write, buffers });
     checkExpectedHash(url, key, info, sent.sha256);
     completed = await store.complete(upload.uploadId, sent.parts, sent);
   } catch (err) {
@@ -145,11 +145,10 @@ async function sendParts(
   store: PartStore<unknown>,
   parts: AsyncGenerator<ReadPart>,
   upload: JournaledUpload,
-  { info, streams, buffers: pool, wholeMd5, partSize }: PartedWrite,
+  { info, streams, buffers, wholeMd5 }: Omit<PartedWrite, "buffers"> & { buffers: PartBuffers },
 ): Promise<PartedBody> {
   const sha256 = new OrderedDigest("sha256");
   const md5 = wholeMd5 ? new OrderedDigest("md5") : undefined;
-  const buffers = pool.sized(partSize);
   const held = new Map(upload.parts.map((p) => [p.number, p]));
   const partMd5s: Buffer[] = [];
   const inFlight = new Set<Promise<void>>();
