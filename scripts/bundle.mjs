@@ -9,7 +9,7 @@ await build({
   entryPoints: {
     strata: "src/cli/main.ts",
     "walk-worker": "src/scan/walk-worker.ts",
-    "compress-worker": "src/transfer/compress-worker.ts",
+    "worker-thread": "src/codec/worker-thread.ts",
   },
   outdir: "dist/bundle",
   bundle: true,

@@ -15,8 +15,8 @@ import { gzipSync } from "node:zlib";
 import { chooseCodec, codecSetting } from "../../src/codec/choose.js";
 import { type Codec, codecNamed, zstdCodec } from "../../src/codec/codec.js";
 import { inPieces } from "../../src/codec/frame-stream.js";
+import { compressOffThread } from "../../src/codec/worker-pool.js";
 import { compressInto } from "../../src/transfer/compress.js";
-import { compressOffThread } from "../../src/transfer/compress-pool.js";
 import { Spool } from "../../src/transfer/spool.js";
 import { csvTable, float64Field } from "../../test/support/research-data.js";
 

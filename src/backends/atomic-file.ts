@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { OrderedDigest } from "../codec/worker-pool.js";
 import {
   type ByteRange,
   IntegrityError,
@@ -22,7 +22,10 @@ export const STREAM_BUFFER = 256 * 1024;
  */
 export const RANGED_WRITE_MIN = 64 * 1024 * 1024;
 
-/** The buffer that reads written bytes back for hashing when they arrived ahead of the frontier. */
+/** The least a hashing step takes, but the last: a few MiB, so a 1 GiB file takes a few hundred messages. */
+const HASH_STEP_MIN = 4 * 1024 * 1024;
+
+/** The buffer of the hashing thread that reads written bytes back (codec/worker-thread.ts). */
 const HASH_READ_BUFFER = 1024 * 1024;
 
 export interface WrittenFile {
@@ -160,12 +163,14 @@ export async function writeTempFileInRanges(
   // A resumed file is opened as it is; a fresh one must not exist yet (or, resumable, is emptied).
   const flags = !resume ? "wx+" : resume.stored.length > 0 ? "r+" : "w+";
   const handle = await open(tempPath, flags);
+  let hash: InOrderHash | undefined;
   try {
     // Sized up front, so a file killed before its last range is still recognised at full size.
     if (resume) await handle.truncate(info.size);
-    const hash = new InOrderHash(handle, info.size, resume?.stored ?? []);
+    hash = new InOrderHash(handle, info.size, resume?.stored ?? []);
+    const sink = hash;
     await fill({
-      write: (chunk, position) => hash.place(chunk, position),
+      write: (chunk, position) => sink.place(chunk, position),
       stored: resume?.stored ?? [],
       completed: async (range) => {
         if (!resume) return;
@@ -175,6 +180,7 @@ export async function writeTempFileInRanges(
     });
     return await hash.finish();
   } catch (err) {
+    await hash?.abandon();
     if (!resume) await rm(tempPath, { force: true });
     throw err;
   } finally {
@@ -189,22 +195,22 @@ interface Extent {
 
 /**
  * SHA-256 of a file written by offset, computed in order while the ranges arrive, so finishing
- * costs only the hashing of what came last and the network is never read twice. A chunk that
- * lands exactly at the frontier (all bytes before it hashed) is hashed from memory; bytes that
- * arrived ahead of it are read back from the file (from the page cache: they were just written)
- * once the frontier reaches them. Memory: one read-back buffer, whatever the size.
+ * costs only the hashing of what came last and the network is never read twice. The hashing runs
+ * on a worker thread, which reads the bytes at the frontier back from the file (from the page
+ * cache: they were just written) once every byte before them is in: the main thread only
+ * receives and writes. Steps are batched: while one is hashed, what lands behind it waits for the
+ * next, whole. Memory: the thread's one read-back buffer, whatever the size.
  */
 class InOrderHash {
-  private readonly hash = createHash("sha256");
-  /** Bytes [0, hashed) are in the hash. */
+  private readonly digest = new OrderedDigest("sha256");
+  /** Bytes [0, hashed) are handed to the digest. */
   private hashed = 0;
-  /** Written but not yet hashed, disjoint and merged. */
+  /** Written but not yet handed to the digest, disjoint and merged. */
   private written: Extent[] = [];
   /** Every byte claimed by a write, started or done, merged: a byte may be written once only. */
   private claimed: Extent[] = [];
-  private catchingUp: Promise<void> | undefined;
+  private hashing: Promise<void> | undefined;
   private failure: unknown;
-  private buffer: Buffer | undefined;
 
   constructor(
     private readonly handle: FileHandle,
@@ -231,55 +237,48 @@ class InOrderHash {
     }
     this.claimed = merged(this.claimed, extent);
     await writeFully(this.handle, chunk, position);
-    if (this.catchingUp === undefined && position === this.hashed) {
-      this.hash.update(chunk);
-      this.hashed = extent.end;
-    } else {
-      this.written = merged(this.written, extent);
-    }
+    this.written = merged(this.written, extent);
     this.catchUp();
   }
 
   async finish(): Promise<WrittenFile> {
-    while (this.catchingUp) await this.catchingUp;
+    await this.settled();
     if (this.failure !== undefined) throw this.failure;
     if (this.hashed !== this.size) {
       const received = this.claimed.reduce((sum, c) => sum + c.end - c.start, 0);
       throw new Error(`expected ${this.size} bytes, received ${received}`);
     }
-    return { sha256: this.hash.digest("hex"), size: this.size };
+    return { sha256: (await this.digest.digest()).toString("hex"), size: this.size };
   }
 
-  /** Starts reading back what is written at the frontier, unless that is already under way. */
+  /** For a write that failed: waits until the thread no longer reads the file (about to be closed). */
+  async abandon(): Promise<void> {
+    await this.settled();
+    this.digest.discard();
+  }
+
+  private async settled(): Promise<void> {
+    while (this.hashing) await this.hashing;
+  }
+
+  /** Hands the written bytes at the frontier to the digest, unless a step is under way. */
   private catchUp(): void {
-    if (this.catchingUp !== undefined || this.failure !== undefined || !this.writtenAt(this.hashed)) return;
-    this.catchingUp = this.readBack()
+    if (this.hashing !== undefined || this.failure !== undefined) return;
+    const extent = this.written.find((e) => e.start === this.hashed);
+    // A step per network chunk would cost more in messages than its hashing: steps are whole MiBs, but the last.
+    if (!extent || (extent.end - extent.start < HASH_STEP_MIN && extent.end < this.size)) return;
+    this.written = this.written.filter((e) => e !== extent);
+    this.hashed = extent.end;
+    this.hashing = this.digest
+      .updateFromFile({ fd: this.handle.fd, start: extent.start, end: extent.end })
       .catch((err: unknown) => {
         this.failure = err;
       })
       .finally(() => {
-        this.catchingUp = undefined;
-        // Bytes may have reached the frontier between the last check and now.
+        this.hashing = undefined;
+        // Bytes may have reached the frontier while this step ran.
         this.catchUp();
       });
-  }
-
-  private async readBack(): Promise<void> {
-    this.buffer ??= Buffer.allocUnsafe(HASH_READ_BUFFER);
-    for (let extent = this.writtenAt(this.hashed); extent; extent = this.writtenAt(this.hashed)) {
-      const length = Math.min(extent.end - this.hashed, this.buffer.length);
-      const { bytesRead } = await this.handle.read(this.buffer, 0, length, this.hashed);
-      if (bytesRead === 0) throw new Error(`the temp file ends at ${this.hashed} bytes, before what was written`);
-      this.hash.update(this.buffer.subarray(0, bytesRead));
-      this.hashed += bytesRead;
-      this.written = this.written.flatMap((e) =>
-        e.end <= this.hashed ? [] : [{ start: Math.max(e.start, this.hashed), end: e.end }],
-      );
-    }
-  }
-
-  private writtenAt(offset: number): Extent | undefined {
-    return this.written.find((e) => e.start <= offset && offset < e.end);
   }
 }
 

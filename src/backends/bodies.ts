@@ -126,3 +126,27 @@ export class HashingStream extends Transform {
     return { sha256: this.hash.digest("hex"), size: this.byteCount };
   }
 }
+
+/**
+ * What a body that is a file offers besides its stream: its bytes read at any offset, so a
+ * multipart write reads each part straight into its buffer, several at once, instead of copying
+ * stream chunks into it. Whoever reads this way reads no chunk of the stream.
+ */
+export interface PositionalReads {
+  /** Reads up to `length` bytes at `position` (from the body's first byte) into `buffer`'s start; how many (0 past the end). */
+  readAt(buffer: Buffer, length: number, position: number): Promise<number>;
+  /** Once every byte was read: the error to fail with when the source changed meanwhile, else undefined. */
+  changed(): Promise<Error | undefined>;
+}
+
+const positionalReads = new WeakMap<Readable, PositionalReads>();
+
+/** Marks `body` as also readable by offset. */
+export function offerPositionalReads(body: Readable, reads: PositionalReads): void {
+  positionalReads.set(body, reads);
+}
+
+/** How `body` reads by offset, when it offers that. */
+export function positionalReadsOf(body: Readable): PositionalReads | undefined {
+  return positionalReads.get(body);
+}

@@ -1,5 +1,5 @@
-import { createHash, type Hash } from "node:crypto";
 import type { Readable } from "node:stream";
+import { digestOffThread, OrderedDigest } from "../codec/worker-pool.js";
 import {
   IntegrityError,
   type JournaledUpload,
@@ -8,7 +8,7 @@ import {
   type UploadJournal,
   type WriteInfo,
 } from "./backend.js";
-import { checkExpectedHash, ExactSize, sizeError } from "./bodies.js";
+import { checkExpectedHash, ExactSize, type PositionalReads, positionalReadsOf, sizeError } from "./bodies.js";
 
 /*
  * The one multipart upload engine, for every store that takes an object in parts and makes it
@@ -89,10 +89,16 @@ export async function writeInParts<Completed>(
   const exact = new ExactSize(info.size, (received) => sizeError(url, key, info.size, received));
   body.on("error", (err) => exact.destroy(err));
   const upload = await openUpload(store, info.journal, write.partSize);
+  const reads = positionalReadsOf(body);
+  const buffers = write.buffers.sized(upload.partSize);
+  // A file is read by offset straight into the part buffers; any other body is cut from its stream.
+  const parts = reads
+    ? readPartsAt(reads, info.size, buffers, (received) => sizeError(url, key, info.size, received))
+    : cutParts(body.pipe(exact), buffers);
   let sent: PartedBody;
   let completed: Completed;
   try {
-    sent = await sendParts(store, body.pipe(exact), upload, write);
+    sent = await sendParts(store, parts, upload, { ...write, buffers });
     checkExpectedHash(url, key, info, sent.sha256);
     completed = await store.complete(upload.uploadId, sent.parts, sent);
   } catch (err) {
@@ -102,6 +108,9 @@ export async function writeInParts<Completed>(
       await info.journal?.clear();
     }
     throw err;
+  } finally {
+    // Read by offset, the stream was never consumed: its file is let go here.
+    if (reads) body.destroy();
   }
   await info.journal?.clear();
   return { ...sent, completed };
@@ -123,60 +132,72 @@ async function openUpload(
   return { uploadId, partSize, parts: [] };
 }
 
+/** A part as read, before its MD5 is known. */
+type ReadPart = Omit<Part, "md5">;
+
 /**
- * Cuts the body into parts and sends those the upload does not hold yet, at most `streams` at
- * once. Returns every part and the body's hashes.
+ * Sends the parts the upload does not hold yet, at most `streams` at once. Returns every part
+ * and the body's hashes. The hashing runs on worker threads, reading the shared part buffers in
+ * place: each part's MD5 on any of them, in parallel, and the whole body's SHA-256 (and MD5) on
+ * one, fed the parts in order. A buffer goes back to the pool once sent and hashed.
  */
 async function sendParts(
   store: PartStore<unknown>,
-  body: Readable,
+  parts: AsyncGenerator<ReadPart>,
   upload: JournaledUpload,
-  { info, streams, buffers: pool, wholeMd5 }: PartedWrite,
+  { info, streams, buffers, wholeMd5 }: Omit<PartedWrite, "buffers"> & { buffers: PartBuffers },
 ): Promise<PartedBody> {
-  const sha256 = createHash("sha256");
-  const md5 = wholeMd5 ? createHash("md5") : undefined;
-  const buffers = pool.sized(upload.partSize);
+  const sha256 = new OrderedDigest("sha256");
+  const md5 = wholeMd5 ? new OrderedDigest("md5") : undefined;
   const held = new Map(upload.parts.map((p) => [p.number, p]));
   const partMd5s: Buffer[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    failure ??= { error };
+  };
   try {
-    for await (const part of cutParts(body, [sha256, md5], buffers)) {
-      partMd5s.push(part.md5);
-      if (held.get(part.number)?.md5 === part.md5.toString("hex")) {
-        buffers.release(part.buffer);
-        continue;
-      }
+    for await (const read of parts) {
+      const wholeHashed = Promise.all([sha256.update(read.data), md5?.update(read.data)]).catch(fail);
       while (inFlight.size >= streams) await Promise.race(inFlight);
       if (failure) {
-        buffers.release(part.buffer);
+        await wholeHashed;
+        buffers.release(read.buffer);
         break;
       }
-      const sending: Promise<void> = store
-        .upload(upload.uploadId, part)
-        .then(async (sent) => {
+      const sending: Promise<void> = digestOffThread("md5", read.data)
+        .then(async (partMd5) => {
+          partMd5s[read.number - 1] = partMd5;
+          if (held.get(read.number)?.md5 === partMd5.toString("hex")) return;
+          const sent = await store.upload(upload.uploadId, { ...read, md5: partMd5 });
           held.set(sent.number, sent);
           await info.journal?.savePart(sent);
         })
-        .catch((error: unknown) => {
-          failure ??= { error };
-        })
-        .finally(() => {
-          buffers.release(part.buffer);
+        .catch(fail)
+        .finally(async () => {
+          await wholeHashed;
+          buffers.release(read.buffer);
           inFlight.delete(sending);
         });
       inFlight.add(sending);
     }
+  } catch (err) {
+    fail(err);
   } finally {
     // Never leave a part upload running behind a failed write.
     await Promise.all(inFlight);
   }
-  if (failure) throw failure.error;
+  if (failure) {
+    sha256.discard();
+    md5?.discard();
+    throw failure.error;
+  }
+  const [sha, whole] = await Promise.all([sha256.digest(), md5?.digest()]);
   return {
     parts: [...held.values()].sort((a, b) => a.number - b.number),
-    sha256: sha256.digest("hex"),
+    sha256: sha.toString("hex"),
     partMd5s,
-    ...(md5 ? { md5: md5.digest() } : {}),
+    ...(whole ? { md5: whole } : {}),
   };
 }
 
@@ -196,7 +217,9 @@ export class BufferPool {
       this.free.set(size, free);
     }
     const list = free;
-    return { take: () => list.pop() ?? Buffer.allocUnsafe(size), release: (buffer) => list.push(buffer) };
+    // Shared memory, so the hashing threads read a part where it is instead of a copy of it.
+    const allocate = () => Buffer.from(new SharedArrayBuffer(size));
+    return { take: () => list.pop() ?? allocate(), release: (buffer) => list.push(buffer) };
   }
 
   clear(): void {
@@ -210,31 +233,58 @@ interface PartBuffers {
 }
 
 /**
- * Reads a body into parts of the buffers' size (the last one shorter), in order: the whole is
- * hashed as it streams, each part (MD5) once it is full. The next part is read only when the
- * consumer asks for it, which is how parts in flight stay bounded.
+ * Reads a body into parts of the buffers' size (the last one shorter), in order. The next part
+ * is read only when the consumer asks for it, which is how parts in flight stay bounded.
  */
-async function* cutParts(body: Readable, hashes: (Hash | undefined)[], buffers: PartBuffers): AsyncGenerator<Part> {
+async function* cutParts(body: Readable, buffers: PartBuffers): AsyncGenerator<ReadPart> {
   let number = 1;
   let buffer = buffers.take();
   let filled = 0;
-  const full = (): Part => {
-    const data = buffer.subarray(0, filled);
-    return { number: number++, buffer, data, md5: createHash("md5").update(data).digest() };
-  };
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    for (const hash of hashes) hash?.update(chunk);
     for (let offset = 0; offset < chunk.length; ) {
       const copied = chunk.copy(buffer, filled, offset);
       filled += copied;
       offset += copied;
       if (filled === buffer.length) {
-        yield full();
+        yield { number: number++, buffer, data: buffer };
         buffer = buffers.take();
         filled = 0;
       }
     }
   }
-  if (filled > 0) yield full();
+  if (filled > 0) yield { number, buffer, data: buffer.subarray(0, filled) };
   else buffers.release(buffer);
+}
+
+/**
+ * Reads a file's `size` bytes by offset, each part straight into its buffer (no stream chunks to
+ * copy), in order and only when the consumer asks, as cutParts does. A file found shorter or
+ * longer than announced, or changed once read, fails the write before it can complete.
+ */
+async function* readPartsAt(
+  reads: PositionalReads,
+  size: number,
+  buffers: PartBuffers,
+  sizeError: (received: number | "more") => Error,
+): AsyncGenerator<ReadPart> {
+  let number = 1;
+  for (let position = 0; position < size; ) {
+    const buffer = buffers.take();
+    const length = Math.min(buffer.length, size - position);
+    try {
+      for (let filled = 0; filled < length; ) {
+        const count = await reads.readAt(buffer.subarray(filled), length - filled, position + filled);
+        if (count === 0) throw sizeError(position + filled);
+        filled += count;
+      }
+    } catch (err) {
+      buffers.release(buffer);
+      throw err;
+    }
+    yield { number: number++, buffer, data: buffer.subarray(0, length) };
+    position += length;
+  }
+  if ((await reads.readAt(Buffer.alloc(1), 1, size)) > 0) throw sizeError("more");
+  const changed = await reads.changed();
+  if (changed) throw changed;
 }

@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { type CodecSetting, chooseCodec } from "../codec/choose.js";
 import { type Codec, codecNamed } from "../codec/codec.js";
 import { inPieces } from "../codec/frame-stream.js";
-import { compressOffThread } from "./compress-pool.js";
+import { compressOffThread } from "../codec/worker-pool.js";
 import type { Spool } from "./spool.js";
 
 /** What one pass over a file's content found: its hash and size, and the codec its frames use. */

@@ -89,6 +89,7 @@ async function writeBody(
     ...(req.onBytes ? { onBytes: req.onBytes } : {}),
   });
   body.on("error", (err) => metered.destroy(err));
+  metered.meterPositionalReads(body);
   return req.target
     .write(req.targetKey, body.pipe(metered), {
       size: object.size,

@@ -1,5 +1,6 @@
-import { Transform, type TransformCallback } from "node:stream";
+import { type Readable, Transform, type TransformCallback } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { offerPositionalReads, positionalReadsOf } from "../backends/bodies.js";
 import { parseSize } from "../config/units.js";
 
 /**
@@ -93,5 +94,25 @@ export class MeteredStream extends Transform {
       () => callback(null, chunk),
       (err: Error) => callback(err),
     );
+  }
+
+  /**
+   * Passes on `source`'s reads by offset (a file's), metered as the stream is: a multipart write
+   * that reads its parts that way is paced and counted the same. Letting go of this stream lets
+   * go of the source (its file).
+   */
+  meterPositionalReads(source: Readable): void {
+    const reads = positionalReadsOf(source);
+    if (!reads) return;
+    this.once("close", () => source.destroy());
+    offerPositionalReads(this, {
+      readAt: async (buffer, length, position) => {
+        const count = await reads.readAt(buffer, length, position);
+        this.meter.onBytes?.(count);
+        await this.meter.bucket?.take(count);
+        return count;
+      },
+      changed: () => reads.changed(),
+    });
   }
 }

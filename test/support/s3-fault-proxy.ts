@@ -6,12 +6,14 @@
  *   test can assert how many parts a resumed upload sent;
  * - it answers a chosen share of requests, before they reach RGW, as a throttled or failing S3
  *   service does: 503 SlowDown or 500 InternalError (S3's XML error body), or a connection
- *   reset; and counts each fault it injected.
+ *   reset; and counts each fault it injected;
+ * - it damages a chosen part of multipart uploads in flight (one byte flipped, the request's
+ *   Content-MD5 left as the client computed it), and keeps what the store answered to each.
  *
  * Every other request is forwarded unchanged (headers included, so SigV4 signatures verify).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { forward, listenLocally } from "./http-proxy.js";
+import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { forward, listenLocally, relay } from "./http-proxy.js";
 
 export type Fault = "slowDown" | "internalError" | "reset";
 
@@ -28,6 +30,13 @@ export interface FaultProxy {
   setFaults(shares: FaultShares): void;
   /** Answers the next `count` requests with `fault`, whatever the shares. */
   failNext(count: number, fault: Fault): void;
+  /**
+   * Flips one byte in the body of every UploadPart request of this part number, forwarding it
+   * otherwise unchanged; undefined stops. The store's answers to those are in `damagedAnswers`.
+   */
+  damagePart(partNumber: number | undefined): void;
+  /** The HTTP statuses the store answered damaged parts with. */
+  readonly damagedAnswers: number[];
   /** Zeroes the counters. */
   resetCounts(): void;
   close(): Promise<void>;
@@ -44,10 +53,16 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const faults: Record<Fault, number> = { slowDown: 0, internalError: 0, reset: 0 };
   let shares: FaultShares = {};
   const queued: Fault[] = [];
+  let damaged: string | undefined;
+  const damagedAnswers: number[] = [];
 
   const server = createServer((req, res) => {
     const operation = operationOf(req);
     operations.set(operation, (operations.get(operation) ?? 0) + 1);
+    const part = new URL(req.url ?? "/", "http://proxy").searchParams.get("partNumber");
+    if (operation === "UploadPart" && damaged !== undefined && part === damaged) {
+      return forwardDamaged(target, req, res, (status) => damagedAnswers.push(status));
+    }
     const fault = queued.shift() ?? drawFault(shares, Math.random());
     if (!fault) return forward(target, req, res);
     faults[fault] += 1;
@@ -66,6 +81,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     setFaults: (next) => {
       shares = next;
     },
+    damagePart: (partNumber) => {
+      damaged = partNumber === undefined ? undefined : String(partNumber);
+    },
+    damagedAnswers,
     failNext: (count, fault) => {
       for (let i = 0; i < count; i++) queued.push(fault);
     },
@@ -75,6 +94,26 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     },
     close,
   };
+}
+
+/** Reads the whole body, flips its middle byte, and sends it on with the request's own headers. */
+function forwardDamaged(upstream: URL, req: IncomingMessage, res: ServerResponse, answered: (status: number) => void) {
+  const chunks: Buffer[] = [];
+  req.on("data", (chunk: Buffer) => chunks.push(chunk));
+  req.on("end", () => {
+    const body = Buffer.concat(chunks);
+    const middle = body.length >> 1;
+    body[middle] = (body[middle] ?? 0) ^ 0xff;
+    const out = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        answered(answer.statusCode ?? 0);
+        relay(answer, res);
+      },
+    );
+    out.on("error", () => res.destroy());
+    out.end(body);
+  });
 }
 
 /** The S3 operation a request is, by method, path depth and query, as far as tests need. */

@@ -38,7 +38,7 @@ import type {
   WriteInfo,
 } from "../backend.js";
 import { InvalidRequestError, TransientError } from "../backend.js";
-import { checkExpectedHash } from "../bodies.js";
+import { checkExpectedHash, offerPositionalReads } from "../bodies.js";
 import { fsError, unlessPermission } from "../fs-errors.js";
 import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "../keys.js";
 import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "../metadata.js";
@@ -225,6 +225,15 @@ export class PosixBackend implements Backend, FileTree {
       const body = new HeldStill(() => this.changedSince(key, path, stats));
       // A failure of either side, or the reader letting go of the body, closes the file.
       pipeline(file, body, () => undefined);
+      // Read by offset through the same handle: the very file opened, checked the same way at the end.
+      const start = range?.start ?? 0;
+      const end = range ? range.end + 1 : Number.POSITIVE_INFINITY;
+      offerPositionalReads(body, {
+        readAt: async (buffer, length, position) =>
+          (await handle.read(buffer, 0, Math.max(0, Math.min(length, end - start - position)), start + position))
+            .bytesRead,
+        changed: () => this.changedSince(key, path, stats),
+      });
       return { info: infoFromStats(key, stats), body };
     } catch (err) {
       throw fsError(this.url, key, err);
