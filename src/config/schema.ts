@@ -75,6 +75,8 @@ export function locationSchemaOf<
 
 /** The most files a fixed `transfers` may put in flight, for the flag and the config key alike. */
 export const MAX_TRANSFERS = 1024;
+/** One message for any bad `transfers`, whichever check it fails. */
+const TRANSFERS_MESSAGE = `must be "auto" or a whole number from 1 to ${MAX_TRANSFERS}`;
 
 /**
  * The default cap on bytes all transfers buffer together. 96 MiB holds a lone large upload's
@@ -87,9 +89,15 @@ export const defaultsSchema = z
   .object({
     /** Files in flight: a whole number, or "auto" (chosen file by file: see src/transfer/flight.ts). */
     transfers: z
-      .union([z.literal("auto"), z.number().int().min(1).max(MAX_TRANSFERS)], {
-        error: `must be "auto" or a whole number from 1 to ${MAX_TRANSFERS}`,
-      })
+      .union(
+        [
+          z.literal("auto"),
+          z.number().int(TRANSFERS_MESSAGE).min(1, TRANSFERS_MESSAGE).max(MAX_TRANSFERS, TRANSFERS_MESSAGE),
+        ],
+        {
+          error: TRANSFERS_MESSAGE,
+        },
+      )
       .default("auto"),
     scanThreads: z.number().int().min(1).max(64).default(2),
     retries: z.number().int().min(0).max(20).default(4),
