@@ -79,9 +79,9 @@ export const MAX_TRANSFERS = 1024;
 const TRANSFERS_MESSAGE = `must be "auto" or a whole number from 1 to ${MAX_TRANSFERS}`;
 
 /**
- * The default cap on bytes all transfers buffer together. 96 MiB holds a lone large upload's
- * eight 8 MiB parts (or four 16 MiB ones) with a quarter left for small files; 256 MiB measured
- * no faster (docs/design-notes.md, "Files in flight").
+ * The default cap on bytes all transfers buffer together. 96 MiB lets a lone large upload keep
+ * three 16 MiB parts in flight and one filling, with a quarter left for small files; 256 MiB
+ * measured no faster on a 512 MiB upload and held 80 MB more (bench/ANALYSIS.md).
  */
 export const DEFAULT_MAX_BUFFER = 96 * 1024 * 1024;
 
