@@ -21,22 +21,29 @@ export function sizeError(location: string, key: string, expected: number, recei
 
 /**
  * Reads a body that must be exactly `size` bytes (small ones, sent in one request), failing as
- * soon as it runs longer, or at its end when shorter.
+ * soon as it runs longer, or at its end when shorter. The bytes land once in one buffer of that
+ * size as they come, so the chunks are let go at once instead of held for a final copy (which
+ * doubled what a body held at its end); a body that comes as one chunk of that size (a small
+ * file's single read) is that buffer itself, not copied at all.
  */
 export async function readExactly(
   body: Readable,
   size: number,
   fail: (received: number | "more") => Error,
 ): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+  let whole: Buffer | undefined;
   let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > size) throw fail("more");
-    chunks.push(chunk as Buffer);
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (total + chunk.length > size) throw fail("more");
+    if (total === 0 && chunk.length === size) whole = chunk;
+    else {
+      whole ??= Buffer.allocUnsafe(size);
+      chunk.copy(whole, total);
+    }
+    total += chunk.length;
   }
   if (total !== size) throw fail(total);
-  return Buffer.concat(chunks, total);
+  return whole ?? Buffer.alloc(0);
 }
 
 /**

@@ -5,6 +5,7 @@ import { UsageError } from "../config/errors.js";
 import { formatBytes, formatDuration } from "../config/units.js";
 import { type CheckTally, checkCatalog, type Problem, type ProblemKind } from "../engine/check.js";
 import { type RebuildReport, rebuildCatalog } from "../engine/rebuild.js";
+import { filesInFlight } from "../transfer/flight.js";
 import type { Context, ResolvedLocation } from "./context.js";
 import { duration, wholeNumber } from "./options.js";
 import { count } from "./output.js";
@@ -40,8 +41,8 @@ export function registerCatalog(program: Command, run: Runner): void {
         const report = await ctx.holding(everyLocation, `catalog rebuild ${names.join(" ")}`, () =>
           rebuildCatalog(ctx.catalog, targets, {
             scanThreads: opts.threads ?? ctx.defaults.scanThreads,
-            heads: opts.heads ?? ctx.defaults.transfers,
-            readers: opts.transfers ?? ctx.defaults.transfers,
+            heads: opts.heads ?? filesInFlight(ctx.defaults.transfers, "store"),
+            readers: opts.transfers ?? filesInFlight(ctx.defaults.transfers, "tree"),
             unlinked: (location, key, reason) =>
               ctx.out.warn(`${location}:${printablePath(key)}: not linked: ${reason}`),
           }),

@@ -27,11 +27,11 @@ locations:
     restoreDelay: 10s
 
 defaults:
-  transfers: 8        # files in flight
+  transfers: auto     # files in flight: auto = 8 from trees, 32 from object stores, 4 large; or a number
   scanThreads: 2      # walker threads; raise on parallel filesystems with slow stats
   retries: 4          # per item, with exponential backoff
   maxDeleteShare: 0.25  # sync --delete and pruning refuse to remove more than this share without --force
-  maxBuffer: 256MiB     # one cap on bytes buffered by all transfers in flight (parts, blocks)
+  maxBuffer: 96MiB      # one cap on bytes buffered by all transfers in flight (parts, blocks)
 
 history:
   retention: 400d     # how long \`strata log\` keeps events (or: forever)

@@ -1,8 +1,10 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttributeTrust } from "../backends/metadata.js";
 import { UsageError } from "../config/errors.js";
+import { MAX_TRANSFERS } from "../config/schema.js";
 import { parseDuration, parseSize } from "../config/units.js";
 import type { TransferSettings } from "../engine/toolkit.js";
+import type { TransferSetting } from "../transfer/flight.js";
 import { parseBandwidth, type TimetableEntry } from "../transfer/rate-limit.js";
 import type { StreamSetting } from "../transfer/streams.js";
 import type { Context } from "./context.js";
@@ -54,6 +56,16 @@ export function bandwidth(text: string): TimetableEntry[] {
   return timetable;
 }
 
+/** Files in flight: a whole number, or "auto" (chosen file by file for the work). */
+export function transfers(text: string): TransferSetting {
+  if (text === "auto") return "auto";
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TRANSFERS) {
+    throw new InvalidArgumentError(`must be "auto" or a whole number from 1 to ${MAX_TRANSFERS}`);
+  }
+  return n;
+}
+
 /** Parts or ranges in flight per large file: a whole number, or "auto". */
 export function streams(text: string): StreamSetting {
   const n = Number(text);
@@ -94,7 +106,7 @@ export function trustFrom(flags: TrustFlags): AttributeTrust {
 
 /** The flags of every command that moves bytes: sync, apply, daemon, restore, all with one meaning. */
 export interface TransferFlags {
-  transfers?: number;
+  transfers?: TransferSetting;
   streams?: StreamSetting;
   maxBuffer?: number;
   bwlimit?: TimetableEntry[];
@@ -104,7 +116,7 @@ export interface TransferFlags {
 /** Adds --transfers, --streams, --max-buffer, --bwlimit and --tps; `what` is what --transfers counts. */
 export function transferOptions(command: Command, what = "files in flight"): Command {
   return command
-    .option("--transfers <n>", `${what} (default: defaults.transfers)`, wholeNumber(1, 1024))
+    .option("--transfers <n>", `${what}, 1-${MAX_TRANSFERS} or "auto" (default: defaults.transfers)`, transfers)
     .option(
       "--streams <n>",
       'parts or ranges in flight per large file, 1-64 or "auto" (default: defaults.streams)',

@@ -8,6 +8,7 @@ import { type FileTagChange, TAG_NAME } from "../catalog/tags.js";
 import { UsageError } from "../config/errors.js";
 import { changeTags, type SelectedFile } from "../engine/tags.js";
 import { type FindScope, findFiles, parseFindArgs } from "../query/find/index.js";
+import { filesInFlight } from "../transfer/flight.js";
 import type { Context } from "./context.js";
 import { tag } from "./options.js";
 import { count } from "./output.js";
@@ -75,7 +76,7 @@ export function registerTag(program: Command, run: Runner): void {
 async function changeAndReport(ctx: Context, operands: string[], change: FileTagChange): Promise<number> {
   const report = await changeTags(ctx.catalog, selectFiles(ctx, operands, false), change, {
     storeOf: async (url) => (await ctx.location(url, "replica location")).backend,
-    concurrency: ctx.defaults.transfers,
+    concurrency: filesInFlight(ctx.defaults.transfers, "store"),
     onFile: (file, tags) => ctx.out.detail(`${where(file)}  ${formatTags(tags)}`),
   });
   for (const f of report.failures) {

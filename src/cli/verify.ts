@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { printablePath } from "../backends/keys.js";
 import { verifyReplicas } from "../engine/verify.js";
-import { wholeNumber } from "./options.js";
+import type { TransferSetting } from "../transfer/flight.js";
+import { transfers } from "./options.js";
 import { count, filesAndBytes, rates } from "./output.js";
 import { EXIT, type Runner } from "./runner.js";
 
@@ -10,9 +11,9 @@ export function registerVerify(program: Command, run: Runner): void {
     .command("verify")
     .description("read replicas back and check each against its recorded SHA-256; mismatches are marked lost")
     .argument("[location]", "only replicas at this location (default: all)")
-    .option("--transfers <n>", "replicas read at once (default: defaults.transfers)", wholeNumber(1, 1024))
+    .option("--transfers <n>", 'replicas read at once, 1-1024 or "auto" (default: defaults.transfers)', transfers)
     .action(
-      run(async (ctx, locationArg: string | undefined, opts: { transfers?: number }) => {
+      run(async (ctx, locationArg: string | undefined, opts: { transfers?: TransferSetting }) => {
         const started = Date.now();
         const only = locationArg === undefined ? undefined : await ctx.location(locationArg, "[location]");
         const tally = { ok: 0, bytes: 0, archived: 0, bad: [] as { location: string; key: string; problem: string }[] };

@@ -73,14 +73,37 @@ export function locationSchemaOf<
     .strict();
 }
 
+/** The most files a fixed `transfers` may put in flight, for the flag and the config key alike. */
+export const MAX_TRANSFERS = 1024;
+/** One message for any bad `transfers`, whichever check it fails. */
+const TRANSFERS_MESSAGE = `must be "auto" or a whole number from 1 to ${MAX_TRANSFERS}`;
+
+/**
+ * The default cap on bytes all transfers buffer together. 96 MiB lets a lone large upload keep
+ * three 16 MiB parts in flight and one filling, with a quarter left for small files; 256 MiB
+ * measured no faster on a 512 MiB upload and held 80 MB more (bench/ANALYSIS.md).
+ */
+export const DEFAULT_MAX_BUFFER = 96 * 1024 * 1024;
+
 export const defaultsSchema = z
   .object({
-    transfers: z.number().int().min(1).max(1024).default(8),
+    /** Files in flight: a whole number, or "auto" (chosen file by file: see src/transfer/flight.ts). */
+    transfers: z
+      .union(
+        [
+          z.literal("auto"),
+          z.number().int(TRANSFERS_MESSAGE).min(1, TRANSFERS_MESSAGE).max(MAX_TRANSFERS, TRANSFERS_MESSAGE),
+        ],
+        {
+          error: TRANSFERS_MESSAGE,
+        },
+      )
+      .default("auto"),
     scanThreads: z.number().int().min(1).max(64).default(2),
     retries: z.number().int().min(0).max(20).default(4),
     maxDeleteShare: z.number().min(0).max(1).default(0.25),
     /** One cap on bytes all transfers in flight may buffer together (parts, blocks). */
-    maxBuffer: sizeBytes.default(256 * 1024 * 1024),
+    maxBuffer: sizeBytes.default(DEFAULT_MAX_BUFFER),
     /** Parts (upload) or ranges (download) in flight per large file; "auto" fits them to the budget. */
     streams: z
       .union([z.literal("auto"), z.number().int().min(1).max(64)], {

@@ -258,7 +258,7 @@ async function executeRounds(
       const before = run.counts();
       // Copies into a placement with `pack:` are gathered into packs before they are journaled.
       const unpacked = new PolicyPackers(run).diverted(planned.actions);
-      await runPool(run.journaled(unpacked), options.transfers, async (item) => {
+      await runPool(run.journaled(unpacked), run.toolkit.lanes(), async (item) => {
         await run.settle(item, await carryOut(run, item));
       });
       await run.notices.flushAll();

@@ -34,6 +34,7 @@ import {
 } from "../cost/index.js";
 import { classPrice } from "../cost/profile.js";
 import { hashObject, readObject } from "../transfer/copy.js";
+import { filesInFlight, type TransferSetting } from "../transfer/flight.js";
 import { runPool } from "../transfer/pool.js";
 import { attemptsOf, isRetryable, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import type { EngineEvent } from "./events.js";
@@ -210,7 +211,7 @@ export interface RestoreFilesOptions {
   target: RestoreTarget;
   thaw: ThawWish;
   dryRun: boolean;
-  transfers: number;
+  transfers: TransferSetting;
   /** Hears each pack's plan once its files are dealt with. */
   onPack?: (plan: PackPlan) => void;
 }
@@ -230,7 +231,8 @@ export async function restoreFiles(
   // Batches of one pack run one after another: the first asks for the thaw, the next join it.
   const packChains = new Map<string, Promise<void>>();
   const batches = restoreBatches(files, (candidate) => packSourceOf(deps, candidate, thaw.days));
-  await runPool(batches, options.transfers, async (batch) => {
+  // Restores read from object stores (a whole object, or a pack's members), so "auto" is theirs.
+  await runPool(batches, filesInFlight(options.transfers, "store"), async (batch) => {
     if (batch.kind === "file") {
       const { file, replicas } = batch.candidate;
       heard(file, await restoreFile(deps, { file, replicas, target, thaw, dryRun }));
@@ -891,7 +893,7 @@ export interface PendingReport {
 export interface FinishOptions {
   /** Only these requests; default every pending one. */
   ids?: readonly number[];
-  transfers?: number;
+  transfers?: TransferSetting;
 }
 
 /**
@@ -915,7 +917,8 @@ export async function finishPendingRestores(deps: RestoreDeps, opts: FinishOptio
     }
     return target;
   };
-  await runPool(pendingRestores(deps.catalog, opts.ids), opts.transfers ?? 4, async (pending) => {
+  const lanes = filesInFlight(opts.transfers ?? 4, "store");
+  await runPool(pendingRestores(deps.catalog, opts.ids), lanes, async (pending) => {
     const where = { id: pending.id, location: pending.file_location, path: pending.path };
     let outcome: FileOutcome;
     try {

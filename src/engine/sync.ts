@@ -138,7 +138,7 @@ export async function executePlan(
     key: a.file.path,
     bytes: a.file.size,
   }));
-  await runPool(journaledCopies, options.transfers, async ({ item: action, actionId }) => {
+  await runPool(journaledCopies, toolkit.lanes(options.source.backend), async ({ item: action, actionId }) => {
     // Checked as it starts: a file rewritten since the plan is not copied under the old version's
     // name. A file that cannot be looked at now is left to its copy, which fails saying why.
     const stale = await changedSince(options.source.backend, action.file).catch(() => undefined);

@@ -5,6 +5,7 @@ import { fileById } from "../catalog/files.js";
 import { markVerified, replicasToVerify } from "../catalog/replicas.js";
 import type { ReplicaRow } from "../catalog/schema.js";
 import { hashObject } from "../transfer/copy.js";
+import { filesInFlight, type TransferSetting } from "../transfer/flight.js";
 import { runPool } from "../transfer/pool.js";
 import type { RetryPolicy } from "../transfer/retry.js";
 import type { EngineEvent } from "./events.js";
@@ -22,7 +23,7 @@ export interface VerifyOptions {
   /** Only replicas at this location; default all. */
   locationId?: number;
   /** Replicas read at once. */
-  transfers: number;
+  transfers: TransferSetting;
   maxBuffer: number;
 }
 
@@ -60,7 +61,8 @@ export async function verifyReplicas(
     bytes: r.size,
   }));
   try {
-    await runPool(replicas, options.transfers, async ({ item: replica, actionId }) => {
+    // Verify reads and hashes whole replicas: bound by CPU and disks as uploads are, so "auto" is theirs.
+    await runPool(replicas, filesInFlight(options.transfers, "tree"), async ({ item: replica, actionId }) => {
       const verdict = await verifyOne(deps, replica);
       heard(replica, verdict);
       if (verdict.kind === "archived") return run.skipped(actionId, "archived: not readable without a restore");

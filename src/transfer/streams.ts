@@ -11,6 +11,11 @@ const AUTO_TOTAL = 16;
 /** The share of the budget "auto" leaves to small files, so one large file cannot starve them. */
 const SMALL_FILES_SHARE = 0.25;
 
+/** Whether a file of `size` is large for `target`: it would buffer more with two streams than with one. */
+export function gainsFromStreams(target: Backend, size: number): boolean {
+  return target.writeBuffer(size, 2) > target.writeBuffer(size, 1);
+}
+
 /**
  * Decides, file by file, how many parts (upload) or ranges (download) are in flight, and holds
  * the bytes that costs in the one budget while the file is copied.
@@ -38,7 +43,7 @@ export class StreamPlanner {
 
   /** Runs `copy` with the streams chosen for a file of `size`, holding their bytes in the budget. */
   async hold<T>(size: number, target: Backend, copy: (streams: number) => Promise<T>): Promise<T> {
-    const large = target.writeBuffer(size, 2) > target.writeBuffer(size, 1);
+    const large = gainsFromStreams(target, size);
     const streams = this.streamsFor(size, target, large);
     const buffer = target.writeBuffer(size, streams);
     if (large) {

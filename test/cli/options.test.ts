@@ -159,6 +159,58 @@ describe("--streams", () => {
   });
 });
 
+describe("--transfers", () => {
+  it("takes 1 to 1024 or auto on sync, restore and verify; anything else exits 2 naming it and changes nothing", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "f.txt": "in flight" });
+    writeFileSync(join(work, "strata.yaml"), "locations:\n  scratch:\n    url: ./tree\n");
+    const cat = ["--catalog", join(work, "c.db")];
+    for (const bad of ["0", "2.5", "1025", "most"]) {
+      const sync = await strata([...cat, "sync", "scratch", "local:store", "--transfers", bad], { cwd: work });
+      expect(sync.code, bad).toBe(2);
+      expect(sync.stderr, bad).toMatch(/--transfers <n>.*must be "auto" or a whole number from 1 to 1024/);
+      expect(existsSync(join(work, "store")), bad).toBe(false);
+    }
+    for (const good of ["3", "auto"]) {
+      const sync = await strata([...cat, "sync", "scratch", `local:store-${good}`, "--transfers", good], { cwd: work });
+      expect(sync.code, good).toBe(0);
+      expect(await storeKeys(join(work, `store-${good}`)), good).toEqual(["f.txt"]);
+    }
+    const restore = await strata([...cat, "restore", "scratch:f.txt", "--to", "back", "--transfers", "x"], {
+      cwd: work,
+    });
+    expect(restore.code).toBe(2);
+    expect(restore.stderr).toMatch(/--transfers <n>.*must be "auto"/);
+    expect(existsSync(join(work, "back"))).toBe(false);
+    const restored = await strata([...cat, "restore", "scratch:f.txt", "--to", "back", "--transfers", "auto"], {
+      cwd: work,
+    });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(readFileSync(join(work, "back", "f.txt"), "utf8")).toBe("in flight");
+    expect((await strata([...cat, "verify", "--transfers", "-1"], { cwd: work })).code).toBe(2);
+    const verified = await strata([...cat, "verify", "--transfers", "auto"], { cwd: work });
+    expect(verified.code, verified.stderr).toBe(0);
+  });
+
+  it("defaults.transfers in the config is checked, naming file, line and key", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "f.txt": "x" });
+    for (const bad of ["0", "eight", "2.5"]) {
+      writeFileSync(join(work, "strata.yaml"), `defaults:\n  transfers: ${bad}\n`);
+      const result = await strata(["sync", "tree", "local:store"], { cwd: work });
+      expect(result.code, bad).toBe(2);
+      expect(result.stderr, bad).toMatch(
+        /strata\.yaml:2:3: defaults\.transfers: must be "auto" or a whole number from 1 to 1024/,
+      );
+      expect(existsSync(join(work, "store")), bad).toBe(false);
+    }
+    for (const good of ["auto", "16"]) {
+      writeFileSync(join(work, "strata.yaml"), `defaults:\n  transfers: ${good}\n`);
+      expect((await strata(["sync", "tree", `local:store-${good}`], { cwd: work })).code, good).toBe(0);
+    }
+  });
+});
+
 describe("rate caps", () => {
   it("--bwlimit holds a sync to the rate, and a bad timetable exits 2 naming the flag", async () => {
     const work = tempDir();

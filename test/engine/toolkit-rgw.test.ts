@@ -6,7 +6,9 @@
  *   parts, at most N in flight;
  * - `restore --streams 4 --bwlimit 12M` reads a 72 MiB file back in ranges, several at once, and
  *   takes at least the capped time;
- * - `apply --tps 4` spaces its uploads to the request-rate cap.
+ * - `apply --tps 4` spaces its uploads to the request-rate cap;
+ * - `transfers: auto` (the default) runs more GETs in flight for a download of many small
+ *   objects than it lets files be in flight for an upload of a few large ones.
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
@@ -20,6 +22,7 @@ import {
   isObjectPut,
   isPartPut,
   maxInFlight,
+  maxObjectsInFlight,
   type RequestLogProxy,
   startRequestLogProxy,
 } from "../support/request-log-proxy.js";
@@ -111,6 +114,43 @@ describe("the transfer toolkit against S3 (Ceph RGW)", () => {
     expect(elapsed).toBeGreaterThanOrEqual(0.9 * 5000);
     expect(sha256Hex(readFileSync(join(dir, "tree", "big.bin")))).toBe(sha256Hex(big));
   }, 60_000);
+
+  it('transfers "auto" runs many small GETs in flight on a download, and few large files on an upload', async () => {
+    const small = Object.fromEntries(Array.from({ length: 96 }, (_, i) => [`s${i}.dat`, randomBytes(2000)]));
+    const { dir, run } = work("auto-small", small);
+    proxy.reset();
+    const up = await run("sync", "scratch", "archive");
+    expect(up.code, up.stderr).toBe(0);
+    // From a tree: the files' cost is the client's CPU, so auto keeps uploads at 8 in flight.
+    const puts = under("auto-small").filter(isObjectPut);
+    expect(puts).toHaveLength(96);
+    expect(maxInFlight(puts)).toBeLessThanOrEqual(8);
+    proxy.reset();
+    const down = await run("sync", "archive", join(dir, "down"));
+    expect(down.code, down.stderr).toBe(0);
+    expect(readFileSync(join(dir, "down", "s7.dat"))).toEqual(small["s7.dat"]);
+    // From an object store: each GET waits on the server, so auto runs up to 32 of them at once.
+    const gets = under("auto-small").filter(isObjectGet);
+    expect(gets.length).toBeGreaterThanOrEqual(96);
+    const manyGets = maxInFlight(gets);
+    expect(manyGets).toBeGreaterThan(8);
+    expect(manyGets).toBeLessThanOrEqual(32);
+
+    // Eight files of three 5 MiB parts, and a budget that would let all of them start: auto
+    // still holds large files to 4 at once, so each keeps several parts in flight.
+    const large = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`l${i}.bin`, randomBytes(12 * MiB)]));
+    const big = work("auto-large", large);
+    proxy.reset();
+    const bigUp = await big.run("--json", "sync", "scratch", "archive", "--max-buffer", "2GiB");
+    expect(bigUp.code, bigUp.stderr).toBe(0);
+    expect(JSON.parse(bigUp.stdout).result.copied).toMatchObject({ files: 8 });
+    // The upload itself: its begin and complete (POST) and its parts, not the looks at the key before it.
+    const uploads = under("auto-large").filter((r) => isPartPut(r) || r.method === "POST");
+    const largeFiles = maxObjectsInFlight(uploads);
+    expect(largeFiles).toBeGreaterThanOrEqual(1);
+    expect(largeFiles).toBeLessThanOrEqual(4);
+    expect(manyGets).toBeGreaterThan(largeFiles);
+  }, 120_000);
 
   it("strata apply --tps 4 spaces its uploads to four requests a second", async () => {
     const files = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`f${i}.dat`, randomBytes(1000)]));

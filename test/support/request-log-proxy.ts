@@ -89,3 +89,21 @@ export function maxInFlight(requests: readonly LoggedRequest[]): number {
   }
   return most;
 }
+
+/**
+ * The most objects that had requests in flight at one time: each object counts from its first
+ * request's start to its last one's end (a multipart upload's parts, a ranged download's GETs).
+ */
+export function maxObjectsInFlight(requests: readonly LoggedRequest[]): number {
+  const spans = new Map<string, LoggedRequest>();
+  for (const r of requests) {
+    const span = spans.get(r.path);
+    if (!span) spans.set(r.path, { ...r });
+    else {
+      span.startedAt = Math.min(span.startedAt, r.startedAt);
+      span.endedAt =
+        span.endedAt === undefined || r.endedAt === undefined ? undefined : Math.max(span.endedAt, r.endedAt);
+    }
+  }
+  return maxInFlight([...spans.values()]);
+}
