@@ -9,6 +9,7 @@ await build({
   entryPoints: {
     strata: "src/cli/main.ts",
     "walk-worker": "src/scan/walk-worker.ts",
+    "write-worker": "src/scan/write-worker.ts",
     "compress-worker": "src/transfer/compress-worker.ts",
   },
   outdir: "dist/bundle",
