@@ -4,6 +4,7 @@ import { openCatalogConnection } from "../catalog/db.js";
 import { type FileStat, FileUpserter, type ReplicaLocationOf } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
 import { fileTypeOf } from "../codec/file-type.js";
+import { UsageError } from "../config/errors.js";
 import { batchTotals, unpackBatch } from "./entry-batch.js";
 import type { WriteReply, WriteRequest, WriterInit } from "./write-protocol.js";
 
@@ -24,6 +25,8 @@ let pending: FileStat[] = [];
 let pendingBytes = 0;
 let work: Promise<void> = Promise.resolve();
 let failed = false;
+/** Where failures happened, for their message; known once the connection is open. */
+let where = "catalog";
 
 port.on("message", (request: WriteRequest) => {
   work = work.then(() => (failed ? undefined : handle(request))).catch(fail);
@@ -31,6 +34,7 @@ port.on("message", (request: WriteRequest) => {
 
 async function open(): Promise<{ catalog: CatalogDb; upserter: FileUpserter }> {
   const catalog = await openCatalogConnection(init.catalogUrl);
+  where = `catalog ${catalog.displayUrl}`;
   const upserter = new FileUpserter(catalog, init.locationId, init.scanId, await replicaLocations(catalog));
   return { catalog, upserter };
 }
@@ -63,7 +67,9 @@ async function commit(upserter: FileUpserter): Promise<void> {
 function fail(err: unknown): void {
   failed = true;
   const code = (err as { code?: unknown }).code;
-  reply({ type: "failed", message: (err as Error).message, ...(typeof code === "string" ? { code } : {}) });
+  // A failure to open already names the catalog.
+  const message = err instanceof UsageError ? err.message : `${where}: ${(err as Error).message}`;
+  reply({ type: "failed", message, ...(typeof code === "string" ? { code } : {}) });
   void opened.then(({ catalog }) => catalog.close()).catch(() => {});
 }
 
