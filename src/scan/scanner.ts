@@ -72,6 +72,8 @@ export async function scanLocation(
   } catch (err) {
     await writer.stop();
     // Nothing was marked deleted; the entries written stay, and the next scan sees them again.
+    // Marking the run failed is best effort: the catalog may be what failed, and its error is
+    // the one to report.
     await abandonScan(catalog, scanId).catch(() => {});
     throw err;
   }
