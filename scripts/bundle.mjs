@@ -10,6 +10,7 @@ await build({
     strata: "src/cli/main.ts",
     "walk-worker": "src/scan/walk-worker.ts",
     "worker-thread": "src/codec/worker-thread.ts",
+    "write-worker": "src/scan/write-worker.ts",
   },
   outdir: "dist/bundle",
   bundle: true,

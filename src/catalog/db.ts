@@ -10,6 +10,8 @@ import type { CatalogSchema } from "./schema.js";
 export interface CatalogDb {
   db: Kysely<CatalogSchema>;
   dialect: Dialect;
+  /** The URL as given, password included: for another connection to this catalog (a worker thread's), never for messages. */
+  url: string;
   /** The URL with any password removed, safe for messages. */
   displayUrl: string;
   /** How long events are kept (ms): each run that changes something prunes older ones. Unset: forever. */
@@ -33,9 +35,7 @@ export interface CatalogSettings {
 
 /** Opens (creating if needed) the catalog at `url` and brings its schema up to date. */
 export async function openCatalog(url: string, settings: CatalogSettings = {}): Promise<CatalogDb> {
-  const isPostgres = /^postgres(ql)?:\/\//i.test(url);
-  const displayUrl = isPostgres ? withoutPassword(url) : url;
-  const opened = isPostgres ? openPostgres(url, displayUrl) : openSqlite(url);
+  const opened = openEither(url);
   try {
     await opened.migrate();
   } catch (err) {
@@ -46,6 +46,26 @@ export async function openCatalog(url: string, settings: CatalogSettings = {}): 
   }
   if (settings.eventsRetentionMs !== undefined) opened.catalog.eventsRetentionMs = settings.eventsRetentionMs;
   return opened.catalog;
+}
+
+/**
+ * A connection of its own (one, on PostgreSQL) to a catalog this process has already opened with
+ * `openCatalog`, so its schema is current: for a worker thread that writes beside the main one.
+ */
+export async function openCatalogConnection(url: string): Promise<CatalogDb> {
+  const opened = openEither(url, 1);
+  try {
+    await opened.connect();
+  } catch (err) {
+    await opened.catalog.close();
+    throw new UsageError(`catalog ${opened.catalog.displayUrl}: ${(err as Error).message}`);
+  }
+  return opened.catalog;
+}
+
+function openEither(url: string, connections?: number): Opened {
+  if (!/^postgres(ql)?:\/\//i.test(url)) return openSqlite(url);
+  return openPostgres(url, withoutPassword(url), connections);
 }
 
 /** SQLite's or PostgreSQL's code when the catalog's disk is full, to report the cause alone. */
@@ -65,10 +85,12 @@ export class CatalogFullError extends Error {
   }
 }
 
-/** A catalog just opened, and how to bring its schema up to date under a lock. */
+/** A catalog just opened, and how to bring its schema up to date under a lock (or only set the connection up). */
 interface Opened {
   catalog: CatalogDb;
   migrate(): Promise<void>;
+  /** The per-connection settings alone, for a catalog already migrated. */
+  connect(): Promise<void>;
 }
 
 function openSqlite(url: string): Opened {
@@ -83,6 +105,7 @@ function openSqlite(url: string): Opened {
     const catalog: CatalogDb = {
       db,
       dialect: "sqlite",
+      url,
       displayUrl: path,
       close: () => db.destroy(),
       discard: async () => {
@@ -92,12 +115,15 @@ function openSqlite(url: string): Opened {
         if (createdDir) rmSync(createdDir, { recursive: true, force: true });
       },
     };
+    const connect = async () => {
+      database.pragma("synchronous = NORMAL");
+      database.pragma("foreign_keys = ON");
+    };
     const migrate = async () => {
       // Checked before WAL is switched on: the journal mode is written into the file's header.
       await refuseForeign(catalog);
       database.pragma("journal_mode = WAL");
-      database.pragma("synchronous = NORMAL");
-      database.pragma("foreign_keys = ON");
+      await connect();
       // One writer at a time from the first read on: a second process opening a new catalog
       // waits here, then finds the schema made, instead of creating the same tables again.
       database.exec("BEGIN IMMEDIATE");
@@ -109,19 +135,19 @@ function openSqlite(url: string): Opened {
         if (database.inTransaction) database.exec("ROLLBACK");
       }
     };
-    return { catalog, migrate };
+    return { catalog, migrate, connect };
   } catch (err) {
     throw new UsageError(`catalog ${path}: ${(err as Error).message}`);
   }
 }
 
-function openPostgres(url: string, displayUrl: string): Opened {
-  const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000 });
+function openPostgres(url: string, displayUrl: string, connections = 8): Opened {
+  const pool = new pg.Pool({ connectionString: url, max: connections, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on("error", () => {});
   const db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
   const close = () => db.destroy();
-  const catalog: CatalogDb = { db, dialect: "postgres", displayUrl, close, discard: close };
+  const catalog: CatalogDb = { db, dialect: "postgres", url, displayUrl, close, discard: close };
   const migrate = async () => {
     // A session lock on a connection of its own, so the migrations run on the others as usual;
     // a second process opening a new catalog waits here, then finds the schema made.
@@ -136,7 +162,8 @@ function openPostgres(url: string, displayUrl: string): Opened {
       holder.release();
     }
   };
-  return { catalog, migrate };
+  // Nothing to set per connection; the first query connects.
+  return { catalog, migrate, connect: async () => {} };
 }
 
 /** The advisory lock key of Strata's migrations ("STRATA" in ASCII), one per database. */

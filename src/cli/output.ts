@@ -73,8 +73,8 @@ export class Progress {
     this.bytes += count;
   }
 
-  fileDone(): void {
-    this.files += 1;
+  fileDone(count = 1): void {
+    this.files += count;
   }
 
   /** A --verbose line, printed above the status line rather than through it. */

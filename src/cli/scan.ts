@@ -43,11 +43,9 @@ export async function scanInto(
   const report = await scanLocation(ctx.catalog, location.row.id, location.backend, {
     threads: threads ?? ctx.defaults.scanThreads,
     acceptRoot,
-    onEntries: (entries) => {
-      for (const entry of entries) {
-        progress.fileDone();
-        if (entry.kind === "file") progress.addBytes(entry.size);
-      }
+    onProgress: (entries, bytes) => {
+      progress.fileDone(entries);
+      progress.addBytes(bytes);
     },
   }).finally(() => progress.stop());
   out.info(

@@ -2,21 +2,13 @@ import { readdir, stat } from "node:fs/promises";
 import type { Backend, FileTree, ObjectInfo } from "../backends/backend.js";
 import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
-import {
-  abandonScan,
-  type FileStat,
-  FileUpserter,
-  finishScan,
-  liveEntries,
-  type ReplicaLocationOf,
-  type ScanCounts,
-  startScan,
-} from "../catalog/files.js";
-import { allLocations, locationById, recordRootDevice } from "../catalog/locations.js";
+import { abandonScan, finishScan, liveEntries, type ScanCounts, startScan } from "../catalog/files.js";
+import { locationById, recordRootDevice } from "../catalog/locations.js";
 import type { LocationRow } from "../catalog/schema.js";
-import { fileTypeOf } from "../codec/file-type.js";
 import { UsageError } from "../config/errors.js";
-import { type ScanProblem, walkTree } from "./walker.js";
+import { CatalogWriter, type WrittenProgress } from "./catalog-writer.js";
+import { ENTRIES_PER_MESSAGE, type EntryBatch, EntryBatchBuilder, type ScannedEntry } from "./entry-batch.js";
+import { type ScanProblem, type WalkResult, walkTree } from "./walker.js";
 
 export interface ScanReport extends ScanCounts {
   scanId: number;
@@ -33,13 +25,21 @@ export interface ScanOptions {
    * mark what is gone deleted, and record the device it is on now.
    */
   acceptRoot?: boolean;
-  /** Hears of each batch of entries as it is recorded, for a progress line. */
-  onEntries?: (entries: readonly FileStat[]) => void;
+  /** Hears of entries as they are recorded, for a progress line. */
+  onProgress?: WrittenProgress;
 }
 
 /**
+ * Transactions the writer may have queued before the walk waits for it: enough that a walker
+ * never waits on a commit, few enough that memory stays flat whatever the tree's size.
+ */
+const QUEUED_TRANSACTIONS = 3;
+
+/**
  * Brings the catalog's view of one location up to date: a POSIX tree is walked by threads, an
- * object store is listed (its inventory). Entries not seen are marked deleted, never dropped.
+ * object store is listed (its inventory), and a writer thread records the entries on a
+ * connection of its own, so the walk never waits for the catalog. Entries not seen are marked
+ * deleted, never dropped, once every entry seen is committed.
  */
 export async function scanLocation(
   catalog: CatalogDb,
@@ -52,30 +52,37 @@ export async function scanLocation(
   const tree = backend.tree;
   const device = tree ? await rootDevice(location, backend.url, tree, options) : undefined;
   const scanId = await startScan(catalog, locationId);
-  const upserter = new FileUpserter(catalog, locationId, scanId, await replicaLocations(catalog));
   const batchSize = options.batchSize ?? 10_000;
+  const writer = new CatalogWriter(
+    { catalogUrl: catalog.url, locationId, scanId, batchSize },
+    QUEUED_TRANSACTIONS * batchSize,
+    options.onProgress,
+  );
   let seen = 0;
-  const write = (entries: FileStat[]) => {
-    seen += entries.length;
-    for (const entry of entries) if (entry.kind === "file") entry.fileType = fileTypeOf(entry.path);
-    options.onEntries?.(entries);
-    return upserter.write(entries);
+  const write = (batch: EntryBatch) => {
+    seen += batch.paths.length;
+    return writer.write(batch);
   };
-  const walked = tree
-    ? await walkTree(tree.root, { threads: options.threads, batchSize, onEntries: write })
-    : await inventory(backend, batchSize, write);
+  let walked: WalkResult;
+  try {
+    walked = tree
+      ? await walkTree(tree.root, { threads: options.threads, onEntries: write })
+      : await inventory(backend, write);
+    await writer.finish();
+  } catch (err) {
+    await writer.stop();
+    // Nothing was marked deleted; the entries written stay, and the next scan sees them again.
+    // Marking the run failed is best effort: the catalog may be what failed, and its error is
+    // the one to report.
+    await abandonScan(catalog, scanId).catch(() => {});
+    throw err;
+  }
   if (seen === 0 && !options.acceptRoot) await refuseIfEmptied(catalog, location, backend, scanId);
   const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length);
   if (device !== undefined && seen > 0 && device !== Number(location.root_device ?? Number.NaN)) {
     await recordRootDevice(catalog, locationId, device);
   }
   return { ...counts, scanId, problems: walked.problems, elapsedMs: Date.now() - started };
-}
-
-/** Where a stub's replica is, by its location's URL: the URL is a location's identity in the catalog. */
-async function replicaLocations(catalog: CatalogDb): Promise<ReplicaLocationOf> {
-  const byUrl = new Map((await allLocations(catalog)).map((l) => [l.url, l.id]));
-  return (replica) => byUrl.get(replica.url);
 }
 
 /**
@@ -120,24 +127,21 @@ async function refuseIfEmptied(catalog: CatalogDb, location: LocationRow, backen
   );
 }
 
-async function inventory(backend: Backend, batchSize: number, write: (entries: FileStat[]) => Promise<void>) {
-  let batch: FileStat[] = [];
+async function inventory(backend: Backend, write: (batch: EntryBatch) => Promise<void>): Promise<WalkResult> {
+  const batch = new EntryBatchBuilder(ENTRIES_PER_MESSAGE);
   for await (const object of backend.list()) {
-    batch.push(objectToStat(object));
-    if (batch.length >= batchSize) {
-      await write(batch);
-      batch = [];
-    }
+    batch.add(objectToEntry(object));
+    if (batch.full) await write(batch.take());
   }
-  if (batch.length > 0) await write(batch);
+  if (batch.length > 0) await write(batch.take());
   return { problems: [], unreadableDirs: [] };
 }
 
 /** An object seen as a file: its carried attributes where Strata wrote it, else what the store says. */
-function objectToStat(object: ObjectInfo): FileStat {
+function objectToEntry(object: ObjectInfo): ScannedEntry {
   const attrs = object.attributes;
   const mtimeUs = attrs?.mtimeUs ?? object.modifiedUs;
-  const stat: FileStat = {
+  const stat: ScannedEntry = {
     path: object.key,
     kind: "file",
     size: contentSize(object),

@@ -1,5 +1,4 @@
-import type { FileKind } from "../catalog/schema.js";
-import type { StubRecord } from "../codec/stub.js";
+import type { EntryBatch } from "./entry-batch.js";
 
 /** Messages between the scan coordinator and its walker threads. */
 
@@ -11,25 +10,7 @@ export interface WalkRequest {
   dir: string;
 }
 
-/**
- * path, kind, size, mtimeUs, atimeUs, ctimeUs, mode, uid, gid, inode, and the stub's record when
- * the entry is a Strata stub: a tuple clones fastest.
- */
-export type EntryTuple = [
-  string,
-  FileKind,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  StubRecord?,
-];
-
 export type WalkReply =
-  | { type: "entries"; entries: EntryTuple[] }
+  | { type: "entries"; batch: EntryBatch }
   | { type: "problem"; path: string; message: string; unreadableDir: boolean }
   | { type: "done"; dir: string; subdirs: string[] };

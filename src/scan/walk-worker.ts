@@ -1,40 +1,35 @@
-import {
-  type BigIntStats,
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readSync,
-  type Stats,
-} from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
 import { PARTIAL_PREFIX } from "../backends/posix/posix-backend.js";
 import type { FileKind } from "../catalog/schema.js";
 import { mayBeStub, parseStub, type StubRecord } from "../codec/stub.js";
-import type { EntryTuple, WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
+import { batchTransferList, ENTRIES_PER_MESSAGE, EntryBatchBuilder, type ScannedEntry } from "./entry-batch.js";
+import type { WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
 
 /**
  * A walker thread: synchronous readdir + lstat, one directory per request. Synchronous calls in
  * a few threads walk an order of magnitude faster than the promise API (no per-call promise and
- * thread-pool hop), and the threads keep the main thread free for catalog writes.
+ * thread-pool hop). Entries go out packed (entry-batch.ts) for the catalog writer thread.
  */
 const { root } = workerData as WalkerInit;
 const port = parentPort;
-const POST_EVERY = 2048;
 
 if (!port) throw new Error("walk-worker must run as a worker thread");
 
+const batch = new EntryBatchBuilder(ENTRIES_PER_MESSAGE);
+
 port.on("message", ({ dir }: WalkRequest) => {
   const subdirs: string[] = [];
-  let batch: EntryTuple[] = [];
-  const post = (reply: WalkReply) => port.postMessage(reply);
+  const post = (reply: WalkReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
+  const postEntries = () => {
+    const entries = batch.take();
+    post({ type: "entries", batch: entries }, batchTransferList(entries));
+  };
   for (const name of readNames(dir, post)) {
     if (name.startsWith(PARTIAL_PREFIX)) continue;
     const key = dir === "" ? name : `${dir}/${name}`;
-    let stats: Stats | BigIntStats | undefined;
+    let stats: Stats | undefined;
     try {
       stats = lstatSync(fsPath(key), { throwIfNoEntry: false });
     } catch (err) {
@@ -45,20 +40,13 @@ port.on("message", ({ dir }: WalkRequest) => {
       post({ type: "problem", path: key, message: "vanished during the scan", unreadableDir: false });
       continue;
     }
-    const kind = kindOf(stats as Stats);
+    const kind = kindOf(stats);
     if (kind === "dir") subdirs.push(key);
-    const tuple = toTuple(key, kind, stats as Stats);
-    if (kind === "file" && mayBeStub(stats.size as number)) {
-      const stub = readStub(key, stats as Stats);
-      if (stub) tuple.push(stub);
-    }
-    batch.push(tuple);
-    if (batch.length >= POST_EVERY) {
-      post({ type: "entries", entries: batch });
-      batch = [];
-    }
+    const stub = kind === "file" && mayBeStub(stats.size) ? readStub(key, stats) : undefined;
+    batch.add(toEntry(key, kind, stats, stub));
+    if (batch.full) postEntries();
   }
-  if (batch.length > 0) post({ type: "entries", entries: batch });
+  if (batch.length > 0) postEntries();
   post({ type: "done", dir, subdirs });
 });
 
@@ -116,17 +104,18 @@ function kindOf(stats: Stats): FileKind {
   return "other";
 }
 
-function toTuple(key: string, kind: FileKind, s: Stats): EntryTuple {
-  return [
-    key,
+function toEntry(key: string, kind: FileKind, s: Stats, stub: StubRecord | undefined): ScannedEntry {
+  return {
+    path: key,
     kind,
-    s.size,
-    Math.round(s.mtimeMs * 1000),
-    Math.round(s.atimeMs * 1000),
-    Math.round(s.ctimeMs * 1000),
-    s.mode,
-    s.uid,
-    s.gid,
-    s.ino,
-  ];
+    size: s.size,
+    mtimeUs: Math.round(s.mtimeMs * 1000),
+    atimeUs: Math.round(s.atimeMs * 1000),
+    ctimeUs: Math.round(s.ctimeMs * 1000),
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    inode: s.ino,
+    stub,
+  };
 }

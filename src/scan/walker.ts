@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import type { FileStat } from "../catalog/files.js";
-import type { EntryTuple, WalkerInit, WalkReply } from "./walk-protocol.js";
+import type { EntryBatch } from "./entry-batch.js";
+import type { WalkerInit, WalkReply } from "./walk-protocol.js";
 
 export interface ScanProblem {
   path: string;
@@ -16,9 +16,8 @@ export interface WalkResult {
 
 export interface WalkOptions {
   threads: number;
-  /** Receives entries in batches; the walk waits while it runs, so memory stays bounded. */
-  onEntries: (entries: FileStat[]) => Promise<void>;
-  batchSize: number;
+  /** Receives entries in batches; no directory is handed out while it runs, so memory stays bounded. */
+  onEntries: (batch: EntryBatch) => Promise<void>;
 }
 
 /**
@@ -26,7 +25,9 @@ export interface WalkOptions {
  * directories stays small however wide the tree is), and hands entries over in batches.
  */
 export async function walkTree(root: string, options: WalkOptions): Promise<WalkResult> {
-  const workers = Array.from({ length: options.threads }, () => startWorker({ root }));
+  const workers = Array.from({ length: options.threads }, () =>
+    startScanWorker("walk-worker", { root } satisfies WalkerInit),
+  );
   const result: WalkResult = { problems: [], unreadableDirs: [] };
   const pending: string[] = [""];
   const idle = [...workers];
@@ -44,13 +45,6 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
     });
   }
 
-  let buffer: FileStat[] = [];
-  const flush = async () => {
-    const batch = buffer;
-    buffer = [];
-    if (batch.length > 0) await options.onEntries(batch);
-  };
-
   try {
     while (pending.length > 0 || idle.length < workers.length) {
       while (pending.length > 0 && idle.length > 0) {
@@ -60,8 +54,7 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
       if (failure) throw failure;
       for (const { worker, reply } of inbox.splice(0)) {
         if (reply.type === "entries") {
-          for (const tuple of reply.entries) buffer.push(toFileStat(tuple));
-          if (buffer.length >= options.batchSize) await flush();
+          await options.onEntries(reply.batch);
         } else if (reply.type === "problem") {
           result.problems.push({ path: reply.path, message: reply.message });
           if (reply.unreadableDir) result.unreadableDirs.push(reply.path);
@@ -71,36 +64,19 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
         }
       }
     }
-    await flush();
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
   return result;
 }
 
-function startWorker(init: WalkerInit): Worker {
-  const compiled = new URL("./walk-worker.js", import.meta.url);
-  if (existsSync(compiled)) return new Worker(compiled, { workerData: init });
+/** A scan thread (`name` is its module beside this one: walk-worker, write-worker) given `data`. */
+export function startScanWorker(name: string, data: unknown): Worker {
+  const compiled = new URL(`./${name}.js`, import.meta.url);
+  if (existsSync(compiled)) return new Worker(compiled, { workerData: data });
   // Running from TypeScript sources (the test runner): Node 20 does not apply --import hooks to
   // a worker's entry module, so the worker registers tsx itself before importing the walker.
-  const source = new URL("./walk-worker.ts", import.meta.url).href;
+  const source = new URL(`./${name}.ts`, import.meta.url).href;
   const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
-}
-
-function toFileStat(t: EntryTuple): FileStat {
-  const stat: FileStat = {
-    path: t[0],
-    kind: t[1],
-    size: t[2],
-    mtimeUs: t[3],
-    atimeUs: t[4],
-    ctimeUs: t[5],
-    mode: t[6],
-    uid: t[7],
-    gid: t[8],
-    inode: t[9],
-  };
-  if (t[10]) stat.stub = t[10];
-  return stat;
+  return new Worker(bootstrap, { eval: true, workerData: data });
 }

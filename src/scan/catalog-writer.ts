@@ -1,0 +1,96 @@
+import type { Worker } from "node:worker_threads";
+import { batchTransferList, type EntryBatch } from "./entry-batch.js";
+import { startScanWorker } from "./walker.js";
+import type { WriteReply, WriterInit } from "./write-protocol.js";
+
+/** Entries written so far, and bytes in files among them. */
+export type WrittenProgress = (entries: number, bytes: number) => void;
+
+/** A catalog write failed in the writer thread: the driver's message, and its code when it gave one. */
+export class CatalogWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The main thread's side of the scan's catalog writer thread (write-worker.ts). Batches are
+ * handed over without copying; `write` makes the caller wait while more than `maxQueued`
+ * entries are handed over but not yet committed, so a catalog slower than the walk holds the
+ * walk back instead of filling memory.
+ */
+export class CatalogWriter {
+  private readonly worker: Worker;
+  private queued = 0;
+  private failure: Error | undefined;
+  private roomWaiter: (() => void) | undefined;
+  private finishWaiter: { resolve: () => void; reject: (err: Error) => void } | undefined;
+
+  constructor(
+    init: WriterInit,
+    private readonly maxQueued: number,
+    private readonly onWritten: WrittenProgress = () => {},
+  ) {
+    this.worker = startScanWorker("write-worker", init);
+    this.worker.on("message", (reply: WriteReply) => this.heard(reply));
+    this.worker.on("error", (err) => this.failed(err));
+    this.worker.on("exit", (code) => this.failed(new Error(`the catalog writer thread exited (code ${code})`)));
+  }
+
+  /** Hands a batch over; resolves once there is room for the next. Rejects if the writer failed. */
+  async write(batch: EntryBatch): Promise<void> {
+    this.throwIfFailed();
+    this.queued += batch.paths.length;
+    this.worker.postMessage({ type: "entries", batch }, batchTransferList(batch));
+    while (this.queued > this.maxQueued) {
+      await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+      this.throwIfFailed();
+    }
+  }
+
+  /** Commits what is left and closes the writer's connection. */
+  async finish(): Promise<void> {
+    this.throwIfFailed();
+    const finished = new Promise<void>((resolve, reject) => (this.finishWaiter = { resolve, reject }));
+    this.worker.postMessage({ type: "finish" });
+    await finished;
+    await this.stop();
+  }
+
+  /** Ends the thread, whatever it was doing: for a scan given up. */
+  async stop(): Promise<void> {
+    this.worker.removeAllListeners("exit");
+    await this.worker.terminate();
+  }
+
+  private heard(reply: WriteReply): void {
+    if (reply.type === "written") {
+      this.queued -= reply.entries;
+      this.onWritten(reply.entries, reply.bytes);
+      this.wakeForRoom();
+    } else if (reply.type === "finished") {
+      this.finishWaiter?.resolve();
+    } else {
+      this.failed(new CatalogWriteError(reply.message, reply.code));
+    }
+  }
+
+  private failed(err: Error): void {
+    this.failure ??= err;
+    this.wakeForRoom();
+    this.finishWaiter?.reject(this.failure);
+  }
+
+  private wakeForRoom(): void {
+    const waiter = this.roomWaiter;
+    this.roomWaiter = undefined;
+    waiter?.();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}
