@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { offerPositionalReads } from "../backends/bodies.js";
 import { keyToBytes } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { journalActions } from "../catalog/journal.js";
@@ -93,8 +94,8 @@ export async function storePack(
   { key, origin }: { key: string; origin: string },
 ): Promise<void> {
   const attributes = { mtimeUs: Date.now() * 1000, mode: 0o644, path: key };
-  await withRetry(retry, () =>
-    target.backend.write(key, createReadStream(built.file), {
+  await withRetry(retry, async () =>
+    target.backend.write(key, await packFileBody(built.file), {
       size: built.size,
       attributes,
       expectedSha256: built.sha256,
@@ -130,6 +131,21 @@ export async function storePack(
 }
 
 /**
+ * The pack's temp file as a body that a multipart write can also read by offset, straight into
+ * its part buffers (no 64 KiB chunks copied into parts). The file is this run's own and holds
+ * still; the stream closes it once read or let go.
+ */
+async function packFileBody(file: string): Promise<Readable> {
+  const handle = await open(file, "r");
+  const body = handle.createReadStream();
+  offerPositionalReads(body, {
+    readAt: async (buffer, length, position) => (await handle.read(buffer, 0, length, position)).bytesRead,
+    changed: async () => undefined,
+  });
+  return body;
+}
+
+/**
  * Gathers small files into packs and writes each pack in the kill-safe order: the pack object,
  * written and checked by its SHA-256; then its index object; then, in one catalog transaction,
  * the pack and its members' replicas. Every member is journaled as a "pack" action naming the
@@ -139,6 +155,11 @@ export async function storePack(
 export class Packer {
   private group: PlannedFile[] = [];
   private groupBytes = 0;
+  /**
+   * The pack being uploaded and recorded while the next one is read and built: at most one, so
+   * the main thread never idles through an upload and at most two packs are on local disk.
+   */
+  private storing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly run: PackRun,
@@ -153,11 +174,16 @@ export class Packer {
   async add(file: PlannedFile): Promise<void> {
     this.group.push(file);
     this.groupBytes += file.size;
-    if (this.groupBytes >= this.settings.size || this.group.length >= MAX_MEMBERS) await this.flush();
+    if (this.groupBytes >= this.settings.size || this.group.length >= MAX_MEMBERS) await this.packGathered();
   }
 
-  /** Writes the pack of what is gathered, if anything. */
+  /** Writes the pack of what is gathered, if anything, and waits until every pack is stored and recorded. */
   async flush(): Promise<void> {
+    await this.packGathered();
+    await this.storing;
+  }
+
+  private async packGathered(): Promise<void> {
     const files = this.group;
     this.group = [];
     this.groupBytes = 0;
@@ -174,6 +200,7 @@ export class Packer {
     const contents = new Map<string, number>();
     // Members already settled (stale, unreadable, shared) when something fails the whole pack.
     const settled = new Set<number>();
+    let built: BuiltPack | undefined;
     try {
       for (const window of readWindows(members)) {
         const encoded = await Promise.all(window.map((member) => this.encodeMember(writer, member, key)));
@@ -195,17 +222,35 @@ export class Packer {
         }
       }
       if (packed.length === 0) return;
-      const built = await writer.finish();
-      await this.store(built, key);
-      await this.record(built, key, packed, twins);
+      built = await writer.finish();
     } catch (err) {
-      // Nothing of this pack is on record: its members are failed, and the next run packs them again.
-      const message = (err as Error).message;
-      for (const { file, actionId } of members) {
-        if (!settled.has(actionId)) await this.settleFailed(file, actionId, message, attemptsOf(err), key);
-      }
+      await this.failUnsettled(members, settled, err, key);
     } finally {
-      await writer.discard();
+      if (!built) await writer.discard();
+    }
+    if (!built) return;
+    const pack = built;
+    // The previous pack's upload is awaited first: one in flight, and packs recorded in order.
+    const stored = this.storing.then(async () => {
+      try {
+        await this.store(pack, key);
+        await this.record(pack, key, packed, twins);
+      } catch (err) {
+        await this.failUnsettled(members, settled, err, key);
+      } finally {
+        await writer.discard();
+      }
+    });
+    // Awaited by the next pack or by flush; a failure of the catalog is not left unhandled meanwhile.
+    stored.catch(() => undefined);
+    this.storing = stored;
+  }
+
+  /** Nothing of this pack is on record: its members are failed, and the next run packs them again. */
+  private async failUnsettled(members: Member[], settled: Set<number>, err: unknown, key: string): Promise<void> {
+    const message = (err as Error).message;
+    for (const { file, actionId } of members) {
+      if (!settled.has(actionId)) await this.settleFailed(file, actionId, message, attemptsOf(err), key);
     }
   }
 

@@ -12,7 +12,8 @@ import {
 import { S3Backend } from "../../src/backends/s3/s3-backend.js";
 import { s3OptionsSchema } from "../../src/backends/s3/s3-options.js";
 import { type LocalServer, listenLocally, relay } from "../support/http-proxy.js";
-import { type RgwWithBuckets, startRgwWithBuckets, useRgwCredentials } from "../support/rgw-server.js";
+import { useRgwCredentials } from "../support/rgw-credentials.js";
+import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
 import { get, put } from "./contract.js";
 

@@ -1,11 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { freePort } from "./ports.js";
-import { tempDir } from "./tmp.js";
 
 /**
  * A real S3 server for the tests that need one: a throwaway Ceph RADOS Gateway (Debian's
@@ -88,17 +87,6 @@ export async function startRgwWithBuckets(buckets: string[]): Promise<RgwWithBuc
     client,
     stop,
   };
-}
-
-/**
- * Credentials where the SDK's standard chain finds them, for backends opened in this process:
- * RGW's in the environment, and a shared credentials file whose profile "wrong" RGW refuses.
- */
-export function useRgwCredentials(rgw: RgwWithBuckets): void {
-  Object.assign(process.env, rgw.env);
-  const profiles = join(tempDir(), "credentials");
-  writeFileSync(profiles, "[wrong]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n");
-  process.env.AWS_SHARED_CREDENTIALS_FILE = profiles;
 }
 
 /**
