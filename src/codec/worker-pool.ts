@@ -1,7 +1,7 @@
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Codec } from "./codec.js";
+import { startModuleWorker } from "./module-worker.js";
 import type { DigestAlgorithm, FileExtent, Unnumbered, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 interface Job {
@@ -70,7 +70,7 @@ class WorkerPool {
 
   private start(): Worker {
     this.started += 1;
-    const worker = startWorker();
+    const worker = startModuleWorker(import.meta.url, "worker-thread");
     worker.on("message", (reply: WorkerReply) => {
       const job = this.busy.get(worker);
       this.busy.delete(worker);
@@ -111,15 +111,6 @@ class WorkerPool {
       }
     }
   }
-}
-
-function startWorker(): Worker {
-  const compiled = new URL("./worker-thread.js", import.meta.url);
-  if (existsSync(compiled)) return new Worker(compiled);
-  // Running from TypeScript sources (the test runner): as the scan's walker does (src/scan/walker.ts).
-  const source = new URL("./worker-thread.ts", import.meta.url).href;
-  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
-  return new Worker(bootstrap, { eval: true });
 }
 
 let shared: WorkerPool | undefined;

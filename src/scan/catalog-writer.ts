@@ -1,6 +1,6 @@
 import type { Worker } from "node:worker_threads";
+import { startModuleWorker } from "../codec/module-worker.js";
 import { batchTransferList, type EntryBatch } from "./entry-batch.js";
-import { startScanWorker } from "./walker.js";
 import type { WriteReply, WriterInit } from "./write-protocol.js";
 
 /** Entries written so far, and bytes in files among them. */
@@ -34,7 +34,7 @@ export class CatalogWriter {
     private readonly maxQueued: number,
     private readonly onWritten: WrittenProgress = () => {},
   ) {
-    this.worker = startScanWorker("write-worker", init);
+    this.worker = startModuleWorker(import.meta.url, "write-worker", init);
     this.worker.on("message", (reply: WriteReply) => this.heard(reply));
     this.worker.on("error", (err) => this.failed(err));
     this.worker.on("exit", (code) => this.failed(new Error(`the catalog writer thread exited (code ${code})`)));

@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startModuleWorker } from "../codec/module-worker.js";
 import type { EntryBatch } from "./entry-batch.js";
 import type { WalkerInit, WalkReply } from "./walk-protocol.js";
 
@@ -26,7 +26,7 @@ export interface WalkOptions {
  */
 export async function walkTree(root: string, options: WalkOptions): Promise<WalkResult> {
   const workers = Array.from({ length: options.threads }, () =>
-    startScanWorker("walk-worker", { root } satisfies WalkerInit),
+    startModuleWorker(import.meta.url, "walk-worker", { root } satisfies WalkerInit),
   );
   const result: WalkResult = { problems: [], unreadableDirs: [] };
   const pending: string[] = [""];
@@ -68,15 +68,4 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
     await Promise.all(workers.map((w) => w.terminate()));
   }
   return result;
-}
-
-/** A scan thread (`name` is its module beside this one: walk-worker, write-worker) given `data`. */
-export function startScanWorker(name: string, data: unknown): Worker {
-  const compiled = new URL(`./${name}.js`, import.meta.url);
-  if (existsSync(compiled)) return new Worker(compiled, { workerData: data });
-  // Running from TypeScript sources (the test runner): Node 20 does not apply --import hooks to
-  // a worker's entry module, so the worker registers tsx itself before importing the walker.
-  const source = new URL(`./${name}.ts`, import.meta.url).href;
-  const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
 }
