@@ -230,8 +230,15 @@ export class Packer {
     }
     if (!built) return;
     const pack = built;
-    // The previous pack's upload is awaited first: one in flight, and packs recorded in order.
-    const stored = this.storing.then(async () => {
+    // The previous pack's upload ends before this one's begins (and before the next pack is
+    // built): one upload in flight, packs recorded in order, at most two packs on local disk.
+    try {
+      await this.storing;
+    } catch (err) {
+      await writer.discard();
+      throw err;
+    }
+    const stored = (async () => {
       try {
         await this.store(pack, key);
         await this.record(pack, key, packed, twins);
@@ -240,7 +247,7 @@ export class Packer {
       } finally {
         await writer.discard();
       }
-    });
+    })();
     // Awaited by the next pack or by flush; a failure of the catalog is not left unhandled meanwhile.
     stored.catch(() => undefined);
     this.storing = stored;
