@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from "kysely";
-import pg from "pg";
 import { UsageError } from "../config/errors.js";
 import { type Dialect, migrations } from "./migrations.js";
 import type { CatalogSchema } from "./schema.js";
@@ -24,10 +23,6 @@ export interface CatalogDb {
   discard(): Promise<void>;
 }
 
-// int8 columns (sizes, microsecond times, ids) arrive as strings by default; every value
-// Strata stores stays below 2^53, so numbers are exact.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
-
 /** What the config says of the catalog beyond where it is. */
 export interface CatalogSettings {
   eventsRetentionMs?: number;
@@ -35,7 +30,7 @@ export interface CatalogSettings {
 
 /** Opens (creating if needed) the catalog at `url` and brings its schema up to date. */
 export async function openCatalog(url: string, settings: CatalogSettings = {}): Promise<CatalogDb> {
-  const opened = openEither(url);
+  const opened = await openEither(url);
   try {
     await opened.migrate();
   } catch (err) {
@@ -53,7 +48,7 @@ export async function openCatalog(url: string, settings: CatalogSettings = {}): 
  * `openCatalog`, so its schema is current: for a worker thread that writes beside the main one.
  */
 export async function openCatalogConnection(url: string): Promise<CatalogDb> {
-  const opened = openEither(url, 1);
+  const opened = await openEither(url, 1);
   try {
     await opened.connect();
   } catch (err) {
@@ -63,7 +58,7 @@ export async function openCatalogConnection(url: string): Promise<CatalogDb> {
   return opened.catalog;
 }
 
-function openEither(url: string, connections?: number): Opened {
+async function openEither(url: string, connections?: number): Promise<Opened> {
   if (!/^postgres(ql)?:\/\//i.test(url)) return openSqlite(url);
   return openPostgres(url, withoutPassword(url), connections);
 }
@@ -141,7 +136,12 @@ function openSqlite(url: string): Opened {
   }
 }
 
-function openPostgres(url: string, displayUrl: string, connections = 8): Opened {
+/** pg loads only for a PostgreSQL catalog: SQLite's commands and threads start without it. */
+async function openPostgres(url: string, displayUrl: string, connections = 8): Promise<Opened> {
+  const { default: pg } = await import("pg");
+  // int8 columns (sizes, microsecond times, ids) arrive as strings by default; every value
+  // Strata stores stays below 2^53, so numbers are exact.
+  pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
   const pool = new pg.Pool({ connectionString: url, max: connections, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on("error", () => {});

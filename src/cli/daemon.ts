@@ -12,7 +12,6 @@ import { type Job, type JobOutcome, Scheduler, type SchedulerEvent } from "../en
 import type { TransferSettings } from "../engine/toolkit.js";
 import { ACTION_KINDS, selectPolicies } from "../policy/planner.js";
 import type { Policy } from "../policy/schema.js";
-import { createMetrics } from "../query/metrics.js";
 import { monthlyCostByLocation } from "../report/cost-now.js";
 import { scanLocation } from "../scan/scanner.js";
 import { alertsJobs } from "./alerts.js";
@@ -109,6 +108,8 @@ async function daemon(ctx: Context, opts: DaemonOptions): Promise<number> {
 
 async function serveMetrics(ctx: Context, address: ListenAddress, log: DaemonLog): Promise<MetricsListener> {
   const { config } = ctx.loaded;
+  // prom-client loads only where metrics are served.
+  const { createMetrics } = await import("../query/metrics.js");
   const metrics = createMetrics(ctx.catalog, config, {
     monthlyCost: () => monthlyCostByLocation(ctx.catalog, config),
   });

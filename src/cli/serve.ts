@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
 import { UsageError } from "../config/errors.js";
-import { buildApp } from "../server/app.js";
 import type { Context } from "./context.js";
 import { wholeNumber } from "./options.js";
 import { EXIT, type Runner } from "./runner.js";
@@ -62,6 +61,8 @@ async function serve(ctx: Context, opts: ServeOptions): Promise<number> {
 /** Serves in this process until SIGTERM or SIGINT. */
 async function serveHere(ctx: Context, opts: ServeOptions): Promise<number> {
   const https = opts.cert !== undefined && opts.key !== undefined ? readTls(opts.cert, opts.key) : undefined;
+  // The server's modules (fastify and its schema compilers) load only for `serve`.
+  const { buildApp } = await import("../server/app.js");
   const app = await buildApp({ catalog: ctx.catalog, loaded: ctx.loaded, ...(https ? { https } : {}) });
   try {
     await app.listen({ host: opts.listen.host, port: opts.listen.port });

@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { STUB_HEADER, STUB_HEADER_BYTES, STUB_MAX_BYTES, STUB_SIZE_MODULUS, STUB_SIZE_RESIDUE } from "./stub-shape.js";
+
+export { mayBeStub, STUB_HEADER, STUB_HEADER_BYTES, STUB_MAX_BYTES, STUB_SIZE_RESIDUE } from "./stub-shape.js";
 
 /**
  * The stub that takes a released file's place on a POSIX tree: a few lines of UTF-8 text that a
@@ -37,21 +40,6 @@ const stubSchema = z.object({
 export type StubRecord = z.infer<typeof stubSchema>;
 export type StubReplica = z.infer<typeof replicaSchema>;
 
-/** Larger than any stub Strata writes; a file past it is data, not a stub, and is never parsed. */
-export const STUB_MAX_BYTES = 64 * 1024;
-
-/** The first bytes of every stub (v1). */
-export const STUB_HEADER = "# strata stub v1 ";
-
-const STUB_SIZE_MODULUS = 4096;
-/** An odd size few data files have; any fixed value works as long as writer and scanner agree. */
-export const STUB_SIZE_RESIDUE = 3001;
-
-/** Whether a regular file of `size` bytes may be a stub Strata wrote (padded): cheap, from the size alone. */
-export function mayBeStub(size: number): boolean {
-  return size <= STUB_MAX_BYTES && size % STUB_SIZE_MODULUS === STUB_SIZE_RESIDUE;
-}
-
 /**
  * A stub's text. `reference` is the `location:path` a person types to bring the data back, made
  * printable by the caller (codec/ knows no key encoding).
@@ -69,6 +57,11 @@ export function renderStub(policy: string, reference: string, releasedAt: Date, 
 /** The record of a stub's bytes or text, or undefined when they are not a Strata stub (v1). */
 export function parseStub(content: string | Buffer): StubRecord | undefined {
   if (content.length > STUB_MAX_BYTES) return undefined;
+  // Every small file a sync copies is asked: decoding a data file's bytes as text just to see
+  // it is not a stub cost more CPU than its upload.
+  if (Buffer.isBuffer(content) && !content.subarray(0, STUB_HEADER_BYTES.length).equals(STUB_HEADER_BYTES)) {
+    return undefined;
+  }
   const text = typeof content === "string" ? content : content.toString("utf8");
   if (!text.startsWith(STUB_HEADER)) return undefined;
   const line = text.split("\n").find((l) => l.startsWith("{"));

@@ -1,9 +1,10 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
-import { parentPort, workerData } from "node:worker_threads";
+import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
 import { PARTIAL_PREFIX } from "../backends/posix/posix-backend.js";
 import type { FileKind } from "../catalog/schema.js";
-import { mayBeStub, parseStub, type StubRecord } from "../codec/stub.js";
+import type { StubRecord } from "../codec/stub.js";
+import { mayBeStub } from "../codec/stub-shape.js";
 import { batchTransferList, ENTRIES_PER_MESSAGE, EntryBatchBuilder, type ScannedEntry } from "./entry-batch.js";
 import type { WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
 
@@ -19,7 +20,21 @@ if (!port) throw new Error("walk-worker must run as a worker thread");
 
 const batch = new EntryBatchBuilder(ENTRIES_PER_MESSAGE);
 
+// Requests are walked one after another: a directory holding a stub-sized file waits for the
+// stub parser to load, and the next directory must not start meanwhile (they share `batch`).
+let walking: Promise<void> = Promise.resolve();
 port.on("message", ({ dir }: WalkRequest) => {
+  walking = walking
+    .then(() => walkDir(dir, port))
+    .catch((err: unknown) => {
+      // Thrown outside the chain: the thread fails as it did when walking was synchronous.
+      process.nextTick(() => {
+        throw err;
+      });
+    });
+});
+
+async function walkDir(dir: string, port: MessagePort): Promise<void> {
   const subdirs: string[] = [];
   const post = (reply: WalkReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
   const postEntries = () => {
@@ -42,13 +57,13 @@ port.on("message", ({ dir }: WalkRequest) => {
     }
     const kind = kindOf(stats);
     if (kind === "dir") subdirs.push(key);
-    const stub = kind === "file" && mayBeStub(stats.size) ? readStub(key, stats) : undefined;
+    const stub = kind === "file" && mayBeStub(stats.size) ? await readStub(key, stats) : undefined;
     batch.add(toEntry(key, kind, stats, stub));
     if (batch.full) postEntries();
   }
   if (batch.length > 0) postEntries();
   post({ type: "done", dir, subdirs });
-});
+}
 
 function readNames(dir: string, post: (reply: WalkReply) => void): string[] {
   try {
@@ -71,7 +86,8 @@ function fsPath(key: string): string | Buffer {
  * for the rare file whose size says it may be one. A file that changed since its lstat (or cannot
  * be read) is left as an ordinary entry; the next scan looks again.
  */
-function readStub(key: string, seen: Stats): StubRecord | undefined {
+async function readStub(key: string, seen: Stats): Promise<StubRecord | undefined> {
+  const { parseStub } = await import("../codec/stub.js");
   let fd: number | undefined;
   try {
     fd = openWithoutAtime(fsPath(key));

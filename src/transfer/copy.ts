@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Backend, ByteRange, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
+import { positionalReadsOf } from "../backends/bodies.js";
 import { contentSize } from "../backends/metadata.js";
 import { type CodecSetting, storesRaw } from "../codec/choose.js";
 import { type CodecName, codecNamed } from "../codec/codec.js";
 import { decodedStream } from "../codec/frame-stream.js";
-import { parseStub, STUB_MAX_BYTES } from "../codec/stub.js";
+import { parseStub, STUB_HEADER_BYTES, STUB_MAX_BYTES } from "../codec/stub.js";
 import { compressInto } from "./compress.js";
 import type { CopyRequest } from "./copy-request.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
@@ -150,11 +151,25 @@ async function writeCompressed(req: CopyRequest, body: Readable, setting: CodecS
 }
 
 /**
+ * Whether a body can be a stub, from its first bytes read by offset where it offers that (a file):
+ * then a data file is not read through a stream just to be told apart from a stub, and its
+ * body is left whole for the target to read the same way.
+ */
+async function mayBeStub(body: Readable): Promise<boolean> {
+  const reads = positionalReadsOf(body);
+  if (!reads) return true;
+  const head = Buffer.allocUnsafe(STUB_HEADER_BYTES.length);
+  const count = await reads.readAt(head, head.length, 0);
+  return head.subarray(0, count).equals(STUB_HEADER_BYTES);
+}
+
+/**
  * The body of a small source, unless it is a Strata stub: a stub stands in for data that lives
  * elsewhere, and copying it over its own object would destroy that data. Refused whatever the
  * catalog says of the file (a scan may have raced a release, or the catalog was lost).
  */
 async function unlessStub(req: CopyRequest, body: Readable): Promise<Readable> {
+  if (!(await mayBeStub(body))) return body;
   const chunks = body[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let bytes = 0;

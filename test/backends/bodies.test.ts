@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { appendFileSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { readExactly } from "../../src/backends/bodies.js";
+import { positionalReadsOf, readExactly } from "../../src/backends/bodies.js";
+import { PosixBackend } from "../../src/backends/posix/posix-backend.js";
+import { tempDir } from "../support/tmp.js";
 
 const fail = (received: number | "more") => new Error(`received ${received}`);
 
@@ -22,5 +26,39 @@ describe("readExactly: a small body read once into one buffer of its size", () =
     await expect(readExactly(Readable.from([body, body]), 150, fail)).rejects.toThrow("received more");
     await expect(readExactly(Readable.from([body]), 99, fail)).rejects.toThrow("received more");
     await expect(readExactly(Readable.from([body, body]), 300, fail)).rejects.toThrow("received 200");
+  });
+});
+
+describe("readExactly of a file's body: read by offset, checked as its stream would be", () => {
+  const fileBody = async (content: Buffer) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "f"), content);
+    const { body } = await new PosixBackend(dir, `file://${dir}`).read("f");
+    expect(positionalReadsOf(body)).toBeDefined();
+    return { body, path: join(dir, "f") };
+  };
+
+  it("reads the file whole and lets go of it", async () => {
+    const content = randomBytes(70_000);
+    const { body } = await fileBody(content);
+    expect(await readExactly(body, content.length, fail)).toEqual(content);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it("fails a file longer or shorter than announced, and one changed since it was opened", async () => {
+    const content = randomBytes(4096);
+    await expect(readExactly((await fileBody(content)).body, 4000, fail)).rejects.toThrow("received more");
+    await expect(readExactly((await fileBody(content)).body, 5000, fail)).rejects.toThrow("received 4096");
+    const grown = await fileBody(content);
+    appendFileSync(grown.path, "x");
+    await expect(readExactly(grown.body, 4096, fail)).rejects.toThrow("received more");
+    const shrunk = await fileBody(content);
+    truncateSync(shrunk.path, 100);
+    await expect(readExactly(shrunk.body, 4096, fail)).rejects.toThrow("received 100");
+    const rewritten = await fileBody(content);
+    writeFileSync(rewritten.path, randomBytes(4096));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    writeFileSync(rewritten.path, randomBytes(4096));
+    await expect(readExactly(rewritten.body, 4096, fail)).rejects.toThrow("changed while it was being read");
   });
 });

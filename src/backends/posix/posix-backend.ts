@@ -221,10 +221,12 @@ export class PosixBackend implements Backend, FileTree {
     try {
       const handle = await openWithoutAtime(path);
       const stats = await handle.stat();
-      const file = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
-      const body = new HeldStill(() => this.changedSince(key, path, stats));
-      // A failure of either side, or the reader letting go of the body, closes the file.
-      pipeline(file, body, () => undefined);
+      const body = new HeldStill(
+        () => this.changedSince(key, path, stats),
+        // The body closes the handle, not the stream: reads by offset may outlast the stream's end.
+        () => handle.createReadStream({ ...(range ? { start: range.start, end: range.end } : {}), autoClose: false }),
+        () => handle.close(),
+      );
       // Read by offset through the same handle: the very file opened, checked the same way at the end.
       const start = range?.start ?? 0;
       const end = range ? range.end + 1 : Number.POSITIVE_INFINITY;
@@ -384,8 +386,29 @@ export class PosixBackend implements Backend, FileTree {
 
 /** Passes a file's bytes through and, at their end, fails if the file changed meanwhile. */
 class HeldStill extends Transform {
-  constructor(private readonly changed: () => Promise<Error | undefined>) {
+  private file: Readable | undefined;
+
+  /**
+   * The file's stream starts on the first read of the body: a reader that takes the bytes by
+   * offset (a small file read whole, a multipart upload's parts) reads none of them twice. The
+   * file is closed through `close` when the body closes: at its end, or when it is let go of.
+   */
+  constructor(
+    private readonly changed: () => Promise<Error | undefined>,
+    private readonly open: () => Readable,
+    close: () => Promise<void>,
+  ) {
     super();
+    this.once("close", () => close().catch(() => {}));
+  }
+
+  override _read(size: number): void {
+    if (!this.file) {
+      this.file = this.open();
+      // A failure of either side, or the reader letting go of the body, closes the file.
+      pipeline(this.file, this, () => undefined);
+    }
+    super._read(size);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import nodemailer from "nodemailer";
 import {
   type AlertDeliveryKind,
   type AlertRow,
@@ -158,6 +157,8 @@ async function sendEmail(
   kind: AlertDeliveryKind,
   settings: DeliverySettings,
 ): Promise<void> {
+  // Loaded only to send: every command of the CLI would otherwise pay its start-up.
+  const { default: nodemailer } = await import("nodemailer");
   const transport = nodemailer.createTransport({
     host: email.host,
     port: email.port,
