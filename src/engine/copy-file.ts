@@ -6,6 +6,7 @@ import type { CodecSetting } from "../codec/choose.js";
 import { withRetry } from "../transfer/retry.js";
 import { copyDeduplicated } from "./dedup.js";
 import { claimKey } from "./key-claim.js";
+import type { ListedKeys } from "./listed-keys.js";
 import type { Endpoint, Toolkit } from "./toolkit.js";
 
 /** A catalog file as a copy needs it: its identity, its version and the attributes it carries. */
@@ -31,6 +32,8 @@ export interface FileCopy {
     /** How an object store holds the copy (`codec:`); absent: raw. */
     codec?: CodecSetting | undefined;
     dedup?: boolean;
+    /** The target's recent listings (an object store's, during a sync), for the key claim. */
+    listed?: ListedKeys | undefined;
   };
   /** The hash the bytes read must have: the catalog's, or one just read; none when unknown. */
   expectedHash?: string | null;
@@ -72,6 +75,7 @@ async function writeCopy(req: FileCopy): Promise<FileCopied> {
         target: target.backend,
         targetLocationId: target.locationId,
         key: target.key,
+        listed: target.listed,
       }),
     );
     // The toolkit holds the file's share of the byte budget, for as many streams as it grants,

@@ -3,6 +3,7 @@ import { printablePath } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { locationById } from "../catalog/locations.js";
 import { replicasAtKey } from "../catalog/replicas.js";
+import type { ListedKeys } from "./listed-keys.js";
 
 /** A copy about to be written: which file, from where, to which key of which location. */
 export interface KeyClaim {
@@ -14,6 +15,8 @@ export interface KeyClaim {
   target: Backend;
   targetLocationId: number;
   key: string;
+  /** The target's recent listings, when the run keeps them: a key they show absent needs no stat. */
+  listed?: ListedKeys | undefined;
 }
 
 /** The key holds another file's copy; writing there would destroy it. Not retryable. */
@@ -34,6 +37,7 @@ export async function claimKey(catalog: CatalogDb, claim: KeyClaim): Promise<voi
     throw await taken(catalog, claim, `the copy of ${other.location_name}:${printablePath(other.path)}`);
   }
   if (recorded.length > 0) return;
+  if (await claim.listed?.absent(claim.key)) return;
   const held = (await claim.target.stat(claim.key))?.attributes;
   // Objects without an origin (written by other tools, or before origins were kept) say nothing.
   if (held?.origin === undefined) return;

@@ -11,6 +11,7 @@ import { chunks, runPool } from "../transfer/pool.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
 import { copyFile } from "./copy-file.js";
 import { unsharedKeys } from "./dedup.js";
+import { ListedKeys } from "./listed-keys.js";
 import { changedSince } from "./on-disk.js";
 import { Packer, type PackRun, type PackSettings } from "./pack.js";
 import { reconcileInterruptedPacks } from "./pack-store.js";
@@ -72,6 +73,8 @@ interface SyncRun {
   toolkit: Toolkit;
   recorder: Recorder;
   report: ExecutionReport;
+  /** An object-store target's listings, one per directory, so first copies need no stat each. */
+  listed: ListedKeys | undefined;
 }
 
 /**
@@ -127,7 +130,16 @@ export async function executePlan(
 ): Promise<ExecutionReport> {
   const report = emptyReport();
   const toolkit = new Toolkit(options, options.retry);
-  const run: SyncRun = { catalog, options, toolkit, recorder: new Recorder(catalog, options.runId), report };
+  const recorder = new Recorder(catalog, options.runId);
+  const target = options.target.backend;
+  const run: SyncRun = {
+    catalog,
+    options,
+    toolkit,
+    recorder,
+    report,
+    listed: target.tree ? undefined : new ListedKeys(target),
+  };
   report.abortedUploads = await abortStaleUploads(catalog, options.target);
   const packer = options.pack && new Packer(packRun(run), options.pack);
   const journaledCopies = journalInBatches(catalog, options.runId, packer ? diverted(copies, packer) : copies, (a) => ({
@@ -221,7 +233,7 @@ async function runCopy(run: SyncRun, action: CopyAction, actionId: number): Prom
       toolkit: run.toolkit,
       file,
       source,
-      target: { ...target, key: file.path },
+      target: { ...target, key: file.path, listed: run.listed },
       expectedHash: readHash ?? file.hash,
       onBytes: (n) => {
         report.readBytes += n;

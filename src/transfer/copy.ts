@@ -89,10 +89,8 @@ async function writeBody(
     ...(req.bandwidth ? { bucket: req.bandwidth } : {}),
     ...(req.onBytes ? { onBytes: req.onBytes } : {}),
   });
-  body.on("error", (err) => metered.destroy(err));
-  metered.meterPositionalReads(body);
   return req.target
-    .write(req.targetKey, body.pipe(metered), {
+    .write(req.targetKey, metered.drawFrom(body), {
       size: object.size,
       attributes: object.attributes,
       ...(req.storageClass ? { storageClass: req.storageClass } : {}),

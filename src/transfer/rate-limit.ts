@@ -80,8 +80,31 @@ function rateOf(text: string): number | undefined {
  * "data" listener, which would switch the stream to flowing mode and lose bytes.)
  */
 export class MeteredStream extends Transform {
+  /** A source that can be read by offset, piped in only once this stream is read. */
+  private unpiped: Readable | undefined;
+
   constructor(private readonly meter: { bucket?: TokenBucket; onBytes?: (count: number) => void }) {
     super();
+  }
+
+  /**
+   * Meters `source`, which then reaches the writer only through this stream: its stream piped in,
+   * its failures passed on, and its reads by offset, if it offers them, passed on metered. Such a
+   * source is piped in only when this stream is first read, so a writer that takes the bytes by
+   * offset (a small body read whole, the parts of a multipart upload) reads none of them twice.
+   */
+  drawFrom(source: Readable): this {
+    source.on("error", (err) => this.destroy(err));
+    if (this.meterPositionalReads(source)) this.unpiped = source;
+    else source.pipe(this);
+    return this;
+  }
+
+  override _read(size: number): void {
+    const source = this.unpiped;
+    this.unpiped = undefined;
+    source?.pipe(this);
+    super._read(size);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -101,9 +124,9 @@ export class MeteredStream extends Transform {
    * that reads its parts that way is paced and counted the same. Letting go of this stream lets
    * go of the source (its file).
    */
-  meterPositionalReads(source: Readable): void {
+  private meterPositionalReads(source: Readable): boolean {
     const reads = positionalReadsOf(source);
-    if (!reads) return;
+    if (!reads) return false;
     this.once("close", () => source.destroy());
     offerPositionalReads(this, {
       readAt: async (buffer, length, position) => {
@@ -114,5 +137,6 @@ export class MeteredStream extends Transform {
       },
       changed: () => reads.changed(),
     });
+    return true;
   }
 }
