@@ -181,20 +181,31 @@ export class S3Backend implements Backend {
   }
 
   async read(key: string, range?: ByteRange): Promise<ObjectReader> {
-    const out: GetObjectCommandOutput = await this.attempt(key, () =>
-      this.client.send(
-        new GetObjectCommand({
-          Bucket: this.location.bucket,
-          Key: this.objectKey(key),
-          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-        }),
-      ),
+    const bytes = range ? `bytes=${range.start}-${range.end}` : undefined;
+    const out = await this.attempt<GetAnswer>(key, () =>
+      this.lean ? this.getLean(this.lean, key, bytes) : this.getWithSdk(key, bytes),
     );
     if (!(out.Body instanceof Readable))
       throw new BackendError(`${JSON.stringify(key)}: no body in the answer`, this.url, true);
     const info = infoFrom(key, out);
     if (range) info.size = Number(out.ContentRange?.split("/")[1] ?? info.size);
     return { info, body: out.Body };
+  }
+
+  /** A GET over the lean path, its answer named as the SDK's GetObject output names it. */
+  private async getLean(lean: LeanS3, key: string, range: string | undefined): Promise<LeanHead & ObjectBody> {
+    const { head, contentRange, body } = await lean.get(this.objectKey(key), range);
+    return { ...head, ...(contentRange ? { ContentRange: contentRange } : {}), Body: body };
+  }
+
+  private getWithSdk(key: string, range: string | undefined): Promise<GetObjectCommandOutput> {
+    return this.client.send(
+      new GetObjectCommand({
+        Bucket: this.location.bucket,
+        Key: this.objectKey(key),
+        ...(range ? { Range: range } : {}),
+      }),
+    );
   }
 
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
@@ -635,6 +646,15 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
     },
   });
 }
+
+/** The body and range of a GET's answer, from either path. */
+interface ObjectBody {
+  Body?: unknown;
+  ContentRange?: string | undefined;
+}
+
+/** What read() takes from a GET's answer, whichever path sent it. */
+type GetAnswer = Parameters<typeof infoFrom>[1] & ObjectBody;
 
 function infoFrom(
   key: string,

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { rootCertificates } from "node:tls";
 import { type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
@@ -60,6 +61,14 @@ interface Answer {
   status: number;
   headers: Headers;
   text: string;
+}
+
+/** An object's bytes as they arrive, and its head: what a GET answers. */
+export interface LeanObject {
+  head: LeanHead;
+  /** The value of Content-Range, for a ranged read. */
+  contentRange?: string;
+  body: Readable;
 }
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -137,23 +146,19 @@ export class LeanS3 {
   /** The object's head; undefined when it is absent (or its bucket is: the SDK path's stat says the same). */
   async head(objectKey: string): Promise<LeanHead | undefined> {
     const { status, headers } = await this.request({ method: "HEAD", objectKey, absentIsAnswer: true });
-    if (status === 404) return undefined;
-    const metadata: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) {
-      if (name.startsWith(META_PREFIX) && typeof value === "string") metadata[name.slice(META_PREFIX.length)] = value;
-    }
-    const length = header(headers, "content-length");
-    const modified = header(headers, "last-modified");
-    const storageClass = header(headers, "x-amz-storage-class");
-    const restore = header(headers, "x-amz-restore");
-    return {
-      ...answerOf(headers),
-      ...(length ? { ContentLength: Number(length) } : {}),
-      ...(modified ? { LastModified: new Date(modified) } : {}),
-      ...(storageClass ? { StorageClass: storageClass } : {}),
-      ...(restore ? { Restore: restore } : {}),
-      Metadata: metadata,
-    };
+    return status === 404 ? undefined : headOf(headers);
+  }
+
+  /**
+   * The object's bytes (those of `range`, "bytes=first-last", if given) as they come, after its
+   * head. Retried until the answer's head arrives; a failure in its body fails the stream.
+   */
+  async get(objectKey: string, range?: string): Promise<LeanObject> {
+    const answer = await this.retried(() =>
+      this.open({ method: "GET", objectKey, ...(range ? { headers: { range } } : {}) }),
+    );
+    const contentRange = header(answer.headers, "content-range");
+    return { head: headOf(answer.headers), ...(contentRange ? { contentRange } : {}), body: answer.body };
   }
 
   /** The object's tags (GetObjectTagging); undefined when it is absent. */
@@ -172,11 +177,15 @@ export class LeanS3 {
   }
 
   /** One request, retried as the SDK client retries; failures are thrown as the SDK throws them. */
-  private async request(request: LeanRequest): Promise<Answer> {
+  private request(request: LeanRequest): Promise<Answer> {
+    return this.retried(() => this.send(request));
+  }
+
+  private async retried<T>(attempt: () => Promise<T>): Promise<T> {
     let token: RetryToken = await this.retries.acquireInitialRetryToken("s3");
     for (;;) {
       try {
-        const answer = await this.send(request);
+        const answer = await attempt();
         this.retries.recordSuccess(token);
         return answer;
       } catch (err) {
@@ -193,6 +202,13 @@ export class LeanS3 {
   }
 
   private async send(request: LeanRequest): Promise<Answer> {
+    const answer = await this.open(request);
+    const text = await answer.body.text();
+    return { status: answer.status, headers: answer.headers, text };
+  }
+
+  /** One signed request sent, its answer's body not yet read; an error answer is thrown. */
+  private async open(request: LeanRequest): Promise<{ status: number; headers: Headers; body: BodyOf<Pool> }> {
     const { method, objectKey, subresource, headers, body, sha256 } = request;
     const path = `${this.basePath}/${encodeKey(objectKey)}`;
     const signed = await this.signer.sign({
@@ -218,13 +234,34 @@ export class LeanS3 {
       // a HEAD answer a body); S3 does not, and a new connection per stat costs more than the HEAD.
       ...(method === "HEAD" ? { reset: false } : {}),
     });
-    const text = await answer.body.text();
     const status = answer.statusCode;
     if (status >= 300 && !(status === 404 && request.absentIsAnswer)) {
-      throw serviceException(status, answer.headers, text);
+      throw serviceException(status, answer.headers, await answer.body.text());
     }
-    return { status, headers: answer.headers, text };
+    return { status, headers: answer.headers, body: answer.body };
   }
+}
+
+type BodyOf<P extends Pool> = Awaited<ReturnType<P["request"]>>["body"];
+
+/** An object's head from its answer's headers, named as the SDK names HeadObject's output. */
+function headOf(headers: Headers): LeanHead {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(META_PREFIX) && typeof value === "string") metadata[name.slice(META_PREFIX.length)] = value;
+  }
+  const length = header(headers, "content-length");
+  const modified = header(headers, "last-modified");
+  const storageClass = header(headers, "x-amz-storage-class");
+  const restore = header(headers, "x-amz-restore");
+  return {
+    ...answerOf(headers),
+    ...(length ? { ContentLength: Number(length) } : {}),
+    ...(modified ? { LastModified: new Date(modified) } : {}),
+    ...(storageClass ? { StorageClass: storageClass } : {}),
+    ...(restore ? { Restore: restore } : {}),
+    Metadata: metadata,
+  };
 }
 
 function answerOf(headers: Headers): LeanAnswer {
