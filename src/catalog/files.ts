@@ -5,6 +5,7 @@ import {
   type InsertQueryBuilder,
   type InsertResult,
   type Kysely,
+  type OnConflictBuilder,
   type RawBuilder,
   sql,
   type Transaction,
@@ -73,6 +74,17 @@ const contentChanged = sql`(files.size <> excluded.size OR files.mtime_us <> exc
 const stubIntact = sql`(files.stub_size IS NOT NULL AND excluded.kind = 'file' AND excluded.size = files.stub_size
   AND (excluded.inode = files.stub_inode OR excluded.mtime_us = files.stub_mtime_us))`;
 
+/**
+ * The row is what the full upsert would leave as it is, but for seen_scan_id: a present file (no
+ * stub recorded) with every attribute the scan writes unchanged, and no hash learnt that differs.
+ */
+const unchanged = sql<boolean>`(files.state = 'present' AND files.stub_size IS NULL AND files.stub_mtime_us IS NULL
+  AND files.stub_inode IS NULL AND files.kind = excluded.kind AND files.file_type IS excluded.file_type
+  AND files.size = excluded.size AND files.mtime_us = excluded.mtime_us AND files.atime_us = excluded.atime_us
+  AND files.ctime_us = excluded.ctime_us AND files.mode = excluded.mode AND files.uid = excluded.uid
+  AND files.gid = excluded.gid AND files.inode = excluded.inode
+  AND (excluded.hash IS NULL OR excluded.hash IS files.hash))`;
+
 /** `column` as the scan saw it (`scanned`), unless the entry is an intact stub. */
 const unlessStub = <T = number>(column: keyof FileRow, scanned: RawBuilder<unknown> = sql.ref(`excluded.${column}`)) =>
   sql<T>`CASE WHEN ${stubIntact} THEN ${sql.ref(`files.${column}`)} ELSE ${scanned} END`;
@@ -123,10 +135,19 @@ export class FileUpserter {
     await trx.executeQuery(CompiledQuery.raw(this.statement("upsert", chunk.length), boundValues(chunk)));
   }
 
-  /** SQLite: upserts the chunk; returns whether every row of it was new (ids only grow, one writer at a time). */
+  /**
+   * SQLite: upserts the chunk; returns whether every row of it was new (ids only grow, one writer
+   * at a time). Rows the scan finds as they were only get their seen_scan_id: rewriting their
+   * size and uid, as the full upsert does, rewrote their files_owner_size entry too (half of a
+   * re-scan's time). The full upsert then runs only when some row changed, for those rows alone.
+   */
   private async upsertCountingNew(trx: Transaction<CatalogSchema>, chunk: readonly FileStat[]): Promise<boolean> {
     const before = await lastFileId(trx);
-    await this.upsert(trx, chunk);
+    const values = boundValues(chunk);
+    const seen = await trx.executeQuery(CompiledQuery.raw(this.statement("seen", chunk.length), values));
+    if (Number(seen.numAffectedRows) < chunk.length) {
+      await trx.executeQuery(CompiledQuery.raw(this.statement("changed", chunk.length), values));
+    }
     const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM files WHERE id > ${before}`.execute(trx);
     return Number(rows[0]?.n) === chunk.length;
   }
@@ -246,19 +267,33 @@ export class FileUpserter {
     );
   }
 
-  /** An upsert of `rows` entries, or (`insert`) their insert that leaves rows already there alone. */
-  private statement(mode: "upsert" | "insert", rows: number): string {
+  /**
+   * A statement over `rows` entries: `upsert` writes each; `insert` leaves rows already there
+   * alone; `seen` inserts new rows and marks unchanged ones seen, leaving changed ones alone,
+   * which `changed` then upserts (and no other).
+   */
+  private statement(mode: "upsert" | "insert" | "seen" | "changed", rows: number): string {
     const key = `${mode}:${rows}`;
     const cached = this.compiled.get(key);
     if (cached) return cached;
     const insert = this.catalog.db
       .insertInto("files")
       .values(Array.from({ length: rows }, () => this.placeholderRow()));
-    const query = (
-      mode === "insert"
-        ? insert.onConflict((oc) => oc.columns(["location_id", "path"]).doNothing())
-        : this.upsertOf(insert)
-    ).compile();
+    const onPath = (oc: OnConflictBuilder<CatalogSchema, "files">) => oc.columns(["location_id", "path"]);
+    const query = {
+      insert: () => insert.onConflict((oc) => onPath(oc).doNothing()),
+      seen: () =>
+        insert.onConflict((oc) =>
+          onPath(oc)
+            .doUpdateSet({ seen_scan_id: sql`excluded.seen_scan_id`, deleted_scan_id: sql`NULL` })
+            .where(unchanged),
+        ),
+      // IS NOT TRUE: a row `seen` did not take, whatever its condition came to.
+      changed: () => this.upsertOf(insert, sql<boolean>`${unchanged} IS NOT TRUE`),
+      upsert: () => this.upsertOf(insert),
+    }
+      [mode]()
+      .compile();
     if (query.parameters.length !== rows * BOUND_COLUMNS.length) {
       throw new Error("file upsert: unexpected parameter layout");
     }
@@ -266,9 +301,10 @@ export class FileUpserter {
     return query.sql;
   }
 
-  private upsertOf(insert: InsertQueryBuilder<CatalogSchema, "files", InsertResult>) {
-    return insert.onConflict((oc) =>
-      oc.columns(["location_id", "path"]).doUpdateSet({
+  /** The full upsert, of the rows `only` admits if given. */
+  private upsertOf(insert: InsertQueryBuilder<CatalogSchema, "files", InsertResult>, only?: RawBuilder<boolean>) {
+    return insert.onConflict((oc) => {
+      const update = oc.columns(["location_id", "path"]).doUpdateSet({
         kind: sql`excluded.kind`,
         // Tags are left alone: a scan never learns them, `strata tag` sets them.
         file_type: sql`excluded.file_type`,
@@ -295,8 +331,9 @@ export class FileUpserter {
         stub_inode: unlessStub<number | null>("stub_inode", sql`NULL`),
         seen_scan_id: sql`excluded.seen_scan_id`,
         deleted_scan_id: sql`NULL`,
-      }),
-    );
+      });
+      return only ? update.where(only) : update;
+    });
   }
 
   /**

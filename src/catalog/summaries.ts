@@ -468,15 +468,14 @@ export const NOT_BULK = `NOT EXISTS (SELECT 1 FROM ${BULK_INSERT_MARKER})`;
 
 /**
  * The statements that add the contributions of the files with `? < id <= ?` (bound in that
- * order), rows this transaction has just inserted. Only the parts over the file's own row: its
- * replicas cannot exist yet, since a replica names an id no one could know before the insert.
+ * order), rows this transaction has just inserted. Such a row has no replicas yet (a replica
+ * names a file id, and no one knew these before the insert), so none is read: the flags and the
+ * copies' parts are computed over an empty set without a lookup per row.
  */
 export function bulkInsertedFilesSummaries(): string[] {
   const inserted: FileSource = { from: ["files n"], where: ["n.id > ?", "n.id <= ?"], col: (c) => `n.${c}` };
-  return new Contribution("sqlite", "stored")
-    .parts(inserted, ALL_REPLICAS)
-    .filter((part) => !part.from.includes("replicas r"))
-    .flatMap((part) => applyGrouped(part, 1));
+  const noReplicas: ReplicaFilter = () => ["FALSE"];
+  return new Contribution("sqlite", "stored").parts(inserted, noReplicas).flatMap((part) => applyGrouped(part, 1));
 }
 
 /** Migration 0023's work on SQLite: the marker table, and du's files insert trigger made again with its WHEN. */

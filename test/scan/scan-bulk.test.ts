@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
-import { type FileStat, FileUpserter, startScan } from "../../src/catalog/files.js";
+import { type FileStat, FileUpserter, finishScan, startScan } from "../../src/catalog/files.js";
 import type { CatalogSchema } from "../../src/catalog/schema.js";
 import { catalogRows } from "../query/du-brute.js";
 import { expectSummariesMatchRows } from "../query/summaries-check.js";
@@ -148,6 +148,43 @@ describe.each(CATALOG_KINDS)("the scan's bulk path on %s", (kind: CatalogKind) =
       expect(await needles(url, work)).toEqual(expectedNeedles(6_000));
     } finally {
       await other.destroy();
+      await catalog.close();
+    }
+  });
+
+  it("a re-scan marks unchanged rows seen, learns hashes and rewrites changed rows", { timeout: 120_000 }, async () => {
+    const { work, url } = await workspace(kind);
+    const catalog = await openCatalog(url);
+    try {
+      const location = await catalog.db
+        .insertInto("locations")
+        .values({ name: "scratch", url: `file://${join(work, "tree")}`, kind: "posix", created_at: 0 })
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      const entries = Array.from({ length: 3_000 }, (_, i) => entry(pathOf(i), i));
+      const first = await startScan(catalog, location.id);
+      await new FileUpserter(catalog, location.id, first).write(entries);
+      await finishScan(catalog, location.id, first, [], 0);
+
+      // As an object store's listing carries them: hashes for rows that had none; some rows changed.
+      const again = entries.map((e, i) =>
+        i % 3 === 0 ? { ...e, hash: `h${i}` } : i % 3 === 1 && i % 2 === 0 ? { ...e, size: e.size + 1, uid: 9 } : e,
+      );
+      const second = await startScan(catalog, location.id);
+      await new FileUpserter(catalog, location.id, second).write(again);
+      const counts = await finishScan(catalog, location.id, second, [], 0);
+      expect(counts).toMatchObject({ files: 3_000, newFiles: 0, deletedFiles: 0, changedFiles: 500 });
+      const rows = new Map((await catalogRows(url)).files.map((f) => [f.path, f]));
+      for (const [i, e] of again.entries()) {
+        const row = rows.get(e.path);
+        expect({ size: Number(row?.size), uid: Number(row?.uid), hash: row?.hash ?? undefined }, e.path).toEqual({
+          size: e.size,
+          uid: e.uid,
+          hash: i % 3 === 0 ? `h${i}` : undefined,
+        });
+      }
+      await expectSummariesMatchRows(url, work, "after a re-scan that changed some rows");
+    } finally {
       await catalog.close();
     }
   });
