@@ -1,15 +1,14 @@
 import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
-import { openCatalog } from "../../src/catalog/db.js";
+import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
 import { type FileStat, FileUpserter, finishScan, startScan } from "../../src/catalog/files.js";
-import type { CatalogSchema } from "../../src/catalog/schema.js";
 import { catalogRows } from "../query/du-brute.js";
 import { expectSummariesMatchRows } from "../query/summaries-check.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl, kyselyAt } from "../support/catalogs.js";
-import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
+import { type CliResult, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
+import { killScanOnceCommitted } from "./kill-scan.js";
 
 /**
  * Issue 16, the scan's bulk path (src/catalog/files.ts, FileUpserter.insertNew): new rows
@@ -47,6 +46,15 @@ async function workspace(kind: CatalogKind): Promise<{ work: string; url: string
   return { work, url };
 }
 
+/** The `scratch` location, added to the catalog directly (for tests that write rows without a scan). */
+function scratchLocation(catalog: CatalogDb, work: string): Promise<{ id: number }> {
+  return catalog.db
+    .insertInto("locations")
+    .values({ name: "scratch", url: `file://${join(work, "tree")}`, kind: "posix", created_at: 0 })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+}
+
 function expectOk(result: CliResult, what: string): void {
   expect(result.code, `${what}: ${result.stderr}`).toBe(0);
 }
@@ -62,13 +70,6 @@ const expectedNeedles = (count = FILES) =>
     .filter((i) => i % 997 === 0)
     .map((i) => `scratch:${pathOf(i)}`)
     .sort();
-
-/** Rows the running scan has committed so far, as another connection sees them. */
-async function rowsOfRunningScan(db: Kysely<CatalogSchema>): Promise<number> {
-  const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM files
-    WHERE seen_scan_id = (SELECT max(id) FROM scans WHERE status = 'running')`.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
 
 function entry(path: string, i: number): FileStat {
   const day = 86_400_000_000;
@@ -109,11 +110,7 @@ describe.each(CATALOG_KINDS)("the scan's bulk path on %s", (kind: CatalogKind) =
     const catalog = await openCatalog(url);
     const other = kyselyAt(kind, url);
     try {
-      const location = await catalog.db
-        .insertInto("locations")
-        .values({ name: "scratch", url: `file://${join(work, "tree")}`, kind: "posix", created_at: 0 })
-        .returning("id")
-        .executeTakeFirstOrThrow();
+      const location = await scratchLocation(catalog, work);
       const scanId = await startScan(catalog, location.id);
       const upserter = new FileUpserter(catalog, location.id, scanId);
       const entries = Array.from({ length: 6_000 }, (_, i) => entry(pathOf(i), i));
@@ -156,11 +153,7 @@ describe.each(CATALOG_KINDS)("the scan's bulk path on %s", (kind: CatalogKind) =
     const { work, url } = await workspace(kind);
     const catalog = await openCatalog(url);
     try {
-      const location = await catalog.db
-        .insertInto("locations")
-        .values({ name: "scratch", url: `file://${join(work, "tree")}`, kind: "posix", created_at: 0 })
-        .returning("id")
-        .executeTakeFirstOrThrow();
+      const location = await scratchLocation(catalog, work);
       const entries = Array.from({ length: 3_000 }, (_, i) => entry(pathOf(i), i));
       const first = await startScan(catalog, location.id);
       await new FileUpserter(catalog, location.id, first).write(entries);
@@ -194,18 +187,7 @@ describe.each(CATALOG_KINDS)("the scan's bulk path on %s", (kind: CatalogKind) =
     writeTree(work);
     // Migrated first, so the polling below has tables to read.
     await (await openCatalog(url)).close();
-    const db = kyselyAt(kind, url);
-    try {
-      const victim = spawnStrata(["--catalog", url, "scan", "scratch"], { cwd: work });
-      let exited = false;
-      const outcome = finished(victim).finally(() => (exited = true));
-      while (!exited && (await rowsOfRunningScan(db)) === 0) await new Promise((r) => setTimeout(r, 10));
-      victim.kill("SIGKILL");
-      const { signal, stderr } = await outcome;
-      expect(signal, `the scan was killed before it finished: ${stderr}`).toBe("SIGKILL");
-    } finally {
-      await db.destroy();
-    }
+    await killScanOnceCommitted(kind, url, ["scan", "scratch"], work);
     expectOk(await strata(["--catalog", url, "scan", "scratch"], { cwd: work }), "re-scan");
     const rows = await catalogRows(url);
     expect(rows.files.filter((f) => f.kind === "file" && f.state === "present")).toHaveLength(FILES);
