@@ -2,16 +2,21 @@ import {
   CompiledQuery,
   type ExpressionBuilder,
   type InsertObject,
+  type InsertQueryBuilder,
+  type InsertResult,
   type Kysely,
+  type OnConflictBuilder,
   type RawBuilder,
   sql,
   type Transaction,
 } from "kysely";
 import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
+import { sqliteBaseName } from "./migrations.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 import { takeSnapshot } from "./snapshots.js";
+import { BULK_INSERT_MARKER, bulkInsertedFilesSummaries } from "./summaries.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -69,6 +74,17 @@ const contentChanged = sql`(files.size <> excluded.size OR files.mtime_us <> exc
 const stubIntact = sql`(files.stub_size IS NOT NULL AND excluded.kind = 'file' AND excluded.size = files.stub_size
   AND (excluded.inode = files.stub_inode OR excluded.mtime_us = files.stub_mtime_us))`;
 
+/**
+ * The row is what the full upsert would leave as it is, but for seen_scan_id: a present file (no
+ * stub recorded) with every attribute the scan writes unchanged, and no hash learnt that differs.
+ */
+const unchanged = sql<boolean>`(files.state = 'present' AND files.stub_size IS NULL AND files.stub_mtime_us IS NULL
+  AND files.stub_inode IS NULL AND files.kind = excluded.kind AND files.file_type IS excluded.file_type
+  AND files.size = excluded.size AND files.mtime_us = excluded.mtime_us AND files.atime_us = excluded.atime_us
+  AND files.ctime_us = excluded.ctime_us AND files.mode = excluded.mode AND files.uid = excluded.uid
+  AND files.gid = excluded.gid AND files.inode = excluded.inode
+  AND (excluded.hash IS NULL OR excluded.hash IS files.hash))`;
+
 /** `column` as the scan saw it (`scanned`), unless the entry is an intact stub. */
 const unlessStub = <T = number>(column: keyof FileRow, scanned: RawBuilder<unknown> = sql.ref(`excluded.${column}`)) =>
   sql<T>`CASE WHEN ${stubIntact} THEN ${sql.ref(`files.${column}`)} ELSE ${scanned} END`;
@@ -77,9 +93,17 @@ const unlessStub = <T = number>(column: keyof FileRow, scanned: RawBuilder<unkno
  * Writes scanned entries in multi-row upserts. The statement for a full batch is compiled once
  * and reused with fresh parameters: building a 16,000-parameter query per batch cost more than
  * running it.
+ *
+ * On SQLite, rows the catalog does not hold yet take a bulk path (`insertNew`): plain inserts
+ * with the per-row triggers skipped, then du's summaries and the name trigrams of the whole
+ * batch added at once, summed per key. A batch is tried that way when the last rows written were
+ * all new (at first: when the location had no rows), so a fresh scan goes in bulk and a re-scan
+ * upserts as before.
  */
 export class FileUpserter {
-  private readonly compiled = new Map<number, string>();
+  private readonly compiled = new Map<string, string>();
+  /** The next rows are expected to be new; undefined until the first write asks the catalog. */
+  private expectNew: boolean | undefined;
 
   constructor(
     private readonly catalog: CatalogDb,
@@ -92,15 +116,76 @@ export class FileUpserter {
   async write(entries: readonly FileStat[]): Promise<void> {
     const data = entries.filter((e) => e.stub === undefined);
     const stubs = entries.filter((e) => e.stub !== undefined);
+    const sqlite = this.catalog.dialect === "sqlite";
     await this.catalog.db.transaction().execute(async (trx) => {
-      for (let start = 0; start < data.length; start += UPSERT_ROWS) {
-        const chunk = data.slice(start, start + UPSERT_ROWS);
-        await trx.executeQuery(CompiledQuery.raw(this.statement(chunk.length), boundValues(chunk)));
+      this.expectNew ??= sqlite && !(await this.locationHasRows(trx));
+      const rest = this.expectNew ? await this.insertNew(trx, data) : data;
+      for (let start = 0; start < rest.length; start += UPSERT_ROWS) {
+        const chunk = rest.slice(start, start + UPSERT_ROWS);
+        if (sqlite) this.expectNew = await this.upsertCountingNew(trx, chunk);
+        else await this.upsert(trx, chunk);
       }
       for (let start = 0; start < stubs.length; start += UPSERT_ROWS / 4) {
         await this.writeStubs(trx, stubs.slice(start, start + UPSERT_ROWS / 4));
       }
     });
+  }
+
+  private async upsert(trx: Transaction<CatalogSchema>, chunk: readonly FileStat[]): Promise<void> {
+    await trx.executeQuery(CompiledQuery.raw(this.statement("upsert", chunk.length), boundValues(chunk)));
+  }
+
+  /**
+   * SQLite: upserts the chunk; returns whether every row of it was new (ids only grow, one writer
+   * at a time). Rows the scan finds as they were only get their seen_scan_id: rewriting their
+   * size and uid, as the full upsert does, rewrote their files_owner_size entry too (half of a
+   * re-scan's time). The full upsert then runs only when some row changed, for those rows alone.
+   */
+  private async upsertCountingNew(trx: Transaction<CatalogSchema>, chunk: readonly FileStat[]): Promise<boolean> {
+    const before = await lastFileId(trx);
+    const values = boundValues(chunk);
+    const seen = await trx.executeQuery(CompiledQuery.raw(this.statement("seen", chunk.length), values));
+    if (Number(seen.numAffectedRows) < chunk.length) {
+      await trx.executeQuery(CompiledQuery.raw(this.statement("changed", chunk.length), values));
+    }
+    const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM files WHERE id > ${before}`.execute(trx);
+    return Number(rows[0]?.n) === chunk.length;
+  }
+
+  /**
+   * SQLite's bulk path: chunks inserted with their rows' insert triggers skipped (the marker row,
+   * migration 0023) and rows already there left alone, until a chunk meets one (a re-scan, another
+   * writer); then the new rows' summaries and trigrams added set-wise over their id range (ids
+   * only grow, and the transaction is the only writer). Returns the entries still to upsert with
+   * the triggers on: from that chunk on, whose rows just inserted an upsert leaves as they are.
+   */
+  private async insertNew(trx: Transaction<CatalogSchema>, data: readonly FileStat[]): Promise<readonly FileStat[]> {
+    await sql`INSERT INTO ${sql.table(BULK_INSERT_MARKER)} VALUES (1)`.execute(trx);
+    const before = await lastFileId(trx);
+    let start = 0;
+    for (; start < data.length; start += UPSERT_ROWS) {
+      const chunk = data.slice(start, start + UPSERT_ROWS);
+      const insert = CompiledQuery.raw(this.statement("insert", chunk.length), boundValues(chunk));
+      const inserted = await trx.executeQuery(insert);
+      if (Number(inserted.numAffectedRows) < chunk.length) break;
+    }
+    await sql`DELETE FROM ${sql.table(BULK_INSERT_MARKER)}`.execute(trx);
+    const range = [before, await lastFileId(trx)];
+    for (const statement of [...bulkInsertedFilesSummaries(), BULK_TRIGRAMS]) {
+      await trx.executeQuery(CompiledQuery.raw(statement, range));
+    }
+    this.expectNew = start >= data.length;
+    return data.slice(start);
+  }
+
+  private async locationHasRows(trx: Transaction<CatalogSchema>): Promise<boolean> {
+    const row = await trx
+      .selectFrom("files")
+      .select("id")
+      .where("location_id", "=", this.locationId)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   /**
@@ -182,48 +267,73 @@ export class FileUpserter {
     );
   }
 
-  private statement(rows: number): string {
-    const cached = this.compiled.get(rows);
+  /**
+   * A statement over `rows` entries: `upsert` writes each; `insert` leaves rows already there
+   * alone; `seen` inserts new rows and marks unchanged ones seen, leaving changed ones alone,
+   * which `changed` then upserts (and no other).
+   */
+  private statement(mode: "upsert" | "insert" | "seen" | "changed", rows: number): string {
+    const key = `${mode}:${rows}`;
+    const cached = this.compiled.get(key);
     if (cached) return cached;
-    const query = this.catalog.db
+    const insert = this.catalog.db
       .insertInto("files")
-      .values(Array.from({ length: rows }, () => this.placeholderRow()))
-      .onConflict((oc) =>
-        oc.columns(["location_id", "path"]).doUpdateSet({
-          kind: sql`excluded.kind`,
-          // Tags are left alone: a scan never learns them, `strata tag` sets them.
-          file_type: sql`excluded.file_type`,
-          size: unlessStub("size"),
-          mtime_us: unlessStub("mtime_us"),
-          atime_us: unlessStub("atime_us"),
-          ctime_us: unlessStub("ctime_us"),
-          mode: unlessStub("mode"),
-          uid: unlessStub("uid"),
-          gid: unlessStub("gid"),
-          inode: unlessStub("inode"),
-          hash: unlessStub<string | null>(
-            "hash",
-            sql`CASE WHEN ${contentChanged} THEN excluded.hash ELSE COALESCE(excluded.hash, files.hash) END`,
-          ),
-          changed_scan_id: unlessStub(
-            "changed_scan_id",
-            sql`CASE WHEN ${contentChanged} THEN excluded.changed_scan_id ELSE files.changed_scan_id END`,
-          ),
-          // 'released' also when the release died between renaming the stub in and saying so.
-          state: sql`CASE WHEN ${stubIntact} THEN 'released' ELSE excluded.state END`,
-          stub_size: unlessStub<number | null>("stub_size", sql`NULL`),
-          stub_mtime_us: unlessStub<number | null>("stub_mtime_us", sql`NULL`),
-          stub_inode: unlessStub<number | null>("stub_inode", sql`NULL`),
-          seen_scan_id: sql`excluded.seen_scan_id`,
-          deleted_scan_id: sql`NULL`,
-        }),
-      )
+      .values(Array.from({ length: rows }, () => this.placeholderRow()));
+    const onPath = (oc: OnConflictBuilder<CatalogSchema, "files">) => oc.columns(["location_id", "path"]);
+    const query = {
+      insert: () => insert.onConflict((oc) => onPath(oc).doNothing()),
+      seen: () =>
+        insert.onConflict((oc) =>
+          onPath(oc)
+            .doUpdateSet({ seen_scan_id: sql`excluded.seen_scan_id`, deleted_scan_id: sql`NULL` })
+            .where(unchanged),
+        ),
+      // IS NOT TRUE: a row `seen` did not take, whatever its condition came to.
+      changed: () => this.upsertOf(insert, sql<boolean>`${unchanged} IS NOT TRUE`),
+      upsert: () => this.upsertOf(insert),
+    }
+      [mode]()
       .compile();
     if (query.parameters.length !== rows * BOUND_COLUMNS.length) {
       throw new Error("file upsert: unexpected parameter layout");
     }
-    this.compiled.set(rows, query.sql);
+    this.compiled.set(key, query.sql);
     return query.sql;
+  }
+
+  /** The full upsert, of the rows `only` admits if given. */
+  private upsertOf(insert: InsertQueryBuilder<CatalogSchema, "files", InsertResult>, only?: RawBuilder<boolean>) {
+    return insert.onConflict((oc) => {
+      const update = oc.columns(["location_id", "path"]).doUpdateSet({
+        kind: sql`excluded.kind`,
+        // Tags are left alone: a scan never learns them, `strata tag` sets them.
+        file_type: sql`excluded.file_type`,
+        size: unlessStub("size"),
+        mtime_us: unlessStub("mtime_us"),
+        atime_us: unlessStub("atime_us"),
+        ctime_us: unlessStub("ctime_us"),
+        mode: unlessStub("mode"),
+        uid: unlessStub("uid"),
+        gid: unlessStub("gid"),
+        inode: unlessStub("inode"),
+        hash: unlessStub<string | null>(
+          "hash",
+          sql`CASE WHEN ${contentChanged} THEN excluded.hash ELSE COALESCE(excluded.hash, files.hash) END`,
+        ),
+        changed_scan_id: unlessStub(
+          "changed_scan_id",
+          sql`CASE WHEN ${contentChanged} THEN excluded.changed_scan_id ELSE files.changed_scan_id END`,
+        ),
+        // 'released' also when the release died between renaming the stub in and saying so.
+        state: sql`CASE WHEN ${stubIntact} THEN 'released' ELSE excluded.state END`,
+        stub_size: unlessStub<number | null>("stub_size", sql`NULL`),
+        stub_mtime_us: unlessStub<number | null>("stub_mtime_us", sql`NULL`),
+        stub_inode: unlessStub<number | null>("stub_inode", sql`NULL`),
+        seen_scan_id: sql`excluded.seen_scan_id`,
+        deleted_scan_id: sql`NULL`,
+      });
+      return only ? update.where(only) : update;
+    });
   }
 
   /**
@@ -251,6 +361,16 @@ export class FileUpserter {
       changed_scan_id: sql.lit(this.scanId),
     };
   }
+}
+
+/** The name trigrams of the files with `? < id <= ?` (the range bound in that order), rows just inserted by the bulk path. */
+const BULK_TRIGRAMS = `INSERT INTO files_name_trigrams (rowid, name)
+  SELECT id, ${sqliteBaseName("path")} FROM files WHERE id > ? AND id <= ?`;
+
+/** The highest file id so far (0 for none): on SQLite every row inserted after it has a higher id. */
+async function lastFileId(trx: Transaction<CatalogSchema>): Promise<number> {
+  const { rows } = await sql<{ id: number | null }>`SELECT max(id) AS id FROM files`.execute(trx);
+  return Number(rows[0]?.id ?? 0);
 }
 
 /** One flat parameter list, filled in place: building it was a third of a scan's main-thread time. */

@@ -8,7 +8,7 @@ import {
 } from "kysely";
 import { createSnapshots, sumStoredReplicaBytes } from "./capacity-summaries.js";
 import type { Dialect } from "./schema.js";
-import { createSummaries, fastReplicaInserts, sumStoredBytes } from "./summaries.js";
+import { createSummaries, fastReplicaInserts, NOT_BULK, skipBulkInserts, sumStoredBytes } from "./summaries.js";
 
 export type { Dialect };
 
@@ -431,6 +431,21 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // A scan's new rows in bulk (src/catalog/files.ts, FileUpserter): on SQLite the files insert
+  // triggers skip the rows of a batch marked in its transaction, whose summaries and trigrams the
+  // writer adds once per batch. PostgreSQL sums a statement's new rows already (and its trigram
+  // index is a GIN index, no trigger).
+  const bulkFileInserts: Migration = {
+    async up(db: Kysely<unknown>) {
+      if (dialect !== "sqlite") return;
+      await skipBulkInserts(db);
+      const name = sql.raw(sqliteBaseName("new.path"));
+      await sql`DROP TRIGGER files_name_trigrams_insert`.execute(db);
+      await sql`CREATE TRIGGER files_name_trigrams_insert AFTER INSERT ON files WHEN ${sql.raw(NOT_BULK)}
+        BEGIN INSERT INTO files_name_trigrams (rowid, name) VALUES (new.id, ${name}); END`.execute(db);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -453,6 +468,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0020_policy_pack": policyPack,
       "0021_replicas_at_member": replicasAtMember,
       "0022_fast_replica_insert": fastReplicaInsert,
+      "0023_bulk_file_inserts": bulkFileInserts,
     }),
   };
 }

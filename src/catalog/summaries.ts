@@ -456,6 +456,42 @@ function pgFilesInsertTrigger(stored: StoredBytes): string[] {
 }
 
 /**
+ * SQLite's bulk path for a scan's new rows (src/catalog/files.ts, `FileUpserter`): while a row of
+ * `files_bulk_insert` exists in the writing transaction, the files insert triggers (du's and the
+ * name trigrams') skip each row, and the writer adds the whole batch's contributions here, summed
+ * per key, as PostgreSQL's statement trigger does. Migration 0023 adds the marker and the WHEN.
+ */
+export const BULK_INSERT_MARKER = "files_bulk_insert";
+
+/** The WHEN of a files insert trigger: the row is not one of a bulk batch. */
+export const NOT_BULK = `NOT EXISTS (SELECT 1 FROM ${BULK_INSERT_MARKER})`;
+
+/**
+ * The statements that add the contributions of the files with `? < id <= ?` (bound in that
+ * order), rows this transaction has just inserted. Such a row has no replicas yet (a replica
+ * names a file id, and no one knew these before the insert), so none is read: the flags and the
+ * copies' parts are computed over an empty set without a lookup per row.
+ */
+export function bulkInsertedFilesSummaries(): string[] {
+  const inserted: FileSource = { from: ["files n"], where: ["n.id > ?", "n.id <= ?"], col: (c) => `n.${c}` };
+  const noReplicas: ReplicaFilter = () => ["FALSE"];
+  return new Contribution("sqlite", "stored").parts(inserted, noReplicas).flatMap((part) => applyGrouped(part, 1));
+}
+
+/** Migration 0023's work on SQLite: the marker table, and du's files insert trigger made again with its WHEN. */
+export async function skipBulkInserts(db: Kysely<unknown>): Promise<void> {
+  const [insert] = triggerSpecs("sqlite", "stored").filter((s) => s.table === "files" && s.event === "INSERT");
+  if (!insert) throw new Error("no files insert trigger");
+  const statements = [
+    // At most one row, and only inside a bulk batch's transaction: never committed.
+    `CREATE TABLE ${BULK_INSERT_MARKER} (only integer PRIMARY KEY CHECK (only = 1))`,
+    ...dropTrigger("sqlite", insert),
+    ...createTrigger("sqlite", { ...insert, when: NOT_BULK }),
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
+
+/**
  * PostgreSQL has no json_valid before 16: tags that are not one JSON object count as no tags,
  * as SQLite's guard in the trigger does, rather than failing the write that stored them.
  */

@@ -5,8 +5,9 @@ import { describe, expect, it } from "vitest";
 import type { CatalogSchema } from "../../src/catalog/schema.js";
 import { bruteDu, catalogRows, duArgs, duRows, type Request } from "../query/du-brute.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl, kyselyAt } from "../support/catalogs.js";
-import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
+import { type CliResult, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
+import { killScanOnceCommitted } from "./kill-scan.js";
 
 /** More entries than one writer transaction (10,000), so a kill can land between two commits. */
 const FILES = 20_000;
@@ -30,13 +31,6 @@ function expectOk(result: CliResult, what: string): void {
   expect(result.code, `${what}: ${result.stderr}`).toBe(0);
 }
 
-/** Rows the running scan has committed so far, as another connection sees them. */
-async function rowsOfRunningScan(db: Kysely<CatalogSchema>): Promise<number> {
-  const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM files
-    WHERE seen_scan_id = (SELECT max(id) FROM scans WHERE status = 'running')`.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
-
 describe.each(CATALOG_KINDS)("scan's catalog writer thread on %s", (kind: CatalogKind) => {
   it("converges on a re-scan after a SIGKILL between two of the writer's commits", { timeout: 240_000 }, async () => {
     const work = tempDir();
@@ -58,18 +52,7 @@ describe.each(CATALOG_KINDS)("scan's catalog writer thread on %s", (kind: Catalo
     }
     writeTree(tree, files, ["new/one.txt", "new/two.txt"]);
 
-    const db = kyselyAt(kind, url);
-    try {
-      const victim = spawnStrata(["--catalog", url, "scan", tree], { cwd: work });
-      let exited = false;
-      const outcome = finished(victim).finally(() => (exited = true));
-      while (!exited && (await rowsOfRunningScan(db)) === 0) await new Promise((r) => setTimeout(r, 10));
-      victim.kill("SIGKILL");
-      const { signal, stderr } = await outcome;
-      expect(signal, `the scan was killed before it finished: ${stderr}`).toBe("SIGKILL");
-    } finally {
-      await db.destroy();
-    }
+    await killScanOnceCommitted(kind, url, ["scan", tree], work);
 
     expectOk(await strata(["--catalog", url, "scan", tree], { cwd: work }), "re-scan");
     const rows = await catalogRows(url);
