@@ -149,7 +149,7 @@ export class S3Backend implements Backend {
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const [head, tags] = this.lean
-        ? await this.statLean(this.lean, this.objectKey(key))
+        ? await Promise.all([this.lean.head(this.objectKey(key)), this.lean.tags(this.objectKey(key))])
         : await this.statWithSdk(key);
       return head && tags ? infoFrom(key, head, tags) : undefined;
     } catch (err) {
@@ -157,18 +157,6 @@ export class S3Backend implements Backend {
       if (mapped instanceof NotFoundError) return undefined;
       throw mapped;
     }
-  }
-
-  /**
-   * The tags are asked for only once the HEAD found the object: most stats are of keys a first
-   * copy is about to claim, absent, where one request answers instead of two.
-   */
-  private async statLean(
-    lean: LeanS3,
-    objectKey: string,
-  ): Promise<[LeanHead | undefined, Record<string, string> | undefined]> {
-    const head = await lean.head(objectKey);
-    return head ? [head, await lean.tags(objectKey)] : [undefined, undefined];
   }
 
   private async statWithSdk(key: string): Promise<[HeadObjectCommandOutput, Record<string, string>]> {

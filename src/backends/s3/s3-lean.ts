@@ -157,6 +157,11 @@ export class LeanS3 {
     const answer = await this.retried(() =>
       this.open({ method: "GET", objectKey, ...(range ? { headers: { range } } : {}) }),
     );
+    // undici fails a body let go of before its end with an AbortError, which a reader that let
+    // go on purpose (a range abandoned, a body read some other way) does not listen for: the
+    // process would die of it. The SDK's bodies (Node's IncomingMessage) raise nothing then;
+    // readers still see any failure through their own reading (iteration, pipeline).
+    answer.body.on("error", () => {});
     const contentRange = header(answer.headers, "content-range");
     return { head: headOf(answer.headers), ...(contentRange ? { contentRange } : {}), body: answer.body };
   }
