@@ -12,6 +12,11 @@ export const STUB_HEADER = "# strata stub v1 ";
 /** STUB_HEADER as bytes: what a file must begin with to be looked at as a stub. */
 export const STUB_HEADER_BYTES = Buffer.from(STUB_HEADER);
 
+/** Whether `bytes` (a file's first bytes, or all of them) begin as every stub does. */
+export function startsLikeStub(bytes: Buffer): boolean {
+  return bytes.subarray(0, STUB_HEADER_BYTES.length).equals(STUB_HEADER_BYTES);
+}
+
 export const STUB_SIZE_MODULUS = 4096;
 /** An odd size few data files have; any fixed value works as long as writer and scanner agree. */
 export const STUB_SIZE_RESIDUE = 3001;

@@ -1,7 +1,14 @@
 import { z } from "zod";
-import { STUB_HEADER, STUB_HEADER_BYTES, STUB_MAX_BYTES, STUB_SIZE_MODULUS, STUB_SIZE_RESIDUE } from "./stub-shape.js";
+import { STUB_HEADER, STUB_MAX_BYTES, STUB_SIZE_MODULUS, STUB_SIZE_RESIDUE, startsLikeStub } from "./stub-shape.js";
 
-export { mayBeStub, STUB_HEADER, STUB_HEADER_BYTES, STUB_MAX_BYTES, STUB_SIZE_RESIDUE } from "./stub-shape.js";
+export {
+  mayBeStub,
+  STUB_HEADER,
+  STUB_HEADER_BYTES,
+  STUB_MAX_BYTES,
+  STUB_SIZE_RESIDUE,
+  startsLikeStub,
+} from "./stub-shape.js";
 
 /**
  * The stub that takes a released file's place on a POSIX tree: a few lines of UTF-8 text that a
@@ -59,9 +66,7 @@ export function parseStub(content: string | Buffer): StubRecord | undefined {
   if (content.length > STUB_MAX_BYTES) return undefined;
   // Every small file a sync copies is asked: decoding a data file's bytes as text just to see
   // it is not a stub cost more CPU than its upload.
-  if (Buffer.isBuffer(content) && !content.subarray(0, STUB_HEADER_BYTES.length).equals(STUB_HEADER_BYTES)) {
-    return undefined;
-  }
+  if (Buffer.isBuffer(content) && !startsLikeStub(content)) return undefined;
   const text = typeof content === "string" ? content : content.toString("utf8");
   if (!text.startsWith(STUB_HEADER)) return undefined;
   const line = text.split("\n").find((l) => l.startsWith("{"));

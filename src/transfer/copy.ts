@@ -7,7 +7,7 @@ import { contentSize } from "../backends/metadata.js";
 import { type CodecSetting, storesRaw } from "../codec/choose.js";
 import { type CodecName, codecNamed } from "../codec/codec.js";
 import { decodedStream } from "../codec/frame-stream.js";
-import { parseStub, STUB_HEADER_BYTES, STUB_MAX_BYTES } from "../codec/stub.js";
+import { parseStub, STUB_HEADER_BYTES, STUB_MAX_BYTES, startsLikeStub } from "../codec/stub.js";
 import { compressInto } from "./compress.js";
 import type { CopyRequest } from "./copy-request.js";
 import { copyInRanges, planRanges } from "./ranged-download.js";
@@ -158,7 +158,7 @@ async function mayBeStub(body: Readable): Promise<boolean> {
   if (!reads) return true;
   const head = Buffer.allocUnsafe(STUB_HEADER_BYTES.length);
   const count = await reads.readAt(head, head.length, 0);
-  return head.subarray(0, count).equals(STUB_HEADER_BYTES);
+  return startsLikeStub(head.subarray(0, count));
 }
 
 /**
