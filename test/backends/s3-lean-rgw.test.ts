@@ -12,6 +12,13 @@ import {
 import { S3Backend } from "../../src/backends/s3/s3-backend.js";
 import { s3OptionsSchema } from "../../src/backends/s3/s3-options.js";
 import { type LocalServer, listenLocally, relay } from "../support/http-proxy.js";
+import {
+  isObjectPut,
+  isPartPut,
+  type LoggedRequest,
+  type RequestLogProxy,
+  startRequestLogProxy,
+} from "../support/request-log-proxy.js";
 import { useRgwCredentials } from "../support/rgw-credentials.js";
 import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
@@ -26,6 +33,7 @@ const BUCKET = "strata-lean";
 let rgw: RgwWithBuckets;
 let faults: FaultProxy;
 let damaging: LocalServer;
+let log: RequestLogProxy;
 
 /** Keys whose SigV4 canonical path differs from a naive one: spaces, unicode, `+ % ~ /` and RFC 3986's sub-delims. */
 const AWKWARD_KEYS = [
@@ -44,11 +52,13 @@ beforeAll(async () => {
   rgw = await startRgwWithBuckets([BUCKET]);
   faults = await startFaultProxy(rgw.endpoint);
   damaging = await startDamagingProxy(rgw.endpoint);
+  log = await startRequestLogProxy(rgw.endpoint);
   useRgwCredentials(rgw);
 }, 180_000);
 
 afterAll(async () => {
   await damaging?.close();
+  await log?.close();
   await faults?.close();
   rgw?.stop();
 });
@@ -115,8 +125,11 @@ describe("lean PUT against RGW", () => {
     await sdk.close();
   });
 
-  it("is refused when the body changes in flight: nothing is stored", async () => {
-    const b = await open(BUCKET, damaging.endpoint);
+  it.each([
+    { proof: "Content-MD5 (payload unsigned)", signPayload: false },
+    { proof: "the signed SHA-256 too", signPayload: true },
+  ])("is refused by $proof when the body changes in flight: nothing is stored", async ({ signPayload }) => {
+    const b = await open(BUCKET, damaging.endpoint, { signPayload });
     const key = `${randomBytes(6).toString("hex")}/damaged`;
     await expect(put(b, key, randomBytes(2000))).rejects.toBeInstanceOf(InvalidRequestError);
     await expect(rgw.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toThrow();
@@ -165,6 +178,54 @@ describe("lean PUT against RGW", () => {
     const missing = await open("strata-no-such-bucket", faults.endpoint);
     await expect(put(missing, "nowhere", "x")).rejects.toBeInstanceOf(BucketNotFoundError);
     await missing.close();
+  });
+});
+
+describe("what proves a body to the store", () => {
+  const PART = 5 * 1024 * 1024;
+
+  /** The bodies a backend sent through the log proxy: each PUT's payload hash and Content-MD5. */
+  async function sentProofs(extra: Record<string, unknown>) {
+    const b = await open(BUCKET, log.endpoint, { partSize: "5MiB", ...extra });
+    const prefix = randomBytes(6).toString("hex");
+    log.reset();
+    const small = randomBytes(3000);
+    const large = randomBytes(PART + 1234);
+    await put(b, `${prefix}/small`, small);
+    await put(b, `${prefix}/large`, large);
+    expect((await get(b, `${prefix}/large`)).equals(large)).toBe(true);
+    await b.close();
+    // Parts go up in parallel: in part order here.
+    const proofs = (filter: (r: LoggedRequest) => boolean) =>
+      log.requests
+        .filter(filter)
+        .sort((a, b) => Number(a.query.get("partNumber")) - Number(b.query.get("partNumber")))
+        .map((r) => ({ payload: r.headers["x-amz-content-sha256"], md5: r.headers["content-md5"] }));
+    return { small, large, single: proofs(isObjectPut), parts: proofs(isPartPut) };
+  }
+
+  const md5 = (body: Buffer) => createHash("md5").update(body).digest("base64");
+  const sha256 = (body: Buffer) => createHash("sha256").update(body).digest("hex");
+
+  it.each([{ leanRequests: true }, { leanRequests: false }])(
+    "by default Content-MD5, the payload unsigned (the store hashes each body once) (%o)",
+    async (path) => {
+      const { small, large, single, parts } = await sentProofs(path);
+      expect(single).toEqual([{ payload: "UNSIGNED-PAYLOAD", md5: md5(small) }]);
+      expect(parts).toEqual([
+        { payload: "UNSIGNED-PAYLOAD", md5: md5(large.subarray(0, PART)) },
+        { payload: "UNSIGNED-PAYLOAD", md5: md5(large.subarray(PART)) },
+      ]);
+    },
+  );
+
+  it("with signPayload: true, each body's SHA-256 is signed as well", async () => {
+    const { small, large, single, parts } = await sentProofs({ signPayload: true });
+    expect(single).toEqual([{ payload: sha256(small), md5: md5(small) }]);
+    expect(parts).toEqual([
+      { payload: sha256(large.subarray(0, PART)), md5: md5(large.subarray(0, PART)) },
+      { payload: sha256(large.subarray(PART)), md5: md5(large.subarray(PART)) },
+    ]);
   });
 });
 

@@ -4,7 +4,7 @@
  * began and ended. Tests read from the log what a run did on the wire: how many ranged GETs or
  * part PUTs, how many at once, how many requests per second.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { forward, listenLocally } from "./http-proxy.js";
 
 export interface LoggedRequest {
@@ -13,6 +13,8 @@ export interface LoggedRequest {
   query: URLSearchParams;
   /** The first byte asked for by a Range header; undefined without one. */
   rangeStart: number | undefined;
+  /** The request's headers as they arrived (names lower case). */
+  headers: IncomingHttpHeaders;
   startedAt: number;
   /** When the answer was sent whole or the connection closed; undefined while in flight. */
   endedAt: number | undefined;
@@ -44,6 +46,7 @@ export async function startRequestLogProxy(upstream: string): Promise<RequestLog
       path: url.pathname,
       query: url.searchParams,
       rangeStart: start === undefined ? undefined : Number(start),
+      headers: req.headers,
       startedAt: Date.now(),
       endedAt: undefined,
     };

@@ -50,7 +50,7 @@ import { attributesToMetadata, metadataToAttributes, userMetadata } from "../met
 import { BufferPool, type PartStore, writeInParts } from "../multipart.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
 import { s3Error } from "./s3-errors.js";
-import { type LeanAnswer, type LeanHead, LeanS3 } from "./s3-lean.js";
+import { type LeanAnswer, type LeanHead, LeanS3, UNSIGNED_PAYLOAD } from "./s3-lean.js";
 import type { S3Options } from "./s3-options.js";
 import { multipartEtag, type S3Upload, s3PartStore } from "./s3-upload.js";
 
@@ -256,7 +256,7 @@ export class S3Backend implements Backend {
     );
   }
 
-  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 is the signed payload hash. */
+  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 signed only with `signPayload`. */
   private putLean(key: string, object: WholeObject): Promise<LeanAnswer> {
     const headers: Record<string, string> = {
       "content-md5": object.contentMd5,
@@ -268,7 +268,7 @@ export class S3Backend implements Backend {
     return (this.lean as LeanS3).put({
       objectKey: this.objectKey(key),
       body: object.data,
-      sha256: object.sha256,
+      payloadHash: this.options.signPayload ? object.sha256 : UNSIGNED_PAYLOAD,
       headers,
     });
   }
@@ -618,7 +618,7 @@ function crc32Base64(data: Buffer): string {
 
 function makeClient(options: S3Options, failFast: boolean): S3Client {
   const agent = { keepAlive: true, maxSockets: 256 };
-  return new S3Client({
+  const client = new S3Client({
     region: options.region,
     forcePathStyle: options.forcePathStyle,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
@@ -633,7 +633,25 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
       ...(failFast ? { requestTimeout: 10_000 } : {}),
     },
   });
+  if (!options.signPayload) {
+    // Set before signing (the build step precedes it): the SDK's signer then signs this value
+    // instead of hashing the body on the main thread.
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (MD5_PROVEN.has(context.commandName ?? "") && request.headers) {
+          request.headers["x-amz-content-sha256"] = UNSIGNED_PAYLOAD;
+        }
+        return next(args);
+      },
+      { step: "build", name: "strataUnsignedPayload" },
+    );
+  }
+  return client;
 }
+
+/** The SDK commands Strata sends with a body and its Content-MD5 (the lean path's PUT matches). */
+const MD5_PROVEN = new Set(["PutObjectCommand", "UploadPartCommand"]);
 
 /** The body and range of a GET's answer, from either path. */
 interface ObjectBody {

@@ -24,8 +24,8 @@ export interface LeanPut {
   /** The key in the bucket, prefix included, unencoded. */
   objectKey: string;
   body: Buffer;
-  /** The body's SHA-256 in hex, known already: it is the signed payload hash, which S3 checks too. */
-  sha256: string;
+  /** The body's SHA-256 in hex when the payload is signed (S3 checks it too), or UNSIGNED_PAYLOAD. */
+  payloadHash: string;
   headers: Record<string, string>;
 }
 
@@ -51,8 +51,8 @@ interface LeanRequest {
   subresource?: string;
   headers?: Record<string, string>;
   body?: Buffer;
-  /** The body's SHA-256 in hex. */
-  sha256?: string;
+  /** x-amz-content-sha256: the body's SHA-256 in hex, or UNSIGNED_PAYLOAD; absent: no body. */
+  payloadHash?: string;
   /** A 404 is an answer (the object is absent), not a failure: no exception built for it. */
   absentIsAnswer?: boolean;
 }
@@ -75,6 +75,8 @@ type Headers = Record<string, string | string[] | undefined>;
 
 /** The SHA-256 of no body, the payload hash of a HEAD or GET. */
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/** The payload hash of a body proven by its Content-MD5 alone: the store hashes it once, not twice. */
+export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 const META_PREFIX = "x-amz-meta-";
 
 /** The SDK's retry strategy with retry tokens (StandardRetryStrategy), the one its clients make. */
@@ -139,8 +141,8 @@ export class LeanS3 {
     return new LeanS3(url, url.pathname.replace(/\/+$/, ""), signer, retries, pool);
   }
 
-  async put({ objectKey, body, sha256, headers }: LeanPut): Promise<LeanAnswer> {
-    return answerOf((await this.request({ method: "PUT", objectKey, body, sha256, headers })).headers);
+  async put({ objectKey, body, payloadHash, headers }: LeanPut): Promise<LeanAnswer> {
+    return answerOf((await this.request({ method: "PUT", objectKey, body, payloadHash, headers })).headers);
   }
 
   /** The object's head; undefined when it is absent (or its bucket is: the SDK path's stat says the same). */
@@ -214,7 +216,7 @@ export class LeanS3 {
 
   /** One signed request sent, its answer's body not yet read; an error answer is thrown. */
   private async open(request: LeanRequest): Promise<{ status: number; headers: Headers; body: BodyOf<Pool> }> {
-    const { method, objectKey, subresource, headers, body, sha256 } = request;
+    const { method, objectKey, subresource, headers, body, payloadHash } = request;
     const path = `${this.basePath}/${encodeKey(objectKey)}`;
     const signed = await this.signer.sign({
       method,
@@ -227,7 +229,7 @@ export class LeanS3 {
         ...headers,
         host: this.origin.host,
         ...(body ? { "content-length": String(body.length) } : {}),
-        "x-amz-content-sha256": sha256 ?? EMPTY_SHA256,
+        "x-amz-content-sha256": payloadHash ?? EMPTY_SHA256,
       },
     });
     const answer = await this.pool.request({

@@ -29,6 +29,13 @@ export const s3OptionsSchema = z
      * where the lean path misbehaves.
      */
     leanRequests: z.boolean().default(true),
+    /**
+     * Every body goes up with its Content-MD5, which the store checks before it keeps anything,
+     * and with an unsigned payload, so the store hashes it once. true signs each body's SHA-256
+     * as well (the store then hashes it twice): for plain-http endpoints across networks where a
+     * body could be altered in flight on purpose, which an MD5 does not stop.
+     */
+    signPayload: z.boolean().default(false),
   })
   .strict();
 
