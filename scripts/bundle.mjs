@@ -23,6 +23,10 @@ await build({
   entryNames: "[name]",
   chunkNames: "[name]-[hash]",
   sourcemap: true,
+  // Less source to parse at every start; identifiers keep their names (error classes' names
+  // are part of messages and of the SDK's error mapping).
+  minifyWhitespace: true,
+  minifySyntax: true,
   // Native or optional modules, and SDKs whose packaging reads files beside their own code.
   // zstd-napi and lz4-napi load their native builds (a .node file found beside their own code).
   external: ["better-sqlite3", "pg-native", "@azure/*", "@google-cloud/*", "playwright-core", "lz4-napi", "zstd-napi"],

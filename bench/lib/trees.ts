@@ -16,9 +16,7 @@ export function generate(repo: string, dir: string, args: string[]): Tree {
     cwd: repo,
     timeoutMs: 2 * 3600_000,
   });
-  // The new tree's pages written out now: otherwise the kernel writes them back (after 30 s)
-  // while the first tool is timed, and that tool alone shares the disk and a core with it.
-  sh(["sync"], { timeoutMs: 600_000 });
+  writtenOut();
   const files = listFiles(dir);
   return { dir, files: files.length, bytes: files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0) };
 }
@@ -41,6 +39,15 @@ export function scanTreeArgs(files: number): string[] {
 /** A copy with the same mtimes, so a tool that synced the original sees nothing changed. */
 export function copyTree(from: string, to: string): void {
   sh(["cp", "-a", "--reflink=auto", from, to], { timeoutMs: 2 * 3600_000 });
+  writtenOut();
+}
+
+/**
+ * New files' pages written to disk now: otherwise the kernel writes them back (after 30 s) while
+ * the first tool is timed, and that tool alone shares the disk and a core with the writeback.
+ */
+function writtenOut(): void {
+  sh(["sync"], { timeoutMs: 600_000 });
 }
 
 /** Regular files under dir, relative, sorted (so every choice made from the list is repeatable). */

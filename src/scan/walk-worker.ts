@@ -4,7 +4,7 @@ import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
 import { PARTIAL_PREFIX } from "../backends/posix/posix-backend.js";
 import type { FileKind } from "../catalog/schema.js";
 import type { StubRecord } from "../codec/stub.js";
-import { mayBeStub } from "../codec/stub-shape.js";
+import { mayBeStub, startsLikeStub } from "../codec/stub-shape.js";
 import { batchTransferList, ENTRIES_PER_MESSAGE, EntryBatchBuilder, type ScannedEntry } from "./entry-batch.js";
 import type { WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
 
@@ -83,11 +83,10 @@ function fsPath(key: string): string | Buffer {
 
 /**
  * The record of a stub-sized file that is a Strata stub. Read here, off the main thread, and only
- * for the rare file whose size says it may be one. A file that changed since its lstat (or cannot
+ * for the rare file whose size says it may be one; parsed only when its first bytes agree. A file that changed since its lstat (or cannot
  * be read) is left as an ordinary entry; the next scan looks again.
  */
 async function readStub(key: string, seen: Stats): Promise<StubRecord | undefined> {
-  const { parseStub } = await import("../codec/stub.js");
   let fd: number | undefined;
   try {
     fd = openWithoutAtime(fsPath(key));
@@ -95,7 +94,10 @@ async function readStub(key: string, seen: Stats): Promise<StubRecord | undefine
     if (now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) return undefined;
     const bytes = Buffer.alloc(seen.size);
     const read = readSync(fd, bytes, 0, bytes.length, 0);
-    return read === bytes.length ? parseStub(bytes) : undefined;
+    // The parser (and the schema library under it) loads only for a file that begins as a stub.
+    if (read !== bytes.length || !startsLikeStub(bytes)) return undefined;
+    const { parseStub } = await import("../codec/stub.js");
+    return parseStub(bytes);
   } catch {
     return undefined;
   } finally {
