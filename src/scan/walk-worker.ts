@@ -83,8 +83,9 @@ function fsPath(key: string): string | Buffer {
 
 /**
  * The record of a stub-sized file that is a Strata stub. Read here, off the main thread, and only
- * for the rare file whose size says it may be one; parsed only when its first bytes agree. A file that changed since its lstat (or cannot
- * be read) is left as an ordinary entry; the next scan looks again.
+ * for the rare file whose size says it may be one; parsed only when its first bytes agree. A file
+ * that changed since its lstat (or cannot be read) is left as an ordinary entry; the next scan
+ * looks again.
  */
 async function readStub(key: string, seen: Stats): Promise<StubRecord | undefined> {
   let fd: number | undefined;
