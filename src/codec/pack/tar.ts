@@ -133,7 +133,8 @@ function ustarHeader(fields: UstarFields): Buffer {
   // The checksum is summed with its own field as spaces.
   header.fill(0x20, 148, 156);
   let sum = 0;
-  for (const byte of header) sum += byte;
+  // An indexed loop: a Buffer's iterator costs about ten times as much, twice per member.
+  for (let i = 0; i < BLOCK; i++) sum += header[i] as number;
   header.write(`${sum.toString(8).padStart(6, "0")}\u0000 `, 148, "latin1");
   return header;
 }
