@@ -156,10 +156,18 @@ export class Packer {
   private group: PlannedFile[] = [];
   private groupBytes = 0;
   /**
-   * The pack being uploaded and recorded while the next one is read and built: at most one, so
-   * the main thread never idles through an upload and at most two packs are on local disk.
+   * The pack being uploaded while the next one is read and built: at most one upload in flight,
+   * so the main thread never idles through an upload and at most two packs are on local disk.
+   * Settles once the upload is over, well or not (its members are failed by `recording`).
    */
-  private storing: Promise<void> = Promise.resolve();
+  private uploading: Promise<void> = Promise.resolve();
+  /**
+   * The catalog records of the packs uploaded so far, one after another in pack order; a pack
+   * is recorded while the next one is uploaded, so the uploads follow each other without a gap.
+   */
+  private recording: Promise<void> = Promise.resolve();
+  /** Why recording failed (the catalog could not take even a failure): the run stops at the next pack. */
+  private recordFailure: { error: unknown } | undefined;
 
   constructor(
     private readonly run: PackRun,
@@ -180,7 +188,7 @@ export class Packer {
   /** Writes the pack of what is gathered, if anything, and waits until every pack is stored and recorded. */
   async flush(): Promise<void> {
     await this.packGathered();
-    await this.storing;
+    await this.recording;
   }
 
   private async packGathered(): Promise<void> {
@@ -231,26 +239,32 @@ export class Packer {
     if (!built) return;
     const pack = built;
     // The previous pack's upload ends before this one's begins (and before the next pack is
-    // built): one upload in flight, packs recorded in order, at most two packs on local disk.
-    try {
-      await this.storing;
-    } catch (err) {
+    // built): one upload in flight, at most two packs on local disk, packs recorded in order.
+    await this.uploading;
+    if (this.recordFailure) {
       await writer.discard();
-      throw err;
+      throw this.recordFailure.error;
     }
-    const stored = (async () => {
+    const uploaded = this.store(pack, key).finally(() => writer.discard());
+    this.uploading = uploaded.then(
+      () => undefined,
+      () => undefined,
+    );
+    const previous = this.recording;
+    const recorded = (async () => {
       try {
-        await this.store(pack, key);
+        await uploaded;
+        await previous;
         await this.record(pack, key, packed, twins);
       } catch (err) {
         await this.failUnsettled(members, settled, err, key);
-      } finally {
-        await writer.discard();
       }
     })();
-    // Awaited by the next pack or by flush; a failure of the catalog is not left unhandled meanwhile.
-    stored.catch(() => undefined);
-    this.storing = stored;
+    // Awaited by the next pack's record or by flush; a failure of the catalog is not left unhandled meanwhile.
+    recorded.catch((error: unknown) => {
+      this.recordFailure ??= { error };
+    });
+    this.recording = recorded;
   }
 
   /** Nothing of this pack is on record: its members are failed, and the next run packs them again. */
