@@ -1,6 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { Dialect } from "./schema.js";
-import { type StoredBytes, SUMMARY_LOCK } from "./summaries.js";
+import { NOT_BULK_REPLICAS, type StoredBytes, SUMMARY_LOCK } from "./summaries.js";
 
 /**
  * Migration 0012: capacity snapshots and the two summaries that metrics read besides du's (summaries.ts):
@@ -78,6 +78,32 @@ function replicaTriggers(dialect: Dialect, stored: StoredBytes): Trigger[] {
       statements: [replicaContribution("OLD", -1, stored), DROP_EMPTY_REPLICA_ROWS],
     },
   ];
+}
+
+/**
+ * The replicas with `? < id <= ?` (bound in that order), a bulk batch just inserted with the
+ * insert trigger skipped (summaries.ts, BULK_REPLICAS_MARKER), added to usage_replica_states.
+ */
+export function bulkInsertedReplicaStates(): string {
+  return (
+    `INSERT INTO usage_replica_states (${[...REPLICA_KEYS, ...REPLICA_MEASURES].join(", ")}) ` +
+    "SELECT r.location_id, f.location_id, COALESCE(r.storage_class, ''), r.state, " +
+    "COUNT(*), SUM(r.source_size), SUM(COALESCE(r.stored_size, r.size)) " +
+    "FROM replicas r JOIN files f ON f.id = r.file_id WHERE r.id > ? AND r.id <= ? GROUP BY 1, 2, 3, 4 " +
+    `ON CONFLICT (${REPLICA_KEYS.join(", ")}) DO UPDATE SET ` +
+    REPLICA_MEASURES.map((c) => `${c} = usage_replica_states.${c} + excluded.${c}`).join(", ")
+  );
+}
+
+/** Migration 0025's work for usage_replica_states on SQLite: its insert trigger skips a bulk batch's rows. */
+export async function skipBulkReplicaStates(db: Kysely<unknown>): Promise<void> {
+  const [insert] = replicaTriggers("sqlite", "stored").filter((t) => t.event === "INSERT");
+  if (!insert) throw new Error("no usage_replica_states insert trigger");
+  const statements = [
+    `DROP TRIGGER ${insert.name}`,
+    ...createReplicaTrigger("sqlite", { ...insert, when: NOT_BULK_REPLICAS }),
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 /** usage_replica_states summed from the replicas there, reading stored bytes as `stored` says. */

@@ -6,9 +6,16 @@ import {
   type MigrationProvider,
   sql,
 } from "kysely";
-import { createSnapshots, sumStoredReplicaBytes } from "./capacity-summaries.js";
+import { createSnapshots, skipBulkReplicaStates, sumStoredReplicaBytes } from "./capacity-summaries.js";
 import type { Dialect } from "./schema.js";
-import { createSummaries, fastReplicaInserts, NOT_BULK, skipBulkInserts, sumStoredBytes } from "./summaries.js";
+import {
+  createSummaries,
+  fastReplicaInserts,
+  NOT_BULK,
+  skipBulkInserts,
+  skipBulkReplicaInserts,
+  sumStoredBytes,
+} from "./summaries.js";
 
 export type { Dialect };
 
@@ -446,6 +453,26 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // replicas_location_key_offset (0021) begins with (location_id, key): it answers every lookup
+  // the older index did, which each replica insert kept up to date for nothing (a pack's 100,000
+  // members wrote one more 70-byte index entry each).
+  const dropReplicaKeyIndex: Migration = {
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex("replicas_location_key").execute();
+    },
+  };
+
+  // A pack's members in bulk (src/catalog/replicas.ts, recordReplicasInBulk): on SQLite the
+  // replica insert triggers' short way and the capacity trigger skip the rows of a batch marked in
+  // its transaction, whose copies the writer adds once per batch. PostgreSQL is left as it is.
+  const bulkReplicaInserts: Migration = {
+    async up(db: Kysely<unknown>) {
+      if (dialect !== "sqlite") return;
+      await skipBulkReplicaInserts(db);
+      await skipBulkReplicaStates(db);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -469,6 +496,8 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0021_replicas_at_member": replicasAtMember,
       "0022_fast_replica_insert": fastReplicaInsert,
       "0023_bulk_file_inserts": bulkFileInserts,
+      "0024_drop_replica_key_index": dropReplicaKeyIndex,
+      "0025_bulk_replica_inserts": bulkReplicaInserts,
     }),
   };
 }

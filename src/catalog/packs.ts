@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { CatalogDb } from "./db.js";
 import { setFileHashes } from "./files.js";
-import { type ReplicaRecord, recordReplicas } from "./replicas.js";
+import { type ReplicaRecord, recordReplicasInBulk } from "./replicas.js";
 import type { ActionKind } from "./schema.js";
 
 /** A pack object as written and checked: its place, size, hash, codec and member count. */
@@ -24,7 +24,7 @@ export type MemberReplica = Omit<ReplicaRecord, "member"> & { offset: number; le
  * the hashes of the files just read to pack them (a rebuild learns none from the store).
  */
 export async function recordPack(
-  { db }: CatalogDb,
+  { db, dialect }: CatalogDb,
   pack: PackRecord,
   members: readonly MemberReplica[],
   fileHashes: readonly { fileId: number; hash: string }[] = [],
@@ -41,13 +41,11 @@ export async function recordPack(
       .where("location_id", "=", pack.locationId)
       .where("key", "=", pack.key)
       .executeTakeFirstOrThrow();
-    for (let i = 0; i < members.length; i += 256) {
-      const records = members.slice(i, i + 256).map(({ offset, length, ...replica }) => ({
-        ...replica,
-        member: { packId: id, offset, length, codec: pack.codec },
-      }));
-      await recordReplicas({ db: trx }, records);
-    }
+    const records = members.map(({ offset, length, ...replica }) => ({
+      ...replica,
+      member: { packId: id, offset, length, codec: pack.codec },
+    }));
+    await recordReplicasInBulk(trx, dialect, records);
     // With the replicas, not after: a file whose copy is on record without its hash is planned
     // for a compare by content, which must not find a member half recorded.
     await setFileHashes({ db: trx }, fileHashes);

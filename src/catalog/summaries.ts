@@ -294,16 +294,20 @@ const KEEPS_FLAGS =
 /** The insert of a replica that keeps its file's flags: its own copy added, files and bytes untouched. */
 function addOwnCopy(c: Contribution): string[] {
   const onlyNew: ReplicaFilter = (alias) => [`${alias}.id = NEW.id`];
+  return ownCopyParts(c, fileOfReplica("NEW"), onlyNew).flatMap((part) => applyPart(part, 1));
+}
+
+/** The parts a copy that keeps its file's flags adds: the copy tables' rows, without the file's own files and bytes. */
+function ownCopyParts(c: Contribution, file: FileSource, onlyNew: ReplicaFilter): Part[] {
   const copyTables = new Set(["usage_dir_copies", "usage_bucket_copies", "usage_tags"]);
   return c
-    .parts(fileOfReplica("NEW"), onlyNew, ALL_REPLICAS)
+    .parts(file, onlyNew, ALL_REPLICAS)
     .filter((part) => copyTables.has(part.table))
     .map((part) => ({
       ...part,
       // usage_tags also counts the file itself, which this copy does not change.
       measures: part.measures.map(([m, e]): [string, string] => (m === "files" || m === "bytes" ? [m, "0"] : [m, e])),
-    }))
-    .flatMap((part) => applyPart(part, 1));
+    }));
 }
 
 /** `fastInsert`: the replica insert trigger takes the short way where it can (migration 0022). */
@@ -476,6 +480,55 @@ export function bulkInsertedFilesSummaries(): string[] {
   const inserted: FileSource = { from: ["files n"], where: ["n.id > ?", "n.id <= ?"], col: (c) => `n.${c}` };
   const noReplicas: ReplicaFilter = () => ["FALSE"];
   return new Contribution("sqlite", "stored").parts(inserted, noReplicas).flatMap((part) => applyGrouped(part, 1));
+}
+
+/**
+ * SQLite's bulk path for new replicas (src/catalog/replicas.ts, `recordReplicasInBulk`: a pack's
+ * members): while a row of `replicas_bulk_insert` exists in the writing transaction, the short
+ * way of du's replica insert trigger (KEEPS_FLAGS) and the capacity trigger skip each row, and
+ * the writer adds the batch's copies here, summed per key. A row that may move its file between
+ * bucket keys still takes the long way, row by row. Migration 0025 adds the marker and the WHENs.
+ */
+export const BULK_REPLICAS_MARKER = "replicas_bulk_insert";
+
+/** The WHEN of a replica insert trigger that a bulk batch adds up afterwards. */
+export const NOT_BULK_REPLICAS = `NOT EXISTS (SELECT 1 FROM ${BULK_REPLICAS_MARKER})`;
+
+/** KEEPS_FLAGS for the new replica `n` of the file `f`, over rows already inserted. */
+const KEEPS_FLAGS_OF_NEW = "n.state IN ('present', 'released', 'replacing') AND f.state IN ('present', 'missing')";
+
+/**
+ * The statements that add du's copies of the replicas with `? < id <= ?` (bound in that order)
+ * that keep their files' flags, rows this transaction has just inserted: what the short way of
+ * the insert trigger adds row by row, summed per key.
+ */
+export function bulkInsertedReplicasSummaries(): string[] {
+  const inserted: FileSource = {
+    from: ["replicas n", "files f"],
+    where: ["n.id > ?", "n.id <= ?", "f.id = n.file_id", KEEPS_FLAGS_OF_NEW],
+    col: (c) => `f.${c}`,
+  };
+  const onlyNew: ReplicaFilter = (alias) => [`${alias}.id = n.id`];
+  return ownCopyParts(new Contribution("sqlite", "stored"), inserted, onlyNew).flatMap((part) => applyGrouped(part, 1));
+}
+
+/** Migration 0025's work on SQLite: the marker table, and the short way of du's replica insert trigger made again with its WHEN. */
+export async function skipBulkReplicaInserts(db: Kysely<unknown>): Promise<void> {
+  const [insert] = triggerSpecs("sqlite", "stored", true).filter((s) => s.table === "replicas" && s.event === "INSERT");
+  if (!insert?.fast) throw new Error("no replica insert trigger with a short way");
+  const statements = [
+    // At most one row, and only inside a bulk batch's transaction: never committed.
+    `CREATE TABLE ${BULK_REPLICAS_MARKER} (only integer PRIMARY KEY CHECK (only = 1))`,
+    `DROP TRIGGER ${insert.name}_fast`,
+    ...createTrigger("sqlite", {
+      ...insert,
+      fast: undefined,
+      name: `${insert.name}_fast`,
+      when: `(${insert.fast.condition}) AND ${NOT_BULK_REPLICAS}`,
+      statements: insert.fast.statements,
+    }),
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 /** Migration 0023's work on SQLite: the marker table, and du's files insert trigger made again with its WHEN. */

@@ -1,6 +1,6 @@
 import { describe, it } from "vitest";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
-import { type ReplicaRecord, recordReplicas } from "../../src/catalog/replicas.js";
+import { type ReplicaRecord, recordReplicas, recordReplicasInBulk } from "../../src/catalog/replicas.js";
 import type { FileState, ReplicaState } from "../../src/catalog/schema.js";
 import { expectSummariesMatchRows } from "../query/summaries-check.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
@@ -73,33 +73,97 @@ function replica(fileId: number, locationId: number, i: number, state: ReplicaSt
   };
 }
 
+/** A fresh catalog with a scanned tree and two stores, and a check of its summaries against its rows. */
+interface Fixture {
+  catalog: CatalogDb;
+  scratch: number;
+  archive: number;
+  cloud: number;
+  check(when: string): Promise<void>;
+}
+
+async function onFreshCatalog(kind: CatalogKind, body: (fixture: Fixture) => Promise<void>): Promise<void> {
+  const dir = tempDir("strata-replica-inserts-");
+  const url = await freshCatalogUrl(kind, dir);
+  const catalog = await openCatalog(url);
+  try {
+    await body({
+      catalog,
+      scratch: await location(catalog, "scratch", "file:///data/scratch", "posix"),
+      archive: await location(catalog, "archive", "local:///store", "local"),
+      cloud: await location(catalog, "cloud", "s3://bucket/p", "s3"),
+      check: (when) => expectSummariesMatchRows(url, dir, when),
+    });
+  } finally {
+    await catalog.close();
+  }
+}
+
+/** What follows an insert: copies change state, some at `location` go. */
+async function changeAndDrop({ catalog, check }: Fixture, location: number): Promise<void> {
+  await catalog.db.updateTable("replicas").set({ state: "archived" }).where("state", "=", "present").execute();
+  await catalog.db.deleteFrom("replicas").where("location_id", "=", location).where("state", "=", "lost").execute();
+  await check("after updates and deletes");
+}
+
+const stateOf = (i: number) => REPLICA_STATES[i % REPLICA_STATES.length] as ReplicaState;
+
 describe.each(CATALOG_KINDS)("replica inserts keep du exact (%s catalog)", (kind: CatalogKind) => {
   it("copies of every state on files of every state, alone and in batches", async () => {
-    const dir = tempDir("strata-replica-inserts-");
-    const url = await freshCatalogUrl(kind, dir);
-    const catalog = await openCatalog(url);
-    try {
-      const scratch = await location(catalog, "scratch", "file:///data/scratch", "posix");
-      const archive = await location(catalog, "archive", "local:///store", "local");
-      const cloud = await location(catalog, "cloud", "s3://bucket/p", "s3");
+    await onFreshCatalog(kind, async (fixture) => {
+      const { catalog, scratch, archive, cloud, check } = fixture;
       const ids = await files(catalog, scratch, 48);
       // Every (file state, replica state) pair at least once, one row at a time.
-      for (let i = 0; i < 24; i++) {
-        const state = REPLICA_STATES[i % REPLICA_STATES.length] as ReplicaState;
-        await recordReplicas(catalog, [replica(ids[i] as number, archive, i, state)]);
-      }
+      for (let i = 0; i < 24; i++) await recordReplicas(catalog, [replica(ids[i] as number, archive, i, stateOf(i))]);
       // A batch: second copies of those files (some now flagged archived), first copies of others.
       await recordReplicas(
         catalog,
-        ids.map((id, i) => replica(id, cloud, i, REPLICA_STATES[(i * 5 + 1) % REPLICA_STATES.length] as ReplicaState)),
+        ids.map((id, i) => replica(id, cloud, i, stateOf(i * 5 + 1))),
       );
-      await expectSummariesMatchRows(url, dir, "after the inserts");
-      // What follows an insert: copies change state, some go.
-      await catalog.db.updateTable("replicas").set({ state: "archived" }).where("state", "=", "present").execute();
-      await catalog.db.deleteFrom("replicas").where("location_id", "=", archive).where("state", "=", "lost").execute();
-      await expectSummariesMatchRows(url, dir, "after updates and deletes");
-    } finally {
-      await catalog.close();
-    }
+      await check("after the inserts");
+      await changeAndDrop(fixture, archive);
+    });
+  }, 240_000);
+
+  it("in bulk, as a pack's members are recorded: the same sums, upserts and all", async () => {
+    await onFreshCatalog(kind, async (fixture) => {
+      const { catalog, scratch, archive, cloud, check } = fixture;
+      const bulk = (records: ReplicaRecord[]) =>
+        catalog.db.transaction().execute((trx) => recordReplicasInBulk(trx, catalog.dialect, records));
+      const ids = await files(catalog, scratch, 300);
+      // Some copies already there, recorded row by row: the first batch meets them (upserts).
+      for (let i = 0; i < 12; i++) await recordReplicas(catalog, [replica(ids[i] as number, archive, i, "present")]);
+      // Every (file state, replica state) pair, one copy per file: 300 rows, more than one statement.
+      await bulk(ids.map((id, i) => replica(id, archive, i, stateOf(i))));
+      await check("after the first bulk insert");
+      // Second copies, some of files now flagged archived or restoring by their first.
+      await bulk(ids.map((id, i) => replica(id, cloud, i, stateOf(i * 5 + 1))));
+      await check("after the second bulk insert");
+      // The marker never outlives its batch: a plain insert afterwards takes the triggers again.
+      const more = await files(catalog, await location(catalog, "home", "file:///home", "posix"), 4);
+      await recordReplicas(
+        catalog,
+        more.map((id, i) => replica(id, cloud, 400 + i, "present")),
+      );
+      await check("after a plain insert that follows");
+      await changeAndDrop(fixture, cloud);
+    });
+  }, 240_000);
+
+  it("two new copies of one file in one batch, one of them archived (plain and bulk)", async () => {
+    await onFreshCatalog(kind, async ({ catalog, scratch, archive, cloud, check }) => {
+      const tape = await location(catalog, "tape", "local:///tape", "local");
+      const glacier = await location(catalog, "glacier", "s3://cold/p", "s3");
+      const ids = await files(catalog, scratch, 40);
+      const pairs = (a: number, b: number) =>
+        ids.flatMap((id, i) => [replica(id, a, i, "present"), replica(id, b, i, stateOf(i))]);
+      // One statement of 80 rows (PostgreSQL fired its row triggers after both rows of a file were in).
+      await recordReplicas(catalog, pairs(tape, glacier));
+      await check("after a plain batch of pairs");
+      await catalog.db
+        .transaction()
+        .execute((trx) => recordReplicasInBulk(trx, catalog.dialect, pairs(archive, cloud)));
+      await check("after a bulk batch of pairs");
+    });
   }, 240_000);
 });
