@@ -145,7 +145,7 @@ function syncLines(s: SyncFigures, tree: Tree): string[] {
   return [
     `### a) ${tree.files.toLocaleString("en-US")} files of 1–16 KiB (${formatBytes(tree.bytes)}) into a fresh prefix`,
     "",
-    "Runs alternate (Strata, then rclone, run after run); every run starts from an empty prefix and a fresh catalog.",
+    "Runs alternate (Strata, then rclone, run after run); every run starts from an empty prefix, a fresh catalog and the tree read into the page cache (untimed).",
     "Strata writes into GLACIER (for b), rclone into STANDARD: one pool at the RGW, the same work for it.",
     "",
     markdownTable([

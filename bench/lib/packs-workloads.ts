@@ -8,7 +8,7 @@ import { startCountingProxy } from "./counting-proxy.js";
 import { type Command, type Measurement, measure } from "./measure.js";
 import type { Store } from "./store.js";
 import type { Place, StrataOptions, SyncTool, Tools } from "./tools.js";
-import { generate, listFiles, type Tree } from "./trees.js";
+import { generate, listFiles, readIntoCache, type Tree } from "./trees.js";
 
 /** What the packs workloads share: the tools, the RGW, where they write, and what they saw. */
 export interface PacksBench {
@@ -100,6 +100,7 @@ export async function packedSyncVsRclone(bench: PacksBench, tree: Tree, runs: nu
       args: PACKED_SYNC,
       location: GLACIER,
     });
+    readIntoCache(tree.dir);
     strata.push(await timed(bench, `a) strata packed sync, run ${run}`, cmd));
     const copied = copiedFiles(cmd);
     if (copied !== tree.files) bench.notes.push(`packed sync run ${run}: copied ${copied} of ${tree.files} files`);
@@ -115,6 +116,7 @@ export async function packedSyncVsRclone(bench: PacksBench, tree: Tree, runs: nu
     const rclonePlace = { bucket: "packs-rclone", prefix: `run-${run}` };
     const tool: SyncTool = "rclone-tuned";
     const rcloneCmd = bench.tools.sync(tool, { dir: tree.dir }, rclonePlace, "", `rclone-${run}`);
+    readIntoCache(tree.dir);
     rclone.push(await timed(bench, `a) rclone-tuned sync, run ${run}`, rcloneCmd));
     const found = await bench.store.count(rclonePlace.bucket, rclonePlace.prefix);
     if (found.objects !== tree.files || found.bytes !== tree.bytes) {
