@@ -16,7 +16,7 @@ import { sqliteBaseName } from "./migrations.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 import { takeSnapshot } from "./snapshots.js";
-import { BULK_INSERT_MARKER, bulkInsertedFilesSummaries } from "./summaries.js";
+import { BULK_INSERT_MARKER, bulkInsertedFilesSummaries, largestId } from "./summaries.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -142,7 +142,7 @@ export class FileUpserter {
    * re-scan's time). The full upsert then runs only when some row changed, for those rows alone.
    */
   private async upsertCountingNew(trx: Transaction<CatalogSchema>, chunk: readonly FileStat[]): Promise<boolean> {
-    const before = await lastFileId(trx);
+    const before = await largestId(trx, "files");
     const values = boundValues(chunk);
     const seen = await trx.executeQuery(CompiledQuery.raw(this.statement("seen", chunk.length), values));
     if (Number(seen.numAffectedRows) < chunk.length) {
@@ -161,7 +161,7 @@ export class FileUpserter {
    */
   private async insertNew(trx: Transaction<CatalogSchema>, data: readonly FileStat[]): Promise<readonly FileStat[]> {
     await sql`INSERT INTO ${sql.table(BULK_INSERT_MARKER)} VALUES (1)`.execute(trx);
-    const before = await lastFileId(trx);
+    const before = await largestId(trx, "files");
     let start = 0;
     for (; start < data.length; start += UPSERT_ROWS) {
       const chunk = data.slice(start, start + UPSERT_ROWS);
@@ -170,7 +170,7 @@ export class FileUpserter {
       if (Number(inserted.numAffectedRows) < chunk.length) break;
     }
     await sql`DELETE FROM ${sql.table(BULK_INSERT_MARKER)}`.execute(trx);
-    const range = [before, await lastFileId(trx)];
+    const range = [before, await largestId(trx, "files")];
     for (const statement of [...bulkInsertedFilesSummaries(), BULK_TRIGRAMS]) {
       await trx.executeQuery(CompiledQuery.raw(statement, range));
     }
@@ -368,11 +368,6 @@ const BULK_TRIGRAMS = `INSERT INTO files_name_trigrams (rowid, name)
   SELECT id, ${sqliteBaseName("path")} FROM files WHERE id > ? AND id <= ?`;
 
 /** The highest file id so far (0 for none): on SQLite every row inserted after it has a higher id. */
-async function lastFileId(trx: Transaction<CatalogSchema>): Promise<number> {
-  const { rows } = await sql<{ id: number | null }>`SELECT max(id) AS id FROM files`.execute(trx);
-  return Number(rows[0]?.id ?? 0);
-}
-
 /** One flat parameter list, filled in place: building it was a third of a scan's main-thread time. */
 function boundValues(chunk: readonly FileStat[]): unknown[] {
   const values = new Array<unknown>(chunk.length * BOUND_COLUMNS.length);

@@ -3,7 +3,7 @@ import type { StubRecord } from "../codec/stub.js";
 import { bulkInsertedReplicaStates } from "./capacity-summaries.js";
 import type { CatalogDb } from "./db.js";
 import type { CatalogSchema, Dialect, ReplicaRow, ReplicaState } from "./schema.js";
-import { BULK_REPLICAS_MARKER, bulkInsertedReplicasSummaries } from "./summaries.js";
+import { BULK_REPLICAS_MARKER, bulkInsertedReplicasSummaries, largestId } from "./summaries.js";
 
 export interface ReplicaRecord {
   fileId: number;
@@ -129,20 +129,15 @@ export async function recordReplicasInBulk(
   const oneRowPerFile = new Set(records.map((r) => r.fileId)).size === records.length;
   if (dialect !== "sqlite" || records.length === 0 || !oneRowPerFile) return recordReplicas({ db: trx }, records);
   await sql`INSERT INTO ${sql.table(BULK_REPLICAS_MARKER)} VALUES (1)`.execute(trx);
-  const before = await lastReplicaId(trx);
+  const before = await largestId(trx, "replicas");
   await recordReplicas({ db: trx }, records);
   await sql`DELETE FROM ${sql.table(BULK_REPLICAS_MARKER)}`.execute(trx);
   // Ids only grow and the transaction is the only writer: the new rows are those past `before`.
   // A record that met a replica already there updated it, and its update triggers ran as usual.
-  const range = [before, await lastReplicaId(trx)];
+  const range = [before, await largestId(trx, "replicas")];
   for (const statement of [...bulkInsertedReplicasSummaries(), bulkInsertedReplicaStates()]) {
     await trx.executeQuery(CompiledQuery.raw(statement, range));
   }
-}
-
-async function lastReplicaId(trx: Kysely<CatalogSchema>): Promise<number> {
-  const { rows } = await sql<{ id: number | null }>`SELECT max(id) AS id FROM replicas`.execute(trx);
-  return Number(rows[0]?.id ?? 0);
 }
 
 /** The files whose copies the catalog records at one key of a location, with where each file lives. */

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type QueryExecutorProvider, sql } from "kysely";
 import type { Dialect } from "./schema.js";
 
 /**
@@ -529,6 +529,12 @@ export async function skipBulkReplicaInserts(db: Kysely<unknown>): Promise<void>
     }),
   ];
   for (const statement of statements) await sql.raw(statement).execute(db);
+}
+
+/** The largest id in `table` so far: a bulk batch's new rows are those past it (ids only grow, and the batch's transaction is the only writer). */
+export async function largestId(db: QueryExecutorProvider, table: "files" | "replicas"): Promise<number> {
+  const { rows } = await sql<{ id: number | null }>`SELECT max(id) AS id FROM ${sql.table(table)}`.execute(db);
+  return Number(rows[0]?.id ?? 0);
 }
 
 /** Migration 0023's work on SQLite: the marker table, and du's files insert trigger made again with its WHEN. */
