@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { OrderedDigest } from "../codec/worker-pool.js";
@@ -11,7 +12,8 @@ import {
   type UploadJournal,
   type WriteInfo,
 } from "./backend.js";
-import { HashingStream } from "./bodies.js";
+import { HashingStream, readExactly } from "./bodies.js";
+import type { QuickFiles } from "./quick-files.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
 export const STREAM_BUFFER = 256 * 1024;
@@ -43,21 +45,28 @@ export function tempFileBuffer(size: number, streams = 1): number {
 }
 
 /**
- * Streams `body` into `tempPath`, hashing what is written, and removes the temp file if
- * anything fails. The caller renames it into place, so a reader never sees half a file.
+ * Writes `body` as `tempPath`, hashing what is written, and removes the temp file if anything
+ * fails. The caller renames it into place, so a reader never sees half a file. A body of at most
+ * one stream buffer is taken whole and written at once (on the calling thread while `quick` says
+ * the tree is quick); a larger one streams.
  */
 export async function writeTempFile(
   tempPath: string | Buffer,
   body: Readable,
   expectedSize: number,
+  quick?: QuickFiles,
 ): Promise<WrittenFile> {
-  const hashing = new HashingStream();
+  const sizeError = (received: number | "more") => new Error(`expected ${expectedSize} bytes, received ${received}`);
   try {
+    if (quick && expectedSize <= STREAM_BUFFER) {
+      const data = await readExactly(body, expectedSize, sizeError);
+      if (!quick.create(tempPath, data)) await writeFile(tempPath, data, { flag: "wx" });
+      return { sha256: createHash("sha256").update(data).digest("hex"), size: data.length };
+    }
+    const hashing = new HashingStream();
     await pipeline(body, hashing, createWriteStream(tempPath, { flags: "wx" }));
     const written = hashing.digest();
-    if (written.size !== expectedSize) {
-      throw new Error(`expected ${expectedSize} bytes, received ${written.size}`);
-    }
+    if (written.size !== expectedSize) throw sizeError(written.size);
     return written;
   } catch (err) {
     await rm(tempPath, { force: true });

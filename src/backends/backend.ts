@@ -1,3 +1,4 @@
+import type { Stats } from "node:fs";
 import type { Readable } from "node:stream";
 import type { CodecName } from "../codec/codec.js";
 
@@ -117,6 +118,22 @@ export interface FileTree {
   fsPath(key: string): string | Buffer;
   /** A temp path in the key's own directory, named after its writer, for a file about to replace it. */
   partialBeside(key: string): Promise<string | Buffer>;
+  /**
+   * The entry at a key read on the calling thread, its bytes when it is a regular file of at most
+   * `max` bytes; undefined while the tree answers slowly, or when the key cannot be read this way
+   * (absent, a symlink, an error): then `read` tells.
+   */
+  readNow(key: string, max: number): ReadNow | undefined;
+}
+
+/** What a read made on the calling thread found at a path of a tree (FileTree.readNow). */
+export interface ReadNow {
+  /** The entry's status as it was opened (a directory opens too). */
+  opened: Stats;
+  /** The file's bytes: only for a regular file no larger than the read allowed, which held still while it was read. */
+  data?: Buffer;
+  /** The file's size, mtime or ctime moved while it was read: its bytes are not given. */
+  moved?: boolean;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import type { Readable } from "node:stream";
-import { Transform, type TransformCallback } from "node:stream";
+import { Readable, Transform, type TransformCallback } from "node:stream";
 import { BackendError, IntegrityError, type WriteInfo } from "./backend.js";
 
 /**
@@ -60,6 +59,7 @@ async function readExactlyAt(
   fail: (received: number | "more") => Error,
 ): Promise<Buffer> {
   try {
+    if (reads.held) return exactly(reads.held, size, fail);
     const whole = Buffer.allocUnsafe(size);
     let total = 0;
     while (total < size) {
@@ -74,6 +74,32 @@ async function readExactlyAt(
   } finally {
     body.destroy();
   }
+}
+
+function exactly(bytes: Buffer, size: number, fail: (received: number | "more") => Error): Buffer {
+  if (bytes.length > size) throw fail("more");
+  if (bytes.length < size) throw fail(bytes.length);
+  return bytes;
+}
+
+/**
+ * A body whose bytes are all in memory already (a small file read whole, checked as it was
+ * read): its stream gives them as one chunk, and a reader by offset takes them as they are.
+ */
+export function heldBody(bytes: Buffer): Readable {
+  const body = new Readable({
+    read() {
+      this.push(bytes);
+      this.push(null);
+    },
+  });
+  offerPositionalReads(body, {
+    held: bytes,
+    readAt: async (buffer, length, position) =>
+      position >= bytes.length ? 0 : bytes.copy(buffer, 0, position, Math.min(bytes.length, position + length)),
+    changed: async () => undefined,
+  });
+  return body;
 }
 
 /**
@@ -174,6 +200,8 @@ export interface PositionalReads {
   readAt(buffer: Buffer, length: number, position: number): Promise<number>;
   /** Once every byte was read: the error to fail with when the source changed meanwhile, else undefined. */
   changed(): Promise<Error | undefined>;
+  /** Every byte of the body, when they were read (and checked) before it was handed over. */
+  held?: Buffer;
 }
 
 const positionalReads = new WeakMap<Readable, PositionalReads>();

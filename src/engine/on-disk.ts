@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import type { Backend, FileTree } from "../backends/backend.js";
 import type { FileRow } from "../catalog/schema.js";
@@ -40,9 +40,10 @@ export async function changedSince(
   planned: { path: string; size: number; mtime_us: number },
 ): Promise<string | undefined> {
   if (!source.tree) return undefined;
-  const stats = await lstatIfAny(source.tree.fsPath(planned.path));
-  if (!stats) return "the file is gone from disk since the plan";
-  if (stats.size !== planned.size || usOf(stats.mtimeMs) !== planned.mtime_us) {
+  // The tree's own stat: on the calling thread while the tree answers quickly.
+  const now = await source.stat(planned.path);
+  if (!now) return "the file is gone from disk since the plan (or is no regular file now)";
+  if (now.size !== planned.size || now.modifiedUs !== planned.mtime_us) {
     return "the file changed on disk since the plan";
   }
   return undefined;
@@ -52,59 +53,23 @@ export async function changedSince(
 export type FreshRead = { data: Buffer } | { stale: string };
 
 /**
- * A small file of a tree read whole with one positional read, or why it is not the version
- * planned: its size and mtime are checked on the open file before the read, and the file must
- * still have them (and its ctime) after it, as the backend's stream read checks. One byte more
- * than planned is asked for, so a file that grew is seen. Undefined when the file cannot be
- * opened or read this way (a symlink now, a permission, an I/O error): the backend's read then
- * tells, and retries what is worth retrying.
+ * A small file of a tree read whole on the calling thread (FileTree.readNow), or why it is not
+ * the version planned: the open file must have the planned size and mtime, and keep them (and
+ * its ctime) while it is read. Undefined when the file cannot be read this way (the tree is slow
+ * just now, a symlink, a permission, an I/O error): the backend's read then tells, and retries
+ * what is worth retrying.
  */
 export function readSmallFile(
   tree: FileTree,
   file: { path: string; size: number; mtime_us: number },
 ): FreshRead | undefined {
-  let fd: number;
-  try {
-    fd = openNoFollow(tree.fsPath(file.path));
-  } catch {
-    return undefined;
+  // At most the planned size: a file that grew is not read, its size says it changed.
+  const now = tree.readNow(file.path, file.size);
+  if (!now) return undefined;
+  if (!now.opened.isFile()) return { stale: "the path is no longer a regular file" };
+  if (now.opened.size !== file.size || usOf(now.opened.mtimeMs) !== file.mtime_us) {
+    return { stale: "the file changed on disk since the plan" };
   }
-  try {
-    const before = fstatSync(fd);
-    if (!before.isFile()) return { stale: "the path is no longer a regular file" };
-    if (before.size !== file.size || usOf(before.mtimeMs) !== file.mtime_us) {
-      return { stale: "the file changed on disk since the plan" };
-    }
-    const buffer = Buffer.allocUnsafe(file.size + 1);
-    let filled = 0;
-    for (let got = -1; got !== 0 && filled < buffer.length; filled += got) {
-      got = readSync(fd, buffer, filled, buffer.length - filled, filled);
-    }
-    if (filled !== file.size || !heldStill(before, fstatSync(fd))) {
-      return { stale: "the file changed while it was being read" };
-    }
-    return { data: buffer.subarray(0, filled) };
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Opens without updating atime, as the backend's reads do (O_NOATIME is refused, EPERM, on a
- * file not the caller's: then opened plainly); O_NOFOLLOW: a symlink put in its place is not followed.
- */
-function openNoFollow(path: string | Buffer): number {
-  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
-  try {
-    return openSync(path, flags | constants.O_NOATIME);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
-    return openSync(path, flags);
-  }
-}
-
-function heldStill(before: Stats, after: Stats): boolean {
-  return after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
+  if (now.moved) return { stale: "the file changed while it was being read" };
+  return now.data ? { data: now.data } : undefined;
 }

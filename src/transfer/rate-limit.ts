@@ -122,13 +122,17 @@ export class MeteredStream extends Transform {
   /**
    * Passes on `source`'s reads by offset (a file's), metered as the stream is: a multipart write
    * that reads its parts that way is paced and counted the same. Letting go of this stream lets
-   * go of the source (its file).
+   * go of the source (its file). Bytes the source holds already (a small file read whole) are
+   * passed on as they are, counted now, unless a bandwidth cap must pace them.
    */
   private meterPositionalReads(source: Readable): boolean {
     const reads = positionalReadsOf(source);
     if (!reads) return false;
     this.once("close", () => source.destroy());
+    const held = this.meter.bucket ? undefined : reads.held;
+    if (held) this.meter.onBytes?.(held.length);
     offerPositionalReads(this, {
+      ...(held ? { held } : {}),
       readAt: async (buffer, length, position) => {
         const count = await reads.readAt(buffer, length, position);
         this.meter.onBytes?.(count);

@@ -29,6 +29,9 @@ describe("readExactly: a small body read once into one buffer of its size", () =
   });
 });
 
+/** Above the size a tree's read takes whole at once (READ_NOW_MAX): such files are read by offset as consumed. */
+const STREAMED = 1024 ** 2 + 4096;
+
 describe("readExactly of a file's body: read by offset, checked as its stream would be", () => {
   const fileBody = async (content: Buffer) => {
     const dir = tempDir();
@@ -39,26 +42,44 @@ describe("readExactly of a file's body: read by offset, checked as its stream wo
   };
 
   it("reads the file whole and lets go of it", async () => {
-    const content = randomBytes(70_000);
-    const { body } = await fileBody(content);
-    expect(await readExactly(body, content.length, fail)).toEqual(content);
-    expect(body.destroyed).toBe(true);
+    for (const content of [randomBytes(70_000), randomBytes(STREAMED)]) {
+      const { body } = await fileBody(content);
+      expect(await readExactly(body, content.length, fail)).toEqual(content);
+      expect(body.destroyed).toBe(true);
+    }
   });
 
   it("fails a file longer or shorter than announced, and one changed since it was opened", async () => {
-    const content = randomBytes(4096);
-    await expect(readExactly((await fileBody(content)).body, 4000, fail)).rejects.toThrow("received more");
-    await expect(readExactly((await fileBody(content)).body, 5000, fail)).rejects.toThrow("received 4096");
+    const content = randomBytes(STREAMED);
+    await expect(readExactly((await fileBody(content)).body, STREAMED - 96, fail)).rejects.toThrow("received more");
+    await expect(readExactly((await fileBody(content)).body, STREAMED + 904, fail)).rejects.toThrow(
+      `received ${STREAMED}`,
+    );
     const grown = await fileBody(content);
     appendFileSync(grown.path, "x");
-    await expect(readExactly(grown.body, 4096, fail)).rejects.toThrow("received more");
+    await expect(readExactly(grown.body, STREAMED, fail)).rejects.toThrow("received more");
     const shrunk = await fileBody(content);
     truncateSync(shrunk.path, 100);
-    await expect(readExactly(shrunk.body, 4096, fail)).rejects.toThrow("received 100");
+    await expect(readExactly(shrunk.body, STREAMED, fail)).rejects.toThrow("received 100");
     const rewritten = await fileBody(content);
-    writeFileSync(rewritten.path, randomBytes(4096));
+    writeFileSync(rewritten.path, randomBytes(STREAMED));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    writeFileSync(rewritten.path, randomBytes(4096));
-    await expect(readExactly(rewritten.body, 4096, fail)).rejects.toThrow("changed while it was being read");
+    writeFileSync(rewritten.path, randomBytes(STREAMED));
+    await expect(readExactly(rewritten.body, STREAMED, fail)).rejects.toThrow("changed while it was being read");
+  });
+
+  it("takes a small file whole as it was when its read was asked for: the bytes themselves, sized exactly", async () => {
+    const content = randomBytes(4096);
+    const read = await fileBody(content);
+    expect(positionalReadsOf(read.body)?.held).toEqual(content);
+    // Changed after the read was made: the body is still the version read, never a mix of two.
+    writeFileSync(read.path, randomBytes(4096));
+    expect(await readExactly(read.body, 4096, fail)).toEqual(content);
+    await expect(readExactly((await fileBody(content)).body, 4000, fail)).rejects.toThrow("received more");
+    await expect(readExactly((await fileBody(content)).body, 5000, fail)).rejects.toThrow("received 4096");
+    // Its stream gives the same bytes, for readers that stream.
+    const streamed: Buffer[] = [];
+    for await (const chunk of (await fileBody(content)).body) streamed.push(chunk as Buffer);
+    expect(Buffer.concat(streamed)).toEqual(content);
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../src/backends/backend.js";
@@ -45,6 +45,25 @@ describe("posix specifics", () => {
     const b = new PosixBackend(dir, `file://${dir}`);
     await expect(put(b, "trap/owned.txt", "x")).rejects.toBeInstanceOf(InvalidRequestError);
     expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it("walks down to a directory once, yet refuses it once it became a link, and makes it again once removed", async () => {
+    const dir = tempDir();
+    const outside = tempDir();
+    const b = new PosixBackend(dir, `file://${dir}`);
+    await put(b, "run/a.txt", "a");
+    // Swapped for a link after this backend's first write there: the next write is refused.
+    renameSync(join(dir, "run"), join(dir, "run-moved"));
+    symlinkSync(outside, join(dir, "run"));
+    await expect(put(b, "run/b.txt", "b")).rejects.toBeInstanceOf(InvalidRequestError);
+    expect(readdirSync(outside)).toEqual([]);
+    // Removed instead (the link, then the directory made anew): the next write makes it again.
+    rmSync(join(dir, "run"));
+    await put(b, "run/c.txt", "c");
+    expect(readdirSync(join(dir, "run"))).toEqual(["c.txt"]);
+    rmSync(join(dir, "run"), { recursive: true });
+    await put(b, "run/d.txt", "d");
+    expect(readdirSync(join(dir, "run"))).toEqual(["d.txt"]);
   });
 
   it("writes a non-UTF-8 key as the original bytes", async () => {

@@ -1,20 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants, type Dirent, type Stats } from "node:fs";
-import {
-  chmod,
-  chown,
-  copyFile,
-  type FileHandle,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  realpath,
-  rename,
-  rm,
-  stat,
-  utimes,
-} from "node:fs/promises";
+import { copyFile, type FileHandle, lstat, mkdir, open, readdir, realpath, rm, stat } from "node:fs/promises";
 import { pipeline, type Readable, Transform, type TransformCallback } from "node:stream";
 import {
   afterFailedWrite,
@@ -34,14 +20,16 @@ import type {
   ObjectInfo,
   ObjectReader,
   RangeSink,
+  ReadNow,
   RestoreStatus,
   WriteInfo,
 } from "../backend.js";
 import { InvalidRequestError, TransientError } from "../backend.js";
-import { checkExpectedHash, offerPositionalReads } from "../bodies.js";
+import { checkExpectedHash, heldBody, offerPositionalReads } from "../bodies.js";
 import { fsError, unlessPermission } from "../fs-errors.js";
 import { bytesToKey, keyToBytes, pathUnder, unsafeRelativeKey } from "../keys.js";
 import { type AttributeTrust, type Owner, ownershipToApply, TRUST_NOTHING } from "../metadata.js";
+import { type FileCalls, QuickFiles, READ_WHOLE_MAX } from "../quick-files.js";
 import { ABANDONED_AFTER_MS, writerTag, writtenByDeadWriter } from "../writers.js";
 
 /** Who writes files here: the owner a file has unless it is given away (root only). */
@@ -74,6 +62,9 @@ export class PosixBackend implements Backend, FileTree {
   private realRoot: Buffer | undefined;
   /** Directories whose dead writers' partial files this backend has looked for already. */
   private readonly swept = new Set<string>();
+  /** Parent directories this backend walked down and found real (prepareParent); forgotten when a write into one fails. */
+  private readonly prepared = new Set<string>();
+  private readonly quickFiles = new QuickFiles();
 
   constructor(
     readonly root: string,
@@ -99,22 +90,37 @@ export class PosixBackend implements Backend, FileTree {
    * Creates the parent directories of `key` one at a time from the root, each only once the one
    * above it is known to be a real directory: a key from an untrusted store must not create or
    * write anything through a symlink (one inside the target may lead anywhere). The key is
-   * checked (fsPath) before the first directory is made. A final realpath check catches a
-   * directory swapped for a link meanwhile.
+   * checked (fsPath) before the first directory is made. A final realpath check, made for every
+   * write, catches a directory swapped for a link meanwhile: it resolves every level, so the walk
+   * is made once per directory (a restore of many files into one directory pays for it once).
    */
   private async prepareParent(key: string): Promise<void> {
     this.fsPath(key);
     const parent = parentKey(key);
-    await mkdir(this.root, { recursive: true });
-    await this.walkParents(key, { create: true });
-    await this.sweep(parent);
+    if (!this.prepared.has(parent)) await this.makeParents(key);
+    const calls = this.quickFiles.calls();
+    // Inside an async function a call made on this thread fails as a rejection, as a pooled one does.
+    const actual = await (async () => calls.realpath(this.dirPath(parent)))().catch(async (err: unknown) => {
+      this.prepared.delete(parent);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      // Removed since it was walked down to: made again, as for a first write.
+      await this.makeParents(key);
+      return calls.realpath(this.dirPath(parent));
+    });
     this.realRoot ??= await realpath(this.root, { encoding: "buffer" });
     const expected =
       parent === "" ? this.realRoot : Buffer.concat([this.realRoot, Buffer.from("/"), keyToBytes(parent)]);
-    const actual = await realpath(this.dirPath(parent), { encoding: "buffer" });
     if (!actual.equals(expected)) {
+      this.prepared.delete(parent);
       throw new InvalidRequestError(this.url, `${JSON.stringify(key)}: a parent directory is a link out of place`);
     }
+    this.prepared.add(parent);
+  }
+
+  private async makeParents(key: string): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await this.walkParents(key, { create: true });
+    await this.sweep(parentKey(key));
   }
 
   /**
@@ -202,7 +208,7 @@ export class PosixBackend implements Backend, FileTree {
   async stat(key: string): Promise<ObjectInfo | undefined> {
     let stats: Stats;
     try {
-      stats = await lstat(this.fsPath(key));
+      stats = await this.quickFiles.calls().lstat(this.fsPath(key));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw fsError(this.url, key, err);
@@ -218,6 +224,9 @@ export class PosixBackend implements Backend, FileTree {
    */
   async read(key: string, range?: ByteRange): Promise<ObjectReader> {
     const path = this.fsPath(key);
+    // A small file whole, while the tree answers quickly: read now, its body the bytes themselves.
+    const now = range ? undefined : this.quickFiles.read(path, READ_WHOLE_MAX);
+    if (now?.data) return { info: infoFromStats(key, now.opened), body: heldBody(now.data) };
     try {
       const handle = await openWithoutAtime(path);
       const stats = await handle.stat();
@@ -242,6 +251,11 @@ export class PosixBackend implements Backend, FileTree {
     }
   }
 
+  readNow(key: string, max: number): ReadNow | undefined {
+    // A key that may not be read here is for `read` to refuse, saying why.
+    return unsafeRelativeKey(key) ? undefined : this.quickFiles.read(pathUnder(this.root, key), max);
+  }
+
   /** The error to fail a read with when the file at `path` is no longer the one opened. */
   private async changedSince(key: string, path: string | Buffer, opened: Stats): Promise<Error | undefined> {
     const now = await lstat(path).catch(() => undefined);
@@ -254,7 +268,7 @@ export class PosixBackend implements Backend, FileTree {
   }
 
   async write(key: string, body: Readable, info: WriteInfo): Promise<ObjectInfo> {
-    return this.place(key, info, (temp) => writeTempFile(temp, body, info.size));
+    return this.place(key, info, (temp) => writeTempFile(temp, body, info.size, this.quickFiles));
   }
 
   /** Ranges land by offset in the temp file, which is renamed into place only once whole and checked. */
@@ -290,9 +304,11 @@ export class PosixBackend implements Backend, FileTree {
     try {
       await this.prepareParent(to);
       await copyFile(this.fsPath(from), temp);
-      await applyAttributes(temp, { ...source.attributes, mtimeUs: source.modifiedUs }, TRUST_NOTHING);
-      await rename(temp, this.fsPath(to));
+      const calls = this.quickFiles.calls();
+      await applyAttributes(calls, temp, { ...source.attributes, mtimeUs: source.modifiedUs }, TRUST_NOTHING);
+      await calls.rename(temp, this.fsPath(to));
     } catch (err) {
+      this.prepared.delete(parentKey(to));
       await rm(temp, { force: true });
       throw fsError(this.url, to, err);
     }
@@ -336,11 +352,14 @@ export class PosixBackend implements Backend, FileTree {
       await this.prepareParent(key);
       const written = await fillTemp(temp);
       checkExpectedHash(this.url, key, info, written.sha256);
-      await applyAttributes(temp, info.attributes, info.trust ?? TRUST_NOTHING);
-      await rename(temp, target);
+      const calls = this.quickFiles.calls();
+      await applyAttributes(calls, temp, info.attributes, info.trust ?? TRUST_NOTHING);
+      await calls.rename(temp, target);
       await resume?.journal.clear();
       return { key, size: written.size, modifiedUs: info.attributes.mtimeUs, sha256: written.sha256 };
     } catch (err) {
+      // Its directory may be what is gone: the next write walks down to it again, creating it.
+      this.prepared.delete(parentKey(key));
       throw fsError(this.url, key, await afterFailedWrite(temp, resume, err, { location: this.url, key }));
     }
   }
@@ -429,13 +448,18 @@ function parentKey(key: string): string {
  * Gives a written file its owner (root only), mode and times, taking of the recorded attributes
  * only what `trust` allows: see ownershipToApply. The owner goes first, as chown clears setuid.
  */
-async function applyAttributes(path: string | Buffer, attributes: FileAttributes, trust: AttributeTrust) {
+async function applyAttributes(
+  calls: FileCalls,
+  path: string | Buffer,
+  attributes: FileAttributes,
+  trust: AttributeTrust,
+) {
   const { owner, mode } = ownershipToApply(attributes, trust, WRITER);
   // Root squashed by NFS may not give files away: the file stays the writer's, without special bits.
-  const given = owner !== undefined && (await giveTo(path, owner));
-  if (mode !== undefined) await chmod(path, owner && !given ? mode & 0o777 : mode);
+  const given = owner !== undefined && (await giveTo(calls, path, owner));
+  if (mode !== undefined) await calls.chmod(path, owner && !given ? mode & 0o777 : mode);
   const { mtimeUs, atimeUs } = attributes;
-  await utimes(path, timespec(atimeUs ?? mtimeUs), timespec(mtimeUs));
+  await calls.utimes(path, timespec(atimeUs ?? mtimeUs), timespec(mtimeUs));
 }
 
 /**
@@ -447,9 +471,9 @@ function timespec(us: number): number {
 }
 
 /** Gives the file to `owner`; answers false where that is not permitted. */
-async function giveTo(path: string | Buffer, owner: Owner): Promise<boolean> {
+async function giveTo(calls: FileCalls, path: string | Buffer, owner: Owner): Promise<boolean> {
   try {
-    await chown(path, owner.uid, owner.gid);
+    await calls.chown(path, owner.uid, owner.gid);
     return true;
   } catch (err) {
     unlessPermission(err as NodeJS.ErrnoException);
