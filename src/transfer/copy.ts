@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Backend, ByteRange, FileAttributes, ObjectInfo } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
-import { positionalReadsOf } from "../backends/bodies.js";
+import { heldBody, positionalReadsOf } from "../backends/bodies.js";
 import { contentSize } from "../backends/metadata.js";
 import { type CodecSetting, storesRaw } from "../codec/choose.js";
 import { type CodecName, codecNamed } from "../codec/codec.js";
@@ -164,28 +164,29 @@ async function mayBeStub(body: Readable): Promise<boolean> {
 /**
  * The body of a small source, unless it is a Strata stub: a stub stands in for data that lives
  * elsewhere, and copying it over its own object would destroy that data. Refused whatever the
- * catalog says of the file (a scan may have raced a release, or the catalog was lost).
+ * catalog says of the file (a scan may have raced a release, or the catalog was lost). A body
+ * that may be one is read to its end, or to past the largest stub; one that ended is handed on
+ * as its bytes (every writer holds a body this small whole anyway).
  */
 async function unlessStub(req: CopyRequest, body: Readable): Promise<Readable> {
   if (!(await mayBeStub(body))) return body;
+  const held = positionalReadsOf(body)?.held;
+  if (held) {
+    refuseStub(req, held);
+    return body;
+  }
   const chunks = body[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let bytes = 0;
-  let ended = false;
   while (bytes <= STUB_MAX_BYTES) {
     const next = await chunks.next();
     if (next.done) {
-      ended = true;
-      break;
+      const data = head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head, bytes);
+      refuseStub(req, data);
+      return heldBody(data);
     }
     head.push(next.value as Buffer);
     bytes += (next.value as Buffer).length;
-  }
-  if (ended && parseStub(Buffer.concat(head))) {
-    throw new InvalidRequestError(
-      req.source.url,
-      `${JSON.stringify(req.sourceKey)} is a Strata stub, not data: not copied`,
-    );
   }
   return Readable.from(
     (async function* () {
@@ -193,6 +194,15 @@ async function unlessStub(req: CopyRequest, body: Readable): Promise<Readable> {
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value as Buffer;
     })(),
     { objectMode: false },
+  );
+}
+
+/** Throws when `data`, a whole body, is a Strata stub. */
+function refuseStub(req: CopyRequest, data: Buffer): void {
+  if (!parseStub(data)) return;
+  throw new InvalidRequestError(
+    req.source.url,
+    `${JSON.stringify(req.sourceKey)} is a Strata stub, not data: not copied`,
   );
 }
 
