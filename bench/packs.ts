@@ -108,7 +108,7 @@ async function main(): Promise<number> {
     log(`RGW at ${server.endpoint}`);
     const daemons = rgwDaemons(server.endpoint);
     const credentials = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
-    const store = new Store(server.endpoint, credentials, daemons?.conf);
+    const store = new Store(server.endpoint, credentials, { conf: daemons?.conf });
     cleanups.push(() => store.close());
     const tools = new Tools({ repo, work, endpoint: server.endpoint, aws: awsExecutable(), ...credentials });
     for (const bucket of ["packs-strata", "packs-rclone", "packs-restore", "packs-dedup"]) {

@@ -20,15 +20,13 @@ import { type BenchOptions, parseOptions, USAGE } from "./lib/options.js";
 import { printSummary, type RunInfo, writeResults } from "./lib/results.js";
 import {
   awsExecutable,
+  BenchRgw,
   builtAt,
   ensureBuilt,
   installTools,
   loadAverage,
   machine,
   memstoreBytes,
-  rgwDaemons,
-  rssBytes,
-  startSizedRgw,
   versions,
 } from "./lib/setup.js";
 import { Store } from "./lib/store.js";
@@ -102,19 +100,17 @@ async function startBench(
   baseline: Baseline | undefined,
 ): Promise<Bench> {
   info.memstoreBytes = memstoreBytes();
-  const server = await timedAsync("RGW start", () => startSizedRgw(info.memstoreBytes));
-  cleanups.push(() => server.stop());
-  log(`RGW at ${server.endpoint}`);
-
-  const daemons = rgwDaemons(server.endpoint);
-  if (!daemons) log("RGW daemons not found: the RGW CPU column will stay empty");
-  const credentials = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
-  const store = new Store(server.endpoint, credentials, daemons?.conf);
+  const rgw = await timedAsync("RGW start", () => BenchRgw.start(info.memstoreBytes));
+  cleanups.push(() => rgw.stop());
+  log(`RGW at ${rgw.endpoint}`);
+  if (rgw.pids.length === 0) log("RGW daemons not found: the RGW CPU column will stay empty");
+  const credentials = rgw.credentials;
+  const store = new Store(rgw.endpoint, credentials, rgw);
   cleanups.push(() => store.close());
   const tools = new Tools({
     repo,
     work,
-    endpoint: server.endpoint,
+    endpoint: rgw.endpoint,
     aws,
     ...credentials,
     ...(baseline ? { baseline: { tool: baseline.tool, dir: baseline.dir } } : {}),
@@ -123,14 +119,15 @@ async function startBench(
   const syncTools = SYNC_TOOLS.flatMap((tool): SyncTool[] =>
     tool === "strata" && baseline ? [tool, baseline.tool] : [tool],
   );
-  for (const tool of syncTools) {
-    for (const workload of ["upload", "resync", "big"]) await store.createBucket(`${workload}-${tool}`);
-  }
   info.strataYaml = readFileSync(tools.strataConfig({ bucket: "upload-strata", prefix: "run-1" }), "utf8");
   info.rcloneConf = tools.rcloneConfigShown();
-  const osd = daemons?.pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("ceph-osd"));
-  const osdLog = (line: string) => log(osd ? `${line}  [OSD RSS ${formatBytes(rssBytes(osd))}]` : line);
-  return new Bench(options, repo, work, tools, syncTools, store, daemons?.pids ?? [], osdLog);
+  const osdLog = (line: string) => {
+    const rss = bench.osdRss();
+    log(rss === undefined ? line : `${line}  [OSD RSS ${formatBytes(rss)}]`);
+  };
+  const bench: Bench = new Bench(options, repo, work, tools, syncTools, store, rgw, osdLog);
+  await bench.makeBuckets();
+  return bench;
 }
 
 /**
@@ -144,8 +141,8 @@ async function mainTreeWorkloads(bench: Bench, tree: Tree, info: RunInfo): Promi
   const interleaved = bench.syncTools.length * tree.bytes * 1.15 <= info.memstoreBytes;
   info.order = interleaved
     ? "tools alternating in every workload"
-    : "tools alternating for upload, big and scan; no-op, changed and download one tool at a time " +
-      `(${bench.syncTools.length} copies of the tree do not fit in the OSD's RAM)`;
+    : "tools alternating for upload, big and scan; no-op, changed and download one tool at a time, " +
+      `each on a freshly started RGW (${bench.syncTools.length} copies of the tree do not fit in the OSD's RAM)`;
   let kept = new Map<SyncTool, workloads.Synced>();
   if (only.has("upload")) {
     bench.log("\nupload");
@@ -153,13 +150,16 @@ async function mainTreeWorkloads(bench: Bench, tree: Tree, info: RunInfo): Promi
   }
   if (!resync) return;
   for (const group of interleaved ? [[...bench.syncTools]] : bench.syncTools.map((t) => [t])) {
+    // One tool at a time: each starts on an empty store, and leaves its copy there for the restart.
+    if (!interleaved) await timedAsync("RGW restart", () => bench.freshStore());
     const synced: workloads.Synced[] = [];
     for (const tool of group) synced.push(kept.get(tool) ?? (await workloads.seed(bench, tree, tool)));
     if (only.has("noop")) await workloads.noop(bench, synced);
     if (only.has("changed")) await workloads.changed(bench, tree, synced);
     if (only.has("download")) await workloads.download(bench, tree, synced);
-    await workloads.dropSynced(bench, synced);
+    await workloads.dropSynced(bench, synced, { purge: interleaved });
   }
+  if (!interleaved) await timedAsync("RGW restart", () => bench.freshStore());
   rmSync(tree.dir, { recursive: true, force: true });
 }
 

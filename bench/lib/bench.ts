@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { type Command, type Measurement, measure } from "./measure.js";
 import type { BenchOptions, Workload } from "./options.js";
+import { type BenchRgw, rssBytes } from "./setup.js";
 import type { Store } from "./store.js";
 import { type BaselineTool, isStrata, type SyncTool, type Tool, type Tools } from "./tools.js";
 
@@ -31,7 +32,8 @@ export class Bench {
     /** The tools of the sync workloads, in the order each run goes through them. */
     readonly syncTools: readonly SyncTool[],
     readonly store: Store,
-    private readonly serverPids: number[],
+    /** The RGW the tools reach, restarted empty between tools when they take turns. */
+    private readonly rgw: BenchRgw,
     readonly log: (line: string) => void,
   ) {}
 
@@ -40,11 +42,35 @@ export class Bench {
     return this.syncTools.filter(isStrata);
   }
 
+  /** Every bucket a workload writes to: each tool's own per workload. */
+  async makeBuckets(): Promise<void> {
+    for (const tool of this.syncTools) {
+      for (const workload of ["upload", "resync", "big"]) await this.store.createBucket(`${workload}-${tool}`);
+    }
+  }
+
+  /**
+   * An empty RGW for what comes next, its buckets made again: when each tool in turn fills the
+   * store with its copy of the tree, the next one starts where the first did, not on a store
+   * that held and dropped the copies before it (deleting 50,000 objects from the in-RAM OSD is
+   * itself a workload, and a full OSD stops taking writes).
+   */
+  async freshStore(): Promise<void> {
+    await this.rgw.restart();
+    await this.makeBuckets();
+  }
+
+  /** The OSD's resident memory now, which holds every object stored. */
+  osdRss(): number | undefined {
+    const osd = this.rgw.pids.find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("ceph-osd"));
+    return osd === undefined ? undefined : rssBytes(osd);
+  }
+
   /** Runs one timed command and records it as a sample of the workload. */
   async time(workload: Workload, tool: Tool, run: number, cmd: Command, extra: Partial<Sample> = {}) {
     const key = `${workload} ${tool}`;
     if (!this.commands.has(key)) this.commands.set(key, cmd.display);
-    const m = await measure(cmd, this.options.commandTimeoutMs, this.serverPids);
+    const m = await measure(cmd, this.options.commandTimeoutMs, this.rgw.pids);
     const sample: Sample = { workload, tool, run, m, ...extra };
     if (isStrata(tool) && cmd.stdoutFile) {
       const copied = strataCopied(cmd.stdoutFile);

@@ -136,14 +136,60 @@ export function memstoreBytes(): number {
  * Starts the RGW with an OSD of `bytes`, through CEPH_ARGS, which every Ceph daemon reads, as
  * rgw.sh cannot be changed here.
  */
-export async function startSizedRgw(bytes: number): Promise<RgwServer> {
+export async function startSizedRgw(bytes: number, port?: number): Promise<RgwServer> {
   const before = process.env.CEPH_ARGS;
   process.env.CEPH_ARGS = [before, `--memstore_device_bytes=${bytes}`].filter(Boolean).join(" ");
   try {
-    return await startRgw();
+    return await startRgw(port);
   } finally {
     if (before === undefined) delete process.env.CEPH_ARGS;
     else process.env.CEPH_ARGS = before;
+  }
+}
+
+/**
+ * The bench's RGW, which can be restarted empty on the same port (the tools' configs stay
+ * valid): its daemons' pids and ceph.conf are those of the RGW running now.
+ */
+export class BenchRgw {
+  private constructor(
+    private server: RgwServer,
+    private daemons: RgwDaemons | undefined,
+    private readonly bytes: number,
+  ) {}
+
+  static async start(bytes: number): Promise<BenchRgw> {
+    const server = await startSizedRgw(bytes);
+    return new BenchRgw(server, rgwDaemons(server.endpoint), bytes);
+  }
+
+  get endpoint(): string {
+    return this.server.endpoint;
+  }
+
+  get credentials(): { accessKeyId: string; secretAccessKey: string } {
+    return { accessKeyId: this.server.accessKeyId, secretAccessKey: this.server.secretAccessKey };
+  }
+
+  /** The radosgw, OSD and monitor processes, whose CPU the RGW column sums; empty when not found. */
+  get pids(): number[] {
+    return this.daemons?.pids ?? [];
+  }
+
+  get conf(): string | undefined {
+    return this.daemons?.conf;
+  }
+
+  /** Stops the RGW and starts an empty one on the same port, of the same size. */
+  async restart(): Promise<void> {
+    const port = Number(new URL(this.server.endpoint).port);
+    this.server.stop();
+    this.server = await startSizedRgw(this.bytes, port);
+    this.daemons = rgwDaemons(this.server.endpoint);
+  }
+
+  stop(): void {
+    this.server.stop();
   }
 }
 

@@ -20,7 +20,8 @@ export class Store {
   constructor(
     endpoint: string,
     credentials: { accessKeyId: string; secretAccessKey: string },
-    private readonly cephConf?: string,
+    /** Where `radosgw-admin` finds the RGW running now (it may be restarted). */
+    private readonly rgw?: { readonly conf: string | undefined },
   ) {
     this.client = new S3Client({
       endpoint,
@@ -77,8 +78,9 @@ export class Store {
    * garbage collector; process it now so the next run finds the memory free.
    */
   private collectGarbage(): void {
-    if (!this.cephConf) return;
-    sh(["radosgw-admin", "-c", this.cephConf, "gc", "process", "--include-all"], { timeoutMs: 10 * 60_000 });
+    const conf = this.rgw?.conf;
+    if (!conf) return;
+    sh(["radosgw-admin", "-c", conf, "gc", "process", "--include-all"], { timeoutMs: 10 * 60_000 });
   }
 
   private async *pages(bucket: string, prefix: string): AsyncGenerator<ListObjectsV2CommandOutput> {

@@ -111,10 +111,10 @@ export async function download(bench: Bench, tree: Tree, group: Synced[]): Promi
   }
 }
 
-/** Deletes a group's objects and tree copies once its re-sync workloads are done. */
-export async function dropSynced(bench: Bench, group: Synced[]): Promise<void> {
+/** Removes what a group of re-sync workloads left; its objects too, unless the store is restarted next. */
+export async function dropSynced(bench: Bench, group: Synced[], { purge }: { purge: boolean }): Promise<void> {
   for (const s of group) {
-    await bench.store.purge(s.bucket, s.prefix);
+    if (purge) await bench.store.purge(s.bucket, s.prefix);
     rmSync(s.dir, { recursive: true, force: true });
     removeCatalog(s.catalog);
   }

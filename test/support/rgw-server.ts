@@ -24,7 +24,8 @@ export interface RgwServer {
 
 const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts", "rgw.sh");
 
-export async function startRgw(): Promise<RgwServer> {
+/** Started on `port` when given (a bench restarting its store where its tools point), else on a free one. */
+export async function startRgw(port?: number): Promise<RgwServer> {
   run(["install"], 15 * 60_000);
   const dir = mkdtempSync(join(tmpdir(), "strata-rgw-"));
   const stop = () => {
@@ -35,8 +36,8 @@ export async function startRgw(): Promise<RgwServer> {
     }
   };
   try {
-    const port = await freePort();
-    const out = run(["start", dir, String(port)], 180_000, { RGW_WATCH_PID: String(process.pid) });
+    const listening = port ?? (await freePort());
+    const out = run(["start", dir, String(listening)], 180_000, { RGW_WATCH_PID: String(process.pid) });
     const ready = /^RGW_READY (\S+)$/m.exec(out);
     if (!ready?.[1]) throw new Error(`scripts/rgw.sh start printed no RGW_READY line:\n${out}`);
     return {
