@@ -103,6 +103,16 @@ const changedTargets: Check = (samples) => {
   return results;
 };
 
+const downloadTargets: Check = (samples) => {
+  const rows = summarize(samples, "download");
+  const strata = row(rows, "strata");
+  const best = fastest(rows, RCLONES);
+  if (!strata || !best) return [];
+  const speed = best.wallS / strata.wallS;
+  const measured = `${best.tool}/strata = ${fmt(speed, 2)}×`;
+  return [{ workload: "download", target: "at least as fast as rclone's best", measured, met: speed >= 1 }];
+};
+
 const scanTargets: Check = (samples) => {
   const rows = summarize(samples, "scan");
   const strata = row(rows, "strata");
@@ -154,7 +164,7 @@ function baselineTargets(samples: Sample[], baseline: BaselineTool): TargetResul
 }
 
 export function evaluateTargets(samples: Sample[], files: number, baseline?: BaselineTool): TargetResult[] {
-  const checks = [uploadTargets, bigTargets, noopTargets, changedTargets, scanTargets, rssTargets];
+  const checks = [uploadTargets, bigTargets, noopTargets, changedTargets, downloadTargets, scanTargets, rssTargets];
   const againstOld = baseline ? baselineTargets(samples, baseline) : [];
   return [...checks.flatMap((check) => check(samples, files)), ...againstOld];
 }
