@@ -96,14 +96,9 @@ export class QuickFiles {
     }
   }
 
+  /** A call made only while the tree is quick; undefined, nothing done, during a pause. */
   private timed<T>(call: () => T): T | undefined {
-    const started = performance.now();
-    if (started < this.slowUntil) return undefined;
-    try {
-      return call();
-    } finally {
-      this.took(performance.now() - started);
-    }
+    return performance.now() < this.slowUntil ? undefined : this.timedAlways(call);
   }
 
   private took(ms: number): void {
