@@ -1,7 +1,6 @@
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import { compressFrame as lz4Compress, decompressFrame as lz4Decompress } from "lz4-napi";
-import { Compressor, Decompressor } from "zstd-napi";
+import type { Compressor, Decompressor } from "zstd-napi";
 import { contentFrames, FrameError, type FrameLength, lz4FrameLength, zstdFrameLength } from "./frames.js";
 
 /**
@@ -53,12 +52,20 @@ const GZIP: Codec = {
   decompress: (data) => gunzipAsync(data),
 };
 
+// The native libraries load on first use: the CLI and every worker thread import this module, and
+// a run without a codec would otherwise hold both bindings in each of its isolates.
+let zstdLibrary: Promise<typeof import("zstd-napi")> | undefined;
+let lz4Library: Promise<typeof import("lz4-napi")> | undefined;
+const zstdNapi = () => (zstdLibrary ??= import("zstd-napi"));
+const lz4Napi = () => (lz4Library ??= import("lz4-napi"));
+
 // zstd-napi is libzstd itself (bundled, built with node-gyp): one compression context per level
 // and one decompression context, made on first use in each thread (a worker has its own).
 const zstdCompressors = new Map<number, Compressor>();
 let zstdDecompressor: Decompressor | undefined;
 
-function zstdCompressor(level: number): Compressor {
+async function zstdCompressor(level: number): Promise<Compressor> {
+  const { Compressor } = await zstdNapi();
   let compressor = zstdCompressors.get(level);
   if (!compressor) {
     compressor = new Compressor();
@@ -75,7 +82,7 @@ export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
     name: "zstd",
     level,
     frames: ZSTD_FRAMES,
-    compress: async (data) => zstdCompressor(level).compress(data),
+    compress: async (data) => (await zstdCompressor(level)).compress(data),
     decompress: (data) => eachFrame(data, ZSTD_FRAMES),
   };
 }
@@ -83,6 +90,7 @@ export function zstdCodec(level = ZSTD_DEFAULT_LEVEL): Codec {
 const ZSTD_FRAMES: FrameFormat = {
   length: zstdFrameLength,
   decode: async (frame) => {
+    const { Decompressor } = await zstdNapi();
     zstdDecompressor ??= new Decompressor();
     return zstdDecompressor.decompress(frame);
   },
@@ -90,13 +98,16 @@ const ZSTD_FRAMES: FrameFormat = {
 
 const ZSTD = zstdCodec();
 
-const LZ4_FRAMES: FrameFormat = { length: lz4FrameLength, decode: lz4Decompress };
+const LZ4_FRAMES: FrameFormat = {
+  length: lz4FrameLength,
+  decode: async (frame) => (await lz4Napi()).decompressFrame(frame),
+};
 
 const LZ4: Codec = {
   name: "lz4",
   frames: LZ4_FRAMES,
   // A content checksum in every frame, as the `lz4` CLI writes by default: `lz4 -dc` checks it.
-  compress: (data) => lz4Compress(data, { contentChecksum: true }),
+  compress: async (data) => (await lz4Napi()).compressFrame(data, { contentChecksum: true }),
   decompress: (data) => eachFrame(data, LZ4_FRAMES),
 };
 
