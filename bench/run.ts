@@ -139,10 +139,12 @@ async function mainTreeWorkloads(bench: Bench, tree: Tree, info: RunInfo): Promi
   const only = bench.options.only;
   const resync = only.has("noop") || only.has("changed") || only.has("download");
   const interleaved = bench.syncTools.length * tree.bytes * 1.15 <= info.memstoreBytes;
+  const eachFresh = "each large-file run on a freshly started RGW";
   info.order = interleaved
-    ? "tools alternating in every workload"
-    : "tools alternating for upload, big and scan; no-op, changed and download one tool at a time, " +
-      `each on a freshly started RGW (${bench.syncTools.length} copies of the tree do not fit in the OSD's RAM)`;
+    ? `tools alternating in every workload; ${eachFresh}${resync ? "" : ", and each upload"}`
+    : `tools alternating for upload, big and scan, ${eachFresh} and each upload; no-op, changed and ` +
+      "download one tool at a time, each on a freshly started RGW " +
+      `(${bench.syncTools.length} copies of the tree do not fit in the OSD's RAM)`;
   let kept = new Map<SyncTool, workloads.Synced>();
   if (only.has("upload")) {
     bench.log("\nupload");
