@@ -2,8 +2,11 @@
 // module graph file by file: the hundreds of modules of kysely, zod and the AWS SDK cost
 // 0.3 s before the first line of Strata ran. One bundle starts in about half that, which is most
 // of the time of a sync with nothing to do. tsc's dist/ stays for the library and its types.
-import { copyFile } from "node:fs/promises";
+import { copyFile, rm } from "node:fs/promises";
 import { build } from "esbuild";
+
+// Chunks are named by their content's hash: without this, every build's chunks stayed beside the last.
+await rm("dist/bundle", { recursive: true, force: true });
 
 await build({
   entryPoints: {
