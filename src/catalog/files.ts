@@ -12,6 +12,7 @@ import {
 } from "kysely";
 import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
+import { buildDeferredIndexes, deferIndexesIfEmpty } from "./deferred-indexes.js";
 import { sqliteBaseName } from "./migrations.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
@@ -104,6 +105,8 @@ export class FileUpserter {
   private readonly compiled = new Map<string, string>();
   /** The next rows are expected to be new; undefined until the first write asks the catalog. */
   private expectNew: boolean | undefined;
+  /** The first write found the catalog empty and dropped the indexes built once at the end. */
+  private indexesDeferred = false;
 
   constructor(
     private readonly catalog: CatalogDb,
@@ -118,6 +121,7 @@ export class FileUpserter {
     const stubs = entries.filter((e) => e.stub !== undefined);
     const sqlite = this.catalog.dialect === "sqlite";
     await this.catalog.db.transaction().execute(async (trx) => {
+      if (this.expectNew === undefined && sqlite) this.indexesDeferred = await deferIndexesIfEmpty(trx);
       this.expectNew ??= sqlite && !(await this.locationHasRows(trx));
       const rest = this.expectNew ? await this.insertNew(trx, data) : data;
       for (let start = 0; start < rest.length; start += UPSERT_ROWS) {
@@ -129,6 +133,12 @@ export class FileUpserter {
         await this.writeStubs(trx, stubs.slice(start, start + UPSERT_ROWS / 4));
       }
     });
+  }
+
+  /** After the last write: builds the indexes the first write deferred. */
+  async finish(): Promise<void> {
+    if (this.indexesDeferred) await buildDeferredIndexes(this.catalog.db);
+    this.indexesDeferred = false;
   }
 
   private async upsert(trx: Transaction<CatalogSchema>, chunk: readonly FileStat[]): Promise<void> {
@@ -367,7 +377,6 @@ export class FileUpserter {
 const BULK_TRIGRAMS = `INSERT INTO files_name_trigrams (rowid, name)
   SELECT id, ${sqliteBaseName("path")} FROM files WHERE id > ? AND id <= ?`;
 
-/** The highest file id so far (0 for none): on SQLite every row inserted after it has a higher id. */
 /** One flat parameter list, filled in place: building it was a third of a scan's main-thread time. */
 function boundValues(chunk: readonly FileStat[]): unknown[] {
   const values = new Array<unknown>(chunk.length * BOUND_COLUMNS.length);

@@ -33,7 +33,7 @@ port.on("message", (request: WriteRequest) => {
 });
 
 async function open(): Promise<{ catalog: CatalogDb; upserter: FileUpserter }> {
-  const catalog = await openCatalogConnection(init.catalogUrl);
+  const catalog = await openCatalogConnection(init.catalogUrl, { bulkWrites: true });
   where = `catalog ${catalog.displayUrl}`;
   const upserter = new FileUpserter(catalog, init.locationId, init.scanId, await replicaLocations(catalog));
   return { catalog, upserter };
@@ -50,6 +50,7 @@ async function handle(request: WriteRequest): Promise<void> {
     return;
   }
   await commit(upserter);
+  await upserter.finish();
   await catalog.close();
   reply({ type: "finished" });
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
 import { type FileStat, FileUpserter, finishScan, startScan } from "../../src/catalog/files.js";
@@ -70,6 +71,18 @@ const expectedNeedles = (count = FILES) =>
     .filter((i) => i % 997 === 0)
     .map((i) => `scratch:${pathOf(i)}`)
     .sort();
+
+/** Whether the SQLite catalog at `url` holds the (uid, size) index, read on a connection of its own. */
+function hasOwnerSizeIndex(url: string): boolean {
+  const db = new Database(url, { readonly: true, fileMustExist: true });
+  try {
+    return (
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'files_owner_size'").get() !== undefined
+    );
+  } finally {
+    db.close();
+  }
+}
 
 function entry(path: string, i: number): FileStat {
   const day = 86_400_000_000;
@@ -188,10 +201,56 @@ describe.each(CATALOG_KINDS)("the scan's bulk path on %s", (kind: CatalogKind) =
     // Migrated first, so the polling below has tables to read.
     await (await openCatalog(url)).close();
     await killScanOnceCommitted(kind, url, ["scan", "scratch"], work);
+    // A first load into an empty SQLite catalog builds the (uid, size) index after its rows: the
+    // kill left it unbuilt, and the next opening (the re-scan's) builds it.
+    if (kind === "sqlite") expect(hasOwnerSizeIndex(url)).toBe(false);
     expectOk(await strata(["--catalog", url, "scan", "scratch"], { cwd: work }), "re-scan");
+    if (kind === "sqlite") expect(hasOwnerSizeIndex(url)).toBe(true);
     const rows = await catalogRows(url);
     expect(rows.files.filter((f) => f.kind === "file" && f.state === "present")).toHaveLength(FILES);
     await expectSummariesMatchRows(url, work, "after a killed fresh scan and a re-scan");
     expect(await needles(url, work)).toEqual(expectedNeedles());
+  });
+});
+
+describe("indexes a first load into an empty SQLite catalog builds after its rows", () => {
+  async function writeWith(catalog: CatalogDb, work: string, during: () => void): Promise<void> {
+    const location = await scratchLocation(catalog, work);
+    const upserter = new FileUpserter(catalog, location.id, await startScan(catalog, location.id));
+    const entries = Array.from({ length: 3_000 }, (_, i) => entry(pathOf(i), i));
+    await upserter.write(entries.slice(0, 1_500));
+    during();
+    await upserter.write(entries.slice(1_500));
+    await upserter.finish();
+  }
+
+  it("drops files_owner_size for the load of an empty catalog and builds it at the end", async () => {
+    const { work, url } = await workspace("sqlite");
+    const catalog = await openCatalog(url);
+    try {
+      expect(hasOwnerSizeIndex(url)).toBe(true);
+      await writeWith(catalog, work, () => expect(hasOwnerSizeIndex(url)).toBe(false));
+      expect(hasOwnerSizeIndex(url)).toBe(true);
+    } finally {
+      await catalog.close();
+    }
+  });
+
+  it("keeps files_owner_size while a load writes into a catalog that holds files", async () => {
+    const { work, url } = await workspace("sqlite");
+    const catalog = await openCatalog(url);
+    try {
+      const other = await catalog.db
+        .insertInto("locations")
+        .values({ name: "other", url: `file://${join(work, "other")}`, kind: "posix", created_at: 0 })
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      const first = new FileUpserter(catalog, other.id, await startScan(catalog, other.id));
+      await first.write([entry("kept.dat", 1)]);
+      await first.finish();
+      await writeWith(catalog, work, () => expect(hasOwnerSizeIndex(url)).toBe(true));
+    } finally {
+      await catalog.close();
+    }
   });
 });
