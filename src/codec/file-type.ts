@@ -45,6 +45,9 @@ const FAMILY_OF = new Map(
   Object.entries(FAMILIES).flatMap(([family, extensions]) => extensions.map((ext) => [ext, family] as const)),
 );
 
+/** Every value `fileTypeOf` returns but null, in a fixed order: a scan sends a type as its index. */
+export const FILE_TYPES: readonly string[] = [...Object.keys(FAMILIES), "compressed"];
+
 /** The type family of a path (in the key encoding) by its extension, or null when unknown. */
 export function fileTypeOf(path: string): string | null {
   const name = path.slice(path.lastIndexOf("/") + 1).toLowerCase();

@@ -1,5 +1,6 @@
 import type { FileStat } from "../catalog/files.js";
 import type { FileKind } from "../catalog/schema.js";
+import { FILE_TYPES, fileTypeOf } from "../codec/file-type.js";
 import type { StubRecord } from "../codec/stub.js";
 
 /**
@@ -12,6 +13,11 @@ export interface EntryBatch {
   paths: string[];
   /** Per entry, its kind's index in KINDS. */
   kinds: Uint8Array;
+  /**
+   * Per file, 1 + its type's index in FILE_TYPES, 0 for none: found by the walkers, which wait
+   * for the catalog writer about half the time, rather than by the writer, which never waits.
+   */
+  types: Uint8Array;
   /** NUMBERS per entry, in NUMBER_FIELDS order. */
   numbers: Float64Array;
   stubs: [index: number, stub: StubRecord][];
@@ -25,6 +31,7 @@ const KINDS: readonly FileKind[] = ["file", "dir", "symlink", "other"];
 const NUMBER_FIELDS = ["size", "mtimeUs", "atimeUs", "ctimeUs", "mode", "uid", "gid", "inode"] as const;
 const NUMBERS = NUMBER_FIELDS.length;
 const FILE = KINDS.indexOf("file");
+const TYPE_CODE = new Map<string | null, number>(FILE_TYPES.map((type, index) => [type, index + 1]));
 
 type NumberField = (typeof NUMBER_FIELDS)[number];
 /** What a walker or a listing knows of an entry, before the catalog decides what it means. */
@@ -34,12 +41,14 @@ export type ScannedEntry = Pick<FileStat, "path" | "kind" | NumberField | "hash"
 export class EntryBatchBuilder {
   private paths: string[] = [];
   private kinds: Uint8Array;
+  private types: Uint8Array;
   private numbers: Float64Array;
   private stubs: EntryBatch["stubs"] = [];
   private hashes: EntryBatch["hashes"] = [];
 
   constructor(readonly capacity: number) {
     this.kinds = new Uint8Array(capacity);
+    this.types = new Uint8Array(capacity);
     this.numbers = new Float64Array(capacity * NUMBERS);
   }
 
@@ -55,6 +64,7 @@ export class EntryBatchBuilder {
     const index = this.paths.length;
     this.paths.push(entry.path);
     this.kinds[index] = KINDS.indexOf(entry.kind);
+    this.types[index] = entry.kind === "file" ? (TYPE_CODE.get(fileTypeOf(entry.path)) ?? 0) : 0;
     const base = index * NUMBERS;
     for (let field = 0; field < NUMBERS; field++) {
       this.numbers[base + field] = entry[NUMBER_FIELDS[field] as NumberField];
@@ -69,6 +79,7 @@ export class EntryBatchBuilder {
     const batch: EntryBatch = {
       paths: this.paths,
       kinds: this.kinds.slice(0, length),
+      types: this.types.slice(0, length),
       numbers: this.numbers.slice(0, length * NUMBERS),
       stubs: this.stubs,
       hashes: this.hashes,
@@ -82,12 +93,12 @@ export class EntryBatchBuilder {
 
 /** The buffers to transfer with a batch rather than copy. */
 export function batchTransferList(batch: EntryBatch): ArrayBuffer[] {
-  return [batch.kinds.buffer as ArrayBuffer, batch.numbers.buffer as ArrayBuffer];
+  return [batch.kinds.buffer as ArrayBuffer, batch.types.buffer as ArrayBuffer, batch.numbers.buffer as ArrayBuffer];
 }
 
 /** The batch's entries as the catalog takes them. */
 export function unpackBatch(batch: EntryBatch): FileStat[] {
-  const { paths, kinds, numbers } = batch;
+  const { paths, kinds, types, numbers } = batch;
   const entries = new Array<FileStat>(paths.length);
   for (let i = 0, base = 0; i < paths.length; i++, base += NUMBERS) {
     entries[i] = {
@@ -101,6 +112,7 @@ export function unpackBatch(batch: EntryBatch): FileStat[] {
       uid: numbers[base + 5] as number,
       gid: numbers[base + 6] as number,
       inode: numbers[base + 7] as number,
+      fileType: FILE_TYPES[(types[i] as number) - 1] ?? null,
     };
   }
   for (const [index, stub] of batch.stubs) (entries[index] as FileStat).stub = stub;

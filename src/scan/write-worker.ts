@@ -3,7 +3,6 @@ import type { CatalogDb } from "../catalog/db.js";
 import { openCatalogConnection } from "../catalog/db.js";
 import { type FileStat, FileUpserter, type ReplicaLocationOf } from "../catalog/files.js";
 import { allLocations } from "../catalog/locations.js";
-import { fileTypeOf } from "../codec/file-type.js";
 import { UsageError } from "../config/errors.js";
 import { batchTotals, unpackBatch } from "./entry-batch.js";
 import type { WriteReply, WriteRequest, WriterInit } from "./write-protocol.js";
@@ -43,7 +42,6 @@ async function handle(request: WriteRequest): Promise<void> {
   const { catalog, upserter } = await opened;
   if (request.type === "entries") {
     const entries = unpackBatch(request.batch);
-    for (const entry of entries) if (entry.kind === "file") entry.fileType = fileTypeOf(entry.path);
     for (const entry of entries) pending.push(entry);
     pendingBytes += batchTotals(request.batch).bytes;
     if (pending.length >= init.batchSize) await commit(upserter);
