@@ -190,6 +190,8 @@ async function bigWorkload(bench: Bench, info: RunInfo): Promise<void> {
 async function scanWorkload(bench: Bench, info: RunInfo): Promise<void> {
   const dir = join(bench.work, "trees", "scan");
   info.scan = timed("scan tree", () => generate(repo, dir, scanTreeArgs(bench.options.scanFiles)));
+  // A run of the scan alone has no main-tree order to report.
+  info.order ||= "strata and find alternating";
   bench.log("\nscan");
   await workloads.scan(bench, info.scan);
   rmSync(dir, { recursive: true, force: true });
