@@ -2,7 +2,14 @@ import { readdir, stat } from "node:fs/promises";
 import type { Backend, FileTree, ObjectInfo } from "../backends/backend.js";
 import { contentSha256, contentSize } from "../backends/metadata.js";
 import type { CatalogDb } from "../catalog/db.js";
-import { abandonScan, finishScan, liveEntries, type ScanCounts, startScan } from "../catalog/files.js";
+import {
+  abandonScan,
+  finishScan,
+  liveEntries,
+  locationHasFiles,
+  type ScanCounts,
+  startScan,
+} from "../catalog/files.js";
 import { locationById, recordRootDevice } from "../catalog/locations.js";
 import type { LocationRow } from "../catalog/schema.js";
 import { UsageError } from "../config/errors.js";
@@ -51,6 +58,7 @@ export async function scanLocation(
   const location = await locationById(catalog, locationId);
   const tree = backend.tree;
   const device = tree ? await rootDevice(location, backend.url, tree, options) : undefined;
+  const locationWasEmpty = !(await locationHasFiles(catalog.db, locationId));
   const scanId = await startScan(catalog, locationId);
   const batchSize = options.batchSize ?? 10_000;
   const writer = new CatalogWriter(
@@ -78,7 +86,9 @@ export async function scanLocation(
     throw err;
   }
   if (seen === 0 && !options.acceptRoot) await refuseIfEmptied(catalog, location, backend, scanId);
-  const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length);
+  const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length, {
+    locationWasEmpty,
+  });
   if (device !== undefined && seen > 0 && device !== Number(location.root_device ?? Number.NaN)) {
     await recordRootDevice(catalog, locationId, device);
   }

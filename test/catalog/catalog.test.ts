@@ -106,6 +106,22 @@ describe.each(CATALOG_KINDS)("catalog on %s", (kind) => {
     await catalog.close();
   });
 
+  it("a scan of a location that was empty marks nothing deleted, not even rows another writer added", async () => {
+    const catalog = await freshCatalog(kind, tempDir());
+    const loc = await ensureLocation(catalog, { name: "s", url: "file:///s", kind: "posix" });
+    const scanId = await startScan(catalog, loc.id);
+    // Another scan's row, written while this one ran and never seen by it.
+    await new FileUpserter(catalog, loc.id, await startScan(catalog, loc.id)).write([stat("theirs")]);
+    await new FileUpserter(catalog, loc.id, scanId).write([stat("mine")]);
+    const counts = await finishScan(catalog, loc.id, scanId, [], 0, { locationWasEmpty: true });
+    expect(counts).toMatchObject({ files: 1, deletedFiles: 0 });
+    expect((await fileByPath(catalog, loc.id, "theirs"))?.state).toBe("present");
+    // The next scan that does not see it judges it.
+    expect((await scanOnce(catalog, loc.id, [stat("mine")])).deletedFiles).toBe(1);
+    expect((await fileByPath(catalog, loc.id, "theirs"))?.state).toBe("deleted");
+    await catalog.close();
+  });
+
   it("orders paths by bytes and lists one level by jumping over subtrees", async () => {
     const catalog = await freshCatalog(kind, tempDir());
     const loc = await ensureLocation(catalog, { name: "s", url: "file:///s", kind: "posix" });
