@@ -3,7 +3,6 @@ import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from "kysely";
 import { UsageError } from "../config/errors.js";
-import { buildDeferredIndexes } from "./deferred-indexes.js";
 import { type Dialect, migrations } from "./migrations.js";
 import type { CatalogSchema } from "./schema.js";
 
@@ -138,7 +137,6 @@ function openSqlite(url: string, options: ConnectionOptions): Opened {
       try {
         await refuseNewer(catalog);
         await migrateToLatest(catalog);
-        await buildDeferredIndexes(db);
         database.exec("COMMIT");
       } finally {
         if (database.inTransaction) database.exec("ROLLBACK");

@@ -10,7 +10,9 @@ import type { CatalogSchema } from "./schema.js";
  * load checks each row against it.
  *
  * The index is a shortcut, never an answer: a query finds the same rows without it. So a load
- * killed before building it loses nothing, and the next opening of the catalog builds it.
+ * killed before building it loses nothing; the next scan builds it at its end. Not at each
+ * opening of the catalog: that would make every command write, fail on a full disk, and hold
+ * the write lock for the build while a large load waits.
  */
 const DEFERRABLE: Record<string, (db: Kysely<CatalogSchema>) => CreateIndexBuilder> = {
   files_owner_size: (db) => db.schema.createIndex("files_owner_size").on("files").columns(["uid", "size"]),
@@ -25,9 +27,9 @@ export async function deferIndexesIfEmpty(trx: Transaction<CatalogSchema>): Prom
 }
 
 /**
- * SQLite: builds whichever deferrable index is missing: after a load, and at each opening (a
- * load killed before its end, or another process's load under way, which then goes on with the
- * index kept up row by row).
+ * SQLite: builds whichever deferrable index is missing, at the end of every scan: the one it
+ * deferred, one a killed scan left unbuilt, or one another process's load is still deferring
+ * (that load then goes on with the index kept up row by row).
  */
 export async function buildDeferredIndexes(db: Kysely<CatalogSchema>): Promise<void> {
   const present = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index'`.execute(db);

@@ -105,8 +105,6 @@ export class FileUpserter {
   private readonly compiled = new Map<string, string>();
   /** The next rows are expected to be new; undefined until the first write asks the catalog. */
   private expectNew: boolean | undefined;
-  /** The first write found the catalog empty and dropped the indexes built once at the end. */
-  private indexesDeferred = false;
 
   constructor(
     private readonly catalog: CatalogDb,
@@ -121,7 +119,7 @@ export class FileUpserter {
     const stubs = entries.filter((e) => e.stub !== undefined);
     const sqlite = this.catalog.dialect === "sqlite";
     await this.catalog.db.transaction().execute(async (trx) => {
-      if (this.expectNew === undefined && sqlite) this.indexesDeferred = await deferIndexesIfEmpty(trx);
+      if (this.expectNew === undefined && sqlite) await deferIndexesIfEmpty(trx);
       this.expectNew ??= sqlite && !(await locationHasFiles(trx, this.locationId));
       const rest = this.expectNew ? await this.insertNew(trx, data) : data;
       for (let start = 0; start < rest.length; start += UPSERT_ROWS) {
@@ -135,10 +133,12 @@ export class FileUpserter {
     });
   }
 
-  /** After the last write: builds the indexes the first write deferred. */
+  /**
+   * After the last write, on SQLite: builds the deferrable indexes if missing, those this load
+   * deferred or a killed one left unbuilt.
+   */
   async finish(): Promise<void> {
-    if (this.indexesDeferred) await buildDeferredIndexes(this.catalog.db);
-    this.indexesDeferred = false;
+    if (this.catalog.dialect === "sqlite") await buildDeferredIndexes(this.catalog.db);
   }
 
   private async upsert(trx: Transaction<CatalogSchema>, chunk: readonly FileStat[]): Promise<void> {
@@ -417,12 +417,6 @@ export interface ScanCounts {
   missingFiles: number;
 }
 
-/**
- * Closes a scan: entries it did not see are marked deleted (kept, not dropped), except under
- * `unseenSubtrees`, directories it could not read, whose contents are unknown rather than gone.
- * A released file whose stub is gone is marked missing, not deleted: its replicas hold its only
- * data, and nothing that deletes the copies of deleted files may take them.
- */
 /** Whether the catalog holds any entry of the location, in whatever state. */
 export async function locationHasFiles(db: Kysely<CatalogSchema>, locationId: number): Promise<boolean> {
   const row = await db
@@ -435,11 +429,14 @@ export async function locationHasFiles(db: Kysely<CatalogSchema>, locationId: nu
 }
 
 /**
- * Ends a scan: entries it did not see are marked deleted (or missing, for a released file's
- * stub), outside `unseenSubtrees`, and its counts recorded. `locationWasEmpty`: the location had
- * no entry when the scan began, so none can be unseen; the two passes over its rows that look for
- * them are skipped (0.4 s at 1,000,000 entries). Rows another writer added meanwhile are then
- * left for the next scan to judge: never marking is the safe side.
+ * Closes a scan: entries it did not see are marked deleted (kept, not dropped), except under
+ * `unseenSubtrees`, directories it could not read, whose contents are unknown rather than gone.
+ * A released file whose stub is gone is marked missing, not deleted: its replicas hold its only
+ * data, and nothing that deletes the copies of deleted files may take them.
+ *
+ * `locationWasEmpty`: the location had no entry when the scan began, so none can be unseen; the
+ * two passes over its rows that look for them are skipped (0.4 s at 1,000,000 entries). Rows
+ * another writer added meanwhile are left for the next scan to judge: not marking is the safe side.
  */
 export async function finishScan(
   catalog: CatalogDb,

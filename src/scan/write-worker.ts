@@ -1,4 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { sql } from "kysely";
 import type { CatalogDb } from "../catalog/db.js";
 import { openCatalogConnection } from "../catalog/db.js";
 import { type FileStat, FileUpserter, type ReplicaLocationOf } from "../catalog/files.js";
@@ -48,6 +49,8 @@ async function handle(request: WriteRequest): Promise<void> {
     return;
   }
   await commit(upserter);
+  // SQLite's index build sorts every row: on disk past its cache, not all in memory.
+  if (catalog.dialect === "sqlite") await sql`PRAGMA temp_store = DEFAULT`.execute(catalog.db);
   await upserter.finish();
   await catalog.close();
   reply({ type: "finished" });
