@@ -19,11 +19,10 @@ const DEFERRABLE: Record<string, (db: Kysely<CatalogSchema>) => CreateIndexBuild
 };
 
 /** SQLite, in the load's first transaction: the deferrable indexes dropped if `files` has no row. */
-export async function deferIndexesIfEmpty(trx: Transaction<CatalogSchema>): Promise<boolean> {
+export async function deferIndexesIfEmpty(trx: Transaction<CatalogSchema>): Promise<void> {
   const anyFile = await trx.selectFrom("files").select("id").limit(1).executeTakeFirst();
-  if (anyFile !== undefined) return false;
+  if (anyFile !== undefined) return;
   for (const name of Object.keys(DEFERRABLE)) await trx.schema.dropIndex(name).ifExists().execute();
-  return true;
 }
 
 /**
