@@ -5,7 +5,7 @@ import type { StubRecord } from "../codec/stub.js";
 
 /**
  * Scanned entries on their way from a walker (or a listing) to the catalog writer thread, packed
- * column by column: one array of paths and two typed arrays (transferred, not copied) instead of
+ * column by column: one array of paths and three typed arrays (transferred, not copied) instead of
  * an object per entry, which cost more to clone between threads than to write. The rare extras
  * (a stub's record, an object store's hash) travel beside them by index.
  */
