@@ -49,9 +49,25 @@ export interface ConnectionOptions {
    * It writes batches of many rows (the scan's writer). SQLite then keeps each statement's
    * rollback journal in memory: written to a temporary file, one `pwrite` per page, it took a
    * fifth of a 1,000,000-file scan's writer thread. Not for every connection: the same setting
-   * keeps large sorts in memory too.
+   * keeps large sorts in memory too. Its checkpoints are left to the connection that opened the
+   * catalog (`checkpointPassively`, on another thread): copying its commits from the WAL back into
+   * the database took a tenth of that writer thread. It starts one itself only past
+   * BULK_WRITER_CHECKPOINT_PAGES, should that other connection fall behind.
    */
   bulkWrites?: boolean;
+}
+
+/** About 64 MiB of WAL at SQLite's default page size: the bound on a bulk writer's WAL if nobody else checkpoints it. */
+const BULK_WRITER_CHECKPOINT_PAGES = 16_384;
+
+/**
+ * Copies what other connections committed from the WAL back into the database, as far as no
+ * reader still needs it, without waiting for anyone (SQLite's PASSIVE mode). Once it all is
+ * copied, the next writer starts the WAL over from its beginning, so the WAL stays small. A
+ * no-op on PostgreSQL.
+ */
+export async function checkpointPassively(catalog: CatalogDb): Promise<void> {
+  if (catalog.dialect === "sqlite") await sql`PRAGMA wal_checkpoint(PASSIVE)`.execute(catalog.db);
 }
 
 /**
@@ -124,7 +140,10 @@ function openSqlite(url: string, options: ConnectionOptions): Opened {
     const connect = async () => {
       database.pragma("synchronous = NORMAL");
       database.pragma("foreign_keys = ON");
-      if (options.bulkWrites) database.pragma("temp_store = MEMORY");
+      if (options.bulkWrites) {
+        database.pragma("temp_store = MEMORY");
+        database.pragma(`wal_autocheckpoint = ${BULK_WRITER_CHECKPOINT_PAGES}`);
+      }
     };
     const migrate = async () => {
       // Checked before WAL is switched on: the journal mode is written into the file's header.

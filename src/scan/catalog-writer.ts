@@ -40,6 +40,11 @@ export class CatalogWriter {
     this.worker.on("exit", (code) => this.failed(new Error(`the catalog writer thread exited (code ${code})`)));
   }
 
+  /** Entries handed over and not yet committed. */
+  get backlog(): number {
+    return this.queued;
+  }
+
   /** Hands a batch over; resolves once there is room for the next. Rejects if the writer failed. */
   async write(batch: EntryBatch): Promise<void> {
     this.throwIfFailed();

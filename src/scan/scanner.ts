@@ -1,7 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import type { Backend, FileTree, ObjectInfo } from "../backends/backend.js";
 import { contentSha256, contentSize } from "../backends/metadata.js";
-import type { CatalogDb } from "../catalog/db.js";
+import { type CatalogDb, checkpointPassively } from "../catalog/db.js";
 import {
   abandonScan,
   finishScan,
@@ -61,10 +61,14 @@ export async function scanLocation(
   const locationWasEmpty = !(await locationHasFiles(catalog.db, locationId));
   const scanId = await startScan(catalog, locationId);
   const batchSize = options.batchSize ?? 10_000;
+  const checkpoint = checkpointBehind(catalog);
   const writer = new CatalogWriter(
     { catalogUrl: catalog.url, locationId, scanId, batchSize },
     QUEUED_TRANSACTIONS * batchSize,
-    options.onProgress,
+    (entries, bytes) => {
+      checkpoint();
+      options.onProgress?.(entries, bytes);
+    },
   );
   let seen = 0;
   const write = (batch: EntryBatch) => {
@@ -74,7 +78,12 @@ export async function scanLocation(
   let walked: WalkResult;
   try {
     walked = tree
-      ? await walkTree(tree.root, { threads: options.threads, onEntries: write })
+      ? await walkTree(tree.root, {
+          threads: options.threads,
+          onEntries: write,
+          // Behind: a whole transaction waits besides the one being written.
+          consumerBehind: () => writer.backlog > batchSize,
+        })
       : await inventory(backend, write);
     await writer.finish();
   } catch (err) {
@@ -93,6 +102,24 @@ export async function scanLocation(
     await recordRootDevice(catalog, locationId, device);
   }
   return { ...counts, scanId, problems: walked.problems, elapsedMs: Date.now() - started };
+}
+
+/**
+ * After each of the writer thread's commits: its pages copied back from the WAL into the database
+ * on this thread's connection, while the writer goes on (it leaves checkpoints to us, see
+ * `bulkWrites`). One at a time; a failed one is left to the writer's own, past its bound.
+ */
+function checkpointBehind(catalog: CatalogDb): () => void {
+  let running = false;
+  return () => {
+    if (running) return;
+    running = true;
+    checkpointPassively(catalog)
+      .catch(() => {})
+      .finally(() => {
+        running = false;
+      });
+  };
 }
 
 /**

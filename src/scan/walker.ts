@@ -18,6 +18,13 @@ export interface WalkOptions {
   threads: number;
   /** Receives entries in batches; no directory is handed out while it runs, so memory stays bounded. */
   onEntries: (batch: EntryBatch) => Promise<void>;
+  /**
+   * Whether whoever takes the entries is behind the walk. While it is, one walker walks at a
+   * time: on a tree whose metadata is in memory the walkers are CPU-bound, and two of them took
+   * a third of the catalog writer's core, the scan's pace (a 1,000,000-entry scan: 13 → 11.5 s).
+   * Where stats are slow (a parallel filesystem) the writer keeps up and every walker walks.
+   */
+  consumerBehind?: () => boolean;
 }
 
 /**
@@ -47,7 +54,8 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
 
   try {
     while (pending.length > 0 || idle.length < workers.length) {
-      while (pending.length > 0 && idle.length > 0) {
+      const walking = options.consumerBehind?.() ? 1 : workers.length;
+      while (pending.length > 0 && idle.length > 0 && workers.length - idle.length < walking) {
         (idle.pop() as Worker).postMessage({ dir: pending.pop() });
       }
       if (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
