@@ -13,7 +13,7 @@ import {
 import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
 import { buildDeferredIndexes, deferIndexesIfEmpty } from "./deferred-indexes.js";
-import { sqliteBaseName } from "./migrations.js";
+import { sqliteBaseName } from "./path-sql.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 import { takeSnapshot } from "./snapshots.js";

@@ -7,6 +7,7 @@ import {
   sql,
 } from "kysely";
 import { createSnapshots, skipBulkReplicaStates, sumStoredReplicaBytes } from "./capacity-summaries.js";
+import { postgresBaseName, sqliteBaseName, useLinearPathNames } from "./path-sql.js";
 import type { Dialect } from "./schema.js";
 import {
   createSummaries,
@@ -473,6 +474,14 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The name and directory of a path in linear time (src/catalog/path-sql.ts): every SQLite
+  // trigger that computed them with rtrim made again. PostgreSQL's spellings are unchanged.
+  const linearPathNames: Migration = {
+    async up(db: Kysely<unknown>) {
+      if (dialect === "sqlite") await useLinearPathNames(db);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -498,20 +507,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0023_bulk_file_inserts": bulkFileInserts,
       "0024_drop_replica_key_index": dropReplicaKeyIndex,
       "0025_bulk_replica_inserts": bulkReplicaInserts,
+      "0026_linear_path_names": linearPathNames,
     }),
   };
-}
-
-/**
- * A path's last segment, as SQL over the column `path`. The find query spells it the same way,
- * so PostgreSQL matches it to the expression index, and SQLite's triggers index the same text.
- * SQLite has no "last index of": trimming every character but `/` from the right leaves the
- * directory part, and what follows it is the name.
- */
-export function sqliteBaseName(path: string): string {
-  return `substr(${path}, length(rtrim(${path}, replace(${path}, '/', ''))) + 1)`;
-}
-
-export function postgresBaseName(path: string): string {
-  return `substring(${path} from '[^/]*$')`;
 }

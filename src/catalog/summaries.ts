@@ -1,4 +1,5 @@
 import { type Kysely, type QueryExecutorProvider, sql } from "kysely";
+import { postgresDirName, sqliteDirName } from "./path-sql.js";
 import type { Dialect } from "./schema.js";
 
 /**
@@ -75,9 +76,8 @@ class Contribution {
   ) {}
 
   private dir(f: FileSource): string {
-    // Strip the last name: rtrim drops trailing characters of the set of non-slash characters.
     const path = f.col("path");
-    return `rtrim(rtrim(${path}, replace(${path}, '/', '')), '/')`;
+    return this.dialect === "sqlite" ? sqliteDirName(path) : postgresDirName(path);
   }
 
   private period(f: FileSource): string {

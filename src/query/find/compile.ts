@@ -1,5 +1,6 @@
 import { type RawBuilder, type SqlBool, type Expression as SqlExpression, sql } from "kysely";
-import { type Dialect, postgresBaseName, sqliteBaseName } from "../../catalog/migrations.js";
+import type { Dialect } from "../../catalog/migrations.js";
+import { postgresBaseName, sqliteBaseName } from "../../catalog/path-sql.js";
 import { UsageError } from "../../config/errors.js";
 import type { Comparison, Expression, FindState, Test, TimeField } from "./expression.js";
 import { nameLiterals, parseGlob, postgresRegex, sqliteGlob, trigramQuery } from "./glob.js";
