@@ -62,9 +62,10 @@ const BULK_WRITER_CHECKPOINT_PAGES = 16_384;
 
 /**
  * Copies what other connections committed from the WAL back into the database, as far as no
- * reader still needs it, without waiting for anyone (SQLite's PASSIVE mode). Once it all is
- * copied, the next writer starts the WAL over from its beginning, so the WAL stays small. A
- * no-op on PostgreSQL.
+ * reader still needs it, without waiting for anyone (SQLite's PASSIVE mode). A write transaction
+ * that begins once everything is copied starts the WAL over from its beginning; a writer that
+ * never pauses reaches its own bound first, and its checkpoint then finds little left to copy.
+ * A no-op on PostgreSQL.
  */
 export async function checkpointPassively(catalog: CatalogDb): Promise<void> {
   if (catalog.dialect === "sqlite") await sql`PRAGMA wal_checkpoint(PASSIVE)`.execute(catalog.db);

@@ -14,12 +14,14 @@ import { type Kysely, sql } from "kysely";
  * path (test/catalog/path-sql.test.ts), which the trigram index's deletes rely on.
  */
 export function sqliteBaseName(path: string): string {
-  return `json_extract('[' || replace(json_quote(${path}), '/', '","') || ']', '$[#-1]')`;
+  // As text: json_quote refuses a BLOB, which another tool may have written as a path.
+  return `json_extract('[' || replace(json_quote(CAST(${path} AS TEXT)), '/', '","') || ']', '$[#-1]')`;
 }
 
 /** What precedes a path's last name, trailing slashes trimmed: "a/b/c" → "a/b", "a//c" → "a", "c" → "". */
 export function sqliteDirName(path: string): string {
-  return `rtrim(substr(${path}, 1, length(${path}) - length(${sqliteBaseName(path)})), '/')`;
+  const text = `CAST(${path} AS TEXT)`;
+  return `rtrim(substr(${text}, 1, length(${text}) - length(${sqliteBaseName(path)})), '/')`;
 }
 
 /** PostgreSQL's spelling of the name, which its find index is built on. */

@@ -82,6 +82,11 @@ describe("a path's name and directory in SQLite's SQL", () => {
       )
       .all() as { path: string; name: string; dir: string; oldName: string; oldDir: string }[];
     expect(rows).toHaveLength(paths.length);
+    // A path another tool stored as a BLOB: named as its text, not refused by json_quote.
+    const blob = db
+      .prepare(`SELECT ${sqliteBaseName("p")} AS name, ${sqliteDirName("p")} AS dir FROM (SELECT ? AS p)`)
+      .get(Buffer.from("a/é/ü.nc")) as { name: string; dir: string };
+    expect(blob).toEqual({ name: "ü.nc", dir: "a/é" });
     for (const row of rows) {
       const last = row.path.lastIndexOf("/");
       const expected = {
