@@ -11,7 +11,9 @@ import { type Kysely, sql } from "kysely";
  * now quoted as a JSON string, its slashes made the separators of a JSON array, and the array's
  * last element taken: linear, 0.4 and 0.7 µs. json_quote escapes '"', '\' and control
  * characters, never '/', so the split is exact, and both spellings give the same text for every
- * path (test/catalog/path-sql.test.ts), which the trigram index's deletes rely on.
+ * valid UTF-8 path, all that Strata writes (test/catalog/path-sql.test.ts), which the trigram
+ * index's deletes rely on. Text with an embedded NUL, or invalid UTF-8 just before a '/', can
+ * differ: the rtrim spelling was wrong there.
  */
 export function sqliteBaseName(path: string): string {
   // As text: json_quote refuses a BLOB, which another tool may have written as a path.
