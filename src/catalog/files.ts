@@ -13,6 +13,7 @@ import {
 import type { StubRecord } from "../codec/stub.js";
 import type { CatalogDb } from "./db.js";
 import { buildDeferredIndexes, deferIndexesIfEmpty } from "./deferred-indexes.js";
+import { addNewFileSums } from "./new-file-sums.js";
 import { sqliteBaseName } from "./path-sql.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
@@ -97,7 +98,7 @@ const unlessStub = <T = number>(column: keyof FileRow, scanned: RawBuilder<unkno
  *
  * On SQLite, rows the catalog does not hold yet take a bulk path (`insertNew`): plain inserts
  * with the per-row triggers skipped, then du's summaries and the name trigrams of the whole
- * batch added at once, summed per key. A batch is tried that way when the last rows written were
+ * batch added at once, summed per key (du's in memory, from the entries the writer holds). A batch is tried that way when the last rows written were
  * all new (at first: when the location had no rows), so a fresh scan goes in bulk and a re-scan
  * upserts as before.
  */
@@ -165,7 +166,8 @@ export class FileUpserter {
   /**
    * SQLite's bulk path: chunks inserted with their rows' insert triggers skipped (the marker row,
    * migration 0023) and rows already there left alone, until a chunk meets one (a re-scan, another
-   * writer); then the new rows' summaries and trigrams added set-wise over their id range (ids
+   * writer); then du's sums of the rows inserted whole added from memory (new-file-sums.ts), those
+   * of the chunk that met a row and every new row's trigrams set-wise over their id range (ids
    * only grow, and the transaction is the only writer). Returns the entries still to upsert with
    * the triggers on: from that chunk on, whose rows just inserted an upsert leaves as they are.
    */
@@ -173,17 +175,26 @@ export class FileUpserter {
     await sql`INSERT INTO ${sql.table(BULK_INSERT_MARKER)} VALUES (1)`.execute(trx);
     const before = await largestId(trx, "files");
     let start = 0;
+    /** The largest id before the chunk being inserted: the chunk's rows are past it. */
+    let chunkFrom = before;
     for (; start < data.length; start += UPSERT_ROWS) {
       const chunk = data.slice(start, start + UPSERT_ROWS);
+      if (start > 0) chunkFrom = await largestId(trx, "files");
       const insert = CompiledQuery.raw(this.statement("insert", chunk.length), boundValues(chunk));
       const inserted = await trx.executeQuery(insert);
       if (Number(inserted.numAffectedRows) < chunk.length) break;
     }
     await sql`DELETE FROM ${sql.table(BULK_INSERT_MARKER)}`.execute(trx);
-    const range = [before, await largestId(trx, "files")];
-    for (const statement of [...bulkInsertedFilesSummaries(), BULK_TRIGRAMS]) {
-      await trx.executeQuery(CompiledQuery.raw(statement, range));
+    const last = await largestId(trx, "files");
+    // The rows of the chunks inserted whole are known here; which of the chunk that met an
+    // existing row went in, only SQL knows (its ids, past chunkFrom).
+    await addNewFileSums(trx, this.locationId, data.slice(0, start));
+    if (start < data.length) {
+      for (const statement of bulkInsertedFilesSummaries()) {
+        await trx.executeQuery(CompiledQuery.raw(statement, [chunkFrom, last]));
+      }
     }
+    await trx.executeQuery(CompiledQuery.raw(BULK_TRIGRAMS, [before, last]));
     this.expectNew = start >= data.length;
     return data.slice(start);
   }
