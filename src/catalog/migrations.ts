@@ -20,6 +20,9 @@ import {
 
 export type { Dialect };
 
+/** FTS5's `automerge` for the name trigrams (migration 0027): segments merged 16 at a time, its largest. */
+export const TRIGRAM_AUTOMERGE = 16;
+
 /**
  * One set of migrations for both databases. The few places they differ (id columns, byte-order
  * collation of paths) go through the helpers below, so every table reads the same for both.
@@ -482,6 +485,19 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The name trigrams' index (FTS5) merges its segments 16 at a time, FTS5's most, not 4: every
+  // transaction of a scan writes one segment, and merging them 4 at a time rewrote the index about
+  // log4(transactions) times over (0.7 s of a 1,000,000-entry scan's writer). A query reads at most
+  // 15 segments per level instead of 3, microseconds per trigram.
+  const trigramMerges: Migration = {
+    async up(db: Kysely<unknown>) {
+      if (dialect !== "sqlite") return;
+      await sql`INSERT INTO files_name_trigrams (files_name_trigrams, rank) VALUES ('automerge', ${sql.lit(TRIGRAM_AUTOMERGE)})`.execute(
+        db,
+      );
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -508,6 +524,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0024_drop_replica_key_index": dropReplicaKeyIndex,
       "0025_bulk_replica_inserts": bulkReplicaInserts,
       "0026_linear_path_names": linearPathNames,
+      "0027_trigram_merges": trigramMerges,
     }),
   };
 }
