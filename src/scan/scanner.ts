@@ -82,7 +82,7 @@ export async function scanLocation(
           threads: options.threads,
           onEntries: write,
           // Behind: a whole transaction waits besides the one being written.
-          consumerBehind: () => writer.backlog > batchSize,
+          consumerBehind: () => writer.backlog > 2 * batchSize,
         })
       : await inventory(backend, write);
     await writer.finish();
