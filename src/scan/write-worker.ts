@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { sql } from "kysely";
 import type { CatalogDb } from "../catalog/db.js";
@@ -15,8 +14,6 @@ import type { WriteReply, WriteRequest, WriterInit } from "./write-protocol.js";
  * requests are taken strictly in order, and the first failure ends all writing.
  */
 const init = workerData as WriterInit;
-/** SQLite's own bound on a statement's helper threads is 8; past 4 a sort of this size gains nothing. */
-const MAX_SORT_THREADS = 4;
 const port = parentPort;
 if (!port) throw new Error("write-worker must run as a worker thread");
 
@@ -52,12 +49,8 @@ async function handle(request: WriteRequest): Promise<void> {
     return;
   }
   await commit(upserter);
-  if (catalog.dialect === "sqlite") {
-    // SQLite's index build sorts every row: on disk past its cache, not all in memory; and, the
-    // walk being over, on the idle cores too (its sorter's threads: 1.38 → 1.0–1.1 s at 1,000,000).
-    await sql`PRAGMA temp_store = DEFAULT`.execute(catalog.db);
-    await sql`PRAGMA threads = ${sql.lit(Math.min(availableParallelism(), MAX_SORT_THREADS))}`.execute(catalog.db);
-  }
+  // SQLite's index build sorts every row: on disk past its cache, not all in memory.
+  if (catalog.dialect === "sqlite") await sql`PRAGMA temp_store = DEFAULT`.execute(catalog.db);
   await upserter.finish();
   await catalog.close();
   reply({ type: "finished" });
