@@ -98,9 +98,9 @@ const unlessStub = <T = number>(column: keyof FileRow, scanned: RawBuilder<unkno
  *
  * On SQLite, rows the catalog does not hold yet take a bulk path (`insertNew`): plain inserts
  * with the per-row triggers skipped, then du's summaries and the name trigrams of the whole
- * batch added at once, summed per key (du's in memory, from the entries the writer holds). A batch is tried that way when the last rows written were
- * all new (at first: when the location had no rows), so a fresh scan goes in bulk and a re-scan
- * upserts as before.
+ * batch added at once, summed per key (du's in memory, from the entries the writer holds). A
+ * batch is tried that way when the last rows written were all new (at first: when the location
+ * had no rows), so a fresh scan goes in bulk and a re-scan upserts as before.
  */
 export class FileUpserter {
   private readonly compiled = new Map<string, string>();
@@ -187,11 +187,12 @@ export class FileUpserter {
     await sql`DELETE FROM ${sql.table(BULK_INSERT_MARKER)}`.execute(trx);
     const last = await largestId(trx, "files");
     // The rows of the chunks inserted whole are known here; which of the chunk that met an
-    // existing row went in, only SQL knows (its ids, past chunkFrom).
-    await addNewFileSums(trx, this.locationId, data.slice(0, start));
-    if (start < data.length) {
+    // existing row went in, only SQL knows (its ids, past chunkFrom). SQL also sums them all
+    // when a sum is past what a double holds exactly.
+    const summed = await addNewFileSums(trx, this.locationId, data.slice(0, start));
+    if (!summed || start < data.length) {
       for (const statement of bulkInsertedFilesSummaries()) {
-        await trx.executeQuery(CompiledQuery.raw(statement, [chunkFrom, last]));
+        await trx.executeQuery(CompiledQuery.raw(statement, [summed ? chunkFrom : before, last]));
       }
     }
     await trx.executeQuery(CompiledQuery.raw(BULK_TRIGRAMS, [before, last]));

@@ -33,12 +33,17 @@ interface Sum {
 /** Rows per statement: short enough for the catalog's statement cache (db.ts keeps SQL under 2,000 characters). */
 const ROWS_PER_STATEMENT = 40;
 
-/** Adds the contributions of `files`, all new rows at `locationId` inserted whole by the bulk path. */
+/**
+ * Adds the contributions of `files`, all new rows at `locationId` inserted whole by the bulk path.
+ * Returns false, having written nothing, when a sum of bytes passes 2^53 (petabytes of sparse
+ * files in one directory), where a double would round what SQLite adds exactly: the caller then
+ * sums those rows in SQL.
+ */
 export async function addNewFileSums(
   db: Kysely<CatalogSchema>,
   locationId: number,
   files: Iterable<NewFile>,
-): Promise<void> {
+): Promise<boolean> {
   const dirs = new Map<string, Sum>();
   const buckets = new Map<string, Sum>();
   // A scan's entries come directory by directory, mostly of one owner: the previous file's sums
@@ -65,6 +70,7 @@ export async function addNewFileSums(
     bucketSum.files += 1;
     bucketSum.bytes += file.size;
   }
+  if (![...dirs.values(), ...buckets.values()].every((sum) => Number.isSafeInteger(sum.bytes))) return false;
   await upsertSums(db, "usage_dirs", ["location_id", "dir", "age_period"], dirs);
   await upsertSums(
     db,
@@ -72,6 +78,7 @@ export async function addNewFileSums(
     ["location_id", "uid", "gid", "state", "flags", "size_bucket", "age_period"],
     buckets,
   );
+  return true;
 }
 
 /** A path's directory as sqliteDirName spells it: up to its last '/', trailing slashes trimmed ('' at the top). */

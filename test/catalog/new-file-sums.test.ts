@@ -91,8 +91,10 @@ async function written(dir: string, batches: FileStat[][], rowByRow: boolean): P
       const [first] = entries(1);
       await new FileUpserter(catalog, id, scanId).write([{ ...(first as FileStat), path: "zz-dir", kind: "dir" }]);
     }
-    const upserter = new FileUpserter(catalog, id, scanId);
-    for (const batch of batches) await upserter.write(batch);
+    // Row by row, each batch gets an upserter of its own: one that saw only new rows would take
+    // the bulk path for the next batch.
+    const bulk = new FileUpserter(catalog, id, scanId);
+    for (const batch of batches) await (rowByRow ? new FileUpserter(catalog, id, scanId) : bulk).write(batch);
     return await summaryTables(catalog);
   } finally {
     await catalog.close();
@@ -110,6 +112,24 @@ describe("the bulk path's du sums", () => {
     expect(bulk.dirs.length).toBeGreaterThan(40);
     expect(new Set(bulk.buckets.map((b) => b.size_bucket)).size).toBe(SIZE_BUCKET_BOUNDS.length + 1);
     expect(bulk).toEqual(rows);
+  });
+
+  it("equal them on a walk's order, where keys repeat, and past 2^53 bytes", { timeout: 60_000 }, async () => {
+    const dir = tempDir("strata-sums-");
+    // As a walk hands them over: a directory's entries together, one owner per directory.
+    const walked = entries(4_000)
+      .map((e, i) => ({ ...e, uid: 1000 + (e.path.length % 2), size: i % 3 === 0 ? 4096 : e.size }))
+      .sort((a, b) => (a.path < b.path ? -1 : 1));
+    // Sparse giants in one directory: their sum is past what a double holds exactly.
+    const giants = ["big/a", "big/b", "big/c"].map((path, i) => ({
+      ...(walked[0] as FileStat),
+      path,
+      size: i === 0 ? 2 ** 53 : 1,
+    }));
+    const batches = [walked.slice(0, 2_000), [...walked.slice(2_000), ...giants]];
+    const bulk = await written(dir, batches, false);
+    expect(bulk.dirs.find((d) => d.dir === "big")?.bytes).toBe(2 ** 53 + 2);
+    expect(bulk).toEqual(await written(dir, batches, true));
   });
 
   it("spell a path's directory as the SQL does", () => {
