@@ -57,8 +57,18 @@ export interface ConnectionOptions {
   bulkWrites?: boolean;
 }
 
-/** About 64 MiB of WAL at SQLite's default page size: the bound on a bulk writer's WAL if nobody else checkpoints it. */
-const BULK_WRITER_CHECKPOINT_PAGES = 16_384;
+/** The bound on a bulk writer's WAL if nobody else checkpoints it. */
+const BULK_WRITER_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The page size of a catalog this version creates (one made before keeps its own: SQLite fixes it
+ * at creation). 16 KiB rather than SQLite's 4 KiB: a scan's transaction of 10,000 rows commits a
+ * quarter as many pages, each a WAL write with its checksum, and its B-trees are a level
+ * shallower. A 1,000,000-entry scan's commits took 0.82 → 0.62 s, the writer thread 7.0 → 6.6 s
+ * of CPU, its checkpoints too; 64 KiB gained little more and held 15 MB more. A one-row update
+ * writes a 16 KiB page to the WAL instead of 4 KiB: the catalog's per-file writes are batched.
+ */
+const PAGE_SIZE = 16_384;
 
 /**
  * Copies what other connections committed from the WAL back into the database, as far as no
@@ -143,12 +153,14 @@ function openSqlite(url: string, options: ConnectionOptions): Opened {
       database.pragma("foreign_keys = ON");
       if (options.bulkWrites) {
         database.pragma("temp_store = MEMORY");
-        database.pragma(`wal_autocheckpoint = ${BULK_WRITER_CHECKPOINT_PAGES}`);
+        const pageSize = database.pragma("page_size", { simple: true }) as number;
+        database.pragma(`wal_autocheckpoint = ${Math.ceil(BULK_WRITER_CHECKPOINT_BYTES / pageSize)}`);
       }
     };
     const migrate = async () => {
       // Checked before WAL is switched on: the journal mode is written into the file's header.
       await refuseForeign(catalog);
+      database.pragma(`page_size = ${PAGE_SIZE}`);
       database.pragma("journal_mode = WAL");
       await connect();
       // One writer at a time from the first read on: a second process opening a new catalog
