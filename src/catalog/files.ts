@@ -440,42 +440,14 @@ export async function locationHasFiles(db: Kysely<CatalogSchema>, locationId: nu
   return row !== undefined;
 }
 
+/** What a scan saw: its entries (of every kind), the bytes in its files, and which were new or changed. */
+export type SeenCounts = Pick<ScanCounts, "files" | "bytes" | "newFiles" | "changedFiles">;
+
 /**
- * Closes a scan: entries it did not see are marked deleted (kept, not dropped), except under
- * `unseenSubtrees`, directories it could not read, whose contents are unknown rather than gone.
- * A released file whose stub is gone is marked missing, not deleted: its replicas hold its only
- * data, and nothing that deletes the copies of deleted files may take them.
- *
- * `locationWasEmpty`: the location had no entry when the scan began, so none can be unseen; the
- * two passes over its rows that look for them are skipped (0.4 s at 1,000,000 entries). Rows
- * another writer added meanwhile are left for the next scan to judge: not marking is the safe side.
+ * Counts what a scan saw, once all it saw is committed. A read: it may run while the scan's
+ * writer still builds its deferred indexes (deferred-indexes.ts), which hold the write lock.
  */
-export async function finishScan(
-  catalog: CatalogDb,
-  locationId: number,
-  scanId: number,
-  unseenSubtrees: readonly string[],
-  errors: number,
-  { locationWasEmpty = false }: { locationWasEmpty?: boolean } = {},
-): Promise<ScanCounts> {
-  const { db } = catalog;
-  const unseen = (from: FileState, to: FileState) => {
-    let marking = db
-      .updateTable("files")
-      .set({ state: to, deleted_scan_id: scanId })
-      .where("location_id", "=", locationId)
-      .where("state", "=", from)
-      .where("seen_scan_id", "<>", scanId);
-    // A purged file (released, no stub) was never expected on disk.
-    if (from === "released") marking = marking.where("stub_size", "is not", null);
-    for (const dir of unseenSubtrees) {
-      // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
-      marking = marking.where((eb) => eb.not(eb.and([eb("path", ">=", `${dir}/`), eb("path", "<", `${dir}0`)])));
-    }
-    return marking.executeTakeFirst();
-  };
-  const deleted = locationWasEmpty ? undefined : await unseen("present", "deleted");
-  const missing = locationWasEmpty ? undefined : await unseen("released", "missing");
+export async function countSeen({ db }: CatalogDb, locationId: number, scanId: number): Promise<SeenCounts> {
   const counts = await db
     .selectFrom("files")
     .select((eb) => [
@@ -499,11 +471,53 @@ export async function finishScan(
     .where("location_id", "=", locationId)
     .where("seen_scan_id", "=", scanId)
     .executeTakeFirstOrThrow();
-  const result: ScanCounts = {
+  return {
     files: Number(counts.files),
     bytes: Number(counts.bytes ?? 0),
     newFiles: Number(counts.new_files ?? 0),
     changedFiles: Number(counts.changed_files ?? 0),
+  };
+}
+
+/**
+ * Closes a scan: entries it did not see are marked deleted (kept, not dropped), except under
+ * `unseenSubtrees`, directories it could not read, whose contents are unknown rather than gone.
+ * A released file whose stub is gone is marked missing, not deleted: its replicas hold its only
+ * data, and nothing that deletes the copies of deleted files may take them.
+ *
+ * `locationWasEmpty`: the location had no entry when the scan began, so none can be unseen; the
+ * two passes over its rows that look for them are skipped (0.4 s at 1,000,000 entries). Rows
+ * another writer added meanwhile are left for the next scan to judge: not marking is the safe side.
+ * `seen`: what `countSeen` found, when the caller counted while its writer finished.
+ */
+export async function finishScan(
+  catalog: CatalogDb,
+  locationId: number,
+  scanId: number,
+  unseenSubtrees: readonly string[],
+  errors: number,
+  { locationWasEmpty = false, seen }: { locationWasEmpty?: boolean; seen?: SeenCounts } = {},
+): Promise<ScanCounts> {
+  const { db } = catalog;
+  const unseen = (from: FileState, to: FileState) => {
+    let marking = db
+      .updateTable("files")
+      .set({ state: to, deleted_scan_id: scanId })
+      .where("location_id", "=", locationId)
+      .where("state", "=", from)
+      .where("seen_scan_id", "<>", scanId);
+    // A purged file (released, no stub) was never expected on disk.
+    if (from === "released") marking = marking.where("stub_size", "is not", null);
+    for (const dir of unseenSubtrees) {
+      // "dir/" up to "dir0" ('0' follows '/') is exactly the subtree, in byte order.
+      marking = marking.where((eb) => eb.not(eb.and([eb("path", ">=", `${dir}/`), eb("path", "<", `${dir}0`)])));
+    }
+    return marking.executeTakeFirst();
+  };
+  const deleted = locationWasEmpty ? undefined : await unseen("present", "deleted");
+  const missing = locationWasEmpty ? undefined : await unseen("released", "missing");
+  const result: ScanCounts = {
+    ...(seen ?? (await countSeen(catalog, locationId, scanId))),
     deletedFiles: Number(deleted?.numUpdatedRows ?? 0),
     missingFiles: Number(missing?.numUpdatedRows ?? 0),
   };

@@ -4,10 +4,12 @@ import { contentSha256, contentSize } from "../backends/metadata.js";
 import { type CatalogDb, checkpointPassively } from "../catalog/db.js";
 import {
   abandonScan,
+  countSeen,
   finishScan,
   liveEntries,
   locationHasFiles,
   type ScanCounts,
+  type SeenCounts,
   startScan,
 } from "../catalog/files.js";
 import { locationById, recordRootDevice } from "../catalog/locations.js";
@@ -76,6 +78,7 @@ export async function scanLocation(
     return writer.write(batch);
   };
   let walked: WalkResult;
+  let seenCounts: SeenCounts;
   try {
     walked = tree
       ? await walkTree(tree.root, {
@@ -85,7 +88,10 @@ export async function scanLocation(
           consumerBehind: () => writer.backlog > 2 * batchSize,
         })
       : await inventory(backend, write);
-    await writer.finish();
+    const { closed } = await writer.commitAll();
+    // Counted while the writer builds a first scan's deferred indexes, on the other core; what
+    // follows writes, so it waits for the writer to be done.
+    [seenCounts] = await Promise.all([countSeen(catalog, locationId, scanId), closed]);
   } catch (err) {
     await writer.stop();
     // Nothing was marked deleted; the entries written stay, and the next scan sees them again.
@@ -97,6 +103,7 @@ export async function scanLocation(
   if (seen === 0 && !options.acceptRoot) await refuseIfEmptied(catalog, location, backend, scanId);
   const counts = await finishScan(catalog, locationId, scanId, walked.unreadableDirs, walked.problems.length, {
     locationWasEmpty,
+    seen: seenCounts,
   });
   if (device !== undefined && seen > 0 && device !== Number(location.root_device ?? Number.NaN)) {
     await recordRootDevice(catalog, locationId, device);

@@ -16,6 +16,8 @@ export type WriteRequest = { type: "entries"; batch: EntryBatch } | { type: "fin
 export type WriteReply =
   /** A transaction committed: these entries (and bytes in files) are in the catalog. */
   | { type: "written"; entries: number; bytes: number }
+  /** Every entry handed over is committed; the thread goes on to build deferred indexes and close. */
+  | { type: "committed" }
   | { type: "finished" }
   /** The catalog refused a write; the writer wrote nothing more. `code` is the driver's (SQLITE_FULL, …). */
   | { type: "failed"; message: string; code?: string };

@@ -49,6 +49,7 @@ async function handle(request: WriteRequest): Promise<void> {
     return;
   }
   await commit(upserter);
+  reply({ type: "committed" });
   // SQLite's index build sorts every row: on disk past its cache, not all in memory.
   if (catalog.dialect === "sqlite") await sql`PRAGMA temp_store = DEFAULT`.execute(catalog.db);
   await upserter.finish();

@@ -106,7 +106,13 @@ describe.each(CATALOG_KINDS)("the scan's bulk path on %s", (kind: CatalogKind) =
   }, async () => {
     const { work, url } = await workspace(kind);
     writeTree(work);
-    expectOk(await strata(["--catalog", url, "scan", "scratch"], { cwd: work }), "fresh scan");
+    const fresh = await strata(["--catalog", url, "scan", "scratch"], { cwd: work });
+    expectOk(fresh, "fresh scan");
+    // Its files and directories, all new: counted while the writer built the deferred index,
+    // which is there once the command has ended.
+    const entries = (FILES + FILES / PER_DIR).toLocaleString("en");
+    expect(fresh.stdout).toMatch(new RegExp(`: ${entries} entries .*; ${entries} new, 0 changed, 0 deleted`));
+    if (kind === "sqlite") expect(hasOwnerSizeIndex(url)).toBe(true);
     await expectSummariesMatchRows(url, work, "after a fresh scan");
     expect(await needles(url, work)).toEqual(expectedNeedles());
 
