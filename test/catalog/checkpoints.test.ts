@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
-import Database from "better-sqlite3";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { type CatalogDb, checkpointPassively, openCatalog, openCatalogConnection } from "../../src/catalog/db.js";
@@ -71,7 +71,9 @@ describe("a catalog's page size", () => {
     try {
       expect(await pragma(opener, "page_size")).toBe(4096);
       expect(await pragma(writer, "wal_autocheckpoint")).toBe((64 * MIB) / 4096);
-      await sql`INSERT INTO locations (name, url, kind, created_at) VALUES ('here', 'file:///here', 'posix', 0)`.execute(writer.db);
+      await sql`INSERT INTO locations (name, url, kind, created_at) VALUES ('here', 'file:///here', 'posix', 0)`.execute(
+        writer.db,
+      );
       const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM locations`.execute(opener.db);
       expect(Number(rows[0]?.n)).toBe(1);
     } finally {
