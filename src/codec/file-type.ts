@@ -48,15 +48,19 @@ const FAMILY_OF = new Map(
 /** Every value `fileTypeOf` returns but null, in a fixed order: a scan sends a type as its index. */
 export const FILE_TYPES: readonly string[] = [...Object.keys(FAMILIES), "compressed"];
 
-/** The type family of a path (in the key encoding) by its extension, or null when unknown. */
+/**
+ * The type family of a path (in the key encoding) by its extension, or null when unknown. Called
+ * for every file a scan sees, so it finds the dots by index rather than splitting the name.
+ */
 export function fileTypeOf(path: string): string | null {
-  const name = path.slice(path.lastIndexOf("/") + 1).toLowerCase();
-  const parts = name.split(".");
-  // A leading dot is a hidden file's name, not an extension (".bashrc").
-  if (parts[0] === "") parts.shift();
-  if (parts.length < 2) return null;
-  const last = parts.pop() as string;
+  const nameStart = path.lastIndexOf("/") + 1;
+  const dot = path.lastIndexOf(".");
+  // No dot in the name, or only a hidden file's leading one (".bashrc"): no extension.
+  if (dot <= nameStart) return null;
+  const last = path.slice(dot + 1).toLowerCase();
   if (!COMPRESSION.has(last)) return FAMILY_OF.get(last) ?? null;
-  const inner = parts.length >= 2 ? FAMILY_OF.get(parts.at(-1) as string) : undefined;
+  // `reads.fastq.gz`: the extension under the compression's, if the name has one.
+  const innerDot = path.lastIndexOf(".", dot - 1);
+  const inner = innerDot > nameStart ? FAMILY_OF.get(path.slice(innerDot + 1, dot).toLowerCase()) : undefined;
   return inner ?? "compressed";
 }
