@@ -52,7 +52,7 @@ export interface ConnectionOptions {
    * keeps large sorts in memory too. Its checkpoints are left to the connection that opened the
    * catalog (`checkpointPassively`, on another thread): copying its commits from the WAL back into
    * the database took a tenth of that writer thread. It starts one itself only past
-   * BULK_WRITER_CHECKPOINT_PAGES, should that other connection fall behind.
+   * BULK_WRITER_CHECKPOINT_BYTES of WAL, should that other connection fall behind.
    */
   bulkWrites?: boolean;
 }
@@ -65,8 +65,9 @@ const BULK_WRITER_CHECKPOINT_BYTES = 64 * 1024 * 1024;
  * at creation). 16 KiB rather than SQLite's 4 KiB: a scan's transaction of 10,000 rows commits a
  * quarter as many pages, each a WAL write with its checksum, and its B-trees are a level
  * shallower. A 1,000,000-entry scan's commits took 0.82 → 0.62 s, the writer thread 7.0 → 6.6 s
- * of CPU, its checkpoints too; 64 KiB gained little more and held 15 MB more. A one-row update
- * writes a 16 KiB page to the WAL instead of 4 KiB: the catalog's per-file writes are batched.
+ * of CPU, its checkpoints too; 64 KiB gained little more and held 15 MB more. A one-row commit
+ * logs 16 KiB pages instead of 4 KiB: a sync's and a scan's rows go in batches, and release and
+ * purge, which commit per file, spend their time on the file itself.
  */
 const PAGE_SIZE = 16_384;
 

@@ -24,8 +24,10 @@ describe("a bulk writer's WAL on SQLite", () => {
             INSERT INTO filler SELECT randomblob(4000) FROM n`.execute(trx);
         });
       }
-      // The writer checkpointed nothing itself: every page is still in the WAL.
+      // The writer checkpointed nothing itself: every page is still in the WAL, none in the
+      // database file (a checkpoint would have grown it; it never shrinks the WAL).
       expect(statSync(`${path}-wal`).size).toBeGreaterThan(19 * MIB);
+      expect(statSync(path).size).toBeLessThan(2 * MIB);
 
       await checkpointPassively(opener);
       await sql`INSERT INTO filler VALUES (x'00')`.execute(writer.db);
