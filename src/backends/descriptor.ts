@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { z } from "zod";
+import type * as z from "zod";
 import type { Backend, Capabilities } from "./backend.js";
 
 /**

@@ -1,5 +1,5 @@
 import { fileTypeFromBuffer } from "file-type";
-import { z } from "zod";
+import * as z from "zod";
 import { type Codec, codecNamed, ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, zstdCodec } from "./codec.js";
 
 /**

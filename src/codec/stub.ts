@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { STUB_HEADER, STUB_MAX_BYTES, STUB_SIZE_MODULUS, STUB_SIZE_RESIDUE, startsLikeStub } from "./stub-shape.js";
 
 export {

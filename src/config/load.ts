@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 import { UsageError } from "./errors.js";
 
 export const DEFAULT_CONFIG_FILE = "strata.yaml";

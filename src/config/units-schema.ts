@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { parseDuration, parseSize } from "./units.js";
 
 // A leaf module: the policy schema (src/policy/schema.ts) uses these, and config/schema.ts uses it.

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_MEDIUM_PRICES, type MediumPrice, mediumProfile } from "./prices/onprem.js";
 import { ONPREM_MEDIA, type OnpremMedium, type PriceProfile } from "./profile.js";
 

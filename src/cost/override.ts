@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type BackendKind, descriptorOf } from "../backends/all.js";
 import { UsageError } from "../config/errors.js";
 import { sizeBytes } from "../config/units-schema.js";

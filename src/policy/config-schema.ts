@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import { backendOptionSchemas } from "../backends/all.js";
 import { codecSettingSchema } from "../codec/choose.js";
 import { configSchemaOf, locationSchemaOf } from "../config/schema.js";

@@ -4,7 +4,7 @@ import { access, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
-import { z } from "zod";
+import * as z from "zod";
 import { UsageError } from "../config/errors.js";
 import type { PlanTotal, PolicyAction } from "./actions.js";
 import { PlanTotals } from "./planner.js";

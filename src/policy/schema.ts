@@ -1,5 +1,5 @@
 import { CronPattern } from "croner";
-import { z } from "zod";
+import * as z from "zod";
 import { codecSettingSchema } from "../codec/choose.js";
 import { codecNamed } from "../codec/codec.js";
 import { parseDuration } from "../config/units.js";

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { z } from "zod";
+import * as z from "zod";
 import type { TokenRole } from "../catalog/schema.js";
 import { ProblemError } from "./problem.js";
 

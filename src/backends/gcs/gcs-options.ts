@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** A location's `gcs:` settings; credentials come from Application Default Credentials or a key file. */
 export const gcsOptionsSchema = z

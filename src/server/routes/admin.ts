@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
+import * as z from "zod";
 import type { CatalogDb } from "../../catalog/db.js";
 import { TOKEN_ROLES } from "../../catalog/schema.js";
 import { createToken, listTokens, revokeToken, TOKEN_NAME, TOKEN_NAME_RULE } from "../../catalog/tokens.js";

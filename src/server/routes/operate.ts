@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
+import * as z from "zod";
 import type { CatalogDb } from "../../catalog/db.js";
 import { allLocations } from "../../catalog/locations.js";
 import type { LoadedConfig } from "../../config/load.js";

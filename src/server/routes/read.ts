@@ -1,7 +1,7 @@
 import { Cron } from "croner";
 import type { FastifyInstance } from "fastify";
 import type { Selectable } from "kysely";
-import { z } from "zod";
+import * as z from "zod";
 import type { CatalogDb } from "../../catalog/db.js";
 import { allLocations } from "../../catalog/locations.js";
 import { type PendingRestore, pendingRestores } from "../../catalog/restores.js";
