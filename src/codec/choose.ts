@@ -1,4 +1,3 @@
-import { fileTypeFromBuffer } from "file-type";
 import * as z from "zod";
 import { type Codec, codecNamed, ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, zstdCodec } from "./codec.js";
 
@@ -128,6 +127,8 @@ export async function chooseCodec(
   if (setting.kind === "fixed") return { codec: setting.codec };
   // An empty file is stored as it is: no codec's CLI makes anything of zero frames.
   if (sample.length === 0) return { codec: NONE };
+  // The magic-number library (and its tokenizers) loads with the first sample, not at every start.
+  const { fileTypeFromBuffer } = await import("file-type");
   const detected = await fileTypeFromBuffer(sample);
   if (setting.kind === "seed") {
     // The seed: libmagic's MIME type, text/* → gzip, application/* → LZ4, anything else (image/,
