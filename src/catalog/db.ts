@@ -63,8 +63,8 @@ const BULK_WRITER_CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /**
  * The page size of a catalog this version creates (one made before keeps its own: SQLite fixes it
  * at creation). 16 KiB rather than SQLite's 4 KiB: a scan's transaction of 10,000 rows commits a
- * quarter as many pages, each a WAL write with its checksum, and its B-trees are a level
- * shallower. A 1,000,000-entry scan's commits took 0.82 → 0.62 s, the writer thread 7.0 → 6.6 s
+ * quarter as many pages, each a WAL write with its checksum, and its B-trees split and walk a
+ * quarter as many pages. A 1,000,000-entry scan's commits took 0.82 → 0.62 s, the writer thread 7.0 → 6.6 s
  * of CPU, its checkpoints too; 64 KiB gained little more and held 15 MB more. A one-row commit
  * logs 16 KiB pages instead of 4 KiB: a sync's and a scan's rows go in batches, and release and
  * purge, which commit per file, spend their time on the file itself.
