@@ -18,7 +18,7 @@ import { sqliteBaseName } from "./path-sql.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 import { takeSnapshot } from "./snapshots.js";
-import { BULK_INSERT_MARKER, bulkInsertedFilesSummaries, largestId } from "./summaries.js";
+import { BULK_DONE_FILE_TRIGGERS, bulkInsertedFilesSummaries, largestId } from "./summaries.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -164,27 +164,29 @@ export class FileUpserter {
   }
 
   /**
-   * SQLite's bulk path: chunks inserted with their rows' insert triggers skipped (the marker row,
-   * migration 0023) and rows already there left alone, until a chunk meets one (a re-scan, another
-   * writer); then du's sums of the rows inserted whole added from memory (new-file-sums.ts), those
-   * of the chunk that met a row and every new row's trigrams set-wise over their id range (ids
-   * only grow, and the transaction is the only writer). Returns the entries still to upsert with
-   * the triggers on: from that chunk on, whose rows just inserted an upsert leaves as they are.
+   * SQLite's bulk path: chunks inserted with the files insert triggers dropped (see
+   * `withoutInsertTriggers`) and rows already there left alone, until a chunk meets one (a
+   * re-scan, another writer); then du's sums of the rows inserted whole added from memory
+   * (new-file-sums.ts), those of the chunk that met a row and every new row's trigrams set-wise
+   * over their id range (ids only grow, and the transaction is the only writer). Returns the
+   * entries still to upsert with the triggers on: from that chunk on, whose rows just inserted an
+   * upsert leaves as they are.
    */
   private async insertNew(trx: Transaction<CatalogSchema>, data: readonly FileStat[]): Promise<readonly FileStat[]> {
-    await sql`INSERT INTO ${sql.table(BULK_INSERT_MARKER)} VALUES (1)`.execute(trx);
     const before = await largestId(trx, "files");
-    let start = 0;
     /** The largest id before the chunk being inserted: the chunk's rows are past it. */
     let chunkFrom = before;
-    for (; start < data.length; start += UPSERT_ROWS) {
-      const chunk = data.slice(start, start + UPSERT_ROWS);
-      if (start > 0) chunkFrom = await largestId(trx, "files");
-      const insert = CompiledQuery.raw(this.statement("insert", chunk.length), boundValues(chunk));
-      const inserted = await trx.executeQuery(insert);
-      if (Number(inserted.numAffectedRows) < chunk.length) break;
-    }
-    await sql`DELETE FROM ${sql.table(BULK_INSERT_MARKER)}`.execute(trx);
+    const start = await withoutInsertTriggers(trx, async () => {
+      let start = 0;
+      for (; start < data.length; start += UPSERT_ROWS) {
+        const chunk = data.slice(start, start + UPSERT_ROWS);
+        if (start > 0) chunkFrom = await largestId(trx, "files");
+        const insert = CompiledQuery.raw(this.statement("insert", chunk.length), boundValues(chunk));
+        const inserted = await trx.executeQuery(insert);
+        if (Number(inserted.numAffectedRows) < chunk.length) break;
+      }
+      return start;
+    });
     const last = await largestId(trx, "files");
     // The rows of the chunks inserted whole are known here; which of the chunk that met an
     // existing row went in, only SQL knows (its ids, past chunkFrom). SQL also sums them all
@@ -373,6 +375,23 @@ export class FileUpserter {
       changed_scan_id: sql.lit(this.scanId),
     };
   }
+}
+
+/**
+ * Runs `insert` with the files insert triggers whose work the bulk path does itself dropped, and
+ * makes them again from their own text before the transaction commits: no other connection
+ * sees them missing, and a failure or a kill rolls the drop back with the rows. Skipping them by
+ * their WHEN (a marker row, migration 0023) still entered both per row: 0.4–0.6 s of a
+ * 1,000,000-entry scan's writer. The schema change costs each batch the re-preparing of its
+ * statements, and other connections a reload of the schema (about 2.5 ms) after its commit.
+ */
+async function withoutInsertTriggers<T>(trx: Transaction<CatalogSchema>, insert: () => Promise<T>): Promise<T> {
+  const { rows: triggers } = await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master
+    WHERE type = 'trigger' AND tbl_name = 'files' AND name IN (${sql.join([...BULK_DONE_FILE_TRIGGERS])})`.execute(trx);
+  for (const trigger of triggers) await sql`DROP TRIGGER ${sql.id(trigger.name)}`.execute(trx);
+  const result = await insert();
+  for (const trigger of triggers) await sql.raw(trigger.sql).execute(trx);
+  return result;
 }
 
 /** The name trigrams of the files with `? < id <= ?` (the range bound in that order), rows just inserted by the bulk path. */

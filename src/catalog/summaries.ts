@@ -471,6 +471,13 @@ export const BULK_INSERT_MARKER = "files_bulk_insert";
 export const NOT_BULK = `NOT EXISTS (SELECT 1 FROM ${BULK_INSERT_MARKER})`;
 
 /**
+ * The files insert triggers whose work the bulk path does itself, once per batch (du's sums and
+ * the name trigrams). It drops them for its inserts (files.ts, `withoutInsertTriggers`); a test
+ * holds this list to every insert trigger the schema has on `files`.
+ */
+export const BULK_DONE_FILE_TRIGGERS = ["usage_files_insert", "files_name_trigrams_insert"] as const;
+
+/**
  * The statements that add the contributions of the files with `? < id <= ?` (bound in that
  * order), rows this transaction has just inserted. Such a row has no replicas yet (a replica
  * names a file id, and no one knew these before the insert), so none is read: the flags and the

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
 import { type FileStat, FileUpserter, finishScan, startScan } from "../../src/catalog/files.js";
+import { BULK_DONE_FILE_TRIGGERS } from "../../src/catalog/summaries.js";
 import { catalogRows } from "../query/du-brute.js";
 import { expectSummariesMatchRows } from "../query/summaries-check.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl, kyselyAt } from "../support/catalogs.js";
@@ -281,3 +282,102 @@ describe("indexes a first load into an empty SQLite catalog builds after its row
     }
   });
 });
+
+describe("the files insert triggers around a first load into a SQLite catalog", () => {
+  /** The SQL of each trigger on `files`, by name, read on a connection of its own. */
+  function fileTriggers(url: string): Map<string, string> {
+    const db = new Database(url, { readonly: true, fileMustExist: true });
+    try {
+      const rows = db
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'files'")
+        .all() as { name: string; sql: string }[];
+      return new Map(rows.map((row) => [row.name, row.sql]));
+    } finally {
+      db.close();
+    }
+  }
+
+  it("the bulk path does the work of every insert trigger on files", async () => {
+    const { url } = await workspace("sqlite");
+    await (await openCatalog(url)).close();
+    const inserts = [...fileTriggers(url)].filter(([, text]) => /\bAFTER\s+INSERT\s+ON\s+files\b/i.test(text));
+    expect(inserts.map(([name]) => name).sort()).toEqual([...BULK_DONE_FILE_TRIGGERS].sort());
+  });
+
+  /** A fresh catalog with the `scratch` location, its triggers as made, and a first load's upserter. */
+  async function firstLoad(
+    test: (load: {
+      catalog: CatalogDb;
+      work: string;
+      url: string;
+      locationId: number;
+      before: Map<string, string>;
+      upserter: FileUpserter;
+    }) => Promise<void>,
+  ): Promise<void> {
+    const { work, url } = await workspace("sqlite");
+    const catalog = await openCatalog(url);
+    try {
+      const before = fileTriggers(url);
+      const location = await scratchLocation(catalog, work);
+      const upserter = new FileUpserter(catalog, location.id, await startScan(catalog, location.id));
+      await test({ catalog, work, url, locationId: location.id, before, upserter });
+    } finally {
+      await catalog.close();
+    }
+  }
+
+  it("drops them only inside its transactions, and makes them again as they were", () =>
+    firstLoad(async ({ catalog, work, url, locationId, before, upserter }) => {
+      const entries = Array.from({ length: 3_000 }, (_, i) => entry(pathOf(i), i));
+      await upserter.write(entries.slice(0, 1_500));
+      // Between two of the load's transactions, another connection sees them all.
+      expect(fileTriggers(url)).toEqual(before);
+      await upserter.write(entries.slice(1_500));
+      expect(fileTriggers(url)).toEqual(before);
+      // And they fire again: a row inserted by anyone else is counted and named.
+      await catalog.db.insertInto("files").values(fileRowOf(locationId, "late/one_needle.dat")).execute();
+      const late = await catalog.db
+        .selectFrom("usage_dirs")
+        .select("files")
+        .where("dir", "=", "late")
+        .executeTakeFirst();
+      expect(late?.files).toBe(1);
+      expect(await needles(url, work)).toContain("scratch:late/one_needle.dat");
+    }));
+
+  it("a load that fails inside its insert leaves them in place and no row behind", () =>
+    firstLoad(async ({ catalog, url, before, upserter }) => {
+      const entries = Array.from({ length: 2_500 }, (_, i) => entry(pathOf(i), i));
+      // The third statement's rows break NOT NULL: the first two are inserted, then it fails.
+      (entries[2_100] as { path: unknown }).path = null;
+      await expect(upserter.write(entries)).rejects.toThrow(/NOT NULL/);
+      expect(fileTriggers(url)).toEqual(before);
+      const { n } = await catalog.db
+        .selectFrom("files")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .executeTakeFirstOrThrow();
+      expect(Number(n)).toBe(0);
+    }));
+});
+
+/** A plain row of `files`, as a writer other than a scan's bulk path inserts it. */
+function fileRowOf(locationId: number, path: string) {
+  return {
+    location_id: locationId,
+    path,
+    kind: "file" as const,
+    size: 10,
+    mtime_us: 0,
+    atime_us: 0,
+    ctime_us: 0,
+    mode: 0o100644,
+    uid: 1,
+    gid: 1,
+    inode: 1,
+    state: "present" as const,
+    first_scan_id: 1,
+    seen_scan_id: 1,
+    changed_scan_id: 1,
+  };
+}
