@@ -167,7 +167,7 @@ function readWholeNow(path: string | Buffer, max: number): ReadNow | undefined {
  * a file not the caller's: then opened plainly); O_NOFOLLOW: a symlink put in a file's place is
  * left to the caller's own read.
  */
-function openNoFollow(path: string | Buffer): number {
+export function openNoFollow(path: string | Buffer): number {
   const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
   try {
     return openSync(path, flags | constants.O_NOATIME);

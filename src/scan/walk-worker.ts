@@ -1,7 +1,8 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, lstatSync, readdirSync, readSync, type Stats } from "node:fs";
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { bytesToKey, isExactName, pathUnder } from "../backends/keys.js";
 import { PARTIAL_PREFIX } from "../backends/posix/posix-backend.js";
+import { openNoFollow } from "../backends/quick-files.js";
 import type { FileKind } from "../catalog/schema.js";
 import type { StubRecord } from "../codec/stub.js";
 import { mayBeStub, startsLikeStub } from "../codec/stub-shape.js";
@@ -90,7 +91,8 @@ function fsPath(key: string): string | Buffer {
 async function readStub(key: string, seen: Stats): Promise<StubRecord | undefined> {
   let fd: number | undefined;
   try {
-    fd = openWithoutAtime(fsPath(key));
+    // Not following a symlink put in the file's place since its lstat; atime left as it was.
+    fd = openNoFollow(fsPath(key));
     const now = fstatSync(fd);
     if (now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) return undefined;
     const bytes = Buffer.alloc(seen.size);
@@ -103,16 +105,6 @@ async function readStub(key: string, seen: Stats): Promise<StubRecord | undefine
     return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** Strata's reads must not look like a user's to atime-based policies; O_NOATIME is the owner's only. */
-function openWithoutAtime(path: string | Buffer): number {
-  try {
-    return openSync(path, constants.O_RDONLY | constants.O_NOATIME);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
-    return openSync(path, constants.O_RDONLY);
   }
 }
 
