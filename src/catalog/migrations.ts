@@ -11,6 +11,7 @@ import { postgresBaseName, sqliteBaseName, useLinearPathNames } from "./path-sql
 import type { Dialect } from "./schema.js";
 import {
   createSummaries,
+  dropBulkInsertMarker,
   fastReplicaInserts,
   NOT_BULK,
   skipBulkInserts,
@@ -499,6 +500,15 @@ export function migrations(dialect: Dialect): MigrationProvider {
     },
   };
 
+  // The scan's bulk path drops the files insert triggers inside its transaction instead of
+  // marking its rows (src/catalog/files.ts, withoutInsertTriggers): their WHEN and the marker
+  // go. PostgreSQL never had them.
+  const bulkInsertsWithoutMarker: Migration = {
+    async up(db: Kysely<unknown>) {
+      if (dialect === "sqlite") await dropBulkInsertMarker(db);
+    },
+  };
+
   return {
     getMigrations: async () => ({
       "0001_initial": initial,
@@ -526,6 +536,7 @@ export function migrations(dialect: Dialect): MigrationProvider {
       "0025_bulk_replica_inserts": bulkReplicaInserts,
       "0026_linear_path_names": linearPathNames,
       "0027_trigram_merges": trigramMerges,
+      "0028_bulk_inserts_without_marker": bulkInsertsWithoutMarker,
     }),
   };
 }

@@ -460,14 +460,16 @@ function pgFilesInsertTrigger(stored: StoredBytes): string[] {
 }
 
 /**
- * SQLite's bulk path for a scan's new rows (src/catalog/files.ts, `FileUpserter`): while a row of
- * `files_bulk_insert` exists in the writing transaction, the files insert triggers (du's and the
- * name trigrams') skip each row, and the writer adds the whole batch's contributions here, summed
- * per key, as PostgreSQL's statement trigger does. Migration 0023 adds the marker and the WHEN.
+ * SQLite's bulk path for a scan's new rows (src/catalog/files.ts, `FileUpserter`) as migration
+ * 0023 made it: while a row of `files_bulk_insert` existed in the writing transaction, the files
+ * insert triggers (du's and the name trigrams') skipped each row, and the writer added the whole
+ * batch's contributions here, summed per key, as PostgreSQL's statement trigger does. Migration
+ * 0028 took the marker and the WHEN out again: the bulk path now drops those triggers for its
+ * inserts instead (`BULK_DONE_FILE_TRIGGERS`).
  */
 export const BULK_INSERT_MARKER = "files_bulk_insert";
 
-/** The WHEN of a files insert trigger: the row is not one of a bulk batch. */
+/** The WHEN of a files insert trigger from migration 0023 to 0028: the row is not one of a bulk batch. */
 export const NOT_BULK = `NOT EXISTS (SELECT 1 FROM ${BULK_INSERT_MARKER})`;
 
 /**
@@ -476,6 +478,28 @@ export const NOT_BULK = `NOT EXISTS (SELECT 1 FROM ${BULK_INSERT_MARKER})`;
  * holds this list to every insert trigger the schema has on `files`.
  */
 export const BULK_DONE_FILE_TRIGGERS = ["usage_files_insert", "files_name_trigrams_insert"] as const;
+
+/**
+ * Migration 0028's work on SQLite: the files insert triggers made again without 0023's WHEN (it
+ * still cost each row inserted by anyone else a lookup), and the marker table dropped. Their
+ * text is rewritten as stored, as 0026 rewrote it; a trigger spelled otherwise stops the migration.
+ */
+export async function dropBulkInsertMarker(db: Kysely<unknown>): Promise<void> {
+  const { rows } = await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master
+    WHERE type = 'trigger' AND name IN (${sql.join([...BULK_DONE_FILE_TRIGGERS])})`.execute(db);
+  for (const trigger of rows) {
+    const rewritten = trigger.sql.replace(MARKER_WHEN, "");
+    if (rewritten === trigger.sql || rewritten.includes(BULK_INSERT_MARKER)) {
+      throw new Error(`migration 0028: trigger ${trigger.name} names ${BULK_INSERT_MARKER} in a way it does not know`);
+    }
+    await sql`DROP TRIGGER ${sql.id(trigger.name)}`.execute(db);
+    await sql.raw(rewritten).execute(db);
+  }
+  await sql`DROP TABLE ${sql.table(BULK_INSERT_MARKER)}`.execute(db);
+}
+
+/** NOT_BULK as 0023 wrote it into each trigger's WHEN, parenthesised or not. */
+const MARKER_WHEN = /\s+WHEN\s+\(?NOT EXISTS \(SELECT 1 FROM files_bulk_insert\)\)?(?=\s+BEGIN\b)/;
 
 /**
  * The statements that add the contributions of the files with `? < id <= ?` (bound in that

@@ -1,9 +1,11 @@
 import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { Migrator, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { type CatalogDb, openCatalog } from "../../src/catalog/db.js";
 import { type FileStat, FileUpserter, finishScan, startScan } from "../../src/catalog/files.js";
+import { migrations } from "../../src/catalog/migrations.js";
 import { BULK_DONE_FILE_TRIGGERS } from "../../src/catalog/summaries.js";
 import { catalogRows } from "../query/du-brute.js";
 import { expectSummariesMatchRows } from "../query/summaries-check.js";
@@ -359,6 +361,50 @@ describe("the files insert triggers around a first load into a SQLite catalog", 
         .executeTakeFirstOrThrow();
       expect(Number(n)).toBe(0);
     }));
+});
+
+describe("migration 0028: the files insert triggers without the bulk marker", () => {
+  it("makes them again without their WHEN, drops the marker, and keeps du and the name index exact", async () => {
+    const { work, url } = await workspace("sqlite");
+    const db = kyselyAt("sqlite", url);
+    let id: number;
+    try {
+      const { error } = await new Migrator({ db, provider: migrations("sqlite") }).migrateTo("0027_trigram_merges");
+      if (error) throw error;
+      ({ id } = await db
+        .insertInto("locations")
+        .values({ name: "scratch", url: `file://${join(work, "tree")}`, kind: "posix", created_at: 0 })
+        .returning("id")
+        .executeTakeFirstOrThrow());
+      // Row by row through the triggers and their WHEN, as 0027's writers other than a scan did.
+      for (let i = 0; i < 40; i++)
+        await db
+          .insertInto("files")
+          .values(fileRowOf(id, pathOf(i)))
+          .execute();
+    } finally {
+      await db.destroy();
+    }
+    const catalog = await openCatalog(url);
+    try {
+      const triggers = await sql<{ sql: string }>`SELECT sql FROM sqlite_master
+        WHERE sql LIKE '%files_bulk_insert%'`.execute(catalog.db);
+      expect(triggers.rows).toEqual([]);
+      // They fire without their WHEN: more rows inserted one by one, and a scan's load beside them.
+      for (let i = 40; i < 60; i++)
+        await catalog.db
+          .insertInto("files")
+          .values(fileRowOf(id, pathOf(i)))
+          .execute();
+      const upserter = new FileUpserter(catalog, id, await startScan(catalog, id));
+      await upserter.write(Array.from({ length: 1_500 }, (_, i) => entry(pathOf(60 + i), i)));
+      await upserter.finish();
+    } finally {
+      await catalog.close();
+    }
+    await expectSummariesMatchRows(url, work, "after migration 0028 and a load");
+    expect(await needles(url, work)).toEqual(expectedNeedles(1_560));
+  });
 });
 
 /** A plain row of `files`, as a writer other than a scan's bulk path inserts it. */
