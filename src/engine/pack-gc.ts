@@ -20,6 +20,7 @@ import { classPrice, type PriceProfile } from "../cost/profile.js";
 import { type RepackCost, repackCost } from "../cost/repack.js";
 import { readObject } from "../transfer/copy.js";
 import { type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { makeTempDir } from "../transfer/temp-dirs.js";
 import { newPackKey, type PackTarget, storePack } from "./pack.js";
 import { reconcileInterruptedPacks } from "./pack-store.js";
 
@@ -212,7 +213,7 @@ class PackCollector {
     const { origin, frames } = await this.liveFrames(pack, rows);
     const key = newPackKey(codecOf(pack));
     const actionIds = await this.journal(rows, key);
-    const writer = await PackFileWriter.create(codecOf(pack));
+    const writer = await PackFileWriter.create(codecOf(pack), await makeTempDir("pack"));
     try {
       const moves: FrameMove[] = [];
       const runs = [...adjacentRuns(frames)];

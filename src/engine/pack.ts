@@ -12,6 +12,7 @@ import { encodePackIndex, PACK_INDEX_FORMAT, packIndexKey } from "../codec/pack/
 import type { PlannedFile } from "../policy/sync-plan.js";
 import { readObject, sha256Of } from "../transfer/copy.js";
 import { attemptsOf, type RetryPolicy, withRetry } from "../transfer/retry.js";
+import { makeTempDir } from "../transfer/temp-dirs.js";
 import { shareExisting } from "./dedup.js";
 import type { EngineEvent } from "./events.js";
 import { changedSince, type FreshRead, readSmallFile } from "./on-disk.js";
@@ -201,7 +202,7 @@ export class Packer {
   private async writePack(files: PlannedFile[]): Promise<void> {
     const key = newPackKey(this.settings.codec);
     const members = await this.journal(files, key);
-    const writer = await PackFileWriter.create(this.settings.codec);
+    const writer = await PackFileWriter.create(this.settings.codec, await makeTempDir("pack"));
     const packed: Member[] = [];
     const twins: Twin[] = [];
     // At a dedup target: the index in `packed` of each content (SHA-256 and size) this pack holds.

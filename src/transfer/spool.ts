@@ -1,50 +1,12 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { type FileHandle, mkdtemp, open, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { makeTempDir } from "./temp-dirs.js";
 
 /** Bytes a spool keeps in memory before it moves them to a temp file. */
 const IN_MEMORY_BYTES = 8 * 1024 * 1024;
-/** Temp dirs are named `strata-spool-<pid>-<random>`: whose they are, for the cleanup below. */
-const SPOOL_PREFIX = "strata-spool-";
-
-/** The cleanup below, once per temp directory (TMPDIR may change while a process runs). */
-const cleaned = new Map<string, Promise<void>>();
-
-/**
- * A process killed while it spooled (kill -9) leaves its temp dir behind; the first spool to
- * reach disk in a later process removes those of processes no longer running. One whose pid was
- * reused stays until that process is gone too.
- */
-function removeDeadSpools(): Promise<void> {
-  const dir = tmpdir();
-  const done = cleaned.get(dir) ?? removeDeadSpoolsIn(dir);
-  cleaned.set(dir, done);
-  return done;
-}
-
-async function removeDeadSpoolsIn(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = Number(new RegExp(`^${SPOOL_PREFIX}(\\d+)-`).exec(name)?.[1]);
-    if (pid && pid !== process.pid && !isRunning(pid)) {
-      await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
-    }
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Bytes made before their size is known (compressed frames), held until they are written in one
  * go: object stores are told an object's size before its first byte (one PUT, or the part plan of
@@ -65,8 +27,7 @@ export class Spool {
       return;
     }
     if (!this.file) {
-      await removeDeadSpools();
-      const dir = await mkdtemp(join(tmpdir(), `${SPOOL_PREFIX}${process.pid}-`));
+      const dir = await makeTempDir("spool");
       const path = join(dir, "frames");
       this.file = { dir, path, handle: await open(path, "w", 0o600) };
       for (const held of this.chunks) await this.file.handle.write(held);

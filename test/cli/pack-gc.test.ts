@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
 import { CATALOG_KINDS, type CatalogKind, freshCatalogUrl } from "../support/catalogs.js";
-import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
+import { type CliResult, finished, spawnStrata } from "../support/cli.js";
 import {
   catalogRows,
   expectMembersHeld,
@@ -14,6 +14,7 @@ import {
   keysUnder,
   ok,
   type Project,
+  projectAt,
   putObject,
   withStore,
 } from "../support/packs.js";
@@ -35,18 +36,9 @@ const PACKS = ".strata-packs/";
 /** `scratch` (the tree) and `archive` (the embedded store), with the archive's extra config lines. */
 async function project(kind: CatalogKind, archive: string[] = []): Promise<Project> {
   const work = tempDir("strata-pack-gc-");
-  const catalogUrl = await freshCatalogUrl(kind, work);
-  const tree = join(work, "tree");
-  mkdirSync(tree);
   const lines = ["locations:", "  scratch:", "    url: ./tree", "  archive:", "    url: local:store", ...archive, ""];
   writeFileSync(join(work, "strata.yaml"), lines.join("\n"));
-  return {
-    work,
-    tree,
-    store: join(work, "store"),
-    catalogUrl,
-    run: (...args) => strata(["--catalog", catalogUrl, ...args], { cwd: work }),
-  };
+  return projectAt(work, await freshCatalogUrl(kind, work));
 }
 
 /** `count` files of random (incompressible) bytes of one size under `dir`. */
@@ -336,7 +328,7 @@ describe.each(CATALOG_KINDS)("pack gc killed with SIGKILL (%s catalog)", (kind) 
         (s: StoreState) => s.removed >= 25,
       ];
       for (const moment of moments) {
-        const child = spawnStrata(gc, { cwd: p.work });
+        const child = spawnStrata(gc, { cwd: p.work, env: { TMPDIR: p.tmp } });
         const done = finished(child);
         let reached = false;
         for (let i = 0; i < 3000 && !reached; i++) {
@@ -364,6 +356,8 @@ describe.each(CATALOG_KINDS)("pack gc killed with SIGKILL (%s catalog)", (kind) 
       const into = join(p.work, "back");
       ok(await p.run("restore", "scratch:d*/k*", "--to", into));
       for (const path of kept) expect(readFileSync(join(into, path)).equals(tree[path] as Buffer), path).toBe(true);
+      // The killed runs' packs in the making are gone from TMPDIR with the rerun's own.
+      expect(readdirSync(p.tmp)).toEqual([]);
     },
     KILL_RUNS,
   );

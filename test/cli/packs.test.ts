@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "../../src/catalog/db.js";
@@ -329,6 +329,8 @@ describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) 
       "gzip",
     ];
     await killAfterTenPacks(p, sync);
+    // The killed process's packs in the making stay in TMPDIR (up to --pack-size each) ...
+    const leftBehind = readdirSync(p.tmp);
 
     // Every member on record is in a pack on record that holds it, whole.
     await expectMembersHeld(p);
@@ -338,5 +340,8 @@ describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) 
     expect(rerun.code).toBe(0);
     expect(JSON.parse(rerun.stdout).result.failures).toEqual([]);
     await expectPackingConverged(p, files);
+    // ... until the next run, which removes them with its own.
+    expect(leftBehind.every((name) => name.startsWith("strata-pack-"))).toBe(true);
+    expect(readdirSync(p.tmp)).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { codecNamed } from "../../src/codec/codec.js";
 import { memberContent, PackFileWriter, PackMemberError } from "../../src/codec/pack/pack-file.js";
 import { parsePackIndex } from "../../src/codec/pack/pack-index.js";
 import { parseTarMember, TarFormatError, tarMember } from "../../src/codec/pack/tar.js";
+import { tempDir } from "../support/tmp.js";
 
 /** Issue 15: a pack member's tar records read back exactly, and a hostile member is refused with its name. */
 
@@ -15,7 +16,7 @@ const attrs = { mtimeUs: 1_700_000_000_123_456, mode: 0o640, uid: 1001, gid: 100
 describe("pack members", () => {
   for (const codec of ["none", "zstd"] as const) {
     it(`${codec}: a pack of thousands of small members has each one at its recorded offset, and the whole pack's SHA-256`, async () => {
-      const writer = await PackFileWriter.create(codec);
+      const writer = await PackFileWriter.create(codec, tempDir("strata-pack-test-"));
       try {
         const contents = Array.from({ length: 3000 }, (_, i) => randomBytes(100 + ((i * 7919) % 2000)));
         for (const [i, data] of contents.entries()) {

@@ -21,21 +21,30 @@ export interface Project {
   work: string;
   tree: string;
   store: string;
+  /** The TMPDIR of the project's commands: where packs are built before their upload. */
+  tmp: string;
   run(...args: string[]): Promise<CliResult>;
   catalogUrl: string;
 }
 
 export async function project(kind: CatalogKind): Promise<Project> {
   const work = tempDir("strata-packs-");
-  const catalogUrl = await freshCatalogUrl(kind, work);
+  return projectAt(work, await freshCatalogUrl(kind, work));
+}
+
+/** A project in `work` on the catalog at `catalogUrl`: its tree, its store, its TMPDIR. */
+export function projectAt(work: string, catalogUrl: string): Project {
   const tree = join(work, "tree");
+  const tmp = join(work, "tmp");
   mkdirSync(tree);
+  mkdirSync(tmp);
   return {
     work,
     tree,
     store: join(work, "store"),
+    tmp,
     catalogUrl,
-    run: (...args) => strata(["--catalog", catalogUrl, ...args], { cwd: work }),
+    run: (...args) => strata(["--catalog", catalogUrl, ...args], { cwd: work, env: { TMPDIR: tmp } }),
   };
 }
 
@@ -168,7 +177,7 @@ export async function expectPackingConverged(p: Project, files: Record<string, B
 
 /** Runs strata with `args` in the project and kills it with SIGKILL once it has written 10 packs. */
 export async function killAfterTenPacks(p: Project, args: string[]): Promise<void> {
-  const child = spawnStrata(["--catalog", p.catalogUrl, ...args], { cwd: p.work });
+  const child = spawnStrata(["--catalog", p.catalogUrl, ...args], { cwd: p.work, env: { TMPDIR: p.tmp } });
   const done = finished(child);
   let packsAtKill = 0;
   for (let i = 0; i < 2000 && packsAtKill < 10; i++) {

@@ -1,6 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { type FileHandle, mkdtemp, open, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Codec, codecNamed } from "../codec.js";
 import type { PackMember } from "./pack-index.js";
@@ -56,10 +55,14 @@ export class PackFileWriter {
     private readonly codec: Codec,
   ) {}
 
-  static async create(codecName: Codec["name"]): Promise<PackFileWriter> {
-    const dir = await mkdtemp(join(tmpdir(), "strata-pack-"));
-    const handle = await open(join(dir, "pack"), "w");
-    return new PackFileWriter(dir, handle, codecNamed(codecName));
+  /** A pack written into `dir`, a temp dir the writer owns from here on (`discard` removes it). */
+  static async create(codecName: Codec["name"], dir: string): Promise<PackFileWriter> {
+    try {
+      return new PackFileWriter(dir, await open(join(dir, "pack"), "w"), codecNamed(codecName));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   /**
