@@ -20,11 +20,17 @@ export function writerTag(): string {
 
 /** Whether a name that begins with a writer tag was written by a process of this host now dead. */
 export function writtenByDeadWriter(name: string): boolean {
+  const writer = writerOf(name);
+  return writer !== undefined && writer.host === hostname() && !processAlive(writer.pid);
+}
+
+/** The writer a name signed `<host>~<pid>~<rest>` names, if it is so signed. */
+export function writerOf(name: string): { host: string; pid: number } | undefined {
   const parts = name.split(SEPARATOR);
-  if (parts.length < 3) return false;
+  if (parts.length < 3) return undefined;
   const pid = Number(parts.at(-2));
   const host = parts.slice(0, -2).join(SEPARATOR);
-  return host === hostname() && Number.isInteger(pid) && pid > 0 && !processAlive(pid);
+  return Number.isInteger(pid) && pid > 0 ? { host, pid } : undefined;
 }
 
 /** Whether a process of this host is running (one of another user counts: EPERM). */

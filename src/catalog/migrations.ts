@@ -444,8 +444,9 @@ export function migrations(dialect: Dialect): MigrationProvider {
   };
 
   // A scan's new rows in bulk (src/catalog/files.ts, FileUpserter): on SQLite the files insert
-  // triggers skip the rows of a batch marked in its transaction, whose summaries and trigrams the
-  // writer adds once per batch. PostgreSQL sums a statement's new rows already (and its trigram
+  // triggers skip the rows of a batch marked in its transaction (until 0028, which drops the
+  // marker: the load drops the triggers inside its transaction instead), whose summaries and
+  // trigrams the writer adds once per batch. PostgreSQL sums a statement's new rows already (and its trigram
   // index is a GIN index, no trigger).
   const bulkFileInserts: Migration = {
     async up(db: Kysely<unknown>) {

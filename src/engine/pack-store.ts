@@ -14,6 +14,7 @@ import {
   parsePackIndex,
 } from "../codec/pack/pack-index.js";
 import { hashObject, readObject } from "../transfer/copy.js";
+import { removeLeftoverTempDirs } from "../transfer/temp-dirs.js";
 import type { Endpoint } from "./toolkit.js";
 
 /** Where one member's frame lies, as the catalog records it. */
@@ -136,6 +137,8 @@ export function memberReplica(
  * and index: it is nobody's only copy, the sources were read to make it and are packed again.
  */
 export async function reconcileInterruptedPacks(catalog: CatalogDb, target: Endpoint): Promise<void> {
+  // A killed run's packs in the making, left in TMPDIR, go with what it left in the catalog.
+  await removeLeftoverTempDirs();
   for (const interrupted of await interruptedPacks(catalog, target.locationId)) {
     // A store that cannot be read now keeps the actions interrupted, for the next run to look at.
     const settled = await settleInterruptedPack(catalog, target, interrupted).then(

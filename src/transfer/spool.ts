@@ -29,7 +29,11 @@ export class Spool {
     if (!this.file) {
       const dir = await makeTempDir("spool");
       const path = join(dir, "frames");
-      this.file = { dir, path, handle: await open(path, "w", 0o600) };
+      const handle = await open(path, "w", 0o600).catch(async (err: unknown) => {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      });
+      this.file = { dir, path, handle };
       for (const held of this.chunks) await this.file.handle.write(held);
       this.chunks = [];
     }

@@ -356,7 +356,8 @@ describe.each(CATALOG_KINDS)("pack gc killed with SIGKILL (%s catalog)", (kind) 
       const into = join(p.work, "back");
       ok(await p.run("restore", "scratch:d*/k*", "--to", into));
       for (const path of kept) expect(readFileSync(join(into, path)).equals(tree[path] as Buffer), path).toBe(true);
-      // The killed runs' packs in the making are gone from TMPDIR with the rerun's own.
+      // The killed runs' packs in the making are gone from TMPDIR: the rerun sweeps them as it
+      // settles what they left in the catalog, and removes its own.
       expect(readdirSync(p.tmp)).toEqual([]);
     },
     KILL_RUNS,

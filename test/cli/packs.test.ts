@@ -341,6 +341,7 @@ describe.each(CATALOG_KINDS)("packing killed with SIGKILL (%s catalog)", (kind) 
     expect(JSON.parse(rerun.stdout).result.failures).toEqual([]);
     await expectPackingConverged(p, files);
     // ... until the next run, which removes them with its own.
+    expect(leftBehind.length).toBeGreaterThan(0);
     expect(leftBehind.every((name) => name.startsWith("strata-pack-"))).toBe(true);
     expect(readdirSync(p.tmp)).toEqual([]);
   });

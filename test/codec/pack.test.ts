@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { codecNamed } from "../../src/codec/codec.js";
 import { memberContent, PackFileWriter, PackMemberError } from "../../src/codec/pack/pack-file.js";
@@ -16,7 +17,8 @@ const attrs = { mtimeUs: 1_700_000_000_123_456, mode: 0o640, uid: 1001, gid: 100
 describe("pack members", () => {
   for (const codec of ["none", "zstd"] as const) {
     it(`${codec}: a pack of thousands of small members has each one at its recorded offset, and the whole pack's SHA-256`, async () => {
-      const writer = await PackFileWriter.create(codec, tempDir("strata-pack-test-"));
+      // The writer owns the directory it is given, and removes it on discard.
+      const writer = await PackFileWriter.create(codec, mkdtempSync(join(tempDir(), "pack-")));
       try {
         const contents = Array.from({ length: 3000 }, (_, i) => randomBytes(100 + ((i * 7919) % 2000)));
         for (const [i, data] of contents.entries()) {

@@ -63,9 +63,27 @@ describe("temp dirs of packs and spools", () => {
     expect(existsSync(young as string)).toBe(true);
   });
 
-  it("of this process are never removed by its own later ones", async () => {
-    const first = await makeTempDir("pack");
-    const second = await makeTempDir("spool");
-    expect(readdirSync(tmp).sort()).toEqual([first, second].map((d) => d.slice(tmp.length + 1)).sort());
+  it("keep a running process's of this host however old, and names Strata does not make", async () => {
+    const host = hostname();
+    const [own, running, notOurs, lookalike] = made(
+      `strata-pack-${host}~${process.pid}~Yz34Ab`,
+      `strata-spool-${host}~${process.ppid}~Cd56Ef`,
+      "strata-pack-notes",
+      "strata-pack-gc-Gh78Ij",
+    );
+    const eightDaysAgo = Date.now() / 1000 - 8 * 86_400;
+    for (const dir of [own, running, notOurs, lookalike]) utimesSync(dir as string, eightDaysAgo, eightDaysAgo);
+    await makeTempDir("pack");
+    for (const kept of [own, running, notOurs, lookalike]) expect(existsSync(kept as string), kept).toBe(true);
+  });
+
+  it("take an unsigned pack of an earlier release as abandoned once a week old", async () => {
+    const [old, young] = made("strata-pack-Kl90Mn", "strata-pack-Op12Qr");
+    const eightDaysAgo = Date.now() / 1000 - 8 * 86_400;
+    utimesSync(old as string, eightDaysAgo, eightDaysAgo);
+    await makeTempDir("spool");
+    expect(existsSync(old as string)).toBe(false);
+    expect(existsSync(young as string)).toBe(true);
+    expect(readdirSync(tmp).filter((name) => name.startsWith("strata-spool-"))).toHaveLength(1);
   });
 });

@@ -58,7 +58,8 @@ export class PackFileWriter {
   /** A pack written into `dir`, a temp dir the writer owns from here on (`discard` removes it). */
   static async create(codecName: Codec["name"], dir: string): Promise<PackFileWriter> {
     try {
-      return new PackFileWriter(dir, await open(join(dir, "pack"), "w"), codecNamed(codecName));
+      const codec = codecNamed(codecName);
+      return new PackFileWriter(dir, await open(join(dir, "pack"), "w"), codec);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
