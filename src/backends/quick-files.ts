@@ -165,10 +165,12 @@ function readWholeNow(path: string | Buffer, max: number): ReadNow | undefined {
 /**
  * Opens without updating atime, as every read of Strata's does (O_NOATIME is refused, EPERM, on
  * a file not the caller's: then opened plainly); O_NOFOLLOW: a symlink put in a file's place is
- * left to the caller's own read.
+ * left to the caller's own read; O_NONBLOCK: a named pipe put there would otherwise block the
+ * open, and this thread, until something wrote to it (a regular file ignores the flag). The
+ * caller's fstat then sees what was opened.
  */
 export function openNoFollow(path: string | Buffer): number {
-  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
   try {
     return openSync(path, flags | constants.O_NOATIME);
   } catch (err) {

@@ -1,5 +1,7 @@
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../src/backends/backend.js";
 import { PosixBackend } from "../../src/backends/posix/posix-backend.js";
@@ -16,6 +18,26 @@ backendContract({
 });
 
 describe("posix specifics", () => {
+  it("refuses a named pipe in a file's place at once, whole or by range, instead of waiting on it", () => {
+    const dir = tempDir();
+    execFileSync("mkfifo", [join(dir, "pipe")]);
+    // In a process of its own: a read that waited for a writer would block it, and a timeout ends it.
+    const script = `
+      import { PosixBackend } from ${JSON.stringify(fileURLToPath(new URL("../../src/backends/posix/posix-backend.ts", import.meta.url)))};
+      const b = new PosixBackend(${JSON.stringify(dir)}, "file://${dir}");
+      const outcome = (read) => read.then(() => "read", (err) => err.message);
+      console.log(JSON.stringify([await outcome(b.read("pipe")), await outcome(b.read("pipe", { start: 0, end: 9 }))]));`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(child.signal, "the read waited for a writer").toBeNull();
+    expect(child.stderr).toBe("");
+    const [whole, ranged] = JSON.parse(child.stdout) as string[];
+    expect(whole).toMatch(/"pipe": a named pipe now, not a regular file: nothing read/);
+    expect(ranged).toMatch(/"pipe": a named pipe now, not a regular file: nothing read/);
+  }, 60_000);
+
   it("reads without moving the file's atime, so its own copies don't make a file look used", async () => {
     const dir = tempDir();
     const b = new PosixBackend(dir, `file://${dir}`);

@@ -230,6 +230,10 @@ export class PosixBackend implements Backend, FileTree {
     try {
       const handle = await openWithoutAtime(path);
       const stats = await handle.stat();
+      if (!stats.isFile()) {
+        await handle.close();
+        throw new Error(`${whatIsThere(stats)} now, not a regular file: nothing read`);
+      }
       const body = new HeldStill(
         () => this.changedSince(key, path, stats),
         // The body closes the handle, not the stream: reads by offset may outlast the stream's end.
@@ -502,17 +506,26 @@ function infoFromStats(key: string, stats: Stats): ObjectInfo {
   };
 }
 
+/** What a path holds that is not a regular file, for a message. */
+function whatIsThere(stats: Stats): string {
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isFIFO()) return "a named pipe";
+  if (stats.isSocket()) return "a socket";
+  return stats.isCharacterDevice() || stats.isBlockDevice() ? "a device" : "a special file";
+}
+
 /**
  * Opens for reading without moving the file's atime: Strata's own reads (copies, hashes,
  * verification) must not look like a user's, or age-based placement and purges would never see
  * a file as idle. The kernel allows O_NOATIME only to the file's owner (or CAP_FOWNER), so
- * anyone else's file is opened plainly.
+ * anyone else's file is opened plainly. O_NONBLOCK: a named pipe put in a file's place would
+ * otherwise hold a thread of the pool until something wrote to it (a regular file ignores it).
  */
 async function openWithoutAtime(path: string | Buffer): Promise<FileHandle> {
   try {
-    return await open(path, constants.O_RDONLY | constants.O_NOATIME);
+    return await open(path, constants.O_RDONLY | constants.O_NOATIME | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
-    return open(path, constants.O_RDONLY);
+    return open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   }
 }
