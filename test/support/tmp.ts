@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, afterEach, beforeEach } from "vitest";
 
 const created: string[] = [];
 
@@ -20,4 +20,23 @@ export function tempDir(label = "strata-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), label));
   created.push(dir);
   return dir;
+}
+
+/**
+ * A TMPDIR of its own for each test of the file (what the code under test puts in `os.tmpdir()`
+ * lands there, and a sweep that runs once per TMPDIR runs again); returns it, current test's.
+ */
+export function tmpdirPerTest(label: string): () => string {
+  let saved: string | undefined;
+  let current = "";
+  beforeEach(() => {
+    saved = process.env.TMPDIR;
+    current = tempDir(label);
+    process.env.TMPDIR = current;
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  });
+  return () => current;
 }

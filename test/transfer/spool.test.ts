@@ -3,29 +3,17 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Spool } from "../../src/transfer/spool.js";
 import { sha256Hex } from "../support/bytes.js";
-import { tempDir } from "../support/tmp.js";
+import { tmpdirPerTest } from "../support/tmp.js";
 
 /*
  * The spool holds a compressed object's frames until their size is known: in memory when small,
  * in a temp file when large; a killed process's temp files are removed by a later one.
  */
 
-let savedTmp: string | undefined;
-let tmp: string;
-
-beforeEach(() => {
-  savedTmp = process.env.TMPDIR;
-  tmp = tempDir("strata-spool-test-");
-  process.env.TMPDIR = tmp;
-});
-
-afterEach(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-});
+const tmpdir = tmpdirPerTest("strata-spool-test-");
 
 async function readAll(spool: Spool): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -47,13 +35,13 @@ describe("spool", () => {
       expect(spool.sha256()).toBe(sha256Hex(whole));
       expect((await readAll(spool)).equals(whole)).toBe(true);
       await spool.dispose();
-      expect(readdirSync(tmp), "nothing left once disposed").toEqual([]);
+      expect(readdirSync(tmpdir()), "nothing left once disposed").toEqual([]);
     }
   });
 
   it("removes, once it reaches disk, the temp dir of a process killed while spooling", async () => {
     const gone = spawnSync(process.execPath, ["-e", "process.pid"]).pid as number;
-    const dead = join(tmp, `strata-spool-${hostname()}~${gone}~abc123`);
+    const dead = join(tmpdir(), `strata-spool-${hostname()}~${gone}~abc123`);
     mkdirSync(dead);
     const spool = new Spool();
     await spool.append(randomBytes(1000));

@@ -2,9 +2,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, utimesSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeTempDir } from "../../src/transfer/temp-dirs.js";
-import { tempDir } from "../support/tmp.js";
+import { tmpdirPerTest } from "../support/tmp.js";
 
 /*
  * Temp dirs of packs and spools carry their maker's host and pid: a process killed while it held
@@ -12,26 +12,13 @@ import { tempDir } from "../support/tmp.js";
  * process's nor another host's (until a week old).
  */
 
-let savedTmp: string | undefined;
-let tmp: string;
-
-beforeEach(() => {
-  savedTmp = process.env.TMPDIR;
-  // A TMPDIR of its own per test: the sweep runs once per TMPDIR and process.
-  tmp = tempDir("strata-tempdirs-test-");
-  process.env.TMPDIR = tmp;
-});
-
-afterEach(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-});
+const tmpdir = tmpdirPerTest("strata-tempdirs-test-");
 
 /** The pid of a process that ran and is gone. */
 const deadPid = () => spawnSync(process.execPath, ["-e", "0"]).pid as number;
 
 function made(...names: string[]): string[] {
-  const dirs = names.map((name) => join(tmp, name));
+  const dirs = names.map((name) => join(tmpdir(), name));
   for (const dir of dirs) mkdirSync(dir);
   return dirs;
 }
@@ -48,7 +35,7 @@ describe("temp dirs of packs and spools", () => {
       "strata-packs-not-a-temp-dir",
     );
     const dir = await makeTempDir("pack");
-    expect(dir.startsWith(join(tmp, `strata-pack-${host}~${process.pid}~`))).toBe(true);
+    expect(dir.startsWith(join(tmpdir(), `strata-pack-${host}~${process.pid}~`))).toBe(true);
     for (const gone of [deadPack, deadSpool, oldSpool]) expect(existsSync(gone as string), gone).toBe(false);
     for (const kept of [alivePack, otherHost, notOurs]) expect(existsSync(kept as string), kept).toBe(true);
     expect(existsSync(dir)).toBe(true);
@@ -84,6 +71,6 @@ describe("temp dirs of packs and spools", () => {
     await makeTempDir("spool");
     expect(existsSync(old as string)).toBe(false);
     expect(existsSync(young as string)).toBe(true);
-    expect(readdirSync(tmp).filter((name) => name.startsWith("strata-spool-"))).toHaveLength(1);
+    expect(readdirSync(tmpdir()).filter((name) => name.startsWith("strata-spool-"))).toHaveLength(1);
   });
 });
