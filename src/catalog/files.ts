@@ -18,7 +18,7 @@ import { sqliteBaseName } from "./path-sql.js";
 import { learnReplicas } from "./replicas.js";
 import type { CatalogSchema, FileKind, FileRow, FileState } from "./schema.js";
 import { takeSnapshot } from "./snapshots.js";
-import { BULK_DONE_FILE_TRIGGERS, bulkInsertedFilesSummaries, largestId } from "./summaries.js";
+import { bulkDoneFileTriggers, bulkInsertedFilesSummaries, largestId } from "./summaries.js";
 
 /** What a scan or an inventory saw of one entry. */
 export interface FileStat {
@@ -389,8 +389,7 @@ export class FileUpserter {
  * No `finally` makes them again on a failure: the caller's transaction rolls back, the drop with it.
  */
 async function withoutInsertTriggers<T>(trx: Transaction<CatalogSchema>, insert: () => Promise<T>): Promise<T> {
-  const { rows: triggers } = await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master
-    WHERE type = 'trigger' AND tbl_name = 'files' AND name IN (${sql.join([...BULK_DONE_FILE_TRIGGERS])})`.execute(trx);
+  const triggers = await bulkDoneFileTriggers(trx);
   for (const trigger of triggers) await sql`DROP TRIGGER ${sql.id(trigger.name)}`.execute(trx);
   const result = await insert();
   for (const trigger of triggers) await sql.raw(trigger.sql).execute(trx);

@@ -479,15 +479,20 @@ export const NOT_BULK = `NOT EXISTS (SELECT 1 FROM ${BULK_INSERT_MARKER})`;
  */
 export const BULK_DONE_FILE_TRIGGERS = ["usage_files_insert", "files_name_trigrams_insert"] as const;
 
+/** SQLite: the name and stored text of each trigger of BULK_DONE_FILE_TRIGGERS the catalog has. */
+export async function bulkDoneFileTriggers(db: QueryExecutorProvider): Promise<{ name: string; sql: string }[]> {
+  const { rows } = await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master
+    WHERE type = 'trigger' AND tbl_name = 'files' AND name IN (${sql.join([...BULK_DONE_FILE_TRIGGERS])})`.execute(db);
+  return rows;
+}
+
 /**
  * Migration 0028's work on SQLite: the files insert triggers made again without 0023's WHEN (it
  * still cost each row inserted by anyone else a lookup), and the marker table dropped. Their
  * text is rewritten as stored, as 0026 rewrote it; a trigger spelled otherwise stops the migration.
  */
 export async function dropBulkInsertMarker(db: Kysely<unknown>): Promise<void> {
-  const { rows } = await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master
-    WHERE type = 'trigger' AND name IN (${sql.join([...BULK_DONE_FILE_TRIGGERS])})`.execute(db);
-  for (const trigger of rows) {
+  for (const trigger of await bulkDoneFileTriggers(db)) {
     const rewritten = trigger.sql.replace(MARKER_WHEN, "");
     if (rewritten === trigger.sql || rewritten.includes(BULK_INSERT_MARKER)) {
       throw new Error(`migration 0028: trigger ${trigger.name} names ${BULK_INSERT_MARKER} in a way it does not know`);
