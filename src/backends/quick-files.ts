@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { chmod, chown, lstat, realpath, rename, utimes } from "node:fs/promises";
 import type { ReadNow } from "./backend.js";
+import { bodyBuffers } from "./body-buffers.js";
 
 /** Files up to this size are read whole when a backend's read of all of one is asked for (while the tree is quick). */
 export const READ_WHOLE_MAX = 1024 ** 2;
@@ -139,6 +140,7 @@ function createWholeNow(path: string | Buffer, data: Buffer): void {
 
 function readWholeNow(path: string | Buffer, max: number): ReadNow | undefined {
   let fd: number;
+  let buffer: Buffer | undefined;
   try {
     fd = openNoFollow(path);
   } catch {
@@ -148,14 +150,16 @@ function readWholeNow(path: string | Buffer, max: number): ReadNow | undefined {
     const opened = fstatSync(fd);
     if (!opened.isFile() || opened.size > max) return { opened };
     // One byte more than the size is asked for, so a file that grew is seen.
-    const buffer = Buffer.allocUnsafe(opened.size + 1);
+    buffer = bodyBuffers.take(opened.size + 1);
     let filled = 0;
     for (let got = -1; got !== 0 && filled < buffer.length; filled += got) {
       got = readSync(fd, buffer, filled, buffer.length - filled, filled);
     }
-    if (filled !== opened.size || !heldStill(opened, fstatSync(fd))) return { opened, moved: true };
-    return { opened, data: buffer.subarray(0, filled) };
+    if (filled === opened.size && heldStill(opened, fstatSync(fd))) return { opened, data: buffer.subarray(0, filled) };
+    bodyBuffers.giveBack(buffer);
+    return { opened, moved: true };
   } catch {
+    if (buffer) bodyBuffers.giveBack(buffer);
     return undefined;
   } finally {
     closeSync(fd);

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { offerPositionalReads } from "../backends/bodies.js";
+import { bodyBuffers } from "../backends/body-buffers.js";
 import { keyToBytes } from "../backends/keys.js";
 import type { CatalogDb } from "../catalog/db.js";
 import { journalActions } from "../catalog/journal.js";
@@ -313,7 +314,21 @@ export class Packer {
       await this.run.recorder.add({ outcome: { id: actionId, state: "skipped", attempts: 0, error: read.stale } });
       return undefined;
     }
-    const { data } = read;
+    try {
+      return await this.encodeRead(writer, { file, actionId }, key, read.data);
+    } finally {
+      // Its bytes are copied into the frame by now, or not packed: the buffer serves the next read.
+      bodyBuffers.giveBack(read.data);
+    }
+  }
+
+  /** The frame of a member read whole, unless its bytes are not the version planned or a dedup target has them. */
+  private async encodeRead(
+    writer: PackFileWriter,
+    { file, actionId }: Member,
+    key: string,
+    data: Buffer,
+  ): Promise<EncodedMember | undefined> {
     const sha256 = sha256Of(data);
     // Read whole, the bytes must be the version planned: its size, and its hash when the catalog knows it.
     if (data.length !== file.size || (file.hash !== null && file.hash !== sha256)) {

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Backend, ByteRange, FileAttributes, ObjectInfo } from "../backends/backend.js";
+import type { Backend, ByteRange, FileAttributes, ObjectInfo, ObjectReader } from "../backends/backend.js";
 import { IntegrityError, InvalidRequestError } from "../backends/backend.js";
 import { heldBody, positionalReadsOf } from "../backends/bodies.js";
+import { bodyBuffers } from "../backends/body-buffers.js";
 import { contentSize } from "../backends/metadata.js";
 import { type CodecSetting, storesRaw } from "../codec/choose.js";
 import { type CodecName, codecNamed } from "../codec/codec.js";
@@ -42,8 +43,25 @@ export interface CopyResult {
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const compressing = compressionFor(req);
-  let ranged = compressing ? undefined : planRanges(req.target, req.size, req.streams);
-  let read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  const ranged = compressing ? undefined : planRanges(req.target, req.size, req.streams);
+  const read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  // A small file's bytes read whole: their buffer is used again once the target's write settled.
+  const lent = positionalReadsOf(read.body)?.held;
+  try {
+    return await copyRead(req, read, compressing, ranged);
+  } finally {
+    if (lent) bodyBuffers.giveBack(lent);
+  }
+}
+
+async function copyRead(
+  req: CopyRequest,
+  first: ObjectReader,
+  compressing: CodecSetting | undefined,
+  firstRanges: ReturnType<typeof planRanges>,
+): Promise<CopyResult> {
+  let ranged = firstRanges;
+  let read = first;
   const storedCodec = read.info.attributes?.codec;
   if (storedCodec && ranged) {
     // A compressed object's byte ranges are ranges of its frames, not of its content: read it whole.
