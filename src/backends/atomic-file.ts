@@ -12,7 +12,7 @@ import {
   type UploadJournal,
   type WriteInfo,
 } from "./backend.js";
-import { HashingStream, readExactly } from "./bodies.js";
+import { HashingStream, withWholeBody } from "./bodies.js";
 import type { QuickFiles } from "./quick-files.js";
 
 /** What a streamed write to a file holds in memory at most: a few stream buffers. */
@@ -59,9 +59,10 @@ export async function writeTempFile(
   const sizeError = (received: number | "more") => new Error(`expected ${expectedSize} bytes, received ${received}`);
   try {
     if (quick && expectedSize <= STREAM_BUFFER) {
-      const data = await readExactly(body, expectedSize, sizeError);
-      if (!quick.create(tempPath, data)) await writeFile(tempPath, data, { flag: "wx" });
-      return { sha256: createHash("sha256").update(data).digest("hex"), size: data.length };
+      return await withWholeBody(body, expectedSize, sizeError, async (data) => {
+        if (!quick.create(tempPath, data)) await writeFile(tempPath, data, { flag: "wx" });
+        return { sha256: createHash("sha256").update(data).digest("hex"), size: data.length };
+      });
     }
     const hashing = new HashingStream();
     await pipeline(body, hashing, createWriteStream(tempPath, { flags: "wx" }));

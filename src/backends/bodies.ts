@@ -1,6 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { BackendError, IntegrityError, type WriteInfo } from "./backend.js";
+import { bodyBuffers } from "./body-buffers.js";
 
 /**
  * Refuses bytes whose SHA-256 is not the one the write expects. Every backend calls it before its
@@ -29,22 +30,44 @@ export async function readExactly(
   body: Readable,
   size: number,
   fail: (received: number | "more") => Error,
+  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
 ): Promise<Buffer> {
   const reads = positionalReadsOf(body);
-  if (reads) return readExactlyAt(body, reads, size, fail);
+  if (reads) return readExactlyAt(body, reads, size, fail, allocate);
   let whole: Buffer | undefined;
   let total = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     if (total + chunk.length > size) throw fail("more");
     if (total === 0 && chunk.length === size) whole = chunk;
     else {
-      whole ??= Buffer.allocUnsafe(size);
+      whole ??= allocate(size);
       chunk.copy(whole, total);
     }
     total += chunk.length;
   }
   if (total !== size) throw fail(total);
   return whole ?? Buffer.alloc(0);
+}
+
+/**
+ * Runs `use` on a body's bytes read whole (see `readExactly`), in a buffer lent by the pool when
+ * they are not in memory already, given back once `use` has settled: the bytes a writer buffers
+ * (a PUT under one part, a small temp file) reuse the memory of the previous body. Bytes the body
+ * held already (a small file read whole) are its reader's to give back, not this writer's.
+ */
+export async function withWholeBody<T>(
+  body: Readable,
+  size: number,
+  fail: (received: number | "more") => Error,
+  use: (data: Buffer) => Promise<T>,
+): Promise<T> {
+  const held = positionalReadsOf(body)?.held;
+  const data = await readExactly(body, size, fail, (length) => bodyBuffers.take(length));
+  try {
+    return await use(data);
+  } finally {
+    if (data !== held) bodyBuffers.giveBack(data);
+  }
 }
 
 /**
@@ -57,10 +80,11 @@ async function readExactlyAt(
   reads: PositionalReads,
   size: number,
   fail: (received: number | "more") => Error,
+  allocate: (size: number) => Buffer,
 ): Promise<Buffer> {
   try {
     if (reads.held) return exactly(reads.held, size, fail);
-    const whole = Buffer.allocUnsafe(size);
+    const whole = allocate(size);
     let total = 0;
     while (total < size) {
       const count = await reads.readAt(whole.subarray(total), size - total, total);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, request } from "node:http";
+import { Readable } from "node:stream";
 import { GetObjectTaggingCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseLocationUrl } from "../../src/backends/all.js";
@@ -9,6 +10,8 @@ import {
   InvalidRequestError,
   TransientError,
 } from "../../src/backends/backend.js";
+import { heldBody } from "../../src/backends/bodies.js";
+import { bodyBuffers } from "../../src/backends/body-buffers.js";
 import { S3Backend } from "../../src/backends/s3/s3-backend.js";
 import { s3OptionsSchema } from "../../src/backends/s3/s3-options.js";
 import { type LocalServer, listenLocally, relay } from "../support/http-proxy.js";
@@ -22,7 +25,7 @@ import {
 import { useRgwCredentials } from "../support/rgw-credentials.js";
 import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
-import { get, put } from "./contract.js";
+import { get, info, put } from "./contract.js";
 
 /*
  * The lean signed PUT (s3-lean.ts) against a real RGW: what it stores must be what the SDK's
@@ -178,6 +181,32 @@ describe("lean PUT against RGW", () => {
     const missing = await open("strata-no-such-bucket", faults.endpoint);
     await expect(put(missing, "nowhere", "x")).rejects.toBeInstanceOf(BucketNotFoundError);
     await missing.close();
+  });
+});
+
+describe("a body under one part, buffered for its PUT", () => {
+  it("lands in a buffer lent by the pool, given back after the PUT; a body the reader holds stays the reader's", async () => {
+    const lean = await open(BUCKET, rgw.endpoint);
+    const prefix = randomBytes(6).toString("hex");
+    // 300,000 bytes: the pool's 512 KiB shelf, which no other test of this file uses.
+    const content = randomBytes(300_000);
+    const shelf = 512 * 1024;
+    const before = bodyBuffers.kept;
+    const streamed = Readable.from([content.subarray(0, 100_000), content.subarray(100_000)]);
+    await lean.write(`${prefix}/streamed`, streamed, info(content.length));
+    expect(bodyBuffers.kept).toBe(before + shelf);
+
+    const lent = bodyBuffers.take(content.length);
+    content.copy(lent);
+    expect(bodyBuffers.kept).toBe(before);
+    await lean.write(`${prefix}/held`, heldBody(lent), info(content.length));
+    expect(bodyBuffers.kept).toBe(before);
+    bodyBuffers.giveBack(lent);
+    expect(bodyBuffers.kept).toBe(before + shelf);
+
+    expect((await get(lean, `${prefix}/streamed`)).equals(content)).toBe(true);
+    expect((await get(lean, `${prefix}/held`)).equals(content)).toBe(true);
+    await lean.close();
   });
 });
 

@@ -44,7 +44,7 @@ import {
   TransientError,
   type WriteInfo,
 } from "../backend.js";
-import { checkExpectedHash, readExactly, sizeError } from "../bodies.js";
+import { checkExpectedHash, sizeError, withWholeBody } from "../bodies.js";
 import type { CloudLocation } from "../descriptor.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
 import { BufferPool, type PartStore, writeInParts } from "../multipart.js";
@@ -210,8 +210,12 @@ export class S3Backend implements Backend {
    * unsent when it is not the SHA-256 expected): the SHA-256 goes into the metadata and the MD5
    * into Content-MD5, which the server checks on arrival.
    */
-  private async writeWhole(key: string, body: Readable, info: WriteInfo, storageClass: StorageClass) {
-    const data = await readExactly(body, info.size, (received) => sizeError(this.url, key, info.size, received));
+  private writeWhole(key: string, body: Readable, info: WriteInfo, storageClass: StorageClass): Promise<ObjectInfo> {
+    const fail = (received: number | "more") => sizeError(this.url, key, info.size, received);
+    return withWholeBody(body, info.size, fail, (data) => this.putWhole(key, data, info, storageClass));
+  }
+
+  private async putWhole(key: string, data: Buffer, info: WriteInfo, storageClass: StorageClass): Promise<ObjectInfo> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     checkExpectedHash(this.url, key, info, sha256);
     const md5 = createHash("md5").update(data);
