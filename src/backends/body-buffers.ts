@@ -1,6 +1,7 @@
 /**
- * Buffers for small files read whole (QuickFiles), lent out and given back once a copy is done
- * with the bytes, so the next file's read fills the same memory. Allocated per file instead, a
+ * Buffers for bodies held whole in memory (a small file read whole by QuickFiles, a body a writer
+ * buffers for one request), lent out and given back once every consumer is done with the bytes,
+ * so the next body fills the same memory. Allocated per file instead, a
  * body is let go of only at a full garbage collection: its buffer outlives a request's round
  * trip, so V8 promotes it, and frees it when the memory held outside its heap has grown by
  * about 64 MB. A 50,000-file upload held that much in dead bodies at its peak, and the

@@ -43,8 +43,14 @@ export interface CopyResult {
  */
 export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   const compressing = compressionFor(req);
-  const ranged = compressing ? undefined : planRanges(req.target, req.size, req.streams);
-  const read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  let ranged = compressing ? undefined : planRanges(req.target, req.size, req.streams);
+  let read = await req.source.read(req.sourceKey, ranged?.ranges[0]);
+  if (read.info.attributes?.codec && ranged) {
+    // A compressed object's byte ranges are ranges of its frames, not of its content: read it whole.
+    read.body.destroy();
+    ranged = undefined;
+    read = await req.source.read(req.sourceKey);
+  }
   // A small file's bytes read whole: their buffer is used again once the target's write settled.
   const lent = positionalReadsOf(read.body)?.held;
   try {
@@ -54,21 +60,14 @@ export async function copyVerified(req: CopyRequest): Promise<CopyResult> {
   }
 }
 
+/** The copy of what `read` gives, whole or (`ranged`) in ranges read in parallel. */
 async function copyRead(
   req: CopyRequest,
-  first: ObjectReader,
+  read: ObjectReader,
   compressing: CodecSetting | undefined,
-  firstRanges: ReturnType<typeof planRanges>,
+  ranged: ReturnType<typeof planRanges>,
 ): Promise<CopyResult> {
-  let ranged = firstRanges;
-  let read = first;
   const storedCodec = read.info.attributes?.codec;
-  if (storedCodec && ranged) {
-    // A compressed object's byte ranges are ranges of its frames, not of its content: read it whole.
-    read.body.destroy();
-    ranged = undefined;
-    read = await req.source.read(req.sourceKey);
-  }
   const { info } = read;
   const size = storedCodec ? contentSize(info) : req.size;
   const content = storedCodec ? decodedStream(read.body, codecNamed(storedCodec)) : read.body;
