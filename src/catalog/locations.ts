@@ -17,11 +17,16 @@ export async function ensureLocation(catalog: CatalogDb, spec: LocationSpec): Pr
   return (await registerLocation(catalog, spec)).row;
 }
 
-/** As ensureLocation, telling whether this call created the location. */
+/**
+ * As ensureLocation, telling whether this call created the location. A place first used by its
+ * bare URL was recorded under that URL as its name; a name given to the same URL later (a config
+ * entry) takes that row over, so the place keeps one identity and its files and replicas.
+ */
 export async function registerLocation(
-  { db }: CatalogDb,
+  catalog: CatalogDb,
   spec: LocationSpec,
 ): Promise<{ row: LocationRow; created: boolean }> {
+  const { db } = catalog;
   const existing = await db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirst();
   if (existing) {
     if (existing.url !== spec.url) {
@@ -32,6 +37,8 @@ export async function registerLocation(
     }
     return { row: existing, created: false };
   }
+  const adopted = spec.name === spec.url ? undefined : await adoptUrlNamed(catalog, spec);
+  if (adopted) return { row: adopted, created: false };
   const inserted = await db
     .insertInto("locations")
     .values({
@@ -46,6 +53,18 @@ export async function registerLocation(
   const row = await db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirstOrThrow();
   // Another process may have registered the name in between: then this one did not create it.
   return { row, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+}
+
+/** Renames the row recorded under `spec.url` as its own name to `spec.name`, if there is one. */
+async function adoptUrlNamed({ db }: CatalogDb, spec: LocationSpec): Promise<LocationRow | undefined> {
+  // Conditional on the old name: of two runs adopting at once, one renames and both then read it.
+  await db
+    .updateTable("locations")
+    .set({ name: spec.name })
+    .where("name", "=", spec.url)
+    .where("url", "=", spec.url)
+    .execute();
+  return db.selectFrom("locations").selectAll().where("name", "=", spec.name).executeTakeFirst();
 }
 
 export async function allLocations({ db }: CatalogDb): Promise<LocationRow[]> {

@@ -69,7 +69,9 @@ export class Locations {
         return await this.register(arg, parseLocationUrl(configured.url, this.loaded.baseDir), configured);
       }
       // A name the catalog knows (a config that no longer lists it, or none at all): its recorded URL.
-      const recorded = (await allLocations(this.catalog)).find((l) => l.name === arg);
+      // A row named by its own URL (a run given the bare URL) is found by URL below, after the
+      // config's entries: one may name that URL now, and its settings (an endpoint) then apply.
+      const recorded = (await allLocations(this.catalog)).find((l) => l.name === arg && l.name !== l.url);
       if (recorded) {
         return await this.register(arg, parseLocationUrl(recorded.url), locationSchema.parse({ url: recorded.url }));
       }

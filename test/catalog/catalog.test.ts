@@ -12,7 +12,7 @@ import {
   startScan,
 } from "../../src/catalog/files.js";
 import { closeDeadRuns, journalActions, startRun } from "../../src/catalog/journal.js";
-import { ensureLocation } from "../../src/catalog/locations.js";
+import { allLocations, ensureLocation, registerLocation } from "../../src/catalog/locations.js";
 import { recordReplicas } from "../../src/catalog/replicas.js";
 import { NO_FILTER } from "../../src/policy/filter.js";
 import { planCopies, summarizePlan } from "../../src/policy/sync-plan.js";
@@ -64,6 +64,18 @@ describe.each(CATALOG_KINDS)("catalog on %s", (kind) => {
     await expect(ensureLocation(catalog, { name: "scratch", url: "file:///elsewhere", kind: "posix" })).rejects.toThrow(
       /recorded in the catalog as file:\/\/\/scratch/,
     );
+    await catalog.close();
+  });
+
+  it("gives a place first recorded by its bare URL the name a config gives it later, keeping its row", async () => {
+    const catalog = await freshCatalog(kind, tempDir());
+    const url = "s3://bucket/prefix";
+    const first = await ensureLocation(catalog, { name: url, url, kind: "s3" });
+    const named = await registerLocation(catalog, { name: "remote", url, kind: "s3" });
+    expect(named).toMatchObject({ created: false, row: { id: first.id, name: "remote", url } });
+    const again = await registerLocation(catalog, { name: "archive", url, kind: "s3" });
+    expect(again.created).toBe(true);
+    expect((await allLocations(catalog)).map((l) => l.name)).toEqual(["archive", "remote"]);
     await catalog.close();
   });
 
