@@ -27,7 +27,7 @@ locations:
     restoreDelay: 10s
 
 defaults:
-  transfers: auto     # files in flight: auto = 8 from trees, 32 from object stores, 4 large; or a number
+  transfers: auto     # files in flight: auto = 16 from trees, 32 from object stores, 4 large; or a number
   scanThreads: 2      # walker threads; raise on parallel filesystems with slow stats
   retries: 4          # per item, with exponential backoff
   maxDeleteShare: 0.25  # sync --delete and pruning refuse to remove more than this share without --force

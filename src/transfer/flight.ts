@@ -5,10 +5,11 @@ import { ByteBudget } from "./byte-budget.js";
 export type TransferSetting = number | "auto";
 
 /**
- * "auto", files read from a local tree (uploads): their cost is the client's CPU per file, and 16
- * measured no faster than 8 while holding 15–30 MB more (bench/ANALYSIS.md).
+ * "auto", files read from a local tree (uploads): once the client's CPU per file fell below the
+ * store's, the upload waited on the store's answers, and 16 kept both cores busier than 8 with
+ * no more memory, as tuned rclone's 16 do (bench/ANALYSIS.md, 2026-12-07).
  */
-export const AUTO_FROM_TREE = 8;
+export const AUTO_FROM_TREE = 16;
 /**
  * "auto", files read from an object store (downloads, restores, bucket to bucket): a small GET
  * waits about 45 ms on the server whatever the client, so only more of them in flight hide that
