@@ -15,6 +15,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AUTO_FROM_STORE, AUTO_FROM_TREE } from "../../src/transfer/flight.js";
 import { sha256Hex } from "../support/bytes.js";
 import { strata } from "../support/cli.js";
 import {
@@ -121,20 +122,20 @@ describe("the transfer toolkit against S3 (Ceph RGW)", () => {
     proxy.reset();
     const up = await run("sync", "scratch", "archive");
     expect(up.code, up.stderr).toBe(0);
-    // From a tree: the files' cost is the client's CPU, so auto keeps uploads at 8 in flight.
+    // From a tree: auto keeps uploads at AUTO_FROM_TREE in flight.
     const puts = under("auto-small").filter(isObjectPut);
     expect(puts).toHaveLength(96);
-    expect(maxInFlight(puts)).toBeLessThanOrEqual(8);
+    expect(maxInFlight(puts)).toBeLessThanOrEqual(AUTO_FROM_TREE);
     proxy.reset();
     const down = await run("sync", "archive", join(dir, "down"));
     expect(down.code, down.stderr).toBe(0);
     expect(readFileSync(join(dir, "down", "s7.dat"))).toEqual(small["s7.dat"]);
-    // From an object store: each GET waits on the server, so auto runs up to 32 of them at once.
+    // From an object store: each GET waits on the server, so auto runs more of them at once.
     const gets = under("auto-small").filter(isObjectGet);
     expect(gets.length).toBeGreaterThanOrEqual(96);
     const manyGets = maxInFlight(gets);
-    expect(manyGets).toBeGreaterThan(8);
-    expect(manyGets).toBeLessThanOrEqual(32);
+    expect(manyGets).toBeGreaterThan(AUTO_FROM_TREE);
+    expect(manyGets).toBeLessThanOrEqual(AUTO_FROM_STORE);
 
     // Eight files of three 5 MiB parts, and a budget that would let all of them start: auto
     // still holds large files to 4 at once, so each keeps several parts in flight.
