@@ -282,7 +282,7 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
       .executeTakeFirstOrThrow();
     expect(Number(slowCopies.n)).toBeLessThan(40);
 
-    // A sync's run in another process does not watch for requests: refused, nothing recorded.'s run of another process does not watch for requests: refused, nothing recorded.
+    // A sync's run in another process does not watch for requests: refused, nothing recorded.
     const scanRun = await served.catalog.db
       .insertInto("runs")
       .values({
@@ -390,7 +390,7 @@ describe.each(CATALOG_KINDS)("the API of strata serve (%s catalog)", (kind) => {
   });
 });
 
-/** The id of the policy run another process has just started, once the catalog shows it. */
+/** The id of the policy run another process has just started, once the catalog shows it and its actions. */
 async function runningApply(catalog: Served["catalog"]): Promise<number> {
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -399,6 +399,10 @@ async function runningApply(catalog: Served["catalog"]): Promise<number> {
       .select("id")
       .where("status", "=", "running")
       .where("command", "=", "apply keep-results")
+      // Once it has journaled its actions: stopped before that, it would have none to skip.
+      .where((eb) =>
+        eb.exists(eb.selectFrom("actions").select("actions.id").whereRef("actions.run_id", "=", "runs.id")),
+      )
       .executeTakeFirst();
     if (row) return row.id;
     if (Date.now() > deadline) throw new Error("the CLI's apply run never appeared in the catalog");
