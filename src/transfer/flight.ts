@@ -6,8 +6,8 @@ export type TransferSetting = number | "auto";
 
 /**
  * "auto", files read from a local tree (uploads): once the client's CPU per file fell below the
- * store's, the upload waited on the store's answers, and 16 kept both cores busier than 8 with
- * no more memory, as tuned rclone's 16 do (bench/ANALYSIS.md, 2026-12-07).
+ * store's, the upload waited on the store's answers, and 16 keep both cores busier than 8, as
+ * tuned rclone's 16 do; the cost is memory, up to 16 medium bodies held at once (bench/ANALYSIS.md).
  */
 export const AUTO_FROM_TREE = 16;
 /**
