@@ -399,9 +399,17 @@ async function runningApply(catalog: Served["catalog"]): Promise<number> {
       .select("id")
       .where("status", "=", "running")
       .where("command", "=", "apply keep-results")
-      // Once it has journaled its actions: stopped before that, it would have none to skip.
+      // Once it has journaled the slow files' copies: a stop before that (between rounds, say)
+      // would leave none of them to skip.
       .where((eb) =>
-        eb.exists(eb.selectFrom("actions").select("actions.id").whereRef("actions.run_id", "=", "runs.id")),
+        eb.exists(
+          eb
+            .selectFrom("actions")
+            .innerJoin("files", "files.id", "actions.file_id")
+            .select("actions.id")
+            .whereRef("actions.run_id", "=", "runs.id")
+            .where("files.path", "like", "results/slow/%"),
+        ),
       )
       .executeTakeFirst();
     if (row) return row.id;
