@@ -129,8 +129,9 @@ describe("lean PUT against RGW", () => {
   });
 
   it.each([
-    { proof: "Content-MD5 (payload unsigned)", signPayload: false },
-    { proof: "the signed SHA-256 too", signPayload: true },
+    { proof: "its signed SHA-256 alone (the default)", signPayload: undefined },
+    { proof: "Content-MD5 alone (signPayload: none)", signPayload: "none" },
+    { proof: "both (signPayload: all)", signPayload: "all" },
   ])("is refused by $proof when the body changes in flight: nothing is stored", async ({ signPayload }) => {
     const b = await open(BUCKET, damaging.endpoint, { signPayload });
     const key = `${randomBytes(6).toString("hex")}/damaged`;
@@ -236,26 +237,40 @@ describe("what proves a body to the store", () => {
   const md5 = (body: Buffer) => createHash("md5").update(body).digest("base64");
   const sha256 = (body: Buffer) => createHash("sha256").update(body).digest("hex");
 
+  const unsignedParts = (large: Buffer) => [
+    { payload: "UNSIGNED-PAYLOAD", md5: md5(large.subarray(0, PART)) },
+    { payload: "UNSIGNED-PAYLOAD", md5: md5(large.subarray(PART)) },
+  ];
+
   it.each([{ leanRequests: true }, { leanRequests: false }])(
-    "by default Content-MD5, the payload unsigned (the store hashes each body once) (%o)",
+    "by default a whole body by its signed SHA-256 alone (the client hashes it once), a part by its Content-MD5 (%o)",
     async (path) => {
       const { small, large, single, parts } = await sentProofs(path);
-      expect(single).toEqual([{ payload: "UNSIGNED-PAYLOAD", md5: md5(small) }]);
-      expect(parts).toEqual([
-        { payload: "UNSIGNED-PAYLOAD", md5: md5(large.subarray(0, PART)) },
-        { payload: "UNSIGNED-PAYLOAD", md5: md5(large.subarray(PART)) },
-      ]);
+      expect(single).toEqual([{ payload: sha256(small), md5: undefined }]);
+      expect(parts).toEqual(unsignedParts(large));
     },
   );
 
-  it("with signPayload: true, each body's SHA-256 is signed as well", async () => {
-    const { small, large, single, parts } = await sentProofs({ signPayload: true });
-    expect(single).toEqual([{ payload: sha256(small), md5: md5(small) }]);
-    expect(parts).toEqual([
-      { payload: sha256(large.subarray(0, PART)), md5: md5(large.subarray(0, PART)) },
-      { payload: sha256(large.subarray(PART)), md5: md5(large.subarray(PART)) },
-    ]);
-  });
+  it.each([{ signPayload: "none" }, { signPayload: false }])(
+    "with %o, every body by its Content-MD5, the payload unsigned",
+    async (setting) => {
+      const { small, large, single, parts } = await sentProofs(setting);
+      expect(single).toEqual([{ payload: "UNSIGNED-PAYLOAD", md5: md5(small) }]);
+      expect(parts).toEqual(unsignedParts(large));
+    },
+  );
+
+  it.each([{ signPayload: "all" }, { signPayload: true }])(
+    "with %o, each body's and part's SHA-256 is signed, and its Content-MD5 sent",
+    async (setting) => {
+      const { small, large, single, parts } = await sentProofs(setting);
+      expect(single).toEqual([{ payload: sha256(small), md5: md5(small) }]);
+      expect(parts).toEqual([
+        { payload: sha256(large.subarray(0, PART)), md5: md5(large.subarray(0, PART)) },
+        { payload: sha256(large.subarray(PART)), md5: md5(large.subarray(PART)) },
+      ]);
+    },
+  );
 });
 
 describe("lean GET against RGW", () => {

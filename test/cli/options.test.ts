@@ -209,6 +209,21 @@ describe("--transfers", () => {
       expect((await strata(["sync", "tree", `local:store-${good}`], { cwd: work })).code, good).toBe(0);
     }
   });
+
+  it("an S3 location's signPayload is checked, naming file, line and key, before anything is written", async () => {
+    const work = tempDir();
+    writeTree(join(work, "tree"), { "f.txt": "x" });
+    for (const bad of ["maybe", "1", "[all]"]) {
+      const location = `  bucket:\n    url: s3://nowhere-bucket\n    s3: { endpoint: "http://127.0.0.1:9", signPayload: ${bad} }\n`;
+      writeFileSync(join(work, "strata.yaml"), `locations:\n${location}`);
+      const result = await strata(["sync", "tree", "bucket"], { cwd: work });
+      expect(result.code, bad).toBe(2);
+      expect(result.stderr, bad).toMatch(
+        /strata\.yaml:4:\d+: locations\.bucket\.s3\.signPayload: expected whole, all or none \(or true for all, false for none\)/,
+      );
+      expect(existsSync(join(work, ".strata")), bad).toBe(false);
+    }
+  });
 });
 
 describe("rate caps", () => {

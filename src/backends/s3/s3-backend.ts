@@ -207,8 +207,9 @@ export class S3Backend implements Backend {
 
   /**
    * A body under one part is buffered anyway, so it is hashed before it is sent (and refused
-   * unsent when it is not the SHA-256 expected): the SHA-256 goes into the metadata and the MD5
-   * into Content-MD5, which the server checks on arrival.
+   * unsent when it is not the SHA-256 expected): the SHA-256 goes into the metadata and, by
+   * default, into the signature, which the server checks on arrival; with `signPayload: none`
+   * or `all` the MD5 goes into Content-MD5, which it checks too, and the ETag it answers with.
    */
   private writeWhole(key: string, body: Readable, info: WriteInfo, storageClass: StorageClass): Promise<ObjectInfo> {
     const fail = (received: number | "more") => sizeError(this.url, key, info.size, received);
@@ -218,20 +219,20 @@ export class S3Backend implements Backend {
   private async putWhole(key: string, data: Buffer, info: WriteInfo, storageClass: StorageClass): Promise<ObjectInfo> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     checkExpectedHash(this.url, key, info, sha256);
-    const md5 = createHash("md5").update(data);
+    const md5 = this.options.signPayload === "whole" ? undefined : createHash("md5").update(data);
     // A compressed object's writer gives its content's hash; the bytes hashed here are its frames.
     const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
     const object = {
       data,
       sha256,
-      contentMd5: md5.copy().digest("base64"),
+      ...(md5 ? { contentMd5: md5.copy().digest("base64") } : {}),
       storageClass,
       metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) },
       ...(info.tags && Object.keys(info.tags).length > 0 ? { tagging: taggingHeader(info.tags) } : {}),
     };
     const put = await this.attempt(key, () => (this.lean ? this.putLean(key, object) : this.putWithSdk(key, object)));
-    // The server checked Content-MD5 on arrival and answers with the ETag: no HEAD needed.
-    await this.checkStoredEtag(key, put, md5.digest("hex"));
+    // The server checked the proof on arrival, and answers with the ETag: no HEAD needed.
+    if (md5) await this.checkStoredEtag(key, put, md5.digest("hex"));
     return {
       key,
       size: data.length,
@@ -260,19 +261,17 @@ export class S3Backend implements Backend {
     );
   }
 
-  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 signed only with `signPayload`. */
+  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 signed unless `signPayload: none`. */
   private putLean(key: string, object: WholeObject): Promise<LeanAnswer> {
-    const headers: Record<string, string> = {
-      "content-md5": object.contentMd5,
-      "x-amz-storage-class": object.storageClass,
-    };
+    const headers: Record<string, string> = { "x-amz-storage-class": object.storageClass };
+    if (object.contentMd5) headers["content-md5"] = object.contentMd5;
     for (const [name, value] of Object.entries(object.metadata)) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
     if (object.tagging) headers["x-amz-tagging"] = object.tagging;
     if (this.checksummed) headers["x-amz-checksum-crc32"] = crc32Base64(object.data);
     return (this.lean as LeanS3).put({
       objectKey: this.objectKey(key),
       body: object.data,
-      payloadHash: this.options.signPayload ? object.sha256 : UNSIGNED_PAYLOAD,
+      payloadHash: this.options.signPayload === "none" ? UNSIGNED_PAYLOAD : object.sha256,
       headers,
     });
   }
@@ -597,7 +596,8 @@ export class S3Backend implements Backend {
 interface WholeObject {
   data: Buffer;
   sha256: string;
-  contentMd5: string;
+  /** Absent where the signed SHA-256 alone proves the body. */
+  contentMd5?: string;
   storageClass: StorageClass;
   metadata: Record<string, string>;
   tagging?: string;
@@ -637,13 +637,14 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
       ...(failFast ? { requestTimeout: 10_000 } : {}),
     },
   });
-  if (!options.signPayload) {
+  const unsigned = UNSIGNED_COMMANDS[options.signPayload];
+  if (unsigned.size > 0) {
     // Set before signing (the build step precedes it): the SDK's signer then signs this value
     // instead of hashing the body on the main thread.
     client.middlewareStack.add(
       (next, context) => (args) => {
         const request = args.request as { headers?: Record<string, string> };
-        if (MD5_PROVEN.has(context.commandName ?? "") && request.headers) {
+        if (unsigned.has(context.commandName ?? "") && request.headers) {
           request.headers["x-amz-content-sha256"] = UNSIGNED_PAYLOAD;
         }
         return next(args);
@@ -654,8 +655,15 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
   return client;
 }
 
-/** The SDK commands Strata sends with a body and its Content-MD5 (the lean path's PUT matches). */
-const MD5_PROVEN = new Set(["PutObjectCommand", "UploadPartCommand"]);
+/**
+ * The SDK commands whose payload goes unsigned, proven by their Content-MD5 alone, for each
+ * `signPayload` (the lean path's PUT matches PutObjectCommand's).
+ */
+const UNSIGNED_COMMANDS: Record<S3Options["signPayload"], ReadonlySet<string>> = {
+  whole: new Set(["UploadPartCommand"]),
+  all: new Set(),
+  none: new Set(["PutObjectCommand", "UploadPartCommand"]),
+};
 
 /** The body and range of a GET's answer, from either path. */
 interface ObjectBody {

@@ -30,12 +30,23 @@ export const s3OptionsSchema = z
      */
     leanRequests: z.boolean().default(true),
     /**
-     * Every body goes up with its Content-MD5, which the store checks before it keeps anything,
-     * and with an unsigned payload, so the store hashes it once. true signs each body's SHA-256
-     * as well (the store then hashes it twice): for plain-http endpoints across networks where a
-     * body could be altered in flight on purpose, which an MD5 does not stop.
+     * What proves each body to the store, which refuses one that differs before it keeps anything:
+     * - `whole` (default): a body sent in one request signs its SHA-256, the hash Strata records
+     *   and computes anyway, so the client hashes it once (an MD5 as well cost a tenth of an
+     *   upload's client CPU); a part of a multipart upload carries its Content-MD5, computed off
+     *   the main thread, its payload unsigned.
+     * - `all`: parts sign their SHA-256 too (the SDK hashes each), and whole bodies carry a
+     *   Content-MD5 as well: for plain-http endpoints across networks where a body could be
+     *   altered on purpose, which an MD5 does not stop.
+     * - `none`: nothing signed, every body proven by its Content-MD5: for a store that does not
+     *   check a signed payload's hash (AWS S3, Ceph RGW and MinIO do).
+     * `true` and `false`, the earlier spellings, mean `all` and `none`.
      */
-    signPayload: z.boolean().default(false),
+    signPayload: z
+      .union([z.enum(["whole", "all", "none"]), z.boolean().transform((all) => (all ? "all" : "none"))], {
+        error: "expected whole, all or none (or true for all, false for none)",
+      })
+      .default("whole"),
   })
   .strict();
 
