@@ -219,7 +219,8 @@ export class S3Backend implements Backend {
   private async putWhole(key: string, data: Buffer, info: WriteInfo, storageClass: StorageClass): Promise<ObjectInfo> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     checkExpectedHash(this.url, key, info, sha256);
-    const md5 = this.options.signPayload === "whole" ? undefined : createHash("md5").update(data);
+    const proofs = PROOFS[this.options.signPayload];
+    const md5 = proofs.wholeMd5 ? createHash("md5").update(data) : undefined;
     // A compressed object's writer gives its content's hash; the bytes hashed here are its frames.
     const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
     const object = {
@@ -230,7 +231,9 @@ export class S3Backend implements Backend {
       metadata: { ...(info.metadata ?? {}), ...attributesToMetadata(attributes) },
       ...(info.tags && Object.keys(info.tags).length > 0 ? { tagging: taggingHeader(info.tags) } : {}),
     };
-    const put = await this.attempt(key, () => (this.lean ? this.putLean(key, object) : this.putWithSdk(key, object)));
+    const put = await this.attempt(key, () =>
+      this.lean ? this.putLean(key, object, proofs.signWhole) : this.putWithSdk(key, object),
+    );
     // The server checked the proof on arrival, and answers with the ETag: no HEAD needed.
     if (md5) await this.checkStoredEtag(key, put, md5.digest("hex"));
     return {
@@ -261,8 +264,8 @@ export class S3Backend implements Backend {
     );
   }
 
-  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 signed unless `signPayload: none`. */
-  private putLean(key: string, object: WholeObject): Promise<LeanAnswer> {
+  /** The same request as putWithSdk's, headers as the SDK spells them; the SHA-256 signed if `signed`. */
+  private putLean(key: string, object: WholeObject, signed: boolean): Promise<LeanAnswer> {
     const headers: Record<string, string> = { "x-amz-storage-class": object.storageClass };
     if (object.contentMd5) headers["content-md5"] = object.contentMd5;
     for (const [name, value] of Object.entries(object.metadata)) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
@@ -271,7 +274,7 @@ export class S3Backend implements Backend {
     return (this.lean as LeanS3).put({
       objectKey: this.objectKey(key),
       body: object.data,
-      payloadHash: this.options.signPayload === "none" ? UNSIGNED_PAYLOAD : object.sha256,
+      payloadHash: signed ? object.sha256 : UNSIGNED_PAYLOAD,
       headers,
     });
   }
@@ -637,7 +640,11 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
       ...(failFast ? { requestTimeout: 10_000 } : {}),
     },
   });
-  const unsigned = UNSIGNED_COMMANDS[options.signPayload];
+  const proofs = PROOFS[options.signPayload];
+  const unsigned = new Set([
+    ...(proofs.signWhole ? [] : ["PutObjectCommand"]),
+    ...(proofs.signParts ? [] : ["UploadPartCommand"]),
+  ]);
   if (unsigned.size > 0) {
     // Set before signing (the build step precedes it): the SDK's signer then signs this value
     // instead of hashing the body on the main thread.
@@ -656,13 +663,15 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
 }
 
 /**
- * The SDK commands whose payload goes unsigned, proven by their Content-MD5 alone, for each
- * `signPayload` (the lean path's PUT matches PutObjectCommand's).
+ * What proves a body to the store under each `signPayload` (s3-options.ts): whether a body sent
+ * whole carries its Content-MD5 (then the ETag is checked against it), and whether its SHA-256 and
+ * a part's are signed. A part always carries its Content-MD5; an unsigned payload is proven by
+ * its Content-MD5 alone. PutObject (and the lean PUT, which sends the same) and UploadPart follow.
  */
-const UNSIGNED_COMMANDS: Record<S3Options["signPayload"], ReadonlySet<string>> = {
-  whole: new Set(["UploadPartCommand"]),
-  all: new Set(),
-  none: new Set(["PutObjectCommand", "UploadPartCommand"]),
+const PROOFS: Record<S3Options["signPayload"], { wholeMd5: boolean; signWhole: boolean; signParts: boolean }> = {
+  whole: { wholeMd5: false, signWhole: true, signParts: false },
+  all: { wholeMd5: true, signWhole: true, signParts: true },
+  none: { wholeMd5: true, signWhole: false, signParts: false },
 };
 
 /** The body and range of a GET's answer, from either path. */
