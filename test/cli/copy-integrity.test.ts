@@ -7,7 +7,6 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -21,7 +20,7 @@ import { sha256Hex } from "../support/bytes.js";
 import { type CliResult, strata } from "../support/cli.js";
 import { corruptBlob } from "../support/damage.js";
 import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { sizeOf, writeTree } from "../support/trees.js";
 import { keepRewriting } from "../support/writers.js";
 
 /**
@@ -141,9 +140,7 @@ describe("a source that changes while read is never recorded (defect 7)", () => 
     // starts is skipped as stale before it is read (test/engine/stale.test.ts); this one changes
     // under the read itself, in every attempt. (A megabyte in: big.dat's blob, not small.dat's.)
     const temps = join(store, "blobs", "tmp");
-    const bigUnderWay = () =>
-      existsSync(temps) &&
-      readdirSync(temps).some((f) => (statSync(join(temps, f), { throwIfNoEntry: false })?.size ?? 0) > 1 << 20);
+    const bigUnderWay = () => existsSync(temps) && readdirSync(temps).some((f) => sizeOf(join(temps, f)) > 1 << 20);
     let ended = false;
     void running.finally(() => {
       ended = true;

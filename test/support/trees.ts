@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Writes files given as relative path → content, creating directories. */
@@ -52,4 +52,12 @@ export function oddTree(root: string): Buffer[] {
   symlinkSync("ping", join(root, "pong"));
   symlinkSync("pong", join(root, "ping"));
   return files;
+}
+
+/**
+ * A file's size, 0 once it is gone: for polls of a run's temp files, one of which may be renamed
+ * into place between the directory's listing and its stat.
+ */
+export function sizeOf(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 }

@@ -18,7 +18,7 @@ import { describe, expect, it } from "vitest";
 import { LocalStoreBackend } from "../../src/backends/local/local-backend.js";
 import { type CliResult, finished, spawnStrata, strata } from "../support/cli.js";
 import { tempDir } from "../support/tmp.js";
-import { writeTree } from "../support/trees.js";
+import { sizeOf, writeTree } from "../support/trees.js";
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const MiB = 1024 * 1024;
@@ -187,14 +187,6 @@ describe("a sync killed with SIGKILL", () => {
     expect(sha256(readFileSync(join(out, "big.bin")))).toBe(sha256(readFileSync(join(tree, "big.bin"))));
   }, 120_000);
 });
-
-/**
- * A file's size, 0 once it is gone: a temp file listed a moment ago may have been renamed into
- * place since (the clean-clone suite once caught the small file's temp blob between the two).
- */
-function sizeOf(path: string): number {
-  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
-}
 
 /** Ranges the catalog journaled for the copy in progress, as [start, end) byte extents. */
 function journaledRanges(work: string): { start: number; end: number }[] {
