@@ -440,6 +440,19 @@ export async function startScan({ db }: CatalogDb, locationId: number): Promise<
   return row.id;
 }
 
+/** Entries the location's last completed scan saw; undefined before its first. */
+export async function lastScanEntries({ db }: CatalogDb, locationId: number): Promise<number | undefined> {
+  const row = await db
+    .selectFrom("scans")
+    .select("files")
+    .where("location_id", "=", locationId)
+    .where("status", "in", ["done", "partial"])
+    .orderBy("id", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  return row ? Number(row.files) : undefined;
+}
+
 export interface ScanCounts {
   files: number;
   bytes: number;

@@ -42,6 +42,7 @@ export async function scanInto(
   await ctx.registerConfigured();
   const report = await scanLocation(ctx.catalog, location.row.id, location.backend, {
     threads: threads ?? ctx.defaults.scanThreads,
+    threadsAskedFor: threads !== undefined,
     acceptRoot,
     onProgress: (entries, bytes) => {
       progress.fileDone(entries);

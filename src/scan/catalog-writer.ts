@@ -1,7 +1,7 @@
-import type { Worker } from "node:worker_threads";
 import { startModuleWorker } from "../codec/module-worker.js";
 import { batchTransferList, type EntryBatch } from "./entry-batch.js";
-import type { WriteReply, WriterInit } from "./write-protocol.js";
+import { type EntryWriter, entryWriter } from "./entry-writer.js";
+import type { WriteReply, WriteRequest, WriterInit } from "./write-protocol.js";
 
 /** Entries written so far, and bytes in files among them. */
 export type WrittenProgress = (entries: number, bytes: number) => void;
@@ -22,13 +22,13 @@ export class CatalogWriteError extends Error {
 }
 
 /**
- * The main thread's side of the scan's catalog writer thread (write-worker.ts). Batches are
- * handed over without copying; `write` makes the caller wait while more than `maxQueued`
- * entries are handed over but not yet committed, so a catalog slower than the walk holds the
- * walk back instead of filling memory.
+ * The coordinator's side of the scan's catalog writer (entry-writer.ts), on a thread of its own
+ * (write-worker.ts) or, for a small tree, on this one. Batches are handed over without copying;
+ * `write` makes the caller wait while more than `maxQueued` entries are handed over but not yet
+ * committed, so a catalog slower than the walk holds the walk back instead of filling memory.
  */
 export class CatalogWriter {
-  private readonly worker: Worker;
+  private readonly writer: EntryWriter;
   private queued = 0;
   private failure: Error | undefined;
   private roomWaiter: (() => void) | undefined;
@@ -39,11 +39,10 @@ export class CatalogWriter {
     init: WriterInit,
     private readonly maxQueued: number,
     private readonly onWritten: WrittenProgress = () => {},
+    onThisThread = false,
   ) {
-    this.worker = startModuleWorker(import.meta.url, "write-worker", init);
-    this.worker.on("message", (reply: WriteReply) => this.heard(reply));
-    this.worker.on("error", (err) => this.failed(err));
-    this.worker.on("exit", (code) => this.failed(new Error(`the catalog writer thread exited (code ${code})`)));
+    const heard = (reply: WriteReply) => this.heard(reply);
+    this.writer = onThisThread ? entryWriter(init, heard) : this.writerThread(init, heard);
   }
 
   /** Entries handed over and not yet committed. */
@@ -55,7 +54,7 @@ export class CatalogWriter {
   async write(batch: EntryBatch): Promise<void> {
     this.throwIfFailed();
     this.queued += batch.paths.length;
-    this.worker.postMessage({ type: "entries", batch }, batchTransferList(batch));
+    this.writer.handle({ type: "entries", batch });
     while (this.queued > this.maxQueued) {
       await new Promise<void>((resolve) => (this.roomWaiter = resolve));
       this.throwIfFailed();
@@ -72,7 +71,7 @@ export class CatalogWriter {
     this.throwIfFailed();
     const committed = new Promise<void>((resolve, reject) => (this.committedWaiter = { resolve, reject }));
     const finished = new Promise<void>((resolve, reject) => (this.finishWaiter = { resolve, reject }));
-    this.worker.postMessage({ type: "finish" });
+    this.writer.handle({ type: "finish" });
     const closed = finished.then(() => this.stop());
     // Awaited by the caller once its reads are done; a failure before then is not unhandled.
     closed.catch(() => {});
@@ -80,10 +79,24 @@ export class CatalogWriter {
     return { closed };
   }
 
-  /** Ends the thread, whatever it was doing: for a scan given up. */
+  /** Ends the writer, whatever it was doing: for a scan given up (and its thread once done). */
   async stop(): Promise<void> {
-    this.worker.removeAllListeners("exit");
-    await this.worker.terminate();
+    await this.writer.abort();
+  }
+
+  private writerThread(init: WriterInit, heard: (reply: WriteReply) => void): EntryWriter {
+    const worker = startModuleWorker(import.meta.url, "write-worker", init);
+    worker.on("message", heard);
+    worker.on("error", (err) => this.failed(err));
+    worker.on("exit", (code) => this.failed(new Error(`the catalog writer thread exited (code ${code})`)));
+    return {
+      handle: (request: WriteRequest) =>
+        worker.postMessage(request, request.type === "entries" ? batchTransferList(request.batch) : []),
+      abort: async () => {
+        worker.removeAllListeners("exit");
+        await worker.terminate();
+      },
+    };
   }
 
   private heard(reply: WriteReply): void {

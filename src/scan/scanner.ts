@@ -6,6 +6,7 @@ import {
   abandonScan,
   countSeen,
   finishScan,
+  lastScanEntries,
   liveEntries,
   locationHasFiles,
   type ScanCounts,
@@ -21,12 +22,16 @@ import { type ScanProblem, type WalkResult, walkTree } from "./walker.js";
 
 export interface ScanReport extends ScanCounts {
   scanId: number;
+  /** Threads the scan ran besides the caller's (walkers and the catalog writer); 0 for a small tree. */
+  threads: number;
   problems: ScanProblem[];
   elapsedMs: number;
 }
 
 export interface ScanOptions {
   threads: number;
+  /** `threads` were asked for by name (`--threads`): run even for a small tree. */
+  threadsAskedFor?: boolean;
   /** Entries per catalog transaction batch. */
   batchSize?: number;
   /**
@@ -45,6 +50,15 @@ export interface ScanOptions {
 const QUEUED_TRANSACTIONS = 3;
 
 /**
+ * A location whose last scan saw fewer entries is walked and written on this thread. Its walker
+ * and writer threads would cost more than they save: each an isolate of its own (about 9 MB
+ * before any code, and a young generation that grows to tens of MB while it allocates), started
+ * with its own copy of the modules, the writer with its own catalog connection; a no-op re-sync
+ * of 50,000 files peaked with them. A tree never scanned, or one that saw more, gets the threads.
+ */
+const SMALL_TREE_ENTRIES = 100_000;
+
+/**
  * Brings the catalog's view of one location up to date: a POSIX tree is walked by threads, an
  * object store is listed (its inventory), and a writer thread records the entries on a
  * connection of its own, so the walk never waits for the catalog. Entries not seen are marked
@@ -61,6 +75,9 @@ export async function scanLocation(
   const tree = backend.tree;
   const device = tree ? await rootDevice(location, backend.url, tree, options) : undefined;
   const locationWasEmpty = !(await locationHasFiles(catalog.db, locationId));
+  const onThisThread =
+    !options.threadsAskedFor &&
+    ((await lastScanEntries(catalog, locationId)) ?? Number.POSITIVE_INFINITY) < SMALL_TREE_ENTRIES;
   const scanId = await startScan(catalog, locationId);
   const batchSize = options.batchSize ?? 10_000;
   const checkpoint = checkpointBehind(catalog);
@@ -71,6 +88,7 @@ export async function scanLocation(
       checkpoint();
       options.onProgress?.(entries, bytes);
     },
+    onThisThread,
   );
   let seen = 0;
   const write = (batch: EntryBatch) => {
@@ -82,7 +100,7 @@ export async function scanLocation(
   try {
     walked = tree
       ? await walkTree(tree.root, {
-          threads: options.threads,
+          threads: onThisThread ? 0 : options.threads,
           onEntries: write,
           // Behind: a whole transaction waits besides the one being written.
           consumerBehind: () => writer.backlog > 2 * batchSize,
@@ -108,7 +126,8 @@ export async function scanLocation(
   if (device !== undefined && seen > 0 && device !== Number(location.root_device ?? Number.NaN)) {
     await recordRootDevice(catalog, locationId, device);
   }
-  return { ...counts, scanId, problems: walked.problems, elapsedMs: Date.now() - started };
+  const threads = onThisThread ? 0 : (tree ? options.threads : 0) + 1;
+  return { ...counts, scanId, threads, problems: walked.problems, elapsedMs: Date.now() - started };
 }
 
 /**

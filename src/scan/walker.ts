@@ -1,7 +1,7 @@
-import type { Worker } from "node:worker_threads";
 import { startModuleWorker } from "../codec/module-worker.js";
 import type { EntryBatch } from "./entry-batch.js";
-import type { WalkerInit, WalkReply } from "./walk-protocol.js";
+import { dirWalker } from "./walk-dir.js";
+import type { WalkerInit, WalkReply, WalkRequest } from "./walk-protocol.js";
 
 export interface ScanProblem {
   path: string;
@@ -15,6 +15,7 @@ export interface WalkResult {
 }
 
 export interface WalkOptions {
+  /** Walker threads; 0 walks on this thread. */
   threads: number;
   /** Receives entries in batches; no directory is handed out while it runs, so memory stays bounded. */
   onEntries: (batch: EntryBatch) => Promise<void>;
@@ -28,39 +29,42 @@ export interface WalkOptions {
 }
 
 /**
- * Walks a POSIX tree with `threads` walker threads, depth first (the stack of pending
- * directories stays small however wide the tree is), and hands entries over in batches.
+ * Walks a POSIX tree with `threads` walker threads (none: on this thread), depth first (the
+ * stack of pending directories stays small however wide the tree is), and hands entries over in
+ * batches.
  */
 export async function walkTree(root: string, options: WalkOptions): Promise<WalkResult> {
-  const workers = Array.from({ length: options.threads }, () =>
-    startModuleWorker(import.meta.url, "walk-worker", { root } satisfies WalkerInit),
-  );
   const result: WalkResult = { problems: [], unreadableDirs: [] };
   const pending: string[] = [""];
-  const idle = [...workers];
-  const inbox: { worker: Worker; reply: WalkReply }[] = [];
+  const inbox: { walker: DirWalker; reply: WalkReply }[] = [];
   let wake: (() => void) | undefined;
   let failure: Error | undefined;
-  for (const worker of workers) {
-    worker.on("message", (reply: WalkReply) => {
-      inbox.push({ worker, reply });
-      wake?.();
-    });
-    worker.on("error", (err) => {
-      failure = err;
-      wake?.();
-    });
-  }
+  const start = options.threads > 0 ? walkerThread : walkerHere;
+  const walkers = Array.from({ length: Math.max(options.threads, 1) }, () => {
+    const walker: DirWalker = start(
+      root,
+      (reply) => {
+        inbox.push({ walker, reply });
+        wake?.();
+      },
+      (err) => {
+        failure = err;
+        wake?.();
+      },
+    );
+    return walker;
+  });
+  const idle = [...walkers];
 
   try {
-    while (pending.length > 0 || idle.length < workers.length) {
-      const walking = options.consumerBehind?.() ? 1 : workers.length;
-      while (pending.length > 0 && idle.length > 0 && workers.length - idle.length < walking) {
-        (idle.pop() as Worker).postMessage({ dir: pending.pop() });
+    while (pending.length > 0 || idle.length < walkers.length) {
+      const walking = options.consumerBehind?.() ? 1 : walkers.length;
+      while (pending.length > 0 && idle.length > 0 && walkers.length - idle.length < walking) {
+        (idle.pop() as DirWalker).walk(pending.pop() as string);
       }
       if (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       if (failure) throw failure;
-      for (const { worker, reply } of inbox.splice(0)) {
+      for (const { walker, reply } of inbox.splice(0)) {
         if (reply.type === "entries") {
           await options.onEntries(reply.batch);
         } else if (reply.type === "problem") {
@@ -68,12 +72,51 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
           if (reply.unreadableDir) result.unreadableDirs.push(reply.path);
         } else {
           for (let i = reply.subdirs.length - 1; i >= 0; i--) pending.push(reply.subdirs[i] as string);
-          idle.push(worker);
+          idle.push(walker);
         }
       }
     }
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all(walkers.map((w) => w.stop()));
   }
   return result;
 }
+
+/** One walker: walks each directory it is given (one at a time), and tells `onReply` what it found. */
+interface DirWalker {
+  walk(dir: string): void;
+  stop(): Promise<void>;
+}
+
+type StartWalker = (root: string, onReply: (reply: WalkReply) => void, onError: (err: Error) => void) => DirWalker;
+
+const walkerThread: StartWalker = (root, onReply, onError) => {
+  const worker = startModuleWorker(import.meta.url, "walk-worker", { root } satisfies WalkerInit);
+  worker.on("message", onReply);
+  worker.on("error", onError);
+  return {
+    walk: (dir) => worker.postMessage({ dir } satisfies WalkRequest),
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
+};
+
+/**
+ * A walker on this thread, for a tree small enough that starting threads costs more than it
+ * saves. Each directory is walked on a later turn of the event loop, so what else this process
+ * serves gets its turns between directories.
+ */
+const walkerHere: StartWalker = (root, onReply, onError) => {
+  const walkDir = dirWalker(root, onReply);
+  let stopped = false;
+  return {
+    walk: (dir) =>
+      setImmediate(() => {
+        if (!stopped) walkDir(dir).catch(onError);
+      }),
+    stop: async () => {
+      stopped = true;
+    },
+  };
+};

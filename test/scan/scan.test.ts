@@ -18,7 +18,7 @@ async function catalogEntries(catalogPath: string) {
 }
 
 describe("strata scan", () => {
-  it("records odd names exactly, symlinks unfollowed, and reports an unreadable directory", async () => {
+  it("records odd names exactly, symlinks unfollowed, and reports an unreadable directory, on threads and on its own", async () => {
     const work = tempDir();
     chmodSync(work, 0o777);
     const tree = join(work, "tree");
@@ -28,13 +28,22 @@ describe("strata scan", () => {
     chmodSync(join(tree, "locked"), 0o000);
     const catalogPath = join(work, "catalog.db");
 
-    const result = await strata(["--catalog", catalogPath, "scan", tree], { cwd: work, wrapper: AS_NOBODY });
+    // The first scan walks on threads; the second, of a tree that small, on the main thread.
+    const scans = [];
+    for (let round = 0; round < 2; round++) {
+      scans.push(await strata(["--catalog", catalogPath, "--json", "scan", tree], { cwd: work, wrapper: AS_NOBODY }));
+    }
     chmodSync(join(tree, "locked"), 0o755);
 
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/locked: EACCES/);
-    expect(result.stderr).toMatch(/1 entries could not be read/);
+    expect(scans.map((s) => JSON.parse(s.stdout).scan.threads)).toEqual([3, 0]);
+    for (const result of scans) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/locked: EACCES/);
+      expect(result.stderr).toMatch(/1 entries could not be read/);
+    }
+    expect(JSON.parse(scans[1]?.stdout ?? "").scan).toMatchObject({ newFiles: 0, changedFiles: 0, deletedFiles: 0 });
     const rows = await catalogEntries(catalogPath);
+    expect(rows.every((r) => r.state === "present")).toBe(true);
     const filePaths = rows.filter((r) => r.kind === "file").map((r) => keyToBytes(r.path));
     for (const expected of files) expect(filePaths.some((p) => p.equals(expected))).toBe(true);
     expect(rows.filter((r) => r.kind === "symlink").map((r) => r.path)).toEqual(["loop", "ping", "pong"]);
@@ -58,10 +67,16 @@ describe("strata scan", () => {
     const second = await strata(["--catalog", catalogPath, "--json", "scan", tree], { cwd: work });
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout).scan;
-    expect(report).toMatchObject({ newFiles: 1, changedFiles: 1, deletedFiles: 1, files: 4 });
+    // A tree this small is walked and written on the main thread once its size is known.
+    expect(report).toMatchObject({ newFiles: 1, changedFiles: 1, deletedFiles: 1, files: 4, threads: 0 });
     const rows = await catalogEntries(catalogPath);
     expect(rows.find((r) => r.path === "b.txt")?.state).toBe("deleted");
     expect(rows.find((r) => r.path === "a.txt")?.size).toBe(15);
+
+    // Threads asked for by name are used whatever the size; the result is the same.
+    writeFileSync(join(tree, "c/f.txt"), "newer");
+    const third = await strata(["--catalog", catalogPath, "--json", "scan", tree, "--threads", "1"], { cwd: work });
+    expect(JSON.parse(third.stdout).scan).toMatchObject({ newFiles: 1, changedFiles: 0, deletedFiles: 0, threads: 2 });
   });
 
   it("refuses a root that is missing, with exit 2", async () => {
