@@ -54,7 +54,8 @@ const QUEUED_TRANSACTIONS = 3;
  * and writer threads would cost more than they save: each an isolate of its own (about 9 MB
  * before any code, and a young generation that grows to tens of MB while it allocates), started
  * with its own copy of the modules, the writer with its own catalog connection; a no-op re-sync
- * of 50,000 files peaked with them. A tree never scanned, or one that saw more, gets the threads.
+ * of 50,000 files peaked with them; so is an empty root (a download's new target). A tree never
+ * scanned, or one that saw more, gets the threads.
  */
 const SMALL_TREE_ENTRIES = 100_000;
 
@@ -73,11 +74,12 @@ export async function scanLocation(
   const started = Date.now();
   const location = await locationById(catalog, locationId);
   const tree = backend.tree;
-  const device = tree ? await rootDevice(location, backend.url, tree, options) : undefined;
+  const root = tree ? await checkRoot(location, backend.url, tree, options) : undefined;
+  const device = root?.device;
   const locationWasEmpty = !(await locationHasFiles(catalog.db, locationId));
   const onThisThread =
     !options.threadsAskedFor &&
-    ((await lastScanEntries(catalog, locationId)) ?? Number.POSITIVE_INFINITY) < SMALL_TREE_ENTRIES;
+    (root?.empty || ((await lastScanEntries(catalog, locationId)) ?? Number.POSITIVE_INFINITY) < SMALL_TREE_ENTRIES);
   const scanId = await startScan(catalog, locationId);
   const batchSize = options.batchSize ?? 10_000;
   const checkpoint = checkpointBehind(catalog);
@@ -149,19 +151,26 @@ function checkpointBehind(catalog: CatalogDb): () => void {
 }
 
 /**
- * The device the root is on, after checking it is the filesystem first scanned there. A
+ * The device the root is on, and whether it holds no entries, after checking it is the
+ * filesystem first scanned there. A
  * missing root, or one on another device, is most likely an unmounted filesystem (its mount
  * point, or nothing): scanning it would take every file for deleted, and pruning would then
  * delete their only copies. Refused before anything is written.
  */
-async function rootDevice(location: LocationRow, url: string, tree: FileTree, options: ScanOptions): Promise<number> {
+async function checkRoot(
+  location: LocationRow,
+  url: string,
+  tree: FileTree,
+  options: ScanOptions,
+): Promise<{ device: number; empty: boolean }> {
   const unmounted = (why: string, fix: string) =>
     new UsageError(`${location.name} looks unmounted: ${why}; nothing was scanned or marked deleted. ${fix}`);
   const first = location.root_device;
   let device: number;
+  let empty: boolean;
   try {
     device = (await stat(tree.root)).dev;
-    await readdir(tree.root);
+    empty = (await readdir(tree.root)).length === 0;
   } catch (err) {
     // A root that held files before and is gone now is a mount point gone with its filesystem.
     if ((err as NodeJS.ErrnoException).code === "ENOENT" && first !== null) {
@@ -175,7 +184,7 @@ async function rootDevice(location: LocationRow, url: string, tree: FileTree, op
       `Mount it; if the tree moved to another filesystem for good, run \`strata scan ${location.name} --accept-root\``,
     );
   }
-  return device;
+  return { device, empty };
 }
 
 /** A root (or listing) with no entries at all while the catalog holds live files there. */

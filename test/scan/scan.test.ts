@@ -79,6 +79,15 @@ describe("strata scan", () => {
     expect(JSON.parse(third.stdout).scan).toMatchObject({ newFiles: 1, changedFiles: 0, deletedFiles: 0, threads: 2 });
   });
 
+  it("scans an empty root, a download's new target, without starting threads", async () => {
+    const work = tempDir();
+    const tree = join(work, "empty");
+    mkdirSync(tree);
+    const result = await strata(["--catalog", join(work, "c.db"), "--json", "scan", tree], { cwd: work });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).scan).toMatchObject({ files: 0, threads: 0 });
+  });
+
   it("refuses a root that is missing, with exit 2", async () => {
     const work = tempDir();
     const result = await strata(["--catalog", join(work, "c.db"), "scan", join(work, "nope")], { cwd: work });
