@@ -157,8 +157,9 @@ async function sync(
   if (plan.copy.files === 0 && plan.delete.files === 0) {
     // Uploads left by earlier runs for files since deleted or copied are aborted even so.
     const abortedUploads = await abortStaleUploads(catalog, { backend: target.backend, locationId: target.row.id });
+    // What the catalog records: the destination is not listed (`strata catalog check` does).
     out.info(
-      `Nothing to do: ${target.name} holds all ${count(plan.unchanged.files)} files of ${source.name} ` +
+      `Nothing to do: all ${count(plan.unchanged.files)} files of ${source.name} are recorded at ${target.name} ` +
         `(${formatDuration(Date.now() - started)})`,
     );
     out.json({

@@ -296,6 +296,6 @@ describe("compression on the embedded store", () => {
     // The rebuilt catalog knows the copies for what they are: a second sync copies nothing.
     const again = await ws.run("sync", "scratch", "zs");
     expectExit(again, "sync after the rebuild");
-    expect(again.stdout).toContain("Nothing to do: zs holds all 6 files");
+    expect(again.stdout).toContain("Nothing to do: all 6 files of");
   });
 });
