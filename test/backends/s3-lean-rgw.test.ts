@@ -25,6 +25,7 @@ import {
 import { useRgwCredentials } from "../support/rgw-credentials.js";
 import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
+import { startThrottledProxy } from "../support/throttled-proxy.js";
 import { get, info, put } from "./contract.js";
 
 /*
@@ -150,9 +151,68 @@ describe("lean PUT against RGW", () => {
     const body = randomBytes(5000);
     await put(b, key, body);
     expect(faults.count("PutObject")).toBe(4);
-    expect(faults.faults).toEqual({ slowDown: 1, internalError: 1, reset: 1 });
+    expect(faults.faults).toEqual({ slowDown: 1, internalError: 1, reset: 1, hang: 0 });
     expect((await get(b, key)).equals(body)).toBe(true);
     await b.close();
+  });
+
+  it.each([
+    { path: "the lean PUT", leanRequests: true },
+    { path: "the SDK's PutObject", leanRequests: false },
+  ])(
+    "drops a request the store leaves unanswered after requestTimeout and tries again ($path)",
+    async ({ leanRequests }) => {
+      const b = await open(BUCKET, faults.endpoint, { leanRequests, requestTimeout: "1s" });
+      const key = `${randomBytes(6).toString("hex")}/silence`;
+      faults.resetCounts();
+      faults.failNext(1, "hang", "PutObject");
+      const body = randomBytes(3000);
+      const started = Date.now();
+      await put(b, key, body);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(faults.count("PutObject")).toBe(2);
+      expect(faults.faults.hang).toBe(1);
+      expect((await get(b, key)).equals(body)).toBe(true);
+      await b.close();
+    },
+  );
+
+  it("does not take a long upload on a slow link for the store's silence", async () => {
+    // 2 MiB/s up: the body takes about 16 s to send, the socket buffers a few MB of it at once.
+    const slow = await startThrottledProxy(rgw.endpoint, 2 * 1024 ** 2);
+    try {
+      const b = await open(BUCKET, slow.endpoint, { requestTimeout: "8s", partSize: "64MiB" });
+      const key = `${randomBytes(6).toString("hex")}/slow-link`;
+      const body = randomBytes(32 * 1024 ** 2);
+      await put(b, key, body);
+      const head = await rgw.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+      expect(head.ContentLength).toBe(body.length);
+      await b.close();
+    } finally {
+      await slow.close();
+    }
+  }, 120_000);
+
+  it("reports a store that stays silent, after four attempts, and a probe of one at once", async () => {
+    const b = await open(BUCKET, faults.endpoint, { requestTimeout: "1s" });
+    faults.resetCounts();
+    faults.setFaults({ hang: 1 });
+    try {
+      const failed = put(b, "never-answered", "x");
+      await expect(failed).rejects.toBeInstanceOf(TransientError);
+      await expect(failed).rejects.toThrow(
+        /"never-answered": .*no answer from the store within 1\.0 s \(s3\.requestTimeout\)/,
+      );
+      expect(faults.count("PutObject")).toBe(4);
+      // The probe at a command's start: one attempt, its bound the smaller of 10 s and requestTimeout.
+      const started = Date.now();
+      await expect(b.check()).rejects.toThrow(/unreachable: .*no answer from the store within 1\.0 s$/);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      faults.setFaults({});
+    }
+    await b.close();
+    expect(() => s3OptionsSchema.parse({ requestTimeout: 500 })).toThrow(/expected at least 1s/);
   });
 
   it("gives up after the SDK's four attempts on a persistent 5xx, with a typed error naming the key", async () => {

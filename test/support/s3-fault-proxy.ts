@@ -5,8 +5,8 @@
  * - it counts requests by S3 operation (UploadPart, PutObject, CreateMultipartUpload, ...), so a
  *   test can assert how many parts a resumed upload sent;
  * - it answers a chosen share of requests, before they reach RGW, as a throttled or failing S3
- *   service does: 503 SlowDown or 500 InternalError (S3's XML error body), or a connection
- *   reset; and counts each fault it injected;
+ *   service does: 503 SlowDown or 500 InternalError (S3's XML error body), a connection reset,
+ *   or silence (the request read, never answered: a hung store); and counts each fault it injected;
  * - it damages a chosen part of multipart uploads in flight (one byte flipped, the request's
  *   Content-MD5 left as the client computed it), and keeps what the store answered to each.
  *
@@ -15,7 +15,7 @@
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { forward, listenLocally, relay } from "./http-proxy.js";
 
-export type Fault = "slowDown" | "internalError" | "reset";
+export type Fault = "slowDown" | "internalError" | "reset" | "hang";
 
 /** The share of requests (0 to 1) that get each fault. */
 export type FaultShares = Partial<Record<Fault, number>>;
@@ -28,8 +28,8 @@ export interface FaultProxy {
   readonly faults: Record<Fault, number>;
   count(operation: string): number;
   setFaults(shares: FaultShares): void;
-  /** Answers the next `count` requests with `fault`, whatever the shares. */
-  failNext(count: number, fault: Fault): void;
+  /** Answers the next `count` requests (of `operation`, if named) with `fault`, whatever the shares. */
+  failNext(count: number, fault: Fault, operation?: string): void;
   /**
    * Flips one byte in the body of every UploadPart request of this part number, forwarding it
    * otherwise unchanged; undefined stops. The store's answers to those are in `damagedAnswers`.
@@ -50,9 +50,13 @@ const ERRORS = {
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   const operations = new Map<string, number>();
-  const faults: Record<Fault, number> = { slowDown: 0, internalError: 0, reset: 0 };
+  const faults: Record<Fault, number> = { slowDown: 0, internalError: 0, reset: 0, hang: 0 };
   let shares: FaultShares = {};
-  const queued: Fault[] = [];
+  const queued: { fault: Fault; operation: string | undefined }[] = [];
+  const nextQueued = (operation: string): Fault | undefined => {
+    const index = queued.findIndex((q) => q.operation === undefined || q.operation === operation);
+    return index < 0 ? undefined : queued.splice(index, 1)[0]?.fault;
+  };
   let damaged: string | undefined;
   const damagedAnswers: number[] = [];
 
@@ -63,10 +67,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (operation === "UploadPart" && damaged !== undefined && part === damaged) {
       return forwardDamaged(target, req, res, (status) => damagedAnswers.push(status));
     }
-    const fault = queued.shift() ?? drawFault(shares, Math.random());
+    const fault = nextQueued(operation) ?? drawFault(shares, Math.random());
     if (!fault) return forward(target, req, res);
     faults[fault] += 1;
     if (fault === "reset") return req.socket.destroy();
+    // Read, never answered; the client gives up on its own (close() drops the connection).
+    if (fault === "hang") return void req.resume();
     // Read the body first, as a server does, so the client sees the answer, not a broken pipe.
     req.resume();
     req.on("end", () => xmlError(res, req.method === "HEAD", ERRORS[fault]));
@@ -85,8 +91,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       damaged = partNumber === undefined ? undefined : String(partNumber);
     },
     damagedAnswers,
-    failNext: (count, fault) => {
-      for (let i = 0; i < count; i++) queued.push(fault);
+    failNext: (count, fault, operation) => {
+      for (let i = 0; i < count; i++) queued.push({ fault, operation });
     },
     resetCounts: () => {
       operations.clear();

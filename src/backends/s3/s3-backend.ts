@@ -51,7 +51,7 @@ import { BufferPool, type PartStore, writeInParts } from "../multipart.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
 import { s3Error } from "./s3-errors.js";
 import { type LeanAnswer, type LeanHead, LeanS3, UNSIGNED_PAYLOAD } from "./s3-lean.js";
-import type { S3Options } from "./s3-options.js";
+import { type S3Options, silenceLimitMs } from "./s3-options.js";
 import { multipartEtag, type S3Upload, s3PartStore } from "./s3-upload.js";
 
 const STORAGE_CLASSES = S3_STORAGE_CLASSES;
@@ -97,7 +97,9 @@ export class S3Backend implements Backend {
 
   static async open(location: S3Location, options: S3Options): Promise<S3Backend> {
     const client = makeClient(options, false);
-    const lean = options.leanRequests ? await LeanS3.open(client, location.bucket) : undefined;
+    const lean = options.leanRequests
+      ? await LeanS3.open(client, location.bucket, silenceLimitMs(options, false))
+      : undefined;
     return new S3Backend(location, options, client, makeClient(options, true), lean);
   }
 
@@ -637,7 +639,9 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
       httpAgent: new HttpAgent(agent),
       httpsAgent: new HttpsAgent(agent),
       connectionTimeout: failFast ? 3000 : 10_000,
-      ...(failFast ? { requestTimeout: 10_000 } : {}),
+      // Silence bounded: the handler's socket inactivity timeout (its requestTimeout only
+      // logs a warning unless told to throw, and bounds a long upload's whole duration).
+      socketTimeout: silenceLimitMs(options, failFast),
     },
   });
   const proofs = PROOFS[options.signPayload];

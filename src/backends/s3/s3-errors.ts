@@ -1,8 +1,9 @@
 import { S3ServiceException } from "@aws-sdk/client-s3";
+import { formatDuration } from "../../config/units.js";
 import { BackendError, BucketNotFoundError, NoCredentialsError } from "../backend.js";
 import { classifyFailure, type FailureContext, firstLine } from "../errors.js";
 import { UploadGoneError } from "../multipart.js";
-import type { S3Options } from "./s3-options.js";
+import { type S3Options, silenceLimitMs } from "./s3-options.js";
 
 type S3Request = Pick<FailureContext, "url" | "key" | "bucket" | "probing">;
 
@@ -35,7 +36,23 @@ export function s3Error(err: unknown, request: S3Request, options: S3Options): E
     return new NoCredentialsError(request.url, credentialSources(options), { cause: err });
   }
   const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
-  return classifyFailure({ code, text: firstLine(err), cause: err }, context);
+  const text = droppedForSilence(err, code) ? silenceText(options, request.probing === true) : firstLine(err);
+  return classifyFailure({ code, text, cause: err }, context);
+}
+
+/**
+ * A request dropped because the store said nothing for too long: undici's two timeouts (the
+ * lean path), or the SDK handler's socket inactivity timeout (its connect timeout has the same
+ * name, and says so in its message).
+ */
+function droppedForSilence(err: unknown, code: string): boolean {
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") return true;
+  return code === "TimeoutError" && /inactivity/.test(firstLine(err));
+}
+
+function silenceText(options: S3Options, probing: boolean): string {
+  const waited = formatDuration(silenceLimitMs(options, probing));
+  return `no answer from the store within ${waited}${probing ? "" : " (s3.requestTimeout)"}`;
 }
 
 /** Where the SDK's default chain looks for credentials, in its order, as this process sees it. */

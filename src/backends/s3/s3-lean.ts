@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { rootCertificates } from "node:tls";
 import { type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
@@ -87,6 +87,13 @@ type RetryToken = Awaited<ReturnType<RetryStrategy["acquireInitialRetryToken"]>>
 const CONNECTIONS = 256;
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * A body over this goes to undici in slices (views, no copy). undici times the wait for an
+ * answer from the request's start, re-armed only as the body's writes drain: one write of a
+ * whole body that a slow link takes minutes to drain would be taken for the store's silence.
+ */
+const SLICE_BYTES = 256 * 1024;
+
 export class LeanS3 {
   private constructor(
     /** Scheme, host and port of the resolved endpoint. */
@@ -102,7 +109,8 @@ export class LeanS3 {
    * The endpoint, signing name and region of `bucket` as `client` resolves them; undefined when
    * the client retries with a legacy strategy whose tokens this path cannot share.
    */
-  static async open(client: S3Client, bucket: string): Promise<LeanS3 | undefined> {
+  /** `silenceMs`: how long an answer may be awaited, or a body stall, before the request is dropped. */
+  static async open(client: S3Client, bucket: string, silenceMs: number): Promise<LeanS3 | undefined> {
     const config = client.config;
     const retries = await config.retryStrategy();
     if (!("recordSuccess" in retries)) return undefined;
@@ -136,6 +144,9 @@ export class LeanS3 {
     });
     const pool = new Pool(url.origin, {
       connections: CONNECTIONS,
+      // Re-armed as each slice of a body drains (`inSlices`): a long upload is not silence.
+      headersTimeout: silenceMs,
+      bodyTimeout: silenceMs,
       connect: { timeout: CONNECT_TIMEOUT_MS, ...(url.protocol === "https:" ? trustedCertificates() : {}) },
     });
     return new LeanS3(url, url.pathname.replace(/\/+$/, ""), signer, retries, pool);
@@ -236,7 +247,7 @@ export class LeanS3 {
       method,
       path: subresource ? `${path}?${subresource}` : path,
       headers: signed.headers,
-      ...(body ? { body } : {}),
+      ...(body ? { body: inSlices(body) } : {}),
       // undici closes a connection after each HEAD by default (a guard against servers that send
       // a HEAD answer a body); S3 does not, and a new connection per stat costs more than the HEAD.
       ...(method === "HEAD" ? { reset: false } : {}),
@@ -250,6 +261,17 @@ export class LeanS3 {
 }
 
 type BodyOf<P extends Pool> = Awaited<ReturnType<P["request"]>>["body"];
+
+/** A body as undici should write it: whole when small, else slice by slice (see SLICE_BYTES). */
+function inSlices(body: Buffer): Buffer | Readable {
+  if (body.length <= SLICE_BYTES) return body;
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < body.length; at += SLICE_BYTES) yield body.subarray(at, at + SLICE_BYTES);
+    })(),
+    { objectMode: false },
+  );
+}
 
 /** An object's head from its answer's headers, named as the SDK names HeadObject's output. */
 function headOf(headers: Headers): LeanHead {

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { sizeBytes } from "../../config/units-schema.js";
+import { durationMs, sizeBytes } from "../../config/units-schema.js";
 
 /**
  * A location's `s3:` settings. Credentials are not written here: the SDK's standard chain finds
@@ -30,6 +30,14 @@ export const s3OptionsSchema = z
      */
     leanRequests: z.boolean().default(true),
     /**
+     * How long the store may stay silent on a request: no answer begun once the request is sent,
+     * or a body neither sent nor received for this long. The request is then dropped and tried
+     * again, as a failure worth retrying; a store that hangs is reported, not waited on for ever.
+     * The bucket probe at the start of a command waits at most 10 s of it. A body being sent is
+     * activity while it moves, however slow the link.
+     */
+    requestTimeout: durationMs.refine((ms) => ms >= 1000, { error: "expected at least 1s" }).default(120_000),
+    /**
      * What proves each body to the store, which refuses one that differs before it keeps anything:
      * - `whole` (default): a body sent in one request signs its SHA-256, the hash Strata records
      *   and computes anyway, so the client hashes it once (an MD5 as well cost a tenth of an
@@ -51,3 +59,11 @@ export const s3OptionsSchema = z
   .strict();
 
 export type S3Options = z.infer<typeof s3OptionsSchema>;
+
+/** The probe's bound on silence: a command's start is not held up by a hung store for long. */
+const PROBE_SILENCE_MS = 10_000;
+
+/** How long a request may meet silence before it is dropped: the probe's, or any other's. */
+export function silenceLimitMs(options: S3Options, probing: boolean): number {
+  return probing ? Math.min(PROBE_SILENCE_MS, options.requestTimeout) : options.requestTimeout;
+}
