@@ -21,16 +21,18 @@ export interface EntryWriter {
  * `batchSize`; the first failure ends all writing.
  */
 export function entryWriter(init: WriterInit, reply: (message: WriteReply) => void): EntryWriter {
-  const opened = open(init);
+  /** Where failures happened, for their message; known once the connection is open. */
+  let where = "catalog";
+  const opened = open(init).then((writing) => {
+    where = `catalog ${writing.catalog.displayUrl}`;
+    return writing;
+  });
   // A failure to open is reported when the first request awaits it, not as a crash before.
   opened.catch(() => {});
   let pending: FileStat[] = [];
   let pendingBytes = 0;
   let work: Promise<void> = Promise.resolve();
   let failed = false;
-  /** Where failures happened, for their message; known once the connection is open. */
-  let where = "catalog";
-  void opened.then(({ catalog }) => (where = `catalog ${catalog.displayUrl}`)).catch(() => {});
   let closing: Promise<void> | undefined;
   const close = (catalog: CatalogDb) => (closing ??= catalog.close());
 

@@ -50,11 +50,11 @@ export interface ScanOptions {
 const QUEUED_TRANSACTIONS = 3;
 
 /**
- * A location whose last scan saw fewer entries is walked and written on this thread. Its walker
- * and writer threads would cost more than they save: each an isolate of its own (about 9 MB
- * before any code, and a young generation that grows to tens of MB while it allocates), started
- * with its own copy of the modules, the writer with its own catalog connection; a no-op re-sync
- * of 50,000 files peaked with them; so is an empty root (a download's new target). A tree never
+ * A location whose last scan saw fewer entries, or whose root is empty (a download's new
+ * target), is walked and written on this thread. Walker and writer threads would cost it more
+ * than they save: each an isolate of its own (about 9 MB before any code, and a young generation
+ * that grows to tens of MB while it allocates) with its own copy of the modules, the writer with
+ * its own catalog connection; a no-op re-sync of 50,000 files peaked with them. A tree never
  * scanned, or one that saw more, gets the threads.
  */
 const SMALL_TREE_ENTRIES = 100_000;
@@ -62,8 +62,9 @@ const SMALL_TREE_ENTRIES = 100_000;
 /**
  * Brings the catalog's view of one location up to date: a POSIX tree is walked by threads, an
  * object store is listed (its inventory), and a writer thread records the entries on a
- * connection of its own, so the walk never waits for the catalog. Entries not seen are marked
- * deleted, never dropped, once every entry seen is committed.
+ * connection of its own, so the walk never waits for the catalog; a small tree is walked and
+ * written on this thread (SMALL_TREE_ENTRIES). Entries not seen are marked deleted, never
+ * dropped, once every entry seen is committed.
  */
 export async function scanLocation(
   catalog: CatalogDb,
@@ -152,10 +153,9 @@ function checkpointBehind(catalog: CatalogDb): () => void {
 
 /**
  * The device the root is on, and whether it holds no entries, after checking it is the
- * filesystem first scanned there. A
- * missing root, or one on another device, is most likely an unmounted filesystem (its mount
- * point, or nothing): scanning it would take every file for deleted, and pruning would then
- * delete their only copies. Refused before anything is written.
+ * filesystem first scanned there. A missing root, or one on another device, is most likely an
+ * unmounted filesystem (its mount point, or nothing): scanning it would take every file for
+ * deleted, and pruning would then delete their only copies. Refused before anything is written.
  */
 async function checkRoot(
   location: LocationRow,
