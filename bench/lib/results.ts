@@ -110,11 +110,11 @@ function catalogScaleSection(dir: string): string {
   return existsSync(file) ? markedSection("catalog-scale", readFileSync(file, "utf8")) : "";
 }
 
-/** Sections other scripts write into RESULTS.md (api-load.ts, packs.ts), kept when this one rewrites it. */
+/** Sections other scripts write into RESULTS.md (api-load.ts, packs.ts, floors.ts), kept when this one rewrites it. */
 function carriedSections(path: string): string[] {
   if (!existsSync(path)) return [];
   const previous = readFileSync(path, "utf8");
-  return ["api-load", "packs"].flatMap((name) => sectionOf(previous, name) ?? []);
+  return ["api-load", "packs", "floors-transfers", "floors-scan"].flatMap((name) => sectionOf(previous, name) ?? []);
 }
 
 /** The current build against the `--baseline` one, every workload both ran. */

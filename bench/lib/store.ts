@@ -3,6 +3,7 @@ import {
   DeleteObjectsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  PutBucketPolicyCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { sh } from "./setup.js";
@@ -43,6 +44,16 @@ export class Store {
   }
 
   /** Keys and bytes under a prefix. */
+  /**
+   * Lets anyone read and write the bucket's objects, for bench/floors' programs, which send no
+   * signature (the bucket is the bench's own, on its throwaway RGW).
+   */
+  async allowAnonymous(bucket: string): Promise<void> {
+    const statement = { Effect: "Allow", Principal: "*", Action: ["s3:GetObject", "s3:PutObject"] };
+    const policy = { Version: "2012-10-17", Statement: [{ ...statement, Resource: [`arn:aws:s3:::${bucket}/*`] }] };
+    await this.client.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
+  }
+
   async count(bucket: string, prefix: string): Promise<{ objects: number; bytes: number }> {
     let objects = 0;
     let bytes = 0;
