@@ -70,12 +70,6 @@ interface Row {
   innerMs?: number;
 }
 
-/** Where the commands' logs go and whose CPU counts as the server's. */
-interface Place {
-  work: string;
-  serverPids: number[];
-}
-
 async function main(): Promise<void> {
   ensureBuilt(repo, log);
   const work = mkdtempSync(join(values.tmp, "strata-floors-"));
@@ -108,18 +102,17 @@ async function transferFloors(work: string, tree: string): Promise<Row[]> {
   await store.createBucket(BUCKET);
   await store.allowAnonymous(BUCKET);
   const tools = new Tools({ repo, work, endpoint: rgw.endpoint, aws: awsExecutable(), ...rgw.credentials });
-  const place = { work, serverPids: rgw.pids };
   const list = join(work, "main.list");
   writeFileSync(list, `${listFiles(tree).join("\n")}\n`);
   const inFlight = String(options.inFlight);
   const rows: Row[] = [];
   const upAndDown = async (label: string, up: Command, down: (dir: string) => Command | undefined) => {
     readIntoCache(tree);
-    rows.push(await run(place, `${label} upload`, up));
+    rows.push(await run(rgw.pids, `${label} upload`, up));
     const dir = join(work, `down-${label}`);
     mkdirSync(dir);
     const get = down(dir);
-    if (get) rows.push(await run(place, `${label} download`, get));
+    if (get) rows.push(await run(rgw.pids, `${label} download`, get));
     rmSync(dir, { recursive: true, force: true });
     await store.purge(BUCKET, label);
   };
@@ -142,20 +135,17 @@ async function transferFloors(work: string, tree: string): Promise<Row[]> {
 /** `find`, Strata's first scan and the bare catalog writes of `tree`, alternating, each scan into a new catalog. */
 async function scanFloors(work: string, tree: string): Promise<Row[]> {
   const tools = new Tools({ repo, work, endpoint: "http://127.0.0.1:1", aws: awsExecutable(), ...NO_CREDENTIALS });
-  const place = { work, serverPids: [] };
   const entries = join(work, "scan.list");
   writeFileSync(entries, execFileSync("find", [tree, "-printf", "%P\\t%s\\t%T@\\n"], { maxBuffer: 2 ** 31 }));
   const rows: Row[] = [];
   // Alternating, as `find`'s time on this machine drifts between minutes.
   for (let round = 1; round <= options.scanRuns; round++) {
-    rows.push(await run(place, `find, run ${round}`, tools.find(tree, `find-${round}`)));
+    rows.push(await run([], `find, run ${round}`, tools.find(tree, `find-${round}`)));
     const catalog = join(work, `scan-${round}.db`);
-    rows.push(
-      await run(place, `strata scan, run ${round}`, tools.strataScan("strata", tree, catalog, `scan-${round}`)),
-    );
+    rows.push(await run([], `strata scan, run ${round}`, tools.strataScan("strata", tree, catalog, `scan-${round}`)));
     const database = join(work, `rows-${round}.db`);
     const writes = floor(work, `rows-${round}`, "catalog-rows.mjs", [entries, database]);
-    const row = await run(place, `catalog rows, run ${round}`, writes);
+    const row = await run([], `catalog rows, run ${round}`, writes);
     row.innerMs = (JSON.parse(readFileSync(writes.stdoutFile as string, "utf8")) as { ms: number }).ms;
     rows.push(row);
     for (const db of [catalog, database]) {
@@ -165,9 +155,10 @@ async function scanFloors(work: string, tree: string): Promise<Row[]> {
   return rows;
 }
 
-async function run(place: Place, what: string, cmd: Command): Promise<Row> {
+/** Times one command; `serverPids` are the RGW's daemons, whose CPU the bench reports beside it. */
+async function run(serverPids: number[], what: string, cmd: Command): Promise<Row> {
   log(`${what}: ${cmd.display}`);
-  const m = await measure(cmd, TIMEOUT_MS, place.serverPids);
+  const m = await measure(cmd, TIMEOUT_MS, serverPids);
   if (m.exitCode !== 0) {
     throw new Error(`${what} exited ${m.exitCode}: ${readFileSync(cmd.stderrFile, "utf8").slice(-800)}`);
   }
