@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, request } from "node:http";
 import { Readable } from "node:stream";
-import { GetObjectTaggingCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseLocationUrl } from "../../src/backends/all.js";
 import {
@@ -12,12 +12,14 @@ import {
 } from "../../src/backends/backend.js";
 import { heldBody } from "../../src/backends/bodies.js";
 import { bodyBuffers } from "../../src/backends/body-buffers.js";
+import { PAYLOAD_CHECK_PREFIX } from "../../src/backends/s3/payload-check.js";
 import { S3Backend } from "../../src/backends/s3/s3-backend.js";
 import { s3OptionsSchema } from "../../src/backends/s3/s3-options.js";
 import { type LocalServer, listenLocally, relay } from "../support/http-proxy.js";
 import {
   isObjectPut,
   isPartPut,
+  isPayloadCheck,
   type LoggedRequest,
   type RequestLogProxy,
   startRequestLogProxy,
@@ -26,6 +28,7 @@ import { useRgwCredentials } from "../support/rgw-credentials.js";
 import { type RgwWithBuckets, startRgwWithBuckets } from "../support/rgw-server.js";
 import { type FaultProxy, startFaultProxy } from "../support/s3-fault-proxy.js";
 import { startThrottledProxy } from "../support/throttled-proxy.js";
+import { startUncheckingStore, type UncheckingStore } from "../support/unchecking-store-proxy.js";
 import { get, info, put } from "./contract.js";
 
 /*
@@ -38,6 +41,7 @@ let rgw: RgwWithBuckets;
 let faults: FaultProxy;
 let damaging: LocalServer;
 let log: RequestLogProxy;
+let unchecking: UncheckingStore;
 
 /** Keys whose SigV4 canonical path differs from a naive one: spaces, unicode, `+ % ~ /` and RFC 3986's sub-delims. */
 const AWKWARD_KEYS = [
@@ -57,12 +61,14 @@ beforeAll(async () => {
   faults = await startFaultProxy(rgw.endpoint);
   damaging = await startDamagingProxy(rgw.endpoint);
   log = await startRequestLogProxy(rgw.endpoint);
+  unchecking = await startUncheckingStore(rgw.endpoint, rgw);
   useRgwCredentials(rgw);
 }, 180_000);
 
 afterAll(async () => {
   await damaging?.close();
   await log?.close();
+  await unchecking?.close();
   await faults?.close();
   rgw?.stop();
 });
@@ -72,6 +78,16 @@ function open(bucket: string, endpoint: string, extra: Record<string, unknown> =
   if (location.kind !== "s3") throw new Error("not s3");
   const options = s3OptionsSchema.parse({ endpoint, forcePathStyle: true, checksums: "when_required", ...extra });
   return S3Backend.open(location, options);
+}
+
+/**
+ * A backend that has sent its first body, so it has asked the store its one question
+ * (payload-check.ts): the requests a test counts after it are the writes' own.
+ */
+async function opened(endpoint: string, extra: Record<string, unknown> = {}): Promise<S3Backend> {
+  const b = await open(BUCKET, endpoint, extra);
+  await put(b, `${randomBytes(6).toString("hex")}/first`, "first");
+  return b;
 }
 
 async function stored(objectKey: string) {
@@ -142,7 +158,7 @@ describe("lean PUT against RGW", () => {
   });
 
   it("backs off and retries on 503 SlowDown, 500 and a reset, then stores the object", async () => {
-    const b = await open(BUCKET, faults.endpoint);
+    const b = await opened(faults.endpoint);
     const key = `${randomBytes(6).toString("hex")}/busy`;
     faults.resetCounts();
     faults.failNext(1, "slowDown");
@@ -194,7 +210,7 @@ describe("lean PUT against RGW", () => {
   }, 120_000);
 
   it("reports a store that stays silent, after four attempts, and a probe of one at once", async () => {
-    const b = await open(BUCKET, faults.endpoint, { requestTimeout: "1s" });
+    const b = await opened(faults.endpoint, { requestTimeout: "1s" });
     faults.resetCounts();
     faults.setFaults({ hang: 1 });
     try {
@@ -216,7 +232,7 @@ describe("lean PUT against RGW", () => {
   });
 
   it("gives up after the SDK's four attempts on a persistent 5xx, with a typed error naming the key", async () => {
-    const b = await open(BUCKET, faults.endpoint);
+    const b = await opened(faults.endpoint);
     faults.resetCounts();
     faults.setFaults({ slowDown: 1 });
     try {
@@ -236,7 +252,9 @@ describe("lean PUT against RGW", () => {
     const wrong = await open(BUCKET, faults.endpoint, { profile: "wrong" });
     faults.resetCounts();
     await expect(put(wrong, "denied", "x")).rejects.toBeInstanceOf(AccessDeniedError);
-    expect(faults.count("PutObject")).toBe(1);
+    // The first body's question to the store (payload-check.ts) was refused, once; the body was not sent.
+    expect(faults.count("PayloadCheck")).toBe(1);
+    expect(faults.count("PutObject")).toBe(0);
     await wrong.close();
 
     const missing = await open("strata-no-such-bucket", faults.endpoint);
@@ -329,6 +347,66 @@ describe("what proves a body to the store", () => {
         { payload: sha256(large.subarray(0, PART)), md5: md5(large.subarray(0, PART)) },
         { payload: sha256(large.subarray(PART)), md5: md5(large.subarray(PART)) },
       ]);
+    },
+  );
+});
+
+describe("whether the store checks a body's signed SHA-256, asked once per backend", () => {
+  const PATHS = [{ leanRequests: true }, { leanRequests: false }];
+  const md5 = (body: Buffer) => createHash("md5").update(body).digest("hex");
+
+  async function keysAsking(): Promise<string[]> {
+    const listed = await rgw.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: PAYLOAD_CHECK_PREFIX }));
+    return (listed.Contents ?? []).map((object) => object.Key ?? "");
+  }
+
+  it.each(PATHS)(
+    "RGW refuses the question: whole bodies keep their signed SHA-256 alone, nothing left (%o)",
+    async (path) => {
+      const b = await open(BUCKET, log.endpoint, path);
+      const prefix = randomBytes(6).toString("hex");
+      log.reset();
+      for (const n of [1, 2, 3]) await put(b, `${prefix}/${n}`, randomBytes(1000 + n));
+      await b.close();
+      expect(log.requests.filter(isPayloadCheck)).toHaveLength(1);
+      const bodies = log.requests.filter((r) => isObjectPut(r) && r.path.includes(prefix));
+      expect(bodies.map((r) => r.headers["content-md5"])).toEqual([undefined, undefined, undefined]);
+      expect(await keysAsking()).toEqual([]);
+    },
+  );
+
+  it.each(PATHS)(
+    "a store that keeps it gets each whole body with its Content-MD5; the question's object is deleted (%o)",
+    async (path) => {
+      const b = await open(BUCKET, unchecking.endpoint, path);
+      const prefix = randomBytes(6).toString("hex");
+      const body = randomBytes(3000);
+      const written = await put(b, `${prefix}/kept`, body);
+      expect(written.etag).toBe(`"${md5(body)}"`);
+      expect((await get(b, `${prefix}/kept`)).equals(body)).toBe(true);
+      await b.close();
+      expect(unchecking.puts.filter((p) => p.path.includes(prefix))).toEqual([
+        { path: `/${BUCKET}/${prefix}/kept`, contentMd5: true },
+      ]);
+      expect(unchecking.puts.filter((p) => p.path.includes(PAYLOAD_CHECK_PREFIX)).length).toBeGreaterThan(0);
+      expect(await keysAsking()).toEqual([]);
+    },
+  );
+
+  it.each(PATHS)(
+    "a body damaged on its way to a store that does not check is refused, not stored (%o)",
+    async (path) => {
+      const b = await open(BUCKET, unchecking.endpoint, path);
+      const key = `${randomBytes(6).toString("hex")}/damaged`;
+      unchecking.damage(true);
+      try {
+        await expect(put(b, key, randomBytes(2000))).rejects.toBeInstanceOf(InvalidRequestError);
+      } finally {
+        unchecking.damage(false);
+      }
+      await expect(rgw.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toThrow();
+      expect(await keysAsking()).toEqual([]);
+      await b.close();
     },
   );
 });

@@ -5,6 +5,7 @@
  * part PUTs, how many at once, how many requests per second.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { PAYLOAD_CHECK_PREFIX } from "../../src/backends/s3/payload-check.js";
 import { forward, listenLocally } from "./http-proxy.js";
 
 export interface LoggedRequest {
@@ -68,7 +69,12 @@ export function isObjectGet(r: LoggedRequest): boolean {
 
 /** A single-request object upload: a PUT with no sub-resource (not a part, not tagging). */
 export function isObjectPut(r: LoggedRequest): boolean {
-  return r.method === "PUT" && [...r.query.keys()].every((name) => name === "x-id");
+  return r.method === "PUT" && [...r.query.keys()].every((name) => name === "x-id") && !isPayloadCheck(r);
+}
+
+/** The PUT a backend asks its store's check of a signed SHA-256 with (payload-check.ts), not a body of the caller's. */
+export function isPayloadCheck(r: LoggedRequest): boolean {
+  return r.method === "PUT" && r.path.includes(`/${PAYLOAD_CHECK_PREFIX}`);
 }
 
 /** One part of a multipart upload. */

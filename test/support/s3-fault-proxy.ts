@@ -3,7 +3,8 @@
  * provoke and RGW alone will not do on cue:
  *
  * - it counts requests by S3 operation (UploadPart, PutObject, CreateMultipartUpload, ...), so a
- *   test can assert how many parts a resumed upload sent;
+ *   test can assert how many parts a resumed upload sent; the PUT a backend asks its store's
+ *   check of a signed SHA-256 with (payload-check.ts) is a "PayloadCheck", not a PutObject;
  * - it answers a chosen share of requests, before they reach RGW, as a throttled or failing S3
  *   service does: 503 SlowDown or 500 InternalError (S3's XML error body), a connection reset,
  *   or silence (the request read, never answered: a hung store); and counts each fault it injected;
@@ -13,6 +14,7 @@
  * Every other request is forwarded unchanged (headers included, so SigV4 signatures verify).
  */
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { PAYLOAD_CHECK_PREFIX } from "../../src/backends/s3/payload-check.js";
 import { forward, listenLocally, relay } from "./http-proxy.js";
 
 export type Fault = "slowDown" | "internalError" | "reset" | "hang";
@@ -131,6 +133,7 @@ function operationOf(req: IncomingMessage): string {
     case "PUT":
       if (query.has("partNumber")) return req.headers["x-amz-copy-source"] ? "UploadPartCopy" : "UploadPart";
       if (query.has("tagging")) return "PutObjectTagging";
+      if (url.pathname.includes(`/${PAYLOAD_CHECK_PREFIX}`)) return "PayloadCheck";
       return req.headers["x-amz-copy-source"] ? "CopyObject" : isObject ? "PutObject" : "CreateBucket";
     case "POST":
       if (query.has("uploads")) return "CreateMultipartUpload";

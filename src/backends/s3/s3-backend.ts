@@ -48,6 +48,7 @@ import { checkExpectedHash, sizeError, withWholeBody } from "../bodies.js";
 import type { CloudLocation } from "../descriptor.js";
 import { attributesToMetadata, metadataToAttributes, userMetadata } from "../metadata.js";
 import { BufferPool, type PartStore, writeInParts } from "../multipart.js";
+import { storeRefusesMismatchedPayload } from "./payload-check.js";
 import { S3_ARCHIVE_CLASSES, S3_CAPABILITIES, S3_STORAGE_CLASSES } from "./s3-classes.js";
 import { s3Error } from "./s3-errors.js";
 import { type LeanAnswer, type LeanHead, LeanS3, UNSIGNED_PAYLOAD } from "./s3-lean.js";
@@ -81,6 +82,8 @@ export class S3Backend implements Backend {
   /** Whether uploads carry the SDK's CRC32 besides Content-MD5 (the location's `checksums`). */
   private readonly checksummed: boolean;
   private readonly buffers = new BufferPool();
+  /** Whether the store refuses a body its signed SHA-256 does not describe; asked at the first body sent whole under `signPayload: whole`. */
+  private payloadHashChecked: Promise<boolean> | undefined;
 
   private constructor(
     private readonly location: S3Location,
@@ -221,7 +224,7 @@ export class S3Backend implements Backend {
   private async putWhole(key: string, data: Buffer, info: WriteInfo, storageClass: StorageClass): Promise<ObjectInfo> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     checkExpectedHash(this.url, key, info, sha256);
-    const proofs = PROOFS[this.options.signPayload];
+    const proofs = await this.wholeProofs(key);
     const md5 = proofs.wholeMd5 ? createHash("md5").update(data) : undefined;
     // A compressed object's writer gives its content's hash; the bytes hashed here are its frames.
     const attributes = { ...info.attributes, sha256: info.attributes.sha256 ?? sha256 };
@@ -249,6 +252,44 @@ export class S3Backend implements Backend {
       tags: info.tags ?? {},
       ...(put.ETag ? { etag: put.ETag } : {}),
     };
+  }
+
+  /**
+   * What proves a body sent whole: the location's `signPayload`, except that a signed SHA-256
+   * alone proves nothing to a store that does not check it (payload-check.ts): there the body
+   * carries its Content-MD5 too, and the answer's ETag is checked against it.
+   */
+  private async wholeProofs(key: string): Promise<Proofs> {
+    const proofs = PROOFS[this.options.signPayload];
+    if (proofs.wholeMd5) return proofs;
+    this.payloadHashChecked ??= this.attempt(key, () =>
+      storeRefusesMismatchedPayload({
+        put: (at, body, payloadHash) => this.putForCheck(at, body, payloadHash),
+        remove: (at) => this.delete([at]),
+      }),
+    ).catch((err: unknown) => {
+      this.payloadHashChecked = undefined;
+      throw err;
+    });
+    return (await this.payloadHashChecked) ? proofs : { ...proofs, wholeMd5: true };
+  }
+
+  /** A PUT of `body` signed with `payloadHash` as its SHA-256, nothing else proving it: the question of payload-check.ts. */
+  private async putForCheck(key: string, body: Buffer, payloadHash: string): Promise<void> {
+    if (this.lean) {
+      await this.lean.put({ objectKey: this.objectKey(key), body, payloadHash, headers: {} });
+      return;
+    }
+    const command = new PutObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key), Body: body });
+    // Set before signing, as makeClient's unsigned payloads are: the signer signs this value.
+    command.middlewareStack.add(
+      (next) => (args) => {
+        (args.request as { headers: Record<string, string> }).headers["x-amz-content-sha256"] = payloadHash;
+        return next(args);
+      },
+      { step: "build", name: "strataPayloadCheck" },
+    );
+    await this.client.send(command);
   }
 
   private putWithSdk(key: string, object: WholeObject): Promise<LeanAnswer> {
@@ -672,7 +713,13 @@ function makeClient(options: S3Options, failFast: boolean): S3Client {
  * a part's are signed. A part always carries its Content-MD5; an unsigned payload is proven by
  * its Content-MD5 alone. PutObject (and the lean PUT, which sends the same) and UploadPart follow.
  */
-const PROOFS: Record<S3Options["signPayload"], { wholeMd5: boolean; signWhole: boolean; signParts: boolean }> = {
+interface Proofs {
+  wholeMd5: boolean;
+  signWhole: boolean;
+  signParts: boolean;
+}
+
+const PROOFS: Record<S3Options["signPayload"], Proofs> = {
   whole: { wholeMd5: false, signWhole: true, signParts: false },
   all: { wholeMd5: true, signWhole: true, signParts: true },
   none: { wholeMd5: true, signWhole: false, signParts: false },

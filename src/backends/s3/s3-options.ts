@@ -42,7 +42,9 @@ export const s3OptionsSchema = z
      * - `whole` (default): a body sent in one request signs its SHA-256, the hash Strata records
      *   and computes anyway, so the client hashes it once (an MD5 as well cost a tenth of an
      *   upload's client CPU); a part of a multipart upload carries its Content-MD5, computed off
-     *   the main thread, its payload unsigned.
+     *   the main thread, its payload unsigned. Before its first such body a backend asks the
+     *   store whether it checks that hash (payload-check.ts); one that does not gets every whole
+     *   body with its Content-MD5 too.
      * - `all`: parts sign their SHA-256 too (the SDK hashes each), and whole bodies carry a
      *   Content-MD5 as well: for plain-http endpoints across networks where a body could be
      *   altered on purpose, which an MD5 does not stop.
