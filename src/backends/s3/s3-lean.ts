@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { rootCertificates } from "node:tls";
 import { type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { Pool } from "undici";
+import type { Pool } from "undici";
 import { isThrottling } from "../errors.js";
 
 /**
@@ -102,8 +102,15 @@ export class LeanS3 {
     private readonly basePath: string,
     private readonly signer: SignatureV4,
     private readonly retries: RetryStrategy,
-    private readonly pool: Pool,
+    private readonly makePool: () => Promise<Pool>,
   ) {}
+
+  /**
+   * The keep-alive pool, made at the first request: undici (about 7 MB resident) is loaded only
+   * by a command that sends through this path, not by every command that opens the store (a
+   * no-op sync sends nothing).
+   */
+  private pool: Promise<Pool> | undefined;
 
   /**
    * The endpoint, signing name and region of `bucket` as `client` resolves them; undefined when
@@ -142,14 +149,16 @@ export class LeanS3 {
       uriEscapePath: false,
       applyChecksum: false,
     });
-    const pool = new Pool(url.origin, {
-      connections: CONNECTIONS,
-      // Re-armed as each slice of a body drains (`inSlices`): a long upload is not silence.
-      headersTimeout: silenceMs,
-      bodyTimeout: silenceMs,
-      connect: { timeout: CONNECT_TIMEOUT_MS, ...(url.protocol === "https:" ? trustedCertificates() : {}) },
-    });
-    return new LeanS3(url, url.pathname.replace(/\/+$/, ""), signer, retries, pool);
+    const tls = url.protocol === "https:" ? trustedCertificates() : {};
+    const makePool = async () =>
+      new (await import("undici")).default.Pool(url.origin, {
+        connections: CONNECTIONS,
+        // Re-armed as each slice of a body drains (`inSlices`): a long upload is not silence.
+        headersTimeout: silenceMs,
+        bodyTimeout: silenceMs,
+        connect: { timeout: CONNECT_TIMEOUT_MS, ...tls },
+      });
+    return new LeanS3(url, url.pathname.replace(/\/+$/, ""), signer, retries, makePool);
   }
 
   async put({ objectKey, body, payloadHash, headers }: LeanPut): Promise<LeanAnswer> {
@@ -216,7 +225,7 @@ export class LeanS3 {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    if (this.pool) await (await this.pool).close();
   }
 
   private async send(request: LeanRequest): Promise<Answer> {
@@ -243,7 +252,8 @@ export class LeanS3 {
         "x-amz-content-sha256": payloadHash ?? EMPTY_SHA256,
       },
     });
-    const answer = await this.pool.request({
+    this.pool ??= this.makePool();
+    const answer = await (await this.pool).request({
       method,
       path: subresource ? `${path}?${subresource}` : path,
       headers: signed.headers,
