@@ -139,12 +139,16 @@ export class Tools {
     return this.command([...this.strata("strata"), "--json", ...args], label, true);
   }
 
-  /** How to start this build's CLI: the current one from the repository, an older one from its tree. */
+  /**
+   * How to start this build's CLI: the current one from the repository, an older one from its
+   * tree. Each runs as a user's `strata` does, the file itself, so the Node flags of its shebang
+   * apply (bin/strata.js).
+   */
   private strata(tool: "strata" | BaselineTool): string[] {
-    if (tool === "strata") return [process.execPath, "bin/strata.js"];
+    if (tool === "strata") return ["./bin/strata.js"];
     const { baseline } = this.setup;
     if (baseline?.tool !== tool) throw new Error(`${tool}: no such build (--baseline)`);
-    return [process.execPath, join(baseline.dir, "bin", "strata.js")];
+    return [join(baseline.dir, "bin", "strata.js")];
   }
 
   /** What a shell script would do to see every file's size and mtime: the floor for a scan. */
