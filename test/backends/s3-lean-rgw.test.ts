@@ -61,7 +61,7 @@ beforeAll(async () => {
   faults = await startFaultProxy(rgw.endpoint);
   damaging = await startDamagingProxy(rgw.endpoint);
   log = await startRequestLogProxy(rgw.endpoint);
-  unchecking = await startUncheckingStore(rgw.endpoint, rgw);
+  unchecking = await startUncheckingStore(rgw.endpoint, rgw.client);
   useRgwCredentials(rgw);
 }, 180_000);
 

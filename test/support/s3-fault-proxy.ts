@@ -125,7 +125,7 @@ function forwardDamaged(upstream: URL, req: IncomingMessage, res: ServerResponse
 }
 
 /** The S3 operation a request is, by method, path depth and query, as far as tests need. */
-function operationOf(req: IncomingMessage): string {
+export function operationOf(req: IncomingMessage): string {
   const url = new URL(req.url ?? "/", "http://proxy");
   const query = url.searchParams;
   const isObject = url.pathname.split("/").filter(Boolean).length >= 2;

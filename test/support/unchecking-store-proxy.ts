@@ -8,10 +8,12 @@
  *
  * Every other request is forwarded unchanged (its signature still verifies).
  */
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
-import { createServer, type IncomingMessage, request } from "node:http";
+import { createHash } from "node:crypto";
+import { createServer, request } from "node:http";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { forward, type LocalServer, listenLocally, relay } from "./http-proxy.js";
+import { operationOf } from "./s3-fault-proxy.js";
 
 export interface UncheckingStore extends LocalServer {
   /** Flips a byte of each PutObject body from now on (true) or stops (false). */
@@ -23,20 +25,22 @@ export interface UncheckingStore extends LocalServer {
 /** Headers the store is told nothing of: a new signature replaces them. */
 const RESIGNED = /^(authorization|x-amz-date|x-amz-content-sha256|x-amz-checksum-.*|x-amz-sdk-checksum-algorithm)$/;
 
-export async function startUncheckingStore(upstream: string, credentials: Credentials): Promise<UncheckingStore> {
+/** `client`: an SDK client holding RGW's credentials, whose own hash the new signatures use. */
+export async function startUncheckingStore(upstream: string, client: S3Client): Promise<UncheckingStore> {
   const target = new URL(upstream);
   const signer = new SignatureV4({
     service: "s3",
     region: "us-east-1",
-    credentials,
-    sha256: NodeSha256,
+    credentials: client.config.credentials,
+    sha256: client.config.sha256,
     uriEscapePath: false,
     applyChecksum: false,
   });
   let damaging = false;
   const puts: UncheckingStore["puts"] = [];
   const server = createServer(async (req, res) => {
-    if (!isObjectPut(req)) return forward(target, req, res);
+    const operation = operationOf(req);
+    if (operation !== "PutObject" && operation !== "PayloadCheck") return forward(target, req, res);
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
@@ -72,36 +76,4 @@ export async function startUncheckingStore(upstream: string, credentials: Creden
     },
     puts,
   };
-}
-
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-/** A PutObject: a PUT of an object's path that is not a part, a copy or a tag set. */
-function isObjectPut(req: IncomingMessage): boolean {
-  const url = new URL(req.url ?? "/", "http://store");
-  if (req.method !== "PUT" || url.pathname.split("/").filter(Boolean).length < 2) return false;
-  return !url.searchParams.has("partNumber") && !url.searchParams.has("tagging") && !req.headers["x-amz-copy-source"];
-}
-
-/** SHA-256 and its HMAC as the signer asks for them. */
-class NodeSha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", asBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(asBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-}
-
-function asBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
-  if (typeof data === "string") return Buffer.from(data);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
