@@ -18,7 +18,7 @@ import { operationOf } from "./s3-fault-proxy.js";
 export interface UncheckingStore extends LocalServer {
   /** Flips a byte of each PutObject body from now on (true) or stops (false). */
   damage(on: boolean): void;
-  /** The PutObject requests seen: their keys, and whether each carried a Content-MD5. */
+  /** The PutObject requests seen, the payload question's (payload-check.ts) among them: their keys, and whether each carried a Content-MD5. */
   readonly puts: { path: string; contentMd5: boolean }[];
 }
 
